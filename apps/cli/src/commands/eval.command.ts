@@ -1,0 +1,114 @@
+import * as path from 'node:path';
+import {
+  EvaluationMetrics,
+  evaluateModel,
+  PadimScorer,
+  listMvtecTestSet,
+  readModelFolder,
+  resolveBackbone,
+  resolveTrainingFiles,
+  trainModel,
+  writeModelFolder,
+} from '@padim-fleet/inference';
+import { numberOption, parse, UsageError } from '../args';
+import { MODEL_OPTIONS, RUNTIME_OPTIONS, backboneOptionsFrom, embeddingFrom, inputFrom, loadBackbone, runtimeFrom } from '../common-options';
+import { progressBar } from '../progress-bar';
+
+export const EVAL_USAGE = `padim eval --data <MVTec category dir> (--model <dir> | --backbone <name> [training options]) [--save-model <dir>] [--json]
+  With --model, scores the category's test split with that model; otherwise trains on train/good first
+  (all of it unless --holdout is given) with the same options as padim train. The last line is JSON.`;
+
+export function metricsTable(m: EvaluationMetrics): string {
+  const rows: [string, string][] = [
+    ['image AUROC', m.imageAUROC.toFixed(4)],
+    ['pixel AUROC', m.pixelAUROC.toFixed(4)],
+    ['AUPRO@0.3', m.aupro.toFixed(4)],
+    ['image F1-max', m.imageF1.toFixed(4)],
+    ['pixel F1-max', m.pixelF1.toFixed(4)],
+    ['images', `${m.images} (${m.anomalous} anomalous, ${m.failed} failed)`],
+  ];
+  return rows.map(([k, v]) => `  ${k.padEnd(14)} ${v}`).join('\n') + '\n';
+}
+
+export async function evalCommand(argv: string[]): Promise<void> {
+  const { values } = parse(argv, {
+    ...MODEL_OPTIONS,
+    ...RUNTIME_OPTIONS,
+    data: { type: 'string' },
+    model: { type: 'string' },
+    'save-model': { type: 'string' },
+    holdout: { type: 'string' },
+    json: { type: 'boolean' },
+  });
+  if (!values.data) throw new UsageError(`--data is required\n${EVAL_USAGE}`);
+  const data = path.resolve(values.data);
+  const testSet = await listMvtecTestSet(data);
+  const runtime = runtimeFrom(values);
+  const started = Date.now();
+  let model;
+  let backbone;
+  let trainSeconds = 0;
+  if (values.model) {
+    model = await readModelFolder(path.resolve(values.model));
+    backbone = await resolveBackbone(values.backbone && values.backbone.endsWith('.onnx') ? values.backbone : model.manifest.backbone.name, backboneOptionsFrom(values));
+  } else {
+    backbone = await loadBackbone(values);
+    const { files } = await resolveTrainingFiles(data);
+    process.stderr.write(`training on ${files.length} images with ${backbone.spec.name}\n`);
+    const trained = await trainModel({
+      category: path.basename(data),
+      files,
+      backbone,
+      embedding: embeddingFrom(values),
+      ...inputFrom(values),
+      holdout: numberOption(values.holdout, 'holdout') ?? 0,
+      runtime,
+      batchSize: runtime.batchSize,
+      onProgress: progressBar(),
+      // Thresholds come from the evaluation below (F1-optimal on the test split), as anomalib does.
+      skipThresholds: true,
+    });
+    trainSeconds = (Date.now() - started) / 1000;
+    model = { manifest: { ...trained.manifest, tensors: undefined as never }, tensors: trained.tensors };
+  }
+  const scorer = await PadimScorer.create(model.manifest, model.tensors, backbone, runtime);
+  const evalStarted = Date.now();
+  let metrics: EvaluationMetrics;
+  try {
+    ({ metrics } = await evaluateModel(scorer, testSet, { batchSize: runtime.batchSize, onProgress: progressBar() }));
+  } finally {
+    await scorer.release();
+  }
+  const evalSeconds = (Date.now() - evalStarted) / 1000;
+  const m = model.manifest;
+  if (!values.model && values['save-model']) {
+    const out = path.resolve(values['save-model']);
+    const { tensors: _unused, ...manifest } = m;
+    manifest.thresholds = {
+      image: metrics.imageF1Threshold,
+      pixel: metrics.pixelF1Threshold,
+      min: metrics.minScore,
+      max: metrics.maxScore,
+      rule: 'validation-f1',
+      sampleCount: metrics.images,
+    };
+    manifest.metrics = { imageAUROC: metrics.imageAUROC, pixelAUROC: metrics.pixelAUROC, aupro: metrics.aupro, imageF1: metrics.imageF1, pixelF1: metrics.pixelF1 };
+    await writeModelFolder(out, manifest, model.tensors);
+    process.stderr.write(`model written to ${out}\n`);
+  }
+  const summary = {
+    category: m.category,
+    backbone: m.backbone.name,
+    embedding: m.embedding.kind,
+    d: m.embedding.d,
+    seed: m.embedding.seed,
+    size: m.input.size,
+    crop: m.input.crop,
+    ...metrics,
+    trainImages: m.training.imageCount,
+    trainSeconds: Number(trainSeconds.toFixed(2)),
+    evalSeconds: Number(evalSeconds.toFixed(2)),
+  };
+  if (!values.json) process.stdout.write(`${m.category} · ${m.backbone.name} · ${m.embedding.kind} d=${m.embedding.d} · ${m.input.size}px\n${metricsTable(metrics)}`);
+  process.stdout.write(JSON.stringify(summary) + '\n');
+}

@@ -1,0 +1,2 @@
+export * from './image-folder';
+export * from './mvtec';

@@ -1,0 +1,104 @@
+import { onnx } from 'onnx-proto';
+import { BackboneSpec, featureCount } from '@padim-fleet/padim-core';
+import { OnnxGraphBuilder } from '../onnx/onnx-graph-builder';
+
+/** Which embedding channels PaDiM keeps: a subset of the F concatenated channels, or a projection to d. */
+export type ChannelSelection =
+  | { kind: 'indices'; indices: number[] }
+  | { kind: 'projection'; matrix: Float32Array /* [F, d] row-major */; d: number };
+
+export const EMBEDDING_OUTPUT = 'embedding';
+const HEAD_PREFIX = 'embedding_head/';
+/** Opset 13 made Resize's roi and scales optional, which the head relies on (it passes sizes only). */
+const MIN_OPSET = 13;
+
+/**
+ * Appends PaDiM's embedding head to a backbone graph: layer2 and layer3 are upsampled (nearest, asymmetric,
+ * floor: PyTorch's F.interpolate(mode='nearest')) to layer1's grid, concatenated on channels, then reduced
+ * by Gather (indices) or a bias-free 1×1 Conv (projection). The only output is `embedding` [N, d, H/4, W/4].
+ * Resize targets layer1's actual size rather than fixed ×2/×4 scales, so inputs that are not multiples
+ * of 16 still line up, as anomalib's F.interpolate(size=...) does.
+ */
+export function appendEmbeddingHead(backboneBytes: Uint8Array, spec: BackboneSpec, selection: ChannelSelection): Uint8Array {
+  const model = onnx.ModelProto.decode(backboneBytes);
+  const graph = model.graph;
+  if (!graph) throw new Error('appendEmbeddingHead: the backbone model has no graph');
+  const opset = model.opsetImport?.find((o) => !o.domain || o.domain === 'ai.onnx')?.version;
+  if (opset === undefined || opset === null || Number(opset) < MIN_OPSET) {
+    throw new Error(`appendEmbeddingHead: the backbone uses ONNX opset ${opset ?? 'none'}; the embedding head needs opset >= ${MIN_OPSET}`);
+  }
+  const outputs = graph.output ?? [];
+  for (const name of spec.outputs) {
+    if (!outputs.some((o) => o.name === name)) {
+      throw new Error(`appendEmbeddingHead: backbone ${spec.name} has no output "${name}" (outputs: ${outputs.map((o) => o.name).join(', ')})`);
+    }
+  }
+
+  const F = featureCount(spec);
+  const g = new OnnxGraphBuilder('embedding_head');
+  const [l1, l2, l3] = spec.outputs;
+  const gridHW = g.node('Slice', [g.node('Shape', [l1]), g.int64s('hw_start', [2]), g.int64s('hw_end', [4])]);
+  const ncStart = g.int64s('nc_start', [0]);
+  const ncEnd = g.int64s('nc_end', [2]);
+  const toGrid = (x: string): string => {
+    const sizes = g.node('Concat', [g.node('Slice', [g.node('Shape', [x]), ncStart, ncEnd]), gridHW], { axis: 0 });
+    return g.node('Resize', [x, '', '', sizes], { mode: 'nearest', coordinate_transformation_mode: 'asymmetric', nearest_mode: 'floor' });
+  };
+  const features = g.node('Concat', [l1, toGrid(l2), toGrid(l3)], { axis: 1 });
+
+  let d: number;
+  if (selection.kind === 'indices') {
+    d = selection.indices.length;
+    const bad = selection.indices.find((i) => !Number.isInteger(i) || i < 0 || i >= F);
+    if (d === 0 || bad !== undefined) {
+      throw new Error(`appendEmbeddingHead: channel indices must be integers in [0, ${F}) and not empty${bad !== undefined ? ` (got ${bad})` : ''}`);
+    }
+    g.node('Gather', [features, g.int64s('indices', selection.indices)], { axis: 1 }, [EMBEDDING_OUTPUT]);
+  } else {
+    d = selection.d;
+    if (!Number.isInteger(d) || d < 1 || selection.matrix.length !== F * d) {
+      throw new Error(`appendEmbeddingHead: projection matrix has ${selection.matrix.length} values, expected F×d = ${F}×${d}`);
+    }
+    // Conv weight [d, F, 1, 1] is the transpose of the [F, d] matrix.
+    const weight = new Float32Array(d * F);
+    for (let f = 0; f < F; f++) for (let k = 0; k < d; k++) weight[k * F + f] = selection.matrix[f * d + k];
+    g.node('Conv', [features, g.initializer('projection', weight, [d, F, 1, 1])], { kernel_shape: [1, 1] }, [EMBEDDING_OUTPUT]);
+  }
+
+  const layer1Dims = outputs.find((o) => o.name === l1)!.type?.tensorType?.shape?.dim ?? [];
+  const dim = (i: number, fallback: string) => {
+    const v = layer1Dims[i];
+    return v?.dimParam ? v.dimParam : v?.dimValue ? Number(v.dimValue) : fallback;
+  };
+  g.output(EMBEDDING_OUTPUT, 'float', [dim(0, 'N'), d, dim(2, 'h'), dim(3, 'w')]);
+
+  const head = g.toModelProto().graph!;
+  mergeHead(graph, head);
+  graph.output = head.output;
+  return onnx.ModelProto.encode(model).finish();
+}
+
+/** Adds the head's nodes and initializers to the backbone graph, prefixing the head's internal names. */
+function mergeHead(graph: onnx.IGraphProto, head: onnx.IGraphProto): void {
+  const internal = new Set<string>([...(head.initializer ?? []).map((t) => t.name!), ...(head.node ?? []).flatMap((n) => n.output ?? [])]);
+  internal.delete(EMBEDDING_OUTPUT);
+  const rename = (name: string) => (internal.has(name) ? HEAD_PREFIX + name : name);
+
+  const taken = new Set<string>([
+    ...(graph.input ?? []).map((v) => v.name!),
+    ...(graph.initializer ?? []).map((t) => t.name!),
+    ...(graph.node ?? []).flatMap((n) => n.output ?? []),
+  ]);
+  for (const name of [EMBEDDING_OUTPUT, ...[...internal].map(rename)]) {
+    if (taken.has(name)) throw new Error(`appendEmbeddingHead: the backbone already has a value named "${name}"`);
+  }
+
+  for (const t of head.initializer ?? []) t.name = rename(t.name!);
+  for (const n of head.node ?? []) {
+    n.name = HEAD_PREFIX + n.name;
+    n.input = (n.input ?? []).map(rename);
+    n.output = (n.output ?? []).map(rename);
+  }
+  graph.node = [...(graph.node ?? []), ...(head.node ?? [])];
+  graph.initializer = [...(graph.initializer ?? []), ...(head.initializer ?? [])];
+}

@@ -1,0 +1,2 @@
+export * from './decode-image';
+export * from './decode-queue';

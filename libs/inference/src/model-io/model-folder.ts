@@ -1,0 +1,135 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { ModelFormatError, ModelManifest, TensorEntry, parseModelManifest } from '@padim-fleet/padim-core';
+
+export const MANIFEST_FILE = 'manifest.json';
+export const MEAN_FILE = 'mean.f32';
+export const INV_CHOLESKY_FILE = 'inv_cholesky.f32';
+
+/** The numbers a scorer needs, as stored: float32, position-major. */
+export interface ModelTensors {
+  mean: Float32Array; // [P, d]
+  invCholesky: Float32Array; // [P, d(d+1)/2], packed lower triangle of L⁻¹
+}
+
+export interface LoadedModel {
+  manifest: ModelManifest;
+  tensors: ModelTensors;
+}
+
+export function sha256Hex(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+function bytesOf(a: Float32Array): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}
+
+export function tensorEntry(file: string, data: Float32Array, shape: number[]): TensorEntry {
+  return { file, dtype: 'float32', shape, bytes: data.byteLength, sha256: sha256Hex(bytesOf(data)) };
+}
+
+/**
+ * Writes a model folder so that `dir` either holds the complete new model or what it held before:
+ * everything is written into a sibling temporary folder, then renamed over `dir`.
+ */
+export async function writeModelFolder(
+  dir: string,
+  manifest: Omit<ModelManifest, 'tensors'>,
+  tensors: ModelTensors,
+): Promise<ModelManifest> {
+  if (manifest.thresholds.rule === 'unset') throw new Error(`model ${dir}: thresholds were never set; refusing to publish`);
+  const d = manifest.embedding.d;
+  const positions = manifest.grid.height * manifest.grid.width;
+  const full: ModelManifest = {
+    ...manifest,
+    tensors: {
+      mean: tensorEntry(MEAN_FILE, tensors.mean, [positions, d]),
+      invCholesky: tensorEntry(INV_CHOLESKY_FILE, tensors.invCholesky, [positions, (d * (d + 1)) / 2]),
+    },
+  };
+  parseModelManifest(JSON.parse(JSON.stringify(full))); // never publish what we could not read back
+  const parent = path.dirname(path.resolve(dir));
+  await fs.mkdir(parent, { recursive: true });
+  const tmp = path.join(parent, `.${path.basename(dir)}.tmp-${randomBytes(6).toString('hex')}`);
+  await fs.mkdir(tmp);
+  try {
+    await fs.writeFile(path.join(tmp, MEAN_FILE), bytesOf(tensors.mean));
+    await fs.writeFile(path.join(tmp, INV_CHOLESKY_FILE), bytesOf(tensors.invCholesky));
+    await fs.writeFile(path.join(tmp, MANIFEST_FILE), JSON.stringify(full, null, 2) + '\n');
+    await replaceDirectory(tmp, dir);
+  } catch (error) {
+    await fs.rm(tmp, { recursive: true, force: true });
+    throw error;
+  }
+  return full;
+}
+
+/** Renames `from` over `to`; an existing `to` is moved aside first and removed only once the new one is in place. */
+async function replaceDirectory(from: string, to: string): Promise<void> {
+  const old = `${from}.old`;
+  let hadOld = false;
+  try {
+    await fs.rename(to, old);
+    hadOld = true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  try {
+    await fs.rename(from, to);
+  } catch (error) {
+    if (hadOld) await fs.rename(old, to);
+    throw error;
+  }
+  if (hadOld) await fs.rm(old, { recursive: true, force: true });
+}
+
+async function readTensor(dir: string, entry: TensorEntry): Promise<Float32Array> {
+  const file = path.join(dir, entry.file);
+  let bytes: Buffer;
+  try {
+    bytes = await fs.readFile(file);
+  } catch (error) {
+    throw new ModelFormatError(`model ${dir}: cannot read ${entry.file} (${(error as Error).message})`);
+  }
+  if (bytes.length !== entry.bytes) {
+    throw new ModelFormatError(`model ${dir}: ${entry.file} has ${bytes.length} bytes, the manifest says ${entry.bytes} (truncated or replaced)`);
+  }
+  const digest = sha256Hex(bytes);
+  if (digest !== entry.sha256) {
+    throw new ModelFormatError(`model ${dir}: ${entry.file} checksum ${digest.slice(0, 12)}… does not match the manifest's ${entry.sha256.slice(0, 12)}… (corrupted)`);
+  }
+  // Copy into an aligned buffer: a Buffer's offset in Node's pool need not be a multiple of 4.
+  const out = new Float32Array(bytes.length / 4);
+  new Uint8Array(out.buffer).set(bytes);
+  return out;
+}
+
+export async function readModelManifest(dir: string): Promise<ModelManifest> {
+  let text: string;
+  try {
+    text = await fs.readFile(path.join(dir, MANIFEST_FILE), 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new ModelFormatError(code === 'ENOENT' ? `model ${dir}: no ${MANIFEST_FILE} (not a model folder)` : `model ${dir}: ${(error as Error).message}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new ModelFormatError(`model ${dir}: ${MANIFEST_FILE} is not valid JSON (${(error as Error).message})`);
+  }
+  try {
+    return parseModelManifest(json);
+  } catch (error) {
+    throw new ModelFormatError(`model ${dir}: ${(error as Error).message}`);
+  }
+}
+
+/** Reads and verifies a model folder: manifest schema and version, tensor lengths and SHA-256. */
+export async function readModelFolder(dir: string): Promise<LoadedModel> {
+  const manifest = await readModelManifest(dir);
+  const [mean, invCholesky] = await Promise.all([readTensor(dir, manifest.tensors.mean), readTensor(dir, manifest.tensors.invCholesky)]);
+  return { manifest, tensors: { mean, invCholesky } };
+}

@@ -1,0 +1,118 @@
+import * as ort from 'onnxruntime-node';
+import { ModelManifest, gaussianBlur, resizeBilinear } from '@padim-fleet/padim-core';
+import type { ResolvedBackbone } from '../backbones/resolve-backbone';
+import { buildMahalanobisGraph, unpackLowerTriangular } from '../graphs/mahalanobis-graph';
+import type { ModelTensors } from '../model-io/model-folder';
+import { createOnnxSession } from '../runtime/onnx-session';
+import { EmbeddingExtractor, RuntimeOptions } from './embedding-extractor';
+
+/** Keep each block of unpacked L⁻¹ under this many bytes (d=550 needs 1.2 MB per position). */
+const MAX_FACTOR_BLOCK_BYTES = 512 * 1024 * 1024;
+export const ANOMALY_MAP_SIGMA = 4;
+
+interface FactorBlock {
+  start: number;
+  end: number;
+  mean: ort.Tensor;
+  invCholesky: ort.Tensor;
+}
+
+/**
+ * Scores NCHW batches with a trained model: embeddings, batched Mahalanobis distance per patch
+ * (onnxruntime MatMul over [P, d, d] factors), then bilinear upsampling and a σ=4 Gaussian blur.
+ */
+export class PadimScorer {
+  private constructor(
+    readonly manifest: ModelManifest,
+    readonly extractor: EmbeddingExtractor,
+    private readonly distanceSession: ort.InferenceSession,
+    private readonly blocks: FactorBlock[],
+  ) {}
+
+  static async create(manifest: ModelManifest, tensors: ModelTensors, backbone: ResolvedBackbone, runtime: RuntimeOptions = {}): Promise<PadimScorer> {
+    if (backbone.onnxSha256 !== manifest.backbone.onnxSha256) {
+      throw new Error(
+        `model was trained with backbone ${manifest.backbone.name} (graph ${manifest.backbone.onnxSha256.slice(0, 12)}…) but ${backbone.spec.name} (graph ${backbone.onnxSha256.slice(0, 12)}…) was given`,
+      );
+    }
+    const side = manifest.input.crop ?? manifest.input.size;
+    const extractor = await EmbeddingExtractor.create(backbone, manifest.embedding, side, runtime);
+    const d = manifest.embedding.d;
+    const P = manifest.grid.height * manifest.grid.width;
+    const T = (d * (d + 1)) / 2;
+    const perBlock = Math.max(1, Math.min(P, Math.floor(MAX_FACTOR_BLOCK_BYTES / (d * d * 4))));
+    const blocks: FactorBlock[] = [];
+    for (let start = 0; start < P; start += perBlock) {
+      const end = Math.min(P, start + perBlock);
+      const n = end - start;
+      blocks.push({
+        start,
+        end,
+        mean: new ort.Tensor('float32', tensors.mean.slice(start * d, end * d), [n, d, 1]),
+        invCholesky: new ort.Tensor('float32', unpackLowerTriangular(tensors.invCholesky.subarray(start * T, end * T), n, d), [n, d, d]),
+      });
+    }
+    const distanceSession = await createOnnxSession(buildMahalanobisGraph(d), { device: runtime.device, threads: runtime.threads });
+    return new PadimScorer(manifest, extractor, distanceSession, blocks);
+  }
+
+  get side(): number {
+    return this.extractor.side;
+  }
+
+  get positions(): number {
+    return this.manifest.grid.height * this.manifest.grid.width;
+  }
+
+  /** Patch distances [n, P] for n preprocessed images. */
+  async patchDistances(batch: Float32Array, n: number): Promise<Float32Array> {
+    const emb = await this.extractor.run(batch, n);
+    return this.distancesFromEmbeddings(emb, n);
+  }
+
+  async distancesFromEmbeddings(emb: Float32Array, n: number): Promise<Float32Array> {
+    const d = this.manifest.embedding.d;
+    const P = this.positions;
+    if (this.blocks.length === 1) {
+      const out = await this.distanceSession.run({
+        embedding: new ort.Tensor('float32', emb, [n, d, P]),
+        mean: this.blocks[0].mean,
+        inv_cholesky: this.blocks[0].invCholesky,
+      });
+      return out.distance.data as Float32Array;
+    }
+    const result = new Float32Array(n * P);
+    for (const block of this.blocks) {
+      const w = block.end - block.start;
+      const slice = new Float32Array(n * d * w);
+      for (let r = 0; r < n * d; r++) slice.set(emb.subarray(r * P + block.start, r * P + block.end), r * w);
+      const out = await this.distanceSession.run({ embedding: new ort.Tensor('float32', slice, [n, d, w]), mean: block.mean, inv_cholesky: block.invCholesky });
+      const dist = out.distance.data as Float32Array;
+      for (let i = 0; i < n; i++) result.set(dist.subarray(i * w, (i + 1) * w), i * P + block.start);
+    }
+    return result;
+  }
+
+  /** The side×side anomaly map of one image's patch distances: bilinear upsampling, then Gaussian blur σ=4. */
+  anomalyMap(distances: Float32Array): Float32Array {
+    const { height, width } = this.manifest.grid;
+    const up = resizeBilinear(distances, { c: 1, h: height, w: width }, this.side, this.side);
+    return gaussianBlur(up, { h: this.side, w: this.side }, ANOMALY_MAP_SIGMA);
+  }
+
+  async release(): Promise<void> {
+    await Promise.all([this.extractor.release(), this.distanceSession.release()]);
+  }
+}
+
+export function maxOf(values: Float32Array): { value: number; index: number } {
+  let value = -Infinity;
+  let index = -1;
+  for (let i = 0; i < values.length; i++) {
+    if (values[i] > value) {
+      value = values[i];
+      index = i;
+    }
+  }
+  return { value, index };
+}

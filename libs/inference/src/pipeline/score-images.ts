@@ -1,0 +1,84 @@
+import type { PixelImage } from '@padim-fleet/padim-core';
+import { decodeMask } from '../images/decode-image';
+import { imageBatches } from './image-batches';
+import { PadimScorer, maxOf } from './padim-scorer';
+import { ProgressEvent, ProgressListener } from './progress';
+
+export interface ScoredImage<T> {
+  item: T;
+  /** Image score: the maximum of the anomaly map. */
+  score?: number;
+  /** Where the maximum is, in the side×side map. */
+  maxLocation?: { x: number; y: number };
+  map?: Float32Array;
+  /** Ground-truth mask at the map's size, when the item names one. */
+  mask?: Uint8Array;
+  error?: string;
+}
+
+export interface ScoreOptions {
+  batchSize?: number;
+  pixelLimit?: number;
+  /** Keep each anomaly map in the results (evaluation); otherwise only `onResult` sees them. */
+  collectMaps?: boolean;
+  /** Called once per image as its result is ready, with its map and decoded pixels (for heatmaps). */
+  onResult?: (result: ScoredImage<unknown> & { map?: Float32Array; pixels?: PixelImage }) => Promise<void> | void;
+  onProgress?: ProgressListener;
+  stage?: ProgressEvent['stage'];
+}
+
+/**
+ * Scores images with a model: decode → backbone → Mahalanobis → anomaly map, with the backbone of batch
+ * k running while batch k−1's maps are made. Unreadable images become rows with an error.
+ */
+export async function scoreImages<T extends { file: string; mask?: string }>(
+  scorer: PadimScorer,
+  items: T[],
+  opts: ScoreOptions = {},
+): Promise<ScoredImage<T>[]> {
+  const m = scorer.manifest;
+  const side = scorer.side;
+  const results = new Map<T, ScoredImage<T>>();
+  let done = 0;
+  let inFlight: { dist: Promise<Float32Array>; items: T[]; pixels: PixelImage[] } | null = null;
+  const report = () => opts.onProgress?.({ stage: opts.stage ?? 'score', done, total: items.length });
+
+  const settle = async (job: { dist: Promise<Float32Array>; items: T[]; pixels: PixelImage[] }) => {
+    const dist = await job.dist;
+    const P = scorer.positions;
+    for (let i = 0; i < job.items.length; i++) {
+      const item = job.items[i];
+      const map = scorer.anomalyMap(dist.subarray(i * P, (i + 1) * P));
+      const peak = maxOf(map);
+      const result: ScoredImage<T> = { item, score: peak.value, maxLocation: { x: peak.index % side, y: Math.floor(peak.index / side) } };
+      if (item.mask) result.mask = await decodeMask(item.mask, { width: side, height: side });
+      if (opts.collectMaps) result.map = map;
+      if (opts.onResult) await opts.onResult({ ...result, map, pixels: job.pixels[i] });
+      results.set(item, result);
+      done++;
+    }
+    report();
+  };
+
+  for await (const batch of imageBatches(items, {
+    size: m.input.size,
+    crop: m.input.crop,
+    normalization: m.backbone.normalization,
+    batchSize: opts.batchSize ?? 8,
+    pixelLimit: opts.pixelLimit,
+    keepPixels: opts.onResult !== undefined,
+  })) {
+    for (const f of batch.failures) {
+      const failed = { item: f.item, error: f.error };
+      results.set(f.item, failed);
+      if (opts.onResult) await opts.onResult(failed);
+      done++;
+    }
+    if (batch.n === 0) continue;
+    const job = { dist: scorer.patchDistances(batch.tensor, batch.n), items: batch.items, pixels: batch.pixels };
+    if (inFlight) await settle(inFlight);
+    inFlight = job;
+  }
+  if (inFlight) await settle(inFlight);
+  return items.map((item) => results.get(item)!);
+}

@@ -1,0 +1,191 @@
+import {
+  GaussianAccumulator,
+  ModelManifest,
+  ModelThresholds,
+  accumulateEmbeddings,
+  createGaussianAccumulator,
+  featureCount,
+  finalizeGaussian,
+  thresholdsFromNormalScores,
+  thresholdsFromValidation,
+  toFloat32Gaussian,
+} from '@padim-fleet/padim-core';
+import type { ResolvedBackbone } from '../backbones/resolve-backbone';
+import type { LabelledImage } from '../datasets/mvtec';
+import type { ModelTensors } from '../model-io/model-folder';
+import { EmbeddingExtractor, EmbeddingRequest, RuntimeOptions, resolveEmbedding } from './embedding-extractor';
+import { imageBatches } from './image-batches';
+import { PadimScorer } from './padim-scorer';
+import { ProgressListener } from './progress';
+import { scoreImages } from './score-images';
+
+export const DEFAULT_IMAGE_SIZE = 256;
+export const DEFAULT_BATCH_SIZE = 8;
+export const DEFAULT_HOLDOUT = 0.1;
+/** Below this many images nothing is held out and the thresholds come from the training images. */
+const MIN_IMAGES_FOR_HOLDOUT = 10;
+
+export interface InputOptions {
+  size?: number;
+  crop?: number | null;
+  batchSize?: number;
+  pixelLimit?: number;
+}
+
+export interface AccumulateResult {
+  accumulator: GaussianAccumulator;
+  used: string[];
+  skipped: { file: string; error: string }[];
+}
+
+/**
+ * Streams images through the backbone into a Gaussian accumulator. The backbone runs batch k while
+ * batch k−1 is accumulated and later batches decode, so the CPU work overlaps inference.
+ */
+export async function accumulateImages(
+  files: string[],
+  extractor: EmbeddingExtractor,
+  opts: InputOptions & { accumulator?: GaussianAccumulator; onProgress?: ProgressListener } = {},
+): Promise<AccumulateResult> {
+  const { height, width } = extractor.grid;
+  const acc = opts.accumulator ?? createGaussianAccumulator(height * width, extractor.d);
+  if (acc.positions !== height * width || acc.dim !== extractor.d) {
+    throw new Error(`accumulator is ${acc.positions} positions × d=${acc.dim}, the extractor gives ${height * width} × d=${extractor.d}`);
+  }
+  const used: string[] = [];
+  const skipped: { file: string; error: string }[] = [];
+  let inFlight: { emb: Promise<Float32Array>; n: number } | null = null;
+  let done = 0;
+  const settle = async (job: { emb: Promise<Float32Array>; n: number }) => {
+    accumulateEmbeddings(acc, await job.emb, job.n);
+    done += job.n;
+    opts.onProgress?.({ stage: 'extract', done: done + skipped.length, total: files.length });
+  };
+  const items = files.map((file) => ({ file }));
+  for await (const batch of imageBatches(items, {
+    size: opts.size ?? DEFAULT_IMAGE_SIZE,
+    crop: opts.crop,
+    normalization: extractor.backbone.spec.normalization,
+    batchSize: opts.batchSize ?? DEFAULT_BATCH_SIZE,
+    pixelLimit: opts.pixelLimit,
+  })) {
+    for (const f of batch.failures) skipped.push({ file: f.item.file, error: f.error });
+    if (batch.n === 0) continue;
+    const job = { emb: extractor.run(batch.tensor, batch.n), n: batch.n };
+    used.push(...batch.items.map((i) => i.file));
+    if (inFlight) await settle(inFlight);
+    inFlight = job;
+  }
+  if (inFlight) await settle(inFlight);
+  return { accumulator: acc, used, skipped };
+}
+
+export interface TrainOptions extends InputOptions {
+  category: string;
+  files: string[];
+  backbone: ResolvedBackbone;
+  embedding?: EmbeddingRequest;
+  /** Fraction of the images held out of fitting to set the thresholds (when no validation set is given). */
+  holdout?: number;
+  /** Labelled images (normal and defective, masks optional): thresholds become F1-optimal on them. */
+  validation?: LabelledImage[];
+  regularization?: number;
+  /** Leave thresholds unset (rule 'unset'); the caller sets them, e.g. from an evaluation it runs anyway. */
+  skipThresholds?: boolean;
+  runtime?: RuntimeOptions;
+  onProgress?: ProgressListener;
+}
+
+export interface TrainedModel {
+  manifest: Omit<ModelManifest, 'tensors'>;
+  tensors: ModelTensors;
+  accumulator: GaussianAccumulator;
+}
+
+/** Every k-th file (deterministic, spread over the sorted list) is held out. */
+export function splitHoldout(files: string[], fraction: number): { fit: string[]; heldOut: string[] } {
+  if (!(fraction >= 0 && fraction < 1)) throw new Error(`holdout must be in [0, 1), got ${fraction}`);
+  const count = files.length >= MIN_IMAGES_FOR_HOLDOUT ? Math.max(2, Math.round(files.length * fraction)) : 0;
+  if (fraction === 0 || count === 0) return { fit: files, heldOut: [] };
+  const step = files.length / count;
+  const held = new Set(Array.from({ length: count }, (_, i) => Math.floor(i * step + step / 2)));
+  return { fit: files.filter((_, i) => !held.has(i)), heldOut: files.filter((_, i) => held.has(i)) };
+}
+
+export async function trainModel(opts: TrainOptions): Promise<TrainedModel> {
+  const started = Date.now();
+  const size = opts.size ?? DEFAULT_IMAGE_SIZE;
+  const crop = opts.crop ?? null;
+  const selection = resolveEmbedding(opts.backbone, opts.embedding ?? {});
+  const side = crop ?? size;
+  const { fit, heldOut } = opts.validation ? { fit: opts.files, heldOut: [] } : splitHoldout(opts.files, opts.holdout ?? DEFAULT_HOLDOUT);
+  const extractor = await EmbeddingExtractor.create(opts.backbone, selection, side, opts.runtime);
+  let result: AccumulateResult;
+  try {
+    result = await accumulateImages(fit, extractor, { ...opts, size, crop });
+  } finally {
+    await extractor.release();
+  }
+  if (result.accumulator.count < 2) {
+    const why = result.skipped.slice(0, 5).map((s) => `\n  ${s.error}`).join('');
+    throw new Error(`training needs at least 2 usable images, got ${result.accumulator.count} of ${fit.length}${why}`);
+  }
+  opts.onProgress?.({ stage: 'finalize', done: 0, total: 1 });
+  const gaussian = toFloat32Gaussian(finalizeGaussian(result.accumulator, { regularization: opts.regularization ?? 0.01 }));
+  const tensors: ModelTensors = { mean: gaussian.mean, invCholesky: gaussian.invCholesky };
+  opts.onProgress?.({ stage: 'finalize', done: 1, total: 1 });
+
+  const base: Omit<ModelManifest, 'tensors'> = {
+    format: 'padim-model',
+    formatVersion: 1,
+    category: opts.category,
+    createdAt: new Date().toISOString(),
+    backbone: { ...opts.backbone.spec, onnxSha256: opts.backbone.onnxSha256 },
+    input: { size, crop },
+    grid: extractor.grid,
+    featureCount: featureCount(opts.backbone.spec),
+    embedding: selection,
+    regularization: opts.regularization ?? 0.01,
+    training: { imageCount: result.accumulator.count, heldOutCount: heldOut.length, skipped: result.skipped, seconds: 0 },
+    thresholds: { image: 0, pixel: 0, min: 0, max: 0, rule: 'unset', sampleCount: 0 },
+  };
+  if (!opts.skipThresholds) base.thresholds = await computeThresholds(base, tensors, opts, heldOut.length > 0 ? heldOut : result.used);
+  base.training.seconds = (Date.now() - started) / 1000;
+  return { manifest: base, tensors, accumulator: result.accumulator };
+}
+
+async function computeThresholds(
+  manifest: Omit<ModelManifest, 'tensors'>,
+  tensors: ModelTensors,
+  opts: TrainOptions,
+  normals: string[],
+): Promise<ModelThresholds> {
+  const scorer = await PadimScorer.create({ ...manifest, tensors: undefined as never }, tensors, opts.backbone, opts.runtime);
+  try {
+    if (opts.validation) {
+      const scored = await scoreImages(scorer, opts.validation, { ...opts, collectMaps: true, onProgress: opts.onProgress, stage: 'validate' });
+      const ok = scored.filter((r) => r.error === undefined);
+      const withMasks = ok.filter((r) => r.mask !== undefined);
+      const pixels = withMasks.length > 0 ? flattenPixels(withMasks.map((r) => r.map!), withMasks.map((r) => r.mask!)) : undefined;
+      return thresholdsFromValidation(ok.map((r) => r.score!), ok.map((r) => r.item.label), pixels);
+    }
+    const scored = await scoreImages(scorer, normals.map((file) => ({ file })), { ...opts, onProgress: opts.onProgress, stage: 'threshold' });
+    const scores = scored.filter((r) => r.error === undefined).map((r) => r.score!);
+    return thresholdsFromNormalScores(scores, normals.length > 0 && manifest.training.heldOutCount > 0 ? 'holdout-mean-3std' : 'training-mean-3std');
+  } finally {
+    await scorer.release();
+  }
+}
+
+function flattenPixels(maps: Float32Array[], masks: Uint8Array[]): { scores: Float32Array; labels: Uint8Array } {
+  const total = maps.reduce((a, m) => a + m.length, 0);
+  const scores = new Float32Array(total);
+  const labels = new Uint8Array(total);
+  let o = 0;
+  for (let i = 0; i < maps.length; i++) {
+    scores.set(maps[i], o);
+    labels.set(masks[i], o);
+    o += maps[i].length;
+  }
+  return { scores, labels };
+}

@@ -1,0 +1,46 @@
+import sharp from 'sharp';
+import type { ModelThresholds, PixelImage } from '@padim-fleet/padim-core';
+
+/** The "jet" colour map at t in [0, 1] (blue → cyan → yellow → red), as 8-bit RGB. */
+export function jetColour(t: number): [number, number, number] {
+  const c = (x: number) => Math.round(255 * Math.min(1, Math.max(0, x)));
+  const v = Math.min(1, Math.max(0, t));
+  return [c(1.5 - Math.abs(4 * v - 3)), c(1.5 - Math.abs(4 * v - 2)), c(1.5 - Math.abs(4 * v - 1))];
+}
+
+/**
+ * The anomaly map as colour over the image. Colours use the model's normalised scale, so the same
+ * colour means the same score on every image: blue is normal, red is at or beyond 2× the threshold distance.
+ */
+export async function renderOverlayPng(image: PixelImage, map: Float32Array, thresholds: Pick<ModelThresholds, 'pixel' | 'min' | 'max'>, side: number): Promise<Buffer> {
+  if (map.length !== side * side) throw new Error(`anomaly map has ${map.length} values, expected ${side}x${side}`);
+  const range = thresholds.max - thresholds.min || 1;
+  const out = Buffer.alloc(side * side * 3);
+  const offsetX = Math.round((image.width - side) / 2);
+  const offsetY = Math.round((image.height - side) / 2);
+  const ch = image.channels;
+  for (let y = 0; y < side; y++) {
+    for (let x = 0; x < side; x++) {
+      const i = y * side + x;
+      const s = ((y + offsetY) * image.width + (x + offsetX)) * ch;
+      const r = image.data[s];
+      const g = ch >= 3 ? image.data[s + 1] : r;
+      const b = ch >= 3 ? image.data[s + 2] : r;
+      const t = (map[i] - thresholds.pixel) / range + 0.5;
+      const [cr, cg, cb] = jetColour(t);
+      // Normal regions stay mostly the photo; anomalous ones mostly colour.
+      const a = 0.25 + 0.5 * Math.min(1, Math.max(0, t));
+      out[i * 3] = Math.round(r * (1 - a) + cr * a);
+      out[i * 3 + 1] = Math.round(g * (1 - a) + cg * a);
+      out[i * 3 + 2] = Math.round(b * (1 - a) + cb * a);
+    }
+  }
+  return sharp(out, { raw: { width: side, height: side, channels: 3 } }).png({ compressionLevel: 3 }).toBuffer();
+}
+
+/** The binary anomaly mask (255 where the map reaches the pixel threshold) as a grey PNG. */
+export async function renderMaskPng(map: Float32Array, pixelThreshold: number, side: number): Promise<Buffer> {
+  const out = Buffer.alloc(side * side);
+  for (let i = 0; i < out.length; i++) out[i] = map[i] >= pixelThreshold ? 255 : 0;
+  return sharp(out, { raw: { width: side, height: side, channels: 1 } }).png({ compressionLevel: 3 }).toBuffer();
+}

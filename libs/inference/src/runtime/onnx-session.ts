@@ -1,0 +1,56 @@
+import * as ort from 'onnxruntime-node';
+import { OnnxGraphBuilder } from '../onnx/onnx-graph-builder';
+
+export type OnnxDevice = 'cpu' | 'cuda';
+
+export interface OnnxSessionOptions {
+  /** @defaultValue 'cpu' */
+  device?: OnnxDevice;
+  /** Intra-op threads; onnxruntime picks one per physical core when unset. */
+  threads?: number;
+  /** CUDA device ordinal. @defaultValue 0 */
+  deviceId?: number;
+}
+
+/**
+ * Opens an onnxruntime session on the CPU or on CUDA (CPU only for the nodes CUDA lacks).
+ * A CUDA session that cannot be created is an error, never a silent CPU fallback: a caller who asked
+ * for the GPU would otherwise measure and scale against the wrong device.
+ */
+export async function createOnnxSession(model: Uint8Array | string, options: OnnxSessionOptions = {}): Promise<ort.InferenceSession> {
+  const { device = 'cpu', threads, deviceId = 0 } = options;
+  const sessionOptions: ort.InferenceSession.SessionOptions = {
+    executionProviders: device === 'cuda' ? [{ name: 'cuda', deviceId }, 'cpu'] : ['cpu'],
+    graphOptimizationLevel: 'all',
+    ...(threads !== undefined ? { intraOpNumThreads: threads } : {}),
+  };
+  try {
+    // The overloads take a path or a buffer; both branches pass the same options.
+    return typeof model === 'string' ? await ort.InferenceSession.create(model, sessionOptions) : await ort.InferenceSession.create(model, sessionOptions);
+  } catch (e) {
+    const message = e instanceof Error ? e.message : String(e);
+    if (device === 'cuda' && /cuda/i.test(message)) {
+      throw new Error(`CUDA is unavailable: onnxruntime could not create its CUDA execution provider (are the CUDA provider libraries installed?): ${message}`);
+    }
+    throw e;
+  }
+}
+
+let probed: Promise<OnnxDevice[]> | undefined;
+
+/** Devices a session can really be created on here ('cpu' always; 'cuda' if a probe session succeeds). */
+export function availableDevices(): Promise<OnnxDevice[]> {
+  probed ??= (async () => {
+    const devices: OnnxDevice[] = ['cpu'];
+    if (ort.listSupportedBackends().some((b) => b.name === 'cuda')) {
+      const g = new OnnxGraphBuilder('cuda_probe');
+      g.input('x', 'float', [1]);
+      g.node('Identity', ['x'], {}, ['y']);
+      g.output('y', 'float', [1]);
+      const ok = await createOnnxSession(g.toBytes(), { device: 'cuda' }).then((s) => s.release().then(() => true), () => false);
+      if (ok) devices.push('cuda');
+    }
+    return devices;
+  })();
+  return probed;
+}

@@ -1,0 +1,1 @@
+export { gaussianBlur, gaussianKernel1d, gaussianKernelSize } from './gaussian-blur';

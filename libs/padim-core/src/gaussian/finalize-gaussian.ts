@@ -1,0 +1,74 @@
+import { choleskyInPlace, invertLowerTriangular, packLower, triangleSize } from '../linalg';
+import { assertAccumulator, type GaussianAccumulator } from './gaussian-accumulator';
+
+export interface FinalizedGaussian {
+  positions: number;
+  dim: number;
+  count: number;
+  /** P*d, position-major. */
+  mean: Float64Array;
+  /** P*T, packed lower L⁻¹ per position, where Σ = L·Lᵀ; the squared distance is ‖L⁻¹(x−μ)‖². */
+  invCholesky: Float64Array;
+}
+
+export interface Float32Gaussian {
+  positions: number;
+  dim: number;
+  count: number;
+  mean: Float32Array;
+  invCholesky: Float32Array;
+}
+
+export interface FinalizeGaussianOptions {
+  /**
+   * Added to the covariance diagonal, as anomalib's PaDiM does.
+   * @defaultValue 0.01
+   */
+  regularization?: number;
+}
+
+/**
+ * Per position: Σ = M/(n−1) + regularization·I (ddof = 1, as numpy.cov and anomalib), Σ = L·Lᵀ,
+ * and L⁻¹ packed lower. Throws if count < 2 or a covariance is not positive definite, naming the
+ * position.
+ */
+export function finalizeGaussian(
+  acc: GaussianAccumulator,
+  { regularization = 0.01 }: FinalizeGaussianOptions = {},
+): FinalizedGaussian {
+  assertAccumulator(acc);
+  if (acc.count < 2) {
+    throw new RangeError(`finalizeGaussian: need at least 2 samples for an unbiased covariance, got count=${acc.count}`);
+  }
+  if (!Number.isFinite(regularization) || regularization < 0) {
+    throw new RangeError(`finalizeGaussian: regularization must be a finite number >= 0, got ${regularization}`);
+  }
+  const { positions: P, dim: d, count } = acc;
+  const T = triangleSize(d);
+  const scale = 1 / (count - 1);
+  const sigma = new Float64Array(d * d);
+  const inverse = new Float64Array(d * d);
+  const invCholesky = new Float64Array(P * T);
+  for (let p = 0; p < P; p++) {
+    // Fill the lower triangle only; choleskyInPlace reads nothing else.
+    let k = p * T;
+    for (let i = 0; i < d; i++) {
+      for (let j = i; j < d; j++) sigma[j * d + i] = acc.comoment[k++] * scale;
+      sigma[i * d + i] += regularization;
+    }
+    choleskyInPlace(sigma, d, `position ${p}, regularization ${regularization}`);
+    invertLowerTriangular(sigma, d, inverse);
+    packLower(inverse, d, invCholesky, p * T);
+  }
+  return { positions: P, dim: d, count, mean: acc.mean.slice(), invCholesky };
+}
+
+export function toFloat32Gaussian(g: FinalizedGaussian): Float32Gaussian {
+  return {
+    positions: g.positions,
+    dim: g.dim,
+    count: g.count,
+    mean: Float32Array.from(g.mean),
+    invCholesky: Float32Array.from(g.invCholesky),
+  };
+}

@@ -1,0 +1,33 @@
+export { accumulateEmbeddings, accumulateEmbeddingsReference } from './accumulate-embeddings';
+export { crc32, crc32Update } from './crc32';
+export {
+  finalizeGaussian,
+  toFloat32Gaussian,
+  type FinalizedGaussian,
+  type FinalizeGaussianOptions,
+  type Float32Gaussian,
+} from './finalize-gaussian';
+export {
+  addBatchMoments,
+  cloneAccumulator,
+  createGaussianAccumulator,
+  mergeGaussianAccumulators,
+  mergeInto,
+  sliceAccumulator,
+  type GaussianAccumulator,
+} from './gaussian-accumulator';
+export {
+  ACCUMULATOR_FORMAT_VERSION,
+  ACCUMULATOR_HEADER_BYTES,
+  ACCUMULATOR_MAGIC,
+  accumulatorLayout,
+  decodeAccumulatorPayload,
+  deserializeAccumulator,
+  encodeAccumulatorHeader,
+  encodeAccumulatorPayload,
+  readAccumulatorHeader,
+  serializeAccumulator,
+  type AccumulatorHeader,
+  type AccumulatorLayout,
+  type AccumulatorMeta,
+} from './serialize-accumulator';

@@ -1,0 +1,3 @@
+export { resizeBilinear } from './resize-bilinear';
+export { resizeBilinearAntialias } from './resize-bilinear-antialias';
+export { upsampleNearest } from './upsample-nearest';

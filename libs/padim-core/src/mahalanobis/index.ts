@@ -1,0 +1,1 @@
+export { mahalanobisMap, mahalanobisMapBatch } from './mahalanobis-map';

@@ -1,0 +1,2 @@
+export * from './model-manifest';
+export * from './thresholds';

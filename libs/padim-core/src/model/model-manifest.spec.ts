@@ -1,0 +1,58 @@
+import { TORCHVISION_NORMALIZATION } from '../backbone/backbone-spec';
+import { ModelManifest, normalizeScore, parseModelManifest } from './model-manifest';
+
+function validManifest(): ModelManifest {
+  const sha = 'a'.repeat(64);
+  return {
+    format: 'padim-model',
+    formatVersion: 1,
+    category: 'screw',
+    createdAt: '2026-01-01T00:00:00.000Z',
+    backbone: { name: 'resnet18', outputs: ['layer1', 'layer2', 'layer3'], channels: [64, 128, 256], strides: [4, 8, 16], normalization: TORCHVISION_NORMALIZATION, onnxSha256: sha },
+    input: { size: 256, crop: null },
+    grid: { height: 2, width: 3 },
+    featureCount: 448,
+    embedding: { kind: 'random', d: 4, seed: 42, indices: [1, 2, 3, 4] },
+    regularization: 0.01,
+    training: { imageCount: 10, heldOutCount: 2, skipped: [], seconds: 1 },
+    thresholds: { image: 5, pixel: 5, min: 1, max: 9, rule: 'holdout-mean-3std', sampleCount: 2 },
+    tensors: {
+      mean: { file: 'mean.f32', dtype: 'float32', shape: [6, 4], bytes: 6 * 4 * 4, sha256: sha },
+      invCholesky: { file: 'inv_cholesky.f32', dtype: 'float32', shape: [6, 10], bytes: 6 * 10 * 4, sha256: sha },
+    },
+  };
+}
+
+describe('parseModelManifest', () => {
+  it('accepts a valid manifest unchanged after a JSON round trip', () => {
+    const m = validManifest();
+    expect(parseModelManifest(JSON.parse(JSON.stringify(m)))).toEqual({ ...m, metrics: undefined });
+  });
+
+  it.each([
+    ['another format version', (m: any) => (m.formatVersion = 2), /formatVersion is 2; this build reads version 1/],
+    ['a non-manifest', (m: any) => (m.format = 'zip'), /format is "zip"/],
+    ['indices out of range', (m: any) => (m.embedding.indices = [1, 2, 3, 448]), /embedding.indices has 448, outside 0..447/],
+    ['a tensor length that does not match its shape', (m: any) => (m.tensors.mean.bytes = 10), /tensors.mean.bytes is 10 but shape \[6, 4\] of float32 needs 96/],
+    ['a tensor file with a path', (m: any) => (m.tensors.mean.file = '../x'), /tensors.mean.file must be a plain file name/],
+    ['a factor of the wrong size', (m: any) => {
+      m.tensors.invCholesky.shape = [6, 16];
+      m.tensors.invCholesky.bytes = 6 * 16 * 4;
+    }, /invCholesky.shape must be \[6, 10\]/],
+    ['a missing threshold', (m: any) => delete m.thresholds.image, /thresholds.image must be a finite number/],
+  ])('rejects %s with a message naming the field', (_what, mutate, message) => {
+    const m = JSON.parse(JSON.stringify(validManifest()));
+    mutate(m);
+    expect(() => parseModelManifest(m)).toThrow(message);
+  });
+});
+
+describe('normalizeScore', () => {
+  it('puts the threshold at 0.5 and clamps to [0, 1]', () => {
+    const t = { image: 5, min: 1, max: 9 };
+    expect(normalizeScore(5, t)).toBe(0.5);
+    expect(normalizeScore(7, t)).toBe(0.75);
+    expect(normalizeScore(100, t)).toBe(1);
+    expect(normalizeScore(-100, t)).toBe(0);
+  });
+});

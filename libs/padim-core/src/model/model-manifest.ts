@@ -1,0 +1,201 @@
+import type { Normalization } from '../backbone/backbone-spec';
+
+export const MODEL_FORMAT_VERSION = 1;
+
+/** A binary tensor beside the manifest: raw little-endian values, checked by length and SHA-256 on load. */
+export interface TensorEntry {
+  file: string;
+  dtype: 'float32' | 'float64';
+  shape: number[];
+  bytes: number;
+  sha256: string;
+}
+
+export type EmbeddingSelection =
+  | { kind: 'random'; d: number; seed: number | null; indices: number[] }
+  | { kind: 'semi-orthogonal'; d: number; seed: number };
+
+/**
+ * How raw scores map to decisions. `image` is the image-score threshold; normalised scores are
+ * min-max scaled so that the threshold lands at 0.5: clamp((s - image) / (max - min) + 0.5, 0, 1).
+ */
+export interface ModelThresholds {
+  image: number;
+  pixel: number;
+  min: number;
+  max: number;
+  /** 'unset' only while a trainer has not computed them yet; writeModelFolder refuses it. */
+  rule: 'validation-f1' | 'holdout-mean-3std' | 'training-mean-3std' | 'unset';
+  sampleCount: number;
+}
+
+export interface ModelManifest {
+  format: 'padim-model';
+  formatVersion: number;
+  category: string;
+  createdAt: string;
+  backbone: {
+    name: string;
+    outputs: [string, string, string];
+    channels: [number, number, number];
+    strides: [number, number, number];
+    normalization: Normalization;
+    /** SHA-256 of the ONNX graph the features came from, so scoring refuses a different one. */
+    onnxSha256: string;
+  };
+  input: { size: number; crop: number | null };
+  grid: { height: number; width: number };
+  featureCount: number;
+  embedding: EmbeddingSelection;
+  regularization: number;
+  training: { imageCount: number; heldOutCount: number; skipped: { file: string; error: string }[]; seconds: number };
+  thresholds: ModelThresholds;
+  metrics?: Record<string, number>;
+  tensors: { mean: TensorEntry; invCholesky: TensorEntry };
+}
+
+export class ModelFormatError extends Error {
+  override name = 'ModelFormatError';
+}
+
+type Json = Record<string, unknown>;
+
+function fail(path: string, what: string): never {
+  throw new ModelFormatError(`model manifest: ${path} ${what}`);
+}
+function obj(v: unknown, path: string): Json {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) fail(path, 'must be an object');
+  return v as Json;
+}
+function num(v: unknown, path: string, opts: { int?: boolean; min?: number } = {}): number {
+  if (typeof v !== 'number' || !Number.isFinite(v)) fail(path, 'must be a finite number');
+  if (opts.int && !Number.isInteger(v)) fail(path, 'must be an integer');
+  if (opts.min !== undefined && v < opts.min) fail(path, `must be >= ${opts.min}`);
+  return v;
+}
+function str(v: unknown, path: string): string {
+  if (typeof v !== 'string' || v.length === 0) fail(path, 'must be a non-empty string');
+  return v;
+}
+function tuple3(v: unknown, path: string, kind: 'number' | 'string'): [any, any, any] {
+  if (!Array.isArray(v) || v.length !== 3 || v.some((x) => typeof x !== kind)) fail(path, `must be three ${kind}s`);
+  return v as [any, any, any];
+}
+
+function tensorEntry(v: unknown, path: string): TensorEntry {
+  const t = obj(v, path);
+  const dtype = t.dtype;
+  if (dtype !== 'float32' && dtype !== 'float64') fail(`${path}.dtype`, 'must be float32 or float64');
+  const shape = t.shape;
+  if (!Array.isArray(shape) || shape.some((d) => !Number.isInteger(d) || d < 0)) fail(`${path}.shape`, 'must be a list of sizes');
+  const bytes = num(t.bytes, `${path}.bytes`, { int: true, min: 0 });
+  const expected = (shape as number[]).reduce((a, b) => a * b, 1) * (dtype === 'float32' ? 4 : 8);
+  if (bytes !== expected) fail(`${path}.bytes`, `is ${bytes} but shape [${shape.join(', ')}] of ${dtype} needs ${expected}`);
+  const sha256 = str(t.sha256, `${path}.sha256`);
+  if (!/^[0-9a-f]{64}$/.test(sha256)) fail(`${path}.sha256`, 'must be 64 hex digits');
+  const file = str(t.file, `${path}.file`);
+  if (file.includes('/') || file.includes('\\') || file.startsWith('.')) fail(`${path}.file`, 'must be a plain file name');
+  return { file, dtype, shape: shape as number[], bytes, sha256 };
+}
+
+/** Validates a parsed manifest; every error names the field and what was wrong. */
+export function parseModelManifest(value: unknown): ModelManifest {
+  const m = obj(value, '(root)');
+  if (m.format !== 'padim-model') fail('format', `is ${JSON.stringify(m.format)}, not "padim-model"`);
+  const version = num(m.formatVersion, 'formatVersion', { int: true });
+  if (version !== MODEL_FORMAT_VERSION) {
+    fail('formatVersion', `is ${version}; this build reads version ${MODEL_FORMAT_VERSION}`);
+  }
+  const backbone = obj(m.backbone, 'backbone');
+  const norm = obj(backbone.normalization, 'backbone.normalization');
+  if (norm.channelOrder !== 'rgb' && norm.channelOrder !== 'bgr') fail('backbone.normalization.channelOrder', 'must be rgb or bgr');
+  const input = obj(m.input, 'input');
+  const grid = obj(m.grid, 'grid');
+  const featureCount = num(m.featureCount, 'featureCount', { int: true, min: 1 });
+  const emb = obj(m.embedding, 'embedding');
+  const d = num(emb.d, 'embedding.d', { int: true, min: 1 });
+  if (d > featureCount) fail('embedding.d', `(${d}) exceeds featureCount (${featureCount})`);
+  let embedding: EmbeddingSelection;
+  if (emb.kind === 'random') {
+    const indices = emb.indices;
+    if (!Array.isArray(indices) || indices.length !== d) fail('embedding.indices', `must list d=${d} channels`);
+    for (const i of indices as unknown[]) {
+      if (!Number.isInteger(i) || (i as number) < 0 || (i as number) >= featureCount) fail('embedding.indices', `has ${String(i)}, outside 0..${featureCount - 1}`);
+    }
+    embedding = { kind: 'random', d, seed: emb.seed === null ? null : num(emb.seed, 'embedding.seed', { int: true }), indices: indices as number[] };
+  } else if (emb.kind === 'semi-orthogonal') {
+    embedding = { kind: 'semi-orthogonal', d, seed: num(emb.seed, 'embedding.seed', { int: true }) };
+  } else {
+    fail('embedding.kind', 'must be random or semi-orthogonal');
+  }
+  const th = obj(m.thresholds, 'thresholds');
+  if (th.rule !== 'validation-f1' && th.rule !== 'holdout-mean-3std' && th.rule !== 'training-mean-3std') fail('thresholds.rule', 'must be validation-f1, holdout-mean-3std or training-mean-3std');
+  const training = obj(m.training, 'training');
+  const tensors = obj(m.tensors, 'tensors');
+  const height = num(grid.height, 'grid.height', { int: true, min: 1 });
+  const width = num(grid.width, 'grid.width', { int: true, min: 1 });
+  const manifest: ModelManifest = {
+    format: 'padim-model',
+    formatVersion: version,
+    category: str(m.category, 'category'),
+    createdAt: str(m.createdAt, 'createdAt'),
+    backbone: {
+      name: str(backbone.name, 'backbone.name'),
+      outputs: tuple3(backbone.outputs, 'backbone.outputs', 'string'),
+      channels: tuple3(backbone.channels, 'backbone.channels', 'number'),
+      strides: tuple3(backbone.strides, 'backbone.strides', 'number'),
+      normalization: {
+        channelOrder: norm.channelOrder,
+        scale: num(norm.scale, 'backbone.normalization.scale'),
+        mean: tuple3(norm.mean, 'backbone.normalization.mean', 'number'),
+        std: tuple3(norm.std, 'backbone.normalization.std', 'number'),
+      },
+      onnxSha256: str(backbone.onnxSha256, 'backbone.onnxSha256'),
+    },
+    input: {
+      size: num(input.size, 'input.size', { int: true, min: 16 }),
+      crop: input.crop === null || input.crop === undefined ? null : num(input.crop, 'input.crop', { int: true, min: 16 }),
+    },
+    grid: { height, width },
+    featureCount,
+    embedding,
+    regularization: num(m.regularization, 'regularization', { min: 0 }),
+    training: {
+      imageCount: num(training.imageCount, 'training.imageCount', { int: true, min: 2 }),
+      heldOutCount: num(training.heldOutCount, 'training.heldOutCount', { int: true, min: 0 }),
+      skipped: Array.isArray(training.skipped) ? (training.skipped as { file: string; error: string }[]) : fail('training.skipped', 'must be a list'),
+      seconds: num(training.seconds, 'training.seconds', { min: 0 }),
+    },
+    thresholds: {
+      image: num(th.image, 'thresholds.image'),
+      pixel: num(th.pixel, 'thresholds.pixel'),
+      min: num(th.min, 'thresholds.min'),
+      max: num(th.max, 'thresholds.max'),
+      rule: th.rule,
+      sampleCount: num(th.sampleCount, 'thresholds.sampleCount', { int: true, min: 0 }),
+    },
+    metrics: m.metrics === undefined ? undefined : (obj(m.metrics, 'metrics') as Record<string, number>),
+    tensors: {
+      mean: tensorEntry(tensors.mean, 'tensors.mean'),
+      invCholesky: tensorEntry(tensors.invCholesky, 'tensors.invCholesky'),
+    },
+  };
+  const positions = height * width;
+  const packed = (d * (d + 1)) / 2;
+  const meanShape = manifest.tensors.mean.shape;
+  if (meanShape.length !== 2 || meanShape[0] !== positions || meanShape[1] !== d) {
+    fail('tensors.mean.shape', `must be [${positions}, ${d}] for a ${height}x${width} grid and d=${d}`);
+  }
+  const factorShape = manifest.tensors.invCholesky.shape;
+  if (factorShape.length !== 2 || factorShape[0] !== positions || factorShape[1] !== packed) {
+    fail('tensors.invCholesky.shape', `must be [${positions}, ${packed}] (packed lower triangle of d=${d})`);
+  }
+  return manifest;
+}
+
+/** Min-max normalisation with the threshold at 0.5 (anomalib's rule), clamped to [0, 1]. */
+export function normalizeScore(score: number, thresholds: Pick<ModelThresholds, 'image' | 'min' | 'max'>, threshold = thresholds.image): number {
+  const range = thresholds.max - thresholds.min;
+  const v = range > 0 ? (score - threshold) / range + 0.5 : score >= threshold ? 1 : 0;
+  return Math.min(1, Math.max(0, v));
+}

@@ -1,0 +1,2 @@
+export { Mt19937 } from './mt19937';
+export { PythonRandom, randomChannelSelection } from './python-random';
