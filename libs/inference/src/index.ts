@@ -20,3 +20,4 @@ export * from './pipeline/score-images';
 export * from './pipeline/train-model';
 export * from './render/heatmap';
 export * from './runtime/onnx-session';
+export * from './runtime/onnx-worker-session';

@@ -8,3 +8,4 @@ export * from './metrics';
 export * from './model';
 export * from './preprocess';
 export * from './random';
+export * from './mahalanobis';

@@ -22,7 +22,6 @@ interface ConvDef {
 
 const conv = (module: string, out: number, inC: number, kernel: number, stride: number): ConvDef => ({ module, out, in: inC, kernel, stride });
 
-/** BasicBlocks of one stage; the first block of a widening stage halves the grid and has a 1×1 downsample. */
 interface BlockDef {
   conv1: ConvDef;
   conv2: ConvDef;

@@ -119,10 +119,11 @@ describe('appendEmbeddingHead', () => {
   });
 
   it('rejects bad selections and backbones with clear errors', () => {
-    expect(() => appendEmbeddingHead(tinyBackbone(), spec, { kind: 'indices', indices: [0, 15] })).toThrow(/indices must be integers in \[0, 15\).*got 15/);
-    expect(() => appendEmbeddingHead(tinyBackbone(), spec, { kind: 'indices', indices: [] })).toThrow(/not empty/);
+    expect(() => appendEmbeddingHead(tinyBackbone(), spec, { kind: 'indices', indices: [0, 15] })).toThrow(/index at position 1 is 15, outside \[0, 15\)/);
+    expect(() => appendEmbeddingHead(tinyBackbone(), spec, { kind: 'indices', indices: [] })).toThrow(/empty/);
     expect(() => appendEmbeddingHead(tinyBackbone(), spec, { kind: 'projection', matrix: new Float32Array(14 * 6), d: 6 })).toThrow(/84 values, expected F×d = 15×6/);
     expect(() => appendEmbeddingHead(tinyBackbone(), { ...spec, outputs: ['f1', 'f2', 'layer3'] }, indices)).toThrow(/backbone tiny has no output "layer3" \(outputs: f1, f2, f3\)/);
+    expect(() => appendEmbeddingHead(tinyBackbone(), { ...spec, channels: [4, 6, 5] }, indices)).toThrow(/output "f2" has 5 channels, the spec says 6/);
     expect(() => appendEmbeddingHead(tinyBackbone(11), spec, indices)).toThrow(/opset 11; the embedding head needs opset >= 13/);
   });
 });

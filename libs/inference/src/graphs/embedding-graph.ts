@@ -1,5 +1,5 @@
 import { onnx } from 'onnx-proto';
-import { BackboneSpec, featureCount } from '@padim-fleet/padim-core';
+import { BackboneSpec, featureCount, validateChannelIndices } from '@padim-fleet/padim-core';
 import { OnnxGraphBuilder } from '../onnx/onnx-graph-builder';
 
 /** Which embedding channels PaDiM keeps: a subset of the F concatenated channels, or a projection to d. */
@@ -28,11 +28,17 @@ export function appendEmbeddingHead(backboneBytes: Uint8Array, spec: BackboneSpe
     throw new Error(`appendEmbeddingHead: the backbone uses ONNX opset ${opset ?? 'none'}; the embedding head needs opset >= ${MIN_OPSET}`);
   }
   const outputs = graph.output ?? [];
-  for (const name of spec.outputs) {
-    if (!outputs.some((o) => o.name === name)) {
+  spec.outputs.forEach((name, i) => {
+    const info = outputs.find((o) => o.name === name);
+    if (!info) {
       throw new Error(`appendEmbeddingHead: backbone ${spec.name} has no output "${name}" (outputs: ${outputs.map((o) => o.name).join(', ')})`);
     }
-  }
+    // A declared channel count that disagrees with the spec would make Gather/Conv fail only at run time.
+    const channels = info.type?.tensorType?.shape?.dim?.[1]?.dimValue;
+    if (channels != null && Number(channels) !== spec.channels[i]) {
+      throw new Error(`appendEmbeddingHead: backbone ${spec.name} output "${name}" has ${Number(channels)} channels, the spec says ${spec.channels[i]}`);
+    }
+  });
 
   const F = featureCount(spec);
   const g = new OnnxGraphBuilder('embedding_head');
@@ -48,12 +54,9 @@ export function appendEmbeddingHead(backboneBytes: Uint8Array, spec: BackboneSpe
 
   let d: number;
   if (selection.kind === 'indices') {
-    d = selection.indices.length;
-    const bad = selection.indices.find((i) => !Number.isInteger(i) || i < 0 || i >= F);
-    if (d === 0 || bad !== undefined) {
-      throw new Error(`appendEmbeddingHead: channel indices must be integers in [0, ${F}) and not empty${bad !== undefined ? ` (got ${bad})` : ''}`);
-    }
-    g.node('Gather', [features, g.int64s('indices', selection.indices)], { axis: 1 }, [EMBEDDING_OUTPUT]);
+    const indices = validateChannelIndices(selection.indices, F);
+    d = indices.length;
+    g.node('Gather', [features, g.int64s('indices', indices)], { axis: 1 }, [EMBEDDING_OUTPUT]);
   } else {
     d = selection.d;
     if (!Number.isInteger(d) || d < 1 || selection.matrix.length !== F * d) {

@@ -1,8 +1,9 @@
-import * as ort from 'onnxruntime-node';
+import { availableParallelism } from 'node:os';
 import { EmbeddingSelection, featureCount, randomChannelSelection, semiOrthogonalProjection, validateChannelIndices } from '@padim-fleet/padim-core';
 import type { ResolvedBackbone } from '../backbones/resolve-backbone';
 import { appendEmbeddingHead } from '../graphs/embedding-graph';
-import { OnnxDevice, createOnnxSession } from '../runtime/onnx-session';
+import { OnnxDevice } from '../runtime/onnx-session';
+import { OnnxWorkerSession } from '../runtime/onnx-worker-session';
 
 export interface EmbeddingRequest {
   d?: number;
@@ -16,7 +17,12 @@ export interface EmbeddingRequest {
 
 export interface RuntimeOptions {
   device?: OnnxDevice;
+  /** onnxruntime intra-op threads. @defaultValue os.availableParallelism() */
   threads?: number;
+}
+
+export function runtimeThreads(runtime: RuntimeOptions): number {
+  return runtime.threads ?? availableParallelism();
 }
 
 /** Resolves the embedding request against a backbone into the selection stored in the model. */
@@ -40,7 +46,7 @@ export function resolveEmbedding(backbone: ResolvedBackbone, req: EmbeddingReque
 /** Runs backbone + embedding head: an NCHW batch in, [n, d, H/4 · W/4] embeddings out. */
 export class EmbeddingExtractor {
   private constructor(
-    private readonly session: ort.InferenceSession,
+    private readonly session: OnnxWorkerSession,
     readonly backbone: ResolvedBackbone,
     readonly selection: EmbeddingSelection,
     readonly side: number,
@@ -53,7 +59,7 @@ export class EmbeddingExtractor {
         ? ({ kind: 'indices', indices: selection.indices } as const)
         : ({ kind: 'projection', matrix: semiOrthogonalProjection(F, selection.d, selection.seed), d: selection.d } as const);
     const graph = appendEmbeddingHead(backbone.onnx, backbone.spec, head);
-    const session = await createOnnxSession(graph, { device: runtime.device, threads: runtime.threads });
+    const session = await OnnxWorkerSession.create(graph, { device: runtime.device, threads: runtimeThreads(runtime) });
     return new EmbeddingExtractor(session, backbone, selection, side);
   }
 
@@ -69,8 +75,7 @@ export class EmbeddingExtractor {
   /** `batch` holds at least n images of 3×side×side; returns n×d×P floats. */
   async run(batch: Float32Array, n: number): Promise<Float32Array> {
     const plane = 3 * this.side * this.side;
-    const input = new ort.Tensor('float32', batch.subarray(0, n * plane), [n, 3, this.side, this.side]);
-    const out = await this.session.run({ [this.backbone.spec.inputName]: input });
+    const out = await this.session.run({ [this.backbone.spec.inputName]: { data: batch.subarray(0, n * plane), dims: [n, 3, this.side, this.side] } });
     const emb = out.embedding;
     const [, d, h, w] = emb.dims;
     if (d !== this.d || h !== this.grid.height || w !== this.grid.width) {

@@ -1,20 +1,19 @@
-import * as ort from 'onnxruntime-node';
 import { ModelManifest, gaussianBlur, resizeBilinear } from '@padim-fleet/padim-core';
 import type { ResolvedBackbone } from '../backbones/resolve-backbone';
 import { buildMahalanobisGraph, unpackLowerTriangular } from '../graphs/mahalanobis-graph';
 import type { ModelTensors } from '../model-io/model-folder';
-import { createOnnxSession } from '../runtime/onnx-session';
-import { EmbeddingExtractor, RuntimeOptions } from './embedding-extractor';
+import { OnnxWorkerSession } from '../runtime/onnx-worker-session';
+import { EmbeddingExtractor, RuntimeOptions, runtimeThreads } from './embedding-extractor';
 
 /** Keep each block of unpacked L⁻¹ under this many bytes (d=550 needs 1.2 MB per position). */
 const MAX_FACTOR_BLOCK_BYTES = 512 * 1024 * 1024;
 export const ANOMALY_MAP_SIGMA = 4;
 
+/** A range of positions with its own distance session, which holds that range's means and factors. */
 interface FactorBlock {
   start: number;
   end: number;
-  mean: ort.Tensor;
-  invCholesky: ort.Tensor;
+  session: OnnxWorkerSession;
 }
 
 /**
@@ -25,7 +24,6 @@ export class PadimScorer {
   private constructor(
     readonly manifest: ModelManifest,
     readonly extractor: EmbeddingExtractor,
-    private readonly distanceSession: ort.InferenceSession,
     private readonly blocks: FactorBlock[],
   ) {}
 
@@ -41,19 +39,18 @@ export class PadimScorer {
     const P = manifest.grid.height * manifest.grid.width;
     const T = (d * (d + 1)) / 2;
     const perBlock = Math.max(1, Math.min(P, Math.floor(MAX_FACTOR_BLOCK_BYTES / (d * d * 4))));
+    const graph = buildMahalanobisGraph(d);
     const blocks: FactorBlock[] = [];
     for (let start = 0; start < P; start += perBlock) {
       const end = Math.min(P, start + perBlock);
       const n = end - start;
-      blocks.push({
-        start,
-        end,
-        mean: new ort.Tensor('float32', tensors.mean.slice(start * d, end * d), [n, d, 1]),
-        invCholesky: new ort.Tensor('float32', unpackLowerTriangular(tensors.invCholesky.subarray(start * T, end * T), n, d), [n, d, d]),
+      const session = await OnnxWorkerSession.create(graph, { device: runtime.device, threads: runtimeThreads(runtime) }, {
+        mean: { data: tensors.mean.slice(start * d, end * d), dims: [n, d, 1] },
+        inv_cholesky: { data: unpackLowerTriangular(tensors.invCholesky.subarray(start * T, end * T), n, d), dims: [n, d, d] },
       });
+      blocks.push({ start, end, session });
     }
-    const distanceSession = await createOnnxSession(buildMahalanobisGraph(d), { device: runtime.device, threads: runtime.threads });
-    return new PadimScorer(manifest, extractor, distanceSession, blocks);
+    return new PadimScorer(manifest, extractor, blocks);
   }
 
   get side(): number {
@@ -74,11 +71,7 @@ export class PadimScorer {
     const d = this.manifest.embedding.d;
     const P = this.positions;
     if (this.blocks.length === 1) {
-      const out = await this.distanceSession.run({
-        embedding: new ort.Tensor('float32', emb, [n, d, P]),
-        mean: this.blocks[0].mean,
-        inv_cholesky: this.blocks[0].invCholesky,
-      });
+      const out = await this.blocks[0].session.run({ embedding: { data: emb, dims: [n, d, P] } });
       return out.distance.data as Float32Array;
     }
     const result = new Float32Array(n * P);
@@ -86,7 +79,7 @@ export class PadimScorer {
       const w = block.end - block.start;
       const slice = new Float32Array(n * d * w);
       for (let r = 0; r < n * d; r++) slice.set(emb.subarray(r * P + block.start, r * P + block.end), r * w);
-      const out = await this.distanceSession.run({ embedding: new ort.Tensor('float32', slice, [n, d, w]), mean: block.mean, inv_cholesky: block.invCholesky });
+      const out = await block.session.run({ embedding: { data: slice, dims: [n, d, w] } });
       const dist = out.distance.data as Float32Array;
       for (let i = 0; i < n; i++) result.set(dist.subarray(i * w, (i + 1) * w), i * P + block.start);
     }
@@ -101,7 +94,7 @@ export class PadimScorer {
   }
 
   async release(): Promise<void> {
-    await Promise.all([this.extractor.release(), this.distanceSession.release()]);
+    await Promise.all([this.extractor.release(), ...this.blocks.map((b) => b.session.release())]);
   }
 }
 

@@ -18,22 +18,32 @@ export interface OnnxSessionOptions {
  * for the GPU would otherwise measure and scale against the wrong device.
  */
 export async function createOnnxSession(model: Uint8Array | string, options: OnnxSessionOptions = {}): Promise<ort.InferenceSession> {
-  const { device = 'cpu', threads, deviceId = 0 } = options;
-  const sessionOptions: ort.InferenceSession.SessionOptions = {
-    executionProviders: device === 'cuda' ? [{ name: 'cuda', deviceId }, 'cpu'] : ['cpu'],
-    graphOptimizationLevel: 'all',
-    ...(threads !== undefined ? { intraOpNumThreads: threads } : {}),
-  };
+  const sessionOptions = sessionOptionsFor(options);
   try {
     // The overloads take a path or a buffer; both branches pass the same options.
     return typeof model === 'string' ? await ort.InferenceSession.create(model, sessionOptions) : await ort.InferenceSession.create(model, sessionOptions);
   } catch (e) {
-    const message = e instanceof Error ? e.message : String(e);
-    if (device === 'cuda' && /cuda/i.test(message)) {
-      throw new Error(`CUDA is unavailable: onnxruntime could not create its CUDA execution provider (are the CUDA provider libraries installed?): ${message}`);
-    }
-    throw e;
+    throw describeSessionError(options.device ?? 'cpu', e);
   }
+}
+
+/** onnxruntime's own error, or a plain statement that CUDA is unavailable when that is what failed. */
+export function describeSessionError(device: OnnxDevice, e: unknown): Error {
+  const message = e instanceof Error ? e.message : String(e);
+  if (device === 'cuda' && /cuda/i.test(message)) {
+    return new Error(`CUDA is unavailable: onnxruntime could not create its CUDA execution provider (are the CUDA provider libraries installed?): ${message}`);
+  }
+  return e instanceof Error ? e : new Error(message);
+}
+
+/** onnxruntime session options for a device and thread count (shared with the worker-thread sessions). */
+export function sessionOptionsFor(options: OnnxSessionOptions): ort.InferenceSession.SessionOptions {
+  const { device = 'cpu', threads, deviceId = 0 } = options;
+  return {
+    executionProviders: device === 'cuda' ? [{ name: 'cuda', deviceId }, 'cpu'] : ['cpu'],
+    graphOptimizationLevel: 'all',
+    ...(threads !== undefined ? { intraOpNumThreads: threads } : {}),
+  };
 }
 
 let probed: Promise<OnnxDevice[]> | undefined;

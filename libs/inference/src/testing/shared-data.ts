@@ -1,16 +1,12 @@
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from '@jest/globals';
+import { findRepoRoot } from '../config/paths';
 
-/** The monorepo root: the nearest folder above this file that holds nx.json. */
 function repoRoot(): string {
-  let dir = __dirname;
-  while (!existsSync(path.join(dir, 'nx.json'))) {
-    const parent = path.dirname(dir);
-    if (parent === dir) throw new Error(`no nx.json above ${__dirname}`);
-    dir = parent;
-  }
-  return dir;
+  const root = findRepoRoot(__dirname);
+  if (!root) throw new Error(`no nx.json above ${__dirname}: cannot locate the shared data folder (set PADIM_SHARED_DIR)`);
+  return root;
 }
 
 /** The read-only shared folder (weights, datasets): PADIM_SHARED_DIR, else ../shared beside the repo. */

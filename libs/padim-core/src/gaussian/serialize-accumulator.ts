@@ -173,7 +173,9 @@ export function decodeAccumulatorPayload(payload: Uint8Array, meta: AccumulatorM
       for (let t = 0; t < T; t++, o += 8) comoment[p * T + t] = view.getFloat64(o, true);
     }
   }
-  return { positions, dim, count, mean, comoment };
+  const acc = { positions, dim, count, mean, comoment };
+  assertAccumulator(acc);
+  return acc;
 }
 
 export function serializeAccumulator(acc: GaussianAccumulator): Uint8Array {

@@ -110,7 +110,7 @@ describe('mahalanobisMap', () => {
   it('batched map equals the per-image map, and float32 models agree within 1e-3', () => {
     const d = 5;
     const p = 33;
-    const b = 4;
+    const b = 6;
     const { mean, invCholesky, rng } = randomModel(4, d, p);
     const batch = Float32Array.from({ length: b * d * p }, () => rng.gauss() * 2);
     const batched = mahalanobisMapBatch(batch, mean, invCholesky, d, p, b);
