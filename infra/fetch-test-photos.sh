@@ -17,7 +17,12 @@ trap 'rm -rf "$work"' EXIT
 echo "downloading the darknet .deb into $work"
 # apt's sandbox user cannot write into a root-owned mktemp dir; make it readable/writable for it.
 chmod 0777 "$work"
-(cd "$work" && apt-get download darknet)
+# A fresh machine may have no package lists yet: update them once, then retry.
+if ! (cd "$work" && apt-get download darknet); then
+  echo "apt-get download failed; updating the package lists and retrying"
+  apt-get update -qq
+  (cd "$work" && apt-get download darknet)
+fi
 deb="$(ls "$work"/darknet_*.deb | head -n 1)"
 echo "unpacking $(basename "$deb")"
 dpkg -x "$deb" "$work/root"

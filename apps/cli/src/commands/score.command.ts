@@ -3,8 +3,7 @@ import * as path from 'node:path';
 import {
   PadimScorer,
   isDirectory,
-  isImageFileName,
-  listFolderFiles,
+  listImagesRecursive,
   readModelFolder,
   renderMaskPng,
   renderOverlayPng,
@@ -35,7 +34,7 @@ async function expandInputs(inputs: string[]): Promise<string[]> {
   const files: string[] = [];
   for (const input of inputs) {
     const p = path.resolve(input);
-    if (await isDirectory(p)) files.push(...(await listFolderFiles(p)).filter(isImageFileName));
+    if (await isDirectory(p)) files.push(...(await listImagesRecursive(p)));
     else files.push(p);
   }
   return files;

@@ -42,3 +42,19 @@ export async function isDirectory(p: string): Promise<boolean> {
     return false;
   }
 }
+
+/** Image files (by extension) anywhere below `dir`, sorted; hidden files and folders are skipped. */
+export async function listImagesRecursive(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (d: string): Promise<void> => {
+    for (const e of await fs.readdir(d, { withFileTypes: true })) {
+      if (e.name.startsWith('.')) continue;
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) await walk(p);
+      else if (e.isFile() && isImageFileName(e.name)) out.push(p);
+    }
+  };
+  if (!(await isDirectory(dir))) throw new Error(`${dir}: no such folder`);
+  await walk(dir);
+  return out.sort();
+}

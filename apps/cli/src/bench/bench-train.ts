@@ -1,0 +1,65 @@
+/**
+ * npm run bench:train — on MVTec screw with resnet18, d=100, 256×256: backbone-only images/s, the full
+ * training pipeline's images/s (decode + backbone + accumulate), their ratio, the peak RSS of a whole
+ * training run on 32 and on 320 images (separate processes), and the model's size on disk.
+ * The last line is JSON.
+ */
+import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { EmbeddingExtractor, accumulateImages, resolveBackbone, resolveEmbedding, trainModel, writeModelFolder } from '@padim-fleet/inference';
+import { backboneImagesPerSec, peakRssMB, round, runChild, screwTrainFiles } from './bench-common';
+
+const BATCH = 8;
+const SIZE = 256;
+
+async function child(images: number): Promise<void> {
+  const backbone = await resolveBackbone('resnet18');
+  const files = (await screwTrainFiles()).slice(0, images);
+  const trained = await trainModel({ category: 'screw', files, backbone, embedding: { d: 100, seed: 42 }, holdout: 0.1, batchSize: BATCH });
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'padim-bench-'));
+  await writeModelFolder(path.join(dir, 'model'), trained.manifest, trained.tensors);
+  let bytes = 0;
+  for (const f of await fs.readdir(path.join(dir, 'model'))) bytes += (await fs.stat(path.join(dir, 'model', f))).size;
+  await fs.rm(dir, { recursive: true, force: true });
+  process.stdout.write(JSON.stringify({ peakRssMB: peakRssMB(), modelMB: bytes / 1e6, seconds: trained.manifest.training.seconds }) + '\n');
+}
+
+async function main(): Promise<void> {
+  const backbone = await resolveBackbone('resnet18');
+  const files = await screwTrainFiles();
+  const extractor = await EmbeddingExtractor.create(backbone, resolveEmbedding(backbone, { d: 100, seed: 42 }), SIZE);
+  const backboneRate = await backboneImagesPerSec(extractor, files.slice(0, 64), BATCH, SIZE);
+  const started = process.hrtime.bigint();
+  const result = await accumulateImages(files, extractor, { size: SIZE, batchSize: BATCH });
+  const pipelineRate = result.used.length / (Number(process.hrtime.bigint() - started) / 1e9);
+  await extractor.release();
+  const small = runChild(__filename, ['--child', '32']);
+  const large = runChild(__filename, ['--child', '320']);
+  const summary = {
+    backbone: 'resnet18',
+    d: 100,
+    size: SIZE,
+    batch: BATCH,
+    threads: os.availableParallelism(),
+    backboneImagesPerSec: round(backboneRate, 2),
+    pipelineImagesPerSec: round(pipelineRate, 2),
+    ratio: round(pipelineRate / backboneRate),
+    rss32MB: round(small.peakRssMB, 1),
+    rss320MB: round(large.peakRssMB, 1),
+    rssGrowth: round(large.peakRssMB / small.peakRssMB - 1),
+    modelMB: round(large.modelMB, 1),
+    train320Seconds: round(large.seconds, 1),
+  };
+  process.stdout.write(
+    `backbone only   ${summary.backboneImagesPerSec} img/s\npipeline        ${summary.pipelineImagesPerSec} img/s (decode + backbone + accumulate), ratio ${summary.ratio}\n` +
+      `peak RSS        ${summary.rss32MB} MB for 32 images, ${summary.rss320MB} MB for 320\nmodel           ${summary.modelMB} MB on disk\n`,
+  );
+  process.stdout.write(JSON.stringify(summary) + '\n');
+}
+
+const childIndex = process.argv.indexOf('--child');
+(childIndex >= 0 ? child(Number(process.argv[childIndex + 1])) : main()).catch((e) => {
+  process.stderr.write(`bench:train: ${(e as Error).stack}\n`);
+  process.exit(1);
+});
