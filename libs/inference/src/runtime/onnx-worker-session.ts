@@ -58,7 +58,8 @@ type Pending = { resolve: (v: Record<string, TensorData>) => void; reject: (e: E
  * An onnxruntime session on its own thread. onnxruntime-node runs inference synchronously on the
  * calling thread, so a session on the main thread stops everything else (accumulation, blur, PNG,
  * lock renewal) for the whole backbone pass; here the main thread keeps working meanwhile.
- * `constants` are inputs given once (e.g. a model's means and factors) and added to every run.
+ * `constants` are inputs given once (e.g. a model's means and factors) and added to every run; their
+ * buffers are transferred to the worker, so pass arrays that own their whole buffer and are not reused.
  */
 export class OnnxWorkerSession {
   private readonly pending = new Map<number, Pending>();
@@ -83,6 +84,8 @@ export class OnnxWorkerSession {
     const worker = new Worker(WORKER_SOURCE, {
       eval: true,
       workerData: { ortPath: require.resolve('onnxruntime-node'), model, options: sessionOptionsFor(options), constants },
+      // Constants can be gigabytes (d=550 factors): move them instead of copying. The caller's arrays are detached.
+      transferList: Object.values(constants).map((t) => t.data.buffer as ArrayBuffer),
     });
     await new Promise<void>((resolve, reject) => {
       const onMessage = (msg: { kind: string; message?: string }) => {
