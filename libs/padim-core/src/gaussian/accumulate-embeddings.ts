@@ -45,10 +45,14 @@ function accumulateWasm(
   const { positions: P, dim: d } = acc;
   const T = triangleSize(d);
   const m = acc.comoment;
+  const mean = acc.mean;
   for (let p0 = 0; p0 < P; p0 += POSITION_BLOCK) {
     const pb = Math.min(POSITION_BLOCK, P - p0);
-    // [B][d] per position: the kernel vectorises over channels of one sample.
-    gatherCentred(batch, acc.mean, P, d, B, p0, pb, kernel.x, d, 1, kernel.e, wb);
+    // [B][d] per position: the kernels vectorise over channels of one sample.
+    gather(batch, P, d, B, p0, pb, kernel.x, d, 1);
+    kernel.mean.set(mean.subarray(p0 * d, (p0 + pb) * d));
+    kernel.centre(pb, d, B, wb);
+    mean.set(kernel.mean.subarray(0, pb * d), p0 * d);
     kernel.m.set(m.subarray(p0 * T, (p0 + pb) * T));
     kernel.run(pb, d, B, f);
     m.set(kernel.m.subarray(0, pb * T), p0 * T);
@@ -65,19 +69,15 @@ function accumulateScalar(acc: GaussianAccumulator, batch: Float32Array, B: numb
   for (let p0 = 0; p0 < P; p0 += POSITION_BLOCK) {
     const pb = Math.min(POSITION_BLOCK, P - p0);
     // [d][B] per position: each channel's B samples adjacent for the dot products below.
-    gatherCentred(batch, acc.mean, P, d, B, p0, pb, x, 1, B, e, wb);
+    gather(batch, P, d, B, p0, pb, x, 1, B);
+    centre(acc.mean, p0, pb, d, B, x, 1, B, e, wb);
     for (let pp = 0; pp < pb; pp++) comomentScalar(acc.comoment, p0 + pp, x, pp * dB, e, pp * d, d, B, f);
   }
 }
 
-/**
- * Copies positions [p0, p0+pb) of the batch to x (position stride d·B, sample stride sb, channel
- * stride sc) centred on the batch mean; stores δ = batch mean − running mean in e and moves the
- * running mean by δ·wb.
- */
-function gatherCentred(
+/** Copies positions [p0, p0+pb) of the batch to x: position stride d·B, sample stride sb, channel stride sc. */
+function gather(
   batch: Float32Array,
-  mean: Float64Array,
   P: number,
   d: number,
   B: number,
@@ -86,8 +86,6 @@ function gatherCentred(
   x: Float64Array,
   sb: number,
   sc: number,
-  e: Float64Array,
-  wb: number,
 ): void {
   const dB = d * B;
   const dP = d * P;
@@ -99,6 +97,25 @@ function gatherCentred(
       for (let pp = 0; pp < pb; pp++, dst += dB) x[dst] = batch[src + pp];
     }
   }
+}
+
+/**
+ * Centres the gathered block on its batch means, stores δ = batch mean − running mean in e and moves
+ * the running mean by δ·wb; scalar twin of the wasm `centre`.
+ */
+function centre(
+  mean: Float64Array,
+  p0: number,
+  pb: number,
+  d: number,
+  B: number,
+  x: Float64Array,
+  sb: number,
+  sc: number,
+  e: Float64Array,
+  wb: number,
+): void {
+  const dB = d * B;
   const invB = 1 / B;
   for (let pp = 0; pp < pb; pp++) {
     const xo = pp * dB;

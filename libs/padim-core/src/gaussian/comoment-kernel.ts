@@ -1,16 +1,20 @@
 import { COMOMENT_KERNEL_WASM_BASE64 } from './comoment-kernel-wasm';
 
 /**
- * The f64x2 co-moment kernel of comoment-kernel.wat. Wasm can only address its own memory, so the
- * caller stages each block of positions in the views below, runs the kernel and copies M back.
+ * The f64x2 kernels of comoment-kernel.wat. Wasm can only address its own memory, so the caller
+ * stages each block of positions in the views below, runs the kernels and copies M and μ back.
  */
 export interface ComomentKernel {
   /** Packed-upper co-moments of the block, T per position; updated in place by `run`. */
   m: Float64Array;
-  /** Centred samples, [position][B][d]. */
+  /** Samples, [position][B][d]; centred in place by `centre`. */
   x: Float64Array;
-  /** δ = batch mean − running mean, [position][d]. */
+  /** δ = batch mean − running mean, [position][d]; set by `centre`. */
   e: Float64Array;
+  /** Running means of the block, [position][d]; moved by δ·wb in `centre`. */
+  mean: Float64Array;
+  /** Centres x on the batch means and sets e and mean, for the first `positions` positions. */
+  centre(positions: number, d: number, B: number, wb: number): void;
   /** M += XᵀX + f·δδᵀ for the first `positions` positions of the views. */
   run(positions: number, d: number, B: number, f: number): void;
 }
@@ -23,6 +27,7 @@ interface WasmApi {
 interface KernelExports {
   memory: { buffer: ArrayBuffer; grow(pages: number): number };
   comoment(np: number, d: number, B: number, f: number, mOff: number, xOff: number, eOff: number): void;
+  centre(np: number, d: number, B: number, invB: number, wb: number, xOff: number, eOff: number, meanOff: number): void;
 }
 
 const PAGE_BYTES = 65536;
@@ -42,7 +47,7 @@ export function comomentKernel(positions: number, d: number, B: number): Comomen
   const mLen = positions * T;
   const xLen = positions * B * d;
   const eLen = positions * d;
-  const bytes = (mLen + xLen + eLen + 1) * 8;
+  const bytes = (mLen + xLen + 2 * eLen + 1) * 8;
   // Wasm32 addresses; past this the scalar path is used rather than an out-of-range offset.
   if (bytes > 2 ** 31) return null;
   const have = wasm.memory.buffer.byteLength;
@@ -56,10 +61,13 @@ export function comomentKernel(positions: number, d: number, B: number): Comomen
   const buffer = wasm.memory.buffer;
   const xOff = mLen * 8;
   const eOff = xOff + xLen * 8;
+  const meanOff = eOff + eLen * 8;
   return {
     m: new Float64Array(buffer, 0, mLen),
     x: new Float64Array(buffer, xOff, xLen),
     e: new Float64Array(buffer, eOff, eLen),
+    mean: new Float64Array(buffer, meanOff, eLen),
+    centre: (np, dd, bb, wb) => wasm.centre(np, dd, bb, 1 / bb, wb, xOff, eOff, meanOff),
     run: (np, dd, bb, f) => wasm.comoment(np, dd, bb, f, 0, xOff, eOff),
   };
 }
@@ -76,7 +84,7 @@ function instantiate(): KernelExports | null {
   const api = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
   if (api) {
     try {
-      // Synchronous compile: the module is under 2 KB, below browsers' main-thread limit of 4 KB.
+      // Synchronous compile: the module is about 2 KB, below browsers' main-thread limit of 4 KB.
       const module = new api.Module(decodeBase64(COMOMENT_KERNEL_WASM_BASE64));
       exportsCache = new api.Instance(module, {}).exports as unknown as KernelExports;
     } catch {

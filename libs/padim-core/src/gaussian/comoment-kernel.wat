@@ -12,6 +12,74 @@
 (module
   (memory (export "memory") 1)
 
+;; Centres `np` positions of X ([B][d] each) on their batch mean, in place, and per channel sets
+;; δ = batch mean − running mean and running mean += δ·wb. Sums run over b in order 0..B-1 as in the
+;; scalar JS, two channels per f64x2 lane pair.
+  (func (export "centre")
+    (param $np i32) (param $d i32) (param $B i32) (param $invB f64) (param $wb f64)
+    (param $xOff i32) (param $eOff i32) (param $meanOff i32)
+    (local $p i32) (local $c i32) (local $b i32) (local $stride i32) (local $xc i32)
+    (local $s v128) (local $bm v128) (local $dl v128) (local $vInvB v128) (local $vWb v128)
+    (local $s1 f64) (local $bm1 f64) (local $dl1 f64)
+    (local.set $stride (i32.shl (local.get $d) (i32.const 3)))
+    (local.set $vInvB (f64x2.splat (local.get $invB)))
+    (local.set $vWb (f64x2.splat (local.get $wb)))
+    (local.set $p (i32.const 0))
+    (block $positionsDone (loop $positions
+      (br_if $positionsDone (i32.ge_u (local.get $p) (local.get $np)))
+      (local.set $c (i32.const 0))
+      (block $channelsDone (loop $channels
+        (br_if $channelsDone (i32.gt_u (i32.add (local.get $c) (i32.const 2)) (local.get $d)))
+        (local.set $s (v128.const f64x2 0 0))
+        (local.set $xc (i32.add (local.get $xOff) (i32.shl (local.get $c) (i32.const 3))))
+        (local.set $b (i32.const 0))
+        (loop $sum
+          (local.set $s (f64x2.add (local.get $s) (v128.load (local.get $xc))))
+          (local.set $xc (i32.add (local.get $xc) (local.get $stride)))
+          (br_if $sum (i32.lt_u (local.tee $b (i32.add (local.get $b) (i32.const 1))) (local.get $B))))
+        (local.set $bm (f64x2.mul (local.get $s) (local.get $vInvB)))
+        (local.set $xc (i32.add (local.get $xOff) (i32.shl (local.get $c) (i32.const 3))))
+        (local.set $b (i32.const 0))
+        (loop $sub
+          (v128.store (local.get $xc) (f64x2.sub (v128.load (local.get $xc)) (local.get $bm)))
+          (local.set $xc (i32.add (local.get $xc) (local.get $stride)))
+          (br_if $sub (i32.lt_u (local.tee $b (i32.add (local.get $b) (i32.const 1))) (local.get $B))))
+        (local.set $xc (i32.shl (local.get $c) (i32.const 3)))
+        (local.set $dl (f64x2.sub (local.get $bm) (v128.load (i32.add (local.get $meanOff) (local.get $xc)))))
+        (v128.store (i32.add (local.get $eOff) (local.get $xc)) (local.get $dl))
+        (v128.store (i32.add (local.get $meanOff) (local.get $xc))
+          (f64x2.add (v128.load (i32.add (local.get $meanOff) (local.get $xc)))
+            (f64x2.mul (local.get $dl) (local.get $vWb))))
+        (local.set $c (i32.add (local.get $c) (i32.const 2)))
+        (br $channels)))
+      ;; Odd d: the last channel alone.
+      (if (i32.lt_u (local.get $c) (local.get $d)) (then
+        (local.set $s1 (f64.const 0))
+        (local.set $xc (i32.add (local.get $xOff) (i32.shl (local.get $c) (i32.const 3))))
+        (local.set $b (i32.const 0))
+        (loop $sum1
+          (local.set $s1 (f64.add (local.get $s1) (f64.load (local.get $xc))))
+          (local.set $xc (i32.add (local.get $xc) (local.get $stride)))
+          (br_if $sum1 (i32.lt_u (local.tee $b (i32.add (local.get $b) (i32.const 1))) (local.get $B))))
+        (local.set $bm1 (f64.mul (local.get $s1) (local.get $invB)))
+        (local.set $xc (i32.add (local.get $xOff) (i32.shl (local.get $c) (i32.const 3))))
+        (local.set $b (i32.const 0))
+        (loop $sub1
+          (f64.store (local.get $xc) (f64.sub (f64.load (local.get $xc)) (local.get $bm1)))
+          (local.set $xc (i32.add (local.get $xc) (local.get $stride)))
+          (br_if $sub1 (i32.lt_u (local.tee $b (i32.add (local.get $b) (i32.const 1))) (local.get $B))))
+        (local.set $xc (i32.shl (local.get $c) (i32.const 3)))
+        (local.set $dl1 (f64.sub (local.get $bm1) (f64.load (i32.add (local.get $meanOff) (local.get $xc)))))
+        (f64.store (i32.add (local.get $eOff) (local.get $xc)) (local.get $dl1))
+        (f64.store (i32.add (local.get $meanOff) (local.get $xc))
+          (f64.add (f64.load (i32.add (local.get $meanOff) (local.get $xc)))
+            (f64.mul (local.get $dl1) (local.get $wb))))))
+      (local.set $xOff (i32.add (local.get $xOff) (i32.mul (local.get $stride) (local.get $B))))
+      (local.set $eOff (i32.add (local.get $eOff) (local.get $stride)))
+      (local.set $meanOff (i32.add (local.get $meanOff) (local.get $stride)))
+      (local.set $p (i32.add (local.get $p) (i32.const 1)))
+      (br $positions))))
+
   (func (export "comoment")
     (param $np i32) (param $d i32) (param $B i32) (param $f f64)
     (param $mOff i32) (param $xOff i32) (param $eOff i32)

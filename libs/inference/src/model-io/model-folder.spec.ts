@@ -1,0 +1,83 @@
+import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { ModelManifest, TORCHVISION_NORMALIZATION } from '@padim-fleet/padim-core';
+import { INV_CHOLESKY_FILE, MANIFEST_FILE, MEAN_FILE, readModelFolder, writeModelFolder } from './model-folder';
+
+const P = 6;
+const d = 4;
+
+function manifest(): Omit<ModelManifest, 'tensors'> {
+  return {
+    format: 'padim-model',
+    formatVersion: 1,
+    category: 'parts',
+    createdAt: new Date(0).toISOString(),
+    backbone: { name: 'resnet18', outputs: ['layer1', 'layer2', 'layer3'], channels: [64, 128, 256], strides: [4, 8, 16], normalization: TORCHVISION_NORMALIZATION, onnxSha256: 'b'.repeat(64) },
+    input: { size: 256, crop: null },
+    grid: { height: 2, width: 3 },
+    featureCount: 448,
+    embedding: { kind: 'random', d, seed: 1, indices: [0, 1, 2, 3] },
+    regularization: 0.01,
+    training: { imageCount: 5, heldOutCount: 0, skipped: [], seconds: 1 },
+    thresholds: { image: 3, pixel: 3, min: 1, max: 5, rule: 'training-mean-3std', sampleCount: 5 },
+  };
+}
+
+const tensors = () => ({
+  mean: Float32Array.from({ length: P * d }, (_, i) => i / 7),
+  invCholesky: Float32Array.from({ length: (P * d * (d + 1)) / 2 }, (_, i) => 1 + i / 13),
+});
+
+describe('model folders', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'padim-model-'));
+  });
+  afterEach(() => fs.rm(dir, { recursive: true, force: true }));
+
+  it('round-trips tensors bit for bit and replaces an existing model whole', async () => {
+    const out = path.join(dir, 'model');
+    await writeModelFolder(out, manifest(), tensors());
+    const second = tensors();
+    second.mean[0] = 42;
+    await writeModelFolder(out, { ...manifest(), category: 'parts-v2' }, second);
+    const loaded = await readModelFolder(out);
+    expect(loaded.manifest.category).toBe('parts-v2');
+    expect(loaded.tensors.mean).toEqual(second.mean);
+    expect(loaded.tensors.invCholesky).toEqual(second.invCholesky);
+    expect((await fs.readdir(dir)).sort()).toEqual(['model']); // no temporary or old folders left
+  });
+
+  it('refuses to publish a model whose thresholds were never set, leaving the old one in place', async () => {
+    const out = path.join(dir, 'model');
+    await writeModelFolder(out, manifest(), tensors());
+    const unset = { ...manifest(), thresholds: { ...manifest().thresholds, rule: 'unset' as const } };
+    await expect(writeModelFolder(out, unset, tensors())).rejects.toThrow(/thresholds were never set/);
+    expect((await readModelFolder(out)).manifest.thresholds.rule).toBe('training-mean-3std');
+  });
+
+  it('rejects a truncated tensor, a corrupted tensor, a newer format and a missing manifest, naming the problem', async () => {
+    const out = path.join(dir, 'model');
+    await writeModelFolder(out, manifest(), tensors());
+    const factor = path.join(out, INV_CHOLESKY_FILE);
+    const bytes = await fs.readFile(factor);
+
+    await fs.writeFile(factor, bytes.subarray(0, bytes.length - 4));
+    await expect(readModelFolder(out)).rejects.toThrow(/inv_cholesky.f32 has 236 bytes, the manifest says 240 \(truncated or replaced\)/);
+
+    const flipped = Buffer.from(bytes);
+    flipped[17] ^= 0x01;
+    await fs.writeFile(factor, flipped);
+    await expect(readModelFolder(out)).rejects.toThrow(/inv_cholesky.f32 checksum .* does not match .* \(corrupted\)/);
+
+    await fs.writeFile(factor, bytes);
+    const json = JSON.parse(await fs.readFile(path.join(out, MANIFEST_FILE), 'utf8'));
+    await fs.writeFile(path.join(out, MANIFEST_FILE), JSON.stringify({ ...json, formatVersion: 2 }));
+    await expect(readModelFolder(out)).rejects.toThrow(/formatVersion is 2; this build reads version 1/);
+
+    await fs.rm(path.join(out, MANIFEST_FILE));
+    await expect(readModelFolder(out)).rejects.toThrow(/no manifest.json \(not a model folder\)/);
+    expect(await fs.readFile(path.join(out, MEAN_FILE))).toBeTruthy();
+  });
+});
