@@ -60,7 +60,13 @@ async function loadCustomOnnx(file: string): Promise<ResolvedBackbone> {
   } catch {
     throw new Error(`backbone ${file}: needs a sidecar ${path.basename(sidecarPath)} naming its three outputs, channels and normalisation`);
   }
-  const sidecar = parseSidecar(JSON.parse(sidecarText), sidecarPath);
+  let json: unknown;
+  try {
+    json = JSON.parse(sidecarText);
+  } catch (error) {
+    throw new Error(`${sidecarPath}: not valid JSON (${(error as Error).message})`);
+  }
+  const sidecar = parseSidecar(json, sidecarPath);
   const bytes = new Uint8Array(onnx.buffer, onnx.byteOffset, onnx.length);
   const sha = sha256Hex(bytes);
   const normalization =
