@@ -34,12 +34,7 @@ export async function evaluateModel(
   const plane = side * side;
   const maps = ok.map((r) => r.map!);
   const masks = ok.map((r) => r.mask ?? new Uint8Array(plane));
-  const pixelScores = new Float32Array(plane * ok.length);
-  const pixelLabels = new Uint8Array(plane * ok.length);
-  ok.forEach((_, i) => {
-    pixelScores.set(maps[i], i * plane);
-    pixelLabels.set(masks[i], i * plane);
-  });
+  const { scores: pixelScores, labels: pixelLabels } = flattenPixels(maps, masks);
   const image = f1Max(scores, labels);
   const pixel = f1Max(pixelScores, pixelLabels);
   const metrics: EvaluationMetrics = {
@@ -59,4 +54,18 @@ export async function evaluateModel(
   // Maps are large; callers that need them keep their own.
   for (const r of results) delete r.map;
   return { metrics, results };
+}
+
+/** Concatenates per-image maps and masks into one pixel score array and one label array. */
+export function flattenPixels(maps: Float32Array[], masks: Uint8Array[]): { scores: Float32Array; labels: Uint8Array } {
+  const total = maps.reduce((a, m) => a + m.length, 0);
+  const scores = new Float32Array(total);
+  const labels = new Uint8Array(total);
+  let o = 0;
+  for (let i = 0; i < maps.length; i++) {
+    scores.set(maps[i], o);
+    labels.set(masks[i], o);
+    o += maps[i].length;
+  }
+  return { scores, labels };
 }

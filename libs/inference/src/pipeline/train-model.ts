@@ -14,6 +14,7 @@ import type { ResolvedBackbone } from '../backbones/resolve-backbone';
 import type { LabelledImage } from '../datasets/mvtec';
 import type { ModelTensors } from '../model-io/model-folder';
 import { EmbeddingExtractor, EmbeddingRequest, RuntimeOptions, resolveEmbedding } from './embedding-extractor';
+import { flattenPixels } from './evaluate-model';
 import { imageBatches } from './image-batches';
 import { PadimScorer } from './padim-scorer';
 import { ProgressListener } from './progress';
@@ -175,17 +176,4 @@ async function computeThresholds(
   } finally {
     await scorer.release();
   }
-}
-
-function flattenPixels(maps: Float32Array[], masks: Uint8Array[]): { scores: Float32Array; labels: Uint8Array } {
-  const total = maps.reduce((a, m) => a + m.length, 0);
-  const scores = new Float32Array(total);
-  const labels = new Uint8Array(total);
-  let o = 0;
-  for (let i = 0; i < maps.length; i++) {
-    scores.set(maps[i], o);
-    labels.set(masks[i], o);
-    o += maps[i].length;
-  }
-  return { scores, labels };
 }
