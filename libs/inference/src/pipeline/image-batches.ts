@@ -1,5 +1,5 @@
 import { Normalization, PixelImage, writeNormalizedChw } from '@padim-fleet/padim-core';
-import { decodeInOrder } from '../images/decode-queue';
+import { ImageReader, decodeInOrder } from '../images/decode-queue';
 
 export interface BatchOptions {
   /** Images are resized to size×size, then optionally centre-cropped to `crop`. */
@@ -11,6 +11,8 @@ export interface BatchOptions {
   pixelLimit?: number;
   /** Keep each image's decoded pixels (for heatmap overlays). */
   keepPixels?: boolean;
+  /** Reads an item's bytes; default: `file` is a local path. */
+  read?: ImageReader;
 }
 
 export interface ImageBatch<T> {
@@ -36,7 +38,7 @@ export async function* imageBatches<T extends { file: string }>(items: T[], opts
   let turn = 0;
   let batch: ImageBatch<T> = { items: [], tensor: buffers[turn], n: 0, pixels: [], failures: [] };
   const concurrency = opts.decodeConcurrency ?? Math.max(2, opts.batchSize);
-  for await (const decoded of decodeInOrder(items, { width: opts.size, height: opts.size }, { concurrency, pixelLimit: opts.pixelLimit })) {
+  for await (const decoded of decodeInOrder(items, { width: opts.size, height: opts.size }, { concurrency, pixelLimit: opts.pixelLimit, read: opts.read })) {
     if (decoded.error !== undefined) {
       batch.failures.push({ item: decoded.item, error: decoded.error });
       continue;

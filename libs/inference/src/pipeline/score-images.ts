@@ -1,5 +1,6 @@
 import type { PixelImage } from '@padim-fleet/padim-core';
 import { decodeMask } from '../images/decode-image';
+import type { ImageReader } from '../images/decode-queue';
 import { imageBatches } from './image-batches';
 import { PadimScorer, maxOf } from './padim-scorer';
 import { ProgressEvent, ProgressListener } from './progress';
@@ -25,6 +26,8 @@ export interface ScoreOptions {
   onResult?: (result: ScoredImage<unknown> & { map?: Float32Array; pixels?: PixelImage }) => Promise<void> | void;
   onProgress?: ProgressListener;
   stage?: ProgressEvent['stage'];
+  /** Reads an image's bytes by reference; default: `file` is a local path. */
+  read?: ImageReader;
 }
 
 /**
@@ -67,6 +70,7 @@ export async function scoreImages<T extends { file: string; mask?: string }>(
     batchSize: opts.batchSize ?? 8,
     pixelLimit: opts.pixelLimit,
     keepPixels: opts.onResult !== undefined,
+    read: opts.read,
   })) {
     for (const f of batch.failures) {
       const failed = { item: f.item, error: f.error };

@@ -1,4 +1,5 @@
 import {
+  EmbeddingSelection,
   GaussianAccumulator,
   ModelManifest,
   ModelThresholds,
@@ -10,6 +11,7 @@ import {
   thresholdsFromValidation,
   toFloat32Gaussian,
 } from '@padim-fleet/padim-core';
+import type { ImageReader } from '../images/decode-queue';
 import type { ResolvedBackbone } from '../backbones/resolve-backbone';
 import type { LabelledImage } from '../datasets/mvtec';
 import type { ModelTensors } from '../model-io/model-folder';
@@ -31,6 +33,8 @@ export interface InputOptions {
   crop?: number | null;
   batchSize?: number;
   pixelLimit?: number;
+  /** Reads an image's bytes by reference; default: references are local paths. */
+  read?: ImageReader;
 }
 
 export interface AccumulateResult {
@@ -69,6 +73,7 @@ export async function accumulateImages(
     normalization: extractor.backbone.spec.normalization,
     batchSize: opts.batchSize ?? DEFAULT_BATCH_SIZE,
     pixelLimit: opts.pixelLimit,
+    read: opts.read,
   })) {
     for (const f of batch.failures) skipped.push({ file: f.item.file, error: f.error });
     if (batch.n === 0) continue;
@@ -136,35 +141,70 @@ export async function trainModel(opts: TrainOptions): Promise<TrainedModel> {
   const tensors: ModelTensors = { mean: gaussian.mean, invCholesky: gaussian.invCholesky };
   opts.onProgress?.({ stage: 'finalize', done: 1, total: 1 });
 
-  const base: Omit<ModelManifest, 'tensors'> = {
-    format: 'padim-model',
-    formatVersion: 1,
+  const base = modelManifestBase({
     category: opts.category,
-    createdAt: new Date().toISOString(),
-    backbone: { ...opts.backbone.spec, onnxSha256: opts.backbone.onnxSha256 },
-    input: { size, crop },
+    backbone: opts.backbone,
+    selection,
+    size,
+    crop,
     grid: extractor.grid,
-    featureCount: featureCount(opts.backbone.spec),
-    embedding: selection,
     regularization: opts.regularization ?? 0.01,
-    training: { imageCount: result.accumulator.count, heldOutCount: heldOut.length, skipped: result.skipped, seconds: 0 },
-    thresholds: { image: 0, pixel: 0, min: 0, max: 0, rule: 'unset', sampleCount: 0 },
-  };
+    imageCount: result.accumulator.count,
+    heldOutCount: heldOut.length,
+    skipped: result.skipped,
+  });
   if (!opts.skipThresholds) base.thresholds = await computeThresholds(base, tensors, opts, heldOut.length > 0 ? heldOut : result.used);
   base.training.seconds = (Date.now() - started) / 1000;
   return { manifest: base, tensors, accumulator: result.accumulator };
 }
 
-async function computeThresholds(
+export interface ManifestBaseInput {
+  category: string;
+  backbone: ResolvedBackbone;
+  selection: EmbeddingSelection;
+  size: number;
+  crop: number | null;
+  grid: { height: number; width: number };
+  regularization: number;
+  imageCount: number;
+  heldOutCount: number;
+  skipped: { file: string; error: string }[];
+}
+
+/** The manifest of a freshly fitted model, before its thresholds and tensors are known. */
+export function modelManifestBase(m: ManifestBaseInput): Omit<ModelManifest, 'tensors'> {
+  return {
+    format: 'padim-model',
+    formatVersion: 1,
+    category: m.category,
+    createdAt: new Date().toISOString(),
+    backbone: { ...m.backbone.spec, onnxSha256: m.backbone.onnxSha256 },
+    input: { size: m.size, crop: m.crop },
+    grid: m.grid,
+    featureCount: featureCount(m.backbone.spec),
+    embedding: m.selection,
+    regularization: m.regularization,
+    training: { imageCount: m.imageCount, heldOutCount: m.heldOutCount, skipped: m.skipped, seconds: 0 },
+    thresholds: { image: 0, pixel: 0, min: 0, max: 0, rule: 'unset', sampleCount: 0 },
+  };
+}
+
+export type ThresholdOptions = Pick<TrainOptions, 'backbone' | 'runtime' | 'validation' | 'batchSize' | 'pixelLimit' | 'onProgress' | 'read'>;
+
+/**
+ * Thresholds for a fitted model: F1-optimal on `opts.validation` when given, else mean + 3·std of the
+ * scores of `normals` (held-out images when the manifest records any, else the training images).
+ */
+export async function computeThresholds(
   manifest: Omit<ModelManifest, 'tensors'>,
   tensors: ModelTensors,
-  opts: TrainOptions,
+  opts: ThresholdOptions,
   normals: string[],
 ): Promise<ModelThresholds> {
   const scorer = await PadimScorer.create({ ...manifest, tensors: undefined as never }, tensors, opts.backbone, opts.runtime);
   try {
     if (opts.validation) {
-      const scored = await scoreImages(scorer, opts.validation, { ...opts, collectMaps: true, onProgress: opts.onProgress, stage: 'validate' });
+      const scored = await scoreImages(scorer, opts.validation, { ...opts, read: undefined, collectMaps: true, onProgress: opts.onProgress, stage: 'validate' });
       const ok = scored.filter((r) => r.error === undefined);
       const withMasks = ok.filter((r) => r.mask !== undefined);
       const pixels = withMasks.length > 0 ? flattenPixels(withMasks.map((r) => r.map!), withMasks.map((r) => r.mask!)) : undefined;

@@ -52,6 +52,16 @@ export interface ModelManifest {
   thresholds: ModelThresholds;
   metrics?: Record<string, number>;
   tensors: { mean: TensorEntry; invCholesky: TensorEntry };
+  /** The merged Gaussian statistics (accumulator format), kept so that a later run can extend the model. */
+  accumulator?: ArtifactEntry;
+  /** The training run that made this version, and the version it extended, if any. */
+  lineage?: { runId: string; baseVersion: string | null };
+}
+
+export interface ArtifactEntry {
+  file: string;
+  bytes: number;
+  sha256: string;
 }
 
 export class ModelFormatError extends Error {
@@ -91,11 +101,19 @@ function tensorEntry(v: unknown, path: string): TensorEntry {
   const bytes = num(t.bytes, `${path}.bytes`, { int: true, min: 0 });
   const expected = (shape as number[]).reduce((a, b) => a * b, 1) * (dtype === 'float32' ? 4 : 8);
   if (bytes !== expected) fail(`${path}.bytes`, `is ${bytes} but shape [${shape.join(', ')}] of ${dtype} needs ${expected}`);
-  const sha256 = str(t.sha256, `${path}.sha256`);
-  if (!/^[0-9a-f]{64}$/.test(sha256)) fail(`${path}.sha256`, 'must be 64 hex digits');
-  const file = str(t.file, `${path}.file`);
-  if (file.includes('/') || file.includes('\\') || file.startsWith('.')) fail(`${path}.file`, 'must be a plain file name');
-  return { file, dtype, shape: shape as number[], bytes, sha256 };
+  return { file: fileName(t.file, `${path}.file`), dtype, shape: shape as number[], bytes, sha256: sha256Of(t.sha256, `${path}.sha256`) };
+}
+
+function sha256Of(v: unknown, path: string): string {
+  const sha256 = str(v, path);
+  if (!/^[0-9a-f]{64}$/.test(sha256)) fail(path, 'must be 64 hex digits');
+  return sha256;
+}
+
+function fileName(v: unknown, path: string): string {
+  const file = str(v, path);
+  if (file.includes('/') || file.includes('\\') || file.startsWith('.')) fail(path, 'must be a plain file name');
+  return file;
 }
 
 /** Validates a parsed manifest; every error names the field and what was wrong. */
@@ -180,6 +198,14 @@ export function parseModelManifest(value: unknown): ModelManifest {
       invCholesky: tensorEntry(tensors.invCholesky, 'tensors.invCholesky'),
     },
   };
+  if (m.accumulator !== undefined) {
+    const a = obj(m.accumulator, 'accumulator');
+    manifest.accumulator = { file: fileName(a.file, 'accumulator.file'), bytes: num(a.bytes, 'accumulator.bytes', { int: true, min: 64 }), sha256: sha256Of(a.sha256, 'accumulator.sha256') };
+  }
+  if (m.lineage !== undefined) {
+    const l = obj(m.lineage, 'lineage');
+    manifest.lineage = { runId: str(l.runId, 'lineage.runId'), baseVersion: l.baseVersion === null ? null : str(l.baseVersion, 'lineage.baseVersion') };
+  }
   const positions = height * width;
   const packed = (d * (d + 1)) / 2;
   const meanShape = manifest.tensors.mean.shape;

@@ -1,0 +1,57 @@
+import { DynamicModule, Inject, Injectable, Module, OnApplicationShutdown } from '@nestjs/common';
+import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import type { Redis } from 'ioredis';
+import { FleetConfig, s3Connection } from '@padim-fleet/contracts';
+import { TrainingRuns, createRedis } from '@padim-fleet/fleet';
+import { BlobStore, ModelRegistry, createBlobStore } from '@padim-fleet/storage';
+import { ApiKeyGuard } from './common/api-key.guard';
+import { DomainErrorsFilter } from './common/domain-errors.filter';
+import { BLOB_STORE, FLEET_CONFIG, REDIS } from './common/tokens';
+import { HealthController } from './controllers/health.controller';
+import { ModelsController } from './controllers/models.controller';
+import { TrainingsController } from './controllers/trainings.controller';
+import { ModelsService } from './services/models.service';
+import { TrainingsService } from './services/trainings.service';
+
+/** Closes the connections the API opened, when Nest shuts down. */
+@Injectable()
+class ConnectionsCloser implements OnApplicationShutdown {
+  constructor(
+    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(BLOB_STORE) private readonly store: BlobStore,
+    private readonly runs: TrainingRuns,
+  ) {}
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.runs.close();
+    await this.redis.quit().catch(() => this.redis.disconnect());
+    await this.store.close?.();
+  }
+}
+
+@Module({})
+export class ApiModule {
+  static forConfig(config: FleetConfig): DynamicModule {
+    return {
+      module: ApiModule,
+      controllers: [HealthController, TrainingsController, ModelsController],
+      providers: [
+        { provide: FLEET_CONFIG, useValue: config },
+        { provide: BLOB_STORE, useFactory: () => createBlobStore(config.PADIM_STORE, s3Connection(config)) },
+        { provide: REDIS, useFactory: () => createRedis(config.REDIS_URL, 'padim-api') },
+        { provide: ModelRegistry, useFactory: (store: BlobStore) => new ModelRegistry(store), inject: [BLOB_STORE] },
+        {
+          provide: TrainingRuns,
+          useFactory: (redis: Redis, store: BlobStore) =>
+            new TrainingRuns(redis, config.PADIM_QUEUE_PREFIX, store, { attempts: config.JOB_ATTEMPTS, backoffMs: config.JOB_BACKOFF_MS }),
+          inject: [REDIS, BLOB_STORE],
+        },
+        TrainingsService,
+        ModelsService,
+        ConnectionsCloser,
+        { provide: APP_GUARD, useClass: ApiKeyGuard },
+        { provide: APP_FILTER, useClass: DomainErrorsFilter },
+      ],
+    };
+  }
+}

@@ -1,0 +1,34 @@
+import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
+import type { Response } from 'express';
+import { ContractError } from '@padim-fleet/contracts';
+import { DatasetError } from '@padim-fleet/fleet';
+import { ModelFormatError } from '@padim-fleet/padim-core';
+import { InvalidKeyError, ModelConflictError, ModelIntegrityError, ModelNotFoundError } from '@padim-fleet/storage';
+
+/** Maps the libraries' errors to HTTP: bad input 400, missing 404, conflicts 409; anything else is a 500 that is logged. */
+@Catch()
+export class DomainErrorsFilter implements ExceptionFilter {
+  private readonly logger = new Logger('api');
+
+  catch(error: unknown, host: ArgumentsHost): void {
+    const res = host.switchToHttp().getResponse<Response>();
+    if (error instanceof HttpException) {
+      const body = error.getResponse();
+      res.status(error.getStatus()).json(typeof body === 'string' ? { statusCode: error.getStatus(), message: body } : body);
+      return;
+    }
+    const status = statusOf(error);
+    if (status === 500) this.logger.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
+    const message = status === 500 ? 'internal error' : (error as Error).message;
+    const issues = error instanceof ContractError ? error.issues : undefined;
+    res.status(status).json({ statusCode: status, message, ...(issues ? { issues } : {}) });
+  }
+}
+
+function statusOf(error: unknown): number {
+  if (error instanceof ContractError || error instanceof DatasetError || error instanceof InvalidKeyError) return 400;
+  if (error instanceof ModelNotFoundError) return 404;
+  if (error instanceof ModelConflictError) return 409;
+  if (error instanceof ModelIntegrityError || error instanceof ModelFormatError) return 500;
+  return 500;
+}

@@ -1,0 +1,73 @@
+import { Injectable, NotFoundException } from '@nestjs/common';
+import { ModelManifest, parseModelManifest } from '@padim-fleet/padim-core';
+import { ModelRegistry, validateCategory, validateVersion } from '@padim-fleet/storage';
+
+export interface ModelVersionSummary {
+  version: string;
+  current: boolean;
+  createdAt: string;
+  backbone: string;
+  d: number;
+  embedding: string;
+  input: { size: number; crop: number | null };
+  imageCount: number;
+  thresholds: ModelManifest['thresholds'];
+  metrics?: Record<string, number>;
+  baseVersion: string | null;
+  runId: string | null;
+}
+
+@Injectable()
+export class ModelsService {
+  constructor(private readonly registry: ModelRegistry) {}
+
+  async list(): Promise<{ category: string; current: string | null; versions: number }[]> {
+    const categories = await this.registry.listCategories();
+    return Promise.all(
+      categories.map(async (category) => ({
+        category,
+        current: await this.registry.getCurrent(category),
+        versions: (await this.registry.listVersions(category)).length,
+      })),
+    );
+  }
+
+  async get(category: string): Promise<{ category: string; current: string | null; versions: ModelVersionSummary[] }> {
+    validateCategory(category);
+    const versions = await this.registry.listVersions(category);
+    if (versions.length === 0) throw new NotFoundException(`no models for category ${category}`);
+    const current = await this.registry.getCurrent(category);
+    const summaries = await Promise.all(versions.map(async (v) => summarize(parseModelManifest(await this.registry.readManifest(category, v)), v, current)));
+    return { category, current, versions: summaries };
+  }
+
+  async promote(category: string, version: string): Promise<{ category: string; current: string }> {
+    validateCategory(category);
+    validateVersion(version);
+    await this.registry.setCurrent(category, version);
+    return { category, current: version };
+  }
+
+  async remove(category: string, version: string): Promise<void> {
+    validateCategory(category);
+    validateVersion(version);
+    await this.registry.deleteVersion(category, version);
+  }
+}
+
+function summarize(m: ModelManifest, version: string, current: string | null): ModelVersionSummary {
+  return {
+    version,
+    current: version === current,
+    createdAt: m.createdAt,
+    backbone: m.backbone.name,
+    d: m.embedding.d,
+    embedding: m.embedding.kind,
+    input: m.input,
+    imageCount: m.training.imageCount,
+    thresholds: m.thresholds,
+    metrics: m.metrics,
+    baseVersion: m.lineage?.baseVersion ?? null,
+    runId: m.lineage?.runId ?? null,
+  };
+}

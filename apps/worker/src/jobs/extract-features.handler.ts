@@ -1,0 +1,85 @@
+import { Job, UnrecoverableError } from 'bullmq';
+import {
+  ContractError,
+  ExtractFeaturesResult,
+  ExtractProgress,
+  TrainingPlan,
+  extractFeaturesJob,
+  parseContract,
+  s3Connection,
+} from '@padim-fleet/contracts';
+import { accumulatorStream, openImageSource, readPlan } from '@padim-fleet/fleet';
+import { accumulateImages } from '@padim-fleet/inference';
+import { BlobNotFoundError, runPartialKey } from '@padim-fleet/storage';
+import { JobContext, RunStoppedError, runStopReason, throwIfStopped } from './job-context';
+
+/** Progress goes to Redis at most this often. */
+const PROGRESS_INTERVAL_MS = 500;
+const CANCEL_POLL_MS = 1000;
+
+/**
+ * One shard: decode its images, run the backbone, accumulate, and write the partial accumulator under
+ * a key fixed by (run, shard), so a retry overwrites it. Returns only the key.
+ */
+export async function extractFeatures(job: Job, ctx: JobContext): Promise<ExtractFeaturesResult> {
+  const started = Date.now();
+  const data = parseJob(job);
+  await throwIfStopped(ctx, data.runId);
+  const plan = await loadPlan(ctx, data.runId);
+  const files = plan.shards[data.shard];
+  if (!files) throw new UnrecoverableError(`run ${data.runId}: plan has ${plan.shards.length} shards, job asks for shard ${data.shard}`);
+
+  let stopped: 'cancelled' | 'failed' | null = null;
+  const poll = setInterval(() => {
+    runStopReason(ctx, data.runId).then((r) => (stopped ??= r), () => undefined);
+  }, CANCEL_POLL_MS);
+  let lastReport = 0;
+  const source = openImageSource(plan.source, s3Connection(ctx.config));
+  try {
+    const extractor = await ctx.extractors.extractor(plan.request);
+    const result = await accumulateImages(files, extractor, {
+      size: plan.request.size,
+      crop: plan.request.crop ?? null,
+      read: source.read,
+      onProgress: (e) => {
+        if (stopped) throw new RunStoppedError(data.runId, stopped);
+        const now = Date.now();
+        if (now - lastReport >= PROGRESS_INTERVAL_MS || e.done === e.total) {
+          lastReport = now;
+          const progress: ExtractProgress = { imagesDone: e.done, imagesTotal: files.length };
+          void job.updateProgress(progress as unknown as object).catch(() => undefined);
+        }
+      },
+    });
+    const partialKey = runPartialKey(data.runId, data.shard);
+    const { stream } = accumulatorStream(result.accumulator);
+    await ctx.store.put(partialKey, stream);
+    const reason = await runStopReason(ctx, data.runId);
+    if (reason) {
+      await ctx.store.delete(partialKey);
+      throw new RunStoppedError(data.runId, reason);
+    }
+    return { partialKey, imageCount: result.accumulator.count, skipped: result.skipped, seconds: (Date.now() - started) / 1000 };
+  } finally {
+    clearInterval(poll);
+    await source.close();
+  }
+}
+
+function parseJob(job: Job) {
+  try {
+    return parseContract(extractFeaturesJob, job.data, `job ${job.id}`);
+  } catch (error) {
+    throw new UnrecoverableError((error as Error).message);
+  }
+}
+
+export async function loadPlan(ctx: JobContext, runId: string): Promise<TrainingPlan> {
+  try {
+    return await readPlan(ctx.store, runId);
+  } catch (error) {
+    if (error instanceof BlobNotFoundError) throw new UnrecoverableError(`run ${runId}: its plan is missing from the store (${error.message})`);
+    if (error instanceof ContractError) throw new UnrecoverableError(error.message);
+    throw error;
+  }
+}

@@ -1,0 +1,192 @@
+import { randomBytes } from 'node:crypto';
+import { createReadStream, promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { Job, UnrecoverableError } from 'bullmq';
+import {
+  ExtractFeaturesResult,
+  FitGaussianJob,
+  FitGaussianResult,
+  ReduceProgress,
+  TrainingPlan,
+  fitGaussianJob,
+  parseContract,
+  s3Connection,
+} from '@padim-fleet/contracts';
+import { MERGED_ACCUMULATOR_FILE, mergePartials, openImageSource } from '@padim-fleet/fleet';
+import {
+  INV_CHOLESKY_FILE,
+  MEAN_FILE,
+  ModelTensors,
+  PadimScorer,
+  computeThresholds,
+  evaluateModel,
+  listMvtecTestSet,
+  modelManifestBase,
+} from '@padim-fleet/inference';
+import { ModelManifest, parseModelManifest } from '@padim-fleet/padim-core';
+import { ModelNotFoundError, modelVersionPrefix, runPrefix } from '@padim-fleet/storage';
+import { loadPlan } from './extract-features.handler';
+import { JobContext, RunStoppedError, runStopReason } from './job-context';
+
+const REGULARIZATION = 0.01;
+
+/**
+ * The parent of a training flow: merges the shards' partials (and the base version's statistics when
+ * extending one) block by block, finalises, sets thresholds, publishes the version and moves
+ * `current`. Safe to retry at every step: artifacts are rewritten under the run's fixed version, the
+ * manifest is written after them, and a retry that finds this run's manifest only finishes up.
+ */
+export async function fitGaussian(job: Job, ctx: JobContext): Promise<FitGaussianResult> {
+  const started = Date.now();
+  let data: FitGaussianJob;
+  try {
+    data = parseContract(fitGaussianJob, job.data, `job ${job.id}`);
+  } catch (error) {
+    throw new UnrecoverableError((error as Error).message);
+  }
+  const { runId, category, version } = data;
+  const stopped = await runStopReason(ctx, runId);
+  if (stopped) {
+    await ctx.store.deletePrefix(runPrefix(runId));
+    throw new RunStoppedError(runId, stopped);
+  }
+  const report = (progress: ReduceProgress) => void job.updateProgress(progress as unknown as object).catch(() => undefined);
+
+  const published = await readManifestIfAny(ctx, category, version);
+  if (published?.lineage?.runId === runId) return finish(ctx, data, published, await promoteFlag(ctx, runId, published), started);
+
+  const plan = await loadPlan(ctx, runId);
+  const children = Object.values(await job.getChildrenValues<ExtractFeaturesResult>()).sort((a, b) => a.partialKey.localeCompare(b.partialKey));
+  if (children.length !== data.shardCount) throw new Error(`run ${runId}: expected ${data.shardCount} partials, the shards returned ${children.length}`);
+  const keys = children.map((c) => c.partialKey);
+  const { backbone, selection } = await ctx.extractors.selection(plan.request);
+  const side = plan.request.crop ?? plan.request.size;
+  const grid = { height: Math.ceil(side / backbone.spec.strides[0]), width: Math.ceil(side / backbone.spec.strides[0]) };
+
+  const baseVersion = plan.request.baseVersion ?? null;
+  if (baseVersion) keys.unshift(await baseAccumulatorKey(ctx, plan, baseVersion, { backbone: backbone.onnxSha256, selection, grid }));
+
+  const dir = path.join(ctx.scratchDir, `${runId}-${randomBytes(4).toString('hex')}`);
+  try {
+    const merged = await mergePartials(ctx.store, keys, {
+      dir,
+      memoryBytes: ctx.config.REDUCE_MEMORY_MB * 1024 ** 2,
+      regularization: REGULARIZATION,
+      expect: { positions: grid.height * grid.width, dim: selection.d },
+      onProgress: (done, total) => report({ stage: 'merge', done, total }),
+    });
+    const skipped = children.flatMap((c) => c.skipped);
+    if (merged.count < 2) {
+      const why = skipped.slice(0, 5).map((s) => `; ${s.file}: ${s.error}`).join('');
+      throw new UnrecoverableError(`run ${runId}: training needs at least 2 usable images, the shards hold ${merged.count}${why}`);
+    }
+    report({ stage: 'publish', done: 0, total: 3 });
+    const accumulator = await ctx.registry.writeArtifact(category, version, MERGED_ACCUMULATOR_FILE, createReadStream(merged.accumulatorFile));
+    const meanArtifact = await ctx.registry.writeArtifact(category, version, MEAN_FILE, createReadStream(merged.meanFile!));
+    const factorArtifact = await ctx.registry.writeArtifact(category, version, INV_CHOLESKY_FILE, createReadStream(merged.invCholeskyFile!));
+    const tensors: ModelTensors = { mean: await readFloat32(merged.meanFile!), invCholesky: await readFloat32(merged.invCholeskyFile!) };
+
+    const base = modelManifestBase({
+      category,
+      backbone,
+      selection,
+      size: plan.request.size,
+      crop: plan.request.crop ?? null,
+      grid,
+      regularization: REGULARIZATION,
+      imageCount: merged.count,
+      heldOutCount: plan.heldOut.length,
+      skipped,
+    });
+    report({ stage: 'thresholds', done: 0, total: 1 });
+    const runtime = { device: ctx.config.PADIM_DEVICE, threads: ctx.config.PADIM_THREADS };
+    const validation = plan.request.validation ? await listMvtecTestSet(plan.request.validation) : undefined;
+    const source = openImageSource(plan.source, s3Connection(ctx.config));
+    const skippedFiles = new Set(skipped.map((s) => s.file));
+    const normals = plan.heldOut.length > 0 ? plan.heldOut : plan.shards.flat().filter((f) => !skippedFiles.has(f));
+    try {
+      base.thresholds = await computeThresholds(base, tensors, { backbone, runtime, validation, read: source.read }, normals);
+    } finally {
+      await source.close();
+    }
+    if (validation) {
+      const scorer = await PadimScorer.create({ ...base, tensors: undefined as never }, tensors, backbone, runtime);
+      try {
+        const { metrics } = await evaluateModel(scorer, validation);
+        base.metrics = { imageAUROC: metrics.imageAUROC, pixelAUROC: metrics.pixelAUROC, aupro: metrics.aupro, imageF1: metrics.imageF1, pixelF1: metrics.pixelF1 };
+      } finally {
+        await scorer.release();
+      }
+    }
+    base.training.seconds = (Date.now() - Date.parse(data.createdAt)) / 1000;
+    const d = selection.d;
+    const positions = grid.height * grid.width;
+    const manifest: ModelManifest = {
+      ...base,
+      tensors: {
+        mean: { file: MEAN_FILE, dtype: 'float32', shape: [positions, d], bytes: meanArtifact.bytes, sha256: meanArtifact.sha256 },
+        invCholesky: { file: INV_CHOLESKY_FILE, dtype: 'float32', shape: [positions, (d * (d + 1)) / 2], bytes: factorArtifact.bytes, sha256: factorArtifact.sha256 },
+      },
+      accumulator: { file: MERGED_ACCUMULATOR_FILE, bytes: accumulator.bytes, sha256: accumulator.sha256 },
+      lineage: { runId, baseVersion },
+    };
+    parseModelManifest(JSON.parse(JSON.stringify(manifest))); // never publish what could not be read back
+    await ctx.registry.writeManifest(category, version, manifest);
+    return await finish(ctx, data, manifest, plan.request.promote, started);
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function finish(ctx: JobContext, data: FitGaussianJob, manifest: ModelManifest, promote: boolean, started: number): Promise<FitGaussianResult> {
+  if (promote) await ctx.registry.setCurrent(data.category, data.version);
+  await ctx.store.deletePrefix(runPrefix(data.runId));
+  return { category: data.category, version: data.version, imageCount: manifest.training.imageCount, current: promote, metrics: manifest.metrics, seconds: (Date.now() - started) / 1000 };
+}
+
+/** On a retry after publishing, the plan may already be gone with the run's other objects. */
+async function promoteFlag(ctx: JobContext, runId: string, manifest: ModelManifest): Promise<boolean> {
+  try {
+    return (await loadPlan(ctx, runId)).request.promote;
+  } catch {
+    return (await ctx.registry.getCurrent(manifest.category)) === null;
+  }
+}
+
+async function readManifestIfAny(ctx: JobContext, category: string, version: string): Promise<ModelManifest | null> {
+  try {
+    return parseModelManifest(await ctx.registry.readManifest(category, version));
+  } catch (error) {
+    if (error instanceof ModelNotFoundError) return null;
+    throw error;
+  }
+}
+
+/** The stored statistics of `baseVersion`, after checking they were made the same way as this run's. */
+async function baseAccumulatorKey(
+  ctx: JobContext,
+  plan: TrainingPlan,
+  baseVersion: string,
+  expected: { backbone: string; selection: unknown; grid: { height: number; width: number } },
+): Promise<string> {
+  const category = plan.request.category;
+  let base: ModelManifest;
+  try {
+    base = parseModelManifest(await ctx.registry.readManifest(category, baseVersion));
+  } catch (error) {
+    throw new UnrecoverableError(`baseVersion: ${(error as Error).message}`);
+  }
+  const problems: string[] = [];
+  if (base.backbone.onnxSha256 !== expected.backbone) problems.push(`backbone ${base.backbone.name} differs`);
+  if (JSON.stringify(base.embedding) !== JSON.stringify(expected.selection)) problems.push('embedding (d, seed or kind) differs');
+  if (base.input.size !== plan.request.size || base.input.crop !== (plan.request.crop ?? null)) problems.push('input size or crop differs');
+  if (!base.accumulator) problems.push('it stores no accumulator');
+  if (problems.length > 0) throw new UnrecoverableError(`baseVersion ${category}/${baseVersion} cannot be extended: ${problems.join('; ')}`);
+  return `${modelVersionPrefix(category, baseVersion)}${base.accumulator!.file}`;
+}
+
+async function readFloat32(file: string): Promise<Float32Array> {
+  const bytes = await fs.readFile(file);
+  const aligned = bytes.byteOffset % 4 === 0 ? bytes : Buffer.from(bytes);
+  return new Float32Array(aligned.buffer, aligned.byteOffset, aligned.byteLength / 4);
+}

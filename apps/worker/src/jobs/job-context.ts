@@ -1,0 +1,35 @@
+import type { Redis } from 'ioredis';
+import { UnrecoverableError } from 'bullmq';
+import type { FleetConfig } from '@padim-fleet/contracts';
+import { cancelKey, failedRunKey } from '@padim-fleet/fleet';
+import type { BlobStore, ModelRegistry } from '@padim-fleet/storage';
+import type { FeatureExtractorRepository } from '../repositories/feature-extractor.repository';
+
+/** What every job handler works with. */
+export interface JobContext {
+  config: FleetConfig;
+  store: BlobStore;
+  registry: ModelRegistry;
+  redis: Redis;
+  extractors: FeatureExtractorRepository;
+  /** Scratch folder for the reducer's block outputs. */
+  scratchDir: string;
+}
+
+/** Thrown when a run was cancelled or has already failed: no retry, and what the job wrote is removed. */
+export class RunStoppedError extends UnrecoverableError {
+  constructor(runId: string, reason: 'cancelled' | 'failed') {
+    super(reason === 'cancelled' ? `run ${runId} was cancelled` : `run ${runId} has failed in another shard`);
+  }
+}
+
+export async function runStopReason(ctx: JobContext, runId: string): Promise<'cancelled' | 'failed' | null> {
+  const prefix = ctx.config.PADIM_QUEUE_PREFIX;
+  const [cancelled, failed] = await ctx.redis.mget(cancelKey(prefix, runId), failedRunKey(prefix, runId));
+  return cancelled ? 'cancelled' : failed ? 'failed' : null;
+}
+
+export async function throwIfStopped(ctx: JobContext, runId: string): Promise<void> {
+  const reason = await runStopReason(ctx, runId);
+  if (reason) throw new RunStoppedError(runId, reason);
+}

@@ -1,0 +1,53 @@
+import { z } from 'zod';
+import { categoryName, versionName } from '../names';
+
+/** Backbones the fleet can build, with their feature count F (the upper bound of d). */
+export const BACKBONE_FEATURES = { resnet18: 448, resnet50: 1792 } as const;
+export type BackboneName = keyof typeof BACKBONE_FEATURES;
+export const BACKBONE_NAMES = Object.keys(BACKBONE_FEATURES) as BackboneName[];
+
+/** `s3://bucket/prefix/` or an absolute server-side folder (which must lie under PADIM_DATASET_ROOTS). */
+export const datasetLocation = z
+  .string()
+  .min(1)
+  .max(1024)
+  .refine((s) => s.startsWith('s3://') || s.startsWith('/'), 'must be s3://bucket/prefix or an absolute server folder')
+  .refine((s) => !s.split('/').includes('..'), 'must not contain ".." segments');
+
+export const trainingRequest = z
+  .object({
+    category: categoryName,
+    /** Normal (defect-free) training images: every image under this location, recursively. */
+    dataset: datasetLocation,
+    /** Optional labelled set in MVTec's layout (`<defect>/*.png`, masks in `../ground_truth`): thresholds become F1-optimal and metrics are stored. Server folders only. */
+    validation: datasetLocation.refine((s) => s.startsWith('/'), 'must be a server folder').optional(),
+    backbone: z.enum(BACKBONE_NAMES as [BackboneName, ...BackboneName[]], { message: `must be one of ${BACKBONE_NAMES.join(', ')}` }).default('resnet18'),
+    embedding: z.enum(['random', 'semi-orthogonal']).default('random'),
+    d: z.number().int().min(1).optional(),
+    seed: z.number().int().min(0).max(2 ** 32 - 1).default(42),
+    size: z.number().int().min(32).max(1024).default(256),
+    crop: z.number().int().min(32).max(1024).optional(),
+    /** Extract jobs; default one per 64 training images, at most 16. */
+    shards: z.number().int().min(1).max(256).optional(),
+    /** Fraction of the images held out of the fit to set the thresholds (ignored with `validation`). */
+    holdout: z.number().min(0).lt(1).default(0.1),
+    /** Extend this version's stored statistics with the new images instead of starting over. */
+    baseVersion: versionName.optional(),
+    /** Make the new version current when it is published. */
+    promote: z.boolean().default(true),
+  })
+  .strict()
+  .superRefine((req, ctx) => {
+    const F = BACKBONE_FEATURES[req.backbone];
+    if (req.d !== undefined && req.d > F) ctx.addIssue({ code: 'custom', path: ['d'], message: `must be at most ${F} for ${req.backbone}` });
+    if (req.crop !== undefined && req.crop > req.size) ctx.addIssue({ code: 'custom', path: ['crop'], message: `must be at most size (${req.size})` });
+  });
+
+export type TrainingRequest = z.infer<typeof trainingRequest>;
+export type TrainingRequestInput = z.input<typeof trainingRequest>;
+
+export const trainingBatchRequest = z.object({ runs: z.array(trainingRequest).min(1).max(100) }).strict();
+export type TrainingBatchRequest = z.infer<typeof trainingBatchRequest>;
+
+/** Default d per backbone (the paper's choices). */
+export const DEFAULT_D: Record<BackboneName, number> = { resnet18: 100, resnet50: 550 };

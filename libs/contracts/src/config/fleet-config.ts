@@ -1,0 +1,84 @@
+import { z } from 'zod';
+import { parseContract } from '../validation';
+
+export const WORKER_ROLES = ['extract', 'reduce', 'score'] as const;
+export type WorkerRole = (typeof WORKER_ROLES)[number];
+
+const csv = <T extends z.ZodType<unknown, string>>(item: T) =>
+  z
+    .string()
+    .transform((s) => s.split(',').map((x) => x.trim()).filter((x) => x !== ''))
+    .pipe(z.array(item));
+
+const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+const positiveInt = z.coerce.number().int().min(1);
+
+/**
+ * Everything a process of the fleet reads from its environment, validated once. The names are the
+ * environment variables; the defaults run the embedded setup (local folder store, local Redis).
+ */
+export const fleetEnvironment = z.object({
+  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').default('redis://127.0.0.1:6379'),
+  /** BullMQ key prefix: fleets (or test runs) sharing one Redis keep apart by prefix. */
+  PADIM_QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]{1,64}$/, 'must be 1-64 letters, digits, ":", "_" or "-"').default('padim'),
+  /** `s3://bucket/optional/prefix`, or a local folder (the embedded default). */
+  PADIM_STORE: z.string().min(1).default('.padim-store'),
+  S3_ENDPOINT: z.url().optional(),
+  S3_REGION: z.string().min(1).default('us-east-1'),
+  S3_ACCESS_KEY_ID: z.string().min(1).optional(),
+  S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
+  S3_FORCE_PATH_STYLE: bool.default(true),
+  /** Server-side folders a training request may name as its dataset; nothing outside them is read. */
+  PADIM_DATASET_ROOTS: csv(z.string().min(1)).default([]),
+  /** Folder for converted backbones (ResNet-50); default: the repository's .cache. */
+  PADIM_CACHE_DIR: z.string().min(1).optional(),
+  PADIM_DEVICE: z.enum(['cpu', 'cuda']).default('cpu'),
+  /** onnxruntime intra-op threads per backbone session; default: all cores. */
+  PADIM_THREADS: positiveInt.optional(),
+  WORKER_ROLES: csv(z.enum(WORKER_ROLES)).default(['extract', 'reduce']),
+  EXTRACT_CONCURRENCY: positiveInt.default(1),
+  REDUCE_CONCURRENCY: positiveInt.default(1),
+  SCORE_CONCURRENCY: positiveInt.default(1),
+  /** Attempts per job before its run fails (exponential backoff between them). */
+  JOB_ATTEMPTS: positiveInt.default(4),
+  JOB_BACKOFF_MS: positiveInt.default(5000),
+  /** Partial data the reducer holds at once; it merges as many patch positions per block as fit. */
+  REDUCE_MEMORY_MB: positiveInt.default(512),
+  /** A job whose worker stops renewing its lock for this long is taken back and retried (stalled-job recovery). */
+  LOCK_DURATION_MS: positiveInt.default(30000),
+  STALLED_INTERVAL_MS: positiveInt.default(30000),
+  /** Scratch space for the reducer's merged blocks (about one model's size). */
+  PADIM_SCRATCH_DIR: z.string().min(1).optional(),
+  API_PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  API_HOST: z.string().default('127.0.0.1'),
+  /** Bearer tokens accepted by the API (comma separated). Required by the API. */
+  API_KEYS: csv(z.string().min(16, 'each API key must be at least 16 characters')).default([]),
+  /** Largest upload the API accepts, in bytes. */
+  API_MAX_UPLOAD_BYTES: positiveInt.default(2 * 1024 ** 3),
+});
+
+export type FleetConfig = z.infer<typeof fleetEnvironment>;
+
+/** Reads the configuration from `env` (process.env by default); a bad value fails naming the variable. */
+export function loadFleetConfig(env: Record<string, string | undefined> = process.env): FleetConfig {
+  const known = Object.fromEntries(Object.keys(fleetEnvironment.shape).filter((k) => env[k] !== undefined && env[k] !== '').map((k) => [k, env[k]]));
+  return parseContract(fleetEnvironment, known, 'configuration');
+}
+
+export interface S3Connection {
+  endpoint?: string;
+  region: string;
+  accessKeyId?: string;
+  secretAccessKey?: string;
+  forcePathStyle: boolean;
+}
+
+export function s3Connection(config: FleetConfig): S3Connection {
+  return {
+    endpoint: config.S3_ENDPOINT,
+    region: config.S3_REGION,
+    accessKeyId: config.S3_ACCESS_KEY_ID,
+    secretAccessKey: config.S3_SECRET_ACCESS_KEY,
+    forcePathStyle: config.S3_FORCE_PATH_STYLE,
+  };
+}

@@ -1,0 +1,23 @@
+import { z } from 'zod';
+import { categoryName, runId, versionName } from '../names';
+import { JobName, QueueName } from './queue-name';
+
+/** The parent of a training flow: merges the shards' partial accumulators and publishes the model. */
+export const fitGaussianJob = z
+  .object({
+    runId,
+    shardCount: z.number().int().min(1),
+    category: categoryName,
+    version: versionName,
+    createdAt: z.string(),
+    heldOutCount: z.number().int().min(0),
+  })
+  .strict();
+export type FitGaussianJob = z.infer<typeof fitGaussianJob>;
+
+export const fitGaussian = {
+  name: JobName.FitGaussian,
+  queue: QueueName.Reduce,
+  schema: fitGaussianJob,
+  jobId: (data: FitGaussianJob) => data.runId,
+} as const;

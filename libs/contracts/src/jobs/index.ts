@@ -1,0 +1,32 @@
+import type { z } from 'zod';
+import { extractFeatures } from './extract-features.job';
+import { fitGaussian } from './fit-gaussian.job';
+import { JobName, QueueName } from './queue-name';
+
+export * from './extract-features.job';
+export * from './fit-gaussian.job';
+export * from './queue-name';
+
+/** Every job the fleet runs, by name: its queue, payload schema and id rule. */
+export const JOBS = {
+  [JobName.ExtractFeatures]: extractFeatures,
+  [JobName.FitGaussian]: fitGaussian,
+} as const satisfies Record<JobName, { name: JobName; queue: QueueName; schema: z.ZodType; jobId: (data: never) => string }>;
+
+export type JobOf<N extends JobName> = z.infer<(typeof JOBS)[N]['schema']>;
+export type JobItem = { [N in JobName]: { name: N; data: JobOf<N> } }[JobName];
+
+export interface RetryPolicy {
+  attempts: number;
+  backoffMs: number;
+}
+
+/** BullMQ options shared by every job: exponential backoff, finished jobs kept for status queries. */
+export function jobOptions(policy: RetryPolicy) {
+  return {
+    attempts: policy.attempts,
+    backoff: { type: 'exponential' as const, delay: policy.backoffMs },
+    removeOnComplete: { age: 7 * 24 * 3600 },
+    removeOnFail: { age: 30 * 24 * 3600 },
+  };
+}

@@ -1,0 +1,10 @@
+export enum QueueName {
+  Extract = 'extract',
+  Reduce = 'reduce',
+  Score = 'score',
+}
+
+export enum JobName {
+  ExtractFeatures = 'ExtractFeatures',
+  FitGaussian = 'FitGaussian',
+}

@@ -1,0 +1,155 @@
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import {
+  ACCUMULATOR_HEADER_BYTES,
+  AccumulatorHeader,
+  GaussianAccumulator,
+  accumulatorLayout,
+  crc32Update,
+  createGaussianAccumulator,
+  decodeAccumulatorPayload,
+  encodeAccumulatorHeader,
+  encodeAccumulatorPayload,
+  finalizeGaussian,
+  mergeInto,
+  sliceAccumulator,
+} from '@padim-fleet/padim-core';
+import type { BlobStore } from '@padim-fleet/storage';
+import { readStoredAccumulatorHeader } from './accumulator-stream';
+
+export const MERGED_ACCUMULATOR_FILE = 'accumulator.pdmacc';
+export const MERGED_MEAN_FILE = 'mean.f32';
+export const MERGED_INV_CHOLESKY_FILE = 'inv_cholesky.f32';
+
+export interface MergeOptions {
+  /** Scratch folder for the outputs (created if missing). */
+  dir: string;
+  /** Bytes of partial data held at once (two blocks in flight: one read ahead, one merging). @defaultValue 512 MiB */
+  memoryBytes?: number;
+  /** Finalise each block into mean and L⁻¹ (float32) besides the merged statistics. @defaultValue true */
+  finalize?: boolean;
+  regularization?: number;
+  /** Expected shape; a partial that differs fails the merge, naming its key. */
+  expect?: { positions: number; dim: number };
+  readConcurrency?: number;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface MergeResult {
+  positions: number;
+  dim: number;
+  count: number;
+  blockPositions: number;
+  /** Complete accumulator file (header + payload) of all inputs merged. */
+  accumulatorFile: string;
+  meanFile?: string;
+  invCholeskyFile?: string;
+}
+
+/** Finalising at d=550 costs ~0.1 s per position: yield between slices so job locks keep renewing. */
+const FINALIZE_FLOPS_PER_SLICE = 2e8;
+
+/**
+ * Merges stored partial accumulators block by block of patch positions: each block is a byte range of
+ * every partial (the format is position-major), so memory is bounded by the block size, not by the
+ * number or size of the partials. Input CRCs are checked as the blocks stream past; the merged
+ * statistics, and optionally the finalised float32 tensors, go to files in `dir`.
+ */
+export async function mergePartials(store: BlobStore, keys: string[], opts: MergeOptions): Promise<MergeResult> {
+  if (keys.length === 0) throw new Error('mergePartials: no partials to merge');
+  const headers = await Promise.all(keys.map((key) => readStoredAccumulatorHeader(store, key)));
+  const { positions, dim } = opts.expect ?? headers[0];
+  headers.forEach((h, i) => {
+    if (h.positions !== positions || h.dim !== dim) {
+      throw new Error(`${keys[i]}: partial is ${h.positions} positions x d=${h.dim}, expected ${positions} x d=${dim}`);
+    }
+  });
+  const count = headers.reduce((a, h) => a + h.count, 0);
+  const layout = accumulatorLayout(positions, dim);
+  const memoryBytes = opts.memoryBytes ?? 512 * 1024 ** 2;
+  // Per position in flight: one slice per input for the block being read and the one being merged, plus the merged block.
+  const blockPositions = Math.max(1, Math.min(positions, Math.floor(memoryBytes / (layout.bytesPerPosition * (2 * keys.length + 1)))));
+  const finalize = opts.finalize ?? true;
+  const T = (dim * (dim + 1)) / 2;
+
+  await fs.mkdir(opts.dir, { recursive: true });
+  const accumulatorFile = path.join(opts.dir, MERGED_ACCUMULATOR_FILE);
+  const meanFile = path.join(opts.dir, MERGED_MEAN_FILE);
+  const invCholeskyFile = path.join(opts.dir, MERGED_INV_CHOLESKY_FILE);
+  const accOut = await fs.open(accumulatorFile, 'w');
+  const meanOut = finalize ? await fs.open(meanFile, 'w') : null;
+  const factorOut = finalize ? await fs.open(invCholeskyFile, 'w') : null;
+  const crcs = headers.map(() => 0);
+  let mergedCrc = 0;
+  try {
+    const readBlock = (start: number, end: number) => readBlockOfAll(store, keys, headers, start, end, layout.bytesPerPosition, opts.readConcurrency ?? 8);
+    let next: Promise<Uint8Array[]> | null = readBlock(0, Math.min(positions, blockPositions));
+    for (let start = 0; start < positions; start += blockPositions) {
+      const end = Math.min(positions, start + blockPositions);
+      const payloads = await next!;
+      next = end < positions ? readBlock(end, Math.min(positions, end + blockPositions)) : null;
+      const merged: GaussianAccumulator = createGaussianAccumulator(end - start, dim);
+      payloads.forEach((payload, i) => {
+        crcs[i] = crc32Update(crcs[i], payload);
+        mergeInto(merged, decodeAccumulatorPayload(payload, { positions: end - start, dim, count: headers[i].count }));
+      });
+      const mergedBytes = encodeAccumulatorPayload(merged);
+      mergedCrc = crc32Update(mergedCrc, mergedBytes);
+      await accOut.write(mergedBytes, 0, mergedBytes.length, ACCUMULATOR_HEADER_BYTES + start * layout.bytesPerPosition);
+      if (finalize) {
+        const slice = Math.max(1, Math.floor(FINALIZE_FLOPS_PER_SLICE / dim ** 3));
+        for (let a = 0; a < end - start; a += slice) {
+          const b = Math.min(end - start, a + slice);
+          const g = finalizeGaussian(a === 0 && b === end - start ? merged : sliceAccumulator(merged, a, b), { regularization: opts.regularization ?? 0.01 });
+          const mean = Float32Array.from(g.mean);
+          const factor = Float32Array.from(g.invCholesky);
+          await meanOut!.write(new Uint8Array(mean.buffer), 0, mean.byteLength, (start + a) * dim * 4);
+          await factorOut!.write(new Uint8Array(factor.buffer), 0, factor.byteLength, (start + a) * T * 4);
+          await yieldToEventLoop();
+        }
+      }
+      opts.onProgress?.(end, positions);
+    }
+    headers.forEach((h, i) => {
+      if (crcs[i] !== h.payloadCrc32) throw new Error(`${keys[i]}: payload CRC-32 mismatch (stored data is corrupted)`);
+    });
+    await accOut.write(encodeAccumulatorHeader({ positions, dim, count }, mergedCrc), 0, ACCUMULATOR_HEADER_BYTES, 0);
+  } finally {
+    await Promise.all([accOut.close(), meanOut?.close(), factorOut?.close()]);
+  }
+  return {
+    positions,
+    dim,
+    count,
+    blockPositions,
+    accumulatorFile,
+    meanFile: finalize ? meanFile : undefined,
+    invCholeskyFile: finalize ? invCholeskyFile : undefined,
+  };
+}
+
+async function readBlockOfAll(
+  store: BlobStore,
+  keys: string[],
+  headers: AccumulatorHeader[],
+  start: number,
+  end: number,
+  bytesPerPosition: number,
+  concurrency: number,
+): Promise<Uint8Array[]> {
+  const out: Uint8Array[] = new Array(keys.length);
+  let nextIndex = 0;
+  const from = headers[0].headerBytes + start * bytesPerPosition;
+  const to = headers[0].headerBytes + end * bytesPerPosition;
+  const worker = async () => {
+    while (nextIndex < keys.length) {
+      const i = nextIndex++;
+      const bytes = await store.getRange(keys[i], from, to);
+      if (bytes.length !== to - from) throw new Error(`${keys[i]}: short read of positions [${start}, ${end}): ${bytes.length} of ${to - from} bytes`);
+      out[i] = bytes;
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, keys.length) }, worker));
+  return out;
+}

@@ -1,0 +1,62 @@
+import {
+  DatasetSource,
+  S3Connection,
+  TrainingPlan,
+  TrainingRequest,
+  parseDatasetLocation,
+  versionFor,
+} from '@padim-fleet/contracts';
+import { splitHoldout } from '@padim-fleet/inference';
+import { DatasetError, checkServerFolder, openImageSource } from './image-source';
+
+/** Training images per extract job when the request does not say. */
+export const DEFAULT_IMAGES_PER_SHARD = 64;
+export const MAX_DEFAULT_SHARDS = 16;
+
+export interface PlanContext {
+  runId: string;
+  createdAt: Date;
+  datasetRoots: string[];
+  s3: S3Connection;
+}
+
+/**
+ * Resolves a request into the run's plan: lists the dataset, holds out the threshold images (the same
+ * rule as `padim train`), and cuts the rest into contiguous shards. Bad input fails here, before
+ * anything is queued or stored.
+ */
+export async function planTraining(request: TrainingRequest, ctx: PlanContext): Promise<TrainingPlan> {
+  let source: DatasetSource = parseDatasetLocation(request.dataset);
+  if (source.kind === 'folder') source = { kind: 'folder', root: await checkServerFolder(source.root, ctx.datasetRoots, 'dataset') };
+  if (request.validation) await checkServerFolder(request.validation, ctx.datasetRoots, 'validation');
+  const images = openImageSource(source, ctx.s3);
+  let files: string[];
+  try {
+    files = await images.list();
+  } catch (error) {
+    throw new DatasetError(`dataset: cannot list ${request.dataset}: ${(error as Error).message}`);
+  } finally {
+    await images.close();
+  }
+  if (files.length === 0) throw new DatasetError(`dataset: no images under ${request.dataset}`);
+  const { fit, heldOut } = request.validation ? { fit: files, heldOut: [] } : splitHoldout(files, request.holdout);
+  if (fit.length < 2) throw new DatasetError(`dataset: training needs at least 2 images, ${request.dataset} has ${fit.length} after the hold-out`);
+  const shardCount = request.shards ?? Math.min(MAX_DEFAULT_SHARDS, Math.max(1, Math.ceil(fit.length / DEFAULT_IMAGES_PER_SHARD)));
+  if (shardCount > fit.length) throw new DatasetError(`shards: ${shardCount} shards for ${fit.length} training images; use at most one shard per image`);
+  return {
+    runId: ctx.runId,
+    version: versionFor(ctx.runId, ctx.createdAt),
+    createdAt: ctx.createdAt.toISOString(),
+    request,
+    source,
+    shards: splitContiguous(fit, shardCount),
+    heldOut,
+  };
+}
+
+/** n near-equal contiguous slices (sizes differ by at most one), in order. */
+export function splitContiguous<T>(items: T[], n: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < n; i++) out.push(items.slice(Math.floor((i * items.length) / n), Math.floor(((i + 1) * items.length) / n)));
+  return out;
+}

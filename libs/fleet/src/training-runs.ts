@@ -1,0 +1,171 @@
+import { FlowProducer, Job, Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import {
+  ExtractFeaturesJob,
+  ExtractFeaturesResult,
+  ExtractProgress,
+  FitGaussianJob,
+  FitGaussianResult,
+  JobName,
+  JobState,
+  QueueName,
+  ReduceProgress,
+  RetryPolicy,
+  RunState,
+  ShardStatus,
+  TrainingPlan,
+  TrainingStatus,
+  extractFeatures,
+  fitGaussian,
+  fitGaussianJob,
+  jobOptions,
+  parseContract,
+  trainingPlan,
+} from '@padim-fleet/contracts';
+import { BlobStore, runPrefix } from '@padim-fleet/storage';
+
+export const planKey = (runId: string) => `${runPrefix(runId)}plan.json`;
+/** Redis key that marks a run as cancelled; workers check it between batches. */
+export const cancelKey = (queuePrefix: string, runId: string) => `${queuePrefix}:run-cancelled:${runId}`;
+/** Redis key that marks a run as failed for good (a shard ran out of attempts); other shards stop and clean up. */
+export const failedRunKey = (queuePrefix: string, runId: string) => `${queuePrefix}:run-failed:${runId}`;
+export const RUN_MARK_TTL_SECONDS = 30 * 24 * 3600;
+
+export async function readPlan(store: BlobStore, runId: string): Promise<TrainingPlan> {
+  const text = (await store.get(planKey(runId))).toString('utf8');
+  return parseContract(trainingPlan, JSON.parse(text), `plan of run ${runId}`);
+}
+
+/**
+ * Submits training runs as BullMQ flows (a FitGaussian parent on the reduce queue, one ExtractFeatures
+ * child per shard) and reads their status back from the jobs.
+ */
+export class TrainingRuns {
+  private readonly flows: FlowProducer;
+  private readonly extractQueue: Queue;
+  private readonly reduceQueue: Queue;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly queuePrefix: string,
+    private readonly store: BlobStore,
+    private readonly retry: RetryPolicy,
+  ) {
+    this.flows = new FlowProducer({ connection: redis, prefix: queuePrefix });
+    this.extractQueue = new Queue(QueueName.Extract, { connection: redis, prefix: queuePrefix });
+    this.reduceQueue = new Queue(QueueName.Reduce, { connection: redis, prefix: queuePrefix });
+  }
+
+  /** Writes the plan, then queues the flow; the run id is the parent job's id. */
+  async submit(plan: TrainingPlan): Promise<void> {
+    await this.store.put(planKey(plan.runId), JSON.stringify(plan));
+    const parent: FitGaussianJob = { runId: plan.runId, shardCount: plan.shards.length, category: plan.request.category, version: plan.version, createdAt: plan.createdAt, heldOutCount: plan.heldOut.length };
+    const options = jobOptions(this.retry);
+    await this.flows.add({
+      name: JobName.FitGaussian,
+      queueName: QueueName.Reduce,
+      data: parent,
+      opts: { ...options, jobId: fitGaussian.jobId(parent) },
+      children: plan.shards.map((files, shard) => {
+        const data: ExtractFeaturesJob = { runId: plan.runId, shard, shardCount: plan.shards.length, imageCount: files.length };
+        return {
+          name: JobName.ExtractFeatures,
+          queueName: QueueName.Extract,
+          data,
+          opts: { ...options, jobId: extractFeatures.jobId(data), failParentOnFailure: true },
+        };
+      }),
+    });
+  }
+
+  async status(runId: string): Promise<TrainingStatus | null> {
+    const parent = await this.reduceQueue.getJob(runId);
+    if (!parent) return null;
+    const data = parseContract(fitGaussianJob, parent.data, `job ${runId}`);
+    const shardJobs = await Promise.all(
+      Array.from({ length: data.shardCount }, (_, shard) => this.extractQueue.getJob(extractFeatures.jobId({ runId, shard, shardCount: data.shardCount, imageCount: 0 }))),
+    );
+    const shards: ShardStatus[] = await Promise.all(shardJobs.map((job, shard) => shardStatus(job, shard)));
+    const reduceState = (await parent.getState()) as JobState;
+    const reduceProgress = (typeof parent.progress === 'object' ? parent.progress : {}) as Partial<ReduceProgress>;
+    const cancelled = (await this.redis.exists(cancelKey(this.queuePrefix, runId))) === 1;
+    const result = parent.returnvalue as FitGaussianResult | null;
+    const failedShard = shards.find((s) => s.state === 'failed');
+    let state: RunState;
+    if (reduceState === 'completed') state = 'completed';
+    else if (cancelled) state = 'cancelled';
+    else if (reduceState === 'failed' || failedShard) state = 'failed';
+    else if (reduceState === 'active' || shards.some((s) => s.state === 'active' || s.state === 'completed')) state = 'running';
+    else state = 'queued';
+
+    const starts = shardJobs.map((j) => j?.processedOn).filter((t): t is number => typeof t === 'number');
+    const ends = shardJobs.map((j) => j?.finishedOn).filter((t): t is number => typeof t === 'number');
+    const created = Date.parse(data.createdAt);
+    const firstStart = starts.length > 0 ? Math.min(...starts) : undefined;
+    const extractEnd = ends.length === data.shardCount ? Math.max(...ends) : undefined;
+    const finished = state === 'completed' || state === 'failed' ? parent.finishedOn : undefined;
+    const seconds = (a?: number, b?: number) => (a !== undefined && b !== undefined ? (b - a) / 1000 : undefined);
+    const error =
+      state === 'failed' ? (failedShard ? `shard ${failedShard.shard}: ${failedShard.error}` : parent.failedReason) : state === 'cancelled' ? 'cancelled' : undefined;
+    return {
+      runId,
+      category: data.category,
+      version: data.version,
+      state,
+      createdAt: data.createdAt,
+      startedAt: firstStart !== undefined ? new Date(firstStart).toISOString() : undefined,
+      finishedAt: finished !== undefined ? new Date(finished).toISOString() : undefined,
+      imageCount: shards.reduce((a, s) => a + s.imagesTotal, 0),
+      heldOutCount: data.heldOutCount,
+      shards,
+      reduce: {
+        state: reduceState,
+        stage: reduceProgress.stage,
+        done: reduceProgress.done,
+        total: reduceProgress.total,
+        attemptsMade: parent.attemptsMade,
+        error: reduceState === 'failed' ? parent.failedReason : undefined,
+      },
+      timings: {
+        queuedSeconds: seconds(created, firstStart),
+        extractSeconds: seconds(firstStart, extractEnd),
+        reduceSeconds: seconds(parent.processedOn ?? undefined, parent.finishedOn ?? undefined),
+        totalSeconds: seconds(created, finished ?? undefined),
+      },
+      result: state === 'completed' && result ? result : undefined,
+      error,
+    };
+  }
+
+  /**
+   * Marks the run cancelled. Workers stop its jobs at their next batch and remove what the run wrote;
+   * a run that already completed is not undone (its model stays).
+   */
+  async cancel(runId: string): Promise<TrainingStatus | null> {
+    const current = await this.status(runId);
+    if (!current) return null;
+    if (current.state === 'completed' || current.state === 'failed') return current;
+    await this.redis.set(cancelKey(this.queuePrefix, runId), '1', 'EX', RUN_MARK_TTL_SECONDS);
+    return this.status(runId);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.flows.close(), this.extractQueue.close(), this.reduceQueue.close()]);
+  }
+}
+
+async function shardStatus(job: Job | undefined, shard: number): Promise<ShardStatus> {
+  if (!job) return { shard, state: 'unknown', imagesDone: 0, imagesTotal: 0, attemptsMade: 0 };
+  const data = job.data as ExtractFeaturesJob;
+  const state = (await job.getState()) as JobState;
+  const progress = (typeof job.progress === 'object' ? job.progress : {}) as Partial<ExtractProgress>;
+  const result = job.returnvalue as ExtractFeaturesResult | null;
+  return {
+    shard,
+    state,
+    imagesDone: state === 'completed' ? data.imageCount : (progress.imagesDone ?? 0),
+    imagesTotal: data.imageCount,
+    attemptsMade: job.attemptsMade,
+    error: state === 'failed' ? job.failedReason : (result?.skipped.length ? `${result.skipped.length} images skipped` : undefined),
+  };
+}

@@ -1,0 +1,217 @@
+import { BlobNotFoundError, isReadableStream, type BlobStore, type ByteRange } from './blob-store';
+import { pipeInto, sha256Hex, sha256Stream } from './hashing';
+import { InvalidKeyError, modelCategoryPrefix, modelCurrentKey, modelsRoot, modelVersionPrefix, validateCategory, validateKey, validateVersion } from './keys';
+import { ModelConflictError, ModelIntegrityError, ModelNotFoundError, type ArtifactFingerprint } from './model-errors';
+
+export const MANIFEST_NAME = 'manifest.json';
+
+export interface WrittenArtifact {
+  key: string;
+  bytes: number;
+  sha256: string;
+}
+
+export interface CurrentPointer {
+  version: string;
+  updatedAt: string;
+}
+
+/** Orders versions with digit runs compared as numbers ("v2" < "v10"), the rest by character code. */
+export function compareVersions(a: string, b: string): number {
+  const pa = a.match(/\d+|\D+/g) ?? [];
+  const pb = b.match(/\d+|\D+/g) ?? [];
+  for (let i = 0; i < Math.min(pa.length, pb.length); i++) {
+    const x = pa[i];
+    const y = pb[i];
+    if (x === y) continue;
+    const xDigits = /^\d/.test(x);
+    const yDigits = /^\d/.test(y);
+    if (xDigits && yDigits) {
+      const xs = x.replace(/^0+(?=\d)/, '');
+      const ys = y.replace(/^0+(?=\d)/, '');
+      if (xs.length !== ys.length) return xs.length - ys.length;
+      if (xs !== ys) return xs < ys ? -1 : 1;
+      return x.length - y.length;
+    }
+    return x < y ? -1 : 1;
+  }
+  return pa.length - pb.length || (a < b ? -1 : a > b ? 1 : 0);
+}
+
+/**
+ * Models in a blob store: `models/<category>/<version>/<artifact>`, `manifest.json` beside them and
+ * `models/<category>/current.json` naming the version in use. A version exists only once its
+ * manifest exists; writers put the artifacts first, then the manifest, then current.json, so a
+ * reader never sees half a model. The manifest's content is the caller's business (any JSON).
+ */
+export class ModelRegistry {
+  constructor(readonly store: BlobStore) {}
+
+  private artifactKey(category: string, version: string, name: string): string {
+    validateKey(name, 'artifact name');
+    return modelVersionPrefix(category, version) + name;
+  }
+
+  private manifestKey(category: string, version: string): string {
+    return modelVersionPrefix(category, version) + MANIFEST_NAME;
+  }
+
+  private notFound(category: string, version: string, artifact: string | undefined, err: unknown): unknown {
+    return err instanceof BlobNotFoundError ? new ModelNotFoundError(category, version, artifact, this.store.location) : err;
+  }
+
+  /** Stores one artifact, hashing it while it streams; the manifest goes through writeManifest. */
+  async writeArtifact(category: string, version: string, name: string, body: Uint8Array | NodeJS.ReadableStream): Promise<WrittenArtifact> {
+    const key = this.artifactKey(category, version, name);
+    if (name === MANIFEST_NAME) throw new InvalidKeyError(`artifact name "${name}": reserved, use writeManifest`);
+    if (!isReadableStream(body)) {
+      const { size } = await this.store.put(key, body);
+      return { key, bytes: size, sha256: sha256Hex(body) };
+    }
+    const hashing = pipeInto(body, sha256Stream());
+    const { size } = await this.store.put(key, hashing);
+    if (size !== hashing.bytes) throw new Error(`writing ${key} to ${this.store.location}: stored ${size} bytes but ${hashing.bytes} passed through`);
+    return { key, bytes: size, sha256: hashing.sha256 };
+  }
+
+  /** Writes manifest.json (after every artifact: it is what makes the version exist). */
+  async writeManifest(category: string, version: string, manifest: object): Promise<WrittenArtifact> {
+    const key = this.manifestKey(category, version);
+    const text = `${JSON.stringify(manifest, null, 2)}\n`;
+    const { size } = await this.store.put(key, text, { contentType: 'application/json' });
+    return { key, bytes: size, sha256: sha256Hex(text) };
+  }
+
+  async readManifest(category: string, version: string): Promise<unknown> {
+    const key = this.manifestKey(category, version);
+    let raw: Buffer;
+    try {
+      raw = await this.store.get(key);
+    } catch (err) {
+      throw this.notFound(category, version, undefined, err);
+    }
+    try {
+      return JSON.parse(raw.toString('utf8')) as unknown;
+    } catch (err) {
+      throw new ModelIntegrityError(category, version, MANIFEST_NAME, 'valid JSON', `unparsable JSON (${(err as Error).message})`, this.store.location);
+    }
+  }
+
+  async hasVersion(category: string, version: string): Promise<boolean> {
+    return (await this.store.head(this.manifestKey(category, version))) !== null;
+  }
+
+  /** The whole artifact, after checking its length and SHA-256 against the manifest's values. */
+  async readArtifact(category: string, version: string, name: string, expected: ArtifactFingerprint): Promise<Buffer> {
+    const key = this.artifactKey(category, version, name);
+    let data: Buffer;
+    try {
+      data = await this.store.get(key);
+    } catch (err) {
+      throw this.notFound(category, version, name, err);
+    }
+    const actual = { bytes: data.length, sha256: sha256Hex(data) };
+    if (actual.bytes !== expected.bytes || actual.sha256 !== expected.sha256.toLowerCase()) {
+      throw new ModelIntegrityError(category, version, name, expected, actual, this.store.location);
+    }
+    return data;
+  }
+
+  /** A stream of the artifact (or a byte range of it); not verified, the caller hashes if it needs to. */
+  async openArtifact(category: string, version: string, name: string, range?: ByteRange): Promise<NodeJS.ReadableStream> {
+    const key = this.artifactKey(category, version, name);
+    try {
+      return await this.store.openRead(key, range);
+    } catch (err) {
+      throw this.notFound(category, version, name, err);
+    }
+  }
+
+  async readArtifactRange(category: string, version: string, name: string, start: number, end: number): Promise<Buffer> {
+    const key = this.artifactKey(category, version, name);
+    try {
+      return await this.store.getRange(key, start, end);
+    } catch (err) {
+      throw this.notFound(category, version, name, err);
+    }
+  }
+
+  /** Points current.json at version; refuses a version whose manifest is missing. */
+  async setCurrent(category: string, version: string): Promise<void> {
+    const key = modelCurrentKey(category);
+    if (!(await this.hasVersion(category, version))) {
+      throw new ModelNotFoundError(category, version, undefined, this.store.location);
+    }
+    const pointer: CurrentPointer = { version, updatedAt: new Date().toISOString() };
+    await this.store.put(key, `${JSON.stringify(pointer, null, 2)}\n`, { contentType: 'application/json' });
+  }
+
+  async getCurrent(category: string): Promise<string | null> {
+    const key = modelCurrentKey(category);
+    let raw: Buffer;
+    try {
+      raw = await this.store.get(key);
+    } catch (err) {
+      if (err instanceof BlobNotFoundError) return null;
+      throw err;
+    }
+    let version: unknown;
+    try {
+      version = (JSON.parse(raw.toString('utf8')) as { version?: unknown } | null)?.version;
+    } catch {
+      version = undefined;
+    }
+    if (typeof version !== 'string') {
+      throw new ModelIntegrityError(category, 'current', 'current.json', '{"version": "<name>", ...}', raw.toString('utf8').slice(0, 200), this.store.location);
+    }
+    return validateVersion(version);
+  }
+
+  async listCategories(): Promise<string[]> {
+    const root = modelsRoot();
+    const prefixes = await this.store.listPrefixes(root);
+    return prefixes
+      .map((p) => p.slice(root.length, -1))
+      .filter((name) => {
+        try {
+          validateCategory(name);
+          return true;
+        } catch {
+          return false;
+        }
+      })
+      .sort(compareVersions);
+  }
+
+  /** Versions that have a manifest (complete ones), ascending. */
+  async listVersions(category: string): Promise<string[]> {
+    const base = modelCategoryPrefix(category);
+    const candidates = (await this.store.listPrefixes(base)).map((p) => p.slice(base.length, -1));
+    const versions: string[] = [];
+    for (const version of candidates) {
+      try {
+        validateVersion(version);
+      } catch {
+        continue;
+      }
+      if (await this.hasVersion(category, version)) versions.push(version);
+    }
+    return versions.sort(compareVersions);
+  }
+
+  /**
+   * Removes a version: the manifest first (the version stops existing at once), then the rest.
+   * Refuses the current version. Returns how many blobs were removed; 0 when there was nothing.
+   */
+  async deleteVersion(category: string, version: string): Promise<number> {
+    const prefix = modelVersionPrefix(category, version);
+    if ((await this.getCurrent(category)) === version) {
+      throw new ModelConflictError(category, version, 'is the current version; set another one current before deleting it');
+    }
+    const manifestKey = this.manifestKey(category, version);
+    const hadManifest = (await this.store.head(manifestKey)) !== null;
+    await this.store.delete(manifestKey);
+    const rest = await this.store.deletePrefix(prefix);
+    return rest + (hadManifest ? 1 : 0);
+  }
+}

@@ -1,0 +1,138 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, beforeAll, expect, it } from '@jest/globals';
+import { FleetConfig, TrainingRequest, TrainingStatus, loadFleetConfig, trainingRequest } from '@padim-fleet/contracts';
+import { TrainingRuns, createRedis, planTraining } from '@padim-fleet/fleet';
+import { generateSyntheticDataset, listImagesRecursive, resolveBackbone, trainModel } from '@padim-fleet/inference';
+import { ModelManifest, parseModelManifest } from '@padim-fleet/padim-core';
+import { LocalBlobStore, ModelRegistry } from '@padim-fleet/storage';
+import { FleetWorker, startFleetWorker } from '../../apps/worker/src/fleet-worker';
+import { describeWithShared } from '../../libs/inference/src/testing/shared-data';
+import { pollUntil } from '../support/fleet-processes';
+import { describeWithRedis, redisTestUrl, testName } from '../support/services';
+
+/** Largest |a−b| relative to the largest |b|: the tolerance the fleet promises against in-process training. */
+function relativeDifference(a: Float32Array, b: Float32Array): number {
+  expect(a.length).toBe(b.length);
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < a.length; i++) {
+    diff = Math.max(diff, Math.abs(a[i] - b[i]));
+    scale = Math.max(scale, Math.abs(b[i]));
+  }
+  return diff / scale;
+}
+
+describeWithShared('training flow (in-process workers, real Redis, local store)', () => {
+  describeWithRedis('extract → reduce', () => {
+    let dir: string;
+    let data: string;
+    let config: FleetConfig;
+    let store: LocalBlobStore;
+    let registry: ModelRegistry;
+    let runs: TrainingRuns;
+    let worker: FleetWorker;
+    const redis = createRedis(redisTestUrl(), 'padim-test');
+
+    beforeAll(async () => {
+      dir = mkdtempSync(path.join(os.tmpdir(), 'padim-flow-'));
+      data = path.join(dir, 'data');
+      await generateSyntheticDataset(data, { size: 96, train: 24, testGood: 2, testPerDefect: 2 });
+      config = loadFleetConfig({
+        REDIS_URL: redisTestUrl(),
+        PADIM_QUEUE_PREFIX: testName(),
+        PADIM_STORE: path.join(dir, 'store'),
+        PADIM_DATASET_ROOTS: dir,
+        PADIM_SCRATCH_DIR: path.join(dir, 'scratch'),
+        JOB_ATTEMPTS: '2',
+        JOB_BACKOFF_MS: '200',
+        PADIM_THREADS: '2',
+        REDUCE_MEMORY_MB: '2',
+      });
+      store = new LocalBlobStore(config.PADIM_STORE);
+      registry = new ModelRegistry(store);
+      runs = new TrainingRuns(redis, config.PADIM_QUEUE_PREFIX, store, { attempts: config.JOB_ATTEMPTS, backoffMs: config.JOB_BACKOFF_MS });
+      worker = await startFleetWorker(config, { store, log: () => undefined });
+    }, 120_000);
+
+    afterAll(async () => {
+      await worker?.close(5000);
+      await runs?.close();
+      const keys = await redis.keys(`${config.PADIM_QUEUE_PREFIX}:*`);
+      if (keys.length > 0) await redis.del(...keys);
+      await redis.quit();
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    async function train(input: Partial<TrainingRequest> & { dataset: string }): Promise<TrainingStatus> {
+      const request = trainingRequest.parse({ category: 'weave', backbone: 'resnet18', size: 64, ...input });
+      const plan = await planTraining(request, { runId: crypto.randomUUID(), createdAt: new Date(), datasetRoots: config.PADIM_DATASET_ROOTS, s3: { region: 'us-east-1', forcePathStyle: true } });
+      await runs.submit(plan);
+      return pollUntil(() => runs.status(plan.runId).then((s) => s!), (s) => s.state === 'completed' || s.state === 'failed', 120_000, `run ${plan.runId}`);
+    }
+
+    async function loadTensors(manifest: ModelManifest) {
+      const read = async (entry: { file: string; bytes: number; sha256: string }) => {
+        const bytes = await registry.readArtifact(manifest.category, versionOf(manifest), entry.file, entry);
+        return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+      };
+      return { mean: await read(manifest.tensors.mean), invCholesky: await read(manifest.tensors.invCholesky) };
+    }
+    const versions = new Map<ModelManifest, string>();
+    const versionOf = (m: ModelManifest) => versions.get(m)!;
+    async function manifestOf(status: TrainingStatus): Promise<ModelManifest> {
+      const m = parseModelManifest(await registry.readManifest(status.category, status.version));
+      versions.set(m, status.version);
+      return m;
+    }
+
+    it('trains in 3 shards to the model the in-process trainer makes, and cleans up its partials', async () => {
+      const status = await train({ dataset: path.join(data, 'train/good'), shards: 3 });
+      expect(status.error).toBeUndefined();
+      expect(status.state).toBe('completed');
+      expect(status.shards.map((s) => [s.state, s.imagesDone])).toEqual([['completed', 7], ['completed', 7], ['completed', 8]]);
+      expect(status.heldOutCount).toBe(2);
+      const manifest = await manifestOf(status);
+      expect(await registry.getCurrent('weave')).toBe(status.version);
+
+      const files = await listImagesRecursive(path.join(data, 'train/good'));
+      const local = await trainModel({ category: 'weave', files, backbone: await resolveBackbone('resnet18'), size: 64, runtime: { threads: 2 } });
+      const fleet = await loadTensors(manifest);
+      expect(relativeDifference(fleet.mean, local.tensors.mean)).toBeLessThan(1e-5);
+      expect(relativeDifference(fleet.invCholesky, local.tensors.invCholesky)).toBeLessThan(1e-5);
+      expect(manifest.thresholds.rule).toBe(local.manifest.thresholds.rule);
+      expect(manifest.thresholds.image).toBeCloseTo(local.manifest.thresholds.image, 3);
+      expect(manifest.training.imageCount).toBe(local.manifest.training.imageCount);
+
+      const left: string[] = [];
+      for await (const info of store.list('runs/')) left.push(info.key);
+      expect(left).toEqual([]);
+    }, 240_000);
+
+    it('extends a stored version with new images (baseVersion) to the model of all images at once', async () => {
+      const good = path.join(data, 'train/good');
+      const all = await listImagesRecursive(good);
+      // Two disjoint folders of the same images, as a product line that gets more photos later.
+      const { promises: fs } = await import('node:fs');
+      const first = path.join(dir, 'first');
+      const second = path.join(dir, 'second');
+      await fs.mkdir(first);
+      await fs.mkdir(second);
+      for (const [i, file] of all.entries()) await fs.copyFile(file, path.join(i < 10 ? first : second, path.basename(file)));
+
+      const base = await train({ dataset: first, holdout: 0, shards: 2, category: 'weave-inc' });
+      expect(base.state).toBe('completed');
+      const extended = await train({ dataset: second, holdout: 0, shards: 2, category: 'weave-inc', baseVersion: base.version });
+      expect(extended.error).toBeUndefined();
+      const whole = await train({ dataset: good, holdout: 0, shards: 1, category: 'weave-all' });
+
+      const [m1, m2] = [await manifestOf(extended), await manifestOf(whole)];
+      expect(m1.training.imageCount).toBe(all.length);
+      expect(m1.lineage).toEqual({ runId: extended.runId, baseVersion: base.version });
+      const [a, b] = [await loadTensors(m1), await loadTensors(m2)];
+      expect(relativeDifference(a.mean, b.mean)).toBeLessThan(1e-5);
+      expect(relativeDifference(a.invCholesky, b.invCholesky)).toBeLessThan(1e-5);
+    }, 240_000);
+  });
+});
