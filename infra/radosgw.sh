@@ -9,13 +9,13 @@
 #   infra/radosgw.sh start-gateway  start only the gateway again
 #
 # Environment: PADIM_RGW_DIR (scratch folder, default /tmp/padim-rgw),
-# PADIM_RGW_MEMSTORE_BYTES (OSD capacity, default 4 GiB), PADIM_RGW_PORT (default 7480).
+# PADIM_RGW_MEMSTORE_BYTES (OSD capacity, default 8 GiB), PADIM_RGW_PORT (default 7480).
 # `start` prints shell lines to eval: S3_ENDPOINT, S3_REGION, S3_ACCESS_KEY_ID, ...
 set -euo pipefail
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
 
 dir="${PADIM_RGW_DIR:-/tmp/padim-rgw}"
-memstore_bytes="${PADIM_RGW_MEMSTORE_BYTES:-4294967296}"
+memstore_bytes="${PADIM_RGW_MEMSTORE_BYTES:-8589934592}"
 port="${PADIM_RGW_PORT:-7480}"
 endpoint="http://127.0.0.1:$port"
 region=us-east-1
@@ -98,6 +98,11 @@ osd_journal_size = 0
 [client.rgw.a]
 rgw_frontends = beast endpoint=127.0.0.1:$port
 rgw_dns_name = 127.0.0.1
+# Deleted objects are reclaimed by the gateway's garbage collector, by default after two hours:
+# with an in-memory OSD that fills it up; reclaim within a minute instead.
+rgw_gc_obj_min_wait = 30
+rgw_gc_processor_period = 30
+rgw_gc_processor_max_time = 30
 EOF
 }
 

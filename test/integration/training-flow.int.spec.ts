@@ -10,19 +10,9 @@ import { LocalBlobStore, ModelRegistry } from '@padim-fleet/storage';
 import { FleetWorker, startFleetWorker } from '../../apps/worker/src/fleet-worker';
 import { describeWithShared } from '../../libs/inference/src/testing/shared-data';
 import { pollUntil } from '../support/fleet-processes';
+import { relativeDifference } from '../support/model-compare';
 import { describeWithRedis, redisTestUrl, testName } from '../support/services';
 
-/** Largest |a−b| relative to the largest |b|: the tolerance the fleet promises against in-process training. */
-function relativeDifference(a: Float32Array, b: Float32Array): number {
-  expect(a.length).toBe(b.length);
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < a.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i] - b[i]));
-    scale = Math.max(scale, Math.abs(b[i]));
-  }
-  return diff / scale;
-}
 
 describeWithShared('training flow (in-process workers, real Redis, local store)', () => {
   describeWithRedis('extract → reduce', () => {

@@ -2,15 +2,17 @@ import { DynamicModule, Inject, Injectable, Module, OnApplicationShutdown } from
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import type { Redis } from 'ioredis';
 import { FleetConfig, s3Connection } from '@padim-fleet/contracts';
-import { TrainingRuns, createRedis } from '@padim-fleet/fleet';
+import { ScoringRuns, TrainingRuns, createRedis } from '@padim-fleet/fleet';
 import { BlobStore, ModelRegistry, createBlobStore } from '@padim-fleet/storage';
 import { ApiKeyGuard } from './common/api-key.guard';
 import { DomainErrorsFilter } from './common/domain-errors.filter';
 import { BLOB_STORE, FLEET_CONFIG, REDIS } from './common/tokens';
 import { HealthController } from './controllers/health.controller';
 import { ModelsController } from './controllers/models.controller';
+import { ScoringController } from './controllers/scoring.controller';
 import { TrainingsController } from './controllers/trainings.controller';
 import { ModelsService } from './services/models.service';
+import { ScoringService } from './services/scoring.service';
 import { TrainingsService } from './services/trainings.service';
 
 /** Closes the connections the API opened, when Nest shuts down. */
@@ -20,10 +22,11 @@ class ConnectionsCloser implements OnApplicationShutdown {
     @Inject(REDIS) private readonly redis: Redis,
     @Inject(BLOB_STORE) private readonly store: BlobStore,
     private readonly runs: TrainingRuns,
+    private readonly scorings: ScoringRuns,
   ) {}
 
   async onApplicationShutdown(): Promise<void> {
-    await this.runs.close();
+    await Promise.all([this.runs.close(), this.scorings.close()]);
     await this.redis.quit().catch(() => this.redis.disconnect());
     await this.store.close?.();
   }
@@ -34,7 +37,7 @@ export class ApiModule {
   static forConfig(config: FleetConfig): DynamicModule {
     return {
       module: ApiModule,
-      controllers: [HealthController, TrainingsController, ModelsController],
+      controllers: [HealthController, TrainingsController, ModelsController, ScoringController],
       providers: [
         { provide: FLEET_CONFIG, useValue: config },
         { provide: BLOB_STORE, useFactory: () => createBlobStore(config.PADIM_STORE, s3Connection(config)) },
@@ -46,8 +49,14 @@ export class ApiModule {
             new TrainingRuns(redis, config.PADIM_QUEUE_PREFIX, store, { attempts: config.JOB_ATTEMPTS, backoffMs: config.JOB_BACKOFF_MS }),
           inject: [REDIS, BLOB_STORE],
         },
+        {
+          provide: ScoringRuns,
+          useFactory: (redis: Redis) => new ScoringRuns(redis, config.PADIM_QUEUE_PREFIX, { attempts: config.JOB_ATTEMPTS, backoffMs: config.JOB_BACKOFF_MS }),
+          inject: [REDIS],
+        },
         TrainingsService,
         ModelsService,
+        ScoringService,
         ConnectionsCloser,
         { provide: APP_GUARD, useClass: ApiKeyGuard },
         { provide: APP_FILTER, useClass: DomainErrorsFilter },

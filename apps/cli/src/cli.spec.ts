@@ -1,7 +1,11 @@
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { generateSyntheticDataset, readModelFolder } from '@padim-fleet/inference';
+import * as zlib from 'node:zlib';
+import * as tar from 'tar-stream';
+import * as yazl from 'yazl';
+import type { ScoreRow, ScoringSummary } from '@padim-fleet/fleet';
+import { generateSyntheticDataset, listImagesRecursive, readModelFolder } from '@padim-fleet/inference';
 import { main } from './main';
 
 /** Runs the CLI in process and returns its exit code and what it printed. */
@@ -22,10 +26,47 @@ async function padim(...argv: string[]): Promise<{ code: number; stdout: string;
 // ResNet-50 from the npm package needs nothing from ../shared; a small input keeps the suite quick.
 const FAST = ['--backbone', 'resnet50', '--d', '24', '--size', '96'];
 
+interface Entry {
+  name: string;
+  data: Buffer;
+}
+
+async function zipOf(entries: Entry[]): Promise<Buffer> {
+  const zip = new yazl.ZipFile();
+  for (const e of entries) zip.addBuffer(e.data, e.name);
+  zip.end();
+  const chunks: Buffer[] = [];
+  for await (const chunk of zip.outputStream as AsyncIterable<Buffer>) chunks.push(chunk);
+  return Buffer.concat(chunks);
+}
+
+async function tarGzOf(entries: Entry[]): Promise<Buffer> {
+  const pack = tar.pack();
+  for (const e of entries) pack.entry({ name: e.name, type: 'file', mtime: new Date(0) }, e.data);
+  pack.finalize();
+  const chunks: Buffer[] = [];
+  for await (const chunk of pack) chunks.push(chunk as Buffer);
+  return zlib.gzipSync(Buffer.concat(chunks));
+}
+
+async function readRows(out: string): Promise<ScoreRow[]> {
+  const text = await fs.readFile(path.join(out, 'results.jsonl'), 'utf8');
+  return text.trim().split('\n').map((line) => JSON.parse(line) as ScoreRow);
+}
+
 describe('padim CLI (in process, ResNet-50 from npm, generated data)', () => {
   jest.setTimeout(180_000);
   let work: string;
   let data: string;
+
+  let training: Promise<{ code: number; stderr: string }> | undefined;
+  /** The model trained on the generated category, trained once by whichever test needs it first. */
+  const modelDir = () => path.join(work, 'model');
+  const trained = async () => {
+    const r = await (training ??= padim('train', '--data', data, '--out', modelDir(), ...FAST));
+    expect(r).toMatchObject({ code: 0 });
+    return modelDir();
+  };
 
   beforeAll(async () => {
     work = await fs.mkdtemp(path.join(os.tmpdir(), 'padim-cli-'));
@@ -67,8 +108,7 @@ describe('padim CLI (in process, ResNet-50 from npm, generated data)', () => {
   });
 
   it('trains, evaluates and scores a generated category end to end, with heatmaps', async () => {
-    const model = path.join(work, 'model');
-    expect((await padim('train', '--data', data, '--out', model, ...FAST)).code).toBe(0);
+    const model = await trained();
     const evaluation = await padim('eval', '--data', data, '--model', model);
     expect(evaluation.code).toBe(0);
     const metrics = JSON.parse(evaluation.stdout.trim().split('\n').pop()!);
@@ -81,19 +121,104 @@ describe('padim CLI (in process, ResNet-50 from npm, generated data)', () => {
     await fs.writeFile(path.join(work, 'broken.png'), 'nope');
     const r = await padim('score', '--model', model, '--out', scores, path.join(data, 'test'), path.join(work, 'broken.png'));
     expect(r.code).toBe(0);
-    const rows = JSON.parse(await fs.readFile(path.join(scores, 'scores.json'), 'utf8'));
+    const rows = await readRows(scores);
     expect(rows).toHaveLength(14);
-    const broken = rows.find((row: { file: string }) => row.file.endsWith('broken.png'));
+    const broken = rows.find((row) => row.file === 'broken.png')!;
     expect(broken.error).toMatch(/not a supported image/);
-    const scored = rows.filter((row: { error: string | null }) => row.error === null);
+    expect(r.stderr).toMatch(/broken\.png: not a supported image/);
+    const scored = rows.filter((row) => row.error === null);
+    expect(scored).toHaveLength(13);
     for (const row of scored) {
+      expect(row.file).toMatch(/^woven\/test\/[a-z]+\/\d+\.png$/);
       expect(row.normalizedScore).toBeGreaterThanOrEqual(0);
       expect(row.normalizedScore).toBeLessThanOrEqual(1);
-      await expect(fs.stat(row.heatmap)).resolves.toBeTruthy();
-      await expect(fs.stat(row.mask)).resolves.toBeTruthy();
+      await expect(fs.stat(path.join(scores, row.heatmap!))).resolves.toBeTruthy();
+      await expect(fs.stat(path.join(scores, row.mask!))).resolves.toBeTruthy();
     }
-    const csv = await fs.readFile(path.join(scores, 'scores.csv'), 'utf8');
-    expect(csv.split('\n')[0]).toBe('file,score,normalizedScore,label,maxX,maxY,heatmap,mask,error');
+    const csv = await fs.readFile(path.join(scores, 'results.csv'), 'utf8');
+    expect(csv.split('\n')[0]).toBe('file,score,normalizedScore,label,threshold,maxX,maxY,heatmap,mask,error');
+    expect(csv.trim().split('\n')).toHaveLength(15);
+    const summary = JSON.parse(await fs.readFile(path.join(scores, 'summary.json'), 'utf8')) as ScoringSummary;
+    expect(summary).toMatchObject({ images: 14, scored: 13, failed: 1 });
+    expect(r.stdout).toBe(`scored 13 images (${summary.anomalous} anomalous, 1 failed); results in ${path.join(scores, 'results.csv')}\n`);
+  });
+
+  it('scores .tar.gz and .zip archives entry by entry, as it scores the same images in a folder', async () => {
+    const model = await trained();
+    const test = path.join(data, 'test');
+    const images = await listImagesRecursive(test);
+    const good = images.map((f) => ({ name: path.relative(test, f).split(path.sep).join('/'), data: Buffer.alloc(0) }));
+    for (const [i, e] of good.entries()) e.data = await fs.readFile(images[i]);
+    const bad: Entry[] = [
+      { name: 'bad/corrupt.png', data: good[0].data.subarray(0, 120) },
+      { name: 'bad/empty.png', data: Buffer.alloc(0) },
+      { name: 'notes.txt', data: Buffer.from('not an image') },
+      { name: '__MACOSX/good/._000.png', data: Buffer.from('Finder metadata') },
+    ];
+    // The broken entries sit among the good ones, so batches differ from the folder's.
+    const entries = [...good.slice(0, 5), ...bad, ...good.slice(5)];
+    await fs.writeFile(path.join(work, 'test.tar.gz'), await tarGzOf(entries));
+    await fs.writeFile(path.join(work, 'test.zip'), await zipOf(entries));
+
+    const fromFolder = path.join(work, 'scores-folder');
+    expect((await padim('score', '--model', model, '--out', fromFolder, test)).code).toBe(0);
+    const folderRows = await readRows(fromFolder);
+    expect(folderRows.map((r) => r.file).sort()).toEqual(good.map((e) => e.name).sort());
+
+    const fromArchives = path.join(work, 'scores-archives');
+    const r = await padim('score', '--model', model, '--out', fromArchives, path.join(work, 'test.tar.gz'), path.join(work, 'test.zip'));
+    expect(r.code).toBe(0);
+    const rows = await readRows(fromArchives);
+    const expectedNames = (archive: string) => entries.filter((e) => !e.name.startsWith('__MACOSX/')).map((e) => `${archive}/${e.name}`);
+    expect(rows.map((row) => row.file)).toEqual([...expectedNames('test.tar.gz'), ...expectedNames('test.zip')]);
+
+    const byFile = new Map(rows.map((row) => [row.file, row]));
+    for (const archive of ['test.tar.gz', 'test.zip']) {
+      for (const f of folderRows) {
+        const row = byFile.get(`${archive}/${f.file}`)!;
+        expect(row.error).toBeNull();
+        expect(row.score).toBe(f.score);
+        expect(row.label).toBe(f.label);
+        expect([row.maxX, row.maxY]).toEqual([f.maxX, f.maxY]);
+        await expect(fs.stat(path.join(fromArchives, row.heatmap!))).resolves.toBeTruthy();
+        await expect(fs.stat(path.join(fromArchives, row.mask!))).resolves.toBeTruthy();
+      }
+      expect(byFile.get(`${archive}/bad/corrupt.png`)!.error).toMatch(/corrupt or truncated image/);
+      expect(byFile.get(`${archive}/bad/empty.png`)!.error).toMatch(/empty file \(0 bytes\)/);
+      expect(byFile.get(`${archive}/notes.txt`)!.error).toMatch(/not a supported image/);
+      expect(r.stderr).toContain(`error ${archive}/notes.txt: not a supported image`);
+    }
+    const heatmaps = rows.filter((row) => row.heatmap !== null).map((row) => row.heatmap);
+    expect(new Set(heatmaps).size).toBe(2 * good.length);
+
+    const summary = JSON.parse(await fs.readFile(path.join(fromArchives, 'summary.json'), 'utf8')) as ScoringSummary;
+    expect(summary).toMatchObject({ images: 2 * (good.length + 3), scored: 2 * good.length, failed: 6 });
+    expect(summary.anomalous + summary.normal).toBe(summary.scored);
+    expect(summary.scored + summary.failed).toBe(summary.images);
+    expect(summary.histogram.reduce((n, b) => n + b.count, 0)).toBe(summary.scored);
+    expect(summary.anomalies).toHaveLength(summary.anomalous);
+    expect(summary.errors.map((e) => e.file).sort()).toEqual(rows.filter((row) => row.error !== null).map((row) => row.file).sort());
+    expect(r.stdout).toBe(`scored ${2 * good.length} images (${summary.anomalous} anomalous, 6 failed); results in ${path.join(fromArchives, 'results.csv')}\n`);
+  });
+
+  it('refuses a hostile archive before scoring anything and writes nothing', async () => {
+    const model = await trained();
+    const png = await fs.readFile(path.join(data, 'test', 'good', '000.png'));
+    const evil = path.join(work, 'evil.tar.gz');
+    await fs.writeFile(evil, await tarGzOf([{ name: 'fine.png', data: png }, { name: '../evil.png', data: png }]));
+    const out = path.join(work, 'scores-evil');
+    const r = await padim('score', '--model', model, '--out', out, path.join(data, 'test', 'good'), evil);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^padim score: evil\.tar\.gz: entry "\.\.\/evil\.png" contains a \.\. segment/m);
+    await expect(fs.access(path.join(out, 'results.csv'))).rejects.toThrow();
+    await expect(fs.access(out)).rejects.toThrow();
+  });
+
+  it('names a missing input', async () => {
+    const missing = path.join(work, 'no-such-folder');
+    const r = await padim('score', '--model', path.join(work, 'any-model'), '--out', path.join(work, 'scores-missing'), missing);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`${missing}: no such file or folder`);
   });
 
   it('rejects bad arguments with a usage error naming the option', async () => {

@@ -4,10 +4,13 @@ import * as path from 'node:path';
 import { Job, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { FleetConfig, JobName, QueueName, WorkerRole, s3Connection } from '@padim-fleet/contracts';
-import { RUN_MARK_TTL_SECONDS, createRedis, failedRunKey } from '@padim-fleet/fleet';
+import { RUN_MARK_TTL_SECONDS, ScoringRuns, createRedis, failedRunKey, scoringInputPrefix, scoringPlanKey, scoringPrefix, scoringUploadPrefix } from '@padim-fleet/fleet';
 import { BlobStore, ModelRegistry, createBlobStore, runPrefix } from '@padim-fleet/storage';
 import { extractFeatures } from './jobs/extract-features.handler';
 import { fitGaussian } from './jobs/fit-gaussian.handler';
+import { scoreImagesHandler } from './jobs/score-images.handler';
+import { assembleScoringHandler, prepareScoringHandler, scoreChunkHandler } from './jobs/scoring.handlers';
+import { ScorerCacheRepository } from './repositories/scorer-cache.repository';
 import { JobContext } from './jobs/job-context';
 import { FeatureExtractorRepository } from './repositories/feature-extractor.repository';
 
@@ -17,9 +20,13 @@ type Handler = (job: Job, ctx: JobContext) => Promise<unknown>;
 const HANDLERS: Record<JobName, Handler> = {
   [JobName.ExtractFeatures]: extractFeatures,
   [JobName.FitGaussian]: fitGaussian,
+  [JobName.ScoreImages]: scoreImagesHandler,
+  [JobName.PrepareScoring]: prepareScoringHandler,
+  [JobName.ScoreChunk]: scoreChunkHandler,
+  [JobName.AssembleScoring]: assembleScoringHandler,
 };
 
-const ROLE_QUEUES: Partial<Record<WorkerRole, QueueName>> = { extract: QueueName.Extract, reduce: QueueName.Reduce };
+const ROLE_QUEUES: Record<WorkerRole, QueueName> = { extract: QueueName.Extract, reduce: QueueName.Reduce, score: QueueName.Score };
 
 export interface FleetWorker {
   readonly roles: WorkerRole[];
@@ -40,23 +47,35 @@ export async function startFleetWorker(config: FleetConfig, opts: FleetWorkerOpt
   const redis: Redis = createRedis(config.REDIS_URL, 'padim-worker');
   const scratchDir = config.PADIM_SCRATCH_DIR ?? path.join(os.tmpdir(), 'padim-reduce');
   mkdirSync(scratchDir, { recursive: true });
+  const registry = new ModelRegistry(store);
+  const runtime = { device: config.PADIM_DEVICE, threads: config.PADIM_THREADS };
+  const scoringRuns = new ScoringRuns(redis, config.PADIM_QUEUE_PREFIX, { attempts: config.JOB_ATTEMPTS, backoffMs: config.JOB_BACKOFF_MS });
   const ctx: JobContext = {
     config,
     store,
-    registry: new ModelRegistry(store),
+    registry,
     redis,
-    extractors: new FeatureExtractorRepository({ device: config.PADIM_DEVICE, threads: config.PADIM_THREADS }, config.PADIM_CACHE_DIR),
+    extractors: new FeatureExtractorRepository(runtime, config.PADIM_CACHE_DIR),
+    scorers: new ScorerCacheRepository(registry, runtime, config.SCORE_CACHE_MB * 1024 ** 2, config.PADIM_CACHE_DIR),
+    scoringRuns,
     scratchDir,
   };
   const concurrency: Record<WorkerRole, number> = { extract: config.EXTRACT_CONCURRENCY, reduce: config.REDUCE_CONCURRENCY, score: config.SCORE_CONCURRENCY };
-  const roles = config.WORKER_ROLES.filter((r) => ROLE_QUEUES[r] !== undefined);
+  const roles = config.WORKER_ROLES;
   const workers = roles.map((role) => {
     const worker = new Worker(
-      ROLE_QUEUES[role]!,
+      ROLE_QUEUES[role],
       async (job: Job) => {
         const handler = HANDLERS[job.name as JobName];
         if (!handler) throw new UnrecoverableError(`no handler for job ${job.name} on queue ${ROLE_QUEUES[role]}`);
-        return handler(job, ctx);
+        try {
+          return await handler(job, ctx);
+        } catch (error) {
+          // A last failure fails the run: clean up before BullMQ records it, so no reader sees a failed run with leftovers.
+          const final = error instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+          if (final) await cleanUpFailedRun(ctx, job).catch((e: Error) => log(`${role}: cleaning up after ${job.id} failed: ${e.message}`));
+          throw error;
+        }
       },
       {
         connection: redis,
@@ -69,9 +88,7 @@ export async function startFleetWorker(config: FleetConfig, opts: FleetWorkerOpt
     );
     worker.on('failed', (job, error) => {
       if (!job) return;
-      const final = error instanceof UnrecoverableError || error.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
-      log(`${role}: job ${job.id} failed (attempt ${job.attemptsMade}${final ? ', final' : ''}): ${error.message}`);
-      if (final) void cleanUpFailedRun(ctx, job).catch((e: Error) => log(`${role}: cleaning up after ${job.id} failed: ${e.message}`));
+      log(`${role}: job ${job.id} failed (attempt ${job.attemptsMade}): ${error.message}`);
     });
     worker.on('completed', (job) => log(`${role}: job ${job.id} completed`));
     worker.on('error', (error) => log(`${role}: ${error.message}`));
@@ -87,6 +104,8 @@ export async function startFleetWorker(config: FleetConfig, opts: FleetWorkerOpt
       const timedOut = await Promise.race([graceful.then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), graceMs).unref())]);
       if (timedOut) await Promise.all(workers.map((w) => w.close(true)));
       await ctx.extractors.release();
+      await ctx.scorers.clear();
+      await scoringRuns.close();
       await redis.quit().catch(() => redis.disconnect());
       await store.close?.();
     },
@@ -98,8 +117,17 @@ export async function startFleetWorker(config: FleetConfig, opts: FleetWorkerOpt
  * drop what they write) and remove the run's partials, so nothing is orphaned in the store.
  */
 async function cleanUpFailedRun(ctx: JobContext, job: Job): Promise<void> {
-  const runId = (job.data as { runId?: unknown }).runId;
-  if (typeof runId !== 'string' || !/^[A-Za-z0-9-]{8,64}$/.test(runId)) return;
-  await ctx.redis.set(failedRunKey(ctx.config.PADIM_QUEUE_PREFIX, runId), '1', 'EX', RUN_MARK_TTL_SECONDS);
-  await ctx.store.deletePrefix(runPrefix(runId));
+  const data = job.data as { runId?: unknown; scoringId?: unknown };
+  const id = (v: unknown): v is string => typeof v === 'string' && /^[A-Za-z0-9-]{8,64}$/.test(v);
+  if (id(data.runId)) {
+    await ctx.redis.set(failedRunKey(ctx.config.PADIM_QUEUE_PREFIX, data.runId), '1', 'EX', RUN_MARK_TTL_SECONDS);
+    await ctx.store.deletePrefix(runPrefix(data.runId));
+  }
+  if (id(data.scoringId)) {
+    // The scoring's scratch objects go; results written so far stay for inspection.
+    await ctx.store.deletePrefix(scoringInputPrefix(data.scoringId));
+    await ctx.store.deletePrefix(`${scoringPrefix(data.scoringId)}chunks/`);
+    await ctx.store.delete(scoringPlanKey(data.scoringId));
+    await ctx.store.deletePrefix(scoringUploadPrefix(data.scoringId));
+  }
 }

@@ -1,5 +1,6 @@
 export * from './api/training-request.dto';
 export * from './api/training-status.dto';
+export * from './api/scoring.dto';
 export * from './config/fleet-config';
 export * from './jobs';
 export * from './names';

@@ -4,3 +4,8 @@ export * from './merge-partials';
 export * from './plan-training';
 export * from './redis-connection';
 export * from './training-runs';
+export * from './testing/fleet-process';
+export * from './scoring';
+export * from './model-cache';
+export * from './registry-model';
+export * from './scoring-runs';

@@ -47,6 +47,14 @@ export interface MergeResult {
   invCholeskyFile?: string;
 }
 
+/** The inputs hold fewer than the 2 samples an unbiased covariance needs. */
+export class NotEnoughSamplesError extends Error {
+  override name = 'NotEnoughSamplesError';
+  constructor(readonly count: number) {
+    super(`the partials hold ${count} images; a Gaussian needs at least 2`);
+  }
+}
+
 /** Finalising at d=550 costs ~0.1 s per position: yield between slices so job locks keep renewing. */
 const FINALIZE_FLOPS_PER_SLICE = 2e8;
 
@@ -66,6 +74,7 @@ export async function mergePartials(store: BlobStore, keys: string[], opts: Merg
     }
   });
   const count = headers.reduce((a, h) => a + h.count, 0);
+  if ((opts.finalize ?? true) && count < 2) throw new NotEnoughSamplesError(count);
   const layout = accumulatorLayout(positions, dim);
   const memoryBytes = opts.memoryBytes ?? 512 * 1024 ** 2;
   // Per position in flight: one slice per input for the block being read and the one being merged, plus the merged block.

@@ -51,6 +51,8 @@ export interface S3BlobStoreOptions {
   listPageSize?: number;
   /** TCP connect timeout in ms. Default 5000. */
   connectionTimeoutMs?: number;
+  /** Idle time after which a request in flight fails. @defaultValue 120000 */
+  requestTimeoutMs?: number;
 }
 
 const MIB = 1024 * 1024;
@@ -165,7 +167,9 @@ export class S3BlobStore implements BlobStore {
       // self-hosted servers such as radosgw reject (MissingContentLength) or store with the framing.
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
-      requestHandler: { connectionTimeout: options.connectionTimeoutMs ?? 5000 },
+      // requestTimeout is the socket's idle limit: a server that stops answering mid-request (a full
+      // or wedged gateway) fails the call, to be retried, instead of hanging the job forever.
+      requestHandler: { connectionTimeout: options.connectionTimeoutMs ?? 5000, requestTimeout: options.requestTimeoutMs ?? 120_000 },
     });
   }
 

@@ -1,5 +1,7 @@
 import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import * as path from 'node:path';
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { EmbeddingExtractor, findRepoRoot, imageBatches, resolveTrainingFiles } from '@padim-fleet/inference';
 
 export function screwDir(): string {
@@ -40,4 +42,50 @@ export function peakRssMB(): number {
 
 export function round(x: number, digits = 3): number {
   return Number(x.toFixed(digits));
+}
+
+export { freePort } from '@padim-fleet/fleet';
+
+export const API_KEY = 'bench-key-0123456789abcdef';
+export const S3_ENDPOINT = process.env.S3_ENDPOINT ?? 'http://127.0.0.1:7480';
+export const S3_KEYS = {
+  accessKeyId: process.env.S3_ACCESS_KEY_ID ?? 'padim-test-access',
+  secretAccessKey: process.env.S3_SECRET_ACCESS_KEY ?? 'padim-test-secret-key-0123456789',
+};
+
+
+/** A fresh bucket on radosgw when it answers at S3_ENDPOINT, else the local folder `fallback`. */
+export async function benchStoreSpec(fallback: string): Promise<{ spec: string; useS3: boolean }> {
+  try {
+    await fetch(S3_ENDPOINT, { signal: AbortSignal.timeout(2000) });
+  } catch {
+    return { spec: fallback, useS3: false };
+  }
+  const bucket = `bench-${randomUUID()}`;
+  const client = new S3Client({ endpoint: S3_ENDPOINT, region: 'us-east-1', forcePathStyle: true, credentials: S3_KEYS });
+  try {
+    await client.send(new CreateBucketCommand({ Bucket: bucket }));
+  } finally {
+    client.destroy();
+  }
+  return { spec: `s3://${bucket}`, useS3: true };
+}
+
+/** The environment fleet processes need to reach `storeSpec` (and radosgw's test keys). */
+export function fleetEnv(storeSpec: string, extra: Record<string, string>): Record<string, string> {
+  return {
+    PADIM_STORE: storeSpec,
+    S3_ENDPOINT,
+    S3_ACCESS_KEY_ID: S3_KEYS.accessKeyId,
+    S3_SECRET_ACCESS_KEY: S3_KEYS.secretAccessKey,
+    API_KEYS: API_KEY,
+    AWS_SDK_JS_SUPPRESS_MAINTENANCE_MODE_MESSAGE: '1',
+    PADIM_QUEUE_PREFIX: `bench-${randomUUID()}`,
+    ...extra,
+  };
+}
+
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
 }

@@ -1,17 +1,98 @@
 /**
- * npm run bench:score — on MVTec screw's test split with a resnet18 d=100 model trained on screw:
- * backbone-only images/s, full scoring images/s (decode + backbone + Mahalanobis + upsample + blur),
- * and their ratio. The last line is JSON.
+ * npm run bench:score — on MVTec screw's test split (160 images) with a resnet18 d=100 model trained on screw:
+ *   - backbone-only images/s, and in-process scoring images/s (decode + backbone + Mahalanobis + map);
+ *   - batch scoring through the score pool (API + one score worker process + object store):
+ *     decode + backbone + Mahalanobis + map + PNG encode + upload, from POST /v1/scorings to its results;
+ *   - online scoring latency (p50/p95) of single images from 4 concurrent clients, model already cached.
+ * The store is radosgw when it answers at S3_ENDPOINT, else a local folder. The last line is JSON.
  */
+import { promises as fs, mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
-import { PadimScorer, listMvtecTestSet, resolveBackbone, scoreImages, trainModel } from '@padim-fleet/inference';
-import { backboneImagesPerSec, round, screwDir, screwTrainFiles } from './bench-common';
+import * as path from 'node:path';
+import { API_MAIN, FleetProcess, WORKER_MAIN, pollUntil, publishModel } from '@padim-fleet/fleet';
+import { PadimScorer, TrainedModel, listMvtecTestSet, resolveBackbone, scoreImages, trainModel } from '@padim-fleet/inference';
+import { ModelRegistry, S3BlobStore, createBlobStore } from '@padim-fleet/storage';
+import { API_KEY, S3_ENDPOINT, S3_KEYS, backboneImagesPerSec, benchStoreSpec, fleetEnv, freePort, percentile, round, screwDir, screwTrainFiles } from './bench-common';
+
+const CLIENTS = 4;
+const REQUESTS_PER_CLIENT = 15;
+
+interface PoolFigures {
+  poolImagesPerSec: number;
+  p50Ms: number;
+  p95Ms: number;
+}
+
+/** Batch and online scoring through the API and one score worker process using every core. */
+async function poolFigures(trained: TrainedModel, files: string[]): Promise<PoolFigures> {
+  const scratch = mkdtempSync(path.join(os.tmpdir(), 'padim-bench-score-'));
+  const { spec, useS3 } = await benchStoreSpec(path.join(scratch, 'store'));
+  const store = createBlobStore(spec, { endpoint: S3_ENDPOINT, region: 'us-east-1', forcePathStyle: true, ...S3_KEYS });
+  const port = await freePort();
+  const env = fleetEnv(spec, { API_PORT: String(port), WORKER_ROLES: 'score', SCORE_CONCURRENCY: String(CLIENTS) });
+  const api = FleetProcess.start('api', API_MAIN, env);
+  const worker = FleetProcess.start('score-worker', WORKER_MAIN, env);
+  const base = `http://127.0.0.1:${port}`;
+  const auth = { authorization: `Bearer ${API_KEY}` };
+  try {
+    process.stdout.write(`pool store: ${spec}${useS3 ? ' (radosgw)' : ' (local folder)'}\n`);
+    await publishModel(new ModelRegistry(store), 'screw', 'bench', trained);
+    for (const file of files) await store.put(`bench-input/${path.relative(path.join(screwDir(), 'test'), file)}`, await fs.readFile(file));
+    await api.waitForOutput(/api: listening/);
+    await worker.waitForOutput(/worker: roles/);
+
+    // Online first: warm the cache with one request, then CLIENTS clients each send single images in turn.
+    const one = async (file: string) => {
+      const form = new FormData();
+      form.append('images', new Blob([await fs.readFile(file)]), path.basename(file));
+      const started = process.hrtime.bigint();
+      const res = await fetch(`${base}/v1/models/screw/score`, { method: 'POST', headers: auth, body: form });
+      if (res.status !== 200) throw new Error(`online scoring: ${res.status} ${await res.text()}`);
+      await res.json();
+      return Number(process.hrtime.bigint() - started) / 1e6;
+    };
+    await one(files[0]);
+    const latencies: number[] = [];
+    await Promise.all(
+      Array.from({ length: CLIENTS }, async (_, c) => {
+        for (let i = 0; i < REQUESTS_PER_CLIENT; i++) latencies.push(await one(files[(c * REQUESTS_PER_CLIENT + i) % files.length]));
+      }),
+    );
+    latencies.sort((a, b) => a - b);
+
+    // Batch: the whole test split, from POST to the assembled results.
+    const started = process.hrtime.bigint();
+    const res = await fetch(`${base}/v1/scorings`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: JSON.stringify({ category: 'screw', input: useS3 ? `${spec}/bench-input/` : 'store:bench-input/', chunkSize: 40 }),
+    });
+    const { scoringId } = (await res.json()) as { scoringId: string };
+    if (res.status !== 202) throw new Error(`POST /v1/scorings: ${res.status}`);
+    const status = await pollUntil(
+      async () => (await (await fetch(`${base}/v1/scorings/${scoringId}`, { headers: auth })).json()) as { state: string; error?: string; images: number },
+      (s) => s.state === 'completed' || s.state === 'failed',
+      600_000,
+      'the batch scoring',
+    );
+    if (status.state !== 'completed') throw new Error(`batch scoring failed: ${status.error}`);
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    return { poolImagesPerSec: status.images / seconds, p50Ms: percentile(latencies, 50), p95Ms: percentile(latencies, 95) };
+  } finally {
+    await Promise.all([api.kill('SIGTERM'), worker.kill('SIGTERM')]);
+    if (useS3) {
+      const s3 = new S3BlobStore({ endpoint: S3_ENDPOINT, region: 'us-east-1', forcePathStyle: true, bucket: spec.slice(5), ...S3_KEYS });
+      for (const prefix of ['models/', 'scorings/', 'bench-input/', 'scores/']) await s3.deletePrefix(prefix).catch(() => undefined);
+    }
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
 
 const BATCH = 8;
 
 async function main(): Promise<void> {
   const backbone = await resolveBackbone('resnet18');
-  const trained = await trainModel({ category: 'screw', files: await screwTrainFiles(), backbone, embedding: { d: 100, seed: 42 }, holdout: 0, skipThresholds: true, batchSize: BATCH });
+  const trained = await trainModel({ category: 'screw', files: await screwTrainFiles(), backbone, embedding: { d: 100, seed: 42 }, batchSize: BATCH });
   const scorer = await PadimScorer.create({ ...trained.manifest, tensors: undefined as never }, trained.tensors, backbone);
   const test = await listMvtecTestSet(screwDir());
   const backboneRate = await backboneImagesPerSec(scorer.extractor, test.slice(0, 64).map((t) => t.file), BATCH, scorer.side);
@@ -19,6 +100,7 @@ async function main(): Promise<void> {
   const results = await scoreImages(scorer, test.map((t) => ({ file: t.file })), { batchSize: BATCH });
   const scoreRate = results.length / (Number(process.hrtime.bigint() - started) / 1e9);
   await scorer.release();
+  const pool = await poolFigures(trained, test.map((t) => t.file));
   const summary = {
     backbone: 'resnet18',
     d: 100,
@@ -29,8 +111,17 @@ async function main(): Promise<void> {
     backboneImagesPerSec: round(backboneRate, 2),
     scoreImagesPerSec: round(scoreRate, 2),
     ratio: round(scoreRate / backboneRate),
+    poolImagesPerSec: round(pool.poolImagesPerSec, 2),
+    poolRatio: round(pool.poolImagesPerSec / backboneRate),
+    p50Ms: round(pool.p50Ms, 1),
+    p95Ms: round(pool.p95Ms, 1),
   };
-  process.stdout.write(`backbone only   ${summary.backboneImagesPerSec} img/s\nscoring         ${summary.scoreImagesPerSec} img/s (decode + backbone + Mahalanobis + map), ratio ${summary.ratio}\n`);
+  process.stdout.write(
+    `backbone only   ${summary.backboneImagesPerSec} img/s\n` +
+      `scoring         ${summary.scoreImagesPerSec} img/s (decode + backbone + Mahalanobis + map), ratio ${summary.ratio}\n` +
+      `score pool      ${summary.poolImagesPerSec} img/s (+ PNG encode + upload, through API and queue), ratio ${summary.poolRatio} (target >= 0.75)\n` +
+      `online          p50 ${summary.p50Ms} ms, p95 ${summary.p95Ms} ms (single images, ${CLIENTS} concurrent clients, model cached)\n`,
+  );
   process.stdout.write(JSON.stringify(summary) + '\n');
 }
 

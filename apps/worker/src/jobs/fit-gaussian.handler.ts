@@ -12,7 +12,7 @@ import {
   parseContract,
   s3Connection,
 } from '@padim-fleet/contracts';
-import { MERGED_ACCUMULATOR_FILE, mergePartials, openImageSource } from '@padim-fleet/fleet';
+import { MERGED_ACCUMULATOR_FILE, MergeResult, NotEnoughSamplesError, mergePartials, openImageSource } from '@padim-fleet/fleet';
 import {
   INV_CHOLESKY_FILE,
   MEAN_FILE,
@@ -68,17 +68,20 @@ export async function fitGaussian(job: Job, ctx: JobContext): Promise<FitGaussia
 
   const dir = path.join(ctx.scratchDir, `${runId}-${randomBytes(4).toString('hex')}`);
   try {
-    const merged = await mergePartials(ctx.store, keys, {
-      dir,
-      memoryBytes: ctx.config.REDUCE_MEMORY_MB * 1024 ** 2,
-      regularization: REGULARIZATION,
-      expect: { positions: grid.height * grid.width, dim: selection.d },
-      onProgress: (done, total) => report({ stage: 'merge', done, total }),
-    });
     const skipped = children.flatMap((c) => c.skipped);
-    if (merged.count < 2) {
+    let merged: MergeResult;
+    try {
+      merged = await mergePartials(ctx.store, keys, {
+        dir,
+        memoryBytes: ctx.config.REDUCE_MEMORY_MB * 1024 ** 2,
+        regularization: REGULARIZATION,
+        expect: { positions: grid.height * grid.width, dim: selection.d },
+        onProgress: (done, total) => report({ stage: 'merge', done, total }),
+      });
+    } catch (error) {
+      if (!(error instanceof NotEnoughSamplesError)) throw error;
       const why = skipped.slice(0, 5).map((s) => `; ${s.file}: ${s.error}`).join('');
-      throw new UnrecoverableError(`run ${runId}: training needs at least 2 usable images, the shards hold ${merged.count}${why}`);
+      throw new UnrecoverableError(`run ${runId}: training needs at least 2 usable images, the shards hold ${error.count}${why}`);
     }
     report({ stage: 'publish', done: 0, total: 3 });
     const accumulator = await ctx.registry.writeArtifact(category, version, MERGED_ACCUMULATOR_FILE, createReadStream(merged.accumulatorFile));

@@ -1,9 +1,10 @@
 import type { Redis } from 'ioredis';
 import { UnrecoverableError } from 'bullmq';
 import type { FleetConfig } from '@padim-fleet/contracts';
-import { cancelKey, failedRunKey } from '@padim-fleet/fleet';
+import { ScoringRuns, cancelKey, failedRunKey } from '@padim-fleet/fleet';
 import type { BlobStore, ModelRegistry } from '@padim-fleet/storage';
 import type { FeatureExtractorRepository } from '../repositories/feature-extractor.repository';
+import type { ScorerCacheRepository } from '../repositories/scorer-cache.repository';
 
 /** What every job handler works with. */
 export interface JobContext {
@@ -12,6 +13,9 @@ export interface JobContext {
   registry: ModelRegistry;
   redis: Redis;
   extractors: FeatureExtractorRepository;
+  scorers: ScorerCacheRepository;
+  /** Queues the flow of a prepared batch scoring. */
+  scoringRuns: ScoringRuns;
   /** Scratch folder for the reducer's block outputs. */
   scratchDir: string;
 }

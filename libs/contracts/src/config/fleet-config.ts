@@ -38,7 +38,7 @@ export const fleetEnvironment = z.object({
   WORKER_ROLES: csv(z.enum(WORKER_ROLES)).default(['extract', 'reduce']),
   EXTRACT_CONCURRENCY: positiveInt.default(1),
   REDUCE_CONCURRENCY: positiveInt.default(1),
-  SCORE_CONCURRENCY: positiveInt.default(1),
+  SCORE_CONCURRENCY: positiveInt.default(4),
   /** Attempts per job before its run fails (exponential backoff between them). */
   JOB_ATTEMPTS: positiveInt.default(4),
   JOB_BACKOFF_MS: positiveInt.default(5000),
@@ -49,6 +49,13 @@ export const fleetEnvironment = z.object({
   STALLED_INTERVAL_MS: positiveInt.default(30000),
   /** Scratch space for the reducer's merged blocks (about one model's size). */
   PADIM_SCRATCH_DIR: z.string().min(1).optional(),
+  /** Memory for cached scoring models per score worker (least recently used out). */
+  SCORE_CACHE_MB: positiveInt.default(2048),
+  /** Limits on archives submitted for scoring, checked before anything is unpacked. */
+  ARCHIVE_MAX_ENTRIES: positiveInt.default(100_000),
+  ARCHIVE_MAX_BYTES: positiveInt.default(20 * 1024 ** 3),
+  /** How long an online scoring request waits for the score pool. */
+  SCORE_TIMEOUT_MS: positiveInt.default(60_000),
   API_PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   API_HOST: z.string().default('127.0.0.1'),
   /** Bearer tokens accepted by the API (comma separated). Required by the API. */

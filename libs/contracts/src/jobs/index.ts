@@ -1,16 +1,24 @@
 import type { z } from 'zod';
 import { extractFeatures } from './extract-features.job';
 import { fitGaussian } from './fit-gaussian.job';
+import { scoreImages } from './score-images.job';
+import { assembleScoring, prepareScoring, scoreChunk } from './scoring-jobs.job';
 import { JobName, QueueName } from './queue-name';
 
 export * from './extract-features.job';
 export * from './fit-gaussian.job';
 export * from './queue-name';
+export * from './score-images.job';
+export * from './scoring-jobs.job';
 
 /** Every job the fleet runs, by name: its queue, payload schema and id rule. */
 export const JOBS = {
   [JobName.ExtractFeatures]: extractFeatures,
   [JobName.FitGaussian]: fitGaussian,
+  [JobName.ScoreImages]: scoreImages,
+  [JobName.PrepareScoring]: prepareScoring,
+  [JobName.ScoreChunk]: scoreChunk,
+  [JobName.AssembleScoring]: assembleScoring,
 } as const satisfies Record<JobName, { name: JobName; queue: QueueName; schema: z.ZodType; jobId: (data: never) => string }>;
 
 export type JobOf<N extends JobName> = z.infer<(typeof JOBS)[N]['schema']>;

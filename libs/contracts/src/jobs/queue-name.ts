@@ -7,4 +7,8 @@ export enum QueueName {
 export enum JobName {
   ExtractFeatures = 'ExtractFeatures',
   FitGaussian = 'FitGaussian',
+  ScoreImages = 'ScoreImages',
+  PrepareScoring = 'PrepareScoring',
+  ScoreChunk = 'ScoreChunk',
+  AssembleScoring = 'AssembleScoring',
 }

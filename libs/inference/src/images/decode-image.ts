@@ -20,7 +20,8 @@ function reasonOf(error: unknown): string {
   if (/unsupported image format/i.test(message)) return 'not a supported image (PNG, JPEG, WebP, TIFF, GIF, AVIF)';
   if (/pixel limit/i.test(message)) return `image is larger than the pixel limit`;
   if (/Input file is missing/i.test(message)) return 'file not found';
-  if (/premature end|truncat|corrupt|bad|invalid|VipsJpeg|pngload|vipspng|read error/i.test(message)) return `corrupt or truncated image (${message.split('\n')[0]})`;
+  // libvips sometimes loses the reason of a failed read of a cut-off file and reports "Unknown error".
+  if (/premature end|truncat|corrupt|bad|invalid|VipsJpeg|pngload|vipspng|read error|^unknown error/i.test(message)) return `corrupt or truncated image (${message.split('\n')[0]})`;
   return message.split('\n')[0];
 }
 

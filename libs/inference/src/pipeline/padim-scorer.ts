@@ -8,6 +8,8 @@ import { EmbeddingExtractor, RuntimeOptions, runtimeThreads } from './embedding-
 /** Keep each block of unpacked L⁻¹ under this many bytes (d=550 needs 1.2 MB per position). */
 const MAX_FACTOR_BLOCK_BYTES = 512 * 1024 * 1024;
 export const ANOMALY_MAP_SIGMA = 4;
+/** Largest backbone batch made by joining concurrent requests. */
+export const MAX_COALESCED_IMAGES = 32;
 
 /** A range of positions with its own distance session, which holds that range's means and factors. */
 interface FactorBlock {
@@ -21,6 +23,12 @@ interface FactorBlock {
  * (onnxruntime MatMul over [P, d, d] factors), then bilinear upsampling and a σ=4 Gaussian blur.
  */
 export class PadimScorer {
+  /** Backbone requests waiting for the one in flight; they go together as one batch. */
+  private waiting: { batch: Float32Array; n: number; resolve: (emb: Float32Array) => void; reject: (error: unknown) => void }[] = [];
+  private backboneBusy = false;
+  /** Backbone calls made (fewer than patchDistances calls when concurrent requests were batched together). */
+  backboneCalls = 0;
+
   private constructor(
     readonly manifest: ModelManifest,
     readonly extractor: EmbeddingExtractor,
@@ -61,10 +69,55 @@ export class PadimScorer {
     return this.manifest.grid.height * this.manifest.grid.width;
   }
 
-  /** Patch distances [n, P] for n preprocessed images. */
+  /**
+   * Patch distances [n, P] for n preprocessed images. Concurrent callers (requests for the same model)
+   * that arrive while the backbone is busy are batched into its next call, up to MAX_COALESCED_IMAGES.
+   */
   async patchDistances(batch: Float32Array, n: number): Promise<Float32Array> {
-    const emb = await this.extractor.run(batch, n);
+    const emb = await new Promise<Float32Array>((resolve, reject) => {
+      this.waiting.push({ batch, n, resolve, reject });
+      void this.runBackbone();
+    });
     return this.distancesFromEmbeddings(emb, n);
+  }
+
+  private async runBackbone(): Promise<void> {
+    if (this.backboneBusy) return;
+    this.backboneBusy = true;
+    const plane = 3 * this.side * this.side;
+    const perImage = this.manifest.embedding.d * this.positions;
+    try {
+      while (this.waiting.length > 0) {
+        const group = [this.waiting.shift()!];
+        let images = group[0].n;
+        while (this.waiting.length > 0 && images + this.waiting[0].n <= MAX_COALESCED_IMAGES) {
+          images += this.waiting[0].n;
+          group.push(this.waiting.shift()!);
+        }
+        let input = group[0].batch;
+        if (group.length > 1) {
+          input = new Float32Array(images * plane);
+          let offset = 0;
+          for (const r of group) {
+            input.set(r.batch.subarray(0, r.n * plane), offset * plane);
+            offset += r.n;
+          }
+        }
+        try {
+          this.backboneCalls++;
+          const emb = await this.extractor.run(input, images);
+          let offset = 0;
+          for (const r of group) {
+            r.resolve(group.length === 1 ? emb : emb.subarray(offset * perImage, (offset + r.n) * perImage));
+            offset += r.n;
+          }
+        } catch (error) {
+          for (const r of group) r.reject(error);
+        }
+      }
+    } finally {
+      this.backboneBusy = false;
+    }
   }
 
   async distancesFromEmbeddings(emb: Float32Array, n: number): Promise<Float32Array> {

@@ -42,5 +42,5 @@ export async function renderOverlayPng(image: PixelImage, map: Float32Array, thr
 export async function renderMaskPng(map: Float32Array, pixelThreshold: number, side: number): Promise<Buffer> {
   const out = Buffer.alloc(side * side);
   for (let i = 0; i < out.length; i++) out[i] = map[i] >= pixelThreshold ? 255 : 0;
-  return sharp(out, { raw: { width: side, height: side, channels: 1 } }).png({ compressionLevel: 3 }).toBuffer();
+  return sharp(out, { raw: { width: side, height: side, channels: 1 } }).toColourspace('b-w').png({ compressionLevel: 3 }).toBuffer();
 }

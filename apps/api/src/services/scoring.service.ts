@@ -1,0 +1,112 @@
+import { Inject, Injectable, NotFoundException, PayloadTooLargeException, BadRequestException, GatewayTimeoutException, BadGatewayException } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import { createReadStream, promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import {
+  FleetConfig,
+  OnlineScoreResponse,
+  ScoringRequest,
+  ScoringStatus,
+} from '@padim-fleet/contracts';
+import { ScoringRuns, onlineOutputPrefix, resolveModelVersion, scoringPrefix, scoringUploadPrefix, uploadPrefix } from '@padim-fleet/fleet';
+import { BlobNotFoundError, BlobStore, ModelRegistry } from '@padim-fleet/storage';
+import { BLOB_STORE, FLEET_CONFIG } from '../common/tokens';
+
+export interface UploadedImage {
+  originalname: string;
+  buffer: Buffer;
+  size: number;
+}
+
+/** Keeps an uploaded file's name usable as one key segment and as the row's name. */
+function safeName(name: string, index: number): string {
+  const base = path.basename(name.replace(/\\/g, '/')).replace(/[^A-Za-z0-9._-]/g, '_').replace(/^\.+/, '');
+  return `${String(index).padStart(3, '0')}-${base || 'image'}`.slice(0, 200);
+}
+
+@Injectable()
+export class ScoringService {
+  constructor(
+    @Inject(FLEET_CONFIG) private readonly config: FleetConfig,
+    @Inject(BLOB_STORE) private readonly store: BlobStore,
+    private readonly registry: ModelRegistry,
+    private readonly runs: ScoringRuns,
+  ) {}
+
+  /** Resolves the version here so that a missing model is a 404 before anything is uploaded or queued. */
+  private async checkModel(category: string, version: string | undefined): Promise<string> {
+    const resolved = await resolveModelVersion(this.registry, category, version);
+    if (!(await this.registry.hasVersion(category, resolved))) throw new NotFoundException(`model ${category}/${resolved} not found`);
+    return resolved;
+  }
+
+  async scoreOnline(category: string, files: UploadedImage[], opts: { version?: string; inline?: boolean }): Promise<OnlineScoreResponse> {
+    if (!files || files.length === 0) throw new BadRequestException('images: upload at least one image (multipart field "images")');
+    await this.checkModel(category, opts.version);
+    const requestId = randomUUID();
+    const images = [];
+    for (const [i, file] of files.entries()) {
+      const name = safeName(file.originalname, i);
+      const key = `${uploadPrefix(requestId)}${name}`;
+      await this.store.put(key, file.buffer);
+      images.push({ key, name: file.originalname || name });
+    }
+    try {
+      return (await this.runs.scoreNow(
+        { requestId, category, version: opts.version ?? null, images, inline: opts.inline ?? false },
+        this.config.SCORE_TIMEOUT_MS,
+      )) as OnlineScoreResponse;
+    } catch (error) {
+      const message = (error as Error).message;
+      if (/timed out/i.test(message)) throw new GatewayTimeoutException(`no score worker answered within ${this.config.SCORE_TIMEOUT_MS} ms`);
+      throw new BadGatewayException(`scoring failed: ${message}`);
+    }
+  }
+
+  async onlineOutput(requestId: string, kind: 'heatmaps' | 'masks', name: string): Promise<NodeJS.ReadableStream> {
+    return this.open(`${onlineOutputPrefix(requestId)}${kind}/${name}`);
+  }
+
+  async submit(request: ScoringRequest): Promise<{ scoringId: string; status: string }> {
+    await this.checkModel(request.category, request.version);
+    const scoringId = randomUUID();
+    await this.runs.submit({ scoringId, category: request.category, version: request.version ?? null, input: request.input, chunkSize: request.chunkSize, createdAt: new Date().toISOString() });
+    return { scoringId, status: `/v1/scorings/${scoringId}` };
+  }
+
+  /** An uploaded archive is stored under scorings/<id>/upload/ and scored from there. */
+  async submitUpload(fields: { category: string; version?: string; chunkSize: number }, file: { path: string; originalname: string; size: number } | undefined): Promise<{ scoringId: string; status: string }> {
+    if (!file) throw new BadRequestException('archive: upload an archive (multipart field "archive")');
+    try {
+      if (file.size > this.config.API_MAX_UPLOAD_BYTES) throw new PayloadTooLargeException(`archive: larger than ${this.config.API_MAX_UPLOAD_BYTES} bytes`);
+      await this.checkModel(fields.category, fields.version);
+      const scoringId = randomUUID();
+      const key = `${scoringUploadPrefix(scoringId)}${safeName(file.originalname, 0)}`;
+      await this.store.put(key, createReadStream(file.path));
+      await this.runs.submit({ scoringId, category: fields.category, version: fields.version ?? null, input: `store:${key}`, chunkSize: fields.chunkSize, createdAt: new Date().toISOString() });
+      return { scoringId, status: `/v1/scorings/${scoringId}` };
+    } finally {
+      await fs.rm(file.path, { force: true });
+    }
+  }
+
+  async status(scoringId: string): Promise<ScoringStatus> {
+    const status = await this.runs.status(scoringId);
+    if (!status) throw new NotFoundException(`scoring ${scoringId} not found`);
+    return status;
+  }
+
+  async output(scoringId: string, name: string): Promise<NodeJS.ReadableStream> {
+    return this.open(`${scoringPrefix(scoringId)}${name}`);
+  }
+
+  private async open(key: string): Promise<NodeJS.ReadableStream> {
+    try {
+      if (!(await this.store.head(key))) throw new NotFoundException(`${key} not found`);
+      return await this.store.openRead(key);
+    } catch (error) {
+      if (error instanceof BlobNotFoundError) throw new NotFoundException(`${key} not found`);
+      throw error;
+    }
+  }
+}

@@ -1,0 +1,161 @@
+import { createWriteStream, promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { Job, UnrecoverableError } from 'bullmq';
+import { ArchiveRejectedError, detectArchiveFormat, inspectArchive, readArchiveEntries, readArchiveHead } from '@padim-fleet/archives';
+import {
+  ScoringPlan,
+  ScoringStatus,
+  assembleScoringJob,
+  parseContract,
+  prepareScoringJob,
+  s3Connection,
+  scoreChunkJob,
+} from '@padim-fleet/contracts';
+import {
+  ChunkProgress,
+  ScoreRow,
+  readScoringPlan,
+  resolveModelVersion,
+  scoreToStore,
+  scoringChunkKey,
+  scoringInputPrefix,
+  scoringPlanKey,
+  scoringPrefix,
+  scoringUploadPrefix,
+  splitContiguous,
+  writeScoringResults,
+} from '@padim-fleet/fleet';
+import { BlobStore, ModelNotFoundError, S3BlobStore } from '@padim-fleet/storage';
+import { JobContext } from './job-context';
+import { parseJobData } from './score-images.handler';
+
+/** Where a scoring's input lives: the fleet's own store (`store:<key>`, uploads) or another bucket. */
+function openInput(ctx: JobContext, input: string): { store: BlobStore; key: string; source: string; close: () => Promise<void> } {
+  if (input.startsWith('store:')) return { store: ctx.store, key: input.slice('store:'.length), source: 'store', close: async () => undefined };
+  const match = /^s3:\/\/([^/]+)\/?(.*)$/.exec(input);
+  if (!match) throw new UnrecoverableError(`input ${input}: must be s3://bucket/key or s3://bucket/prefix/`);
+  const store = new S3BlobStore({ ...s3Connection(ctx.config), bucket: match[1] });
+  return { store, key: match[2], source: `s3://${match[1]}`, close: async () => store.close?.() };
+}
+
+/**
+ * Checks the model and the input, unpacks an archive into the scoring's own prefix (after inspecting
+ * it whole: hostile archives are rejected before anything is written), writes the plan of chunks and
+ * queues the flow. Safe to retry: keys are fixed and the flow's job ids too.
+ */
+export async function prepareScoringHandler(job: Job, ctx: JobContext): Promise<{ version: string; images: number; chunks: number }> {
+  const data = parseJobData(job, () => parseContract(prepareScoringJob, job.data, `job ${job.id}`));
+  let version: string;
+  try {
+    version = await resolveModelVersion(ctx.registry, data.category, data.version);
+    // Loads and checks every tensor's SHA-256 now, so a corrupt model fails the scoring before any chunk runs.
+    (await ctx.scorers.acquire(data.category, version)).done();
+  } catch (error) {
+    if (error instanceof ModelNotFoundError || (error as Error).name === 'ModelIntegrityError') throw new UnrecoverableError((error as Error).message);
+    throw error;
+  }
+  const input = openInput(ctx, data.input);
+  let items: { file: string; key: string }[] = [];
+  let source = input.source;
+  try {
+    if (input.key === '' || input.key.endsWith('/')) {
+      for await (const info of input.store.list(input.key)) items.push({ file: info.key.slice(input.key.length), key: info.key });
+    } else {
+      items = await unpackArchive(ctx, input.store, input.key, data.scoringId);
+      source = 'store';
+    }
+  } finally {
+    await input.close();
+  }
+  if (items.length === 0) throw new UnrecoverableError(`input ${data.input}: no files to score`);
+  const plan: ScoringPlan = {
+    scoringId: data.scoringId,
+    category: data.category,
+    version,
+    input: data.input,
+    source,
+    chunks: splitContiguous(items, Math.ceil(items.length / data.chunkSize)),
+  };
+  await ctx.store.put(scoringPlanKey(data.scoringId), JSON.stringify(plan));
+  await ctx.scoringRuns.addFlow(plan);
+  return { version, images: items.length, chunks: plan.chunks.length };
+}
+
+async function unpackArchive(ctx: JobContext, store: BlobStore, key: string, scoringId: string): Promise<{ file: string; key: string }[]> {
+  const name = path.posix.basename(key);
+  const dir = await fs.mkdtemp(path.join(ctx.scratchDir ?? os.tmpdir(), 'archive-'));
+  const file = path.join(dir, name);
+  try {
+    await pipeline(await store.openRead(key), createWriteStream(file));
+    const format = detectArchiveFormat(name, await readArchiveHead(file));
+    if (!format) throw new UnrecoverableError(`input ${name}: not a .zip, .tar or .tar.gz archive`);
+    const limits = { maxEntries: ctx.config.ARCHIVE_MAX_ENTRIES, maxTotalBytes: ctx.config.ARCHIVE_MAX_BYTES };
+    await inspectArchive(file, { format, limits, label: name });
+    const items: { file: string; key: string }[] = [];
+    const prefix = scoringInputPrefix(scoringId);
+    for await (const entry of readArchiveEntries(file, { format, limits, label: name })) {
+      const target = prefix + entry.path;
+      await ctx.store.put(target, entry.data);
+      items.push({ file: entry.path, key: target });
+    }
+    return items;
+  } catch (error) {
+    if (error instanceof ArchiveRejectedError) {
+      await ctx.store.deletePrefix(scoringInputPrefix(scoringId));
+      throw new UnrecoverableError(error.message);
+    }
+    throw error;
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Scores one chunk; its rows go to a key fixed by (scoring, chunk), so a retry replaces them. */
+export async function scoreChunkHandler(job: Job, ctx: JobContext): Promise<{ rows: number }> {
+  const data = parseJobData(job, () => parseContract(scoreChunkJob, job.data, `job ${job.id}`));
+  const plan = await readScoringPlan(ctx.store, data.scoringId);
+  const items = plan.chunks[data.chunk];
+  if (!items) throw new UnrecoverableError(`scoring ${data.scoringId}: no chunk ${data.chunk}`);
+  const input = plan.source === 'store' ? { store: ctx.store, close: async () => undefined } : openInput(ctx, `${plan.source}/`);
+  const lease = await ctx.scorers.acquire(plan.category, plan.version);
+  try {
+    const rows = await scoreToStore(
+      lease.value,
+      items.map((i) => ({ file: i.file, ref: i.key })),
+      {
+        output: ctx.store,
+        prefix: scoringPrefix(data.scoringId),
+        read: (key) => input.store.get(key),
+        onProgress: (e) => {
+          const progress: ChunkProgress = { imagesDone: e.done, imagesTotal: e.total };
+          void job.updateProgress(progress as unknown as object).catch(() => undefined);
+        },
+      },
+    );
+    await ctx.store.put(scoringChunkKey(data.scoringId, data.chunk), rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+    return { rows: rows.length };
+  } finally {
+    lease.done();
+    await input.close();
+  }
+}
+
+/** Joins the chunks' rows in input order into results.csv / results.jsonl / summary.json, then removes the scratch objects. */
+export async function assembleScoringHandler(job: Job, ctx: JobContext): Promise<NonNullable<ScoringStatus['summary']>> {
+  const data = parseJobData(job, () => parseContract(assembleScoringJob, job.data, `job ${job.id}`));
+  const prefix = scoringPrefix(data.scoringId);
+  const rows: ScoreRow[] = [];
+  for (let chunk = 0; chunk < data.chunkCount; chunk++) {
+    const text = (await ctx.store.get(scoringChunkKey(data.scoringId, chunk))).toString('utf8');
+    for (const line of text.split('\n')) if (line.trim() !== '') rows.push(JSON.parse(line) as ScoreRow);
+  }
+  const threshold = rows.find((r) => Number.isFinite(r.threshold))?.threshold ?? NaN;
+  const { summary } = await writeScoringResults(ctx.store, prefix, rows, { category: data.category, version: data.version, threshold });
+  await ctx.store.deletePrefix(`${prefix}chunks/`);
+  await ctx.store.deletePrefix(scoringInputPrefix(data.scoringId));
+  await ctx.store.deletePrefix(scoringUploadPrefix(data.scoringId));
+  await ctx.store.delete(scoringPlanKey(data.scoringId));
+  return { images: summary.images, scored: summary.scored, failed: summary.failed, anomalous: summary.anomalous };
+}

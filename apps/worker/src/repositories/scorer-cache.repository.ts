@@ -1,0 +1,47 @@
+import { ModelCache, ModelLease, loadRegistryModel, resolveModelVersion } from '@padim-fleet/fleet';
+import { PadimScorer, RuntimeOptions, resolveBackbone } from '@padim-fleet/inference';
+import type { ModelRegistry } from '@padim-fleet/storage';
+
+/** Onnxruntime holds the factors unpacked (P·d² floats) besides the packed copy, plus the backbone. */
+const BACKBONE_BYTES = 64 * 1024 ** 2;
+
+export interface ScorerLease extends ModelLease<PadimScorer> {
+  category: string;
+  version: string;
+}
+
+/**
+ * Scorers for published models, cached by exact version within a memory budget (least recently used
+ * out). `version: null` resolves the category's current version on every request, so a promotion
+ * takes effect at once.
+ */
+export class ScorerCacheRepository {
+  private readonly cache: ModelCache<PadimScorer>;
+
+  constructor(
+    private readonly registry: ModelRegistry,
+    runtime: RuntimeOptions,
+    budgetBytes: number,
+    cacheDir?: string,
+  ) {
+    this.cache = new ModelCache(budgetBytes, async (key) => {
+      const [category, version] = key.split('/');
+      const { manifest, tensors } = await loadRegistryModel(this.registry, category, version);
+      const backbone = await resolveBackbone(manifest.backbone.name, { cacheDir });
+      const scorer = await PadimScorer.create(manifest, tensors, backbone, runtime);
+      const d = manifest.embedding.d;
+      const bytes = tensors.mean.byteLength + tensors.invCholesky.byteLength + manifest.grid.height * manifest.grid.width * d * d * 4 + BACKBONE_BYTES;
+      return { value: scorer, bytes, release: () => scorer.release() };
+    });
+  }
+
+  async acquire(category: string, version: string | null): Promise<ScorerLease> {
+    const resolved = await resolveModelVersion(this.registry, category, version);
+    const lease = await this.cache.acquire(`${category}/${resolved}`);
+    return { ...lease, category, version: resolved };
+  }
+
+  clear(): Promise<void> {
+    return this.cache.clear();
+  }
+}

@@ -1,0 +1,78 @@
+import { z } from 'zod';
+import { categoryName, versionName } from '../names';
+
+/** POST /v1/scorings: score an archive or a prefix of images in the object store with a category's model. */
+export const scoringRequest = z
+  .object({
+    category: categoryName,
+    /** Default: the current version when the scoring is prepared. */
+    version: versionName.optional(),
+    /**
+     * `s3://bucket/archive.(zip|tar|tar.gz|tgz)` or `s3://bucket/prefix/` (trailing slash), or the same
+     * within the fleet's own store as `store:key` / `store:prefix/`.
+     */
+    input: z
+      .string()
+      .regex(/^(s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?|store:[^/].*)$/, 'must be s3://bucket/key of an archive, s3://bucket/prefix/, or store:key')
+      .refine((s) => !s.split('/').includes('..'), 'must not contain ".." segments'),
+    /** Images per chunk job. */
+    chunkSize: z.number().int().min(1).max(1024).default(64),
+  })
+  .strict();
+export type ScoringRequest = z.infer<typeof scoringRequest>;
+
+/** Query of POST /v1/models/:category/score. */
+export const onlineScoreQuery = z
+  .object({
+    version: versionName.optional(),
+    inline: z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1').optional(),
+  })
+  .strict();
+
+/** One scored input, as written to results.csv / results.jsonl. */
+export interface ScoreRow {
+  /** The input's name: a path relative to the input root, or `<archive name>/<entry path>`. */
+  file: string;
+  /** Raw image score: the maximum of the anomaly map. */
+  score: number | null;
+  /** The score on the model's normalised scale (threshold at 0.5, clamped to [0, 1]). */
+  normalizedScore: number | null;
+  label: 'anomalous' | 'normal' | null;
+  /** The model's image threshold. */
+  threshold: number;
+  /** Where the maximum is, in the side×side map. */
+  maxX: number | null;
+  maxY: number | null;
+  /** Key of the overlay PNG relative to the output prefix, e.g. 'heatmaps/a__b-0123456789ab.png'. */
+  heatmap: string | null;
+  /** Key of the binary mask PNG relative to the output prefix. */
+  mask: string | null;
+  error: string | null;
+}
+
+/** An online result: `heatmap` and `mask` are URLs on the API, or null with `inline`, which returns the PNGs base64-encoded. */
+export interface OnlineScoreResult extends ScoreRow {
+  heatmapPng?: string;
+  maskPng?: string;
+}
+
+export interface OnlineScoreResponse {
+  category: string;
+  version: string;
+  results: OnlineScoreResult[];
+}
+
+export interface ScoringStatus {
+  scoringId: string;
+  category: string;
+  version: string | null;
+  state: 'preparing' | 'queued' | 'running' | 'completed' | 'failed';
+  createdAt: string;
+  images: number;
+  imagesDone: number;
+  chunks: { chunk: number; state: string; images: number; attemptsMade: number; error?: string }[];
+  /** Keys of the result files (under scorings/<id>/) once completed. */
+  outputs?: { resultsCsv: string; resultsJsonl: string; summary: string; heatmaps: string; masks: string };
+  summary?: { images: number; scored: number; failed: number; anomalous: number };
+  error?: string;
+}

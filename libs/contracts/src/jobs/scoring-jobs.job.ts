@@ -1,0 +1,75 @@
+import { z } from 'zod';
+import { categoryName, runId, versionName } from '../names';
+import { JobName, QueueName } from './queue-name';
+
+/**
+ * A batch scoring run is prepared first (the archive is checked and unpacked, or the prefix listed,
+ * into a plan of chunks), then runs as a flow: one ScoreChunk per chunk under an AssembleScoring parent.
+ */
+export const prepareScoringJob = z
+  .object({
+    scoringId: runId,
+    category: categoryName,
+    version: versionName.nullable(),
+    /** `s3://bucket/key.(zip|tar|tar.gz|tgz)` or `s3://bucket/prefix/`; uploads are stored first and named here. */
+    input: z.string().min(6),
+    chunkSize: z.number().int().min(1).max(1024),
+    createdAt: z.string(),
+  })
+  .strict();
+export type PrepareScoringJob = z.infer<typeof prepareScoringJob>;
+
+export const scoreChunkJob = z
+  .object({
+    scoringId: runId,
+    chunk: z.number().int().min(0),
+    imageCount: z.number().int().min(0),
+  })
+  .strict();
+export type ScoreChunkJob = z.infer<typeof scoreChunkJob>;
+
+export const assembleScoringJob = z
+  .object({
+    scoringId: runId,
+    chunkCount: z.number().int().min(0),
+    category: categoryName,
+    version: versionName,
+  })
+  .strict();
+export type AssembleScoringJob = z.infer<typeof assembleScoringJob>;
+
+export const prepareScoring = {
+  name: JobName.PrepareScoring,
+  queue: QueueName.Score,
+  schema: prepareScoringJob,
+  jobId: (data: PrepareScoringJob) => data.scoringId,
+} as const;
+
+export const scoreChunk = {
+  name: JobName.ScoreChunk,
+  queue: QueueName.Score,
+  schema: scoreChunkJob,
+  jobId: (data: ScoreChunkJob) => `${data.scoringId}-chunk-${data.chunk}`,
+} as const;
+
+export const assembleScoring = {
+  name: JobName.AssembleScoring,
+  queue: QueueName.Score,
+  schema: assembleScoringJob,
+  jobId: (data: AssembleScoringJob) => `${data.scoringId}-assemble`,
+} as const;
+
+/** What PrepareScoring writes to `scorings/<id>/plan.json`. */
+export const scoringPlan = z
+  .object({
+    scoringId: runId,
+    category: categoryName,
+    version: versionName,
+    input: z.string(),
+    /** Where the chunks' keys are read: 'store' (the fleet's own store: unpacked archives) or 's3://bucket'. */
+    source: z.string().regex(/^(store|s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])$/),
+    /** Per chunk: each image's name in the results and the object key it is read from. */
+    chunks: z.array(z.array(z.object({ file: z.string().min(1), key: z.string().min(1) }).strict())),
+  })
+  .strict();
+export type ScoringPlan = z.infer<typeof scoringPlan>;

@@ -1,0 +1,4 @@
+export * from './output-names';
+export * from './score-inputs';
+export * from './score-row';
+export * from './score-to-store';

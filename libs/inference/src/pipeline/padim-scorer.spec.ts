@@ -1,0 +1,43 @@
+import { expect, it } from '@jest/globals';
+import { createGaussianAccumulator, accumulateEmbeddings, finalizeGaussian, toFloat32Gaussian } from '@padim-fleet/padim-core';
+import { resolveBackbone } from '../backbones/resolve-backbone';
+import { randomFloats } from '../testing/random-floats';
+import { describeWithShared, sharedPath } from '../testing/shared-data';
+import { resolveEmbedding } from './embedding-extractor';
+import { PadimScorer } from './padim-scorer';
+import { modelManifestBase } from './train-model';
+
+describeWithShared('PadimScorer', () => {
+  it('joins concurrent requests into fewer backbone calls, with the results of separate calls', async () => {
+    const backbone = await resolveBackbone('resnet18', { resnet18Dir: sharedPath('backbones/resnet18-torchvision') });
+    const selection = resolveEmbedding(backbone, { d: 20, seed: 3 });
+    const side = 64;
+    const grid = { height: side / 4, width: side / 4 };
+    const P = grid.height * grid.width;
+    // A valid Gaussian per position from random embeddings: enough to compare distances.
+    const acc = createGaussianAccumulator(P, selection.d);
+    accumulateEmbeddings(acc, randomFloats(30 * selection.d * P, 5), 30);
+    const gaussian = toFloat32Gaussian(finalizeGaussian(acc));
+    const base = modelManifestBase({ category: 'c', backbone, selection, size: side, crop: null, grid, regularization: 0.01, imageCount: 30, heldOutCount: 0, skipped: [] });
+    const scorer = await PadimScorer.create({ ...base, tensors: undefined as never }, { mean: gaussian.mean, invCholesky: gaussian.invCholesky }, backbone, { threads: 1 });
+    try {
+      const plane = 3 * side * side;
+      const requests = [1, 2, 1, 3].map((n, i) => ({ n, batch: randomFloats(n * plane, 100 + i) }));
+      const alone: Float32Array[] = [];
+      for (const r of requests) alone.push(await scorer.patchDistances(r.batch, r.n));
+      expect(scorer.backboneCalls).toBe(4);
+
+      const together = await Promise.all(requests.map((r) => scorer.patchDistances(r.batch, r.n)));
+      // The first request runs alone; the three that arrive while it runs share one call.
+      expect(scorer.backboneCalls).toBe(4 + 2);
+      together.forEach((d, i) => {
+        expect(d.length).toBe(requests[i].n * P);
+        let worst = 0;
+        for (let k = 0; k < d.length; k++) worst = Math.max(worst, Math.abs(d[k] - alone[i][k]) / Math.max(1, Math.abs(alone[i][k])));
+        expect(worst).toBeLessThan(1e-4);
+      });
+    } finally {
+      await scorer.release();
+    }
+  }, 60_000);
+});
