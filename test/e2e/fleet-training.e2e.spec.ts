@@ -264,6 +264,37 @@ describeWithShared('fleet end to end: HTTP API, worker processes, Redis, radosgw
         await expectNoLeftovers();
       }, 300_000);
 
+      it('trains on an uploaded archive, and answers a hostile one with a 400 before storing anything', async () => {
+        const data = path.join(scratch, 'upload-data');
+        await generateSyntheticDataset(data, { size: 96, train: 12, testGood: 1, testPerDefect: 1 });
+        const archive = path.join(scratch, 'good.tar.gz');
+        execFileSync('tar', ['-czf', archive, '-C', path.join(data, 'train/good'), '.']);
+        const upload = async (file: string, name: string) => {
+          const form = new FormData();
+          form.append('request', JSON.stringify({ category: 'weave-upload', size: 64, holdout: 0 }));
+          form.append('archive', new Blob([await fs.readFile(file)]), name);
+          const res = await fetch(`${client.baseUrl}/v1/trainings/upload`, { method: 'POST', headers: { authorization: `Bearer ${API_KEY}` }, body: form });
+          return { status: res.status, body: (await res.json()) as { runId?: string; message?: string } };
+        };
+        const accepted = await upload(archive, 'good.tar.gz');
+        expect(accepted.status).toBe(202);
+        const status = await client.waitForRun(accepted.body.runId!);
+        expect(status.error).toBeUndefined();
+        expect(status.state).toBe('completed');
+        expect(status.imageCount).toBe(12);
+        await expectNoLeftovers();
+
+        const keysBefore = await storeKeys(store);
+        const evil = path.join(scratch, 'evil.tar');
+        execFileSync('bash', ['-c', `cd ${scratch} && ln -sf /etc/passwd link.png && tar -cf ${evil} link.png && rm link.png`]);
+        const rejected = await upload(evil, 'evil.tar');
+        expect(rejected.status).toBe(400);
+        expect(rejected.body.message).toMatch(/link/);
+        const notArchive = await upload(path.join(data, 'train/good/000.png'), 'x.zip');
+        expect(notArchive.status).toBe(400);
+        expect(await storeKeys(store)).toEqual(keysBefore);
+      }, 300_000);
+
       it('fails a run whose images are all unreadable, with the reason, and leaves nothing behind', async () => {
         await store.put('datasets/broken/a.png', 'not a png');
         await store.put('datasets/broken/b.png', 'not a png either');

@@ -94,6 +94,15 @@ export async function startFleetWorker(config: FleetConfig, opts: FleetWorkerOpt
     worker.on('error', (error) => log(`${role}: ${error.message}`));
     return worker;
   });
+  if (roles.includes('extract') || roles.includes('reduce')) {
+    for (const name of config.PADIM_PRELOAD_BACKBONES) {
+      const started = Date.now();
+      await ctx.extractors.backbone(name).then(
+        () => log(`worker: backbone ${name} ready in ${((Date.now() - started) / 1000).toFixed(1)} s`),
+        (error: Error) => log(`worker: preloading backbone ${name} failed: ${error.message}`),
+      );
+    }
+  }
   log(`worker: roles ${roles.join(', ')} on ${config.REDIS_URL} (prefix ${config.PADIM_QUEUE_PREFIX}), store ${store.location}`);
 
   return {

@@ -4,12 +4,12 @@ import {
   AccumulatorHeader,
   GaussianAccumulator,
   accumulatorLayout,
-  crc32Update,
   encodeAccumulatorHeader,
   encodeAccumulatorPayload,
   readAccumulatorHeader,
 } from '@padim-fleet/padim-core';
 import type { BlobStore } from '@padim-fleet/storage';
+import { crc32Update } from './fast-crc32';
 
 /** Positions encoded per chunk: a few MB at d=100, so a partial streams without a second full copy. */
 function chunkPositions(dim: number): number {

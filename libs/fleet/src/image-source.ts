@@ -18,10 +18,15 @@ export class DatasetError extends Error {
   override name = 'DatasetError';
 }
 
-export function openImageSource(source: DatasetSource, s3: S3Connection): ImageSource {
+/** `store` is the fleet's own store, for the 'store' kind (uploaded archives); it is not closed with the source. */
+export function openImageSource(source: DatasetSource, s3: S3Connection, store?: BlobStore): ImageSource {
   if (source.kind === 'folder') return folderImageSource(source.root);
-  const store = new S3BlobStore({ ...s3, bucket: source.bucket });
-  return s3ImageSource(store, source.prefix, `s3://${source.bucket}/${source.prefix}`);
+  if (source.kind === 'store') {
+    if (!store) throw new Error(`images in the fleet's store (${source.prefix}) need the store`);
+    return { ...s3ImageSource(store, source.prefix, `store:${source.prefix}`), close: async () => undefined };
+  }
+  const bucket = new S3BlobStore({ ...s3, bucket: source.bucket });
+  return s3ImageSource(bucket, source.prefix, `s3://${source.bucket}/${source.prefix}`);
 }
 
 function folderImageSource(root: string): ImageSource {

@@ -6,7 +6,6 @@ import {
   AccumulatorHeader,
   GaussianAccumulator,
   accumulatorLayout,
-  crc32Update,
   createGaussianAccumulator,
   decodeAccumulatorPayload,
   encodeAccumulatorHeader,
@@ -16,6 +15,7 @@ import {
   sliceAccumulator,
 } from '@padim-fleet/padim-core';
 import type { BlobStore } from '@padim-fleet/storage';
+import { crc32Update } from './fast-crc32';
 import { readStoredAccumulatorHeader } from './accumulator-stream';
 
 export const MERGED_ACCUMULATOR_FILE = 'accumulator.pdmacc';

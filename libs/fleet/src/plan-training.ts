@@ -7,17 +7,34 @@ import {
   versionFor,
 } from '@padim-fleet/contracts';
 import { splitHoldout } from '@padim-fleet/inference';
+import type { BlobStore } from '@padim-fleet/storage';
 import { DatasetError, checkServerFolder, openImageSource } from './image-source';
 
-/** Training images per extract job when the request does not say. */
+/** With no extract worker online to count, one shard per this many training images (at most MAX_DEFAULT_SHARDS). */
 export const DEFAULT_IMAGES_PER_SHARD = 64;
 export const MAX_DEFAULT_SHARDS = 16;
+/** Every shard costs a partial as large as the whole model's statistics: keep at least this many images in one. */
+export const MIN_IMAGES_PER_DEFAULT_SHARD = 16;
+
+/**
+ * Shards when the request does not say: one per extract worker online, so each worker gets one and
+ * no more partials are written than can be worked on at once; without workers to count, by size.
+ */
+export function defaultShardCount(images: number, extractWorkers: number): number {
+  if (extractWorkers > 0) return Math.max(1, Math.min(extractWorkers, Math.ceil(images / MIN_IMAGES_PER_DEFAULT_SHARD)));
+  return Math.min(MAX_DEFAULT_SHARDS, Math.max(1, Math.ceil(images / DEFAULT_IMAGES_PER_SHARD)));
+}
 
 export interface PlanContext {
   runId: string;
   createdAt: Date;
   datasetRoots: string[];
   s3: S3Connection;
+  /** Extract workers online (for the default shard count); 0 when unknown. */
+  extractWorkers?: number;
+  /** Where the images are when not at `request.dataset` (an uploaded archive unpacked into `store`). */
+  source?: DatasetSource;
+  store?: BlobStore;
 }
 
 /**
@@ -26,10 +43,10 @@ export interface PlanContext {
  * anything is queued or stored.
  */
 export async function planTraining(request: TrainingRequest, ctx: PlanContext): Promise<TrainingPlan> {
-  let source: DatasetSource = parseDatasetLocation(request.dataset);
+  let source: DatasetSource = ctx.source ?? parseDatasetLocation(request.dataset);
   if (source.kind === 'folder') source = { kind: 'folder', root: await checkServerFolder(source.root, ctx.datasetRoots, 'dataset') };
   if (request.validation) await checkServerFolder(request.validation, ctx.datasetRoots, 'validation');
-  const images = openImageSource(source, ctx.s3);
+  const images = openImageSource(source, ctx.s3, ctx.store);
   let files: string[];
   try {
     files = await images.list();
@@ -41,7 +58,7 @@ export async function planTraining(request: TrainingRequest, ctx: PlanContext): 
   if (files.length === 0) throw new DatasetError(`dataset: no images under ${request.dataset}`);
   const { fit, heldOut } = request.validation ? { fit: files, heldOut: [] } : splitHoldout(files, request.holdout);
   if (fit.length < 2) throw new DatasetError(`dataset: training needs at least 2 images, ${request.dataset} has ${fit.length} after the hold-out`);
-  const shardCount = request.shards ?? Math.min(MAX_DEFAULT_SHARDS, Math.max(1, Math.ceil(fit.length / DEFAULT_IMAGES_PER_SHARD)));
+  const shardCount = request.shards ?? defaultShardCount(fit.length, ctx.extractWorkers ?? 0);
   if (shardCount > fit.length) throw new DatasetError(`shards: ${shardCount} shards for ${fit.length} training images; use at most one shard per image`);
   return {
     runId: ctx.runId,

@@ -78,6 +78,15 @@ export class TrainingRuns {
     });
   }
 
+  /** Extract workers connected to Redis now (each BullMQ Worker instance counts once). */
+  async extractWorkerCount(): Promise<number> {
+    try {
+      return (await this.extractQueue.getWorkers()).length;
+    } catch {
+      return 0;
+    }
+  }
+
   async status(runId: string): Promise<TrainingStatus | null> {
     const parent = await this.reduceQueue.getJob(runId);
     if (!parent) return null;

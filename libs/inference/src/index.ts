@@ -21,3 +21,4 @@ export * from './pipeline/train-model';
 export * from './render/heatmap';
 export * from './runtime/onnx-session';
 export * from './runtime/onnx-worker-session';
+export * from './graphs/anomaly-map-graph';

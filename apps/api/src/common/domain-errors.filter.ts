@@ -1,5 +1,6 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import type { Response } from 'express';
+import { ArchiveRejectedError } from '@padim-fleet/archives';
 import { ContractError } from '@padim-fleet/contracts';
 import { DatasetError } from '@padim-fleet/fleet';
 import { ModelFormatError } from '@padim-fleet/padim-core';
@@ -26,7 +27,7 @@ export class DomainErrorsFilter implements ExceptionFilter {
 }
 
 function statusOf(error: unknown): number {
-  if (error instanceof ContractError || error instanceof DatasetError || error instanceof InvalidKeyError) return 400;
+  if (error instanceof ContractError || error instanceof DatasetError || error instanceof InvalidKeyError || error instanceof ArchiveRejectedError) return 400;
   if (error instanceof ModelNotFoundError) return 404;
   if (error instanceof ModelConflictError) return 409;
   if (error instanceof ModelIntegrityError || error instanceof ModelFormatError) return 500;

@@ -1,9 +1,22 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Post } from '@nestjs/common';
-import { ApiBearerAuth, ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { TrainingBatchRequest, TrainingRequest, runId, trainingBatchRequest, trainingRequest } from '@padim-fleet/contracts';
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, UploadedFile, UseInterceptors } from '@nestjs/common';
+import { FileInterceptor } from '@nestjs/platform-express';
+import { ApiBearerAuth, ApiBody, ApiConsumes, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { tmpdir } from 'node:os';
+import { z } from 'zod';
+import { TrainingBatchRequest, TrainingRequest, TrainingUploadRequest, runId, trainingBatchRequest, trainingRequest, trainingUploadRequest } from '@padim-fleet/contracts';
 import { openApiSchema } from '../common/json-schema';
 import { ZodValidationPipe } from '../common/zod-validation.pipe';
 import { TrainingsService } from '../services/trainings.service';
+
+/** A multipart field that carries JSON. */
+const jsonField = z.string({ message: 'must be a JSON object' }).transform((text, ctx) => {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'must be valid JSON' });
+    return z.NEVER;
+  }
+});
 
 @ApiTags('trainings')
 @ApiBearerAuth()
@@ -25,6 +38,19 @@ export class TrainingsController {
   @ApiBody({ schema: openApiSchema(trainingBatchRequest) })
   async submitBatch(@Body(new ZodValidationPipe(trainingBatchRequest, 'body')) body: TrainingBatchRequest) {
     return { runs: await this.service.submitBatch(body.runs) };
+  }
+
+  @Post('upload')
+  @HttpCode(202)
+  @ApiOperation({ summary: 'Train on an uploaded archive of images: multipart fields "archive" and "request" (the training request as JSON, without dataset)' })
+  @ApiConsumes('multipart/form-data')
+  @ApiBody({ schema: { type: 'object', properties: { archive: { type: 'string', format: 'binary' }, request: openApiSchema(trainingUploadRequest) } } })
+  @UseInterceptors(FileInterceptor('archive', { dest: tmpdir() }))
+  submitUpload(
+    @Body('request', new ZodValidationPipe(jsonField.pipe(trainingUploadRequest), 'request')) request: TrainingUploadRequest,
+    @UploadedFile() file: { path: string; originalname: string } | undefined,
+  ) {
+    return this.service.submitUpload(request, file);
   }
 
   @Get(':id')

@@ -1,16 +1,20 @@
-import { Inject, Injectable, NotFoundException } from '@nestjs/common';
+import { BadRequestException, Inject, Injectable, NotFoundException } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import { detectArchiveFormat, inspectArchive, readArchiveEntries, readArchiveHead } from '@padim-fleet/archives';
 import {
   ContractError,
   FleetConfig,
   TrainingPlan,
   TrainingRequest,
   TrainingStatus,
+  TrainingUploadRequest,
   s3Connection,
+  trainingRequest,
 } from '@padim-fleet/contracts';
 import { DatasetError, TrainingRuns, planTraining } from '@padim-fleet/fleet';
-import { ModelNotFoundError, ModelRegistry } from '@padim-fleet/storage';
-import { FLEET_CONFIG } from '../common/tokens';
+import { BlobStore, ModelNotFoundError, ModelRegistry, runPrefix } from '@padim-fleet/storage';
+import { BLOB_STORE, FLEET_CONFIG } from '../common/tokens';
 
 export interface SubmittedRun {
   runId: string;
@@ -26,6 +30,7 @@ export interface SubmittedRun {
 export class TrainingsService {
   constructor(
     @Inject(FLEET_CONFIG) private readonly config: FleetConfig,
+    @Inject(BLOB_STORE) private readonly store: BlobStore,
     private readonly runs: TrainingRuns,
     private readonly registry: ModelRegistry,
   ) {}
@@ -44,6 +49,32 @@ export class TrainingsService {
     return plans.map(summary);
   }
 
+  /**
+   * Training on an uploaded archive: it is inspected whole (hostile archives are a 400 before anything
+   * is stored), unpacked into the run's own prefix, and trained on from there; the run's clean-up
+   * removes the images with the rest of the run's objects.
+   */
+  async submitUpload(request: TrainingUploadRequest, file: { path: string; originalname: string } | undefined): Promise<SubmittedRun> {
+    if (!file) throw new BadRequestException('archive: upload an archive of training images (multipart field "archive")');
+    const runId = randomUUID();
+    const prefix = `${runPrefix(runId)}images/`;
+    try {
+      const format = detectArchiveFormat(file.originalname, await readArchiveHead(file.path));
+      if (!format) throw new BadRequestException(`archive: ${file.originalname} is not a .zip, .tar or .tar.gz archive`);
+      const opts = { format, label: file.originalname, limits: { maxEntries: this.config.ARCHIVE_MAX_ENTRIES, maxTotalBytes: this.config.ARCHIVE_MAX_BYTES } };
+      await inspectArchive(file.path, opts);
+      for await (const entry of readArchiveEntries(file.path, opts)) await this.store.put(prefix + entry.path, entry.data);
+      const plan = await this.plan(trainingRequest.parse({ ...request, dataset: `store:${prefix}` }), 'request', runId);
+      await this.runs.submit(plan);
+      return summary(plan);
+    } catch (error) {
+      await this.store.deletePrefix(runPrefix(runId)).catch(() => undefined);
+      throw error;
+    } finally {
+      await fs.rm(file.path, { force: true });
+    }
+  }
+
   async status(runId: string): Promise<TrainingStatus> {
     const status = await this.runs.status(runId);
     if (!status) throw new NotFoundException(`training run ${runId} not found`);
@@ -56,7 +87,7 @@ export class TrainingsService {
     return status;
   }
 
-  private async plan(request: TrainingRequest, root: string): Promise<TrainingPlan> {
+  private async plan(request: TrainingRequest, root: string, runId: string = randomUUID()): Promise<TrainingPlan> {
     if (request.baseVersion) {
       try {
         await this.registry.readManifest(request.category, request.baseVersion);
@@ -69,13 +100,15 @@ export class TrainingsService {
     }
     try {
       return await planTraining(request, {
-        runId: randomUUID(),
+        runId,
         createdAt: new Date(),
         datasetRoots: this.config.PADIM_DATASET_ROOTS,
         s3: s3Connection(this.config),
+        store: this.store,
+        extractWorkers: await this.runs.extractWorkerCount(),
       });
     } catch (error) {
-      if (error instanceof DatasetError && root !== 'body') throw new DatasetError(`${root}.${error.message}`);
+      if (error instanceof DatasetError && root.startsWith('runs.')) throw new DatasetError(`${root}.${error.message}`);
       throw error;
     }
   }

@@ -3,7 +3,7 @@
  * npm run bench:fleet — in one run, on screw (ResNet-18, d=100, 256 px):
  *   1. the in-process trainer (the whole `padim train`: extract, fit, thresholds);
  *   2. the fleet (HTTP API + BullMQ + worker processes + object store) with 1 and with 2 worker
- *      processes, from POST to a published model;
+ *      processes, from POST to a published model (default shard count: one per worker);
  *   3. the reducer's merge of 4, 16 and 64 full-size partials (ResNet-18 d=100 at 256 px: 165 MB each).
  * The store is radosgw when it answers at S3_ENDPOINT (default http://127.0.0.1:7480), else a local folder.
  * Last line: {"inProcessSeconds","fleet1Seconds","fleet2Seconds","overhead","merge4Seconds","merge16Seconds","merge64Seconds"}.
@@ -18,7 +18,6 @@ import { accumulateEmbeddings, createGaussianAccumulator } from '@padim-fleet/pa
 import { BlobStore, LocalBlobStore, S3BlobStore } from '@padim-fleet/storage';
 import { API_KEY, S3_ENDPOINT, S3_KEYS, benchStoreSpec, fleetEnv, freePort, round, screwDir, screwTrainFiles } from './bench-common';
 
-const SHARDS = 4;
 
 async function fleetRun(workers: number, env: Record<string, string>): Promise<{ seconds: number; timings: unknown }> {
   const port = await freePort();
@@ -34,19 +33,20 @@ async function fleetRun(workers: number, env: Record<string, string>): Promise<{
     const res = await fetch(`http://127.0.0.1:${port}/v1/trainings`, {
       method: 'POST',
       headers,
-      body: JSON.stringify({ category: `screw-${workers}`, dataset: path.join(screwDir(), 'train/good'), backbone: 'resnet18', shards: SHARDS }),
+      // No shard count: the default, one shard per extract worker online.
+      body: JSON.stringify({ category: `screw-${workers}`, dataset: path.join(screwDir(), 'train/good'), backbone: 'resnet18' }),
     });
     const body = (await res.json()) as { runId: string };
     if (res.status !== 202) throw new Error(`POST /v1/trainings: ${res.status} ${JSON.stringify(body)}`);
     const status = await pollUntil(
-      async () => (await (await fetch(`http://127.0.0.1:${port}/v1/trainings/${body.runId}`, { headers })).json()) as { state: string; error?: string; timings: unknown },
+      async () => (await (await fetch(`http://127.0.0.1:${port}/v1/trainings/${body.runId}`, { headers })).json()) as { state: string; error?: string; timings: unknown; shards: unknown[]; result?: { stages?: unknown } },
       (s) => s.state === 'completed' || s.state === 'failed',
       1_800_000,
       'the fleet run',
     );
     const seconds = (Date.now() - started) / 1000;
     if (status.state !== 'completed') throw new Error(`fleet run failed: ${status.error}`);
-    return { seconds, timings: status.timings };
+    return { seconds, timings: { shards: status.shards.length, ...(status.timings as object), reduceStages: status.result?.stages } };
   } finally {
     await Promise.all([api, ...pool].map((p) => p.kill('SIGTERM')));
   }
@@ -81,7 +81,8 @@ async function main(): Promise<void> {
     const inProcessSeconds = (Date.now() - t) / 1000;
     console.log(`in-process: ${inProcessSeconds.toFixed(1)} s (${(files.length / inProcessSeconds).toFixed(1)} img/s)`);
 
-    const env = fleetEnv(storeSpec, { PADIM_DATASET_ROOTS: path.dirname(screwDir()), PADIM_SCRATCH_DIR: path.join(scratch, 'reduce') });
+    // Workers preload the backbone, as long-running workers have it; the in-process time excludes building it too.
+    const env = fleetEnv(storeSpec, { PADIM_DATASET_ROOTS: path.dirname(screwDir()), PADIM_SCRATCH_DIR: path.join(scratch, 'reduce'), PADIM_PRELOAD_BACKBONES: 'resnet18' });
     const fleet1 = await fleetRun(1, env);
     console.log(`fleet, 1 worker: ${fleet1.seconds.toFixed(1)} s (${(files.length / fleet1.seconds).toFixed(1)} img/s) ${JSON.stringify(fleet1.timings)}`);
     const fleet2 = await fleetRun(2, env);

@@ -34,7 +34,7 @@ export async function extractFeatures(job: Job, ctx: JobContext): Promise<Extrac
     runStopReason(ctx, data.runId).then((r) => (stopped ??= r), () => undefined);
   }, CANCEL_POLL_MS);
   let lastReport = 0;
-  const source = openImageSource(plan.source, s3Connection(ctx.config));
+  const source = openImageSource(plan.source, s3Connection(ctx.config), ctx.store);
   try {
     const extractor = await ctx.extractors.extractor(plan.request);
     const result = await accumulateImages(files, extractor, {
@@ -52,14 +52,16 @@ export async function extractFeatures(job: Job, ctx: JobContext): Promise<Extrac
       },
     });
     const partialKey = runPartialKey(data.runId, data.shard);
+    const uploadStarted = Date.now();
     const { stream } = accumulatorStream(result.accumulator);
     await ctx.store.put(partialKey, stream);
+    const uploadSeconds = (Date.now() - uploadStarted) / 1000;
     const reason = await runStopReason(ctx, data.runId);
     if (reason) {
       await ctx.store.delete(partialKey);
       throw new RunStoppedError(data.runId, reason);
     }
-    return { partialKey, imageCount: result.accumulator.count, skipped: result.skipped, seconds: (Date.now() - started) / 1000 };
+    return { partialKey, imageCount: result.accumulator.count, skipped: result.skipped, seconds: (Date.now() - started) / 1000, uploadSeconds };
   } finally {
     clearInterval(poll);
     await source.close();

@@ -83,10 +83,15 @@ export async function fitGaussian(job: Job, ctx: JobContext): Promise<FitGaussia
       const why = skipped.slice(0, 5).map((s) => `; ${s.file}: ${s.error}`).join('');
       throw new UnrecoverableError(`run ${runId}: training needs at least 2 usable images, the shards hold ${error.count}${why}`);
     }
-    report({ stage: 'publish', done: 0, total: 3 });
-    const accumulator = await ctx.registry.writeArtifact(category, version, MERGED_ACCUMULATOR_FILE, createReadStream(merged.accumulatorFile));
-    const meanArtifact = await ctx.registry.writeArtifact(category, version, MEAN_FILE, createReadStream(merged.meanFile!));
-    const factorArtifact = await ctx.registry.writeArtifact(category, version, INV_CHOLESKY_FILE, createReadStream(merged.invCholeskyFile!));
+    const mergedAt = Date.now();
+    // The uploads run while the thresholds are computed: both need only the finalised files.
+    report({ stage: 'thresholds', done: 0, total: 1 });
+    const uploads = Promise.all([
+      ctx.registry.writeArtifact(category, version, MERGED_ACCUMULATOR_FILE, createReadStream(merged.accumulatorFile)),
+      ctx.registry.writeArtifact(category, version, MEAN_FILE, createReadStream(merged.meanFile!)),
+      ctx.registry.writeArtifact(category, version, INV_CHOLESKY_FILE, createReadStream(merged.invCholeskyFile!)),
+    ]);
+    uploads.catch(() => undefined); // awaited below; a failure while thresholds run must not go unhandled
     const tensors: ModelTensors = { mean: await readFloat32(merged.meanFile!), invCholesky: await readFloat32(merged.invCholeskyFile!) };
 
     const base = modelManifestBase({
@@ -101,10 +106,9 @@ export async function fitGaussian(job: Job, ctx: JobContext): Promise<FitGaussia
       heldOutCount: plan.heldOut.length,
       skipped,
     });
-    report({ stage: 'thresholds', done: 0, total: 1 });
     const runtime = { device: ctx.config.PADIM_DEVICE, threads: ctx.config.PADIM_THREADS };
     const validation = plan.request.validation ? await listMvtecTestSet(plan.request.validation) : undefined;
-    const source = openImageSource(plan.source, s3Connection(ctx.config));
+    const source = openImageSource(plan.source, s3Connection(ctx.config), ctx.store);
     const skippedFiles = new Set(skipped.map((s) => s.file));
     const normals = plan.heldOut.length > 0 ? plan.heldOut : plan.shards.flat().filter((f) => !skippedFiles.has(f));
     try {
@@ -121,6 +125,10 @@ export async function fitGaussian(job: Job, ctx: JobContext): Promise<FitGaussia
         await scorer.release();
       }
     }
+    const thresholdsAt = Date.now();
+    report({ stage: 'publish', done: 0, total: 1 });
+    const [accumulator, meanArtifact, factorArtifact] = await uploads;
+    const uploadedAt = Date.now();
     base.training.seconds = (Date.now() - Date.parse(data.createdAt)) / 1000;
     const d = selection.d;
     const positions = grid.height * grid.width;
@@ -135,7 +143,14 @@ export async function fitGaussian(job: Job, ctx: JobContext): Promise<FitGaussia
     };
     parseModelManifest(JSON.parse(JSON.stringify(manifest))); // never publish what could not be read back
     await ctx.registry.writeManifest(category, version, manifest);
-    return await finish(ctx, data, manifest, plan.request.promote, started);
+    const result = await finish(ctx, data, manifest, plan.request.promote, started);
+    result.stages = {
+      mergeSeconds: (mergedAt - started) / 1000,
+      thresholdsSeconds: (thresholdsAt - mergedAt) / 1000,
+      uploadWaitSeconds: (uploadedAt - thresholdsAt) / 1000,
+      publishSeconds: (Date.now() - uploadedAt) / 1000,
+    };
+    return result;
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }

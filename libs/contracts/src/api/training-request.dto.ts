@@ -6,15 +6,18 @@ export const BACKBONE_FEATURES = { resnet18: 448, resnet50: 1792 } as const;
 export type BackboneName = keyof typeof BACKBONE_FEATURES;
 export const BACKBONE_NAMES = Object.keys(BACKBONE_FEATURES) as BackboneName[];
 
-/** `s3://bucket/prefix/` or an absolute server-side folder (which must lie under PADIM_DATASET_ROOTS). */
+/**
+ * `s3://bucket/prefix/`, a prefix of the fleet's own store as `store:prefix/`, or an absolute
+ * server-side folder (which must lie under PADIM_DATASET_ROOTS).
+ */
 export const datasetLocation = z
   .string()
   .min(1)
   .max(1024)
-  .refine((s) => s.startsWith('s3://') || s.startsWith('/'), 'must be s3://bucket/prefix or an absolute server folder')
+  .refine((s) => s.startsWith('s3://') || s.startsWith('store:') || s.startsWith('/'), 'must be s3://bucket/prefix, store:prefix or an absolute server folder')
   .refine((s) => !s.split('/').includes('..'), 'must not contain ".." segments');
 
-export const trainingRequest = z
+const trainingRequestFields = z
   .object({
     category: categoryName,
     /** Normal (defect-free) training images: every image under this location, recursively. */
@@ -27,7 +30,7 @@ export const trainingRequest = z
     seed: z.number().int().min(0).max(2 ** 32 - 1).default(42),
     size: z.number().int().min(32).max(1024).default(256),
     crop: z.number().int().min(32).max(1024).optional(),
-    /** Extract jobs; default one per 64 training images, at most 16. */
+    /** Extract jobs; default one per extract worker online (at least 16 images each). */
     shards: z.number().int().min(1).max(256).optional(),
     /** Fraction of the images held out of the fit to set the thresholds (ignored with `validation`). */
     holdout: z.number().min(0).lt(1).default(0.1),
@@ -36,12 +39,16 @@ export const trainingRequest = z
     /** Make the new version current when it is published. */
     promote: z.boolean().default(true),
   })
-  .strict()
-  .superRefine((req, ctx) => {
-    const F = BACKBONE_FEATURES[req.backbone];
-    if (req.d !== undefined && req.d > F) ctx.addIssue({ code: 'custom', path: ['d'], message: `must be at most ${F} for ${req.backbone}` });
-    if (req.crop !== undefined && req.crop > req.size) ctx.addIssue({ code: 'custom', path: ['crop'], message: `must be at most size (${req.size})` });
-  });
+  .strict();
+
+/** Bounds that depend on other fields: d against the backbone's feature count, crop against size. */
+function checkTrainingRequest(req: { backbone: BackboneName; d?: number; size: number; crop?: number }, ctx: z.RefinementCtx): void {
+  const F = BACKBONE_FEATURES[req.backbone];
+  if (req.d !== undefined && req.d > F) ctx.addIssue({ code: 'custom', path: ['d'], message: `must be at most ${F} for ${req.backbone}` });
+  if (req.crop !== undefined && req.crop > req.size) ctx.addIssue({ code: 'custom', path: ['crop'], message: `must be at most size (${req.size})` });
+}
+
+export const trainingRequest = trainingRequestFields.superRefine(checkTrainingRequest);
 
 export type TrainingRequest = z.infer<typeof trainingRequest>;
 export type TrainingRequestInput = z.input<typeof trainingRequest>;
@@ -51,3 +58,10 @@ export type TrainingBatchRequest = z.infer<typeof trainingBatchRequest>;
 
 /** Default d per backbone (the paper's choices). */
 export const DEFAULT_D: Record<BackboneName, number> = { resnet18: 100, resnet50: 550 };
+
+/**
+ * POST /v1/trainings/upload: the multipart field `request` holds this JSON (a training request whose
+ * images come from the uploaded `archive` instead of `dataset`).
+ */
+export const trainingUploadRequest = trainingRequestFields.omit({ dataset: true, validation: true }).strict().superRefine(checkTrainingRequest);
+export type TrainingUploadRequest = z.infer<typeof trainingUploadRequest>;

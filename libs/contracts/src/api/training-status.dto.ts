@@ -33,6 +33,8 @@ export interface ExtractFeaturesResult {
   imageCount: number;
   skipped: { file: string; error: string }[];
   seconds: number;
+  /** Seconds spent writing the partial to the store. */
+  uploadSeconds?: number;
 }
 
 export interface FitGaussianResult {
@@ -42,6 +44,8 @@ export interface FitGaussianResult {
   current: boolean;
   metrics?: Record<string, number>;
   seconds: number;
+  /** Where the reducer's time went: merge and finalise, thresholds, waiting for the uploads, manifest and clean-up. */
+  stages?: Record<string, number>;
 }
 
 export interface ExtractProgress {

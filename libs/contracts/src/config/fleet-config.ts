@@ -36,6 +36,8 @@ export const fleetEnvironment = z.object({
   /** onnxruntime intra-op threads per backbone session; default: all cores. */
   PADIM_THREADS: positiveInt.optional(),
   WORKER_ROLES: csv(z.enum(WORKER_ROLES)).default(['extract', 'reduce']),
+  /** Backbones an extract/reduce worker builds when it starts, so that its first job does not wait for them. */
+  PADIM_PRELOAD_BACKBONES: csv(z.enum(['resnet18', 'resnet50'])).default([]),
   EXTRACT_CONCURRENCY: positiveInt.default(1),
   REDUCE_CONCURRENCY: positiveInt.default(1),
   SCORE_CONCURRENCY: positiveInt.default(4),

@@ -6,6 +6,8 @@ import { runId, versionName } from '../names';
 export const datasetSource = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('folder'), root: z.string().min(1) }).strict(),
   z.object({ kind: z.literal('s3'), bucket: z.string().min(3).max(63), prefix: z.string() }).strict(),
+  /** A prefix in the fleet's own store: the images of an uploaded archive, unpacked there by the API. */
+  z.object({ kind: z.literal('store'), prefix: z.string().min(1) }).strict(),
 ]);
 export type DatasetSource = z.infer<typeof datasetSource>;
 
@@ -29,6 +31,10 @@ export const trainingPlan = z
 export type TrainingPlan = z.infer<typeof trainingPlan>;
 
 export function parseDatasetLocation(location: string): DatasetSource {
+  if (location.startsWith('store:')) {
+    const prefix = location.slice('store:'.length);
+    return { kind: 'store', prefix: prefix.endsWith('/') ? prefix : `${prefix}/` };
+  }
   if (location.startsWith('s3://')) {
     const rest = location.slice('s3://'.length);
     const slash = rest.indexOf('/');

@@ -35,11 +35,13 @@ function fakeScorer(): PadimScorer {
       }
       return out;
     },
-    anomalyMap(distances: Float32Array) {
-      const map = new Float32Array(SIDE * SIDE);
+    async anomalyMaps(distances: Float32Array, n: number) {
+      const maps = new Float32Array(n * SIDE * SIDE);
       const cell = SIDE / GRID;
-      for (let y = 0; y < SIDE; y++) for (let x = 0; x < SIDE; x++) map[y * SIDE + x] = distances[Math.floor(y / cell) * GRID + Math.floor(x / cell)];
-      return map;
+      for (let i = 0; i < n; i++) {
+        for (let y = 0; y < SIDE; y++) for (let x = 0; x < SIDE; x++) maps[i * SIDE * SIDE + y * SIDE + x] = distances[i * P + Math.floor(y / cell) * GRID + Math.floor(x / cell)];
+      }
+      return maps;
     },
   } as unknown as PadimScorer;
 }

@@ -1,5 +1,6 @@
 import { ModelManifest, gaussianBlur, resizeBilinear } from '@padim-fleet/padim-core';
 import type { ResolvedBackbone } from '../backbones/resolve-backbone';
+import { buildAnomalyMapGraph } from '../graphs/anomaly-map-graph';
 import { buildMahalanobisGraph, unpackLowerTriangular } from '../graphs/mahalanobis-graph';
 import type { ModelTensors } from '../model-io/model-folder';
 import { OnnxWorkerSession } from '../runtime/onnx-worker-session';
@@ -33,6 +34,7 @@ export class PadimScorer {
     readonly manifest: ModelManifest,
     readonly extractor: EmbeddingExtractor,
     private readonly blocks: FactorBlock[],
+    private readonly mapSession: OnnxWorkerSession,
   ) {}
 
   static async create(manifest: ModelManifest, tensors: ModelTensors, backbone: ResolvedBackbone, runtime: RuntimeOptions = {}): Promise<PadimScorer> {
@@ -58,7 +60,8 @@ export class PadimScorer {
       });
       blocks.push({ start, end, session });
     }
-    return new PadimScorer(manifest, extractor, blocks);
+    const mapSession = await OnnxWorkerSession.create(buildAnomalyMapGraph(manifest.grid, side, ANOMALY_MAP_SIGMA), { device: runtime.device, threads: runtimeThreads(runtime) });
+    return new PadimScorer(manifest, extractor, blocks, mapSession);
   }
 
   get side(): number {
@@ -139,7 +142,13 @@ export class PadimScorer {
     return result;
   }
 
-  /** The side×side anomaly map of one image's patch distances: bilinear upsampling, then Gaussian blur σ=4. */
+  /** Anomaly maps [n, side·side] of n images' patch distances [n, P], computed by onnxruntime off the event loop. */
+  async anomalyMaps(distances: Float32Array, n: number): Promise<Float32Array> {
+    const out = await this.mapSession.run({ distance: { data: distances.subarray(0, n * this.positions), dims: [n, this.positions] } });
+    return out.map.data as Float32Array;
+  }
+
+  /** The side×side anomaly map of one image's patch distances: bilinear upsampling, then Gaussian blur σ=4 (the reference of anomalyMaps). */
   anomalyMap(distances: Float32Array): Float32Array {
     const { height, width } = this.manifest.grid;
     const up = resizeBilinear(distances, { c: 1, h: height, w: width }, this.side, this.side);
@@ -147,7 +156,7 @@ export class PadimScorer {
   }
 
   async release(): Promise<void> {
-    await Promise.all([this.extractor.release(), ...this.blocks.map((b) => b.session.release())]);
+    await Promise.all([this.extractor.release(), this.mapSession.release(), ...this.blocks.map((b) => b.session.release())]);
   }
 }
 

@@ -43,15 +43,15 @@ export async function scoreImages<T extends { file: string; mask?: string }>(
   const side = scorer.side;
   const results = new Map<T, ScoredImage<T>>();
   let done = 0;
-  let inFlight: { dist: Promise<Float32Array>; items: T[]; pixels: PixelImage[] } | null = null;
+  let inFlight: { maps: Promise<Float32Array>; items: T[]; pixels: PixelImage[] } | null = null;
   const report = () => opts.onProgress?.({ stage: opts.stage ?? 'score', done, total: items.length });
 
-  const settle = async (job: { dist: Promise<Float32Array>; items: T[]; pixels: PixelImage[] }) => {
-    const dist = await job.dist;
-    const P = scorer.positions;
+  const settle = async (job: { maps: Promise<Float32Array>; items: T[]; pixels: PixelImage[] }) => {
+    const maps = await job.maps;
+    const S = side * side;
     for (let i = 0; i < job.items.length; i++) {
       const item = job.items[i];
-      const map = scorer.anomalyMap(dist.subarray(i * P, (i + 1) * P));
+      const map = maps.subarray(i * S, (i + 1) * S);
       const peak = maxOf(map);
       const result: ScoredImage<T> = { item, score: peak.value, maxLocation: { x: peak.index % side, y: Math.floor(peak.index / side) } };
       if (item.mask) result.mask = await decodeMask(item.mask, { width: side, height: side });
@@ -79,7 +79,8 @@ export async function scoreImages<T extends { file: string; mask?: string }>(
       done++;
     }
     if (batch.n === 0) continue;
-    const job = { dist: scorer.patchDistances(batch.tensor, batch.n), items: batch.items, pixels: batch.pixels };
+    const n = batch.n;
+    const job = { maps: scorer.patchDistances(batch.tensor, n).then((dist) => scorer.anomalyMaps(dist, n)), items: batch.items, pixels: batch.pixels };
     if (inFlight) await settle(inFlight);
     inFlight = job;
   }
