@@ -263,6 +263,8 @@ describeWithShared('scoring pool end to end: online and batch scoring through th
         expect(missing.status).toBe(404);
         const missingVersion = await client.request('POST', '/v1/scorings', { category: 'screw', version: 'v9', input: `s3://${bucket}/inputs/mixed/` });
         expect(missingVersion.status).toBe(404);
+        const internal = await client.request('POST', '/v1/scorings', { category: 'screw', input: 'store:models/screw/v1/' });
+        expect([internal.status, internal.body.message]).toEqual([400, expect.stringMatching(/body\.input: must not name the fleet's own prefixes/)]);
       }, 120_000);
 
       it('scores an archive uploaded through the API, and keeps only the results', async () => {

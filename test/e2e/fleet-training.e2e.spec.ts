@@ -229,6 +229,7 @@ describeWithShared('fleet end to end: HTTP API, worker processes, Redis, radosgw
           [{ category: 'screw', dataset: path.join(SCREW, 'train/good'), d: 449 }, /body\.d: must be at most 448/],
           [{ category: 'screw', dataset: path.join(SCREW, 'train/good'), baseVersion: 'nope' }, /baseVersion: model screw\/nope does not exist/],
           [{ category: 'screw', dataset: path.join(SCREW, 'train/good'), colour: 'red' }, /colour/],
+          [{ category: 'screw', dataset: 'store:models/screw/' }, /body\.dataset: must not name the fleet's own prefixes/],
         ];
         for (const [body, reason] of cases) {
           const res = await client.request('POST', '/v1/trainings', body);

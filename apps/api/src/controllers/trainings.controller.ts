@@ -3,7 +3,7 @@ import { FileInterceptor } from '@nestjs/platform-express';
 import { ApiBearerAuth, ApiBody, ApiConsumes, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { tmpdir } from 'node:os';
 import { z } from 'zod';
-import { TrainingBatchRequest, TrainingRequest, TrainingUploadRequest, runId, trainingBatchRequest, trainingRequest, trainingUploadRequest } from '@padim-fleet/contracts';
+import { TrainingBatchRequest, TrainingRequest, TrainingUploadRequest, runId, trainingBatchRequest, trainingRequest, trainingRequestBody, trainingUploadRequest } from '@padim-fleet/contracts';
 import { openApiSchema } from '../common/json-schema';
 import { ZodValidationPipe } from '../common/zod-validation.pipe';
 import { TrainingsService } from '../services/trainings.service';
@@ -28,7 +28,7 @@ export class TrainingsController {
   @HttpCode(202)
   @ApiOperation({ summary: 'Train a model for one category (product line); returns the run id at once' })
   @ApiBody({ schema: openApiSchema(trainingRequest) })
-  submit(@Body(new ZodValidationPipe(trainingRequest, 'body')) body: TrainingRequest) {
+  submit(@Body(new ZodValidationPipe(trainingRequestBody, 'body')) body: TrainingRequest) {
     return this.service.submit(body);
   }
 

@@ -36,13 +36,15 @@ export class ScoringService {
   /** Resolves the version here so that a missing model is a 404 before anything is uploaded or queued. */
   private async checkModel(category: string, version: string | undefined): Promise<string> {
     const resolved = await resolveModelVersion(this.registry, category, version);
-    if (!(await this.registry.hasVersion(category, resolved))) throw new NotFoundException(`model ${category}/${resolved} not found`);
+    // `current` only ever names a published version (the current one cannot be deleted).
+    if (version && !(await this.registry.hasVersion(category, resolved))) throw new NotFoundException(`model ${category}/${resolved} not found`);
     return resolved;
   }
 
   async scoreOnline(category: string, files: UploadedImage[], opts: { version?: string; inline?: boolean }): Promise<OnlineScoreResponse> {
     if (!files || files.length === 0) throw new BadRequestException('images: upload at least one image (multipart field "images")');
-    await this.checkModel(category, opts.version);
+    // Resolved here, once: the worker scores with exactly this version, even if another is promoted meanwhile.
+    const version = await this.checkModel(category, opts.version);
     const requestId = randomUUID();
     const images = [];
     for (const [i, file] of files.entries()) {
@@ -53,7 +55,7 @@ export class ScoringService {
     }
     try {
       return (await this.runs.scoreNow(
-        { requestId, category, version: opts.version ?? null, images, inline: opts.inline ?? false },
+        { requestId, category, version, images, inline: opts.inline ?? false },
         this.config.SCORE_TIMEOUT_MS,
       )) as OnlineScoreResponse;
     } catch (error) {

@@ -37,7 +37,8 @@ export async function scoreImagesHandler(job: Job, ctx: JobContext): Promise<Onl
     return { category: data.category, version: lease.version, results };
   } finally {
     lease.done();
-    await ctx.store.deletePrefix(uploadPrefix(data.requestId)).catch(() => undefined);
+    // The answer does not wait for the clean-up of the uploaded images.
+    void ctx.store.deletePrefix(uploadPrefix(data.requestId)).catch(() => undefined);
   }
 }
 

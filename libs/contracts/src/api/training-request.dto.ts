@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { categoryName, versionName } from '../names';
+import { RESERVED_STORE_PREFIXES, categoryName, isUserStoreKey, versionName } from '../names';
 
 /** Backbones the fleet can build, with their feature count F (the upper bound of d). */
 export const BACKBONE_FEATURES = { resnet18: 448, resnet50: 1792 } as const;
@@ -53,7 +53,15 @@ export const trainingRequest = trainingRequestFields.superRefine(checkTrainingRe
 export type TrainingRequest = z.infer<typeof trainingRequest>;
 export type TrainingRequestInput = z.input<typeof trainingRequest>;
 
-export const trainingBatchRequest = z.object({ runs: z.array(trainingRequest).min(1).max(100) }).strict();
+/**
+ * The request as the API accepts it: a `store:` dataset may not point into the fleet's own prefixes
+ * (uploads are unpacked there by the API itself, which builds such requests without this check).
+ */
+export const trainingRequestBody = trainingRequest.superRefine((req, ctx) => {
+  if (!isUserStoreKey(req.dataset)) ctx.addIssue({ code: 'custom', path: ['dataset'], message: `must not name the fleet's own prefixes (${RESERVED_STORE_PREFIXES.join(', ')})` });
+});
+
+export const trainingBatchRequest = z.object({ runs: z.array(trainingRequestBody).min(1).max(100) }).strict();
 export type TrainingBatchRequest = z.infer<typeof trainingBatchRequest>;
 
 /** Default d per backbone (the paper's choices). */

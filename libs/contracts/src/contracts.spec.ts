@@ -1,0 +1,80 @@
+import { describe, expect, it } from '@jest/globals';
+import {
+  ContractError,
+  isUserStoreKey,
+  loadFleetConfig,
+  parseContract,
+  parseDatasetLocation,
+  scoringRequest,
+  trainingRequest,
+  trainingRequestBody,
+  versionFor,
+} from './index';
+
+describe('loadFleetConfig', () => {
+  it('gives the embedded defaults for an empty environment', () => {
+    const config = loadFleetConfig({});
+    expect(config.PADIM_STORE).toBe('.padim-store');
+    expect(config.REDIS_URL).toBe('redis://127.0.0.1:6379');
+    expect(config.WORKER_ROLES).toEqual(['extract', 'reduce']);
+    expect(config.API_KEYS).toEqual([]);
+  });
+
+  it('parses lists and numbers, and names every bad variable', () => {
+    const config = loadFleetConfig({ WORKER_ROLES: 'score, extract', EXTRACT_CONCURRENCY: '3', PADIM_DATASET_ROOTS: '/a,/b' });
+    expect(config.WORKER_ROLES).toEqual(['score', 'extract']);
+    expect(config.EXTRACT_CONCURRENCY).toBe(3);
+    expect(config.PADIM_DATASET_ROOTS).toEqual(['/a', '/b']);
+    let error: unknown;
+    try {
+      loadFleetConfig({ REDIS_URL: 'localhost', WORKER_ROLES: 'extract,train', API_KEYS: 'short', EXTRACT_CONCURRENCY: '0' });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ContractError);
+    const paths = (error as ContractError).issues.map((i) => i.path);
+    expect(paths).toEqual(expect.arrayContaining(['REDIS_URL', 'WORKER_ROLES.1', 'API_KEYS.0', 'EXTRACT_CONCURRENCY']));
+  });
+});
+
+describe('trainingRequest', () => {
+  const base = { category: 'screw', dataset: '/data/screw/train/good' };
+
+  it('fills the defaults', () => {
+    expect(trainingRequest.parse(base)).toEqual({ ...base, backbone: 'resnet18', embedding: 'random', seed: 42, size: 256, holdout: 0.1, promote: true });
+  });
+
+  it('names each bad field', () => {
+    const bad = () => parseContract(trainingRequest, { ...base, category: '../x', d: 449, crop: 300, shards: 0, extra: 1 }, 'request', 'body');
+    expect(bad).toThrow(/body\.category: must be 1-64/);
+    expect(bad).toThrow(/unrecognized key|extra/i);
+    expect(() => parseContract(trainingRequest, { ...base, d: 449, crop: 300 }, 'request', 'body')).toThrow(/body\.d: must be at most 448 for resnet18; body\.crop: must be at most size \(256\)/);
+    expect(() => parseContract(trainingRequest, { ...base, dataset: 'data/screw' }, 'request', 'body')).toThrow(/body\.dataset: must be s3:\/\/bucket\/prefix/);
+    expect(() => parseContract(trainingRequest, { ...base, dataset: '/data/../etc' }, 'request', 'body')).toThrow(/"\.\." segments/);
+  });
+
+  it('keeps API requests out of the fleet\'s own prefixes', () => {
+    expect(() => parseContract(trainingRequestBody, { ...base, dataset: 'store:runs/x/' }, 'request', 'body')).toThrow(/body\.dataset: must not name/);
+    expect(trainingRequestBody.parse({ ...base, dataset: 'store:incoming/screw/' }).dataset).toBe('store:incoming/screw/');
+    expect(isUserStoreKey('store:models')).toBe(false);
+    expect(isUserStoreKey('store:modelsx/')).toBe(true);
+    expect(() => scoringRequest.parse({ category: 'screw', input: 'store:scorings/x/' })).toThrow(/must not name/);
+    expect(scoringRequest.parse({ category: 'screw', input: 's3://bucket/a.tar.gz' }).chunkSize).toBe(64);
+  });
+});
+
+describe('dataset locations and versions', () => {
+  it('parses the three kinds of dataset location', () => {
+    expect(parseDatasetLocation('s3://bucket/a/b')).toEqual({ kind: 's3', bucket: 'bucket', prefix: 'a/b/' });
+    expect(parseDatasetLocation('s3://bucket')).toEqual({ kind: 's3', bucket: 'bucket', prefix: '' });
+    expect(parseDatasetLocation('store:incoming')).toEqual({ kind: 'store', prefix: 'incoming/' });
+    expect(parseDatasetLocation('/srv/data')).toEqual({ kind: 'folder', root: '/srv/data' });
+  });
+
+  it('names versions by time and run, sortable and the same on every retry', () => {
+    const a = versionFor('1a2b3c4d-0000-4000-8000-000000000000', new Date('2026-11-29T23:03:48.123Z'));
+    expect(a).toBe('20261129T230348Z-1a2b3c4d');
+    expect(versionFor('1a2b3c4d-0000-4000-8000-000000000000', new Date('2026-11-29T23:03:48.123Z'))).toBe(a);
+    expect(versionFor('00000000-0000', new Date('2026-11-30T00:00:00Z')) > a).toBe(true);
+  });
+});
