@@ -14,7 +14,8 @@ import { PadimScorer, TrainedModel, listMvtecTestSet, resolveBackbone, scoreImag
 import { ModelRegistry, S3BlobStore, createBlobStore } from '@padim-fleet/storage';
 import { API_KEY, S3_ENDPOINT, S3_KEYS, backboneImagesPerSec, benchStoreSpec, fleetEnv, freePort, percentile, round, screwDir, screwTrainFiles } from './bench-common';
 
-const CLIENTS = 4;
+/** Concurrent online clients (BENCH_CLIENTS overrides, for diagnosis). */
+const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 4);
 const REQUESTS_PER_CLIENT = 15;
 
 interface PoolFigures {
