@@ -100,6 +100,18 @@ describeWithShared('training flow (in-process workers, real Redis, local store)'
       expect(left).toEqual([]);
     }, 240_000);
 
+    it('sets F1-optimal thresholds and stores metrics when the request names a validation set', async () => {
+      const status = await train({ dataset: path.join(data, 'train/good'), validation: data, shards: 2, category: 'weave-val' });
+      expect(status.error).toBeUndefined();
+      expect(status.heldOutCount).toBe(0);
+      const manifest = await manifestOf(status);
+      expect(manifest.thresholds.rule).toBe('validation-f1');
+      expect(manifest.training.imageCount).toBe(24);
+      expect(Object.keys(manifest.metrics ?? {}).sort()).toEqual(['aupro', 'imageAUROC', 'imageF1', 'pixelAUROC', 'pixelF1']);
+      expect(manifest.metrics!.imageAUROC).toBeGreaterThan(0.5);
+      expect(status.result?.metrics).toEqual(manifest.metrics);
+    }, 240_000);
+
     it('extends a stored version with new images (baseVersion) to the model of all images at once', async () => {
       const good = path.join(data, 'train/good');
       const all = await listImagesRecursive(good);
