@@ -3,13 +3,13 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Job, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { FleetConfig, JobName, QueueName, WorkerRole, s3Connection } from '@padim-fleet/contracts';
+import { FleetConfig, JobName, QueueName, WorkerRole, s3Connection, sweepOnlineResults } from '@padim-fleet/contracts';
 import { RUN_MARK_TTL_SECONDS, ScoringRuns, createRedis, failedRunKey, scoringInputPrefix, scoringPlanKey, scoringPrefix, scoringUploadPrefix } from '@padim-fleet/fleet';
 import { BlobStore, ModelRegistry, createBlobStore, runPrefix } from '@padim-fleet/storage';
 import { extractFeatures } from './jobs/extract-features.handler';
 import { fitGaussian } from './jobs/fit-gaussian.handler';
 import { scoreImagesHandler } from './jobs/score-images.handler';
-import { assembleScoringHandler, prepareScoringHandler, scoreChunkHandler } from './jobs/scoring.handlers';
+import { assembleScoringHandler, prepareScoringHandler, scoreChunkHandler, sweepOnlineResultsHandler } from './jobs/scoring.handlers';
 import { ScorerCacheRepository } from './repositories/scorer-cache.repository';
 import { JobContext } from './jobs/job-context';
 import { FeatureExtractorRepository } from './repositories/feature-extractor.repository';
@@ -24,7 +24,11 @@ const HANDLERS: Record<JobName, Handler> = {
   [JobName.PrepareScoring]: prepareScoringHandler,
   [JobName.ScoreChunk]: scoreChunkHandler,
   [JobName.AssembleScoring]: assembleScoringHandler,
+  [JobName.SweepOnlineResults]: sweepOnlineResultsHandler,
 };
+
+/** How often the score pool sweeps expired online results. */
+const SWEEP_EVERY_MS = 3600_000;
 
 const ROLE_QUEUES: Record<WorkerRole, QueueName> = { extract: QueueName.Extract, reduce: QueueName.Reduce, score: QueueName.Score };
 
@@ -94,6 +98,10 @@ export async function startFleetWorker(config: FleetConfig, opts: FleetWorkerOpt
     worker.on('error', (error) => log(`${role}: ${error.message}`));
     return worker;
   });
+  if (roles.includes('score')) {
+    // Every score worker upserts the same scheduler, so the pool sweeps once per period whatever its size.
+    await scoringRuns.queue.upsertJobScheduler(sweepOnlineResults.jobId(), { every: SWEEP_EVERY_MS }, { name: JobName.SweepOnlineResults, data: {}, opts: { removeOnComplete: 10, removeOnFail: 10 } });
+  }
   if (roles.includes('extract') || roles.includes('reduce')) {
     for (const name of config.PADIM_PRELOAD_BACKBONES) {
       const started = Date.now();

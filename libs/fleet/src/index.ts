@@ -9,3 +9,4 @@ export * from './scoring';
 export * from './model-cache';
 export * from './registry-model';
 export * from './scoring-runs';
+export * from './sweep-online-results';

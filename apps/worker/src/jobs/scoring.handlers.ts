@@ -25,6 +25,7 @@ import {
   scoringPrefix,
   scoringUploadPrefix,
   splitContiguous,
+  sweepOnlineResults,
   writeScoringResults,
 } from '@padim-fleet/fleet';
 import { BlobStore, ModelNotFoundError, S3BlobStore } from '@padim-fleet/storage';
@@ -158,4 +159,10 @@ export async function assembleScoringHandler(job: Job, ctx: JobContext): Promise
   await ctx.store.deletePrefix(scoringUploadPrefix(data.scoringId));
   await ctx.store.delete(scoringPlanKey(data.scoringId));
   return { images: summary.images, scored: summary.scored, failed: summary.failed, anomalous: summary.anomalous };
+}
+
+/** Scheduled: removes online results older than ONLINE_RESULTS_TTL_HOURS. */
+export async function sweepOnlineResultsHandler(_job: Job, ctx: JobContext): Promise<{ removed: number }> {
+  const removed = await sweepOnlineResults(ctx.store, ctx.config.ONLINE_RESULTS_TTL_HOURS * 3600_000);
+  return { removed: removed.length };
 }

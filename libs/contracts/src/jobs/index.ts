@@ -2,7 +2,7 @@ import type { z } from 'zod';
 import { extractFeatures } from './extract-features.job';
 import { fitGaussian } from './fit-gaussian.job';
 import { scoreImages } from './score-images.job';
-import { assembleScoring, prepareScoring, scoreChunk } from './scoring-jobs.job';
+import { assembleScoring, prepareScoring, scoreChunk, sweepOnlineResults } from './scoring-jobs.job';
 import { JobName, QueueName } from './queue-name';
 
 export * from './extract-features.job';
@@ -19,6 +19,7 @@ export const JOBS = {
   [JobName.PrepareScoring]: prepareScoring,
   [JobName.ScoreChunk]: scoreChunk,
   [JobName.AssembleScoring]: assembleScoring,
+  [JobName.SweepOnlineResults]: sweepOnlineResults,
 } as const satisfies Record<JobName, { name: JobName; queue: QueueName; schema: z.ZodType; jobId: (data: never) => string }>;
 
 export type JobOf<N extends JobName> = z.infer<(typeof JOBS)[N]['schema']>;

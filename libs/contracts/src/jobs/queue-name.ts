@@ -11,4 +11,5 @@ export enum JobName {
   PrepareScoring = 'PrepareScoring',
   ScoreChunk = 'ScoreChunk',
   AssembleScoring = 'AssembleScoring',
+  SweepOnlineResults = 'SweepOnlineResults',
 }

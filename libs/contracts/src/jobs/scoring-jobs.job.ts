@@ -73,3 +73,15 @@ export const scoringPlan = z
   })
   .strict();
 export type ScoringPlan = z.infer<typeof scoringPlan>;
+
+/** Scheduled on the score queue: removes online results older than ONLINE_RESULTS_TTL_HOURS. */
+export const sweepOnlineResultsJob = z.object({}).strict();
+export type SweepOnlineResultsJob = z.infer<typeof sweepOnlineResultsJob>;
+
+export const sweepOnlineResults = {
+  name: JobName.SweepOnlineResults,
+  queue: QueueName.Score,
+  schema: sweepOnlineResultsJob,
+  /** One scheduler for the whole pool: every score worker upserts the same one. */
+  jobId: () => 'sweep-online-results',
+} as const;
