@@ -23,11 +23,16 @@ export class ApiKeyGuard implements CanActivate {
 
   canActivate(context: ExecutionContext): boolean {
     if (this.reflector.getAllAndOverride<boolean>(PUBLIC_ROUTE, [context.getHandler(), context.getClass()])) return true;
-    const header = context.switchToHttp().getRequest<Request>().headers.authorization ?? '';
-    const match = /^Bearer\s+(.+)$/i.exec(header);
-    if (!match) throw new UnauthorizedException('missing bearer token (Authorization: Bearer <API key>)');
-    const given = Buffer.from(match[1].trim());
-    if (!this.keys.some((k) => k.length === given.length && timingSafeEqual(k, given))) throw new UnauthorizedException('invalid API key');
+    const problem = bearerProblem(context.switchToHttp().getRequest<Request>().headers.authorization, this.keys);
+    if (problem) throw new UnauthorizedException(problem);
     return true;
   }
+}
+
+/** Why an Authorization header does not carry one of `keys`, or null when it does. */
+export function bearerProblem(header: string | undefined, keys: Buffer[]): string | null {
+  const match = /^Bearer\s+(.+)$/i.exec(header ?? '');
+  if (!match) return 'missing bearer token (Authorization: Bearer <API key>)';
+  const given = Buffer.from(match[1].trim());
+  return keys.some((k) => k.length === given.length && timingSafeEqual(k, given)) ? null : 'invalid API key';
 }
