@@ -3,9 +3,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { detectArchiveFormat } from './archive-format';
 import { DEFAULT_ARCHIVE_LIMITS, resolveArchiveLimits } from './archive-limits';
-import { ArchiveRejectedError } from './archive-rejected-error';
 import { inspectArchive } from './inspect-archive';
 import { readArchiveEntries } from './read-archive-entries';
+import { rejection } from './testing/archive-spec-helpers';
 
 function tarHead(): Uint8Array {
   const head = new Uint8Array(512);
@@ -69,15 +69,6 @@ describe('files that are not archives', () => {
   afterAll(async () => {
     await fs.rm(dir, { recursive: true, force: true });
   });
-
-  async function rejection(promise: Promise<unknown>): Promise<ArchiveRejectedError> {
-    const err: unknown = await promise.then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    expect(err).toBeInstanceOf(ArchiveRejectedError);
-    return err as ArchiveRejectedError;
-  }
 
   it.each(['empty.zip', 'empty.tar', 'empty.tar.gz', 'empty.dat'])('rejects a zero-byte %s', async (name) => {
     const file = path.join(dir, name);

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -6,13 +5,10 @@ import * as zlib from 'node:zlib';
 import * as tar from 'tar-stream';
 import type { ArchiveFormat } from './archive-format';
 import type { ArchiveLimits } from './archive-limits';
-import { ArchiveRejectedError } from './archive-rejected-error';
 import { extractArchive } from './extract-archive';
 import { inspectArchive } from './inspect-archive';
 import { readArchiveEntries } from './read-archive-entries';
-
-const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-const png = (bytes: number) => Buffer.concat([PNG_SIGNATURE, randomBytes(bytes)]);
+import { listTree, png, readAll, rejection } from './testing/archive-spec-helpers';
 
 interface TarItem {
   name: string;
@@ -62,29 +58,6 @@ async function write(data: Buffer, name: string): Promise<string> {
   const file = path.join(dir, `${++counter}-${name}`);
   await fs.writeFile(file, data);
   return file;
-}
-
-async function readAll(file: string, opts: Parameters<typeof readArchiveEntries>[1] = {}) {
-  const out: { path: string; data: Buffer }[] = [];
-  for await (const entry of readArchiveEntries(file, opts)) out.push(entry);
-  return out;
-}
-
-async function rejection(promise: Promise<unknown>): Promise<ArchiveRejectedError> {
-  const err: unknown = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ArchiveRejectedError);
-  return err as ArchiveRejectedError;
-}
-
-async function listTree(root: string): Promise<string[]> {
-  const entries = await fs.readdir(root, { recursive: true, withFileTypes: true });
-  return entries
-    .filter((entry) => !entry.isDirectory())
-    .map((entry) => path.relative(root, path.join(entry.parentPath, entry.name)).split(path.sep).join('/'))
-    .sort();
 }
 
 describe.each(['tar', 'tar.gz'] as const)('%s', (format) => {

@@ -1,16 +1,12 @@
-import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as yazl from 'yazl';
 import type { ArchiveLimits } from './archive-limits';
-import { ArchiveRejectedError } from './archive-rejected-error';
 import { extractArchive } from './extract-archive';
 import { inspectArchive } from './inspect-archive';
 import { readArchiveEntries } from './read-archive-entries';
-
-const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-const png = (bytes: number) => Buffer.concat([PNG_SIGNATURE, randomBytes(bytes)]);
+import { listTree, png, readAll, rejection } from './testing/archive-spec-helpers';
 
 interface ZipItem {
   name: string;
@@ -67,29 +63,6 @@ async function write(data: Buffer, name = `archive-${++counter}.zip`): Promise<s
   const file = path.join(dir, name);
   await fs.writeFile(file, data);
   return file;
-}
-
-async function readAll(file: string, opts: Parameters<typeof readArchiveEntries>[1] = {}) {
-  const out: { path: string; data: Buffer }[] = [];
-  for await (const entry of readArchiveEntries(file, opts)) out.push(entry);
-  return out;
-}
-
-async function rejection(promise: Promise<unknown>): Promise<ArchiveRejectedError> {
-  const err: unknown = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ArchiveRejectedError);
-  return err as ArchiveRejectedError;
-}
-
-async function listTree(root: string): Promise<string[]> {
-  const entries = await fs.readdir(root, { recursive: true, withFileTypes: true });
-  return entries
-    .filter((entry) => entry.isFile())
-    .map((entry) => path.relative(root, path.join(entry.parentPath, entry.name)).split(path.sep).join('/'))
-    .sort();
 }
 
 /** Rejected at inspection, by readArchiveEntries before the first entry, and by extractArchive without writing anything. */
