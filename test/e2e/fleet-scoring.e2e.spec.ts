@@ -12,7 +12,7 @@ import { ModelManifest, auroc } from '@padim-fleet/padim-core';
 import { ModelRegistry, S3BlobStore } from '@padim-fleet/storage';
 import { describeWithShared, sharedPath } from '../../libs/inference/src/testing/shared-data';
 import { FleetApiClient } from '../support/fleet-api';
-import { API_MAIN, FleetProcess, WORKER_MAIN, pollUntil, freePort } from '../support/fleet-processes';
+import { FleetProcess, freePort, pollUntil } from '../support/fleet-processes';
 import { createTestBucket, describeWithRedis, describeWithS3, redisTestUrl, removeTestBucket, s3TestSettings, testName } from '../support/services';
 
 const API_KEY = 'e2e-score-key-0123456789abcdef';
@@ -43,8 +43,7 @@ describeWithShared('scoring pool end to end: online and batch scoring through th
       let evalScores: Map<string, number>;
 
       const startWorker = async (name: string) => {
-        const worker = FleetProcess.start(name, WORKER_MAIN, env);
-        await worker.waitForOutput(/worker: roles/);
+        const worker = await FleetProcess.startWorker(name, env);
         workers.push(worker);
         return worker;
       };
@@ -98,8 +97,7 @@ describeWithShared('scoring pool end to end: online and batch scoring through th
         } finally {
           await scorer.release();
         }
-        api = FleetProcess.start('api', API_MAIN, env);
-        await api.waitForOutput(/api: listening/);
+        api = await FleetProcess.startApi(env);
         client = new FleetApiClient(`http://127.0.0.1:${port}`, API_KEY);
         await startWorker('score-1');
         await startWorker('score-2');

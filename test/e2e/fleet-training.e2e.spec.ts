@@ -20,7 +20,7 @@ import { BlobStore, ModelRegistry, S3BlobStore } from '@padim-fleet/storage';
 import { describeWithShared, sharedPath } from '../../libs/inference/src/testing/shared-data';
 import { FleetApiClient } from '../support/fleet-api';
 import { relativeDifference } from '../support/model-compare';
-import { API_MAIN, FleetProcess, REPO_ROOT, WORKER_MAIN, pollUntil, sleep, freePort } from '../support/fleet-processes';
+import { FleetProcess, REPO_ROOT, freePort, pollUntil, sleep } from '../support/fleet-processes';
 import { createTestBucket, describeWithRedis, describeWithS3, removeTestBucket, s3TestSettings, testName } from '../support/services';
 
 const API_KEY = 'e2e-key-0123456789abcdef';
@@ -55,8 +55,7 @@ describeWithShared('fleet end to end: HTTP API, worker processes, Redis, radosgw
       let referenceMetrics: EvaluationMetrics;
 
       const startWorker = async (name: string) => {
-        const worker = FleetProcess.start(name, WORKER_MAIN, env);
-        await worker.waitForOutput(/worker: roles/);
+        const worker = await FleetProcess.startWorker(name, env);
         workers.push(worker);
         return worker;
       };
@@ -112,8 +111,7 @@ describeWithShared('fleet end to end: HTTP API, worker processes, Redis, radosgw
           JOB_BACKOFF_MS: '2000',
           AWS_SDK_JS_SUPPRESS_MAINTENANCE_MODE_MESSAGE: '1',
         };
-        api = FleetProcess.start('api', API_MAIN, env);
-        await api.waitForOutput(/api: listening/);
+        api = await FleetProcess.startApi(env);
         client = new FleetApiClient(`http://127.0.0.1:${port}`, API_KEY);
         await startWorker('worker-1');
         await startWorker('worker-2');
@@ -333,6 +331,20 @@ describeWithShared('fleet end to end: HTTP API, worker processes, Redis, radosgw
         expect((await client.request('GET', '/v1/models/a%2Fb')).status).toBe(400);
         const list = await client.request('GET', '/v1/models');
         expect(list.body.map((c: { category: string }) => c.category)).toEqual(expect.arrayContaining(['screw', 'weave', 'weave-s3']));
+      });
+
+      it('lists the recent runs, newest first', async () => {
+        const all = await client.request('GET', '/v1/trainings');
+        expect(all.status).toBe(200);
+        const runs = all.body as { runId: string; category: string; state: string; createdAt: string }[];
+        // Redis keeps nothing on disk here, so only the runs since its restart are listed.
+        expect(runs.length).toBeGreaterThanOrEqual(5);
+        expect(runs.map((r) => r.createdAt)).toEqual([...runs.map((r) => r.createdAt)].sort().reverse());
+        expect(runs.find((r) => r.category === 'weave-s3')!.state).toBe('completed');
+        expect(runs.find((r) => r.category === 'screw-cancel')!.state).toBe('cancelled');
+        expect(runs.find((r) => r.category === 'broken')!.state).toBe('failed');
+        expect((await client.request('GET', '/v1/trainings?limit=2')).body).toHaveLength(2);
+        expect((await client.request('GET', '/v1/trainings?limit=0')).status).toBe(400);
       });
 
       it('guards every route but health and readiness with an API key, the OpenAPI document at /docs included', async () => {

@@ -31,6 +31,16 @@ export const cancelKey = (queuePrefix: string, runId: string) => `${queuePrefix}
 export const failedRunKey = (queuePrefix: string, runId: string) => `${queuePrefix}:run-failed:${runId}`;
 export const RUN_MARK_TTL_SECONDS = 30 * 24 * 3600;
 
+export interface TrainingRunSummary {
+  runId: string;
+  category: string;
+  version: string;
+  /** 'queued' also covers runs whose shards are under way: the parent job waits for its children. */
+  state: RunState;
+  createdAt: string;
+  error?: string;
+}
+
 export async function readPlan(store: BlobStore, runId: string): Promise<TrainingPlan> {
   const text = (await store.get(planKey(runId))).toString('utf8');
   return parseContract(trainingPlan, JSON.parse(text), `plan of run ${runId}`);
@@ -144,6 +154,25 @@ export class TrainingRuns {
       result: state === 'completed' && result ? result : undefined,
       error,
     };
+  }
+
+  /** The most recent runs, newest first, without per-shard detail (GET /v1/trainings/:id has it). */
+  async list(limit: number): Promise<TrainingRunSummary[]> {
+    const jobs = await this.reduceQueue.getJobs(['waiting-children', 'waiting', 'active', 'delayed', 'completed', 'failed'], 0, -1);
+    const recent = jobs
+      .filter((j): j is Job => Boolean(j) && j.name === JobName.FitGaussian)
+      .sort((a, b) => b.timestamp - a.timestamp)
+      .slice(0, limit);
+    return Promise.all(
+      recent.map(async (job) => {
+        const data = parseContract(fitGaussianJob, job.data, `job ${job.id}`);
+        const jobState = await job.getState();
+        const cancelled = (await this.redis.exists(cancelKey(this.queuePrefix, data.runId))) === 1;
+        const state: RunState =
+          jobState === 'completed' ? 'completed' : cancelled ? 'cancelled' : jobState === 'failed' ? 'failed' : jobState === 'active' ? 'running' : 'queued';
+        return { runId: data.runId, category: data.category, version: data.version, state, createdAt: data.createdAt, error: jobState === 'failed' ? job.failedReason : undefined };
+      }),
+    );
   }
 
   /**

@@ -1,4 +1,4 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Post, UploadedFile, UseInterceptors } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query, UploadedFile, UseInterceptors } from '@nestjs/common';
 import { FileInterceptor } from '@nestjs/platform-express';
 import { ApiBearerAuth, ApiBody, ApiConsumes, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { tmpdir } from 'node:os';
@@ -17,6 +17,8 @@ const jsonField = z.string({ message: 'must be a JSON object' }).transform((text
     return z.NEVER;
   }
 });
+
+const listQuery = z.object({ limit: z.coerce.number().int().min(1).max(1000).default(50) }).strict();
 
 @ApiTags('trainings')
 @ApiBearerAuth()
@@ -51,6 +53,12 @@ export class TrainingsController {
     @UploadedFile() file: { path: string; originalname: string } | undefined,
   ) {
     return this.service.submitUpload(request, file);
+  }
+
+  @Get()
+  @ApiOperation({ summary: 'The most recent runs, newest first (?limit=, default 50, at most 1000)' })
+  list(@Query(new ZodValidationPipe(listQuery, 'query')) query: z.infer<typeof listQuery>) {
+    return this.service.list(query.limit);
   }
 
   @Get(':id')

@@ -75,6 +75,10 @@ export class TrainingsService {
     }
   }
 
+  list(limit: number) {
+    return this.runs.list(limit);
+  }
+
   async status(runId: string): Promise<TrainingStatus> {
     const status = await this.runs.status(runId);
     if (!status) throw new NotFoundException(`training run ${runId} not found`);

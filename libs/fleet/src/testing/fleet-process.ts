@@ -32,6 +32,20 @@ export class FleetProcess {
     return new FleetProcess(name, child);
   }
 
+  /** A worker process (apps/worker), once it reports its roles. */
+  static async startWorker(name: string, env: Record<string, string>): Promise<FleetProcess> {
+    const worker = FleetProcess.start(name, WORKER_MAIN, env);
+    await worker.waitForOutput(/worker: roles/);
+    return worker;
+  }
+
+  /** The API process (apps/api), once it listens. */
+  static async startApi(env: Record<string, string>): Promise<FleetProcess> {
+    const api = FleetProcess.start('api', API_MAIN, env);
+    await api.waitForOutput(/api: listening/);
+    return api;
+  }
+
   get alive(): boolean {
     return this.child.exitCode === null && this.child.signalCode === null;
   }
