@@ -1,9 +1,9 @@
-import { DynamicModule, Inject, Injectable, Module, OnApplicationShutdown } from '@nestjs/common';
+import { DynamicModule, Inject, Injectable, Logger, Module, OnApplicationShutdown } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import type { Redis } from 'ioredis';
 import { FleetConfig, s3Connection } from '@padim-fleet/contracts';
 import { ScoringRuns, TrainingRuns, createRedis } from '@padim-fleet/fleet';
-import { BlobStore, ModelRegistry, createBlobStore } from '@padim-fleet/storage';
+import { BlobStore, ModelRegistry, openBlobStore } from '@padim-fleet/storage';
 import { ApiKeyGuard } from './common/api-key.guard';
 import { DomainErrorsFilter } from './common/domain-errors.filter';
 import { BLOB_STORE, FLEET_CONFIG, REDIS } from './common/tokens';
@@ -40,7 +40,7 @@ export class ApiModule {
       controllers: [HealthController, TrainingsController, ModelsController, ScoringController],
       providers: [
         { provide: FLEET_CONFIG, useValue: config },
-        { provide: BLOB_STORE, useFactory: () => createBlobStore(config.PADIM_STORE, s3Connection(config)) },
+        { provide: BLOB_STORE, useFactory: () => openBlobStore(config.PADIM_STORE, s3Connection(config), (message) => new Logger('api').warn(message)) },
         { provide: REDIS, useFactory: () => createRedis(config.REDIS_URL, 'padim-api') },
         { provide: ModelRegistry, useFactory: (store: BlobStore) => new ModelRegistry(store), inject: [BLOB_STORE] },
         {

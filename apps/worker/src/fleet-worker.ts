@@ -5,7 +5,7 @@ import { Job, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { FleetConfig, JobName, QueueName, WorkerRole, s3Connection, sweepOnlineResults } from '@padim-fleet/contracts';
 import { RUN_MARK_TTL_SECONDS, ScoringRuns, createRedis, failedRunKey, scoringInputPrefix, scoringPlanKey, scoringPrefix, scoringUploadPrefix } from '@padim-fleet/fleet';
-import { BlobStore, ModelRegistry, createBlobStore, runPrefix } from '@padim-fleet/storage';
+import { BlobStore, ModelRegistry, openBlobStore, runPrefix } from '@padim-fleet/storage';
 import { extractFeatures } from './jobs/extract-features.handler';
 import { fitGaussian } from './jobs/fit-gaussian.handler';
 import { scoreImagesHandler } from './jobs/score-images.handler';
@@ -47,7 +47,7 @@ export interface FleetWorkerOptions {
 
 export async function startFleetWorker(config: FleetConfig, opts: FleetWorkerOptions = {}): Promise<FleetWorker> {
   const log = opts.log ?? ((line: string) => console.log(line));
-  const store = opts.store ?? createBlobStore(config.PADIM_STORE, s3Connection(config));
+  const store = opts.store ?? (await openBlobStore(config.PADIM_STORE, s3Connection(config), log));
   const redis: Redis = createRedis(config.REDIS_URL, 'padim-worker');
   const scratchDir = config.PADIM_SCRATCH_DIR ?? path.join(os.tmpdir(), 'padim-reduce');
   mkdirSync(scratchDir, { recursive: true });

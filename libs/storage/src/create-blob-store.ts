@@ -39,3 +39,14 @@ export function createBlobStore(spec: string, s3: S3Settings, extra: Partial<S3B
   if (spec === '') throw new Error('store location is empty (give a folder or s3://bucket/prefix)');
   return new LocalBlobStore(path.resolve(spec));
 }
+
+/**
+ * createBlobStore, then, for S3, the bucket is created if it does not exist yet. A failure there
+ * (no permission to create buckets, say) goes to `warn` instead of stopping the process: the
+ * readiness probe reports an unusable store.
+ */
+export async function openBlobStore(spec: string, s3: S3Settings, warn: (message: string) => void): Promise<BlobStore> {
+  const store = createBlobStore(spec, s3);
+  if (store instanceof S3BlobStore) await store.ensureBucket().catch((error: Error) => warn(`store ${spec}: ${error.message}`));
+  return store;
+}
