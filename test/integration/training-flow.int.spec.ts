@@ -100,6 +100,15 @@ describeWithShared('training flow (in-process workers, real Redis, local store)'
       expect(left).toEqual([]);
     }, 240_000);
 
+    it('publishes without moving current when the request says promote: false', async () => {
+      const before = await registry.getCurrent('weave');
+      const status = await train({ dataset: path.join(data, 'train/good'), shards: 1, promote: false });
+      expect(status.state).toBe('completed');
+      expect(status.result?.current).toBe(false);
+      expect(await registry.listVersions('weave')).toContain(status.version);
+      expect(await registry.getCurrent('weave')).toBe(before);
+    }, 240_000);
+
     it('sets F1-optimal thresholds and stores metrics when the request names a validation set', async () => {
       const status = await train({ dataset: path.join(data, 'train/good'), validation: data, shards: 2, category: 'weave-val' });
       expect(status.error).toBeUndefined();

@@ -69,7 +69,7 @@ export class TrainingRuns {
   /** Writes the plan, then queues the flow; the run id is the parent job's id. */
   async submit(plan: TrainingPlan): Promise<void> {
     await this.store.put(planKey(plan.runId), JSON.stringify(plan));
-    const parent: FitGaussianJob = { runId: plan.runId, shardCount: plan.shards.length, category: plan.request.category, version: plan.version, createdAt: plan.createdAt, heldOutCount: plan.heldOut.length };
+    const parent: FitGaussianJob = { runId: plan.runId, shardCount: plan.shards.length, category: plan.request.category, version: plan.version, createdAt: plan.createdAt, heldOutCount: plan.heldOut.length, promote: plan.request.promote };
     const options = jobOptions(this.retry);
     await this.flows.add({
       name: JobName.FitGaussian,

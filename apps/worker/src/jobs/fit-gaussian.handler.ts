@@ -53,7 +53,7 @@ export async function fitGaussian(job: Job, ctx: JobContext): Promise<FitGaussia
   const report = (progress: ReduceProgress) => void job.updateProgress(progress as unknown as object).catch(() => undefined);
 
   const published = await readManifestIfAny(ctx, category, version);
-  if (published?.lineage?.runId === runId) return finish(ctx, data, published, await promoteFlag(ctx, runId, published), started);
+  if (published?.lineage?.runId === runId) return finish(ctx, data, published, started);
 
   const plan = await loadPlan(ctx, runId);
   const children = Object.values(await job.getChildrenValues<ExtractFeaturesResult>()).sort((a, b) => a.partialKey.localeCompare(b.partialKey));
@@ -143,7 +143,7 @@ export async function fitGaussian(job: Job, ctx: JobContext): Promise<FitGaussia
     };
     parseModelManifest(JSON.parse(JSON.stringify(manifest))); // never publish what could not be read back
     await ctx.registry.writeManifest(category, version, manifest);
-    const result = await finish(ctx, data, manifest, plan.request.promote, started);
+    const result = await finish(ctx, data, manifest, started);
     result.stages = {
       mergeSeconds: (mergedAt - started) / 1000,
       thresholdsSeconds: (thresholdsAt - mergedAt) / 1000,
@@ -156,19 +156,10 @@ export async function fitGaussian(job: Job, ctx: JobContext): Promise<FitGaussia
   }
 }
 
-async function finish(ctx: JobContext, data: FitGaussianJob, manifest: ModelManifest, promote: boolean, started: number): Promise<FitGaussianResult> {
-  if (promote) await ctx.registry.setCurrent(data.category, data.version);
+async function finish(ctx: JobContext, data: FitGaussianJob, manifest: ModelManifest, started: number): Promise<FitGaussianResult> {
+  if (data.promote) await ctx.registry.setCurrent(data.category, data.version);
   await ctx.store.deletePrefix(runPrefix(data.runId));
-  return { category: data.category, version: data.version, imageCount: manifest.training.imageCount, current: promote, metrics: manifest.metrics, seconds: (Date.now() - started) / 1000 };
-}
-
-/** On a retry after publishing, the plan may already be gone with the run's other objects. */
-async function promoteFlag(ctx: JobContext, runId: string, manifest: ModelManifest): Promise<boolean> {
-  try {
-    return (await loadPlan(ctx, runId)).request.promote;
-  } catch {
-    return (await ctx.registry.getCurrent(manifest.category)) === null;
-  }
+  return { category: data.category, version: data.version, imageCount: manifest.training.imageCount, current: data.promote, metrics: manifest.metrics, seconds: (Date.now() - started) / 1000 };
 }
 
 async function readManifestIfAny(ctx: JobContext, category: string, version: string): Promise<ModelManifest | null> {

@@ -11,6 +11,8 @@ export const fitGaussianJob = z
     version: versionName,
     createdAt: z.string(),
     heldOutCount: z.number().int().min(0),
+    /** Move `current` to the new version once it is published. */
+    promote: z.boolean(),
   })
   .strict();
 export type FitGaussianJob = z.infer<typeof fitGaussianJob>;
