@@ -15,7 +15,7 @@ import {
   resolveBackbone,
   trainModel,
 } from '@padim-fleet/inference';
-import { ModelManifest, parseModelManifest } from '@padim-fleet/padim-core';
+import { loadRegistryModel } from '@padim-fleet/fleet';
 import { BlobStore, ModelRegistry, S3BlobStore } from '@padim-fleet/storage';
 import { describeWithShared, sharedPath } from '../../libs/inference/src/testing/shared-data';
 import { FleetApiClient } from '../support/fleet-api';
@@ -60,14 +60,7 @@ describeWithShared('fleet end to end: HTTP API, worker processes, Redis, radosgw
         return worker;
       };
 
-      async function fleetModel(category: string, version: string): Promise<{ manifest: ModelManifest; tensors: ModelTensors }> {
-        const manifest = parseModelManifest(await registry.readManifest(category, version));
-        const read = async (entry: { file: string; bytes: number; sha256: string }) => {
-          const bytes = await registry.readArtifact(category, version, entry.file, entry);
-          return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
-        };
-        return { manifest, tensors: { mean: await read(manifest.tensors.mean), invCholesky: await read(manifest.tensors.invCholesky) } };
-      }
+      const fleetModel = (category: string, version: string) => loadRegistryModel(registry, category, version);
 
       /** Every version folder is complete (has its manifest) and no run left anything under runs/. */
       async function expectNoLeftovers(): Promise<void> {

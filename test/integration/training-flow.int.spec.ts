@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { FleetConfig, TrainingRequest, TrainingStatus, loadFleetConfig, trainingRequest } from '@padim-fleet/contracts';
-import { TrainingRuns, createRedis, planTraining } from '@padim-fleet/fleet';
+import { TrainingRuns, createRedis, loadRegistryModel, planTraining } from '@padim-fleet/fleet';
 import { generateSyntheticDataset, listImagesRecursive, resolveBackbone, trainModel } from '@padim-fleet/inference';
 import { ModelManifest, parseModelManifest } from '@padim-fleet/padim-core';
 import { LocalBlobStore, ModelRegistry } from '@padim-fleet/storage';
@@ -62,13 +62,7 @@ describeWithShared('training flow (in-process workers, real Redis, local store)'
       return pollUntil(() => runs.status(plan.runId).then((s) => s!), (s) => s.state === 'completed' || s.state === 'failed', 120_000, `run ${plan.runId}`);
     }
 
-    async function loadTensors(manifest: ModelManifest) {
-      const read = async (entry: { file: string; bytes: number; sha256: string }) => {
-        const bytes = await registry.readArtifact(manifest.category, versionOf(manifest), entry.file, entry);
-        return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
-      };
-      return { mean: await read(manifest.tensors.mean), invCholesky: await read(manifest.tensors.invCholesky) };
-    }
+    const loadTensors = async (manifest: ModelManifest) => (await loadRegistryModel(registry, manifest.category, versionOf(manifest))).tensors;
     const versions = new Map<ModelManifest, string>();
     const versionOf = (m: ModelManifest) => versions.get(m)!;
     async function manifestOf(status: TrainingStatus): Promise<ModelManifest> {

@@ -2,7 +2,8 @@ import type { ModelTensors } from '@padim-fleet/inference';
 import { ModelManifest, parseModelManifest } from '@padim-fleet/padim-core';
 import { ModelNotFoundError, ModelRegistry } from '@padim-fleet/storage';
 
-function float32(bytes: Buffer): Float32Array {
+/** Stored float32 bytes as a Float32Array, copied only when the Buffer is not 4-byte aligned. */
+export function float32View(bytes: Buffer): Float32Array {
   const aligned = bytes.byteOffset % 4 === 0 ? bytes : Buffer.from(bytes);
   return new Float32Array(aligned.buffer, aligned.byteOffset, aligned.byteLength / 4);
 }
@@ -22,7 +23,7 @@ export async function loadRegistryModel(registry: ModelRegistry, category: strin
     registry.readArtifact(category, version, manifest.tensors.mean.file, manifest.tensors.mean),
     registry.readArtifact(category, version, manifest.tensors.invCholesky.file, manifest.tensors.invCholesky),
   ]);
-  return { manifest, tensors: { mean: float32(mean), invCholesky: float32(invCholesky) } };
+  return { manifest, tensors: { mean: float32View(mean), invCholesky: float32View(invCholesky) } };
 }
 
 /**

@@ -5,13 +5,12 @@ import {
   ExtractProgress,
   TrainingPlan,
   extractFeaturesJob,
-  parseContract,
   s3Connection,
 } from '@padim-fleet/contracts';
 import { accumulatorStream, openImageSource, readPlan } from '@padim-fleet/fleet';
 import { accumulateImages } from '@padim-fleet/inference';
 import { BlobNotFoundError, runPartialKey } from '@padim-fleet/storage';
-import { JobContext, RunStoppedError, runStopReason, throwIfStopped } from './job-context';
+import { JobContext, RunStoppedError, parseJobData, runStopReason, throwIfStopped } from './job-context';
 
 /** Progress goes to Redis at most this often. */
 const PROGRESS_INTERVAL_MS = 500;
@@ -23,7 +22,7 @@ const CANCEL_POLL_MS = 1000;
  */
 export async function extractFeatures(job: Job, ctx: JobContext): Promise<ExtractFeaturesResult> {
   const started = Date.now();
-  const data = parseJob(job);
+  const data = parseJobData(extractFeaturesJob, job);
   await throwIfStopped(ctx, data.runId);
   const plan = await loadPlan(ctx, data.runId);
   const files = plan.shards[data.shard];
@@ -65,14 +64,6 @@ export async function extractFeatures(job: Job, ctx: JobContext): Promise<Extrac
   } finally {
     clearInterval(poll);
     await source.close();
-  }
-}
-
-function parseJob(job: Job) {
-  try {
-    return parseContract(extractFeaturesJob, job.data, `job ${job.id}`);
-  } catch (error) {
-    throw new UnrecoverableError((error as Error).message);
   }
 }
 

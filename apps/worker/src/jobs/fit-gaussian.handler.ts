@@ -9,10 +9,9 @@ import {
   ReduceProgress,
   TrainingPlan,
   fitGaussianJob,
-  parseContract,
   s3Connection,
 } from '@padim-fleet/contracts';
-import { MERGED_ACCUMULATOR_FILE, MergeResult, NotEnoughSamplesError, mergePartials, openImageSource } from '@padim-fleet/fleet';
+import { MERGED_ACCUMULATOR_FILE, MergeResult, NotEnoughSamplesError, float32View, mergePartials, openImageSource } from '@padim-fleet/fleet';
 import {
   INV_CHOLESKY_FILE,
   MEAN_FILE,
@@ -26,7 +25,7 @@ import {
 import { ModelManifest, parseModelManifest } from '@padim-fleet/padim-core';
 import { ModelNotFoundError, modelVersionPrefix, runPrefix } from '@padim-fleet/storage';
 import { loadPlan } from './extract-features.handler';
-import { JobContext, RunStoppedError, runStopReason } from './job-context';
+import { JobContext, RunStoppedError, parseJobData, runStopReason } from './job-context';
 
 const REGULARIZATION = 0.01;
 
@@ -38,12 +37,7 @@ const REGULARIZATION = 0.01;
  */
 export async function fitGaussian(job: Job, ctx: JobContext): Promise<FitGaussianResult> {
   const started = Date.now();
-  let data: FitGaussianJob;
-  try {
-    data = parseContract(fitGaussianJob, job.data, `job ${job.id}`);
-  } catch (error) {
-    throw new UnrecoverableError((error as Error).message);
-  }
+  const data = parseJobData(fitGaussianJob, job);
   const { runId, category, version } = data;
   const stopped = await runStopReason(ctx, runId);
   if (stopped) {
@@ -195,7 +189,5 @@ async function baseAccumulatorKey(
 }
 
 async function readFloat32(file: string): Promise<Float32Array> {
-  const bytes = await fs.readFile(file);
-  const aligned = bytes.byteOffset % 4 === 0 ? bytes : Buffer.from(bytes);
-  return new Float32Array(aligned.buffer, aligned.byteOffset, aligned.byteLength / 4);
+  return float32View(await fs.readFile(file));
 }

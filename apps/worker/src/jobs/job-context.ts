@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
-import { UnrecoverableError } from 'bullmq';
-import type { FleetConfig } from '@padim-fleet/contracts';
+import { Job, UnrecoverableError } from 'bullmq';
+import type { z } from 'zod';
+import { FleetConfig, parseContract } from '@padim-fleet/contracts';
 import { ScoringRuns, cancelKey, failedRunKey } from '@padim-fleet/fleet';
 import type { BlobStore, ModelRegistry } from '@padim-fleet/storage';
 import type { FeatureExtractorRepository } from '../repositories/feature-extractor.repository';
@@ -36,4 +37,16 @@ export async function runStopReason(ctx: JobContext, runId: string): Promise<'ca
 export async function throwIfStopped(ctx: JobContext, runId: string): Promise<void> {
   const reason = await runStopReason(ctx, runId);
   if (reason) throw new RunStoppedError(runId, reason);
+}
+
+/**
+ * A job's payload parsed with its contract. The data comes from Redis and may have been written by
+ * another version, so a payload that does not parse fails the job at once, without retries.
+ */
+export function parseJobData<S extends z.ZodType>(schema: S, job: Job): z.infer<S> {
+  try {
+    return parseContract(schema, job.data, `job ${job.id}`);
+  } catch (error) {
+    throw new UnrecoverableError((error as Error).message);
+  }
 }

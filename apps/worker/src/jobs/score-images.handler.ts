@@ -1,15 +1,15 @@
 import { Job, UnrecoverableError } from 'bullmq';
-import { OnlineScoreResponse, OnlineScoreResult, parseContract, scoreImagesJob } from '@padim-fleet/contracts';
+import { OnlineScoreResponse, OnlineScoreResult, scoreImagesJob } from '@padim-fleet/contracts';
 import { onlineOutputPrefix, scoreToStore, uploadPrefix } from '@padim-fleet/fleet';
 import { ModelNotFoundError } from '@padim-fleet/storage';
-import { JobContext } from './job-context';
+import { JobContext, parseJobData } from './job-context';
 
 /**
  * Online scoring of a few uploaded images. Concurrent requests for the same model share the cached
  * scorer, whose backbone batches them together.
  */
 export async function scoreImagesHandler(job: Job, ctx: JobContext): Promise<OnlineScoreResponse> {
-  const data = parseJobData(job, () => parseContract(scoreImagesJob, job.data, `job ${job.id}`));
+  const data = parseJobData(scoreImagesJob, job);
   const lease = await ctx.scorers.acquire(data.category, data.version).catch((error: Error) => {
     throw error instanceof ModelNotFoundError ? new UnrecoverableError(error.message) : error;
   });
@@ -39,13 +39,5 @@ export async function scoreImagesHandler(job: Job, ctx: JobContext): Promise<Onl
     lease.done();
     // The answer does not wait for the clean-up of the uploaded images.
     void ctx.store.deletePrefix(uploadPrefix(data.requestId)).catch(() => undefined);
-  }
-}
-
-export function parseJobData<T>(job: Job, parse: () => T): T {
-  try {
-    return parse();
-  } catch (error) {
-    throw new UnrecoverableError((error as Error).message);
   }
 }

@@ -8,7 +8,6 @@ import {
   ScoringPlan,
   ScoringStatus,
   assembleScoringJob,
-  parseContract,
   prepareScoringJob,
   s3Connection,
   scoreChunkJob,
@@ -29,8 +28,7 @@ import {
   writeScoringResults,
 } from '@padim-fleet/fleet';
 import { BlobStore, ModelNotFoundError, S3BlobStore } from '@padim-fleet/storage';
-import { JobContext } from './job-context';
-import { parseJobData } from './score-images.handler';
+import { JobContext, parseJobData } from './job-context';
 
 /** Where a scoring's input lives: the fleet's own store (`store:<key>`, uploads) or another bucket. */
 function openInput(ctx: JobContext, input: string): { store: BlobStore; key: string; source: string; close: () => Promise<void> } {
@@ -47,7 +45,7 @@ function openInput(ctx: JobContext, input: string): { store: BlobStore; key: str
  * queues the flow. Safe to retry: keys are fixed and the flow's job ids too.
  */
 export async function prepareScoringHandler(job: Job, ctx: JobContext): Promise<{ version: string; images: number; chunks: number }> {
-  const data = parseJobData(job, () => parseContract(prepareScoringJob, job.data, `job ${job.id}`));
+  const data = parseJobData(prepareScoringJob, job);
   let version: string;
   try {
     version = await resolveModelVersion(ctx.registry, data.category, data.version);
@@ -115,7 +113,7 @@ async function unpackArchive(ctx: JobContext, store: BlobStore, key: string, sco
 
 /** Scores one chunk; its rows go to a key fixed by (scoring, chunk), so a retry replaces them. */
 export async function scoreChunkHandler(job: Job, ctx: JobContext): Promise<{ rows: number }> {
-  const data = parseJobData(job, () => parseContract(scoreChunkJob, job.data, `job ${job.id}`));
+  const data = parseJobData(scoreChunkJob, job);
   const plan = await readScoringPlan(ctx.store, data.scoringId);
   const items = plan.chunks[data.chunk];
   if (!items) throw new UnrecoverableError(`scoring ${data.scoringId}: no chunk ${data.chunk}`);
@@ -145,7 +143,7 @@ export async function scoreChunkHandler(job: Job, ctx: JobContext): Promise<{ ro
 
 /** Joins the chunks' rows in input order into results.csv / results.jsonl / summary.json, then removes the scratch objects. */
 export async function assembleScoringHandler(job: Job, ctx: JobContext): Promise<NonNullable<ScoringStatus['summary']>> {
-  const data = parseJobData(job, () => parseContract(assembleScoringJob, job.data, `job ${job.id}`));
+  const data = parseJobData(assembleScoringJob, job);
   const prefix = scoringPrefix(data.scoringId);
   const rows: ScoreRow[] = [];
   for (let chunk = 0; chunk < data.chunkCount; chunk++) {
