@@ -81,7 +81,8 @@ describeWithShared('training flow (in-process workers, real Redis, local store)'
       expect(await registry.getCurrent('weave')).toBe(status.version);
 
       const files = await listImagesRecursive(path.join(data, 'train/good'));
-      const local = await trainModel({ category: 'weave', files, backbone: await resolveBackbone('resnet18'), size: 64, runtime: { threads: 2 } });
+      const local = await trainModel({ category: 'weave', files, backbone: await resolveBackbone('resnet18'), size: 64, runtime: { threads: 2 }, keepAccumulator: true });
+      expect(local.accumulator!.count).toBe(local.manifest.training.imageCount);
       const fleet = await loadTensors(manifest);
       expect(relativeDifference(fleet.mean, local.tensors.mean)).toBeLessThan(1e-5);
       expect(relativeDifference(fleet.invCholesky, local.tensors.invCholesky)).toBeLessThan(1e-5);

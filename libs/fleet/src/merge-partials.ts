@@ -10,7 +10,7 @@ import {
   decodeAccumulatorPayload,
   encodeAccumulatorHeader,
   encodeAccumulatorPayload,
-  finalizeGaussian,
+  finalizeGaussianFloat32,
   mergeInto,
   sliceAccumulator,
 } from '@padim-fleet/padim-core';
@@ -110,9 +110,8 @@ export async function mergePartials(store: BlobStore, keys: string[], opts: Merg
         const slice = Math.max(1, Math.floor(FINALIZE_FLOPS_PER_SLICE / dim ** 3));
         for (let a = 0; a < end - start; a += slice) {
           const b = Math.min(end - start, a + slice);
-          const g = finalizeGaussian(a === 0 && b === end - start ? merged : sliceAccumulator(merged, a, b), { regularization: opts.regularization ?? 0.01 });
-          const mean = Float32Array.from(g.mean);
-          const factor = Float32Array.from(g.invCholesky);
+          const g = finalizeGaussianFloat32(a === 0 && b === end - start ? merged : sliceAccumulator(merged, a, b), { regularization: opts.regularization ?? 0.01 });
+          const { mean, invCholesky: factor } = g;
           await meanOut!.write(new Uint8Array(mean.buffer), 0, mean.byteLength, (start + a) * dim * 4);
           await factorOut!.write(new Uint8Array(factor.buffer), 0, factor.byteLength, (start + a) * T * 4);
           await yieldToEventLoop();

@@ -36,6 +36,16 @@ describeWithShared('PadimScorer', () => {
         for (let k = 0; k < d.length; k++) worst = Math.max(worst, Math.abs(d[k] - alone[i][k]) / Math.max(1, Math.abs(alone[i][k])));
         expect(worst).toBeLessThan(1e-4);
       });
+      // A scorer on a borrowed extractor gives the same distances and leaves it open on release.
+      const borrowed = await PadimScorer.create({ ...base, tensors: undefined as never }, { mean: gaussian.mean, invCholesky: gaussian.invCholesky }, backbone, { threads: 1 }, { extractor: scorer.extractor });
+      const again = await borrowed.patchDistances(requests[1].batch, requests[1].n);
+      await borrowed.release();
+      expect(Array.from(again)).toEqual(Array.from(alone[1]));
+      expect((await scorer.patchDistances(requests[0].batch, 1)).length).toBe(P);
+      const otherSelection = { ...base, embedding: resolveEmbedding(backbone, { d: 20, seed: 4 }), tensors: undefined as never };
+      await expect(PadimScorer.create(otherSelection, { mean: gaussian.mean, invCholesky: gaussian.invCholesky }, backbone, { threads: 1 }, { extractor: scorer.extractor })).rejects.toThrow(
+        /shared extractor does not run the backbone, input size and embedding of this model/,
+      );
     } finally {
       await scorer.release();
     }

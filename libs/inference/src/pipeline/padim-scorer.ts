@@ -1,4 +1,4 @@
-import { ModelManifest, gaussianBlur, resizeBilinear } from '@padim-fleet/padim-core';
+import { EmbeddingSelection, ModelManifest, gaussianBlur, resizeBilinear } from '@padim-fleet/padim-core';
 import type { ResolvedBackbone } from '../backbones/resolve-backbone';
 import { buildAnomalyMapGraph } from '../graphs/anomaly-map-graph';
 import { buildMahalanobisGraph, unpackLowerTriangular } from '../graphs/mahalanobis-graph';
@@ -35,16 +35,30 @@ export class PadimScorer {
     readonly extractor: EmbeddingExtractor,
     private readonly blocks: FactorBlock[],
     private readonly mapSession: OnnxWorkerSession,
+    private readonly ownsExtractor: boolean,
   ) {}
 
-  static async create(manifest: ModelManifest, tensors: ModelTensors, backbone: ResolvedBackbone, runtime: RuntimeOptions = {}): Promise<PadimScorer> {
+  /**
+   * `shared.extractor`: an open extractor of the same backbone and embedding (e.g. the one that just
+   * trained the model) to use instead of opening another; the scorer then leaves it open on release.
+   */
+  static async create(
+    manifest: ModelManifest,
+    tensors: ModelTensors,
+    backbone: ResolvedBackbone,
+    runtime: RuntimeOptions = {},
+    shared: { extractor?: EmbeddingExtractor } = {},
+  ): Promise<PadimScorer> {
     if (backbone.onnxSha256 !== manifest.backbone.onnxSha256) {
       throw new Error(
         `model was trained with backbone ${manifest.backbone.name} (graph ${manifest.backbone.onnxSha256.slice(0, 12)}…) but ${backbone.spec.name} (graph ${backbone.onnxSha256.slice(0, 12)}…) was given`,
       );
     }
     const side = manifest.input.crop ?? manifest.input.size;
-    const extractor = await EmbeddingExtractor.create(backbone, manifest.embedding, side, runtime);
+    if (shared.extractor && (shared.extractor.backbone.onnxSha256 !== backbone.onnxSha256 || shared.extractor.side !== side || !sameSelection(shared.extractor.selection, manifest.embedding))) {
+      throw new Error('the shared extractor does not run the backbone, input size and embedding of this model');
+    }
+    const extractor = shared.extractor ?? (await EmbeddingExtractor.create(backbone, manifest.embedding, side, runtime));
     const d = manifest.embedding.d;
     const P = manifest.grid.height * manifest.grid.width;
     const T = (d * (d + 1)) / 2;
@@ -54,14 +68,18 @@ export class PadimScorer {
     for (let start = 0; start < P; start += perBlock) {
       const end = Math.min(P, start + perBlock);
       const n = end - start;
-      const session = await OnnxWorkerSession.create(graph, { device: runtime.device, threads: runtimeThreads(runtime) }, {
+      const session = await OnnxWorkerSession.create(graph, { device: runtime.device, threads: runtimeThreads(runtime), memoryArena: false }, {
         mean: { data: tensors.mean.slice(start * d, end * d), dims: [n, d, 1] },
         inv_cholesky: { data: unpackLowerTriangular(tensors.invCholesky.subarray(start * T, end * T), n, d), dims: [n, d, d] },
       });
       blocks.push({ start, end, session });
     }
-    const mapSession = await OnnxWorkerSession.create(buildAnomalyMapGraph(manifest.grid, side, ANOMALY_MAP_SIGMA), { device: runtime.device, threads: runtimeThreads(runtime) });
-    return new PadimScorer(manifest, extractor, blocks, mapSession);
+    const mapSession = await OnnxWorkerSession.create(buildAnomalyMapGraph(manifest.grid, side, ANOMALY_MAP_SIGMA), {
+      device: runtime.device,
+      threads: runtimeThreads(runtime),
+      memoryArena: false,
+    });
+    return new PadimScorer(manifest, extractor, blocks, mapSession, !shared.extractor);
   }
 
   get side(): number {
@@ -156,8 +174,12 @@ export class PadimScorer {
   }
 
   async release(): Promise<void> {
-    await Promise.all([this.extractor.release(), this.mapSession.release(), ...this.blocks.map((b) => b.session.release())]);
+    await Promise.all([this.ownsExtractor ? this.extractor.release() : undefined, this.mapSession.release(), ...this.blocks.map((b) => b.session.release())]);
   }
+}
+
+function sameSelection(a: EmbeddingSelection, b: EmbeddingSelection): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
 }
 
 export function maxOf(values: Float32Array): { value: number; index: number } {

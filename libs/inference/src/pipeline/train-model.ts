@@ -6,10 +6,9 @@ import {
   accumulateEmbeddings,
   createGaussianAccumulator,
   featureCount,
-  finalizeGaussian,
+  finalizeGaussianFloat32,
   thresholdsFromNormalScores,
   thresholdsFromValidation,
-  toFloat32Gaussian,
 } from '@padim-fleet/padim-core';
 import type { ImageReader } from '../images/decode-queue';
 import type { ResolvedBackbone } from '../backbones/resolve-backbone';
@@ -100,12 +99,15 @@ export interface TrainOptions extends InputOptions {
   skipThresholds?: boolean;
   runtime?: RuntimeOptions;
   onProgress?: ProgressListener;
+  /** Return the fitted accumulator too (to store it for incremental retraining). @defaultValue false */
+  keepAccumulator?: boolean;
 }
 
 export interface TrainedModel {
   manifest: Omit<ModelManifest, 'tensors'>;
   tensors: ModelTensors;
-  accumulator: GaussianAccumulator;
+  /** Only with `keepAccumulator`. */
+  accumulator?: GaussianAccumulator;
 }
 
 /** Every k-th file (deterministic, spread over the sorted list) is held out. */
@@ -120,26 +122,46 @@ export function splitHoldout(files: string[], fraction: number): { fit: string[]
 
 export async function trainModel(opts: TrainOptions): Promise<TrainedModel> {
   const started = Date.now();
-  const size = opts.size ?? DEFAULT_IMAGE_SIZE;
-  const crop = opts.crop ?? null;
   const selection = resolveEmbedding(opts.backbone, opts.embedding ?? {});
-  const side = crop ?? size;
+  const side = opts.crop ?? opts.size ?? DEFAULT_IMAGE_SIZE;
   const { fit, heldOut } = opts.validation ? { fit: opts.files, heldOut: [] } : splitHoldout(opts.files, opts.holdout ?? DEFAULT_HOLDOUT);
   const extractor = await EmbeddingExtractor.create(opts.backbone, selection, side, opts.runtime);
-  let result: AccumulateResult;
   try {
-    result = await accumulateImages(fit, extractor, { ...opts, size, crop });
+    return await fitAndSetThresholds(opts, extractor, selection, fit, heldOut, started);
   } finally {
     await extractor.release();
   }
-  if (result.accumulator.count < 2) {
-    const why = result.skipped.slice(0, 5).map((s) => `\n  ${s.error}`).join('');
-    throw new Error(`training needs at least 2 usable images, got ${result.accumulator.count} of ${fit.length}${why}`);
+}
+
+/** trainModel's work once its extractor is open; the threshold scoring reuses that extractor. */
+async function fitAndSetThresholds(
+  opts: TrainOptions,
+  extractor: EmbeddingExtractor,
+  selection: EmbeddingSelection,
+  fit: string[],
+  heldOut: string[],
+  started: number,
+): Promise<TrainedModel> {
+  const size = opts.size ?? DEFAULT_IMAGE_SIZE;
+  const crop = opts.crop ?? null;
+  const extracted = await accumulateImages(fit, extractor, { ...opts, size, crop });
+  const { used, skipped } = extracted;
+  let accumulator: GaussianAccumulator | undefined = extracted.accumulator;
+  const imageCount = accumulator.count;
+  if (imageCount < 2) {
+    const why = skipped.slice(0, 5).map((s) => `\n  ${s.error}`).join('');
+    throw new Error(`training needs at least 2 usable images, got ${imageCount} of ${fit.length}${why}`);
   }
   opts.onProgress?.({ stage: 'finalize', done: 0, total: 1 });
-  const gaussian = toFloat32Gaussian(finalizeGaussian(result.accumulator, { regularization: opts.regularization ?? 0.01 }));
+  const gaussian = finalizeGaussianFloat32(accumulator, { regularization: opts.regularization ?? 0.01 });
   const tensors: ModelTensors = { mean: gaussian.mean, invCholesky: gaussian.invCholesky };
   opts.onProgress?.({ stage: 'finalize', done: 1, total: 1 });
+  // Unless asked for, the accumulator (165 MB for resnet18 d=100, 5 GB for resnet50 d=550) is let go
+  // before the threshold scoring, which would otherwise hold it and the scorer at once.
+  if (!opts.keepAccumulator) {
+    accumulator = undefined;
+    (extracted as Partial<AccumulateResult>).accumulator = undefined;
+  }
 
   const base = modelManifestBase({
     category: opts.category,
@@ -149,13 +171,13 @@ export async function trainModel(opts: TrainOptions): Promise<TrainedModel> {
     crop,
     grid: extractor.grid,
     regularization: opts.regularization ?? 0.01,
-    imageCount: result.accumulator.count,
+    imageCount,
     heldOutCount: heldOut.length,
-    skipped: result.skipped,
+    skipped,
   });
-  if (!opts.skipThresholds) base.thresholds = await computeThresholds(base, tensors, opts, heldOut.length > 0 ? heldOut : result.used);
+  if (!opts.skipThresholds) base.thresholds = await computeThresholds(base, tensors, opts, heldOut.length > 0 ? heldOut : used, extractor);
   base.training.seconds = (Date.now() - started) / 1000;
-  return { manifest: base, tensors, accumulator: result.accumulator };
+  return { manifest: base, tensors, accumulator };
 }
 
 export interface ManifestBaseInput {
@@ -200,8 +222,9 @@ export async function computeThresholds(
   tensors: ModelTensors,
   opts: ThresholdOptions,
   normals: string[],
+  extractor?: EmbeddingExtractor,
 ): Promise<ModelThresholds> {
-  const scorer = await PadimScorer.create({ ...manifest, tensors: undefined as never }, tensors, opts.backbone, opts.runtime);
+  const scorer = await PadimScorer.create({ ...manifest, tensors: undefined as never }, tensors, opts.backbone, opts.runtime, { extractor });
   try {
     if (opts.validation) {
       const scored = await scoreImages(scorer, opts.validation, { ...opts, read: undefined, collectMaps: true, onProgress: opts.onProgress, stage: 'validate' });

@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { OnnxGraphBuilder } from '../onnx/onnx-graph-builder';
 import { availableDevices, createOnnxSession } from './onnx-session';
+import { OnnxWorkerSession } from './onnx-worker-session';
 
 function doubler(): Uint8Array {
   const g = new OnnxGraphBuilder('double');
@@ -48,6 +49,28 @@ describe('createOnnxSession', () => {
       expect(await runDoubler(await createOnnxSession(doubler(), { device: 'cuda' }))).toEqual([2, -5]);
     } else {
       await expect(createOnnxSession(doubler(), { device: 'cuda', deviceId: 0 })).rejects.toThrow(/^CUDA is unavailable/);
+    }
+  });
+});
+
+describe('OnnxWorkerSession', () => {
+  it('leaves the caller its inputs, and gives right results while reusing input buffers across runs of different sizes', async () => {
+    const session = await OnnxWorkerSession.create(doubler(), { threads: 1, memoryArena: false });
+    try {
+      const sizes = [5, 3, 5, 8, 2, 8, 8];
+      const inputs = sizes.map((n, k) => Float32Array.from({ length: n }, (_, i) => i - k));
+      // Several in flight at once, then one at a time.
+      const together = await Promise.all(inputs.slice(0, 4).map((x) => session.run({ x: { data: x, dims: [x.length] } })));
+      const oneByOne = [];
+      for (const x of inputs.slice(4)) oneByOne.push(await session.run({ x: { data: x, dims: [x.length] } }));
+      [...together, ...oneByOne].forEach((out, k) => {
+        expect(Array.from(out.y.data)).toEqual(Array.from(inputs[k], (v) => 2 * v));
+        expect(out.y.dims).toEqual([sizes[k]]);
+      });
+      // The caller's arrays were copied, not moved: still attached and unchanged.
+      inputs.forEach((x, k) => expect([x.length, x[0] + k]).toEqual([sizes[k], 0]));
+    } finally {
+      await session.release();
     }
   });
 });

@@ -10,6 +10,12 @@ export interface OnnxSessionOptions {
   threads?: number;
   /** CUDA device ordinal. @defaultValue 0 */
   deviceId?: number;
+  /**
+   * onnxruntime's CPU arena keeps every buffer it ever grew to. Off for graphs whose few large
+   * intermediates scale with the batch (distances, maps), so a process's memory does not keep the
+   * high-water mark of its largest batch. @defaultValue true
+   */
+  memoryArena?: boolean;
 }
 
 /**
@@ -38,11 +44,15 @@ export function describeSessionError(device: OnnxDevice, e: unknown): Error {
 
 /** onnxruntime session options for a device and thread count (shared with the worker-thread sessions). */
 export function sessionOptionsFor(options: OnnxSessionOptions): ort.InferenceSession.SessionOptions {
-  const { device = 'cpu', threads, deviceId = 0 } = options;
+  const { device = 'cpu', threads, deviceId = 0, memoryArena = true } = options;
   return {
     executionProviders: device === 'cuda' ? [{ name: 'cuda', deviceId }, 'cpu'] : ['cpu'],
     graphOptimizationLevel: 'all',
     ...(threads !== undefined ? { intraOpNumThreads: threads } : {}),
+    // The memory pattern pre-plans one block per input shape on top of the arena: for the resnet18
+    // extractor at batch 8 it costs 135 MB more for no measured speed-up.
+    enableMemPattern: false,
+    ...(memoryArena ? {} : { enableCpuMemArena: false }),
   };
 }
 

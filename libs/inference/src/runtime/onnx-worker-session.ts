@@ -35,24 +35,29 @@ const toTensor = (t) => new ort.Tensor(t.data instanceof Float64Array ? 'float64
       for (const [name, t] of Object.entries(msg.feeds)) feeds[name] = toTensor(t);
       const out = await session.run(feeds);
       const outputs = {};
-      const transfer = [];
+      const transfer = [...msg.returned];
       for (const [name, t] of Object.entries(out)) {
         outputs[name] = { data: t.data, dims: t.dims };
         transfer.push(t.data.buffer);
       }
       try {
-        parentPort.postMessage({ kind: 'result', id: msg.id, outputs }, transfer);
+        parentPort.postMessage({ kind: 'result', id: msg.id, outputs, returned: msg.returned }, transfer);
       } catch {
-        parentPort.postMessage({ kind: 'result', id: msg.id, outputs });
+        parentPort.postMessage({ kind: 'result', id: msg.id, outputs: Object.fromEntries(Object.entries(outputs).map(([k, t]) => [k, { data: t.data.slice(), dims: t.dims }])), returned: msg.returned }, msg.returned);
       }
     } catch (e) {
-      parentPort.postMessage({ kind: 'error', id: msg.id, message: e && e.message ? e.message : String(e) });
+      parentPort.postMessage({ kind: 'error', id: msg.id, message: e && e.message ? e.message : String(e), returned: msg.returned }, msg.returned);
     }
   });
 })();
 `;
 
 type Pending = { resolve: (v: Record<string, TensorData>) => void; reject: (e: Error) => void };
+
+type WorkerReply = { kind: string; id: number; outputs?: Record<string, TensorData>; message?: string; returned?: ArrayBuffer[] };
+
+/** Input buffers kept for reuse per session; more than this in flight at once are allocated afresh. */
+const MAX_POOLED_INPUTS = 8;
 
 /**
  * An onnxruntime session on its own thread. onnxruntime-node runs inference synchronously on the
@@ -65,9 +70,16 @@ export class OnnxWorkerSession {
   private readonly pending = new Map<number, Pending>();
   private nextId = 0;
   private released = false;
+  /**
+   * Buffers that carried inputs to the worker and came back with its reply. Inputs are copied into
+   * them and moved across, so a run allocates nothing for its inputs: copies made anew each run would
+   * be garbage in the worker's isolate, which collects rarely, and its memory would grow run by run.
+   */
+  private readonly inputPool: ArrayBuffer[] = [];
 
   private constructor(private readonly worker: Worker) {
-    worker.on('message', (msg: { kind: string; id: number; outputs?: Record<string, TensorData>; message?: string }) => {
+    worker.on('message', (msg: WorkerReply) => {
+      for (const buffer of msg.returned ?? []) if (this.inputPool.length < MAX_POOLED_INPUTS) this.inputPool.push(buffer);
       const p = this.pending.get(msg.id);
       if (!p) return;
       this.pending.delete(msg.id);
@@ -107,10 +119,30 @@ export class OnnxWorkerSession {
   run(feeds: Record<string, TensorData>): Promise<Record<string, TensorData>> {
     if (this.released) return Promise.reject(new Error('onnxruntime worker session was released'));
     const id = this.nextId++;
+    const moved: Record<string, TensorData> = {};
+    const buffers: ArrayBuffer[] = [];
+    for (const [name, t] of Object.entries(feeds)) {
+      const buffer = this.takeBuffer(t.data.byteLength);
+      const copy = t.data instanceof Float64Array ? new Float64Array(buffer, 0, t.data.length) : new Float32Array(buffer, 0, t.data.length);
+      copy.set(t.data);
+      moved[name] = { data: copy, dims: t.dims };
+      buffers.push(buffer);
+    }
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({ kind: 'run', id, feeds });
+      this.worker.postMessage({ kind: 'run', id, feeds: moved, returned: buffers }, buffers);
     });
+  }
+
+  /** A pooled buffer of at least `bytes` (the smallest that fits), or a new one. */
+  private takeBuffer(bytes: number): ArrayBuffer {
+    let best = -1;
+    for (let i = 0; i < this.inputPool.length; i++) {
+      const size = this.inputPool[i].byteLength;
+      if (size >= bytes && (best < 0 || size < this.inputPool[best].byteLength)) best = i;
+    }
+    if (best < 0) return new ArrayBuffer(bytes);
+    return this.inputPool.splice(best, 1)[0];
   }
 
   async release(): Promise<void> {

@@ -32,10 +32,23 @@ export interface FinalizeGaussianOptions {
  * and L⁻¹ packed lower. Throws if count < 2 or a covariance is not positive definite, naming the
  * position.
  */
-export function finalizeGaussian(
-  acc: GaussianAccumulator,
-  { regularization = 0.01 }: FinalizeGaussianOptions = {},
-): FinalizedGaussian {
+export function finalizeGaussian(acc: GaussianAccumulator, opts: FinalizeGaussianOptions = {}): FinalizedGaussian {
+  const invCholesky = new Float64Array(acc.positions * triangleSize(acc.dim));
+  finalizeInto(acc, opts, invCholesky);
+  return { positions: acc.positions, dim: acc.dim, count: acc.count, mean: acc.mean.slice(), invCholesky };
+}
+
+/**
+ * finalizeGaussian rounded to float32 as it goes (the same values as toFloat32Gaussian of it), so the
+ * float64 factors of all positions never exist at once: for resnet18 d=100 that is 165 MB less.
+ */
+export function finalizeGaussianFloat32(acc: GaussianAccumulator, opts: FinalizeGaussianOptions = {}): Float32Gaussian {
+  const invCholesky = new Float32Array(acc.positions * triangleSize(acc.dim));
+  finalizeInto(acc, opts, invCholesky);
+  return { positions: acc.positions, dim: acc.dim, count: acc.count, mean: Float32Array.from(acc.mean), invCholesky };
+}
+
+function finalizeInto(acc: GaussianAccumulator, { regularization = 0.01 }: FinalizeGaussianOptions, invCholesky: Float64Array | Float32Array): void {
   assertAccumulator(acc);
   if (acc.count < 2) {
     throw new RangeError(`finalizeGaussian: need at least 2 samples for an unbiased covariance, got count=${acc.count}`);
@@ -48,7 +61,7 @@ export function finalizeGaussian(
   const scale = 1 / (count - 1);
   const sigma = new Float64Array(d * d);
   const inverse = new Float64Array(d * d);
-  const invCholesky = new Float64Array(P * T);
+  const packed = invCholesky instanceof Float64Array ? invCholesky : new Float64Array(T);
   for (let p = 0; p < P; p++) {
     // Fill the lower triangle only; choleskyInPlace reads nothing else.
     let k = p * T;
@@ -58,9 +71,12 @@ export function finalizeGaussian(
     }
     choleskyInPlace(sigma, d, `position ${p}, regularization ${regularization}`);
     invertLowerTriangular(sigma, d, inverse);
-    packLower(inverse, d, invCholesky, p * T);
+    if (packed === invCholesky) packLower(inverse, d, invCholesky as Float64Array, p * T);
+    else {
+      packLower(inverse, d, packed, 0);
+      invCholesky.set(packed, p * T);
+    }
   }
-  return { positions: P, dim: d, count, mean: acc.mean.slice(), invCholesky };
 }
 
 export function toFloat32Gaussian(g: FinalizedGaussian): Float32Gaussian {

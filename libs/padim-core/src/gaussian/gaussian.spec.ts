@@ -11,6 +11,7 @@ import {
   mergeInto,
   sliceAccumulator,
   toFloat32Gaussian,
+  finalizeGaussianFloat32,
   type GaussianAccumulator,
 } from './index';
 
@@ -349,5 +350,18 @@ describe('finalizeGaussian', () => {
     expect([g32.positions, g32.dim, g32.count]).toEqual([p, d, 10]);
     expectRelClose(g32.mean, g.mean, 1e-6);
     expectRelClose(g32.invCholesky, g.invCholesky, 1e-6);
+  });
+
+  it('finalizeGaussianFloat32 gives exactly toFloat32Gaussian(finalizeGaussian(·)), and its errors', () => {
+    const d = 9;
+    const p = 4;
+    const samples = makeSamples(31, 25, d, p, 3);
+    const acc = accumulateRange(samples, d, p, 0, 25, [7, 11]);
+    const direct = finalizeGaussianFloat32(acc, { regularization: 0.02 });
+    const viaFloat64 = toFloat32Gaussian(finalizeGaussian(acc, { regularization: 0.02 }));
+    expect(direct.invCholesky).toEqual(viaFloat64.invCholesky);
+    expect(direct.mean).toEqual(viaFloat64.mean);
+    expect([direct.positions, direct.dim, direct.count]).toEqual([p, d, 25]);
+    expect(() => finalizeGaussianFloat32(createGaussianAccumulator(2, 3))).toThrow(/at least 2 samples.*count=0/);
   });
 });

@@ -2,6 +2,7 @@ export { accumulateEmbeddings, accumulateEmbeddingsReference } from './accumulat
 export { crc32, crc32Update } from './crc32';
 export {
   finalizeGaussian,
+  finalizeGaussianFloat32,
   toFloat32Gaussian,
   type FinalizedGaussian,
   type FinalizeGaussianOptions,
