@@ -3,8 +3,8 @@ import {
   GaussianAccumulator,
   ModelManifest,
   ModelThresholds,
-  accumulateEmbeddings,
-  createGaussianAccumulator,
+  accumulateEmbeddingGroup,
+  createResidentGaussianAccumulator,
   featureCount,
   finalizeGaussianFloat32,
   thresholdsFromNormalScores,
@@ -24,6 +24,8 @@ import { scoreImages } from './score-images';
 export const DEFAULT_IMAGE_SIZE = 256;
 export const DEFAULT_BATCH_SIZE = 8;
 export const DEFAULT_HOLDOUT = 0.1;
+/** Images per accumulation pass (two batches of 8): measured fastest for resnet18 d=100 on this kernel. */
+const ACCUMULATE_GROUP_IMAGES = 16;
 /** Below this many images nothing is held out and the thresholds come from the training images. */
 const MIN_IMAGES_FOR_HOLDOUT = 10;
 
@@ -52,18 +54,29 @@ export async function accumulateImages(
   opts: InputOptions & { accumulator?: GaussianAccumulator; onProgress?: ProgressListener } = {},
 ): Promise<AccumulateResult> {
   const { height, width } = extractor.grid;
-  const acc = opts.accumulator ?? createGaussianAccumulator(height * width, extractor.d);
+  const acc = opts.accumulator ?? createResidentGaussianAccumulator(height * width, extractor.d);
   if (acc.positions !== height * width || acc.dim !== extractor.d) {
     throw new Error(`accumulator is ${acc.positions} positions × d=${acc.dim}, the extractor gives ${height * width} × d=${extractor.d}`);
   }
   const used: string[] = [];
   const skipped: { file: string; error: string }[] = [];
   let inFlight: { emb: Promise<Float32Array>; n: number } | null = null;
+  // Embeddings wait here until ACCUMULATE_GROUP_IMAGES of them are in: each pass over the co-moments
+  // then serves more images.
+  let group: { data: Float32Array; n: number }[] = [];
+  let grouped = 0;
   let done = 0;
-  const settle = async (job: { emb: Promise<Float32Array>; n: number }) => {
-    accumulateEmbeddings(acc, await job.emb, job.n);
-    done += job.n;
+  const flush = () => {
+    accumulateEmbeddingGroup(acc, group);
+    done += grouped;
+    group = [];
+    grouped = 0;
     opts.onProgress?.({ stage: 'extract', done: done + skipped.length, total: files.length });
+  };
+  const settle = async (job: { emb: Promise<Float32Array>; n: number }) => {
+    group.push({ data: await job.emb, n: job.n });
+    grouped += job.n;
+    if (grouped >= ACCUMULATE_GROUP_IMAGES) flush();
   };
   const items = files.map((file) => ({ file }));
   for await (const batch of imageBatches(items, {
@@ -82,6 +95,7 @@ export async function accumulateImages(
     inFlight = job;
   }
   if (inFlight) await settle(inFlight);
+  if (grouped > 0) flush();
   return { accumulator: acc, used, skipped };
 }
 

@@ -1,9 +1,29 @@
 import { triangleSize } from '../linalg';
-import { assertAccumulator, mergeWeights, type GaussianAccumulator } from './gaussian-accumulator';
-import { comomentKernel, type ComomentKernel } from './comoment-kernel';
+import { assertAccumulator, assertPositiveInteger, createGaussianAccumulator, mergeWeights, type GaussianAccumulator } from './gaussian-accumulator';
+import { comomentKernel, residentComoment, type ComomentKernel } from './comoment-kernel';
 
 /** Positions gathered per block: enough to read runs of the [B, d, P] batch, small enough for L1/L2. */
 const POSITION_BLOCK = 8;
+
+/** Accumulators whose co-moments live in a kernel's memory, by their co-moment array. */
+const residents = new WeakMap<Float64Array, ComomentKernel>();
+
+/** Batches up to this size go through a resident accumulator's kernel; larger ones take the copying path. */
+export const DEFAULT_RESIDENT_MAX_BATCH = 64;
+
+/**
+ * An accumulator for accumulateEmbeddings to update in place: its co-moments live in the memory of
+ * their own wasm kernel, so no batch copies them in and out. Where that is not possible (no wasm, or
+ * over 2 GB of co-moments) it is a plain accumulator, and everything works as with one.
+ */
+export function createResidentGaussianAccumulator(positions: number, dim: number, maxBatch = DEFAULT_RESIDENT_MAX_BATCH): GaussianAccumulator {
+  assertPositiveInteger(positions, 'positions');
+  assertPositiveInteger(dim, 'dim');
+  const resident = residentComoment(positions, dim, POSITION_BLOCK, maxBatch);
+  if (!resident) return createGaussianAccumulator(positions, dim);
+  residents.set(resident.m, resident);
+  return { positions, dim, count: 0, mean: new Float64Array(positions * dim), comoment: resident.m };
+}
 
 /** Reused across calls; JS runs one kernel at a time per isolate, so sharing them is safe. */
 let scratchX = new Float64Array(0);
@@ -25,42 +45,68 @@ export function accumulateEmbeddings(
   batchSize: number,
 ): GaussianAccumulator {
   assertBatch(acc, batch, batchSize, 'accumulateEmbeddings');
+  return accumulateSamples(acc, sampleViews(batch, batchSize, acc.dim * acc.positions));
+}
+
+/**
+ * accumulateEmbeddings over several batches at once, as if they were one batch of their total size:
+ * the same result as concatenating them, without the copy. A larger batch amortises each pass over
+ * the co-moments over more images.
+ */
+export function accumulateEmbeddingGroup(acc: GaussianAccumulator, batches: { data: Float32Array; n: number }[]): GaussianAccumulator {
+  const samples: Float32Array[] = [];
+  for (const b of batches) {
+    assertBatch(acc, b.data, b.n, 'accumulateEmbeddingGroup');
+    samples.push(...sampleViews(b.data, b.n, acc.dim * acc.positions));
+  }
+  return accumulateSamples(acc, samples);
+}
+
+function sampleViews(batch: Float32Array, B: number, perSample: number): Float32Array[] {
+  return Array.from({ length: B }, (_, b) => batch.subarray(b * perSample, (b + 1) * perSample));
+}
+
+/** Each sample is one image's [d, P] embedding. */
+function accumulateSamples(acc: GaussianAccumulator, samples: Float32Array[]): GaussianAccumulator {
+  const batchSize = samples.length;
   if (batchSize === 0) return acc;
   const { n, f, wb } = mergeWeights(acc.count, batchSize);
-  const kernel = comomentKernel(POSITION_BLOCK, acc.dim, batchSize);
-  if (kernel) accumulateWasm(acc, batch, batchSize, f, wb, kernel);
-  else accumulateScalar(acc, batch, batchSize, f, wb);
+  const resident = residents.get(acc.comoment);
+  if (resident && batchSize <= resident.maxBatch) accumulateWasm(acc, samples, f, wb, resident, false);
+  else {
+    const kernel = comomentKernel(POSITION_BLOCK, acc.dim, batchSize);
+    if (kernel) accumulateWasm(acc, samples, f, wb, kernel, true);
+    else accumulateScalar(acc, samples, f, wb);
+  }
   acc.count = n;
   return acc;
 }
 
-function accumulateWasm(
-  acc: GaussianAccumulator,
-  batch: Float32Array,
-  B: number,
-  f: number,
-  wb: number,
-  kernel: ComomentKernel,
-): void {
+/** `staged`: the kernel is the shared staging one, so each block of M is copied in and back out. */
+function accumulateWasm(acc: GaussianAccumulator, samples: Float32Array[], f: number, wb: number, kernel: ComomentKernel, staged: boolean): void {
   const { positions: P, dim: d } = acc;
+  const B = samples.length;
   const T = triangleSize(d);
   const m = acc.comoment;
   const mean = acc.mean;
   for (let p0 = 0; p0 < P; p0 += POSITION_BLOCK) {
     const pb = Math.min(POSITION_BLOCK, P - p0);
     // [B][d] per position: the kernels vectorise over channels of one sample.
-    gather(batch, P, d, B, p0, pb, kernel.x, d, 1);
+    gather(samples, P, d, p0, pb, kernel.x, d, 1);
     kernel.mean.set(mean.subarray(p0 * d, (p0 + pb) * d));
     kernel.centre(pb, d, B, wb);
     mean.set(kernel.mean.subarray(0, pb * d), p0 * d);
-    kernel.m.set(m.subarray(p0 * T, (p0 + pb) * T));
-    kernel.run(pb, d, B, f);
-    m.set(kernel.m.subarray(0, pb * T), p0 * T);
+    if (staged) {
+      kernel.m.set(m.subarray(p0 * T, (p0 + pb) * T));
+      kernel.run(pb, d, B, f);
+      m.set(kernel.m.subarray(0, pb * T), p0 * T);
+    } else kernel.run(pb, d, B, f, p0);
   }
 }
 
-function accumulateScalar(acc: GaussianAccumulator, batch: Float32Array, B: number, f: number, wb: number): void {
+function accumulateScalar(acc: GaussianAccumulator, samples: Float32Array[], f: number, wb: number): void {
   const { positions: P, dim: d } = acc;
+  const B = samples.length;
   const dB = d * B;
   if (scratchX.length < POSITION_BLOCK * dB) scratchX = new Float64Array(POSITION_BLOCK * dB);
   if (scratchE.length < POSITION_BLOCK * d) scratchE = new Float64Array(POSITION_BLOCK * d);
@@ -69,32 +115,23 @@ function accumulateScalar(acc: GaussianAccumulator, batch: Float32Array, B: numb
   for (let p0 = 0; p0 < P; p0 += POSITION_BLOCK) {
     const pb = Math.min(POSITION_BLOCK, P - p0);
     // [d][B] per position: each channel's B samples adjacent for the dot products below.
-    gather(batch, P, d, B, p0, pb, x, 1, B);
+    gather(samples, P, d, p0, pb, x, 1, B);
     centre(acc.mean, p0, pb, d, B, x, 1, B, e, wb);
     for (let pp = 0; pp < pb; pp++) comomentScalar(acc.comoment, p0 + pp, x, pp * dB, e, pp * d, d, B, f);
   }
 }
 
-/** Copies positions [p0, p0+pb) of the batch to x: position stride d·B, sample stride sb, channel stride sc. */
-function gather(
-  batch: Float32Array,
-  P: number,
-  d: number,
-  B: number,
-  p0: number,
-  pb: number,
-  x: Float64Array,
-  sb: number,
-  sc: number,
-): void {
+/** Copies positions [p0, p0+pb) of each [d, P] sample to x: position stride d·B, sample stride sb, channel stride sc. */
+function gather(samples: Float32Array[], P: number, d: number, p0: number, pb: number, x: Float64Array, sb: number, sc: number): void {
+  const B = samples.length;
   const dB = d * B;
-  const dP = d * P;
   // Reads are runs of pb floats.
   for (let b = 0; b < B; b++) {
+    const sample = samples[b];
     for (let c = 0; c < d; c++) {
-      const src = b * dP + c * P + p0;
+      const src = c * P + p0;
       let dst = b * sb + c * sc;
-      for (let pp = 0; pp < pb; pp++, dst += dB) x[dst] = batch[src + pp];
+      for (let pp = 0; pp < pb; pp++, dst += dB) x[dst] = sample[src + pp];
     }
   }
 }

@@ -1,4 +1,4 @@
-import { accumulateEmbeddings } from './accumulate-embeddings';
+import { accumulateEmbeddings, createResidentGaussianAccumulator } from './accumulate-embeddings';
 import { createGaussianAccumulator } from './gaussian-accumulator';
 import { triangleSize } from '../linalg';
 
@@ -11,14 +11,14 @@ export interface AccumulateBenchResult {
   nsPerMultiplyAdd: number;
 }
 
-export function benchAccumulate({ positions = 4096, dim = 100, batchSize = 16, repeats = 5 } = {}): AccumulateBenchResult {
+export function benchAccumulate({ positions = 4096, dim = 100, batchSize = 16, repeats = 5, resident = true } = {}): AccumulateBenchResult {
   const batch = new Float32Array(batchSize * dim * positions);
   let state = 12345;
   for (let i = 0; i < batch.length; i++) {
     state = (Math.imul(state, 1103515245) + 12345) >>> 0;
     batch[i] = state / 4294967296;
   }
-  const acc = createGaussianAccumulator(positions, dim);
+  const acc = resident ? createResidentGaussianAccumulator(positions, dim) : createGaussianAccumulator(positions, dim);
   accumulateEmbeddings(acc, batch, batchSize);
   accumulateEmbeddings(acc, batch, batchSize);
   const t0 = performance.now();

@@ -161,6 +161,6 @@ function assertSameShape(a: GaussianAccumulator, b: GaussianAccumulator): void {
   }
 }
 
-function assertPositiveInteger(v: number, name: string): void {
+export function assertPositiveInteger(v: number, name: string): void {
   if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`GaussianAccumulator: ${name} must be a positive integer, got ${v}`);
 }

@@ -1,4 +1,4 @@
-export { accumulateEmbeddings, accumulateEmbeddingsReference } from './accumulate-embeddings';
+export { accumulateEmbeddingGroup, accumulateEmbeddings, accumulateEmbeddingsReference, createResidentGaussianAccumulator, DEFAULT_RESIDENT_MAX_BATCH } from './accumulate-embeddings';
 export { crc32, crc32Update } from './crc32';
 export {
   finalizeGaussian,
