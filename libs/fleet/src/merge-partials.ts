@@ -55,6 +55,8 @@ export class NotEnoughSamplesError extends Error {
   }
 }
 
+const MIN_BLOCKS = 8;
+
 /** Finalising at d=550 costs ~0.1 s per position: yield between slices so job locks keep renewing. */
 const FINALIZE_FLOPS_PER_SLICE = 2e8;
 
@@ -77,8 +79,11 @@ export async function mergePartials(store: BlobStore, keys: string[], opts: Merg
   if ((opts.finalize ?? true) && count < 2) throw new NotEnoughSamplesError(count);
   const layout = accumulatorLayout(positions, dim);
   const memoryBytes = opts.memoryBytes ?? 512 * 1024 ** 2;
-  // Per position in flight: one slice per input for the block being read and the one being merged, plus the merged block.
-  const blockPositions = Math.max(1, Math.min(positions, Math.floor(memoryBytes / (layout.bytesPerPosition * (2 * keys.length + 1)))));
+  // Per position in flight: one slice per input for the block being read and the one being merged, plus
+  // the merged block. At least MIN_BLOCKS blocks, so reading the next one overlaps merging this one even
+  // when everything would fit in memory at once (one partial: a single block would be read, then merged).
+  const fitting = Math.floor(memoryBytes / (layout.bytesPerPosition * (2 * keys.length + 1)));
+  const blockPositions = Math.max(1, Math.min(Math.ceil(positions / MIN_BLOCKS), fitting));
   const finalize = opts.finalize ?? true;
   const T = (dim * (dim + 1)) / 2;
 

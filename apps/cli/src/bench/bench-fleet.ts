@@ -6,6 +6,7 @@
  *      processes, from POST to a published model (default shard count: one per worker);
  *   3. the reducer's merge of 4, 16 and 64 full-size partials (ResNet-18 d=100 at 256 px: 165 MB each).
  * The store is radosgw when it answers at S3_ENDPOINT (default http://127.0.0.1:7480), else a local folder.
+ * BENCH_FLEET_QUICK=1 stops after the 1-worker fleet run (for iterating on the fleet's overhead).
  * Last line: {"inProcessSeconds","fleet1Seconds","fleet2Seconds","overhead","merge4Seconds","merge16Seconds","merge64Seconds"}.
  */
 import { randomUUID } from 'node:crypto';
@@ -85,6 +86,10 @@ async function main(): Promise<void> {
     const env = fleetEnv(storeSpec, { PADIM_DATASET_ROOTS: path.dirname(screwDir()), PADIM_SCRATCH_DIR: path.join(scratch, 'reduce'), PADIM_PRELOAD_BACKBONES: 'resnet18' });
     const fleet1 = await fleetRun(1, env);
     console.log(`fleet, 1 worker: ${fleet1.seconds.toFixed(1)} s (${(files.length / fleet1.seconds).toFixed(1)} img/s) ${JSON.stringify(fleet1.timings)}`);
+    if (process.env.BENCH_FLEET_QUICK === '1') {
+      console.log(JSON.stringify({ inProcessSeconds: round(inProcessSeconds, 2), fleet1Seconds: round(fleet1.seconds, 2), overhead: round(fleet1.seconds / inProcessSeconds - 1, 3) }));
+      return;
+    }
     const fleet2 = await fleetRun(2, env);
     console.log(`fleet, 2 workers: ${fleet2.seconds.toFixed(1)} s (${(files.length / fleet2.seconds).toFixed(1)} img/s) ${JSON.stringify(fleet2.timings)}`);
     const overhead = fleet1.seconds / inProcessSeconds - 1;

@@ -10,6 +10,7 @@ import {
 import { accumulatorStream, openImageSource, readPlan } from '@padim-fleet/fleet';
 import { accumulateImages } from '@padim-fleet/inference';
 import { BlobNotFoundError, runPartialKey } from '@padim-fleet/storage';
+import type { ExtractorLease } from '../repositories/feature-extractor.repository';
 import { JobContext, RunStoppedError, parseJobData, runStopReason, throwIfStopped } from './job-context';
 
 /** Progress goes to Redis at most this often. */
@@ -34,9 +35,10 @@ export async function extractFeatures(job: Job, ctx: JobContext): Promise<Extrac
   }, CANCEL_POLL_MS);
   let lastReport = 0;
   const source = openImageSource(plan.source, s3Connection(ctx.config), ctx.store);
+  let lease: ExtractorLease | null = null;
   try {
-    const extractor = await ctx.extractors.extractor(plan.request);
-    const result = await accumulateImages(files, extractor, {
+    lease = await ctx.extractors.acquire(plan.request);
+    const result = await accumulateImages(files, lease.extractor, {
       size: plan.request.size,
       crop: plan.request.crop ?? null,
       read: source.read,
@@ -50,6 +52,7 @@ export async function extractFeatures(job: Job, ctx: JobContext): Promise<Extrac
         }
       },
     });
+    await lease.release();
     const partialKey = runPartialKey(data.runId, data.shard);
     const uploadStarted = Date.now();
     const { stream } = accumulatorStream(result.accumulator);
@@ -63,6 +66,7 @@ export async function extractFeatures(job: Job, ctx: JobContext): Promise<Extrac
     return { partialKey, imageCount: result.accumulator.count, skipped: result.skipped, seconds: (Date.now() - started) / 1000, uploadSeconds };
   } finally {
     clearInterval(poll);
+    await lease?.release();
     await source.close();
   }
 }

@@ -18,6 +18,7 @@ import {
   ModelTensors,
   PadimScorer,
   computeThresholds,
+  embedImages,
   evaluateModel,
   listMvtecTestSet,
   modelManifestBase,
@@ -28,6 +29,8 @@ import { loadPlan } from './extract-features.handler';
 import { JobContext, RunStoppedError, parseJobData, runStopReason } from './job-context';
 
 const REGULARIZATION = 0.01;
+/** Most memory the threshold images' embeddings may take while they wait for the merge (32 screw images: 52 MB). */
+const EMBED_AHEAD_BYTES = 256 * 1024 ** 2;
 
 /**
  * The parent of a training flow: merges the shards' partials (and the base version's statistics when
@@ -61,15 +64,30 @@ export async function fitGaussian(job: Job, ctx: JobContext): Promise<FitGaussia
   if (baseVersion) keys.unshift(await baseAccumulatorKey(ctx, plan, baseVersion, { backbone: backbone.onnxSha256, selection, grid }));
 
   const dir = path.join(ctx.scratchDir, `${runId}-${randomBytes(4).toString('hex')}`);
+  const skipped = children.flatMap((c) => c.skipped);
+  const runtime = { device: ctx.config.PADIM_DEVICE, threads: ctx.config.PADIM_THREADS };
+  const validation = plan.request.validation ? await listMvtecTestSet(plan.request.validation) : undefined;
+  const skippedFiles = new Set(skipped.map((s) => s.file));
+  const normals = plan.heldOut.length > 0 ? plan.heldOut : plan.shards.flat().filter((f) => !skippedFiles.has(f));
+  const lease = await ctx.extractors.acquire(plan.request);
+  const source = openImageSource(plan.source, s3Connection(ctx.config), ctx.store);
+  // The images that set the thresholds are embedded while the partials merge: that work does not
+  // depend on the model, and the merge leaves a core free. Bounded, so a large training set without a
+  // hold-out is embedded after the merge instead, batch by batch.
+  const positions = grid.height * grid.width;
+  const embedAhead =
+    !validation && normals.length * selection.d * positions * 4 <= EMBED_AHEAD_BYTES
+      ? embedImages(lease.extractor, normals, { size: plan.request.size, crop: plan.request.crop ?? null, read: source.read })
+      : null;
+  embedAhead?.catch(() => undefined); // awaited below; a failure during the merge must not go unhandled
   try {
-    const skipped = children.flatMap((c) => c.skipped);
     let merged: MergeResult;
     try {
       merged = await mergePartials(ctx.store, keys, {
         dir,
         memoryBytes: ctx.config.REDUCE_MEMORY_MB * 1024 ** 2,
         regularization: REGULARIZATION,
-        expect: { positions: grid.height * grid.width, dim: selection.d },
+        expect: { positions, dim: selection.d },
         onProgress: (done, total) => report({ stage: 'merge', done, total }),
       });
     } catch (error) {
@@ -100,18 +118,9 @@ export async function fitGaussian(job: Job, ctx: JobContext): Promise<FitGaussia
       heldOutCount: plan.heldOut.length,
       skipped,
     });
-    const runtime = { device: ctx.config.PADIM_DEVICE, threads: ctx.config.PADIM_THREADS };
-    const validation = plan.request.validation ? await listMvtecTestSet(plan.request.validation) : undefined;
-    const source = openImageSource(plan.source, s3Connection(ctx.config), ctx.store);
-    const skippedFiles = new Set(skipped.map((s) => s.file));
-    const normals = plan.heldOut.length > 0 ? plan.heldOut : plan.shards.flat().filter((f) => !skippedFiles.has(f));
-    try {
-      base.thresholds = await computeThresholds(base, tensors, { backbone, runtime, validation, read: source.read }, normals);
-    } finally {
-      await source.close();
-    }
+    base.thresholds = await computeThresholds(base, tensors, { backbone, runtime, validation, read: source.read }, embedAhead ? await embedAhead : normals, lease.extractor);
     if (validation) {
-      const scorer = await PadimScorer.create({ ...base, tensors: undefined as never }, tensors, backbone, runtime);
+      const scorer = await PadimScorer.create({ ...base, tensors: undefined as never }, tensors, backbone, runtime, { extractor: lease.extractor });
       try {
         const { metrics } = await evaluateModel(scorer, validation);
         base.metrics = { imageAUROC: metrics.imageAUROC, pixelAUROC: metrics.pixelAUROC, aupro: metrics.aupro, imageF1: metrics.imageF1, pixelF1: metrics.pixelF1 };
@@ -125,7 +134,6 @@ export async function fitGaussian(job: Job, ctx: JobContext): Promise<FitGaussia
     const uploadedAt = Date.now();
     base.training.seconds = (Date.now() - Date.parse(data.createdAt)) / 1000;
     const d = selection.d;
-    const positions = grid.height * grid.width;
     const manifest: ModelManifest = {
       ...base,
       tensors: {
@@ -139,6 +147,8 @@ export async function fitGaussian(job: Job, ctx: JobContext): Promise<FitGaussia
     await ctx.registry.writeManifest(category, version, manifest);
     const result = await finish(ctx, data, manifest, started);
     result.stages = {
+      // The slowest shard's write of its partial, for the record of where a run's time goes.
+      partialUploadSeconds: Math.max(0, ...children.map((c) => c.uploadSeconds ?? 0)),
       mergeSeconds: (mergedAt - started) / 1000,
       thresholdsSeconds: (thresholdsAt - mergedAt) / 1000,
       uploadWaitSeconds: (uploadedAt - thresholdsAt) / 1000,
@@ -146,6 +156,9 @@ export async function fitGaussian(job: Job, ctx: JobContext): Promise<FitGaussia
     };
     return result;
   } finally {
+    await embedAhead?.catch(() => undefined); // the extractor is not given back while it still runs
+    await lease.release();
+    await source.close();
     await fs.rm(dir, { recursive: true, force: true });
   }
 }

@@ -8,13 +8,28 @@ import {
 import { DEFAULT_D, TrainingRequest } from '@padim-fleet/contracts';
 import type { EmbeddingSelection } from '@padim-fleet/padim-core';
 
+/** An extractor lent to one job; give it back with `release` when the job is done with it. */
+export interface ExtractorLease {
+  extractor: EmbeddingExtractor;
+  release(): Promise<void>;
+}
+
+interface ExtractorEntry {
+  key: string;
+  extractor: Promise<EmbeddingExtractor>;
+  users: number;
+}
+
 /**
- * Backbones and one warm embedding extractor per process: consecutive shards of the same run (or of
- * runs with the same backbone and embedding) reuse the onnxruntime session instead of rebuilding it.
+ * Backbones, and warm embedding extractors lent to jobs: consecutive shards of the same run (or of runs
+ * with the same backbone and embedding), and the run's reducer scoring its held-out images, reuse one
+ * onnxruntime session instead of rebuilding it. The most recently asked-for extractor stays open when
+ * idle; another is closed when its last borrower gives it back, never under a job still using it.
  */
 export class FeatureExtractorRepository {
   private readonly backbones = new Map<string, Promise<ResolvedBackbone>>();
-  private current: { key: string; extractor: Promise<EmbeddingExtractor> } | null = null;
+  private readonly entries = new Map<string, ExtractorEntry>();
+  private currentKey: string | null = null;
 
   constructor(
     private readonly runtime: RuntimeOptions,
@@ -37,26 +52,50 @@ export class FeatureExtractorRepository {
     return { backbone, selection };
   }
 
-  async extractor(request: TrainingRequest): Promise<EmbeddingExtractor> {
+  async acquire(request: TrainingRequest): Promise<ExtractorLease> {
     const { backbone, selection } = await this.selection(request);
     const side = request.crop ?? request.size;
     const key = JSON.stringify([backbone.onnxSha256, selection, side]);
-    if (this.current?.key !== key) {
-      const previous = this.current;
-      this.current = { key, extractor: EmbeddingExtractor.create(backbone, selection, side, this.runtime) };
-      if (previous) await (await previous.extractor.catch(() => null))?.release();
+    let entry = this.entries.get(key);
+    if (!entry) {
+      entry = { key, extractor: EmbeddingExtractor.create(backbone, selection, side, this.runtime), users: 0 };
+      this.entries.set(key, entry);
     }
+    entry.users++;
+    const previous = this.currentKey;
+    this.currentKey = key;
+    if (previous !== null && previous !== key) await this.closeIfIdle(previous);
+    let extractor: EmbeddingExtractor;
     try {
-      return await this.current.extractor;
+      extractor = await entry.extractor;
     } catch (error) {
-      this.current = null;
+      entry.users--;
+      if (this.entries.get(key) === entry) this.entries.delete(key);
       throw error;
     }
+    let returned = false;
+    return {
+      extractor,
+      release: async () => {
+        if (returned) return;
+        returned = true;
+        entry.users--;
+        if (this.currentKey !== key) await this.closeIfIdle(key);
+      },
+    };
+  }
+
+  private async closeIfIdle(key: string): Promise<void> {
+    const entry = this.entries.get(key);
+    if (!entry || entry.users > 0) return;
+    this.entries.delete(key);
+    await (await entry.extractor.catch(() => null))?.release();
   }
 
   async release(): Promise<void> {
-    const current = this.current;
-    this.current = null;
-    if (current) await (await current.extractor.catch(() => null))?.release();
+    const entries = [...this.entries.values()];
+    this.entries.clear();
+    this.currentKey = null;
+    await Promise.all(entries.map(async (e) => (await e.extractor.catch(() => null))?.release()));
   }
 }

@@ -16,8 +16,8 @@ import type { LabelledImage } from '../datasets/mvtec';
 import type { ModelTensors } from '../model-io/model-folder';
 import { EmbeddingExtractor, EmbeddingRequest, RuntimeOptions, resolveEmbedding } from './embedding-extractor';
 import { flattenPixels } from './evaluate-model';
-import { imageBatches } from './image-batches';
-import { PadimScorer } from './padim-scorer';
+import { ImageBatch, imageBatches } from './image-batches';
+import { PadimScorer, maxOf } from './padim-scorer';
 import { ProgressListener } from './progress';
 import { scoreImages } from './score-images';
 
@@ -79,14 +79,7 @@ export async function accumulateImages(
     if (grouped >= ACCUMULATE_GROUP_IMAGES) flush();
   };
   const items = files.map((file) => ({ file }));
-  for await (const batch of imageBatches(items, {
-    size: opts.size ?? DEFAULT_IMAGE_SIZE,
-    crop: opts.crop,
-    normalization: extractor.backbone.spec.normalization,
-    batchSize: opts.batchSize ?? DEFAULT_BATCH_SIZE,
-    pixelLimit: opts.pixelLimit,
-    read: opts.read,
-  })) {
+  for await (const batch of extractorBatches(extractor, items, opts)) {
     for (const f of batch.failures) skipped.push({ file: f.item.file, error: f.error });
     if (batch.n === 0) continue;
     const job = { emb: extractor.run(batch.tensor, batch.n), n: batch.n };
@@ -122,6 +115,18 @@ export interface TrainedModel {
   tensors: ModelTensors;
   /** Only with `keepAccumulator`. */
   accumulator?: GaussianAccumulator;
+}
+
+/** Decoded batches of `items` for the extractor's backbone, with the input options' defaults. */
+function extractorBatches<T extends { file: string }>(extractor: EmbeddingExtractor, items: T[], opts: InputOptions): AsyncGenerator<ImageBatch<T>> {
+  return imageBatches(items, {
+    size: opts.size ?? DEFAULT_IMAGE_SIZE,
+    crop: opts.crop,
+    normalization: extractor.backbone.spec.normalization,
+    batchSize: opts.batchSize ?? DEFAULT_BATCH_SIZE,
+    pixelLimit: opts.pixelLimit,
+    read: opts.read,
+  });
 }
 
 /** Every k-th file (deterministic, spread over the sorted list) is held out. */
@@ -227,19 +232,50 @@ export function modelManifestBase(m: ManifestBaseInput): Omit<ModelManifest, 'te
 
 export type ThresholdOptions = Pick<TrainOptions, 'backbone' | 'runtime' | 'validation' | 'batchSize' | 'pixelLimit' | 'onProgress' | 'read'>;
 
+/** Images decoded and run through the backbone and embedding head, in batches; unreadable ones listed apart. */
+export interface EmbeddedImages {
+  batches: { data: Float32Array; n: number; files: string[] }[];
+  failures: { file: string; error: string }[];
+}
+
+/**
+ * The embeddings of `files`. They depend on the backbone and the channel selection only, not on a
+ * model's statistics, so the images that set a model's thresholds can be embedded while the model is
+ * still being fitted (computeThresholds takes them instead of the files).
+ */
+export async function embedImages(extractor: EmbeddingExtractor, files: string[], opts: InputOptions = {}): Promise<EmbeddedImages> {
+  const embedded: EmbeddedImages = { batches: [], failures: [] };
+  for await (const batch of extractorBatches(extractor, files.map((file) => ({ file })), opts)) {
+    for (const f of batch.failures) embedded.failures.push({ file: f.item.file, error: f.error });
+    if (batch.n > 0) embedded.batches.push({ data: await extractor.run(batch.tensor, batch.n), n: batch.n, files: batch.items.map((i) => i.file) });
+  }
+  return embedded;
+}
+
 /**
  * Thresholds for a fitted model: F1-optimal on `opts.validation` when given, else mean + 3·std of the
- * scores of `normals` (held-out images when the manifest records any, else the training images).
+ * scores of `normals` (held-out images when the manifest records any, else the training images), given
+ * as files or as their embeddings.
  */
 export async function computeThresholds(
   manifest: Omit<ModelManifest, 'tensors'>,
   tensors: ModelTensors,
   opts: ThresholdOptions,
-  normals: string[],
+  normals: string[] | EmbeddedImages,
   extractor?: EmbeddingExtractor,
 ): Promise<ModelThresholds> {
   const scorer = await PadimScorer.create({ ...manifest, tensors: undefined as never }, tensors, opts.backbone, opts.runtime, { extractor });
+  const normalRule = (count: number) => (count > 0 && manifest.training.heldOutCount > 0 ? 'holdout-mean-3std' : 'training-mean-3std');
   try {
+    if (!Array.isArray(normals) && !opts.validation) {
+      const scores: number[] = [];
+      const S = scorer.side * scorer.side;
+      for (const b of normals.batches) {
+        const maps = await scorer.anomalyMaps(await scorer.distancesFromEmbeddings(b.data, b.n), b.n);
+        for (let i = 0; i < b.n; i++) scores.push(maxOf(maps.subarray(i * S, (i + 1) * S)).value);
+      }
+      return thresholdsFromNormalScores(scores, normalRule(scores.length + normals.failures.length));
+    }
     if (opts.validation) {
       const scored = await scoreImages(scorer, opts.validation, { ...opts, read: undefined, collectMaps: true, onProgress: opts.onProgress, stage: 'validate' });
       const ok = scored.filter((r) => r.error === undefined);
@@ -247,9 +283,10 @@ export async function computeThresholds(
       const pixels = withMasks.length > 0 ? flattenPixels(withMasks.map((r) => r.map!), withMasks.map((r) => r.mask!)) : undefined;
       return thresholdsFromValidation(ok.map((r) => r.score!), ok.map((r) => r.item.label), pixels);
     }
-    const scored = await scoreImages(scorer, normals.map((file) => ({ file })), { ...opts, onProgress: opts.onProgress, stage: 'threshold' });
+    const files = Array.isArray(normals) ? normals : normals.batches.flatMap((b) => b.files);
+    const scored = await scoreImages(scorer, files.map((file) => ({ file })), { ...opts, onProgress: opts.onProgress, stage: 'threshold' });
     const scores = scored.filter((r) => r.error === undefined).map((r) => r.score!);
-    return thresholdsFromNormalScores(scores, normals.length > 0 && manifest.training.heldOutCount > 0 ? 'holdout-mean-3std' : 'training-mean-3std');
+    return thresholdsFromNormalScores(scores, normalRule(files.length));
   } finally {
     await scorer.release();
   }

@@ -40,7 +40,7 @@ export function resizeBilinear(
 }
 
 /** Per output index: the two source taps and the weight of the second (torch's `lambda1`). */
-function axisTaps(inSize: number, outSize: number): { i0: Int32Array; i1: Int32Array; l1: Float64Array } {
+export function axisTaps(inSize: number, outSize: number): { i0: Int32Array; i1: Int32Array; l1: Float64Array } {
   const scale = inSize / outSize;
   const i0 = new Int32Array(outSize);
   const i1 = new Int32Array(outSize);
