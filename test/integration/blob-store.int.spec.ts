@@ -7,6 +7,7 @@ import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { CreateMultipartUploadCommand, ListMultipartUploadsCommand, UploadPartCommand } from '@aws-sdk/client-s3';
 import {
   InvalidKeyError,
   LocalBlobStore,
@@ -73,6 +74,22 @@ describe('LocalBlobStore', () => {
       // Removing the prefix also clears the leftovers and the emptied folders.
       await expect(store.deletePrefix('m/')).resolves.toBe(1);
       await expect(fs.readdir(root)).resolves.toEqual([]);
+    });
+
+    it('abortStaleWrites removes temporary files older than the bound, and the folders they leave empty', async () => {
+      await store.put('w/real.bin', 'real');
+      mkdirSync(path.join(root, 'w', 'deep'), { recursive: true });
+      const old = path.join(root, 'w', 'deep', '.a.tmp-0123456789ab');
+      const fresh = path.join(root, 'w', '.b.tmp-abcdef');
+      writeFileSync(old, 'crashed long ago');
+      writeFileSync(fresh, 'being written');
+      const hourAgo = new Date(Date.now() - 3600_000);
+      await fs.utimes(old, hourAgo, hourAgo);
+      await expect(store.abortStaleWrites(10 * 60_000)).resolves.toBe(1);
+      expect((await fs.readdir(path.join(root, 'w'))).sort()).toEqual(['.b.tmp-abcdef', 'real.bin']);
+      await expect(store.abortStaleWrites(0, Date.now() + 1000)).resolves.toBe(1);
+      expect(await fs.readdir(path.join(root, 'w'))).toEqual(['real.bin']);
+      expect(await store.get('w/real.bin')).toEqual(Buffer.from('real'));
     });
 
     it('leaves no temporary files after puts, and removes emptied folders on delete', async () => {
@@ -197,6 +214,24 @@ describeWithS3('S3BlobStore on radosgw', () => {
       const all = (await collect(raw.list(store.prefix))).map((b) => b.key);
       expect(all).toEqual([`${store.prefix}mp/buffer`, `${store.prefix}mp/stream`]);
       await expect(store.deletePrefix('mp/')).resolves.toBe(2);
+    });
+
+    it('abortStaleWrites aborts incomplete multipart uploads below its prefix that are older than the bound', async () => {
+      const other = s3TestStore(bucket, { prefix: `${store.prefix}elsewhere-not-mine/` });
+      stores.push(other);
+      const started = await store.client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: `${store.prefix}crashed/partial` }));
+      await store.client.send(new UploadPartCommand({ Bucket: bucket, Key: `${store.prefix}crashed/partial`, UploadId: started.UploadId, PartNumber: 1, Body: Buffer.alloc(1024, 1) }));
+      const uploadsBelow = async (prefix: string) =>
+        ((await store.client.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: prefix }))).Uploads ?? []).map((u) => u.Key);
+      expect(await uploadsBelow(store.prefix)).toEqual([`${store.prefix}crashed/partial`]);
+      // Younger than the bound: kept (it could be a write in progress).
+      await expect(store.abortStaleWrites(3600_000)).resolves.toBe(0);
+      // A store with another prefix does not touch it.
+      await expect(other.abortStaleWrites(0, Date.now() + 60_000)).resolves.toBe(0);
+      expect(await uploadsBelow(store.prefix)).toHaveLength(1);
+      await expect(store.abortStaleWrites(0, Date.now() + 60_000)).resolves.toBe(1);
+      expect(await uploadsBelow(store.prefix)).toEqual([]);
+      expect(await store.head('crashed/partial')).toBeNull();
     });
 
     it('deletes more than 1000 objects in batches', async () => {

@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
-import { FleetConfig, TrainingRequest, TrainingStatus, loadFleetConfig, trainingRequest } from '@padim-fleet/contracts';
+import { Queue, QueueEvents } from 'bullmq';
+import { FleetConfig, JobName, QueueName, TrainingRequest, TrainingStatus, abortStaleWrites, loadFleetConfig, trainingRequest } from '@padim-fleet/contracts';
 import { TrainingRuns, createRedis, loadRegistryModel, planTraining } from '@padim-fleet/fleet';
 import { generateSyntheticDataset, listImagesRecursive, resolveBackbone, trainModel } from '@padim-fleet/inference';
 import { ModelManifest, parseModelManifest } from '@padim-fleet/padim-core';
@@ -140,5 +141,30 @@ describeWithShared('training flow (in-process workers, real Redis, local store)'
       expect(relativeDifference(a.mean, b.mean)).toBeLessThan(1e-5);
       expect(relativeDifference(a.invCholesky, b.invCholesky)).toBeLessThan(1e-5);
     }, 240_000);
+
+    it('the reduce workers schedule aborting stale writes; the job removes a crashed write older than STALE_WRITE_HOURS', async () => {
+      const queue = new Queue(QueueName.Reduce, { connection: redis, prefix: config.PADIM_QUEUE_PREFIX });
+      const events = new QueueEvents(QueueName.Reduce, { connection: redis.duplicate(), prefix: config.PADIM_QUEUE_PREFIX });
+      try {
+        expect((await queue.getJobScheduler(abortStaleWrites.jobId()))?.every).toBe(3600_000);
+        const { promises: fs } = await import('node:fs');
+        const leftovers = path.join(config.PADIM_STORE, 'runs', 'crashed-run');
+        await fs.mkdir(leftovers, { recursive: true });
+        const stale = path.join(leftovers, '.shard-0000.pdmacc.tmp-0123456789ab');
+        const recent = path.join(config.PADIM_STORE, '.other.tmp-abcdef012345');
+        await fs.writeFile(stale, 'half a partial');
+        await fs.writeFile(recent, 'a write in progress');
+        const longAgo = new Date(Date.now() - (config.STALE_WRITE_HOURS + 1) * 3600_000);
+        await fs.utimes(stale, longAgo, longAgo);
+        const job = await queue.add(JobName.AbortStaleWrites, {});
+        await expect(job.waitUntilFinished(events, 30_000)).resolves.toEqual({ aborted: 1 });
+        await expect(fs.stat(leftovers)).rejects.toThrow(/ENOENT/);
+        await expect(fs.readFile(recent, 'utf8')).resolves.toBe('a write in progress');
+        await fs.rm(recent);
+      } finally {
+        await events.close();
+        await queue.close();
+      }
+    });
   });
 });

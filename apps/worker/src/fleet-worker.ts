@@ -1,13 +1,14 @@
 import { mkdirSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Job, UnrecoverableError, Worker } from 'bullmq';
+import { Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { FleetConfig, JobName, QueueName, WorkerRole, s3Connection, sweepOnlineResults } from '@padim-fleet/contracts';
+import { FleetConfig, JobName, QueueName, WorkerRole, abortStaleWrites, s3Connection, sweepOnlineResults } from '@padim-fleet/contracts';
 import { RUN_MARK_TTL_SECONDS, ScoringRuns, createRedis, failedRunKey, scoringInputPrefix, scoringPlanKey, scoringPrefix, scoringUploadPrefix } from '@padim-fleet/fleet';
 import { BlobStore, ModelRegistry, openBlobStore, runPrefix } from '@padim-fleet/storage';
 import { extractFeatures } from './jobs/extract-features.handler';
 import { fitGaussian } from './jobs/fit-gaussian.handler';
+import { abortStaleWritesHandler } from './jobs/maintenance.handlers';
 import { scoreImagesHandler } from './jobs/score-images.handler';
 import { assembleScoringHandler, prepareScoringHandler, scoreChunkHandler, sweepOnlineResultsHandler } from './jobs/scoring.handlers';
 import { ScorerCacheRepository } from './repositories/scorer-cache.repository';
@@ -25,9 +26,10 @@ const HANDLERS: Record<JobName, Handler> = {
   [JobName.ScoreChunk]: scoreChunkHandler,
   [JobName.AssembleScoring]: assembleScoringHandler,
   [JobName.SweepOnlineResults]: sweepOnlineResultsHandler,
+  [JobName.AbortStaleWrites]: abortStaleWritesHandler,
 };
 
-/** How often the score pool sweeps expired online results. */
+/** How often the score pool sweeps expired online results, and the reduce workers abort stale writes. */
 const SWEEP_EVERY_MS = 3600_000;
 
 const ROLE_QUEUES: Record<WorkerRole, QueueName> = { extract: QueueName.Extract, reduce: QueueName.Reduce, score: QueueName.Score };
@@ -102,6 +104,12 @@ export async function startFleetWorker(config: FleetConfig, opts: FleetWorkerOpt
     // Every score worker upserts the same scheduler, so the pool sweeps once per period whatever its size.
     await scoringRuns.queue.upsertJobScheduler(sweepOnlineResults.jobId(), { every: SWEEP_EVERY_MS }, { name: JobName.SweepOnlineResults, data: {}, opts: { removeOnComplete: 10, removeOnFail: 10 } });
   }
+  let reduceQueue: Queue | null = null;
+  if (roles.includes('reduce')) {
+    // As for the sweep: one scheduler whatever the number of reduce workers.
+    reduceQueue = new Queue(QueueName.Reduce, { connection: redis, prefix: config.PADIM_QUEUE_PREFIX });
+    await reduceQueue.upsertJobScheduler(abortStaleWrites.jobId(), { every: SWEEP_EVERY_MS }, { name: JobName.AbortStaleWrites, data: {}, opts: { removeOnComplete: 10, removeOnFail: 10 } });
+  }
   if (roles.includes('extract') || roles.includes('reduce')) {
     for (const name of config.PADIM_PRELOAD_BACKBONES) {
       const started = Date.now();
@@ -123,6 +131,7 @@ export async function startFleetWorker(config: FleetConfig, opts: FleetWorkerOpt
       await ctx.extractors.release();
       await ctx.scorers.clear();
       await scoringRuns.close();
+      await reduceQueue?.close();
       await redis.quit().catch(() => redis.disconnect());
       await store.close?.();
     },

@@ -41,6 +41,12 @@ export interface BlobStore {
   delete(key: string): Promise<void>;
   /** Deletes every blob under prefix and returns how many; refuses the empty prefix. */
   deletePrefix(prefix: string): Promise<number>;
+  /**
+   * Discards writes that never finished and were started more than `olderThanMs` ago: a crashed
+   * writer's incomplete multipart uploads (S3 keeps and bills their parts until aborted) or temporary
+   * files (local folder). Returns how many. Writes still in progress are younger than any sane bound.
+   */
+  abortStaleWrites(olderThanMs: number, now?: number): Promise<number>;
   /** Readiness: throws with a clear message when the store is unreachable. */
   ping(): Promise<void>;
   close?(): Promise<void>;

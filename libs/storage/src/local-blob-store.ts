@@ -280,24 +280,39 @@ export class LocalBlobStore implements BlobStore {
     return count;
   }
 
-  private async removeTempFiles(dir: string, namePrefix: string, dirs: Set<string>): Promise<void> {
+  async abortStaleWrites(olderThanMs: number, now = Date.now()): Promise<number> {
+    const dirs = new Set<string>();
+    const removed = await this.removeTempFiles(this.root, '', dirs, now - olderThanMs);
+    for (const dir of [...dirs].sort((a, b) => b.length - a.length)) await this.pruneEmptyDirs(dir);
+    return removed;
+  }
+
+  /** Removes temporary files below `dir` (only those last written before `cutoff` when given); returns how many. */
+  private async removeTempFiles(dir: string, namePrefix: string, dirs: Set<string>, cutoff?: number): Promise<number> {
     let dirents: Dirent[];
     try {
       dirents = await fs.readdir(dir, { withFileTypes: true });
     } catch (err) {
-      if (MISSING.has(errorCode(err) ?? '')) return;
+      if (MISSING.has(errorCode(err) ?? '')) return 0;
       throw err;
     }
+    let removed = 0;
     for (const d of dirents) {
       const full = path.join(dir, d.name);
       if (d.isDirectory() && d.name.startsWith(namePrefix)) {
-        dirs.add(full);
-        await this.removeTempFiles(full, '', dirs);
+        if (cutoff === undefined) dirs.add(full);
+        removed += await this.removeTempFiles(full, '', dirs, cutoff);
       } else if (d.isFile() && TEMP_NAME.test(d.name) && namePrefix === '') {
+        if (cutoff !== undefined) {
+          const stat = await fs.stat(full).catch(() => null);
+          if (!stat || stat.mtimeMs >= cutoff) continue;
+        }
         await fs.rm(full, { force: true });
         dirs.add(dir);
+        removed++;
       }
     }
+    return removed;
   }
 
   /** Removes dir and its parents while they are empty, never the root. */

@@ -5,7 +5,10 @@ import {
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
+  AbortMultipartUploadCommand,
+  ListMultipartUploadsCommand,
   ListObjectsV2Command,
+  type ListMultipartUploadsCommandOutput,
   PutObjectCommand,
   S3Client,
   type DeleteObjectsCommandOutput,
@@ -302,6 +305,34 @@ export class S3BlobStore implements BlobStore {
     } catch (err) {
       if (isMissingKey(err)) return null;
       throw this.describe('head', key, err);
+    }
+  }
+
+  async abortStaleWrites(olderThanMs: number, now = Date.now()): Promise<number> {
+    const cutoff = now - olderThanMs;
+    let aborted = 0;
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    for (;;) {
+      let out: ListMultipartUploadsCommandOutput;
+      try {
+        out = await this.client.send(new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: this.prefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }));
+      } catch (err) {
+        throw this.describe('ListMultipartUploads', this.prefix, err);
+      }
+      for (const u of out.Uploads ?? []) {
+        if (!u.Key || !u.UploadId || !u.Initiated || u.Initiated.getTime() >= cutoff) continue;
+        try {
+          await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: u.Key, UploadId: u.UploadId }));
+          aborted++;
+        } catch (err) {
+          // Completed or aborted meanwhile: nothing left to discard.
+          if (errorName(err) !== 'NoSuchUpload') throw this.describe('AbortMultipartUpload', u.Key.slice(this.prefix.length), err);
+        }
+      }
+      if (!out.IsTruncated) return aborted;
+      keyMarker = out.NextKeyMarker;
+      uploadIdMarker = out.NextUploadIdMarker;
     }
   }
 

@@ -58,6 +58,8 @@ export const fleetEnvironment = z.object({
   ARCHIVE_MAX_BYTES: positiveInt.default(20 * 1024 ** 3),
   /** Online results (heatmap and mask PNGs under scores/<request>/) are removed after this many hours. */
   ONLINE_RESULTS_TTL_HOURS: positiveInt.default(24),
+  /** Unfinished writes (incomplete multipart uploads, temporary files) older than this are aborted by the reduce workers. */
+  STALE_WRITE_HOURS: positiveInt.default(6),
   /** How long an online scoring request waits for the score pool. */
   SCORE_TIMEOUT_MS: positiveInt.default(60_000),
   API_PORT: z.coerce.number().int().min(0).max(65535).default(3000),

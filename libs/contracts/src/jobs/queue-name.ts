@@ -12,4 +12,5 @@ export enum JobName {
   ScoreChunk = 'ScoreChunk',
   AssembleScoring = 'AssembleScoring',
   SweepOnlineResults = 'SweepOnlineResults',
+  AbortStaleWrites = 'AbortStaleWrites',
 }
