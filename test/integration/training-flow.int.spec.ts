@@ -144,7 +144,8 @@ describeWithShared('training flow (in-process workers, real Redis, local store)'
 
     it('the reduce workers schedule aborting stale writes; the job removes a crashed write older than STALE_WRITE_HOURS', async () => {
       const queue = new Queue(QueueName.Reduce, { connection: redis, prefix: config.PADIM_QUEUE_PREFIX });
-      const events = new QueueEvents(QueueName.Reduce, { connection: redis.duplicate(), prefix: config.PADIM_QUEUE_PREFIX });
+      const eventsConnection = redis.duplicate();
+      const events = new QueueEvents(QueueName.Reduce, { connection: eventsConnection, prefix: config.PADIM_QUEUE_PREFIX });
       try {
         expect((await queue.getJobScheduler(abortStaleWrites.jobId()))?.every).toBe(3600_000);
         const { promises: fs } = await import('node:fs');
@@ -163,6 +164,7 @@ describeWithShared('training flow (in-process workers, real Redis, local store)'
         await fs.rm(recent);
       } finally {
         await events.close();
+        await eventsConnection.quit();
         await queue.close();
       }
     });

@@ -1,6 +1,5 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import {
   ACCUMULATOR_HEADER_BYTES,
   AccumulatorHeader,
@@ -10,10 +9,9 @@ import {
   decodeAccumulatorPayload,
   encodeAccumulatorHeader,
   encodeAccumulatorPayload,
-  finalizeGaussianFloat32,
   mergeInto,
-  sliceAccumulator,
 } from '@padim-fleet/padim-core';
+import { FinalizePool } from '@padim-fleet/inference';
 import type { BlobStore } from '@padim-fleet/storage';
 import { crc32Update } from './fast-crc32';
 import { readStoredAccumulatorHeader } from './accumulator-stream';
@@ -33,6 +31,8 @@ export interface MergeOptions {
   /** Expected shape; a partial that differs fails the merge, naming its key. */
   expect?: { positions: number; dim: number };
   readConcurrency?: number;
+  /** Threads that finalise. @defaultValue os.availableParallelism() */
+  threads?: number;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -56,9 +56,6 @@ export class NotEnoughSamplesError extends Error {
 }
 
 const MIN_BLOCKS = 8;
-
-/** Finalising at d=550 costs ~0.1 s per position: yield between slices so job locks keep renewing. */
-const FINALIZE_FLOPS_PER_SLICE = 2e8;
 
 /**
  * Merges stored partial accumulators block by block of patch positions: each block is a byte range of
@@ -96,6 +93,7 @@ export async function mergePartials(store: BlobStore, keys: string[], opts: Merg
   const factorOut = finalize ? await fs.open(invCholeskyFile, 'w') : null;
   const crcs = headers.map(() => 0);
   let mergedCrc = 0;
+  const pool = finalize ? new FinalizePool(opts.threads) : null;
   try {
     const readBlock = (start: number, end: number) => readBlockOfAll(store, keys, headers, start, end, layout.bytesPerPosition, opts.readConcurrency ?? 8);
     let next: Promise<Uint8Array[]> | null = readBlock(0, Math.min(positions, blockPositions));
@@ -111,16 +109,12 @@ export async function mergePartials(store: BlobStore, keys: string[], opts: Merg
       const mergedBytes = encodeAccumulatorPayload(merged);
       mergedCrc = crc32Update(mergedCrc, mergedBytes);
       await accOut.write(mergedBytes, 0, mergedBytes.length, ACCUMULATOR_HEADER_BYTES + start * layout.bytesPerPosition);
-      if (finalize) {
-        const slice = Math.max(1, Math.floor(FINALIZE_FLOPS_PER_SLICE / dim ** 3));
-        for (let a = 0; a < end - start; a += slice) {
-          const b = Math.min(end - start, a + slice);
-          const g = finalizeGaussianFloat32(a === 0 && b === end - start ? merged : sliceAccumulator(merged, a, b), { regularization: opts.regularization ?? 0.01 });
-          const { mean, invCholesky: factor } = g;
-          await meanOut!.write(new Uint8Array(mean.buffer), 0, mean.byteLength, (start + a) * dim * 4);
-          await factorOut!.write(new Uint8Array(factor.buffer), 0, factor.byteLength, (start + a) * T * 4);
-          await yieldToEventLoop();
-        }
+      if (pool) {
+        // On the pool's threads, so the event loop stays free (job locks keep renewing) and the next
+        // block's read goes on meanwhile.
+        const { mean, invCholesky: factor } = await pool.finalize(merged, { regularization: opts.regularization ?? 0.01, firstPosition: start });
+        await meanOut!.write(new Uint8Array(mean.buffer), 0, mean.byteLength, start * dim * 4);
+        await factorOut!.write(new Uint8Array(factor.buffer), 0, factor.byteLength, start * T * 4);
       }
       opts.onProgress?.(end, positions);
     }
@@ -129,7 +123,7 @@ export async function mergePartials(store: BlobStore, keys: string[], opts: Merg
     });
     await accOut.write(encodeAccumulatorHeader({ positions, dim, count }, mergedCrc), 0, ACCUMULATOR_HEADER_BYTES, 0);
   } finally {
-    await Promise.all([accOut.close(), meanOut?.close(), factorOut?.close()]);
+    await Promise.all([accOut.close(), meanOut?.close(), factorOut?.close(), pool?.close()]);
   }
   return {
     positions,

@@ -88,6 +88,7 @@ export async function fitGaussian(job: Job, ctx: JobContext): Promise<FitGaussia
         memoryBytes: ctx.config.REDUCE_MEMORY_MB * 1024 ** 2,
         regularization: REGULARIZATION,
         expect: { positions, dim: selection.d },
+        threads: runtime.threads,
         onProgress: (done, total) => report({ stage: 'merge', done, total }),
       });
     } catch (error) {

@@ -6,7 +6,6 @@ import {
   accumulateEmbeddingGroup,
   createResidentGaussianAccumulator,
   featureCount,
-  finalizeGaussianFloat32,
   thresholdsFromNormalScores,
   thresholdsFromValidation,
 } from '@padim-fleet/padim-core';
@@ -14,7 +13,8 @@ import type { ImageReader } from '../images/decode-queue';
 import type { ResolvedBackbone } from '../backbones/resolve-backbone';
 import type { LabelledImage } from '../datasets/mvtec';
 import type { ModelTensors } from '../model-io/model-folder';
-import { EmbeddingExtractor, EmbeddingRequest, RuntimeOptions, resolveEmbedding } from './embedding-extractor';
+import { finalizeInParallel } from '../runtime/finalize-in-parallel';
+import { EmbeddingExtractor, EmbeddingRequest, RuntimeOptions, resolveEmbedding, runtimeThreads } from './embedding-extractor';
 import { flattenPixels } from './evaluate-model';
 import { ImageBatch, imageBatches } from './image-batches';
 import { PadimScorer, maxOf } from './padim-scorer';
@@ -172,7 +172,7 @@ async function fitAndSetThresholds(
     throw new Error(`training needs at least 2 usable images, got ${imageCount} of ${fit.length}${why}`);
   }
   opts.onProgress?.({ stage: 'finalize', done: 0, total: 1 });
-  const gaussian = finalizeGaussianFloat32(accumulator, { regularization: opts.regularization ?? 0.01 });
+  const gaussian = await finalizeInParallel(accumulator, { regularization: opts.regularization ?? 0.01, threads: runtimeThreads(opts.runtime ?? {}) });
   const tensors: ModelTensors = { mean: gaussian.mean, invCholesky: gaussian.invCholesky };
   opts.onProgress?.({ stage: 'finalize', done: 1, total: 1 });
   // Unless asked for, the accumulator (165 MB for resnet18 d=100, 5 GB for resnet50 d=550) is let go

@@ -25,6 +25,19 @@ export interface FinalizeGaussianOptions {
    * @defaultValue 0.01
    */
   regularization?: number;
+  /** Index of the accumulator's first position in the whole map, for errors about a slice of it. @defaultValue 0 */
+  firstPosition?: number;
+}
+
+/** The checks finalisation makes before any work: at least 2 samples, a finite regularisation ≥ 0. */
+export function checkFinalizable(acc: GaussianAccumulator, { regularization = 0.01 }: FinalizeGaussianOptions = {}): void {
+  assertAccumulator(acc);
+  if (acc.count < 2) {
+    throw new RangeError(`finalizeGaussian: need at least 2 samples for an unbiased covariance, got count=${acc.count}`);
+  }
+  if (!Number.isFinite(regularization) || regularization < 0) {
+    throw new RangeError(`finalizeGaussian: regularization must be a finite number >= 0, got ${regularization}`);
+  }
 }
 
 /**
@@ -48,14 +61,9 @@ export function finalizeGaussianFloat32(acc: GaussianAccumulator, opts: Finalize
   return { positions: acc.positions, dim: acc.dim, count: acc.count, mean: Float32Array.from(acc.mean), invCholesky };
 }
 
-function finalizeInto(acc: GaussianAccumulator, { regularization = 0.01 }: FinalizeGaussianOptions, invCholesky: Float64Array | Float32Array): void {
-  assertAccumulator(acc);
-  if (acc.count < 2) {
-    throw new RangeError(`finalizeGaussian: need at least 2 samples for an unbiased covariance, got count=${acc.count}`);
-  }
-  if (!Number.isFinite(regularization) || regularization < 0) {
-    throw new RangeError(`finalizeGaussian: regularization must be a finite number >= 0, got ${regularization}`);
-  }
+function finalizeInto(acc: GaussianAccumulator, opts: FinalizeGaussianOptions, invCholesky: Float64Array | Float32Array): void {
+  checkFinalizable(acc, opts);
+  const { regularization = 0.01, firstPosition = 0 } = opts;
   const { positions: P, dim: d, count } = acc;
   const T = triangleSize(d);
   const scale = 1 / (count - 1);
@@ -69,7 +77,7 @@ function finalizeInto(acc: GaussianAccumulator, { regularization = 0.01 }: Final
       for (let j = i; j < d; j++) sigma[j * d + i] = acc.comoment[k++] * scale;
       sigma[i * d + i] += regularization;
     }
-    choleskyInPlace(sigma, d, `position ${p}, regularization ${regularization}`);
+    choleskyInPlace(sigma, d, `position ${firstPosition + p}, regularization ${regularization}`);
     invertLowerTriangular(sigma, d, inverse);
     if (packed === invCholesky) packLower(inverse, d, invCholesky as Float64Array, p * T);
     else {

@@ -1,0 +1,42 @@
+import { accumulateEmbeddings, createGaussianAccumulator, finalizeGaussianFloat32 } from '@padim-fleet/padim-core';
+import { randomFloats } from '../testing/random-floats';
+import { FinalizePool, finalizeInParallel, finalizeThreadsAvailable } from './finalize-in-parallel';
+
+function accumulator(P: number, d: number, seed: number) {
+  const acc = createGaussianAccumulator(P, d);
+  accumulateEmbeddings(acc, randomFloats(3 * d * P, seed), 3);
+  accumulateEmbeddings(acc, randomFloats(9 * d * P, seed + 1), 9);
+  return acc;
+}
+
+describe('FinalizePool', () => {
+  it('gives finalizeGaussianFloat32 bit for bit, over several calls on the same threads', async () => {
+    // `npm test` builds first: the threads load padim-core's compiled build.
+    expect(finalizeThreadsAvailable()).toBe(true);
+    const pool = new FinalizePool(2);
+    try {
+      for (const [P, d] of [
+        [37, 6],
+        [5, 11],
+        [64, 3],
+      ]) {
+        const acc = accumulator(P, d, P + d);
+        const parallel = await pool.finalize(acc, { regularization: 0.02 });
+        const single = finalizeGaussianFloat32(acc, { regularization: 0.02 });
+        expect(Array.from(parallel.invCholesky)).toEqual(Array.from(single.invCholesky));
+        expect(Array.from(parallel.mean)).toEqual(Array.from(single.mean));
+        expect([parallel.positions, parallel.dim, parallel.count]).toEqual([P, d, 12]);
+      }
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('names the position (in the whole map) whose covariance is not positive definite, and checks its input first', async () => {
+    const acc = createGaussianAccumulator(40, 2);
+    acc.count = 5;
+    for (let p = 0; p < 40; p++) acc.comoment.set(p === 33 ? [4, 0, -4] : [4, 0, 4], p * 3);
+    await expect(finalizeInParallel(acc, { threads: 2, firstPosition: 100 })).rejects.toThrow(/position 133.*pivot 1 is -0.99/);
+    await expect(finalizeInParallel(createGaussianAccumulator(8, 2), { threads: 2 })).rejects.toThrow(/at least 2 samples/);
+  });
+});
