@@ -1,6 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { createWriteStream, promises as fs, mkdtempSync, rmSync } from 'node:fs';
-import * as os from 'node:os';
+import { createWriteStream, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import sharp from 'sharp';
@@ -12,8 +11,9 @@ import { ModelManifest, auroc } from '@padim-fleet/padim-core';
 import { ModelRegistry, S3BlobStore } from '@padim-fleet/storage';
 import { describeWithShared, sharedPath } from '../../libs/inference/src/testing/shared-data';
 import { FleetApiClient } from '../support/fleet-api';
-import { FleetProcess, freePort, pollUntil } from '../support/fleet-processes';
-import { createTestBucket, describeWithRedis, describeWithS3, redisTestUrl, removeTestBucket, s3TestSettings, testName } from '../support/services';
+import { setUpFleetE2e, tearDownFleetE2e, type FleetE2e } from '../support/fleet-e2e';
+import { FleetProcess, pollUntil } from '../support/fleet-processes';
+import { describeWithRedis, describeWithS3, redisTestUrl } from '../support/services';
 
 const API_KEY = 'e2e-score-key-0123456789abcdef';
 const SCREW = sharedPath('datasets/mvtec-ad/screw');
@@ -30,7 +30,7 @@ async function zipFolder(dir: string, out: string, extra: { name: string; data: 
 describeWithShared('scoring pool end to end: online and batch scoring through the API', () => {
   describeWithRedis('with Redis', () => {
     describeWithS3('with S3', () => {
-      let bucket: string;
+      let setup: FleetE2e;
       let store: S3BlobStore;
       let registry: ModelRegistry;
       let api: FleetProcess;
@@ -61,30 +61,13 @@ describeWithShared('scoring pool end to end: online and batch scoring through th
       }
 
       beforeAll(async () => {
-        bucket = await createTestBucket();
-        const s3 = s3TestSettings();
-        store = new S3BlobStore({ ...s3, bucket });
-        registry = new ModelRegistry(store);
-        scratch = mkdtempSync(path.join(os.tmpdir(), 'padim-e2e-score-'));
-        const port = await freePort();
-        env = {
-          REDIS_URL: redisTestUrl(),
-          PADIM_QUEUE_PREFIX: testName(),
-          PADIM_STORE: `s3://${bucket}`,
-          S3_ENDPOINT: s3.endpoint,
-          S3_ACCESS_KEY_ID: s3.accessKeyId!,
-          S3_SECRET_ACCESS_KEY: s3.secretAccessKey!,
-          API_KEYS: API_KEY,
-          API_PORT: String(port),
-          WORKER_ROLES: 'score',
-          PADIM_THREADS: '1',
-          LOCK_DURATION_MS: '4000',
-          STALLED_INTERVAL_MS: '2000',
-          JOB_ATTEMPTS: '4',
-          JOB_BACKOFF_MS: '1000',
-          ARCHIVE_MAX_BYTES: String(512 * 1024 ** 2),
-          AWS_SDK_JS_SUPPRESS_MAINTENANCE_MODE_MESSAGE: '1',
-        };
+        setup = await setUpFleetE2e({
+          redisUrl: redisTestUrl(),
+          apiKey: API_KEY,
+          scratchPrefix: 'padim-e2e-score-',
+          extra: () => ({ WORKER_ROLES: 'score', JOB_ATTEMPTS: '4', JOB_BACKOFF_MS: '1000', ARCHIVE_MAX_BYTES: String(512 * 1024 ** 2) }),
+        });
+        ({ store, registry, env, scratch } = setup);
         // A screw model trained in process and published to the registry: what the pool serves.
         const backbone = await resolveBackbone('resnet18');
         const trained = await trainModel({ category: 'screw', files: await listImagesRecursive(path.join(SCREW, 'train/good')), backbone, runtime: { threads: 2 } });
@@ -98,16 +81,12 @@ describeWithShared('scoring pool end to end: online and batch scoring through th
           await scorer.release();
         }
         api = await FleetProcess.startApi(env);
-        client = new FleetApiClient(`http://127.0.0.1:${port}`, API_KEY);
+        client = new FleetApiClient(`http://127.0.0.1:${setup.port}`, API_KEY);
         await startWorker('score-1');
         await startWorker('score-2');
       }, 300_000);
 
-      afterAll(async () => {
-        await Promise.all([api, ...workers].filter(Boolean).map((p) => p.kill('SIGTERM')));
-        if (bucket) await removeTestBucket(bucket);
-        rmSync(scratch, { recursive: true, force: true });
-      }, 120_000);
+      afterAll(() => tearDownFleetE2e(setup, [api, ...workers]), 120_000);
 
       function expectSameAsEval(rows: ScoreRow[]): void {
         expect(rows).toHaveLength(160);
@@ -122,7 +101,7 @@ describeWithShared('scoring pool end to end: online and batch scoring through th
         const archive = path.join(scratch, 'screw-test.tar.gz');
         execFileSync('tar', ['-czf', archive, '-C', path.join(SCREW, 'test'), '.']);
         await store.put('inputs/screw-test.tar.gz', await fs.readFile(archive));
-        const status = await runScoring({ category: 'screw', input: `s3://${bucket}/inputs/screw-test.tar.gz`, chunkSize: 40 });
+        const status = await runScoring({ category: 'screw', input: `s3://${setup.bucket}/inputs/screw-test.tar.gz`, chunkSize: 40 });
         expect(status.error).toBeUndefined();
         expect(status.state).toBe('completed');
         expect(status.chunks).toHaveLength(4);
@@ -157,7 +136,7 @@ describeWithShared('scoring pool end to end: online and batch scoring through th
         const archive = path.join(scratch, 'screw-test.zip');
         await zipFolder(path.join(SCREW, 'test'), archive);
         await store.put('inputs/screw-test.zip', await fs.readFile(archive));
-        const status = await runScoring({ category: 'screw', input: `s3://${bucket}/inputs/screw-test.zip`, chunkSize: 20 }, async () => {
+        const status = await runScoring({ category: 'screw', input: `s3://${setup.bucket}/inputs/screw-test.zip`, chunkSize: 20 }, async () => {
           await workers.shift()!.kill('SIGKILL');
           await startWorker('score-3');
         });
@@ -180,7 +159,7 @@ describeWithShared('scoring pool end to end: online and batch scoring through th
           'huge.png': await sharp({ create: { width: 12000, height: 9000, channels: 3, background: { r: 0, g: 0, b: 0 } } }).png({ compressionLevel: 9 }).toBuffer(),
         };
         for (const [name, data] of Object.entries(files)) await store.put(`inputs/mixed/${name}`, data);
-        const status = await runScoring({ category: 'screw', input: `s3://${bucket}/inputs/mixed/`, chunkSize: 3 });
+        const status = await runScoring({ category: 'screw', input: `s3://${setup.bucket}/inputs/mixed/`, chunkSize: 3 });
         expect(status.state).toBe('completed');
         const rows = new Map((await resultRows(status)).map((r) => [r.file, r]));
         expect(rows.size).toBe(8);
@@ -217,7 +196,7 @@ describeWithShared('scoring pool end to end: online and batch scoring through th
           ['inputs/evil.zip', /\.\./],
           ['inputs/bomb.tar.gz', /limit|exceed|bytes/i],
         ] as const) {
-          const status = await runScoring({ category: 'screw', input: `s3://${bucket}/${input}` });
+          const status = await runScoring({ category: 'screw', input: `s3://${setup.bucket}/${input}` });
           expect([input, status.state]).toEqual([input, 'failed']);
           expect(status.error).toMatch(reason);
         }
@@ -259,7 +238,7 @@ describeWithShared('scoring pool end to end: online and batch scoring through th
 
         const missing = await fetch(`${client.baseUrl}/v1/models/nope/score`, { method: 'POST', headers: { authorization: `Bearer ${API_KEY}` }, body: inline });
         expect(missing.status).toBe(404);
-        const missingVersion = await client.request('POST', '/v1/scorings', { category: 'screw', version: 'v9', input: `s3://${bucket}/inputs/mixed/` });
+        const missingVersion = await client.request('POST', '/v1/scorings', { category: 'screw', version: 'v9', input: `s3://${setup.bucket}/inputs/mixed/` });
         expect(missingVersion.status).toBe(404);
         const internal = await client.request('POST', '/v1/scorings', { category: 'screw', input: 'store:models/screw/v1/' });
         expect([internal.status, internal.body.message]).toEqual([400, expect.stringMatching(/body\.input: must not name the fleet's own prefixes/)]);
@@ -292,7 +271,7 @@ describeWithShared('scoring pool end to end: online and batch scoring through th
         await store.put('models/screw/v2-corrupt/mean.f32', await store.get('models/screw/v1/mean.f32'));
         await store.put('models/screw/v2-corrupt/inv_cholesky.f32', factor);
         await store.put('models/screw/v2-corrupt/manifest.json', await store.get('models/screw/v1/manifest.json'));
-        const status = await runScoring({ category: 'screw', version: 'v2-corrupt', input: `s3://${bucket}/inputs/mixed/` });
+        const status = await runScoring({ category: 'screw', version: 'v2-corrupt', input: `s3://${setup.bucket}/inputs/mixed/` });
         expect(status.state).toBe('failed');
         expect(status.error).toMatch(/inv_cholesky\.f32.*corrupt/);
       }, 120_000);

@@ -1,6 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { promises as fs, mkdtempSync, rmSync } from 'node:fs';
-import * as os from 'node:os';
+import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import {
@@ -20,8 +19,9 @@ import { BlobStore, ModelRegistry, S3BlobStore } from '@padim-fleet/storage';
 import { describeWithShared, sharedPath } from '../../libs/inference/src/testing/shared-data';
 import { FleetApiClient } from '../support/fleet-api';
 import { relativeDifference } from '../support/model-compare';
-import { FleetProcess, REPO_ROOT, freePort, pollUntil, sleep } from '../support/fleet-processes';
-import { createTestBucket, describeWithRedis, describeWithS3, removeTestBucket, s3TestSettings, testName } from '../support/services';
+import { setUpFleetE2e, tearDownFleetE2e, type FleetE2e } from '../support/fleet-e2e';
+import { FleetProcess, REPO_ROOT, pollUntil, sleep } from '../support/fleet-processes';
+import { describeWithRedis, describeWithS3 } from '../support/services';
 
 const API_KEY = 'e2e-key-0123456789abcdef';
 const SCREW = sharedPath('datasets/mvtec-ad/screw');
@@ -43,7 +43,7 @@ async function storeKeys(store: BlobStore, prefix = ''): Promise<string[]> {
 describeWithShared('fleet end to end: HTTP API, worker processes, Redis, radosgw', () => {
   describeWithRedis('with Redis', () => {
     describeWithS3('with S3', () => {
-      let bucket: string;
+      let setup: FleetE2e;
       let store: S3BlobStore;
       let registry: ModelRegistry;
       let api: FleetProcess;
@@ -80,32 +80,15 @@ describeWithShared('fleet end to end: HTTP API, worker processes, Redis, radosgw
 
       beforeAll(async () => {
         infra('redis.sh', 'start');
-        bucket = await createTestBucket();
-        const s3 = s3TestSettings();
-        store = new S3BlobStore({ ...s3, bucket });
-        registry = new ModelRegistry(store);
-        scratch = mkdtempSync(path.join(os.tmpdir(), 'padim-e2e-'));
-        const port = await freePort();
-        env = {
-          REDIS_URL: `redis://127.0.0.1:${REDIS_PORT}`,
-          PADIM_QUEUE_PREFIX: testName(),
-          PADIM_STORE: `s3://${bucket}`,
-          S3_ENDPOINT: s3.endpoint,
-          S3_ACCESS_KEY_ID: s3.accessKeyId!,
-          S3_SECRET_ACCESS_KEY: s3.secretAccessKey!,
-          API_KEYS: API_KEY,
-          API_PORT: String(port),
-          PADIM_DATASET_ROOTS: `${sharedPath('datasets')},${scratch}`,
-          PADIM_SCRATCH_DIR: path.join(scratch, 'reduce'),
-          PADIM_THREADS: '1',
-          LOCK_DURATION_MS: '4000',
-          STALLED_INTERVAL_MS: '2000',
-          JOB_ATTEMPTS: '6',
-          JOB_BACKOFF_MS: '2000',
-          AWS_SDK_JS_SUPPRESS_MAINTENANCE_MODE_MESSAGE: '1',
-        };
+        setup = await setUpFleetE2e({
+          redisUrl: `redis://127.0.0.1:${REDIS_PORT}`,
+          apiKey: API_KEY,
+          scratchPrefix: 'padim-e2e-',
+          extra: (dir) => ({ PADIM_DATASET_ROOTS: `${sharedPath('datasets')},${dir}`, PADIM_SCRATCH_DIR: path.join(dir, 'reduce'), JOB_ATTEMPTS: '6', JOB_BACKOFF_MS: '2000' }),
+        });
+        ({ store, registry, env, scratch } = setup);
         api = await FleetProcess.startApi(env);
-        client = new FleetApiClient(`http://127.0.0.1:${port}`, API_KEY);
+        client = new FleetApiClient(`http://127.0.0.1:${setup.port}`, API_KEY);
         await startWorker('worker-1');
         await startWorker('worker-2');
         // The in-process trainer on the same data: what every fleet model must equal.
@@ -121,9 +104,7 @@ describeWithShared('fleet end to end: HTTP API, worker processes, Redis, radosgw
       }, 300_000);
 
       afterAll(async () => {
-        await Promise.all([api, ...workers].filter(Boolean).map((p) => p.kill('SIGTERM')));
-        if (bucket) await removeTestBucket(bucket);
-        rmSync(scratch, { recursive: true, force: true });
+        await tearDownFleetE2e(setup, [api, ...workers]);
         infra('redis.sh', 'stop');
       }, 120_000);
 
@@ -215,7 +196,7 @@ describeWithShared('fleet end to end: HTTP API, worker processes, Redis, radosgw
           [{ category: '../screw', dataset: path.join(SCREW, 'train/good') }, /body\.category/],
           [{ category: 'a/b', dataset: path.join(SCREW, 'train/good') }, /body\.category/],
           [{ category: 'screw', dataset: empty }, /dataset: no images under/],
-          [{ category: 'screw', dataset: `s3://${bucket}/no-such-prefix/` }, /dataset: no images under/],
+          [{ category: 'screw', dataset: `s3://${setup.bucket}/no-such-prefix/` }, /dataset: no images under/],
           [{ category: 'screw', dataset: '/etc' }, /not under an allowed dataset root/],
           [{ category: 'screw', dataset: path.join(SCREW, 'train/good'), d: 449 }, /body\.d: must be at most 448/],
           [{ category: 'screw', dataset: path.join(SCREW, 'train/good'), baseVersion: 'nope' }, /baseVersion: model screw\/nope does not exist/],
@@ -246,7 +227,7 @@ describeWithShared('fleet end to end: HTTP API, worker processes, Redis, radosgw
         await store.put('datasets/weave/truncated.png', good.subarray(0, 200));
         await store.put('datasets/weave/not-an-image.png', 'hello');
         await store.put('datasets/weave/empty.png', new Uint8Array(0));
-        const status = await client.waitForRun(await client.train({ category: 'weave-s3', dataset: `s3://${bucket}/datasets/weave/`, size: 64, shards: 2, holdout: 0 }));
+        const status = await client.waitForRun(await client.train({ category: 'weave-s3', dataset: `s3://${setup.bucket}/datasets/weave/`, size: 64, shards: 2, holdout: 0 }));
         expect(status.error).toBeUndefined();
         expect(status.state).toBe('completed');
         const { manifest } = await fleetModel('weave-s3', status.version);
@@ -290,7 +271,7 @@ describeWithShared('fleet end to end: HTTP API, worker processes, Redis, radosgw
       it('fails a run whose images are all unreadable, with the reason, and leaves nothing behind', async () => {
         await store.put('datasets/broken/a.png', 'not a png');
         await store.put('datasets/broken/b.png', 'not a png either');
-        const status = await client.waitForRun(await client.train({ category: 'broken', dataset: `s3://${bucket}/datasets/broken/`, size: 64, holdout: 0 }));
+        const status = await client.waitForRun(await client.train({ category: 'broken', dataset: `s3://${setup.bucket}/datasets/broken/`, size: 64, holdout: 0 }));
         expect(status.state).toBe('failed');
         expect(status.error).toMatch(/at least 2 usable images.*a\.png/);
         expect((await client.request('GET', '/v1/models/broken')).status).toBe(404);
