@@ -1,6 +1,6 @@
 import { accumulateEmbeddings, createGaussianAccumulator, finalizeGaussianFloat32 } from '@padim-fleet/padim-core';
 import { randomFloats } from '../testing/random-floats';
-import { FinalizePool, finalizeInParallel, finalizeThreadsAvailable } from './finalize-in-parallel';
+import { FinalizePool, finalizeInParallel, finalizeInSlices, finalizeThreadsAvailable } from './finalize-in-parallel';
 
 function accumulator(P: number, d: number, seed: number) {
   const acc = createGaussianAccumulator(P, d);
@@ -31,6 +31,24 @@ describe('FinalizePool', () => {
       await pool.close();
     }
   });
+
+  it('with one thread still works off the event loop, and the in-slices fallback gives the same values', async () => {
+    const acc = accumulator(450, 100, 7);
+    const single = finalizeGaussianFloat32(acc);
+    const pool = new FinalizePool(1);
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 1);
+    try {
+      const [threaded, sliced] = [await pool.finalize(acc), await finalizeInSlices(acc)];
+      expect(Array.from(threaded.invCholesky)).toEqual(Array.from(single.invCholesky));
+      expect(Array.from(sliced.invCholesky)).toEqual(Array.from(single.invCholesky));
+      // 450 positions at d=100 are three slices: the timers ran between them.
+      expect(ticks).toBeGreaterThan(1);
+    } finally {
+      clearInterval(timer);
+      await pool.close();
+    }
+  }, 60_000);
 
   it('names the position (in the whole map) whose covariance is not positive definite, and checks its input first', async () => {
     const acc = createGaussianAccumulator(40, 2);

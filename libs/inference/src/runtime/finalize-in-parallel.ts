@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import * as path from 'node:path';
+import { setImmediate } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import {
   Float32Gaussian,
@@ -64,8 +65,8 @@ export function finalizeThreadsAvailable(): boolean {
  * finalizeGaussianFloat32 on worker threads, each taking slices of positions (they are independent):
  * the same float32 values, in 1/threads of the time on idle cores. Per-position Cholesky factorisation
  * is the trainer's and the reducer's largest cost after extraction (4096 × 2·d³/3 flops: 2.5 s on one
- * core for d=100, minutes for d=550), and the event loop stays free meanwhile. Works on the calling
- * thread instead for one thread, tiny inputs, or where padim-core is not built.
+ * core for d=100, minutes for d=550), and the event loop stays free meanwhile. Where padim-core is not
+ * built it works on the calling thread, in slices with the event loop let in between.
  */
 export class FinalizePool {
   private workers: Worker[] | null = null;
@@ -78,8 +79,9 @@ export class FinalizePool {
   async finalize(acc: GaussianAccumulator, opts: FinalizeGaussianOptions = {}): Promise<Float32Gaussian> {
     checkFinalizable(acc, opts);
     const core = compiledCorePath();
-    const threads = Math.min(this.threads, Math.floor(acc.positions / 2));
-    if (threads <= 1 || core === null) return finalizeGaussianFloat32(acc, opts);
+    if (core === null) return finalizeInSlices(acc, opts);
+    // Even one thread is a worker: a block at d=550 takes seconds, which the event loop (job locks) cannot wait.
+    const threads = Math.max(1, Math.min(this.threads, Math.floor(acc.positions / 2)));
     this.workers ??= Array.from({ length: this.threads }, () => new Worker(WORKER_SOURCE, { eval: true, workerData: { corePath: core } }));
     const { positions: P, dim: d } = acc;
     const T = triangleSize(d);
@@ -117,6 +119,25 @@ export class FinalizePool {
     this.workers = null;
     await Promise.all(workers.map((w) => w.terminate()));
   }
+}
+
+/** Finalising at d=550 costs ~0.1 s per position: slices of about this many flops, with the event loop let in between. */
+const FLOPS_PER_SLICE = 2e8;
+
+/** finalizeGaussianFloat32 on the calling thread, a slice of positions at a time with the event loop let in between. */
+export async function finalizeInSlices(acc: GaussianAccumulator, opts: FinalizeGaussianOptions = {}): Promise<Float32Gaussian> {
+  checkFinalizable(acc, opts);
+  const { positions: P, dim: d } = acc;
+  const T = triangleSize(d);
+  const slice = Math.max(1, Math.floor(FLOPS_PER_SLICE / d ** 3));
+  if (slice >= P) return finalizeGaussianFloat32(acc, opts);
+  const invCholesky = new Float32Array(P * T);
+  for (let start = 0; start < P; start += slice) {
+    const end = Math.min(P, start + slice);
+    invCholesky.set(finalizeGaussianFloat32(sliceAccumulator(acc, start, end), { ...opts, firstPosition: (opts.firstPosition ?? 0) + start }).invCholesky, start * T);
+    await setImmediate();
+  }
+  return { positions: P, dim: d, count: acc.count, mean: Float32Array.from(acc.mean), invCholesky };
 }
 
 /** One FinalizePool.finalize with a pool of its own. */
