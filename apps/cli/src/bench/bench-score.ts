@@ -10,7 +10,7 @@ import { promises as fs, mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { API_MAIN, FleetProcess, WORKER_MAIN, pollUntil, publishModel } from '@padim-fleet/fleet';
-import { PadimScorer, TrainedModel, listMvtecTestSet, resolveBackbone, scoreImages, trainModel } from '@padim-fleet/inference';
+import { PadimScorer, TrainedModel, embedImages, listMvtecTestSet, resolveBackbone, scoreImages, trainModel } from '@padim-fleet/inference';
 import { ModelRegistry, S3BlobStore, createBlobStore } from '@padim-fleet/storage';
 import { API_KEY, S3_ENDPOINT, S3_KEYS, backboneImagesPerSec, benchStoreSpec, fleetEnv, freePort, percentile, round, screwDir, screwTrainFiles } from './bench-common';
 
@@ -100,6 +100,18 @@ async function main(): Promise<void> {
   const started = process.hrtime.bigint();
   const results = await scoreImages(scorer, test.map((t) => ({ file: t.file })), { batchSize: BATCH });
   const scoreRate = results.length / (Number(process.hrtime.bigint() - started) / 1e9);
+  // Distances and maps alone, on embeddings made beforehand.
+  const embedded = await embedImages(scorer.extractor, test.slice(0, 32).map((t) => t.file), { batchSize: BATCH });
+  let distanceMs = 0;
+  let mapMs = 0;
+  for (const b of embedded.batches) {
+    let t = performance.now();
+    const distances = await scorer.distancesFromEmbeddings(b.data, b.n);
+    distanceMs += performance.now() - t;
+    t = performance.now();
+    await scorer.anomalyMaps(distances, b.n);
+    mapMs += performance.now() - t;
+  }
   await scorer.release();
   const pool = await poolFigures(trained, test.map((t) => t.file));
   const summary = {
@@ -116,12 +128,15 @@ async function main(): Promise<void> {
     poolRatio: round(pool.poolImagesPerSec / backboneRate),
     p50Ms: round(pool.p50Ms, 1),
     p95Ms: round(pool.p95Ms, 1),
+    distanceMsPerImage: round(distanceMs / 32, 2),
+    mapMsPerImage: round(mapMs / 32, 2),
   };
   process.stdout.write(
     `backbone only   ${summary.backboneImagesPerSec} img/s\n` +
       `scoring         ${summary.scoreImagesPerSec} img/s (decode + backbone + Mahalanobis + map), ratio ${summary.ratio}\n` +
       `score pool      ${summary.poolImagesPerSec} img/s (+ PNG encode + upload, through API and queue), ratio ${summary.poolRatio} (target >= 0.75)\n` +
-      `online          p50 ${summary.p50Ms} ms, p95 ${summary.p95Ms} ms (single images, ${CLIENTS} concurrent clients, model cached)\n`,
+      `online          p50 ${summary.p50Ms} ms, p95 ${summary.p95Ms} ms (single images, ${CLIENTS} concurrent clients, model cached)\n` +
+      `alone           Mahalanobis ${summary.distanceMsPerImage} ms/image, anomaly map ${summary.mapMsPerImage} ms/image (batches of ${BATCH})\n`,
   );
   process.stdout.write(JSON.stringify(summary) + '\n');
 }

@@ -1,13 +1,15 @@
 /**
  * npm run bench:train — on MVTec screw with resnet18, d=100, 256×256: backbone-only images/s, the full
  * training pipeline's images/s (decode + backbone + accumulate), their ratio, the peak RSS of a whole
- * training run on 32 and on 320 images (separate processes), and the model's size on disk.
+ * training run on 32 and on 320 images (separate processes), the model's size on disk, and the cost of
+ * the other steps alone: decoding, accumulating, finalising (threaded and on one thread).
  * The last line is JSON.
  */
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { EmbeddingExtractor, accumulateImages, resolveBackbone, resolveEmbedding, trainModel, writeModelFolder } from '@padim-fleet/inference';
+import { EmbeddingExtractor, accumulateImages, decodeImage, finalizeInParallel, resolveBackbone, resolveEmbedding, trainModel, writeModelFolder } from '@padim-fleet/inference';
+import { benchAccumulate, finalizeGaussianFloat32 } from '@padim-fleet/padim-core';
 import { backboneImagesPerSec, peakRssMB, round, runChild, screwTrainFiles } from './bench-common';
 
 const BATCH = 8;
@@ -34,6 +36,18 @@ async function main(): Promise<void> {
   const result = await accumulateImages(files, extractor, { size: SIZE, batchSize: BATCH });
   const pipelineRate = result.used.length / (Number(process.hrtime.bigint() - started) / 1e9);
   await extractor.release();
+  // Where the pipeline's CPU goes besides the backbone, each measured alone.
+  const cpu0 = process.cpuUsage();
+  for (const file of files.slice(0, 32)) await decodeImage(file, { width: SIZE, height: SIZE });
+  const cpu = process.cpuUsage(cpu0);
+  const decodeCpuMsPerImage = (cpu.user + cpu.system) / 1000 / 32;
+  const accumulateMsPerImage = benchAccumulate({ positions: result.accumulator.positions, dim: 100, batchSize: 16 }).msPerBatch / 16;
+  let t = Date.now();
+  finalizeGaussianFloat32(result.accumulator);
+  const finalizeOneThreadSeconds = (Date.now() - t) / 1000;
+  t = Date.now();
+  await finalizeInParallel(result.accumulator);
+  const finalizeSeconds = (Date.now() - t) / 1000;
   const small = runChild(__filename, ['--child', '32']);
   const large = runChild(__filename, ['--child', '320']);
   const summary = {
@@ -50,10 +64,15 @@ async function main(): Promise<void> {
     rssGrowth: round(large.peakRssMB / small.peakRssMB - 1),
     modelMB: round(large.modelMB, 1),
     train320Seconds: round(large.seconds, 1),
+    decodeCpuMsPerImage: round(decodeCpuMsPerImage, 1),
+    accumulateMsPerImage: round(accumulateMsPerImage, 2),
+    finalizeSeconds: round(finalizeSeconds, 2),
+    finalizeOneThreadSeconds: round(finalizeOneThreadSeconds, 2),
   };
   process.stdout.write(
     `backbone only   ${summary.backboneImagesPerSec} img/s\npipeline        ${summary.pipelineImagesPerSec} img/s (decode + backbone + accumulate), ratio ${summary.ratio}\n` +
-      `peak RSS        ${summary.rss32MB} MB for 32 images, ${summary.rss320MB} MB for 320\nmodel           ${summary.modelMB} MB on disk\n`,
+      `peak RSS        ${summary.rss32MB} MB for 32 images, ${summary.rss320MB} MB for 320\nmodel           ${summary.modelMB} MB on disk\n` +
+      `alone           decode ${summary.decodeCpuMsPerImage} ms CPU/image, accumulate ${summary.accumulateMsPerImage} ms/image, finalise ${summary.finalizeSeconds} s (${summary.finalizeOneThreadSeconds} s on one thread)\n`,
   );
   process.stdout.write(JSON.stringify(summary) + '\n');
 }

@@ -33,3 +33,4 @@ export {
   type AccumulatorLayout,
   type AccumulatorMeta,
 } from './serialize-accumulator';
+export { benchAccumulate, type AccumulateBenchResult } from './accumulate.bench';
