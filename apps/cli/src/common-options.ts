@@ -24,6 +24,7 @@ export const MODEL_OPTIONS = {
 export const RUNTIME_OPTIONS = {
   device: { type: 'string' },
   threads: { type: 'string' },
+  'backbone-sessions': { type: 'string' },
   batch: { type: 'string' },
 } as const;
 
@@ -33,6 +34,7 @@ export function runtimeFrom(values: Values): RuntimeOptions & { batchSize?: numb
   return {
     device: choice<OnnxDevice>(values.device as string | undefined, 'device', ['cpu', 'cuda']),
     threads: intOption(values.threads as string | undefined, 'threads'),
+    backboneSessions: intOption(values['backbone-sessions'] as string | undefined, 'backbone-sessions'),
     batchSize: intOption(values.batch as string | undefined, 'batch'),
   };
 }

@@ -54,7 +54,7 @@ export async function startFleetWorker(config: FleetConfig, opts: FleetWorkerOpt
   const scratchDir = config.PADIM_SCRATCH_DIR ?? path.join(os.tmpdir(), 'padim-reduce');
   mkdirSync(scratchDir, { recursive: true });
   const registry = new ModelRegistry(store);
-  const runtime = { device: config.PADIM_DEVICE, threads: config.PADIM_THREADS };
+  const runtime = { device: config.PADIM_DEVICE, threads: config.PADIM_THREADS, backboneSessions: config.PADIM_BACKBONE_SESSIONS };
   const scoringRuns = new ScoringRuns(redis, config.PADIM_QUEUE_PREFIX, { attempts: config.JOB_ATTEMPTS, backoffMs: config.JOB_BACKOFF_MS });
   const ctx: JobContext = {
     config,

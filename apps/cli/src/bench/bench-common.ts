@@ -19,13 +19,19 @@ export async function backboneImagesPerSec(extractor: EmbeddingExtractor, files:
   for await (const b of imageBatches(files.map((file) => ({ file })), { size, normalization: extractor.backbone.spec.normalization, batchSize })) {
     batches.push({ tensor: b.tensor.slice(), n: b.n });
   }
-  await extractor.run(batches[0].tensor, batches[0].n); // warm-up
+  // Warm-up, then one batch in flight per backbone session, as the pipelines keep them.
+  await Promise.all(Array.from({ length: extractor.lanes }, () => extractor.run(batches[0].tensor, batches[0].n)));
   const started = process.hrtime.bigint();
   let images = 0;
-  for (const b of batches) {
-    await extractor.run(b.tensor, b.n);
-    images += b.n;
-  }
+  let next = 0;
+  const lane = async () => {
+    while (next < batches.length) {
+      const b = batches[next++];
+      await extractor.run(b.tensor, b.n);
+      images += b.n;
+    }
+  };
+  await Promise.all(Array.from({ length: extractor.lanes }, lane));
   return images / (Number(process.hrtime.bigint() - started) / 1e9);
 }
 

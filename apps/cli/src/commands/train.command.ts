@@ -6,7 +6,7 @@ import { progressBar } from '../progress-bar';
 
 export const TRAIN_USAGE = `padim train --data <dir> [--category <name>] [--backbone resnet18|resnet50|<file.onnx>] [--out <dir>]
   [--d <n>] [--seed <n> | --indices a,b,c] [--embedding random|semi-orthogonal] [--size 256] [--crop 224]
-  [--holdout 0.1] [--validation <dir with good/ and defect folders>] [--device cpu|cuda] [--threads n] [--batch 8]
+  [--holdout 0.1] [--validation <dir with good/ and defect folders>] [--device cpu|cuda] [--threads n] [--backbone-sessions 2] [--batch 8]
   --data is an MVTec-style category (train/good is used) or any folder of images.`;
 
 export async function trainCommand(argv: string[]): Promise<void> {

@@ -65,7 +65,7 @@ export async function fitGaussian(job: Job, ctx: JobContext): Promise<FitGaussia
 
   const dir = path.join(ctx.scratchDir, `${runId}-${randomBytes(4).toString('hex')}`);
   const skipped = children.flatMap((c) => c.skipped);
-  const runtime = { device: ctx.config.PADIM_DEVICE, threads: ctx.config.PADIM_THREADS };
+  const runtime = { device: ctx.config.PADIM_DEVICE, threads: ctx.config.PADIM_THREADS, backboneSessions: ctx.config.PADIM_BACKBONE_SESSIONS };
   const validation = plan.request.validation ? await listMvtecTestSet(plan.request.validation) : undefined;
   const skippedFiles = new Set(skipped.map((s) => s.file));
   const normals = plan.heldOut.length > 0 ? plan.heldOut : plan.shards.flat().filter((f) => !skippedFiles.has(f));

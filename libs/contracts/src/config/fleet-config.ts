@@ -33,8 +33,10 @@ export const fleetEnvironment = z.object({
   /** Folder for converted backbones (ResNet-50); default: the repository's .cache. */
   PADIM_CACHE_DIR: z.string().min(1).optional(),
   PADIM_DEVICE: z.enum(['cpu', 'cuda']).default('cpu'),
-  /** onnxruntime intra-op threads per backbone session; default: all cores. */
+  /** onnxruntime intra-op threads of a process's backbone, shared among its sessions; default: all cores. */
   PADIM_THREADS: positiveInt.optional(),
+  /** Backbone sessions that run batches side by side; default: 2 on the CPU with 2 or more threads, else 1. */
+  PADIM_BACKBONE_SESSIONS: positiveInt.optional(),
   WORKER_ROLES: csv(z.enum(WORKER_ROLES)).default(['extract', 'reduce']),
   /** Backbones an extract/reduce worker builds when it starts, so that its first job does not wait for them. */
   PADIM_PRELOAD_BACKBONES: csv(z.enum(['resnet18', 'resnet50'])).default([]),

@@ -17,8 +17,24 @@ export interface EmbeddingRequest {
 
 export interface RuntimeOptions {
   device?: OnnxDevice;
-  /** onnxruntime intra-op threads. @defaultValue os.availableParallelism() */
+  /** onnxruntime intra-op threads, in all. @defaultValue os.availableParallelism() */
   threads?: number;
+  /**
+   * Backbone sessions that run batches side by side, the threads shared among them. On the CPU two
+   * sessions of half the threads each outrun one with all of them: a pass has phases that one thread
+   * cannot split (small late layers, the embedding head), and the decode and accumulation of other
+   * batches fill the gaps one session leaves. @defaultValue 2 on the CPU with 2 or more threads, else 1
+   */
+  backboneSessions?: number;
+}
+
+/** How many backbone sessions a runtime opens, and the intra-op threads of each. */
+export function backboneLanes(runtime: RuntimeOptions): { sessions: number; threadsEach: number } {
+  const threads = runtimeThreads(runtime);
+  const fallback = (runtime.device ?? 'cpu') === 'cpu' && threads >= 2 ? 2 : 1;
+  const sessions = runtime.backboneSessions ?? fallback;
+  if (!Number.isInteger(sessions) || sessions < 1) throw new Error(`backboneSessions must be a positive integer, got ${sessions}`);
+  return { sessions, threadsEach: Math.max(1, Math.floor(threads / sessions)) };
 }
 
 export function runtimeThreads(runtime: RuntimeOptions): number {
@@ -45,12 +61,17 @@ export function resolveEmbedding(backbone: ResolvedBackbone, req: EmbeddingReque
 
 /** Runs backbone + embedding head: an NCHW batch in, [n, d, H/4 · W/4] embeddings out. */
 export class EmbeddingExtractor {
+  /** Runs queued or in progress on each session. */
+  private readonly queued: number[];
+
   private constructor(
-    private readonly session: OnnxWorkerSession,
+    private readonly sessions: OnnxWorkerSession[],
     readonly backbone: ResolvedBackbone,
     readonly selection: EmbeddingSelection,
     readonly side: number,
-  ) {}
+  ) {
+    this.queued = sessions.map(() => 0);
+  }
 
   static async create(backbone: ResolvedBackbone, selection: EmbeddingSelection, side: number, runtime: RuntimeOptions = {}): Promise<EmbeddingExtractor> {
     const F = featureCount(backbone.spec);
@@ -59,8 +80,20 @@ export class EmbeddingExtractor {
         ? ({ kind: 'indices', indices: selection.indices } as const)
         : ({ kind: 'projection', matrix: semiOrthogonalProjection(F, selection.d, selection.seed), d: selection.d } as const);
     const graph = appendEmbeddingHead(backbone.onnx, backbone.spec, head);
-    const session = await OnnxWorkerSession.create(graph, { device: runtime.device, threads: runtimeThreads(runtime) });
-    return new EmbeddingExtractor(session, backbone, selection, side);
+    const lanes = backboneLanes(runtime);
+    const sessions: OnnxWorkerSession[] = [];
+    try {
+      for (let i = 0; i < lanes.sessions; i++) sessions.push(await OnnxWorkerSession.create(graph, { device: runtime.device, threads: lanes.threadsEach }));
+    } catch (e) {
+      await Promise.all(sessions.map((s) => s.release()));
+      throw e;
+    }
+    return new EmbeddingExtractor(sessions, backbone, selection, side);
+  }
+
+  /** Batches worth keeping in flight at once: one per session. */
+  get lanes(): number {
+    return this.sessions.length;
   }
 
   get d(): number {
@@ -75,7 +108,10 @@ export class EmbeddingExtractor {
   /** `batch` holds at least n images of 3×side×side; returns n×d×P floats. */
   async run(batch: Float32Array, n: number): Promise<Float32Array> {
     const plane = 3 * this.side * this.side;
-    const out = await this.session.run({ [this.backbone.spec.inputName]: { data: batch.subarray(0, n * plane), dims: [n, 3, this.side, this.side] } });
+    let lane = 0;
+    for (let i = 1; i < this.queued.length; i++) if (this.queued[i] < this.queued[lane]) lane = i;
+    this.queued[lane]++;
+    const out = await this.sessions[lane].run({ [this.backbone.spec.inputName]: { data: batch.subarray(0, n * plane), dims: [n, 3, this.side, this.side] } }).finally(() => this.queued[lane]--);
     const emb = out.embedding;
     const [, d, h, w] = emb.dims;
     if (d !== this.d || h !== this.grid.height || w !== this.grid.width) {
@@ -84,7 +120,7 @@ export class EmbeddingExtractor {
     return emb.data as Float32Array;
   }
 
-  release(): Promise<void> {
-    return this.session.release();
+  async release(): Promise<void> {
+    await Promise.all(this.sessions.map((s) => s.release()));
   }
 }

@@ -46,6 +46,20 @@ describeWithShared('PadimScorer', () => {
       await expect(PadimScorer.create(otherSelection, { mean: gaussian.mean, invCholesky: gaussian.invCholesky }, backbone, { threads: 1 }, { extractor: scorer.extractor })).rejects.toThrow(
         /shared extractor does not run the backbone, input size and embedding of this model/,
       );
+      // With two backbone sessions the second request takes the idle one; the last two wait and go together.
+      const twoLanes = await PadimScorer.create({ ...base, tensors: undefined as never }, { mean: gaussian.mean, invCholesky: gaussian.invCholesky }, backbone, { threads: 2, backboneSessions: 2 });
+      try {
+        expect(twoLanes.lanes).toBe(2);
+        const parallel = await Promise.all(requests.map((r) => twoLanes.patchDistances(r.batch, r.n)));
+        expect(twoLanes.backboneCalls).toBe(3);
+        parallel.forEach((d, i) => {
+          let worst = 0;
+          for (let k = 0; k < d.length; k++) worst = Math.max(worst, Math.abs(d[k] - alone[i][k]) / Math.max(1, Math.abs(alone[i][k])));
+          expect(worst).toBeLessThan(1e-4);
+        });
+      } finally {
+        await twoLanes.release();
+      }
     } finally {
       await scorer.release();
     }

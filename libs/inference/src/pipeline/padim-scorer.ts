@@ -26,7 +26,8 @@ interface FactorBlock {
 export class PadimScorer {
   /** Backbone requests waiting for the one in flight; they go together as one batch. */
   private waiting: { batch: Float32Array; n: number; resolve: (emb: Float32Array) => void; reject: (error: unknown) => void }[] = [];
-  private backboneBusy = false;
+  /** Backbone calls in progress: at most one per backbone session. */
+  private backboneRunning = 0;
   /** Backbone calls made (fewer than patchDistances calls when concurrent requests were batched together). */
   backboneCalls = 0;
 
@@ -89,6 +90,11 @@ export class PadimScorer {
     return this.extractor.side;
   }
 
+  /** Batches worth keeping in flight at once (one per backbone session). */
+  get lanes(): number {
+    return this.extractor.lanes;
+  }
+
   get positions(): number {
     return this.manifest.grid.height * this.manifest.grid.width;
   }
@@ -100,47 +106,51 @@ export class PadimScorer {
   async patchDistances(batch: Float32Array, n: number): Promise<Float32Array> {
     const emb = await new Promise<Float32Array>((resolve, reject) => {
       this.waiting.push({ batch, n, resolve, reject });
-      void this.runBackbone();
+      this.runBackbone();
     });
     return this.distancesFromEmbeddings(emb, n);
   }
 
-  private async runBackbone(): Promise<void> {
-    if (this.backboneBusy) return;
-    this.backboneBusy = true;
+  /**
+   * Starts backbone calls for waiting requests while a backbone session is free. Requests that arrive
+   * while every session is busy wait and then go together as one batch.
+   */
+  private runBackbone(): void {
     const plane = 3 * this.side * this.side;
     const perImage = this.manifest.embedding.d * this.positions;
-    try {
-      while (this.waiting.length > 0) {
-        const group = [this.waiting.shift()!];
-        let images = group[0].n;
-        while (this.waiting.length > 0 && images + this.waiting[0].n <= MAX_COALESCED_IMAGES) {
-          images += this.waiting[0].n;
-          group.push(this.waiting.shift()!);
+    while (this.waiting.length > 0 && this.backboneRunning < this.extractor.lanes) {
+      const group = [this.waiting.shift()!];
+      let images = group[0].n;
+      while (this.waiting.length > 0 && images + this.waiting[0].n <= MAX_COALESCED_IMAGES) {
+        images += this.waiting[0].n;
+        group.push(this.waiting.shift()!);
+      }
+      let input = group[0].batch;
+      if (group.length > 1) {
+        input = new Float32Array(images * plane);
+        let offset = 0;
+        for (const r of group) {
+          input.set(r.batch.subarray(0, r.n * plane), offset * plane);
+          offset += r.n;
         }
-        let input = group[0].batch;
-        if (group.length > 1) {
-          input = new Float32Array(images * plane);
-          let offset = 0;
-          for (const r of group) {
-            input.set(r.batch.subarray(0, r.n * plane), offset * plane);
-            offset += r.n;
-          }
-        }
-        try {
-          this.backboneCalls++;
-          const emb = await this.extractor.run(input, images);
+      }
+      this.backboneCalls++;
+      this.backboneRunning++;
+      this.extractor.run(input, images).then(
+        (emb) => {
           let offset = 0;
           for (const r of group) {
             r.resolve(group.length === 1 ? emb : emb.subarray(offset * perImage, (offset + r.n) * perImage));
             offset += r.n;
           }
-        } catch (error) {
+        },
+        (error: unknown) => {
           for (const r of group) r.reject(error);
-        }
-      }
-    } finally {
-      this.backboneBusy = false;
+        },
+      ).finally(() => {
+        this.backboneRunning--;
+        this.runBackbone();
+      });
     }
   }
 

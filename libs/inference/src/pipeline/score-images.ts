@@ -31,8 +31,8 @@ export interface ScoreOptions {
 }
 
 /**
- * Scores images with a model: decode → backbone → Mahalanobis → anomaly map, with the backbone of batch
- * k running while batch k−1's maps are made. Unreadable images become rows with an error.
+ * Scores images with a model: decode → backbone → Mahalanobis → anomaly map, with the backbone running the next
+ * batches (one per backbone session) while a batch's maps are made. Unreadable images become rows with an error.
  */
 export async function scoreImages<T extends { file: string; mask?: string }>(
   scorer: PadimScorer,
@@ -43,7 +43,8 @@ export async function scoreImages<T extends { file: string; mask?: string }>(
   const side = scorer.side;
   const results = new Map<T, ScoredImage<T>>();
   let done = 0;
-  let inFlight: { maps: Promise<Float32Array>; items: T[]; pixels: PixelImage[] } | null = null;
+  // One batch per backbone session in flight while the oldest is settled; results are taken in order.
+  const inFlight: { maps: Promise<Float32Array>; items: T[]; pixels: PixelImage[] }[] = [];
   const report = () => opts.onProgress?.({ stage: opts.stage ?? 'score', done, total: items.length });
 
   const settle = async (job: { maps: Promise<Float32Array>; items: T[]; pixels: PixelImage[] }) => {
@@ -81,9 +82,11 @@ export async function scoreImages<T extends { file: string; mask?: string }>(
     if (batch.n === 0) continue;
     const n = batch.n;
     const job = { maps: scorer.patchDistances(batch.tensor, n).then((dist) => scorer.anomalyMaps(dist, n)), items: batch.items, pixels: batch.pixels };
-    if (inFlight) await settle(inFlight);
-    inFlight = job;
+    // Awaited in turn below; until then a failure must not count as unhandled.
+    job.maps.catch(() => undefined);
+    inFlight.push(job);
+    if (inFlight.length > scorer.lanes) await settle(inFlight.shift()!);
   }
-  if (inFlight) await settle(inFlight);
+  while (inFlight.length > 0) await settle(inFlight.shift()!);
   return items.map((item) => results.get(item)!);
 }

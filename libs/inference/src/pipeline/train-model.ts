@@ -45,8 +45,9 @@ export interface AccumulateResult {
 }
 
 /**
- * Streams images through the backbone into a Gaussian accumulator. The backbone runs batch k while
- * batch k−1 is accumulated and later batches decode, so the CPU work overlaps inference.
+ * Streams images through the backbone into a Gaussian accumulator. The backbone runs the next batches
+ * (one per backbone session) while a batch is accumulated and later ones decode, so the CPU work
+ * overlaps inference.
  */
 export async function accumulateImages(
   files: string[],
@@ -60,7 +61,8 @@ export async function accumulateImages(
   }
   const used: string[] = [];
   const skipped: { file: string; error: string }[] = [];
-  let inFlight: { emb: Promise<Float32Array>; n: number } | null = null;
+  // One batch in flight per backbone session; results are taken in order.
+  const inFlight: { emb: Promise<Float32Array>; n: number }[] = [];
   // Embeddings wait here until ACCUMULATE_GROUP_IMAGES of them are in: each pass over the co-moments
   // then serves more images.
   let group: { data: Float32Array; n: number }[] = [];
@@ -84,10 +86,12 @@ export async function accumulateImages(
     if (batch.n === 0) continue;
     const job = { emb: extractor.run(batch.tensor, batch.n), n: batch.n };
     used.push(...batch.items.map((i) => i.file));
-    if (inFlight) await settle(inFlight);
-    inFlight = job;
+    // Awaited in turn below; until then a failure must not count as unhandled.
+    job.emb.catch(() => undefined);
+    inFlight.push(job);
+    if (inFlight.length > extractor.lanes) await settle(inFlight.shift()!);
   }
-  if (inFlight) await settle(inFlight);
+  while (inFlight.length > 0) await settle(inFlight.shift()!);
   if (grouped > 0) flush();
   return { accumulator: acc, used, skipped };
 }
@@ -245,10 +249,18 @@ export interface EmbeddedImages {
  */
 export async function embedImages(extractor: EmbeddingExtractor, files: string[], opts: InputOptions = {}): Promise<EmbeddedImages> {
   const embedded: EmbeddedImages = { batches: [], failures: [] };
+  const inFlight: Promise<void>[] = [];
   for await (const batch of extractorBatches(extractor, files.map((file) => ({ file })), opts)) {
     for (const f of batch.failures) embedded.failures.push({ file: f.item.file, error: f.error });
-    if (batch.n > 0) embedded.batches.push({ data: await extractor.run(batch.tensor, batch.n), n: batch.n, files: batch.items.map((i) => i.file) });
+    if (batch.n === 0) continue;
+    const entry: EmbeddedImages['batches'][number] = { data: new Float32Array(0), n: batch.n, files: batch.items.map((i) => i.file) };
+    embedded.batches.push(entry);
+    const embedding = extractor.run(batch.tensor, batch.n).then((data) => void (entry.data = data));
+    embedding.catch(() => undefined);
+    inFlight.push(embedding);
+    if (inFlight.length >= extractor.lanes) await inFlight.shift();
   }
+  await Promise.all(inFlight);
   return embedded;
 }
 
