@@ -3,8 +3,8 @@ import { PadimScorer, RuntimeOptions, resolveBackbone } from '@padim-fleet/infer
 import type { ModelRegistry } from '@padim-fleet/storage';
 
 /**
- * Onnxruntime holds the factors unpacked (P·d² floats) besides the packed copy, plus the backbone:
- * its weights and working memory per session (about 90 MB each for ResNet-18 at batch 8, measured).
+ * Besides the distances' copy of the model (scorer.distanceBytes), the backbone: its weights and working
+ * memory per session (about 90 MB each for ResNet-18 at batch 8, measured).
  */
 const BACKBONE_SESSION_BYTES = 96 * 1024 ** 2;
 
@@ -32,8 +32,8 @@ export class ScorerCacheRepository {
       const { manifest, tensors } = await loadRegistryModel(this.registry, category, version);
       const backbone = await resolveBackbone(manifest.backbone.name, { cacheDir });
       const scorer = await PadimScorer.create(manifest, tensors, backbone, runtime);
-      const d = manifest.embedding.d;
-      const bytes = tensors.mean.byteLength + tensors.invCholesky.byteLength + manifest.grid.height * manifest.grid.width * d * d * 4 + scorer.lanes * BACKBONE_SESSION_BYTES;
+      // The loaded tensors are copied into the distance kernel (or onnxruntime) and let go.
+      const bytes = scorer.distanceBytes + scorer.lanes * BACKBONE_SESSION_BYTES;
       return { value: scorer, bytes, release: () => scorer.release() };
     });
   }

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { onnx } from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
+import { mulberry32 } from '@padim-fleet/padim-core';
 import sharp from 'sharp';
 import {
   convertKerasResnet50,
@@ -26,18 +27,6 @@ const PHOTO_REASON = `test photos ${PHOTOS.join(', ')} not found in ${PHOTOS_DIR
 // ImageNet-1k indices (Keras/Caffe order): 249 = "malamute, malemute, Alaskan malamute", 22 = "bald eagle, American eagle".
 const MALAMUTE = 249;
 const BALD_EAGLE = 22;
-
-/** Deterministic uniform [0, 1) stream (mulberry32), so failures reproduce. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * Keras "caffe" preprocessing: 224×224, RGB→BGR, subtract the BGR means; laid out NCHW.
@@ -212,7 +201,7 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
  * → conv 3×3/1 same with relu → BN (not foldable: after the conv's activation) → flatten → dense softmax.
  */
 function tinyModel(): { layers: KerasLayer[]; weights: FakeWeight[]; w: Record<string, FakeWeight> } {
-  const r = rng(7);
+  const r = mulberry32(7);
   const weights: FakeWeight[] = [];
   const w: Record<string, FakeWeight> = {};
   const add = (name: string, shape: number[], gen: () => number): void => {
@@ -332,7 +321,7 @@ function interpretKeras(model: Awaited<ReturnType<typeof loadTfjsLayersModel>>, 
 }
 
 function randomImage(h: number, w: number, seed: number): Img {
-  const r = rng(seed);
+  const r = mulberry32(seed);
   return { h, w, c: 3, d: Float64Array.from({ length: h * w * 3 }, () => r() * 4 - 2) };
 }
 
@@ -438,7 +427,7 @@ describe('Keras ResNet-50', () => {
     const model = await loadTfjsLayersModel(resnet50ModelDir());
     const outputs = { ...RESNET50_FEATURE_LAYERS, [RESNET50_CLASSIFIER_OUTPUT]: 'fc1000' };
     const bytes = kerasLayersToOnnx(model, { graphName: 'check', inputName: 'image', outputs, foldBatchNorm: true });
-    const r = rng(5);
+    const r = mulberry32(5);
     const x = randomImage(64, 64, 0);
     x.d = x.d.map(() => r() * 255 - 115);
     const ref = interpretKeras(model, x, Object.values(outputs));
@@ -462,7 +451,7 @@ describe('Keras ResNet-50', () => {
     expect(decoded.graph!.output!.map((o) => o.name)).toEqual(resnet50Spec.outputs);
     console.log(`resnet50 'features' conversion: ${convertMs.toFixed(0)} ms, ${(bytes.length / 1e6).toFixed(1)} MB, ${ops.length} nodes`);
 
-    const r = rng(1);
+    const r = mulberry32(1);
     const input = new ort.Tensor('float32', Float32Array.from({ length: 3 * 256 * 256 }, () => r() * 255 - 120), [1, 3, 256, 256]);
     const folded = await (await session(bytes)).run({ image: input });
     for (const [i, name] of resnet50Spec.outputs.entries()) {
@@ -508,7 +497,7 @@ describe('Keras ResNet-50', () => {
 
     itPhotos('control: the same graph with each conv kernel shuffled does not find the malamute', async () => {
       const model = onnx.ModelProto.decode(classifier);
-      const r = rng(42);
+      const r = mulberry32(42);
       let shuffled = 0;
       for (const init of model.graph!.initializer!) {
         if (init.dims!.length !== 4) continue;

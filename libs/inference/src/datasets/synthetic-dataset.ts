@@ -1,18 +1,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
+import { mulberry32 } from '@padim-fleet/padim-core';
 import sharp from 'sharp';
-
-/** A small, seeded PRNG (mulberry32): the dataset is the same on every machine. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export interface SyntheticDatasetOptions {
   size?: number;

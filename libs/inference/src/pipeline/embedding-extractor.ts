@@ -105,13 +105,20 @@ export class EmbeddingExtractor {
     return { height: Math.ceil(this.side / stride), width: Math.ceil(this.side / stride) };
   }
 
-  /** `batch` holds at least n images of 3×side×side; returns n×d×P floats. */
-  async run(batch: Float32Array, n: number): Promise<Float32Array> {
+  /**
+   * `batch` holds at least n images of 3×side×side, or is a list of batches that hold exactly n in all
+   * (joined as they are copied to the backbone's thread); returns n×d×P floats.
+   */
+  async run(batch: Float32Array | Float32Array[], n: number): Promise<Float32Array> {
     const plane = 3 * this.side * this.side;
+    const data = Array.isArray(batch) ? batch : batch.subarray(0, n * plane);
+    if (Array.isArray(batch) && batch.reduce((sum, b) => sum + b.length, 0) !== n * plane) {
+      throw new Error(`the batches given hold ${batch.reduce((sum, b) => sum + b.length, 0)} floats, expected ${n} images of 3×${this.side}×${this.side}`);
+    }
     let lane = 0;
     for (let i = 1; i < this.queued.length; i++) if (this.queued[i] < this.queued[lane]) lane = i;
     this.queued[lane]++;
-    const out = await this.sessions[lane].run({ [this.backbone.spec.inputName]: { data: batch.subarray(0, n * plane), dims: [n, 3, this.side, this.side] } }).finally(() => this.queued[lane]--);
+    const out = await this.sessions[lane].run({ [this.backbone.spec.inputName]: { data, dims: [n, 3, this.side, this.side] } }).finally(() => this.queued[lane]--);
     const emb = out.embedding;
     const [, d, h, w] = emb.dims;
     if (d !== this.d || h !== this.grid.height || w !== this.grid.width) {

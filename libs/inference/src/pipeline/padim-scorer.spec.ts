@@ -1,5 +1,5 @@
 import { expect, it } from '@jest/globals';
-import { createGaussianAccumulator, accumulateEmbeddings, finalizeGaussian, toFloat32Gaussian } from '@padim-fleet/padim-core';
+import { createGaussianAccumulator, accumulateEmbeddings, finalizeGaussian, mahalanobisMapBatch, toFloat32Gaussian } from '@padim-fleet/padim-core';
 import { resolveBackbone } from '../backbones/resolve-backbone';
 import { randomFloats } from '../testing/random-floats';
 import { describeWithShared, sharedPath } from '../testing/shared-data';
@@ -46,6 +46,20 @@ describeWithShared('PadimScorer', () => {
       await expect(PadimScorer.create(otherSelection, { mean: gaussian.mean, invCholesky: gaussian.invCholesky }, backbone, { threads: 1 }, { extractor: scorer.extractor })).rejects.toThrow(
         /shared extractor does not run the backbone, input size and embedding of this model/,
       );
+      // The wasm kernel (the CPU default) and onnxruntime's graph (the CUDA path) agree with the float64 reference.
+      const onnx = await PadimScorer.create({ ...base, tensors: undefined as never }, { mean: gaussian.mean, invCholesky: gaussian.invCholesky }, backbone, { threads: 1 }, { extractor: scorer.extractor, distances: 'onnx' });
+      try {
+        const emb = await scorer.extractor.run(requests[3].batch, requests[3].n);
+        const reference = mahalanobisMapBatch(emb, gaussian.mean, gaussian.invCholesky, selection.d, P, requests[3].n);
+        for (const distances of [await scorer.distancesFromEmbeddings(emb, 3), await onnx.distancesFromEmbeddings(emb, 3)]) {
+          let worst = 0;
+          for (let k = 0; k < reference.length; k++) worst = Math.max(worst, Math.abs(distances[k] - reference[k]) / Math.max(1, reference[k]));
+          expect(worst).toBeLessThan(1e-4);
+        }
+        expect(onnx.distanceBytes).toBe(P * (selection.d * selection.d + selection.d) * 4);
+      } finally {
+        await onnx.release();
+      }
       // With two backbone sessions the second request takes the idle one; the last two wait and go together.
       const twoLanes = await PadimScorer.create({ ...base, tensors: undefined as never }, { mean: gaussian.mean, invCholesky: gaussian.invCholesky }, backbone, { threads: 2, backboneSessions: 2 });
       try {

@@ -1,11 +1,15 @@
 import sharp from 'sharp';
 import type { ModelThresholds, PixelImage } from '@padim-fleet/padim-core';
 
+/** One channel of the "jet" colour map at v in [0, 1]: `centre` 3 for red, 2 for green, 1 for blue. */
+function jetChannel(v: number, centre: number): number {
+  return Math.round(255 * Math.min(1, Math.max(0, 1.5 - Math.abs(4 * v - centre))));
+}
+
 /** The "jet" colour map at t in [0, 1] (blue → cyan → yellow → red), as 8-bit RGB. */
 export function jetColour(t: number): [number, number, number] {
-  const c = (x: number) => Math.round(255 * Math.min(1, Math.max(0, x)));
   const v = Math.min(1, Math.max(0, t));
-  return [c(1.5 - Math.abs(4 * v - 3)), c(1.5 - Math.abs(4 * v - 2)), c(1.5 - Math.abs(4 * v - 1))];
+  return [jetChannel(v, 3), jetChannel(v, 2), jetChannel(v, 1)];
 }
 
 /**
@@ -26,13 +30,13 @@ export async function renderOverlayPng(image: PixelImage, map: Float32Array, thr
       const r = image.data[s];
       const g = ch >= 3 ? image.data[s + 1] : r;
       const b = ch >= 3 ? image.data[s + 2] : r;
-      const t = (map[i] - thresholds.pixel) / range + 0.5;
-      const [cr, cg, cb] = jetColour(t);
+      // Clamped as jetColour clamps; per channel, so no array is made per pixel.
+      const v = Math.min(1, Math.max(0, (map[i] - thresholds.pixel) / range + 0.5));
       // Normal regions stay mostly the photo; anomalous ones mostly colour.
-      const a = 0.25 + 0.5 * Math.min(1, Math.max(0, t));
-      out[i * 3] = Math.round(r * (1 - a) + cr * a);
-      out[i * 3 + 1] = Math.round(g * (1 - a) + cg * a);
-      out[i * 3 + 2] = Math.round(b * (1 - a) + cb * a);
+      const a = 0.25 + 0.5 * v;
+      out[i * 3] = Math.round(r * (1 - a) + jetChannel(v, 3) * a);
+      out[i * 3 + 1] = Math.round(g * (1 - a) + jetChannel(v, 2) * a);
+      out[i * 3 + 2] = Math.round(b * (1 - a) + jetChannel(v, 1) * a);
     }
   }
   return sharp(out, { raw: { width: side, height: side, channels: 3 } }).png({ compressionLevel: 3 }).toBuffer();

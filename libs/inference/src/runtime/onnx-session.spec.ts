@@ -69,6 +69,9 @@ describe('OnnxWorkerSession', () => {
       });
       // The caller's arrays were copied, not moved: still attached and unchanged.
       inputs.forEach((x, k) => expect([x.length, x[0] + k]).toEqual([sizes[k], 0]));
+      // An input given as segments is their concatenation.
+      const joined = await session.run({ x: { data: [inputs[1], inputs[4], inputs[0]], dims: [10] } });
+      expect(Array.from(joined.y.data)).toEqual([...inputs[1], ...inputs[4], ...inputs[0]].map((v) => 2 * v));
     } finally {
       await session.release();
     }

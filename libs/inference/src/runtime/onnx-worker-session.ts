@@ -52,6 +52,12 @@ const toTensor = (t) => new ort.Tensor(t.data instanceof Float64Array ? 'float64
 })();
 `;
 
+/** An input: one array, or float32 segments that make it up in order (copied once, straight into the buffer sent). */
+export interface TensorInput {
+  data: Float32Array | Float64Array | Float32Array[];
+  dims: number[];
+}
+
 type Pending = { resolve: (v: Record<string, TensorData>) => void; reject: (e: Error) => void };
 
 type WorkerReply = { kind: string; id: number; outputs?: Record<string, TensorData>; message?: string; returned?: ArrayBuffer[] };
@@ -116,15 +122,22 @@ export class OnnxWorkerSession {
   }
 
   /** Runs the graph; inputs are copied to the worker, outputs are moved back without a copy. */
-  run(feeds: Record<string, TensorData>): Promise<Record<string, TensorData>> {
+  run(feeds: Record<string, TensorInput>): Promise<Record<string, TensorData>> {
     if (this.released) return Promise.reject(new Error('onnxruntime worker session was released'));
     const id = this.nextId++;
     const moved: Record<string, TensorData> = {};
     const buffers: ArrayBuffer[] = [];
     for (const [name, t] of Object.entries(feeds)) {
-      const buffer = this.takeBuffer(t.data.byteLength);
-      const copy = t.data instanceof Float64Array ? new Float64Array(buffer, 0, t.data.length) : new Float32Array(buffer, 0, t.data.length);
-      copy.set(t.data);
+      const parts = Array.isArray(t.data) ? t.data : [t.data];
+      let length = 0;
+      for (const part of parts) length += part.length;
+      const buffer = this.takeBuffer(length * parts[0].BYTES_PER_ELEMENT);
+      const copy = parts[0] instanceof Float64Array ? new Float64Array(buffer, 0, length) : new Float32Array(buffer, 0, length);
+      let offset = 0;
+      for (const part of parts) {
+        copy.set(part, offset);
+        offset += part.length;
+      }
       moved[name] = { data: copy, dims: t.dims };
       buffers.push(buffer);
     }

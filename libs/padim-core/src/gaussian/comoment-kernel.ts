@@ -1,3 +1,4 @@
+import { compileWasmModule, instantiateWasm } from '../wasm/wasm-module';
 import { COMOMENT_KERNEL_WASM_BASE64 } from './comoment-kernel-wasm';
 
 /**
@@ -20,11 +21,6 @@ export interface ComomentKernel {
   centre(positions: number, d: number, B: number, wb: number): void;
   /** M += XᵀX + f·δδᵀ for `positions` positions of x and e, into m's positions from `p0` on. */
   run(positions: number, d: number, B: number, f: number, p0?: number): void;
-}
-
-interface WasmApi {
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
 }
 
 interface KernelExports {
@@ -59,9 +55,10 @@ export function comomentKernel(positions: number, d: number, B: number): Comomen
  */
 export function residentComoment(positions: number, d: number, blockPositions: number, maxBatch: number): ComomentKernel | null {
   const module = compiledModule();
-  if (!module) return null;
+  const wasm = module && instantiateWasm<KernelExports>(module);
+  if (!wasm) return null;
   try {
-    return kernelViews(new (wasmApi()!.Instance)(module, {}).exports as unknown as KernelExports, positions, blockPositions, d, maxBatch);
+    return kernelViews(wasm, positions, blockPositions, d, maxBatch);
   } catch {
     return null;
   }
@@ -103,26 +100,8 @@ export function disableComomentKernel(off: boolean): void {
   disabled = off;
 }
 
-function wasmApi(): WasmApi | undefined {
-  return (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
-}
-
-let moduleCache: object | null | undefined;
-
 function compiledModule(): object | null {
-  if (disabled) return null;
-  if (moduleCache !== undefined) return moduleCache;
-  moduleCache = null;
-  const api = wasmApi();
-  if (api) {
-    try {
-      // Synchronous compile: the module is about 2 KB, below browsers' main-thread limit of 4 KB.
-      moduleCache = new api.Module(decodeBase64(COMOMENT_KERNEL_WASM_BASE64));
-    } catch {
-      // No SIMD support: stay on the scalar path.
-    }
-  }
-  return moduleCache;
+  return disabled ? null : compileWasmModule(COMOMENT_KERNEL_WASM_BASE64);
 }
 
 function instantiate(): KernelExports | null {
@@ -130,30 +109,6 @@ function instantiate(): KernelExports | null {
   if (exportsCache !== undefined) return exportsCache;
   const module = compiledModule();
   exportsCache = null;
-  if (module) {
-    try {
-      exportsCache = new (wasmApi()!.Instance)(module, {}).exports as unknown as KernelExports;
-    } catch {
-      // Stay on the scalar path.
-    }
-  }
+  if (module) exportsCache = instantiateWasm<KernelExports>(module);
   return exportsCache;
-}
-
-function decodeBase64(s: string): Uint8Array {
-  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
-  const clean = s.replace(/=+$/, '');
-  const out = new Uint8Array(Math.floor((clean.length * 3) / 4));
-  let bits = 0;
-  let value = 0;
-  let o = 0;
-  for (let i = 0; i < clean.length; i++) {
-    value = ((value << 6) | alphabet.indexOf(clean[i])) & 0xffff;
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out[o++] = (value >> bits) & 0xff;
-    }
-  }
-  return out;
 }

@@ -1,5 +1,5 @@
 ;; Co-moment merge kernel for accumulate-embeddings.ts; assembled into comoment-kernel-wasm.ts by
-;; build-comoment-kernel.mjs (regenerate after editing this file).
+;; ../wasm/build-wasm-kernels.mjs (regenerate after editing this file).
 ;;
 ;; For each of `np` positions it applies M += Xᵀ X + f·δδᵀ to the packed upper triangle M (T = d(d+1)/2
 ;; f64 per position), where X is the centred batch, B rows of d f64 ([B][d], so a row of X is

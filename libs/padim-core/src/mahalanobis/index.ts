@@ -1,1 +1,2 @@
 export { mahalanobisMap, mahalanobisMapBatch } from './mahalanobis-map';
+export { createMahalanobisKernel, type MahalanobisKernel } from './mahalanobis-kernel';

@@ -1,0 +1,14 @@
+/**
+ * A small seeded PRNG (mulberry32): uniform floats in [0, 1), the same sequence on every machine.
+ * For reproducible test data and generated datasets, not for channel selection (that is PythonRandom).
+ */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

@@ -1,0 +1,61 @@
+/** The parts of the global WebAssembly object the kernels use (the library compiles without DOM or Node types). */
+export interface WasmApi {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
+}
+
+export function wasmApi(): WasmApi | undefined {
+  return (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
+}
+
+const modules = new Map<string, object | null>();
+
+/**
+ * The compiled module of a kernel's embedded bytes (base64), compiled once per process; null where
+ * WebAssembly or its SIMD is unavailable (e.g. --jitless, a CSP without wasm-unsafe-eval), so the caller
+ * takes its scalar path. Compilation is synchronous: the kernels are a few KB, under browsers'
+ * main-thread limit.
+ */
+export function compileWasmModule(base64: string): object | null {
+  const cached = modules.get(base64);
+  if (cached !== undefined) return cached;
+  let module: object | null = null;
+  const api = wasmApi();
+  if (api) {
+    try {
+      module = new api.Module(decodeBase64(base64));
+    } catch {
+      // No SIMD support: stay on the scalar path.
+    }
+  }
+  modules.set(base64, module);
+  return module;
+}
+
+/** An instance of a compiled module (no imports), or null where instantiation fails. */
+export function instantiateWasm<T>(module: object): T | null {
+  try {
+    return new (wasmApi()!.Instance)(module, {}).exports as unknown as T;
+  } catch {
+    return null;
+  }
+}
+
+/** Base64 to bytes without atob or Buffer, so the library runs anywhere. */
+export function decodeBase64(s: string): Uint8Array {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+  const clean = s.replace(/=+$/, '');
+  const out = new Uint8Array(Math.floor((clean.length * 3) / 4));
+  let bits = 0;
+  let value = 0;
+  let o = 0;
+  for (let i = 0; i < clean.length; i++) {
+    value = ((value << 6) | alphabet.indexOf(clean[i])) & 0xffff;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out[o++] = (value >> bits) & 0xff;
+    }
+  }
+  return out;
+}
