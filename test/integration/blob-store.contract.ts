@@ -240,6 +240,20 @@ export function blobStoreContract(
       expect(await store.listPrefixes('none/')).toEqual([]);
     });
 
+    it('copies a blob to another key, replacing what was there, and names a missing source', async () => {
+      const bytes = randomBytes(3 * 1024 * 1024 + 17);
+      await store.put('cp/source.bin', bytes);
+      await store.put('cp/target.bin', 'previous');
+      await expect(store.copy('cp/source.bin', 'cp/target.bin')).resolves.toEqual({ size: bytes.length });
+      expect((await store.get('cp/target.bin')).equals(bytes)).toBe(true);
+      expect((await store.get('cp/source.bin')).equals(bytes)).toBe(true);
+      await expect(store.copy('cp/source.bin', 'cp/deeper/new.bin')).resolves.toEqual({ size: bytes.length });
+      expect((await collect(store.list('cp/'))).map((b) => b.key)).toEqual(['cp/deeper/new.bin', 'cp/source.bin', 'cp/target.bin']);
+      await expect(store.copy('cp/missing.bin', 'cp/other.bin')).rejects.toThrow(BlobNotFoundError);
+      await expect(store.copy('cp/missing.bin', 'cp/other.bin')).rejects.toThrow(/cp\/missing\.bin/);
+      expect(await store.head('cp/other.bin')).toBeNull();
+    });
+
     it('deletes idempotently', async () => {
       await store.put('del/key', 'x');
       await store.delete('del/key');

@@ -216,6 +216,18 @@ describeWithS3('S3BlobStore on radosgw', () => {
       await expect(store.deletePrefix('mp/')).resolves.toBe(2);
     });
 
+    it('copies blobs over the copy part size part by part, server-side', async () => {
+      const parted = s3TestStore(bucket, { prefix: store.prefix, copyPartSize: 5 * 1024 * 1024 });
+      stores.push(parted);
+      const total = 12 * 1024 * 1024 + 5;
+      const source = generatedStream(total, 256 * 1024);
+      await store.put('cp/big', source.stream);
+      await expect(parted.copy('cp/big', 'cp/copy')).resolves.toEqual({ size: total });
+      expect((await store.head('cp/copy'))?.etag).toMatch(/-3$/);
+      expect(await sha256OfStream(await store.openRead('cp/copy'))).toEqual({ bytes: total, sha256: source.expected() });
+      expect(() => s3TestStore(bucket, { copyPartSize: 1024 })).toThrow(/copyPartSize/);
+    });
+
     it('abortStaleWrites aborts incomplete multipart uploads below its prefix that are older than the bound', async () => {
       const other = s3TestStore(bucket, { prefix: `${store.prefix}elsewhere-not-mine/` });
       stores.push(other);

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import {
@@ -5,7 +6,6 @@ import {
   AccumulatorHeader,
   GaussianAccumulator,
   accumulatorLayout,
-  createGaussianAccumulator,
   decodeAccumulatorPayload,
   encodeAccumulatorHeader,
   encodeAccumulatorPayload,
@@ -43,6 +43,11 @@ export interface MergeResult {
   blockPositions: number;
   /** Complete accumulator file (header + payload) of all inputs merged. */
   accumulatorFile: string;
+  /**
+   * Set when the merged file is byte for byte the one stored partial (a run of one shard, no base):
+   * it can then be copied server-side instead of uploaded. `sha256` and `bytes` are the file's.
+   */
+  sameAs?: { key: string; sha256: string; bytes: number };
   meanFile?: string;
   invCholeskyFile?: string;
 }
@@ -94,6 +99,11 @@ export async function mergePartials(store: BlobStore, keys: string[], opts: Merg
   const crcs = headers.map(() => 0);
   let mergedCrc = 0;
   const pool = finalize ? new FinalizePool(opts.threads) : null;
+  // One input merged is that input again: the file is hashed as it is written, so it can be copied
+  // server-side rather than uploaded.
+  const storedHeader = keys.length === 1 ? await store.getRange(keys[0], 0, ACCUMULATOR_HEADER_BYTES) : null;
+  const sameHash = storedHeader ? createHash('sha256').update(storedHeader) : null;
+  let sameAs: MergeResult['sameAs'];
   try {
     const readBlock = (start: number, end: number) => readBlockOfAll(store, keys, headers, start, end, layout.bytesPerPosition, opts.readConcurrency ?? 8);
     let next: Promise<Uint8Array[]> | null = readBlock(0, Math.min(positions, blockPositions));
@@ -101,13 +111,17 @@ export async function mergePartials(store: BlobStore, keys: string[], opts: Merg
       const end = Math.min(positions, start + blockPositions);
       const payloads = await next!;
       next = end < positions ? readBlock(end, Math.min(positions, end + blockPositions)) : null;
-      const merged: GaussianAccumulator = createGaussianAccumulator(end - start, dim);
+      // The first input is the start of the merge as it is; the others are merged into it.
+      const meta = (i: number) => ({ positions: end - start, dim, count: headers[i].count });
+      const merged: GaussianAccumulator = decodeAccumulatorPayload(payloads[0], meta(0));
       payloads.forEach((payload, i) => {
         crcs[i] = crc32Update(crcs[i], payload);
-        mergeInto(merged, decodeAccumulatorPayload(payload, { positions: end - start, dim, count: headers[i].count }));
+        if (i > 0) mergeInto(merged, decodeAccumulatorPayload(payload, meta(i)));
       });
-      const mergedBytes = encodeAccumulatorPayload(merged);
-      mergedCrc = crc32Update(mergedCrc, mergedBytes);
+      // One input: the merged bytes are its bytes (decoding and encoding float64 is exact).
+      const mergedBytes = keys.length === 1 ? payloads[0] : encodeAccumulatorPayload(merged);
+      mergedCrc = keys.length === 1 ? crcs[0] : crc32Update(mergedCrc, mergedBytes);
+      sameHash?.update(mergedBytes);
       await accOut.write(mergedBytes, 0, mergedBytes.length, ACCUMULATOR_HEADER_BYTES + start * layout.bytesPerPosition);
       if (pool) {
         // On the pool's threads, so the event loop stays free (job locks keep renewing) and the next
@@ -121,7 +135,11 @@ export async function mergePartials(store: BlobStore, keys: string[], opts: Merg
     headers.forEach((h, i) => {
       if (crcs[i] !== h.payloadCrc32) throw new Error(`${keys[i]}: payload CRC-32 mismatch (stored data is corrupted)`);
     });
-    await accOut.write(encodeAccumulatorHeader({ positions, dim, count }, mergedCrc), 0, ACCUMULATOR_HEADER_BYTES, 0);
+    const header = encodeAccumulatorHeader({ positions, dim, count }, mergedCrc);
+    await accOut.write(header, 0, ACCUMULATOR_HEADER_BYTES, 0);
+    if (storedHeader && sameHash && Buffer.from(header).equals(storedHeader)) {
+      sameAs = { key: keys[0], sha256: sameHash.digest('hex'), bytes: layout.totalBytes };
+    }
   } finally {
     await Promise.all([accOut.close(), meanOut?.close(), factorOut?.close(), pool?.close()]);
   }
@@ -131,6 +149,7 @@ export async function mergePartials(store: BlobStore, keys: string[], opts: Merg
     count,
     blockPositions,
     accumulatorFile,
+    sameAs,
     meanFile: finalize ? meanFile : undefined,
     invCholeskyFile: finalize ? invCholeskyFile : undefined,
   };

@@ -37,6 +37,12 @@ export interface BlobStore {
   list(prefix: string): AsyncIterable<BlobInfo>;
   /** The "folders" directly under prefix (delimiter '/'), each ending with '/', in key order. */
   listPrefixes(prefix: string): Promise<string[]>;
+  /**
+   * Copies a blob to another key within the store, server-side where the store can (no bytes pass
+   * through this process); readers of `toKey` see the previous object or the whole copy.
+   * BlobNotFoundError when `fromKey` is missing.
+   */
+  copy(fromKey: string, toKey: string): Promise<{ size: number }>;
   /** Idempotent: deleting a missing key succeeds. */
   delete(key: string): Promise<void>;
   /** Deletes every blob under prefix and returns how many; refuses the empty prefix. */

@@ -30,6 +30,31 @@ function errorCode(err: unknown): string | undefined {
 
 const MISSING = new Set(['ENOENT', 'ENOTDIR', 'EISDIR']);
 
+/**
+ * Writes a file through `write(temp)` to a temporary sibling of `target`, syncs it and renames it into
+ * place, so readers see the old file or the whole new one; the temporary file is removed on failure.
+ */
+async function writeThenRename(target: string, write: (temp: string) => Promise<void>): Promise<{ size: number }> {
+  const dir = path.dirname(target);
+  const temp = path.join(dir, `.${path.basename(target)}.tmp-${randomBytes(6).toString('hex')}`);
+  try {
+    await fs.mkdir(dir, { recursive: true });
+    await write(temp);
+    const handle = await fs.open(temp, 'r+');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    const { size } = await fs.stat(temp);
+    await fs.rename(temp, target);
+    return { size };
+  } catch (err) {
+    await fs.rm(temp, { force: true }).catch(() => undefined);
+    throw err;
+  }
+}
+
 interface Entry {
   name: string;
   isDir: boolean;
@@ -60,39 +85,31 @@ export class LocalBlobStore implements BlobStore {
     const target = this.pathOf(key);
     // Take the stream over before the first await, so an error it emits meanwhile is not unhandled.
     const source = isReadableStream(body) ? pipeInto(body, new PassThrough()) : null;
-    const dir = path.dirname(target);
-    const temp = path.join(dir, `.${path.basename(target)}.tmp-${randomBytes(6).toString('hex')}`);
     try {
-      await fs.mkdir(dir, { recursive: true });
-      if (source) {
-        await pipeline(source, createWriteStream(temp, { flags: 'wx' }));
-        const handle = await fs.open(temp, 'r+');
-        try {
-          await handle.sync();
-        } finally {
-          await handle.close();
-        }
-      } else {
-        const handle = await fs.open(temp, 'wx');
-        try {
-          await handle.writeFile(toBuffer(body as Uint8Array | string));
-          await handle.sync();
-        } finally {
-          await handle.close();
-        }
-      }
-      const { size } = await fs.stat(temp);
-      await fs.rename(temp, target);
-      return { size };
+      return await writeThenRename(target, async (temp) => {
+        if (source) await pipeline(source, createWriteStream(temp, { flags: 'wx' }));
+        else await fs.writeFile(temp, toBuffer(body as Uint8Array | string), { flag: 'wx' });
+      });
     } catch (err) {
       source?.destroy();
-      await fs.rm(temp, { force: true }).catch(() => undefined);
       const code = errorCode(err);
       if (code === 'EISDIR' || code === 'ENOTDIR' || code === 'EEXIST') {
         throw new Error(`cannot write ${JSON.stringify(key)} in ${this.location}: a folder and a file would share a name (${String(err)})`, {
           cause: err,
         });
       }
+      throw err;
+    }
+  }
+
+  async copy(fromKey: string, toKey: string): Promise<{ size: number }> {
+    const source = this.pathOf(fromKey);
+    try {
+      // copy_file_range or a reflink where the file system has them.
+      return await writeThenRename(this.pathOf(toKey), (temp) => fs.copyFile(source, temp, fsConstants.COPYFILE_EXCL | fsConstants.COPYFILE_FICLONE));
+    } catch (err) {
+      const sourceIsFile = await fs.stat(source).then((st) => st.isFile(), () => false);
+      if (!sourceIsFile) throw new BlobNotFoundError(this.location, fromKey);
       throw err;
     }
   }

@@ -74,6 +74,18 @@ export class ModelRegistry {
     return { key, bytes: size, sha256: hashing.sha256 };
   }
 
+  /**
+   * Stores a blob already in the store (e.g. a run's partial) as an artifact, copied server-side.
+   * `source.sha256` and `bytes` describe it (the caller hashed it as it made it); the size is checked.
+   */
+  async copyArtifact(category: string, version: string, name: string, source: { key: string; sha256: string; bytes: number }): Promise<WrittenArtifact> {
+    const key = this.artifactKey(category, version, name);
+    if (name === MANIFEST_NAME) throw new InvalidKeyError(`artifact name "${name}": reserved, use writeManifest`);
+    const { size } = await this.store.copy(source.key, key);
+    if (size !== source.bytes) throw new Error(`copying ${source.key} to ${key} in ${this.store.location}: ${size} bytes, expected ${source.bytes}`);
+    return { key, bytes: size, sha256: source.sha256 };
+  }
+
   /** Writes manifest.json (after every artifact: it is what makes the version exist). */
   async writeManifest(category: string, version: string, manifest: object): Promise<WrittenArtifact> {
     const key = this.manifestKey(category, version);

@@ -100,7 +100,10 @@ export async function fitGaussian(job: Job, ctx: JobContext): Promise<FitGaussia
     // The uploads run while the thresholds are computed: both need only the finalised files.
     report({ stage: 'thresholds', done: 0, total: 1 });
     const uploads = Promise.all([
-      ctx.registry.writeArtifact(category, version, MERGED_ACCUMULATOR_FILE, createReadStream(merged.accumulatorFile)),
+      // A run of one shard: its partial is the model's accumulator, copied within the store, not uploaded again.
+      merged.sameAs
+        ? ctx.registry.copyArtifact(category, version, MERGED_ACCUMULATOR_FILE, merged.sameAs)
+        : ctx.registry.writeArtifact(category, version, MERGED_ACCUMULATOR_FILE, createReadStream(merged.accumulatorFile)),
       ctx.registry.writeArtifact(category, version, MEAN_FILE, createReadStream(merged.meanFile!)),
       ctx.registry.writeArtifact(category, version, INV_CHOLESKY_FILE, createReadStream(merged.invCholeskyFile!)),
     ]);
