@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { API_MAIN, FleetProcess, WORKER_MAIN, pollUntil, publishModel } from '@padim-fleet/fleet';
 import { PadimScorer, TrainedModel, embedImages, listMvtecTestSet, resolveBackbone, scoreImages, trainModel } from '@padim-fleet/inference';
 import { ModelRegistry, S3BlobStore, createBlobStore } from '@padim-fleet/storage';
-import { API_KEY, S3_ENDPOINT, S3_KEYS, backboneImagesPerSec, benchStoreSpec, fleetEnv, freePort, percentile, round, screwDir, screwTrainFiles } from './bench-common';
+import { API_KEY, S3_ENDPOINT, S3_KEYS, backboneRate, benchStoreSpec, fleetEnv, freePort, measureStep, percentile, round, screwDir, screwTrainFiles } from './bench-common';
 
 /** Concurrent online clients (BENCH_CLIENTS overrides, for diagnosis). */
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 4);
@@ -96,10 +96,12 @@ async function main(): Promise<void> {
   const trained = await trainModel({ category: 'screw', files: await screwTrainFiles(), backbone, embedding: { d: 100, seed: 42 }, batchSize: BATCH });
   const scorer = await PadimScorer.create({ ...trained.manifest, tensors: undefined as never }, trained.tensors, backbone);
   const test = await listMvtecTestSet(screwDir());
-  const backboneRate = await backboneImagesPerSec(scorer.extractor, test.slice(0, 64).map((t) => t.file), BATCH, scorer.side);
-  const started = process.hrtime.bigint();
-  const results = await scoreImages(scorer, test.map((t) => ({ file: t.file })), { batchSize: BATCH });
-  const scoreRate = results.length / (Number(process.hrtime.bigint() - started) / 1e9);
+  const backboneOnly = await backboneRate(scorer.extractor, test.slice(0, 64).map((t) => t.file), BATCH, scorer.side);
+  let results: unknown[] = [];
+  const scoring = await measureStep(
+    () => results.length,
+    async () => (results = await scoreImages(scorer, test.map((t) => ({ file: t.file })), { batchSize: BATCH })),
+  );
   // Distances and maps alone, on embeddings made beforehand.
   const embedded = await embedImages(scorer.extractor, test.slice(0, 32).map((t) => t.file), { batchSize: BATCH });
   let distanceMs = 0;
@@ -121,19 +123,23 @@ async function main(): Promise<void> {
     batch: BATCH,
     threads: os.availableParallelism(),
     images: results.length,
-    backboneImagesPerSec: round(backboneRate, 2),
-    scoreImagesPerSec: round(scoreRate, 2),
-    ratio: round(scoreRate / backboneRate),
+    backboneImagesPerSec: round(backboneOnly.imagesPerSec, 2),
+    scoreImagesPerSec: round(scoring.imagesPerSec, 2),
+    ratio: round(scoring.imagesPerSec / backboneOnly.imagesPerSec),
     poolImagesPerSec: round(pool.poolImagesPerSec, 2),
-    poolRatio: round(pool.poolImagesPerSec / backboneRate),
+    poolRatio: round(pool.poolImagesPerSec / backboneOnly.imagesPerSec),
+    backboneCpuMsPerImage: round(backboneOnly.cpuMsPerImage, 1),
+    scoreCpuMsPerImage: round(scoring.cpuMsPerImage, 1),
+    cpuBoundRatio: round(backboneOnly.cpuMsPerImage / scoring.cpuMsPerImage),
     p50Ms: round(pool.p50Ms, 1),
     p95Ms: round(pool.p95Ms, 1),
     distanceMsPerImage: round(distanceMs / 32, 2),
     mapMsPerImage: round(mapMs / 32, 2),
   };
   process.stdout.write(
-    `backbone only   ${summary.backboneImagesPerSec} img/s\n` +
-      `scoring         ${summary.scoreImagesPerSec} img/s (decode + backbone + Mahalanobis + map), ratio ${summary.ratio}\n` +
+    `backbone only   ${summary.backboneImagesPerSec} img/s (${summary.backboneCpuMsPerImage} ms CPU/image)\n` +
+      `scoring         ${summary.scoreImagesPerSec} img/s (decode + backbone + Mahalanobis + map, ${summary.scoreCpuMsPerImage} ms CPU/image), ratio ${summary.ratio}\n` +
+      `cpu-bound ratio ${summary.cpuBoundRatio} (backbone CPU / scoring CPU: the ratio with every core busy all the time)\n` +
       `score pool      ${summary.poolImagesPerSec} img/s (+ PNG encode + upload, through API and queue), ratio ${summary.poolRatio} (target >= 0.75)\n` +
       `online          p50 ${summary.p50Ms} ms, p95 ${summary.p95Ms} ms (single images, ${CLIENTS} concurrent clients, model cached)\n` +
       `alone           Mahalanobis ${summary.distanceMsPerImage} ms/image, anomaly map ${summary.mapMsPerImage} ms/image (batches of ${BATCH})\n`,

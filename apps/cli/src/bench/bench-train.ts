@@ -1,6 +1,7 @@
 /**
  * npm run bench:train — on MVTec screw with resnet18, d=100, 256×256: backbone-only images/s, the full
- * training pipeline's images/s (decode + backbone + accumulate), their ratio, the peak RSS of a whole
+ * training pipeline's images/s (decode + backbone + accumulate), their ratio, the CPU time per image of
+ * each and the ratio of those (what the pipeline could reach with every core busy), the peak RSS of a whole
  * training run on 32 and on 320 images (separate processes), the model's size on disk, and the cost of
  * the other steps alone: decoding, accumulating, finalising (threaded and on one thread).
  * The last line is JSON.
@@ -10,7 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { EmbeddingExtractor, accumulateImages, decodeImage, finalizeInParallel, resolveBackbone, resolveEmbedding, trainModel, writeModelFolder } from '@padim-fleet/inference';
 import { benchAccumulate, finalizeGaussianFloat32 } from '@padim-fleet/padim-core';
-import { backboneImagesPerSec, peakRssMB, round, runChild, screwTrainFiles } from './bench-common';
+import { backboneRate, measureStep, peakRssMB, round, runChild, screwTrainFiles } from './bench-common';
 
 const BATCH = 8;
 const SIZE = 256;
@@ -31,10 +32,12 @@ async function main(): Promise<void> {
   const backbone = await resolveBackbone('resnet18');
   const files = await screwTrainFiles();
   const extractor = await EmbeddingExtractor.create(backbone, resolveEmbedding(backbone, { d: 100, seed: 42 }), SIZE);
-  const backboneRate = await backboneImagesPerSec(extractor, files.slice(0, 64), BATCH, SIZE);
-  const started = process.hrtime.bigint();
-  const result = await accumulateImages(files, extractor, { size: SIZE, batchSize: BATCH });
-  const pipelineRate = result.used.length / (Number(process.hrtime.bigint() - started) / 1e9);
+  const backboneOnly = await backboneRate(extractor, files.slice(0, 64), BATCH, SIZE);
+  let result!: Awaited<ReturnType<typeof accumulateImages>>;
+  const pipeline = await measureStep(
+    () => result.used.length,
+    async () => (result = await accumulateImages(files, extractor, { size: SIZE, batchSize: BATCH })),
+  );
   await extractor.release();
   // Where the pipeline's CPU goes besides the backbone, each measured alone.
   const cpu0 = process.cpuUsage();
@@ -56,9 +59,12 @@ async function main(): Promise<void> {
     size: SIZE,
     batch: BATCH,
     threads: os.availableParallelism(),
-    backboneImagesPerSec: round(backboneRate, 2),
-    pipelineImagesPerSec: round(pipelineRate, 2),
-    ratio: round(pipelineRate / backboneRate),
+    backboneImagesPerSec: round(backboneOnly.imagesPerSec, 2),
+    pipelineImagesPerSec: round(pipeline.imagesPerSec, 2),
+    ratio: round(pipeline.imagesPerSec / backboneOnly.imagesPerSec),
+    backboneCpuMsPerImage: round(backboneOnly.cpuMsPerImage, 1),
+    pipelineCpuMsPerImage: round(pipeline.cpuMsPerImage, 1),
+    cpuBoundRatio: round(backboneOnly.cpuMsPerImage / pipeline.cpuMsPerImage),
     rss32MB: round(small.peakRssMB, 1),
     rss320MB: round(large.peakRssMB, 1),
     rssGrowth: round(large.peakRssMB / small.peakRssMB - 1),
@@ -70,7 +76,9 @@ async function main(): Promise<void> {
     finalizeOneThreadSeconds: round(finalizeOneThreadSeconds, 2),
   };
   process.stdout.write(
-    `backbone only   ${summary.backboneImagesPerSec} img/s\npipeline        ${summary.pipelineImagesPerSec} img/s (decode + backbone + accumulate), ratio ${summary.ratio}\n` +
+    `backbone only   ${summary.backboneImagesPerSec} img/s (${summary.backboneCpuMsPerImage} ms CPU/image)\n` +
+      `pipeline        ${summary.pipelineImagesPerSec} img/s (decode + backbone + accumulate, ${summary.pipelineCpuMsPerImage} ms CPU/image), ratio ${summary.ratio}\n` +
+      `cpu-bound ratio ${summary.cpuBoundRatio} (backbone CPU / pipeline CPU: the ratio with every core busy all the time)\n` +
       `peak RSS        ${summary.rss32MB} MB for 32 images, ${summary.rss320MB} MB for 320\nmodel           ${summary.modelMB} MB on disk\n` +
       `alone           decode ${summary.decodeCpuMsPerImage} ms CPU/image, accumulate ${summary.accumulateMsPerImage} ms/image, finalise ${summary.finalizeSeconds} s (${summary.finalizeOneThreadSeconds} s on one thread)\n`,
   );
