@@ -6,7 +6,6 @@ export * from './datasets';
 export * from './datasets/synthetic-dataset';
 export * from './graphs/embedding-graph';
 export * from './graphs/mahalanobis-graph';
-export * from './graphs/moments-graph';
 export * from './images';
 export * from './model-io/model-folder';
 export * from './npy/read-npy';

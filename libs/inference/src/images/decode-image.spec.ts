@@ -1,4 +1,5 @@
 import sharp from 'sharp';
+import { mulberry32, resizePil } from '@padim-fleet/padim-core';
 import { decodeImage, decodeMask } from './decode-image';
 
 const size = { width: 8, height: 8 };
@@ -43,7 +44,21 @@ describe('decodeImage', () => {
     expect(fromCmyk.data[1]).toBeGreaterThan(fromCmyk.data[0]);
   });
 
+  it('resizes as Pillow does, for PNGs on the fast path and for other formats through sharp', async () => {
+    const next = mulberry32(11);
+    const raw = Buffer.from(Array.from({ length: 40 * 30 * 3 }, () => Math.floor(next() * 256)));
+    const expected = Array.from(resizePil(raw, 40, 30, 3, 8, 8));
+    const fromPng = await decodeImage(await sharp(raw, { raw: { width: 40, height: 30, channels: 3 } }).png().toBuffer(), size);
+    expect(Array.from(fromPng.data)).toEqual(expected);
+    // Lossless WebP goes through sharp: the same pixels, so the same resize.
+    const fromWebp = await decodeImage(await sharp(raw, { raw: { width: 40, height: 30, channels: 3 } }).webp({ lossless: true }).toBuffer(), size);
+    expect(Array.from(fromWebp.data)).toEqual(expected);
+  });
+
   it('names the input and the problem for bad files', async () => {
+    const flipped = Buffer.from(await png(3, [9, 8, 7], { width: 32 }));
+    flipped[flipped.length - 20] ^= 0xff; // inside the last IDAT: its CRC no longer matches
+    await expect(decodeImage(flipped, size, { label: 'flipped.png' })).rejects.toThrow(/flipped.png: corrupt or truncated image \(PNG: .*CRC/);
     await expect(decodeImage(Buffer.alloc(0), size, { label: 'empty.png' })).rejects.toThrow('empty.png: empty file (0 bytes)');
     await expect(decodeImage(Buffer.from('hello, not an image'), size, { label: 'notes.txt' })).rejects.toThrow(/notes.txt: not a supported image/);
     const good = await png(3, [1, 2, 3], { width: 64 });

@@ -1,8 +1,16 @@
+import { promises as fs } from 'node:fs';
 import sharp from 'sharp';
-import type { PixelImage } from '@padim-fleet/padim-core';
+import { type PixelImage, resizePil } from '@padim-fleet/padim-core';
+import { DEFAULT_PIXEL_LIMIT } from './pixel-limit';
+import { FastPathPng, decodePngFast, parsePngForFastPath } from './png-fast-decode';
 
-/** Images above this many pixels are refused before decoding (decompression bombs). */
-export const DEFAULT_PIXEL_LIMIT = 100_000_000;
+export { DEFAULT_PIXEL_LIMIT } from './pixel-limit';
+
+/**
+ * Above this many pixels sharp resizes on its own ('linear' kernel, within a few grey levels of
+ * Pillow's) instead of handing over the whole decoded image: 40 MP of RGB is 120 MB per image in flight.
+ */
+const FULL_DECODE_MAX_PIXELS = 40_000_000;
 
 export class ImageDecodeError extends Error {
   override name = 'ImageDecodeError';
@@ -26,9 +34,12 @@ function reasonOf(error: unknown): string {
 }
 
 /**
- * Decodes an image to 8-bit pixels at `width`×`height` (stretched, as torchvision's Resize((h, w)),
- * with a triangle filter: the antialiased bilinear of PIL). Grey stays one channel; palette, CMYK and
- * 16-bit inputs become 8-bit sRGB; alpha is dropped. Decoding runs on libuv's pool, off the event loop.
+ * Decodes an image to 8-bit pixels at `width`×`height`, resized as torchvision's Resize((h, w)) does on
+ * PIL images: Pillow's `resize(size, BILINEAR)`, exactly (resizePil). Grey stays one channel;
+ * palette, CMYK and 16-bit inputs become 8-bit sRGB; alpha is dropped; EXIF orientation is applied.
+ * Plain 8-bit PNGs (the usual inspection images) take a fast path: inflated on libuv's pool, unfiltered
+ * and resized in wasm, 4.7 ms of CPU for a 1024² grey image where sharp takes 11 to 14; everything
+ * else is decoded by sharp, also off the event loop.
  */
 export async function decodeImage(
   input: string | Buffer,
@@ -36,21 +47,44 @@ export async function decodeImage(
   opts: { pixelLimit?: number; label?: string } = {},
 ): Promise<PixelImage> {
   const label = describeSource(input, opts.label);
-  if (Buffer.isBuffer(input) && input.length === 0) throw new ImageDecodeError(label, 'empty file (0 bytes)');
+  const bytes = typeof input === 'string' ? await readImageFile(input, label) : input;
+  if (bytes.length === 0) throw new ImageDecodeError(label, 'empty file (0 bytes)');
+  const pixelLimit = opts.pixelLimit ?? DEFAULT_PIXEL_LIMIT;
+  let png: FastPathPng | null;
   try {
-    const image = sharp(input, { limitInputPixels: opts.pixelLimit ?? DEFAULT_PIXEL_LIMIT, failOn: 'error', sequentialRead: true });
+    png = parsePngForFastPath(bytes);
+    if (png) return await decodePngFast(png, size, { pixelLimit });
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    throw new ImageDecodeError(label, /pixel limit/.test(message) ? reasonOf(error) : `corrupt or truncated image (${message})`);
+  }
+  try {
+    const image = sharp(bytes, { limitInputPixels: pixelLimit, failOn: 'error', sequentialRead: true });
     const meta = await image.metadata();
     const grey = meta.channels !== undefined && meta.channels <= 2 && meta.space !== 'cmyk' && !meta.isPalette;
     let pipeline = image.rotate().removeAlpha();
     pipeline = grey ? pipeline.toColourspace('b-w') : pipeline.toColourspace('srgb');
-    const { data, info } = await pipeline
-      .resize(size.width, size.height, { fit: 'fill', kernel: 'linear' })
-      .raw({ depth: 'uchar' })
-      .toBuffer({ resolveWithObject: true });
-    const channels = info.channels as PixelImage['channels'];
-    return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height, channels };
+    if ((meta.width ?? 0) * (meta.height ?? 0) > FULL_DECODE_MAX_PIXELS) {
+      const { data, info } = await pipeline
+        .resize(size.width, size.height, { fit: 'fill', kernel: 'linear' })
+        .raw({ depth: 'uchar' })
+        .toBuffer({ resolveWithObject: true });
+      return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height, channels: info.channels as PixelImage['channels'] };
+    }
+    const { data, info } = await pipeline.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+    const channels = info.channels as 1 | 3;
+    return { data: resizePil(data, info.width, info.height, channels, size.width, size.height), width: size.width, height: size.height, channels };
   } catch (error) {
     throw new ImageDecodeError(label, reasonOf(error));
+  }
+}
+
+async function readImageFile(file: string, label: string): Promise<Buffer> {
+  try {
+    return await fs.readFile(file);
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    throw new ImageDecodeError(label, code === 'ENOENT' ? 'file not found' : code === 'EISDIR' ? 'is a folder, not a file' : reasonOf(error));
   }
 }
 

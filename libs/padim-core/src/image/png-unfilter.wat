@@ -15,9 +15,9 @@
 ;;
 ;; The raw rows are brought to the diagonal layout by sixteen unaligned loads (row k from x0 − k)
 ;; and a 16×16 byte transpose per tile of sixteen steps, and the outputs back the same way (the
-;; transposes are about a third of the time, the steps the rest), into a
-;; padded copy of the image (each row has 32 bytes before it and `rowLen + 32` after it, so a
-;; tile's overhang on either side lands in padding); the rows are finally copied to `outOff`.
+;; transposes are about a third of the time, the steps the rest), into a padded copy of the image
+;; (rows rowLen + 64 bytes apart, so a tile's overhang, up to 15 bytes before a row and 30 after it,
+;; lands between rows); the rows are finally copied to `outOff`.
 ;;
 ;; Memory (byte offsets, laid out by the TypeScript side; all regions 16-byte aligned):
 ;;   scr     scratch, 2048 bytes: tile (256) unused (256) O ring (512) B ring (512) raw row pointers

@@ -11,6 +11,8 @@ const src = join(dirname(fileURLToPath(import.meta.url)), '..');
 const KERNELS = [
   { wat: 'gaussian/comoment-kernel.wat', constant: 'COMOMENT_KERNEL_WASM_BASE64' },
   { wat: 'mahalanobis/mahalanobis-kernel.wat', constant: 'MAHALANOBIS_KERNEL_WASM_BASE64' },
+  { wat: 'image/png-unfilter.wat', constant: 'PNG_UNFILTER_WASM_BASE64' },
+  { wat: 'image/resize-pil.wat', constant: 'RESIZE_PIL_WASM_BASE64' },
 ];
 
 const require = createRequire(join(process.cwd(), 'noop.js'));

@@ -41,6 +41,25 @@ export function instantiateWasm<T>(module: object): T | null {
   }
 }
 
+/** Holds a kernel's shared instance once made (null: wasm is unavailable). */
+export interface SharedInstance<T> {
+  instance?: T | null;
+}
+
+/**
+ * The kernel instance for a call needing `bytes` of memory: the shared one, or, past `keepBytes`, one
+ * of its own, so the shared memory never stays grown to one large image's size (a wasm memory cannot
+ * shrink). Null where wasm is unavailable.
+ */
+export function instanceFor<T>(shared: SharedInstance<T>, base64: string, bytes: number, keepBytes: number): T | null {
+  if (shared.instance !== undefined && (bytes <= keepBytes || shared.instance === null)) return shared.instance;
+  const module = compileWasmModule(base64);
+  const fresh = module && instantiateWasm<T>(module);
+  if (bytes > keepBytes && fresh) return fresh;
+  shared.instance = fresh;
+  return fresh;
+}
+
 /** Base64 to bytes without atob or Buffer, so the library runs anywhere. */
 export function decodeBase64(s: string): Uint8Array {
   const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';

@@ -1,0 +1,281 @@
+import { SharedInstance, instanceFor } from '../wasm/wasm-module';
+import { RESIZE_PIL_WASM_BASE64 } from './resize-pil-wasm';
+
+/**
+ * Pillow's `Image.resize((outWidth, outHeight), Image.BILINEAR)` on 8-bit images, exactly: what
+ * torchvision's Resize does to a PIL image. That is ImagingResample (libImaging/Resample.c) with the
+ * triangle filter: support 1 widened by the downscale factor, coefficients normalised to sum 1 then
+ * to fixed point with 22 fractional bits, a horizontal pass into a rounded uint8 intermediate (only
+ * the rows the vertical pass reads), then the vertical pass; a pass whose size does not change is
+ * skipped, and an unchanged size returns a copy of `src`.
+ *
+ * Channels are resampled independently (no alpha premultiplication, which Pillow's Python layer adds
+ * for LA and RGBA). Both passes run in the wasm kernels of resize-pil.wat where WebAssembly SIMD is
+ * available, else in resizePilScalar, which gives identical bytes.
+ *
+ * @param src HWC interleaved bytes, width·height·channels
+ * @returns   HWC interleaved bytes, outWidth·outHeight·channels
+ */
+export function resizePil(
+  src: Uint8Array,
+  width: number,
+  height: number,
+  channels: 1 | 2 | 3 | 4,
+  outWidth: number,
+  outHeight: number,
+): Uint8Array {
+  check('resizePil', src, width, height, channels, outWidth, outHeight);
+  if (outWidth === width && outHeight === height) return src.slice();
+  return resizeWasm(src, width, height, channels, outWidth, outHeight) ?? resizeScalar(src, width, height, channels, outWidth, outHeight);
+}
+
+/** The scalar JS twin of resizePil (same bytes), used where wasm is unavailable. */
+export function resizePilScalar(src: Uint8Array, width: number, height: number, channels: 1 | 2 | 3 | 4, outWidth: number, outHeight: number): Uint8Array {
+  check('resizePilScalar', src, width, height, channels, outWidth, outHeight);
+  if (outWidth === width && outHeight === height) return src.slice();
+  return resizeScalar(src, width, height, channels, outWidth, outHeight);
+}
+
+/** Pillow's PRECISION_BITS for 8-bit images: 32 − 8 − 2. */
+const PRECISION_BITS = 22;
+const HALF = 1 << (PRECISION_BITS - 1);
+
+/** One axis' fixed-point coefficients: output o reads `counts[o]` inputs from `mins[o]`. */
+interface AxisCoeffs {
+  /** Fixed-point weights, K per output (taps, then zeros), for outSize rounded up to four outputs. */
+  kk: Int32Array;
+  /** First input of each output (0 for the padding outputs). */
+  mins: Int32Array;
+  /** Taps of each output (0 for the padding outputs). */
+  counts: Int32Array;
+  /** Coefficients per output: the most taps, rounded up to a multiple of four. */
+  K: number;
+}
+
+const COEFF_CACHE_LIMIT = 64;
+const coeffCache = new Map<string, AxisCoeffs>();
+
+/**
+ * Pillow's precompute_coeffs for the bilinear filter over the full axis (box 0..inSize), then
+ * normalize_coeffs_8bpc; cached per (inSize, outSize).
+ */
+function axisCoeffs(inSize: number, outSize: number): AxisCoeffs {
+  const key = `${inSize}:${outSize}`;
+  const cached = coeffCache.get(key);
+  if (cached) return cached;
+  // filterscale = scale = (in1 − in0) / outSize, at least 1; support = 1 (bilinear) · filterscale.
+  // (in1 − in0) is float arithmetic in Pillow (the box is float[4]).
+  const scale = Math.fround(inSize) / outSize;
+  const filterscale = Math.max(scale, 1);
+  const support = filterscale;
+  const ksize = Math.ceil(support) * 2 + 1;
+  const ss = 1 / filterscale;
+  const outPadded = Math.ceil(outSize / 4) * 4;
+  const mins = new Int32Array(outPadded);
+  const counts = new Int32Array(outPadded);
+  const pre = new Float64Array(outSize * ksize);
+  let maxTaps = 1;
+  for (let xx = 0; xx < outSize; xx++) {
+    const center = (xx + 0.5) * scale;
+    // (int) casts truncate toward zero.
+    let xmin = Math.trunc(center - support + 0.5);
+    if (xmin < 0) xmin = 0;
+    let xmax = Math.trunc(center + support + 0.5);
+    if (xmax > inSize) xmax = inSize;
+    xmax -= xmin;
+    const k = xx * ksize;
+    let ww = 0;
+    for (let x = 0; x < xmax; x++) {
+      const w = triangle((x + xmin - center + 0.5) * ss);
+      pre[k + x] = w;
+      ww += w;
+    }
+    for (let x = 0; x < xmax; x++) if (ww !== 0) pre[k + x] /= ww;
+    mins[xx] = xmin;
+    counts[xx] = xmax;
+    if (xmax > maxTaps) maxTaps = xmax;
+  }
+  const K = Math.ceil(maxTaps / 4) * 4;
+  const kk = new Int32Array(outPadded * K);
+  for (let xx = 0; xx < outSize; xx++) {
+    for (let x = 0; x < counts[xx]; x++) {
+      const p = pre[xx * ksize + x];
+      kk[xx * K + x] = p < 0 ? Math.trunc(-0.5 + p * (1 << PRECISION_BITS)) : Math.trunc(0.5 + p * (1 << PRECISION_BITS));
+    }
+  }
+  const coeffs = { kk, mins, counts, K };
+  if (coeffCache.size >= COEFF_CACHE_LIMIT) coeffCache.clear();
+  coeffCache.set(key, coeffs);
+  return coeffs;
+}
+
+function triangle(x: number): number {
+  if (x < 0) x = -x;
+  return x < 1 ? 1 - x : 0;
+}
+
+function resizeScalar(src: Uint8Array, width: number, height: number, channels: number, outWidth: number, outHeight: number): Uint8Array {
+  const cy = axisCoeffs(height, outHeight);
+  if (outWidth === width) return verticalScalar(src, width * channels, cy, 0, outHeight);
+  const cx = axisCoeffs(width, outWidth);
+  if (outHeight === height) return horizontalScalar(src, width, channels, 0, height, cx, outWidth);
+  // Only the rows the vertical pass reads.
+  const first = cy.mins[0];
+  const last = cy.mins[outHeight - 1] + cy.counts[outHeight - 1];
+  const tmp = horizontalScalar(src, width, channels, first, last - first, cx, outWidth);
+  return verticalScalar(tmp, outWidth * channels, cy, first, outHeight);
+}
+
+function horizontalScalar(
+  src: Uint8Array, width: number, channels: number, firstRow: number, rows: number, cx: AxisCoeffs, outWidth: number,
+): Uint8Array {
+  const { kk, mins, counts, K } = cx;
+  const inRow = width * channels;
+  const outRow = outWidth * channels;
+  const out = new Uint8Array(rows * outRow);
+  for (let y = 0; y < rows; y++) {
+    const s0 = (firstRow + y) * inRow;
+    const o0 = y * outRow;
+    for (let xx = 0; xx < outWidth; xx++) {
+      const k = xx * K;
+      const n = counts[xx];
+      const s = s0 + mins[xx] * channels;
+      for (let c = 0; c < channels; c++) {
+        let ss = HALF;
+        for (let x = 0; x < n; x++) ss += src[s + x * channels + c] * kk[k + x];
+        out[o0 + xx * channels + c] = clip8(ss);
+      }
+    }
+  }
+  return out;
+}
+
+/** `src` rows start at input row `firstRow` (the horizontal pass kept only the rows read). */
+function verticalScalar(src: Uint8Array, rowBytes: number, cy: AxisCoeffs, firstRow: number, outHeight: number): Uint8Array {
+  const { kk, mins, counts, K } = cy;
+  const out = new Uint8Array(outHeight * rowBytes);
+  const acc = new Int32Array(rowBytes);
+  for (let yy = 0; yy < outHeight; yy++) {
+    acc.fill(HALF);
+    const k = yy * K;
+    const s0 = (mins[yy] - firstRow) * rowBytes;
+    for (let y = 0; y < counts[yy]; y++) {
+      const w = kk[k + y];
+      const s = s0 + y * rowBytes;
+      for (let i = 0; i < rowBytes; i++) acc[i] += src[s + i] * w;
+    }
+    const o = yy * rowBytes;
+    for (let i = 0; i < rowBytes; i++) out[o + i] = clip8(acc[i]);
+  }
+  return out;
+}
+
+/** Pillow's clip8: the sum's integer part (arithmetic shift), clipped to 0..255. */
+function clip8(ss: number): number {
+  const v = ss >> PRECISION_BITS;
+  return v < 0 ? 0 : v > 255 ? 255 : v;
+}
+
+interface KernelExports {
+  memory: { buffer: ArrayBuffer; grow(pages: number): number };
+  horizontal1(src: number, inW: number, rows: number, dst: number, outW: number, coef: number, mins: number, K: number): void;
+  horizontalN(
+    src: number, inW: number, rows: number, channels: number, dst: number, outW: number,
+    coef: number, mins: number, counts: number, K: number,
+  ): void;
+  vertical(src: number, rowBytes: number, dst: number, outH: number, coef: number, mins: number, counts: number, K: number): void;
+}
+
+const PAGE_BYTES = 65536;
+/** Wasm offsets are i32 and the kernels add to them: past this the scalar path is used. */
+const MAX_KERNEL_BYTES = 2 ** 31 - PAGE_BYTES;
+/** Slack after each region: the kernels read and write up to 16 bytes past a region's end. */
+const SLACK = 64;
+
+/** A memory grown past this is not kept: a larger image gets an instance of its own, freed after. */
+const KEEP_BYTES = 64 * 2 ** 20;
+
+const shared: SharedInstance<KernelExports> = {};
+
+/** The shared instance, or a fresh one when `bytes` exceeds KEEP_BYTES; null where wasm is unavailable. */
+function instance(bytes: number): KernelExports | null {
+  return instanceFor(shared, RESIZE_PIL_WASM_BASE64, bytes, KEEP_BYTES);
+}
+
+/** Lays out coefficients, source, intermediate and output in the kernel's memory; null where unavailable. */
+function resizeWasm(src: Uint8Array, width: number, height: number, channels: number, outWidth: number, outHeight: number): Uint8Array | null {
+  const needH = outWidth !== width;
+  const needV = outHeight !== height;
+  const cy = axisCoeffs(height, outHeight);
+  const cx = needH ? axisCoeffs(width, outWidth) : null;
+  // With both passes, the horizontal one covers only the rows the vertical one reads.
+  const first = needH && needV ? cy.mins[0] : 0;
+  const last = needH && needV ? cy.mins[outHeight - 1] + cy.counts[outHeight - 1] : height;
+  const tmpRows = last - first;
+
+  let off = 0;
+  const take = (bytes: number): number => {
+    const at = off;
+    off += align16(bytes + SLACK);
+    return at;
+  };
+  const cxOff = cx ? take(cx.kk.byteLength) : 0;
+  const cxMins = cx ? take(cx.mins.byteLength) : 0;
+  const cxCounts = cx ? take(cx.counts.byteLength) : 0;
+  const cyOff = needV ? take(cy.kk.byteLength) : 0;
+  const cyMins = needV ? take(cy.mins.byteLength) : 0;
+  const cyCounts = needV ? take(cy.counts.byteLength) : 0;
+  const srcOff = take(src.length);
+  const tmpOff = needH && needV ? take(tmpRows * outWidth * channels) : srcOff;
+  const outLen = outWidth * outHeight * channels;
+  const outOff = take(outLen);
+  if (off > MAX_KERNEL_BYTES) return null;
+  const wasm = instance(off);
+  if (!wasm) return null;
+  try {
+    const have = wasm.memory.buffer.byteLength;
+    if (have < off) wasm.memory.grow(Math.ceil((off - have) / PAGE_BYTES));
+  } catch {
+    return null;
+  }
+  const buffer = wasm.memory.buffer;
+  new Uint8Array(buffer, srcOff, src.length).set(src);
+  if (cx) {
+    new Int32Array(buffer, cxOff, cx.kk.length).set(cx.kk);
+    new Int32Array(buffer, cxMins, cx.mins.length).set(cx.mins);
+    new Int32Array(buffer, cxCounts, cx.counts.length).set(cx.counts);
+    const hDst = needV ? tmpOff : outOff;
+    const hSrc = srcOff + first * width * channels;
+    if (channels === 1) wasm.horizontal1(hSrc, width, tmpRows, hDst, outWidth, cxOff, cxMins, cx.K);
+    else wasm.horizontalN(hSrc, width, tmpRows, channels, hDst, outWidth, cxOff, cxMins, cxCounts, cx.K);
+  }
+  if (needV) {
+    // Row indices relative to the rows the horizontal pass kept.
+    const mins = first === 0 ? cy.mins : cy.mins.map((m) => m - first);
+    new Int32Array(buffer, cyOff, cy.kk.length).set(cy.kk);
+    new Int32Array(buffer, cyMins, mins.length).set(mins);
+    new Int32Array(buffer, cyCounts, cy.counts.length).set(cy.counts);
+    wasm.vertical(tmpOff, outWidth * channels, outOff, outHeight, cyOff, cyMins, cyCounts, cy.K);
+  }
+  return new Uint8Array(buffer, outOff, outLen).slice();
+}
+
+function align16(n: number): number {
+  return Math.ceil(n / 16) * 16;
+}
+
+function check(
+  name: string, src: Uint8Array, width: number, height: number, channels: number, outWidth: number, outHeight: number,
+): void {
+  for (const [label, v] of [['width', width], ['height', height], ['outWidth', outWidth], ['outHeight', outHeight]] as const) {
+    if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`${name}: ${label} must be a positive integer, got ${v}`);
+  }
+  if (channels !== 1 && channels !== 2 && channels !== 3 && channels !== 4) {
+    throw new RangeError(`${name}: channels must be 1, 2, 3 or 4, got ${channels}`);
+  }
+  if (src.length !== width * height * channels) {
+    throw new RangeError(
+      `${name}: src has ${src.length} bytes, expected width·height·channels = ${width}·${height}·${channels} = ${width * height * channels}`,
+    );
+  }
+}
