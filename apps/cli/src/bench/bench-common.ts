@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import * as path from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
@@ -112,4 +113,50 @@ export function fleetEnv(storeSpec: string, extra: Record<string, string>): Reco
 export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+}
+
+/** CPU seconds (user + system) used so far by a process, from /proc; null where there is no /proc. */
+export function processCpuSeconds(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // utime and stime, in clock ticks (100 per second on Linux).
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return null;
+  }
+}
+
+/** Processes whose command name is one of `names` (e.g. the store's radosgw and ceph-osd), from /proc. */
+export function pidsNamed(names: string[]): number[] {
+  try {
+    return readdirSync('/proc')
+      .filter((d) => /^\d+$/.test(d))
+      .filter((d) => {
+        try {
+          return names.includes(readFileSync(`/proc/${d}/comm`, 'utf8').trim());
+        } catch {
+          return false;
+        }
+      })
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** CPU seconds used by groups of processes between `start()` and the call it returns. */
+export function cpuMeter(groups: Record<string, number[]>): () => Record<string, number | null> {
+  const total = (pids: number[]) => {
+    const values = pids.map(processCpuSeconds);
+    return values.length > 0 && values.every((v) => v !== null) ? (values as number[]).reduce((a, b) => a + b, 0) : null;
+  };
+  const before = Object.fromEntries(Object.entries(groups).map(([k, pids]) => [k, total(pids)]));
+  return () =>
+    Object.fromEntries(
+      Object.entries(groups).map(([k, pids]) => {
+        const now = total(pids);
+        return [k, now === null || before[k] === null ? null : now - before[k]!];
+      }),
+    );
 }

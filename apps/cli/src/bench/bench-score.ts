@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { API_MAIN, FleetProcess, WORKER_MAIN, pollUntil, publishModel } from '@padim-fleet/fleet';
 import { PadimScorer, TrainedModel, embedImages, listMvtecTestSet, resolveBackbone, scoreImages, trainModel } from '@padim-fleet/inference';
 import { ModelRegistry, S3BlobStore, createBlobStore } from '@padim-fleet/storage';
-import { API_KEY, S3_ENDPOINT, S3_KEYS, backboneRate, benchStoreSpec, fleetEnv, freePort, measureStep, percentile, round, screwDir, screwTrainFiles } from './bench-common';
+import { API_KEY, S3_ENDPOINT, S3_KEYS, backboneRate, benchStoreSpec, cpuMeter, fleetEnv, freePort, measureStep, percentile, pidsNamed, round, screwDir, screwTrainFiles } from './bench-common';
 
 /** Concurrent online clients (BENCH_CLIENTS overrides, for diagnosis). */
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 4);
@@ -22,6 +22,8 @@ interface PoolFigures {
   poolImagesPerSec: number;
   p50Ms: number;
   p95Ms: number;
+  /** CPU ms per image of the batch scoring, per process group (null without /proc). */
+  cpuMsPerImage: Record<string, number | null>;
 }
 
 /** Batch and online scoring through the API and one score worker process using every core. */
@@ -61,7 +63,13 @@ async function poolFigures(trained: TrainedModel, files: string[]): Promise<Pool
     );
     latencies.sort((a, b) => a - b);
 
-    // Batch: the whole test split, from POST to the assembled results.
+    // Batch: the whole test split, from POST to the assembled results; with the CPU each process spent.
+    const meter = cpuMeter({
+      worker: worker.child.pid ? [worker.child.pid] : [],
+      api: api.child.pid ? [api.child.pid] : [],
+      store: useS3 ? pidsNamed(['radosgw', 'ceph-osd', 'ceph-mon']) : [],
+      redis: pidsNamed(['redis-server']),
+    });
     const started = process.hrtime.bigint();
     const res = await fetch(`${base}/v1/scorings`, {
       method: 'POST',
@@ -78,7 +86,9 @@ async function poolFigures(trained: TrainedModel, files: string[]): Promise<Pool
     );
     if (status.state !== 'completed') throw new Error(`batch scoring failed: ${status.error}`);
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    return { poolImagesPerSec: status.images / seconds, p50Ms: percentile(latencies, 50), p95Ms: percentile(latencies, 95) };
+    const cpu = meter();
+    const cpuMsPerImage = Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, v === null ? null : round((v * 1000) / status.images, 1)]));
+    return { poolImagesPerSec: status.images / seconds, p50Ms: percentile(latencies, 50), p95Ms: percentile(latencies, 95), cpuMsPerImage };
   } finally {
     await Promise.all([api.kill('SIGTERM'), worker.kill('SIGTERM')]);
     if (useS3) {
@@ -131,6 +141,7 @@ async function main(): Promise<void> {
     backboneCpuMsPerImage: round(backboneOnly.cpuMsPerImage, 1),
     scoreCpuMsPerImage: round(scoring.cpuMsPerImage, 1),
     cpuBoundRatio: round(backboneOnly.cpuMsPerImage / scoring.cpuMsPerImage),
+    poolCpuMsPerImage: pool.cpuMsPerImage,
     p50Ms: round(pool.p50Ms, 1),
     p95Ms: round(pool.p95Ms, 1),
     distanceMsPerImage: round(distanceMs / 32, 2),
@@ -141,6 +152,7 @@ async function main(): Promise<void> {
       `scoring         ${summary.scoreImagesPerSec} img/s (decode + backbone + Mahalanobis + map, ${summary.scoreCpuMsPerImage} ms CPU/image), ratio ${summary.ratio}\n` +
       `cpu-bound ratio ${summary.cpuBoundRatio} (backbone CPU / scoring CPU: the ratio with every core busy all the time)\n` +
       `score pool      ${summary.poolImagesPerSec} img/s (+ PNG encode + upload, through API and queue), ratio ${summary.poolRatio} (target >= 0.75)\n` +
+      `pool CPU        ${Object.entries(summary.poolCpuMsPerImage).map(([k, v]) => `${k} ${v ?? '?'}`).join(', ')} ms per image (batch scoring, by process)\n` +
       `online          p50 ${summary.p50Ms} ms, p95 ${summary.p95Ms} ms (single images, ${CLIENTS} concurrent clients, model cached)\n` +
       `alone           Mahalanobis ${summary.distanceMsPerImage} ms/image, anomaly map ${summary.mapMsPerImage} ms/image (batches of ${BATCH})\n`,
   );
