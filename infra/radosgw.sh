@@ -181,7 +181,19 @@ start() {
     return 0
   fi
 
-  # A partial cluster (memstore lost with its OSD) cannot be resumed: start over.
+  # A partial cluster (memstore lost with its OSD) cannot be resumed: start over. A fresh start has
+  # been seen to fail once right after a stop (the new OSD refused to start); a second one worked.
+  if ! (fresh_cluster); then
+    echo "radosgw: the cluster did not start; starting it once more from scratch" >&2
+    sleep 3
+    (fresh_cluster) || exit 1
+  fi
+  print_env "ready at $endpoint (started in $((SECONDS - t0)) s)"
+}
+
+# Creates a one-monitor, one-memstore-OSD cluster and its gateway from nothing; exits on failure
+# (run it in a subshell).
+fresh_cluster() {
   stop_all
   reset_dir
   local fsid osd_uuid osd_id
@@ -207,7 +219,6 @@ start() {
   start_gateway_process
   ensure_user
   wait_until 60 "a test bucket to be created" bucket_round_trip || fail_with_log client.rgw.a "cannot create a bucket"
-  print_env "ready at $endpoint (started in $((SECONDS - t0)) s)"
 }
 
 stop_all() {
