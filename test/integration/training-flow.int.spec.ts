@@ -6,7 +6,7 @@ import { Queue, QueueEvents } from 'bullmq';
 import { FleetConfig, JobName, QueueName, TrainingRequest, TrainingStatus, abortStaleWrites, loadFleetConfig, trainingRequest } from '@padim-fleet/contracts';
 import { TrainingRuns, createRedis, loadRegistryModel, planTraining } from '@padim-fleet/fleet';
 import { generateSyntheticDataset, listImagesRecursive, resolveBackbone, trainModel } from '@padim-fleet/inference';
-import { ModelManifest, parseModelManifest } from '@padim-fleet/padim-core';
+import { ModelManifest, deserializeAccumulator, parseModelManifest } from '@padim-fleet/padim-core';
 import { LocalBlobStore, ModelRegistry } from '@padim-fleet/storage';
 import { FleetWorker, startFleetWorker } from '../../apps/worker/src/fleet-worker';
 import { describeWithShared } from '../../libs/inference/src/testing/shared-data';
@@ -91,6 +91,33 @@ describeWithShared('training flow (in-process workers, real Redis, local store)'
       expect(manifest.thresholds.image).toBeCloseTo(local.manifest.thresholds.image, 3);
       expect(manifest.training.imageCount).toBe(local.manifest.training.imageCount);
 
+      const left: string[] = [];
+      for await (const info of store.list('runs/')) left.push(info.key);
+      expect(left).toEqual([]);
+    }, 240_000);
+
+    it('fits a run of one shard in its extract job: the same model as in process, and its statistics stored for extending it', async () => {
+      const status = await train({ dataset: path.join(data, 'train/good'), shards: 1, category: 'weave-one' });
+      expect(status.error).toBeUndefined();
+      expect(status.state).toBe('completed');
+      // The reducer only copied the fitted files into the version and wrote the manifest.
+      expect(Object.keys(status.result?.stages ?? {})).toEqual(expect.arrayContaining(['fitInExtractSeconds', 'copySeconds']));
+      expect(status.result?.stages).not.toHaveProperty('mergeSeconds');
+      const manifest = await manifestOf(status);
+      const files = await listImagesRecursive(path.join(data, 'train/good'));
+      const local = await trainModel({ category: 'weave-one', files, backbone: await resolveBackbone('resnet18'), size: 64, runtime: { threads: 2 }, keepAccumulator: true });
+      const fleet = await loadTensors(manifest);
+      expect(relativeDifference(fleet.mean, local.tensors.mean)).toBeLessThan(1e-5);
+      expect(relativeDifference(fleet.invCholesky, local.tensors.invCholesky)).toBeLessThan(1e-5);
+      expect(manifest.thresholds.rule).toBe(local.manifest.thresholds.rule);
+      expect(manifest.thresholds.sampleCount).toBe(local.manifest.thresholds.sampleCount);
+      expect(manifest.thresholds.image).toBeCloseTo(local.manifest.thresholds.image, 3);
+      expect([manifest.training.imageCount, manifest.training.heldOutCount]).toEqual([local.manifest.training.imageCount, local.manifest.training.heldOutCount]);
+      expect(manifest.lineage).toEqual({ runId: status.runId, baseVersion: null });
+      // The stored statistics are the fitted images' (checked against the manifest's SHA-256 on read).
+      const stored = deserializeAccumulator(new Uint8Array(await registry.readArtifact('weave-one', status.version, manifest.accumulator!.file, manifest.accumulator!)));
+      expect(stored.count).toBe(local.accumulator!.count);
+      expect(relativeDifference(Float32Array.from(stored.mean), Float32Array.from(local.accumulator!.mean))).toBeLessThan(1e-6);
       const left: string[] = [];
       for await (const info of store.list('runs/')) left.push(info.key);
       expect(left).toEqual([]);

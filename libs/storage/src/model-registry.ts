@@ -64,14 +64,7 @@ export class ModelRegistry {
   async writeArtifact(category: string, version: string, name: string, body: Uint8Array | NodeJS.ReadableStream): Promise<WrittenArtifact> {
     const key = this.artifactKey(category, version, name);
     if (name === MANIFEST_NAME) throw new InvalidKeyError(`artifact name "${name}": reserved, use writeManifest`);
-    if (!isReadableStream(body)) {
-      const { size } = await this.store.put(key, body);
-      return { key, bytes: size, sha256: sha256Hex(body) };
-    }
-    const hashing = pipeInto(body, sha256Stream());
-    const { size } = await this.store.put(key, hashing);
-    if (size !== hashing.bytes) throw new Error(`writing ${key} to ${this.store.location}: stored ${size} bytes but ${hashing.bytes} passed through`);
-    return { key, bytes: size, sha256: hashing.sha256 };
+    return putHashed(this.store, key, body);
   }
 
   /**
@@ -226,4 +219,16 @@ export class ModelRegistry {
     const rest = await this.store.deletePrefix(prefix);
     return rest + (hadManifest ? 1 : 0);
   }
+}
+
+/** Writes `body` under `key` and returns its length and SHA-256, hashed as it streams past. */
+export async function putHashed(store: BlobStore, key: string, body: Uint8Array | NodeJS.ReadableStream): Promise<WrittenArtifact> {
+  if (!isReadableStream(body)) {
+    const { size } = await store.put(key, body);
+    return { key, bytes: size, sha256: sha256Hex(body) };
+  }
+  const hashing = pipeInto(body, sha256Stream());
+  const { size } = await store.put(key, hashing);
+  if (size !== hashing.bytes) throw new Error(`writing ${key} to ${store.location}: stored ${size} bytes but ${hashing.bytes} passed through`);
+  return { key, bytes: size, sha256: hashing.sha256 };
 }

@@ -11,6 +11,7 @@ import { accumulatorStream, openImageSource, readPlan } from '@padim-fleet/fleet
 import { accumulateImages } from '@padim-fleet/inference';
 import { BlobNotFoundError, runPartialKey } from '@padim-fleet/storage';
 import type { ExtractorLease } from '../repositories/feature-extractor.repository';
+import { fitOnlyShard, fitsInExtractJob } from './fit-one-shard';
 import { JobContext, RunStoppedError, parseJobData, runStopReason, throwIfStopped } from './job-context';
 
 /** Progress goes to Redis at most this often. */
@@ -19,7 +20,8 @@ const CANCEL_POLL_MS = 1000;
 
 /**
  * One shard: decode its images, run the backbone, accumulate, and write the partial accumulator under
- * a key fixed by (run, shard), so a retry overwrites it. Returns only the key.
+ * a key fixed by (run, shard), so a retry overwrites it. Returns only the key. The only shard of a run
+ * with nothing to merge fits the model itself instead (fitOnlyShard).
  */
 export async function extractFeatures(job: Job, ctx: JobContext): Promise<ExtractFeaturesResult> {
   const started = Date.now();
@@ -52,6 +54,11 @@ export async function extractFeatures(job: Job, ctx: JobContext): Promise<Extrac
         }
       },
     });
+    if (fitsInExtractJob(plan, data.shardCount)) {
+      const fitted = await fitOnlyShard(ctx, plan, result, lease.extractor, source.read);
+      await throwIfStopped(ctx, data.runId); // the fitted files are under the run's prefix, removed with it
+      return { partialKey: fitted.accumulator.key, imageCount: fitted.imageCount, skipped: result.skipped, seconds: (Date.now() - started) / 1000, fitted };
+    }
     await lease.release();
     const partialKey = runPartialKey(data.runId, data.shard);
     const uploadStarted = Date.now();

@@ -21,14 +21,13 @@ import {
   embedImages,
   evaluateModel,
   listMvtecTestSet,
-  modelManifestBase,
 } from '@padim-fleet/inference';
 import { ModelManifest, parseModelManifest } from '@padim-fleet/padim-core';
 import { ModelNotFoundError, modelVersionPrefix, runPrefix } from '@padim-fleet/storage';
 import { loadPlan } from './extract-features.handler';
+import { REGULARIZATION, manifestBaseOf, publishFittedShard, versionManifest } from './fit-one-shard';
 import { JobContext, RunStoppedError, parseJobData, runStopReason } from './job-context';
 
-const REGULARIZATION = 0.01;
 /** Most memory the threshold images' embeddings may take while they wait for the merge (32 screw images: 52 MB). */
 const EMBED_AHEAD_BYTES = 256 * 1024 ** 2;
 
@@ -55,6 +54,9 @@ export async function fitGaussian(job: Job, ctx: JobContext): Promise<FitGaussia
   const plan = await loadPlan(ctx, runId);
   const children = Object.values(await job.getChildrenValues<ExtractFeaturesResult>()).sort((a, b) => a.partialKey.localeCompare(b.partialKey));
   if (children.length !== data.shardCount) throw new Error(`run ${runId}: expected ${data.shardCount} partials, the shards returned ${children.length}`);
+  if (children.length === 1 && children[0].fitted) {
+    return publishFittedShard(ctx, data, plan, { ...children[0], fitted: children[0].fitted }, (manifest) => finish(ctx, data, manifest, started));
+  }
   const keys = children.map((c) => c.partialKey);
   const { backbone, selection } = await ctx.extractors.selection(plan.request);
   const side = plan.request.crop ?? plan.request.size;
@@ -110,18 +112,7 @@ export async function fitGaussian(job: Job, ctx: JobContext): Promise<FitGaussia
     uploads.catch(() => undefined); // awaited below; a failure while thresholds run must not go unhandled
     const tensors: ModelTensors = { mean: await readFloat32(merged.meanFile!), invCholesky: await readFloat32(merged.invCholeskyFile!) };
 
-    const base = modelManifestBase({
-      category,
-      backbone,
-      selection,
-      size: plan.request.size,
-      crop: plan.request.crop ?? null,
-      grid,
-      regularization: REGULARIZATION,
-      imageCount: merged.count,
-      heldOutCount: plan.heldOut.length,
-      skipped,
-    });
+    const base = manifestBaseOf(plan, { backbone, selection }, merged.count, skipped);
     base.thresholds = await computeThresholds(base, tensors, { backbone, runtime, validation, read: source.read }, embedAhead ? await embedAhead : normals, lease.extractor);
     if (validation) {
       const scorer = await PadimScorer.create({ ...base, tensors: undefined as never }, tensors, backbone, runtime, { extractor: lease.extractor });
@@ -137,17 +128,7 @@ export async function fitGaussian(job: Job, ctx: JobContext): Promise<FitGaussia
     const [accumulator, meanArtifact, factorArtifact] = await uploads;
     const uploadedAt = Date.now();
     base.training.seconds = (Date.now() - Date.parse(data.createdAt)) / 1000;
-    const d = selection.d;
-    const manifest: ModelManifest = {
-      ...base,
-      tensors: {
-        mean: { file: MEAN_FILE, dtype: 'float32', shape: [positions, d], bytes: meanArtifact.bytes, sha256: meanArtifact.sha256 },
-        invCholesky: { file: INV_CHOLESKY_FILE, dtype: 'float32', shape: [positions, (d * (d + 1)) / 2], bytes: factorArtifact.bytes, sha256: factorArtifact.sha256 },
-      },
-      accumulator: { file: MERGED_ACCUMULATOR_FILE, bytes: accumulator.bytes, sha256: accumulator.sha256 },
-      lineage: { runId, baseVersion },
-    };
-    parseModelManifest(JSON.parse(JSON.stringify(manifest))); // never publish what could not be read back
+    const manifest = versionManifest(base, { accumulator, mean: meanArtifact, invCholesky: factorArtifact }, { runId, baseVersion });
     await ctx.registry.writeManifest(category, version, manifest);
     const result = await finish(ctx, data, manifest, started);
     result.stages = {

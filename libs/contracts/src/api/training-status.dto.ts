@@ -35,6 +35,31 @@ export interface ExtractFeaturesResult {
   seconds: number;
   /** Seconds spent writing the partial to the store. */
   uploadSeconds?: number;
+  /** Set when the run's only shard also fitted the model (see FittedShard). */
+  fitted?: FittedShard;
+}
+
+/** A stored file of a fitted model, with its length and SHA-256 for the manifest. */
+export interface FittedArtifact {
+  key: string;
+  bytes: number;
+  sha256: string;
+}
+
+/**
+ * What the only shard of a run (no base version, no validation set) hands the reducer when it fitted
+ * the model itself: the finalised tensors and its statistics under the run's prefix, and the
+ * thresholds. The reducer then only copies them into the version and writes the manifest.
+ */
+export interface FittedShard {
+  imageCount: number;
+  /** The model's thresholds (padim-core ModelThresholds), validated with the manifest that holds them. */
+  thresholds: Record<string, unknown>;
+  accumulator: FittedArtifact;
+  mean: FittedArtifact;
+  invCholesky: FittedArtifact;
+  /** Seconds spent finalising, setting the thresholds, and waiting for the uploads after them. */
+  stages: { finalizeSeconds: number; thresholdsSeconds: number; uploadWaitSeconds: number };
 }
 
 export interface FitGaussianResult {
