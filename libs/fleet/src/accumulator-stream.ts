@@ -8,8 +8,8 @@ import {
   encodeAccumulatorPayload,
   readAccumulatorHeader,
 } from '@padim-fleet/padim-core';
+import { fastCrc32Update } from '@padim-fleet/inference';
 import type { BlobStore } from '@padim-fleet/storage';
-import { crc32Update } from './fast-crc32';
 
 /** Positions encoded per chunk: a few MB at d=100, so a partial streams without a second full copy. */
 function chunkPositions(dim: number): number {
@@ -24,7 +24,7 @@ function chunkPositions(dim: number): number {
 export function accumulatorStream(acc: GaussianAccumulator): { stream: Readable; bytes: number } {
   const step = chunkPositions(acc.dim);
   let crc = 0;
-  for (let p = 0; p < acc.positions; p += step) crc = crc32Update(crc, encodeAccumulatorPayload(acc, p, Math.min(acc.positions, p + step)));
+  for (let p = 0; p < acc.positions; p += step) crc = fastCrc32Update(crc, encodeAccumulatorPayload(acc, p, Math.min(acc.positions, p + step)));
   const header = encodeAccumulatorHeader(acc, crc);
   function* chunks(): Generator<Uint8Array> {
     yield header;

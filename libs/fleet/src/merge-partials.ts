@@ -11,9 +11,8 @@ import {
   encodeAccumulatorPayload,
   mergeInto,
 } from '@padim-fleet/padim-core';
-import { FinalizePool } from '@padim-fleet/inference';
+import { FinalizePool, fastCrc32Update } from '@padim-fleet/inference';
 import type { BlobStore } from '@padim-fleet/storage';
-import { crc32Update } from './fast-crc32';
 import { readStoredAccumulatorHeader } from './accumulator-stream';
 
 export const MERGED_ACCUMULATOR_FILE = 'accumulator.pdmacc';
@@ -115,12 +114,12 @@ export async function mergePartials(store: BlobStore, keys: string[], opts: Merg
       const meta = (i: number) => ({ positions: end - start, dim, count: headers[i].count });
       const merged: GaussianAccumulator = decodeAccumulatorPayload(payloads[0], meta(0));
       payloads.forEach((payload, i) => {
-        crcs[i] = crc32Update(crcs[i], payload);
+        crcs[i] = fastCrc32Update(crcs[i], payload);
         if (i > 0) mergeInto(merged, decodeAccumulatorPayload(payload, meta(i)));
       });
       // One input: the merged bytes are its bytes (decoding and encoding float64 is exact).
       const mergedBytes = keys.length === 1 ? payloads[0] : encodeAccumulatorPayload(merged);
-      mergedCrc = keys.length === 1 ? crcs[0] : crc32Update(mergedCrc, mergedBytes);
+      mergedCrc = keys.length === 1 ? crcs[0] : fastCrc32Update(mergedCrc, mergedBytes);
       sameHash?.update(mergedBytes);
       await accOut.write(mergedBytes, 0, mergedBytes.length, ACCUMULATOR_HEADER_BYTES + start * layout.bytesPerPosition);
       if (pool) {

@@ -22,3 +22,4 @@ export * from './runtime/finalize-in-parallel';
 export * from './runtime/onnx-session';
 export * from './runtime/onnx-worker-session';
 export * from './graphs/anomaly-map-graph';
+export * from './checksums/fast-crc32';

@@ -1,7 +1,8 @@
 import { constants as bufferConstants } from 'node:buffer';
 import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
-import { crc32 as crc32Js, resizePil, unfilterPng } from '@padim-fleet/padim-core';
+import { resizePil, unfilterPng } from '@padim-fleet/padim-core';
+import { fastCrc32Update } from '../checksums/fast-crc32';
 import { DEFAULT_PIXEL_LIMIT } from './pixel-limit';
 
 /** An 8-bit, non-interlaced, non-palette PNG, checked and ready to inflate. */
@@ -20,9 +21,6 @@ const CHANNELS_OF_COLOUR_TYPE: Record<number, 1 | 2 | 3 | 4> = { 0: 1, 2: 3, 4: 
 const SHARP_ONLY_CHUNKS = new Set(['iCCP', 'eXIf']);
 const MAX_DIMENSION = 2 ** 31 - 1;
 
-/** zlib's CRC-32 where Node has it (≥ 20.15, about 3× faster), else padim-core's; the same values. */
-const crc32: (bytes: Uint8Array) => number =
-  typeof (zlib as { crc32?: unknown }).crc32 === 'function' ? (bytes) => zlib.crc32(bytes) : crc32Js;
 
 const inflate = promisify(zlib.inflate) as (buffer: Uint8Array, options: zlib.ZlibOptions) => Promise<Buffer>;
 
@@ -64,7 +62,7 @@ export function parsePngForFastPath(bytes: Uint8Array): FastPathPng | null {
       );
     }
     const stored = view.getUint32(off + 8 + length);
-    const computed = crc32(bytes.subarray(off + 4, off + 8 + length));
+    const computed = fastCrc32Update(0, bytes.subarray(off + 4, off + 8 + length));
     if (stored !== computed) {
       throw new Error(`PNG: CRC mismatch in the ${type} chunk at byte ${off} (stored ${hex(stored)}, computed ${hex(computed)}): corrupt file`);
     }

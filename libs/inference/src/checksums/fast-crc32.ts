@@ -8,6 +8,6 @@ const nativeCrc32 = (zlib as unknown as { crc32?: Crc32 }).crc32;
  * CRC-32 (zlib's) continued over more bytes. Node ≥ 20.15 computes it natively, an order of magnitude
  * faster than the portable table version in padim-core, which matters at hundreds of MB per partial.
  */
-export const crc32Update: (crc: number, bytes: Uint8Array) => number = nativeCrc32
+export const fastCrc32Update: (crc: number, bytes: Uint8Array) => number = nativeCrc32
   ? (crc, bytes) => nativeCrc32(bytes, crc) >>> 0
   : portableCrc32Update;
