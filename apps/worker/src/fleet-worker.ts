@@ -12,7 +12,7 @@ import { abortStaleWritesHandler } from './jobs/maintenance.handlers';
 import { scoreImagesHandler } from './jobs/score-images.handler';
 import { assembleScoringHandler, prepareScoringHandler, scoreChunkHandler, sweepOnlineResultsHandler } from './jobs/scoring.handlers';
 import { ScorerCacheRepository } from './repositories/scorer-cache.repository';
-import { JobContext } from './jobs/job-context';
+import { JobContext, runtimeOf } from './jobs/job-context';
 import { FeatureExtractorRepository } from './repositories/feature-extractor.repository';
 
 type Handler = (job: Job, ctx: JobContext) => Promise<unknown>;
@@ -54,7 +54,7 @@ export async function startFleetWorker(config: FleetConfig, opts: FleetWorkerOpt
   const scratchDir = config.PADIM_SCRATCH_DIR ?? path.join(os.tmpdir(), 'padim-reduce');
   mkdirSync(scratchDir, { recursive: true });
   const registry = new ModelRegistry(store);
-  const runtime = { device: config.PADIM_DEVICE, threads: config.PADIM_THREADS, backboneSessions: config.PADIM_BACKBONE_SESSIONS };
+  const runtime = runtimeOf(config);
   const scoringRuns = new ScoringRuns(redis, config.PADIM_QUEUE_PREFIX, { attempts: config.JOB_ATTEMPTS, backoffMs: config.JOB_BACKOFF_MS });
   const ctx: JobContext = {
     config,

@@ -25,8 +25,8 @@ import {
 import { ModelManifest, parseModelManifest } from '@padim-fleet/padim-core';
 import { ModelNotFoundError, modelVersionPrefix, runPrefix } from '@padim-fleet/storage';
 import { loadPlan } from './extract-features.handler';
-import { REGULARIZATION, manifestBaseOf, publishFittedShard, versionManifest } from './fit-one-shard';
-import { JobContext, RunStoppedError, parseJobData, runStopReason } from './job-context';
+import { REGULARIZATION, gridOf, manifestBaseOf, publishFittedShard, thresholdImages, versionManifest } from './fit-one-shard';
+import { JobContext, RunStoppedError, parseJobData, runStopReason, runtimeOf } from './job-context';
 
 /** Most memory the threshold images' embeddings may take while they wait for the merge (32 screw images: 52 MB). */
 const EMBED_AHEAD_BYTES = 256 * 1024 ** 2;
@@ -59,18 +59,16 @@ export async function fitGaussian(job: Job, ctx: JobContext): Promise<FitGaussia
   }
   const keys = children.map((c) => c.partialKey);
   const { backbone, selection } = await ctx.extractors.selection(plan.request);
-  const side = plan.request.crop ?? plan.request.size;
-  const grid = { height: Math.ceil(side / backbone.spec.strides[0]), width: Math.ceil(side / backbone.spec.strides[0]) };
+  const grid = gridOf(plan, backbone);
 
   const baseVersion = plan.request.baseVersion ?? null;
   if (baseVersion) keys.unshift(await baseAccumulatorKey(ctx, plan, baseVersion, { backbone: backbone.onnxSha256, selection, grid }));
 
   const dir = path.join(ctx.scratchDir, `${runId}-${randomBytes(4).toString('hex')}`);
   const skipped = children.flatMap((c) => c.skipped);
-  const runtime = { device: ctx.config.PADIM_DEVICE, threads: ctx.config.PADIM_THREADS, backboneSessions: ctx.config.PADIM_BACKBONE_SESSIONS };
+  const runtime = runtimeOf(ctx.config);
   const validation = plan.request.validation ? await listMvtecTestSet(plan.request.validation) : undefined;
-  const skippedFiles = new Set(skipped.map((s) => s.file));
-  const normals = plan.heldOut.length > 0 ? plan.heldOut : plan.shards.flat().filter((f) => !skippedFiles.has(f));
+  const normals = thresholdImages(plan, skipped);
   const lease = await ctx.extractors.acquire(plan.request);
   const source = openImageSource(plan.source, s3Connection(ctx.config), ctx.store);
   // The images that set the thresholds are embedded while the partials merge: that work does not

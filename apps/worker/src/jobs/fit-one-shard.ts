@@ -4,7 +4,7 @@ import { MERGED_ACCUMULATOR_FILE, accumulatorStream } from '@padim-fleet/fleet';
 import { AccumulateResult, EmbeddingExtractor, INV_CHOLESKY_FILE, ImageReader, MEAN_FILE, ModelTensors, computeThresholds, finalizeInParallel, modelManifestBase } from '@padim-fleet/inference';
 import { ModelManifest, ModelThresholds, parseModelManifest } from '@padim-fleet/padim-core';
 import { putHashed, runPrefix } from '@padim-fleet/storage';
-import type { JobContext } from './job-context';
+import { JobContext, runtimeOf } from './job-context';
 
 export const REGULARIZATION = 0.01;
 
@@ -49,10 +49,8 @@ export async function fitOnlyShard(
   uploads.catch(() => undefined);
 
   const base = manifestBaseOf(plan, extractor, acc.count, extracted.skipped);
-  const skipped = new Set(extracted.skipped.map((s) => s.file));
-  const normals = plan.heldOut.length > 0 ? plan.heldOut : plan.shards[0].filter((f) => !skipped.has(f));
-  const runtime = { device: ctx.config.PADIM_DEVICE, threads: ctx.config.PADIM_THREADS, backboneSessions: ctx.config.PADIM_BACKBONE_SESSIONS };
-  const thresholds = await computeThresholds(base, { mean, invCholesky }, { backbone: extractor.backbone, runtime, read }, normals, extractor);
+  const runtime = runtimeOf(ctx.config);
+  const thresholds = await computeThresholds(base, { mean, invCholesky }, { backbone: extractor.backbone, runtime, read }, thresholdImages(plan, extracted.skipped), extractor);
   const thresholdsAt = Date.now();
   const [accumulator, meanArtifact, factorArtifact] = await uploads;
   return {
@@ -65,17 +63,28 @@ export async function fitOnlyShard(
   };
 }
 
+/** The normal images that set a run's thresholds: its held-out images, else the training images that were read. */
+export function thresholdImages(plan: TrainingPlan, skipped: { file: string }[]): string[] {
+  if (plan.heldOut.length > 0) return plan.heldOut;
+  const unread = new Set(skipped.map((s) => s.file));
+  return plan.shards.flat().filter((f) => !unread.has(f));
+}
+
+/** The patch grid of a run's model: the input side over the backbone's first stride. */
+export function gridOf(plan: TrainingPlan, backbone: EmbeddingExtractor['backbone']): { height: number; width: number } {
+  const cells = Math.ceil((plan.request.crop ?? plan.request.size) / backbone.spec.strides[0]);
+  return { height: cells, width: cells };
+}
+
 /** The manifest of a version before its thresholds and tensors, for a run's model. */
 export function manifestBaseOf(plan: TrainingPlan, model: Pick<EmbeddingExtractor, 'backbone' | 'selection'>, imageCount: number, skipped: { file: string; error: string }[]) {
-  const side = plan.request.crop ?? plan.request.size;
-  const cells = Math.ceil(side / model.backbone.spec.strides[0]);
   return modelManifestBase({
     category: plan.request.category,
     backbone: model.backbone,
     selection: model.selection,
     size: plan.request.size,
     crop: plan.request.crop ?? null,
-    grid: { height: cells, width: cells },
+    grid: gridOf(plan, model.backbone),
     regularization: REGULARIZATION,
     imageCount,
     heldOutCount: plan.heldOut.length,

@@ -3,6 +3,7 @@ import { Job, UnrecoverableError } from 'bullmq';
 import type { z } from 'zod';
 import { FleetConfig, parseContract } from '@padim-fleet/contracts';
 import { ScoringRuns, cancelKey, failedRunKey } from '@padim-fleet/fleet';
+import type { RuntimeOptions } from '@padim-fleet/inference';
 import type { BlobStore, ModelRegistry } from '@padim-fleet/storage';
 import type { FeatureExtractorRepository } from '../repositories/feature-extractor.repository';
 import type { ScorerCacheRepository } from '../repositories/scorer-cache.repository';
@@ -19,6 +20,11 @@ export interface JobContext {
   scoringRuns: ScoringRuns;
   /** Scratch folder for the reducer's block outputs. */
   scratchDir: string;
+}
+
+/** onnxruntime's device, threads and backbone sessions, as the configuration sets them. */
+export function runtimeOf(config: FleetConfig): RuntimeOptions {
+  return { device: config.PADIM_DEVICE, threads: config.PADIM_THREADS, backboneSessions: config.PADIM_BACKBONE_SESSIONS };
 }
 
 /** Thrown when a run was cancelled or has already failed: no retry, and what the job wrote is removed. */
