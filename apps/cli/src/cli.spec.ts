@@ -230,3 +230,45 @@ describe('padim CLI (in process, ResNet-50 from npm, generated data)', () => {
     expect((await padim('frobnicate')).code).toBe(2);
   });
 });
+
+describe('padim --help', () => {
+  it.each(['train', 'score', 'eval', 'demo'])('%s --help and -h print every option with a description and an example, exit 0', async (command) => {
+    for (const flag of ['--help', '-h']) {
+      const r = await padim(command, flag);
+      expect(r).toMatchObject({ code: 0, stderr: '' });
+      expect(r.stdout).toMatch(new RegExp(`^usage: padim ${command}`));
+      expect(r.stdout).toMatch(new RegExp(`\\nexample:\\n  padim ${command}`));
+      const optionLines = r.stdout.split('\n').filter((line) => /^ {2}(-h, )?--[a-z]/.test(line));
+      expect(optionLines.length).toBeGreaterThan(1);
+      // Each option has its description on its own line.
+      for (const line of optionLines) expect(line).toMatch(/^ {2}(-h, )?--[a-z0-9-]+( <[^>]+>)? {2,}\S/);
+      expect(optionLines.some((line) => line.startsWith('  -h, --help'))).toBe(true);
+    }
+  });
+
+  it('train --help lists every option train accepts', async () => {
+    const { stdout } = await padim('train', '--help');
+    for (const option of ['--data', '--category', '--out', '--backbone', '--d', '--seed', '--indices', '--embedding', '--size', '--crop', '--holdout', '--validation', '--device', '--threads', '--backbone-sessions', '--batch', '--resnet18-dir', '--cache-dir']) {
+      expect(stdout).toMatch(new RegExp(`^  ${option} `, 'm'));
+    }
+  });
+
+  it('the top level has --help and -h listing the commands, exit 0; no command is a usage error', async () => {
+    for (const flag of ['--help', '-h']) {
+      const r = await padim(flag);
+      expect(r.code).toBe(0);
+      for (const command of ['train', 'score', 'eval', 'demo']) expect(r.stdout).toMatch(new RegExp(`^  ${command} {2,}\\S`, 'm'));
+      expect(r.stdout).toMatch(/\nexample:\n {2}padim train/);
+    }
+    expect((await padim()).code).toBe(2);
+  });
+
+  it('an unknown option still fails with exit 2 naming it, --help or not', async () => {
+    for (const argv of [['train', '--bogus'], ['score', '--bogus', 'x'], ['eval', '--bogus', '--help']]) {
+      const r = await padim(...argv);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/Unknown option '--bogus'/);
+      expect(r.stderr).toMatch(/--help/);
+    }
+  });
+});

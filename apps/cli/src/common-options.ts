@@ -7,26 +7,26 @@ import {
   RuntimeOptions,
   resolveBackbone,
 } from '@padim-fleet/inference';
-import { choice, intList, intOption } from './args';
+import { OptionSpecs, choice, intList, intOption } from './args';
 
 export const MODEL_OPTIONS = {
-  backbone: { type: 'string', default: 'resnet18' },
-  d: { type: 'string' },
-  seed: { type: 'string' },
-  indices: { type: 'string' },
-  embedding: { type: 'string' },
-  size: { type: 'string' },
-  crop: { type: 'string' },
-  'resnet18-dir': { type: 'string' },
-  'cache-dir': { type: 'string' },
-} as const;
+  backbone: { type: 'string', default: 'resnet18', value: 'resnet18|resnet50|file.onnx', description: 'the feature extractor (an ONNX file needs a sidecar <name>.json)' },
+  d: { type: 'string', value: 'n', description: 'channels kept per patch (default 100 for resnet18, 550 for resnet50)' },
+  seed: { type: 'string', value: 'n', description: 'seed of the random channel selection or projection (default 42)' },
+  indices: { type: 'string', value: 'a,b,c', description: 'the channels to keep, instead of a seeded selection' },
+  embedding: { type: 'string', value: 'random|semi-orthogonal', description: 'channel selection (default random)' },
+  size: { type: 'string', value: 'px', description: 'images are resized to size×size (default 256)' },
+  crop: { type: 'string', value: 'px', description: 'then centre-cropped to crop×crop (default: no crop)' },
+  'resnet18-dir': { type: 'string', value: 'dir', description: 'folder of the resnet18 .npy weights (default ../shared/backbones/resnet18-torchvision)' },
+  'cache-dir': { type: 'string', value: 'dir', description: 'where converted backbones are cached (default PADIM_CACHE_DIR, else .cache)' },
+} as const satisfies OptionSpecs;
 
 export const RUNTIME_OPTIONS = {
-  device: { type: 'string' },
-  threads: { type: 'string' },
-  'backbone-sessions': { type: 'string' },
-  batch: { type: 'string' },
-} as const;
+  device: { type: 'string', value: 'cpu|cuda', description: 'where the backbone runs (default cpu)' },
+  threads: { type: 'string', value: 'n', description: 'threads for onnxruntime (default: the CPU cores)' },
+  'backbone-sessions': { type: 'string', value: 'n', description: 'backbone sessions run side by side, sharing the threads (default 2 on the CPU)' },
+  batch: { type: 'string', value: 'n', description: 'images per backbone batch (default 8)' },
+} as const satisfies OptionSpecs;
 
 type Values = Record<string, string | boolean | undefined>;
 

@@ -1,25 +1,30 @@
 #!/usr/bin/env node
-import { UsageError } from './args';
-import { DEMO_USAGE, demoCommand } from './commands/demo.command';
-import { EVAL_USAGE, evalCommand } from './commands/eval.command';
-import { SCORE_USAGE, scoreCommand } from './commands/score.command';
-import { TRAIN_USAGE, trainCommand } from './commands/train.command';
+import { CommandSpec, HelpRequested, UsageError } from './args';
+import { DEMO_COMMAND, demoCommand } from './commands/demo.command';
+import { EVAL_COMMAND, evalCommand } from './commands/eval.command';
+import { SCORE_COMMAND, scoreCommand } from './commands/score.command';
+import { TRAIN_COMMAND, trainCommand } from './commands/train.command';
 
-const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; usage: string }> = {
-  train: { run: trainCommand, usage: TRAIN_USAGE },
-  score: { run: scoreCommand, usage: SCORE_USAGE },
-  eval: { run: evalCommand, usage: EVAL_USAGE },
-  demo: { run: demoCommand, usage: DEMO_USAGE },
+const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; spec: CommandSpec }> = {
+  train: { run: trainCommand, spec: TRAIN_COMMAND },
+  score: { run: scoreCommand, spec: SCORE_COMMAND },
+  eval: { run: evalCommand, spec: EVAL_COMMAND },
+  demo: { run: demoCommand, spec: DEMO_COMMAND },
 };
 
 function usage(): string {
-  return `usage:\n${Object.values(COMMANDS).map((c) => `  ${c.usage.replace(/\n/g, '\n  ')}`).join('\n\n')}\n`;
+  const width = Math.max(...Object.keys(COMMANDS).map((name) => name.length)) + 2;
+  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}${c.spec.summary}`);
+  return (
+    `usage: padim <command> [options]   (padim <command> --help lists its options)\n\ncommands:\n${lines.join('\n')}\n\n` +
+    `options:\n  -h, --help  print this help and exit\n\nexample:\n  ${TRAIN_COMMAND.example}\n`
+  );
 }
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
-    process.stdout.write(usage());
+    (name ? process.stdout : process.stderr).write(usage());
     return name ? 0 : 2;
   }
   const command = COMMANDS[name];
@@ -31,6 +36,10 @@ export async function main(argv: string[]): Promise<number> {
     await command.run(rest);
     return 0;
   } catch (error) {
+    if (error instanceof HelpRequested) {
+      process.stdout.write(error.text);
+      return 0;
+    }
     const message = error instanceof Error ? error.message : String(error);
     process.stderr.write(`padim ${name}: ${message}\n`);
     if (error instanceof UsageError) return 2;

@@ -1,18 +1,29 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { defaultCacheDir, generateSyntheticDataset, isDirectory } from '@padim-fleet/inference';
-import { parse } from '../args';
+import { CommandSpec, parseCommand } from '../args';
 import { evalCommand } from './eval.command';
 import { scoreCommand } from './score.command';
 import { trainCommand } from './train.command';
 
-export const DEMO_USAGE = `padim demo [--dir <work dir>] [--backbone resnet50]
-  Generates a small MVTec-style dataset (woven texture with painted scratches, stains and holes),
-  trains a model on it, evaluates it and writes heatmaps for the test images.`;
+export const DEMO_COMMAND = {
+  name: 'demo',
+  summary: 'generate a small dataset, then train, evaluate and score it',
+  synopsis: '[--dir <work dir>] [--backbone resnet50] [--d 100]',
+  description:
+    'Generates a small MVTec-style dataset (woven texture with painted scratches, stains and holes), trains a model on it,\n' +
+    'evaluates it and writes heatmaps for the test images.',
+  options: {
+    dir: { type: 'string', value: 'dir', description: 'where the dataset, model and scores go (default .cache/demo)' },
+    backbone: { type: 'string', default: 'resnet50', value: 'resnet18|resnet50|file.onnx', description: 'the feature extractor' },
+    d: { type: 'string', default: '100', value: 'n', description: 'channels kept per patch' },
+  },
+  example: 'padim demo --dir /tmp/padim-demo',
+} as const satisfies CommandSpec;
 
 /** The README's main job: needs nothing but this repository and its npm packages. */
 export async function demoCommand(argv: string[]): Promise<void> {
-  const { values } = parse(argv, { dir: { type: 'string' }, backbone: { type: 'string', default: 'resnet50' }, d: { type: 'string', default: '100' } });
+  const { values } = parseCommand(argv, DEMO_COMMAND);
   const dir = path.resolve(values.dir ?? path.join(defaultCacheDir(), 'demo'));
   const data = path.join(dir, 'woven');
   if (!(await isDirectory(path.join(data, 'test')))) {

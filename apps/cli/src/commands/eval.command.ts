@@ -10,13 +10,28 @@ import {
   trainModel,
   writeModelFolder,
 } from '@padim-fleet/inference';
-import { numberOption, parse, UsageError } from '../args';
+import { CommandSpec, numberOption, parseCommand, UsageError } from '../args';
 import { MODEL_OPTIONS, RUNTIME_OPTIONS, backboneOptionsFrom, embeddingFrom, inputFrom, loadBackbone, runtimeFrom } from '../common-options';
 import { progressBar } from '../progress-bar';
 
-export const EVAL_USAGE = `padim eval --data <MVTec category dir> (--model <dir> | --backbone <name> [training options]) [--save-model <dir>] [--json]
-  With --model, scores the category's test split with that model; otherwise trains on train/good first
-  (all of it unless --holdout is given) with the same options as padim train. The last line is JSON.`;
+export const EVAL_COMMAND = {
+  name: 'eval',
+  summary: "image and pixel metrics on a category's test split",
+  synopsis: '--data <MVTec category dir> (--model <dir> | [training options]) [--save-model <dir>] [--json]',
+  description:
+    "Scores a category's test split and prints image/pixel AUROC, AUPRO@0.3 and F1-max; without --model it first trains on\n" +
+    'train/good (all of it unless --holdout is given) with the options of padim train. The last line is JSON.',
+  options: {
+    data: { type: 'string', value: 'dir', description: 'an MVTec-style category with test/ (and ground_truth/ for the pixel metrics) (required)' },
+    model: { type: 'string', value: 'dir', description: 'the model folder to evaluate (default: train one first)' },
+    'save-model': { type: 'string', value: 'dir', description: 'write the model trained here, with F1-optimal thresholds from the test split' },
+    holdout: { type: 'string', value: 'fraction', description: 'share of train/good kept out of the fit when training here (default 0)' },
+    json: { type: 'boolean', description: 'print only the JSON line' },
+    ...MODEL_OPTIONS,
+    ...RUNTIME_OPTIONS,
+  },
+  example: 'padim eval --model models/screw --data ../shared/datasets/mvtec-ad/screw',
+} as const satisfies CommandSpec;
 
 export function metricsTable(m: EvaluationMetrics): string {
   const rows: [string, string][] = [
@@ -31,16 +46,8 @@ export function metricsTable(m: EvaluationMetrics): string {
 }
 
 export async function evalCommand(argv: string[]): Promise<void> {
-  const { values } = parse(argv, {
-    ...MODEL_OPTIONS,
-    ...RUNTIME_OPTIONS,
-    data: { type: 'string' },
-    model: { type: 'string' },
-    'save-model': { type: 'string' },
-    holdout: { type: 'string' },
-    json: { type: 'boolean' },
-  });
-  if (!values.data) throw new UsageError(`--data is required\n${EVAL_USAGE}`);
+  const { values } = parseCommand(argv, EVAL_COMMAND);
+  if (!values.data) throw new UsageError(`--data is required (padim eval --help lists the options)`);
   const data = path.resolve(values.data);
   const testSet = await listMvtecTestSet(data);
   const runtime = runtimeFrom(values);

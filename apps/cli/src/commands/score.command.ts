@@ -2,21 +2,33 @@ import * as path from 'node:path';
 import { PadimScorer, readModelFolder, resolveBackbone } from '@padim-fleet/inference';
 import { ScoreRow, scoreInputChunks, scoreToStore, writeScoringResults } from '@padim-fleet/fleet';
 import { LocalBlobStore } from '@padim-fleet/storage';
-import { parse, UsageError } from '../args';
-import { RUNTIME_OPTIONS, backboneOptionsFrom, runtimeFrom } from '../common-options';
+import { CommandSpec, parseCommand, UsageError } from '../args';
+import { MODEL_OPTIONS, RUNTIME_OPTIONS, backboneOptionsFrom, runtimeFrom } from '../common-options';
 import { progressBar } from '../progress-bar';
 
-export const SCORE_USAGE = `padim score --model <dir> [--out <dir>] [--no-heatmaps] [--backbone <file.onnx>] <image|dir|archive>...
-  scores images, folders (recursively) and .zip/.tar/.tar.gz archives; writes <out>/results.csv,
-  <out>/results.jsonl, <out>/summary.json and, per image, <out>/heatmaps/<name>.png and <out>/masks/<name>.png`;
+export const SCORE_COMMAND = {
+  name: 'score',
+  summary: 'score images, folders and archives: results, heatmaps and masks',
+  synopsis: '--model <dir> [--out <dir>] [--no-heatmaps] [options] <image|dir|archive>...',
+  description:
+    'Scores images, folders (recursively) and .zip/.tar/.tar.gz archives; writes <out>/results.csv, <out>/results.jsonl,\n' +
+    '<out>/summary.json and, per image, <out>/heatmaps/<name>.png and <out>/masks/<name>.png.',
+  options: {
+    model: { type: 'string', value: 'dir', description: 'the model folder (required)' },
+    out: { type: 'string', value: 'dir', description: 'where the results go (default padim-scores)' },
+    'no-heatmaps': { type: 'boolean', description: 'write no heatmap or mask PNGs' },
+    backbone: { type: 'string', value: 'file.onnx', description: "the backbone's ONNX file, when the model's is not found by name" },
+    'resnet18-dir': MODEL_OPTIONS['resnet18-dir'],
+    'cache-dir': MODEL_OPTIONS['cache-dir'],
+    ...RUNTIME_OPTIONS,
+  },
+  example: 'padim score --model models/screw --out scores ../shared/datasets/mvtec-ad/screw/test/scratch_head',
+  positionals: true,
+} as const satisfies CommandSpec;
 
 export async function scoreCommand(argv: string[]): Promise<void> {
-  const { values, positionals } = parse(
-    argv,
-    { ...RUNTIME_OPTIONS, model: { type: 'string' }, out: { type: 'string' }, 'no-heatmaps': { type: 'boolean' }, backbone: { type: 'string' }, 'resnet18-dir': { type: 'string' }, 'cache-dir': { type: 'string' } },
-    true,
-  );
-  if (!values.model || positionals.length === 0) throw new UsageError(`--model and at least one image, folder or archive are required\n${SCORE_USAGE}`);
+  const { values, positionals } = parseCommand(argv, SCORE_COMMAND);
+  if (!values.model || positionals.length === 0) throw new UsageError(`--model and at least one image, folder or archive are required (padim score --help lists the options)`);
   const out = path.resolve(values.out ?? 'padim-scores');
   const runtime = runtimeFrom(values);
   const heatmaps = !values['no-heatmaps'];

@@ -1,25 +1,29 @@
 import * as path from 'node:path';
 import { listMvtecTestSet, resolveTrainingFiles, trainModel, writeModelFolder } from '@padim-fleet/inference';
-import { numberOption, parse, UsageError } from '../args';
+import { CommandSpec, numberOption, parseCommand, UsageError } from '../args';
 import { MODEL_OPTIONS, RUNTIME_OPTIONS, embeddingFrom, inputFrom, loadBackbone, runtimeFrom } from '../common-options';
 import { progressBar } from '../progress-bar';
 
-export const TRAIN_USAGE = `padim train --data <dir> [--category <name>] [--backbone resnet18|resnet50|<file.onnx>] [--out <dir>]
-  [--d <n>] [--seed <n> | --indices a,b,c] [--embedding random|semi-orthogonal] [--size 256] [--crop 224]
-  [--holdout 0.1] [--validation <dir with good/ and defect folders>] [--device cpu|cuda] [--threads n] [--backbone-sessions 2] [--batch 8]
-  --data is an MVTec-style category (train/good is used) or any folder of images.`;
-
-export async function trainCommand(argv: string[]): Promise<void> {
-  const { values } = parse(argv, {
+export const TRAIN_COMMAND = {
+  name: 'train',
+  summary: "fit a model on a category's train/good or a folder of images",
+  synopsis: '--data <dir> [options]',
+  description: 'Fits a PaDiM model on an MVTec-style category (its train/good) or any folder of images and writes it to --out.',
+  options: {
+    data: { type: 'string', value: 'dir', description: 'an MVTec-style category (train/good is used) or any folder of images (required)' },
+    category: { type: 'string', value: 'name', description: 'the category named in the model (default: the folder name)' },
+    out: { type: 'string', value: 'dir', description: 'the model folder to write (default models/<category>)' },
+    holdout: { type: 'string', value: 'fraction', description: 'share of the images kept out of the fit to set the threshold (default 0.1)' },
+    validation: { type: 'string', value: 'dir', description: 'folder with good/ and one folder per defect: F1-optimal thresholds on it' },
     ...MODEL_OPTIONS,
     ...RUNTIME_OPTIONS,
-    data: { type: 'string' },
-    category: { type: 'string' },
-    out: { type: 'string' },
-    holdout: { type: 'string' },
-    validation: { type: 'string' },
-  });
-  if (!values.data) throw new UsageError(`--data is required\n${TRAIN_USAGE}`);
+  },
+  example: 'padim train --data ../shared/datasets/mvtec-ad/screw --backbone resnet18 --out models/screw',
+} as const satisfies CommandSpec;
+
+export async function trainCommand(argv: string[]): Promise<void> {
+  const { values } = parseCommand(argv, TRAIN_COMMAND);
+  if (!values.data) throw new UsageError(`--data is required (padim train --help lists the options)`);
   const data = path.resolve(values.data);
   const category = values.category ?? path.basename(data);
   const out = path.resolve(values.out ?? path.join('models', category));
