@@ -144,6 +144,21 @@ describeWithShared('training flow (in-process workers, real Redis, local store)'
       expect(status.result?.metrics).toEqual(manifest.metrics);
     }, 240_000);
 
+    it('stores null pixel metrics and completes when the validation set has no ground_truth/', async () => {
+      const { promises: fs } = await import('node:fs');
+      const withoutMasks = path.join(dir, 'validation-without-masks');
+      await fs.cp(path.join(data, 'test'), path.join(withoutMasks, 'test'), { recursive: true });
+      const status = await train({ dataset: path.join(data, 'train/good'), validation: withoutMasks, shards: 2, category: 'weave-val-no-masks' });
+      expect(status.error).toBeUndefined();
+      expect(status.state).toBe('completed');
+      const manifest = await manifestOf(status);
+      expect(manifest.thresholds.rule).toBe('validation-f1');
+      expect(manifest.thresholds.pixel).toBe(manifest.thresholds.image);
+      expect(manifest.metrics).toMatchObject({ pixelAUROC: null, aupro: null, pixelF1: null });
+      expect(manifest.metrics!.imageAUROC).toBeGreaterThan(0.5);
+      expect(status.result?.metrics).toEqual(manifest.metrics);
+    }, 240_000);
+
     it('extends a stored version with new images (baseVersion) to the model of all images at once', async () => {
       const good = path.join(data, 'train/good');
       const all = await listImagesRecursive(good);

@@ -6,6 +6,7 @@ import * as tar from 'tar-stream';
 import * as yazl from 'yazl';
 import type { ScoreRow, ScoringSummary } from '@padim-fleet/fleet';
 import { generateSyntheticDataset, listImagesRecursive, readModelFolder } from '@padim-fleet/inference';
+import { describeWithShared, sharedPath } from '../../../libs/inference/src/testing/shared-data';
 import { main } from './main';
 
 /** Runs the CLI in process and returns its exit code and what it printed. */
@@ -269,6 +270,55 @@ describe('padim --help', () => {
       expect(r.code).toBe(2);
       expect(r.stderr).toMatch(/Unknown option '--bogus'/);
       expect(r.stderr).toMatch(/--help/);
+    }
+  });
+});
+
+describeWithShared('padim eval on a category without ground_truth/ (screw, image labels only)', () => {
+  jest.setTimeout(180_000);
+  const screw = sharedPath('datasets', 'mvtec-ad', 'screw');
+  const resnet18 = ['--backbone', 'resnet18', '--resnet18-dir', sharedPath('backbones', 'resnet18-torchvision'), '--d', '20', '--size', '64'];
+  let work: string;
+
+  /** A copy of a few screw images: train/good, test/good and test/<defect> as given, no ground_truth/ (folders list regular files only, not links). */
+  async function screwCopy(name: string, test: Record<string, number>): Promise<string> {
+    const dir = path.join(work, name);
+    const copy = async (from: string, to: string, count: number) => {
+      await fs.mkdir(path.join(dir, to), { recursive: true });
+      const files = (await fs.readdir(path.join(screw, from))).sort().slice(0, count);
+      for (const f of files) await fs.copyFile(path.join(screw, from, f), path.join(dir, to, f));
+    };
+    await copy('train/good', 'train/good', 8);
+    for (const [folder, count] of Object.entries(test)) await copy(`test/${folder}`, `test/${folder}`, count);
+    return dir;
+  }
+
+  beforeAll(async () => {
+    work = await fs.mkdtemp(path.join(os.tmpdir(), 'padim-eval-'));
+  });
+  afterAll(() => fs.rm(work, { recursive: true, force: true }));
+
+  it('reports the image metrics and null pixel metrics, with a line saying why', async () => {
+    const data = await screwCopy('screw-no-masks', { good: 3, scratch_head: 3 });
+    const r = await padim('eval', '--data', data, ...resnet18);
+    expect(r.stderr).not.toMatch(/f1Max/);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^ {2}pixel AUROC +n\/a$/m);
+    expect(r.stdout).toContain('no pixel metrics: no ground-truth masks for the 3 defective images');
+    const metrics = JSON.parse(r.stdout.trim().split('\n').pop()!);
+    expect(metrics).toMatchObject({ pixelAUROC: null, aupro: null, pixelF1: null, pixelF1Threshold: null, images: 6, anomalous: 3, failed: 0 });
+    expect(metrics.imageAUROC).toBeGreaterThanOrEqual(0);
+    expect(metrics.imageAUROC).toBeLessThanOrEqual(1);
+    expect(metrics.pixelMetricsSkipped).toMatch(/^no ground-truth masks/);
+  });
+
+  it('fails with a clear message, before training, when the defect folders are empty or absent', async () => {
+    for (const [name, test] of [['screw-empty-defects', { good: 3, scratch_head: 0 }], ['screw-only-good', { good: 3 }]] as const) {
+      const data = await screwCopy(name, test);
+      const r = await padim('eval', '--data', data, ...resnet18);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/^padim eval: .*test: no defective images: .*; evaluation needs both good and defective images\n$/);
+      expect(r.stderr).toContain(name === 'screw-only-good' ? 'no defect folder beside good/' : 'the defect folders (scratch_head/) hold no images');
     }
   });
 });

@@ -52,4 +52,16 @@ describe('planTraining on server folders', () => {
     await expect(planTraining(trainingRequest.parse({ category: 'line', dataset: path.join(root, 'allowed', 'empty') }), ctx)).rejects.toThrow(/dataset: no images under/);
     await expect(planTraining(trainingRequest.parse({ category: 'line', dataset: data, shards: 11 }), ctx)).rejects.toThrow(/shards: 11 shards for 10 training images/);
   });
+
+  it('refuses a validation set without defective images before anything is queued', async () => {
+    const validation = path.join(root, 'allowed', 'validation');
+    mkdirSync(path.join(validation, 'test', 'good'), { recursive: true });
+    mkdirSync(path.join(validation, 'test', 'crack'));
+    writeFileSync(path.join(validation, 'test', 'good', '000.png'), 'x');
+    await expect(planTraining(trainingRequest.parse({ category: 'line', dataset: data, validation }), ctx)).rejects.toThrow(
+      /^validation: .*test: no defective images: the defect folders \(crack\/\) hold no images; evaluation needs both good and defective images$/,
+    );
+    writeFileSync(path.join(validation, 'test', 'crack', '000.png'), 'x');
+    await expect(planTraining(trainingRequest.parse({ category: 'line', dataset: data, validation }), ctx)).resolves.toMatchObject({ shards: [expect.any(Array)] });
+  });
 });

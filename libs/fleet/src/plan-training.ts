@@ -6,7 +6,7 @@ import {
   parseDatasetLocation,
   versionFor,
 } from '@padim-fleet/contracts';
-import { splitHoldout } from '@padim-fleet/inference';
+import { listMvtecTestSet, splitHoldout } from '@padim-fleet/inference';
 import type { BlobStore } from '@padim-fleet/storage';
 import { DatasetError, checkServerFolder, openImageSource } from './image-source';
 
@@ -45,7 +45,13 @@ export interface PlanContext {
 export async function planTraining(request: TrainingRequest, ctx: PlanContext): Promise<TrainingPlan> {
   let source: DatasetSource = ctx.source ?? parseDatasetLocation(request.dataset);
   if (source.kind === 'folder') source = { kind: 'folder', root: await checkServerFolder(source.root, ctx.datasetRoots, 'dataset') };
-  if (request.validation) await checkServerFolder(request.validation, ctx.datasetRoots, 'validation');
+  if (request.validation) {
+    const folder = await checkServerFolder(request.validation, ctx.datasetRoots, 'validation');
+    // Listed here as the reducer will: a set without defective images fails the request, not the run.
+    await listMvtecTestSet(folder).catch((error: Error) => {
+      throw new DatasetError(`validation: ${error.message}`);
+    });
+  }
   const images = openImageSource(source, ctx.s3, ctx.store);
   let files: string[];
   try {

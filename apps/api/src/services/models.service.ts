@@ -12,7 +12,7 @@ export interface ModelVersionSummary {
   input: { size: number; crop: number | null };
   imageCount: number;
   thresholds: ModelManifest['thresholds'];
-  metrics?: Record<string, number>;
+  metrics?: Record<string, number | null>;
   baseVersion: string | null;
   runId: string | null;
 }

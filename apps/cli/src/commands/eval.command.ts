@@ -7,6 +7,7 @@ import {
   readModelFolder,
   resolveBackbone,
   resolveTrainingFiles,
+  storedMetrics,
   trainModel,
   writeModelFolder,
 } from '@padim-fleet/inference';
@@ -34,15 +35,17 @@ export const EVAL_COMMAND = {
 } as const satisfies CommandSpec;
 
 export function metricsTable(m: EvaluationMetrics): string {
+  const value = (v: number | null) => (v === null ? 'n/a' : v.toFixed(4));
   const rows: [string, string][] = [
-    ['image AUROC', m.imageAUROC.toFixed(4)],
-    ['pixel AUROC', m.pixelAUROC.toFixed(4)],
-    ['AUPRO@0.3', m.aupro.toFixed(4)],
-    ['image F1-max', m.imageF1.toFixed(4)],
-    ['pixel F1-max', m.pixelF1.toFixed(4)],
+    ['image AUROC', value(m.imageAUROC)],
+    ['pixel AUROC', value(m.pixelAUROC)],
+    ['AUPRO@0.3', value(m.aupro)],
+    ['image F1-max', value(m.imageF1)],
+    ['pixel F1-max', value(m.pixelF1)],
     ['images', `${m.images} (${m.anomalous} anomalous, ${m.failed} failed)`],
   ];
-  return rows.map(([k, v]) => `  ${k.padEnd(14)} ${v}`).join('\n') + '\n';
+  const table = rows.map(([k, v]) => `  ${k.padEnd(14)} ${v}`).join('\n') + '\n';
+  return m.pixelMetricsSkipped === null ? table : `${table}  no pixel metrics: ${m.pixelMetricsSkipped}\n`;
 }
 
 export async function evalCommand(argv: string[]): Promise<void> {
@@ -93,13 +96,14 @@ export async function evalCommand(argv: string[]): Promise<void> {
     const { tensors: _unused, ...manifest } = m;
     manifest.thresholds = {
       image: metrics.imageF1Threshold,
-      pixel: metrics.pixelF1Threshold,
+      // Without masks the pixel threshold is the image threshold, as for a validation set without them.
+      pixel: metrics.pixelF1Threshold ?? metrics.imageF1Threshold,
       min: metrics.minScore,
       max: metrics.maxScore,
       rule: 'validation-f1',
       sampleCount: metrics.images,
     };
-    manifest.metrics = { imageAUROC: metrics.imageAUROC, pixelAUROC: metrics.pixelAUROC, aupro: metrics.aupro, imageF1: metrics.imageF1, pixelF1: metrics.pixelF1 };
+    manifest.metrics = storedMetrics(metrics);
     await writeModelFolder(out, manifest, model.tensors);
     process.stderr.write(`model written to ${out}\n`);
   }
@@ -117,5 +121,6 @@ export async function evalCommand(argv: string[]): Promise<void> {
     evalSeconds: Number(evalSeconds.toFixed(2)),
   };
   if (!values.json) process.stdout.write(`${m.category} · ${m.backbone.name} · ${m.embedding.kind} d=${m.embedding.d} · ${m.input.size}px\n${metricsTable(metrics)}`);
+  else if (metrics.pixelMetricsSkipped !== null) process.stderr.write(`no pixel metrics: ${metrics.pixelMetricsSkipped}\n`);
   process.stdout.write(JSON.stringify(summary) + '\n');
 }

@@ -20,6 +20,7 @@ import {
   computeThresholds,
   embedImages,
   evaluateModel,
+  storedMetrics,
   listMvtecTestSet,
 } from '@padim-fleet/inference';
 import { ModelManifest, parseModelManifest } from '@padim-fleet/padim-core';
@@ -116,7 +117,7 @@ export async function fitGaussian(job: Job, ctx: JobContext): Promise<FitGaussia
       const scorer = await PadimScorer.create({ ...base, tensors: undefined as never }, tensors, backbone, runtime, { extractor: lease.extractor });
       try {
         const { metrics } = await evaluateModel(scorer, validation);
-        base.metrics = { imageAUROC: metrics.imageAUROC, pixelAUROC: metrics.pixelAUROC, aupro: metrics.aupro, imageF1: metrics.imageF1, pixelF1: metrics.pixelF1 };
+        base.metrics = storedMetrics(metrics);
       } finally {
         await scorer.release();
       }

@@ -67,7 +67,7 @@ export interface FitGaussianResult {
   version: string;
   imageCount: number;
   current: boolean;
-  metrics?: Record<string, number>;
+  metrics?: Record<string, number | null>;
   seconds: number;
   /** Where the reducer's time went: merge and finalise, thresholds, waiting for the uploads, manifest and clean-up. */
   stages?: Record<string, number>;

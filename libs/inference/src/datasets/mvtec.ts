@@ -32,8 +32,11 @@ export async function listMvtecTestSet(categoryDir: string, split = 'test'): Pro
       out.push({ file, defect, label: 1, mask: (await exists(mask)) ? mask : undefined });
     }
   }
-  if (!out.some((i) => i.label === 0) || !out.some((i) => i.label === 1)) {
-    throw new Error(`${testDir}: needs both good and defective images to evaluate`);
+  if (!out.some((i) => i.label === 0)) throw new Error(`${testDir}: no good/ images; evaluation needs both good and defective images`);
+  if (!out.some((i) => i.label === 1)) {
+    const folders = defects.filter((d) => d !== 'good');
+    const found = folders.length === 0 ? 'no defect folder beside good/' : `the defect folders (${folders.map((d) => `${d}/`).join(', ')}) hold no images`;
+    throw new Error(`${testDir}: no defective images: ${found}; evaluation needs both good and defective images`);
   }
   return out;
 }

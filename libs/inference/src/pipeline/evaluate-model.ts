@@ -6,13 +6,16 @@ import { ScoredImage, scoreImages } from './score-images';
 
 export interface EvaluationMetrics {
   imageAUROC: number;
-  pixelAUROC: number;
+  /** The pixel metrics are null when the set has no ground-truth masks to compare with (pixelMetricsSkipped says why). */
+  pixelAUROC: number | null;
   /** Area under the per-region-overlap curve up to FPR 0.3, normalised (MVTec AD's AUPRO). */
-  aupro: number;
+  aupro: number | null;
   imageF1: number;
-  pixelF1: number;
+  pixelF1: number | null;
   imageF1Threshold: number;
-  pixelF1Threshold: number;
+  pixelF1Threshold: number | null;
+  /** Why the pixel metrics are null; null when they were computed. */
+  pixelMetricsSkipped: string | null;
   minScore: number;
   maxScore: number;
   images: number;
@@ -27,33 +30,83 @@ export async function evaluateModel(
   opts: { batchSize?: number; onProgress?: ProgressListener } = {},
 ): Promise<{ metrics: EvaluationMetrics; results: ScoredImage<LabelledImage>[] }> {
   const results = await scoreImages(scorer, testSet, { batchSize: opts.batchSize, collectMaps: true, onProgress: opts.onProgress, stage: 'evaluate' });
+  const metrics = evaluationMetrics(results, scorer.side);
+  // Maps are large; callers that need them keep their own.
+  for (const r of results) delete r.map;
+  return { metrics, results };
+}
+
+/**
+ * The metrics of scored, labelled images (with their maps). Images that failed are counted, not
+ * scored. The pixel metrics cover the normal images and the defective ones that have a mask; they
+ * are null, with the reason in pixelMetricsSkipped, when no defective image has a mask (a test split
+ * without ground_truth/) or the masks mark no anomalous pixel.
+ *
+ * @throws Error when the images that scored are not both normal and defective
+ */
+export function evaluationMetrics(results: ScoredImage<LabelledImage>[], side: number): EvaluationMetrics {
   const ok = results.filter((r) => r.error === undefined);
   const scores = ok.map((r) => r.score!);
   const labels = ok.map((r) => r.item.label);
-  const side = scorer.side;
-  const plane = side * side;
-  const maps = ok.map((r) => r.map!);
-  const masks = ok.map((r) => r.mask ?? new Uint8Array(plane));
-  const { scores: pixelScores, labels: pixelLabels } = flattenPixels(maps, masks);
+  assertBothClassesScored(results, labels);
   const image = f1Max(scores, labels);
-  const pixel = f1Max(pixelScores, pixelLabels);
-  const metrics: EvaluationMetrics = {
+  const pixelSet = pixelLabelledImages(ok);
+  let pixel: Pick<EvaluationMetrics, 'pixelAUROC' | 'aupro' | 'pixelF1' | 'pixelF1Threshold'> = { pixelAUROC: null, aupro: null, pixelF1: null, pixelF1Threshold: null };
+  if (pixelSet.images) {
+    const { maps, masks } = pixelSet.images;
+    const flat = flattenPixels(maps, masks);
+    const f1 = f1Max(flat.scores, flat.labels);
+    pixel = { pixelAUROC: auroc(flat.scores, flat.labels), aupro: aupro(maps, masks, { h: side, w: side }, 0.3), pixelF1: f1.f1, pixelF1Threshold: f1.threshold };
+  }
+  return {
     imageAUROC: auroc(scores, labels),
-    pixelAUROC: auroc(pixelScores, pixelLabels),
-    aupro: aupro(maps, masks, { h: side, w: side }, 0.3),
+    pixelAUROC: pixel.pixelAUROC,
+    aupro: pixel.aupro,
     imageF1: image.f1,
-    pixelF1: pixel.f1,
+    pixelF1: pixel.pixelF1,
     imageF1Threshold: image.threshold,
-    pixelF1Threshold: pixel.threshold,
+    pixelF1Threshold: pixel.pixelF1Threshold,
+    pixelMetricsSkipped: pixelSet.skipped,
     minScore: Math.min(...scores),
     maxScore: Math.max(...scores),
     images: ok.length,
     anomalous: labels.filter((l) => l === 1).length,
     failed: results.length - ok.length,
   };
-  // Maps are large; callers that need them keep their own.
-  for (const r of results) delete r.map;
-  return { metrics, results };
+}
+
+/** The metrics a model version stores in its manifest (null: not measurable on that set). */
+export function storedMetrics(m: EvaluationMetrics): Record<string, number | null> {
+  return { imageAUROC: m.imageAUROC, pixelAUROC: m.pixelAUROC, aupro: m.aupro, imageF1: m.imageF1, pixelF1: m.pixelF1 };
+}
+
+/**
+ * The maps and masks with known pixel labels: normal images (all zeros) and defective images with a
+ * mask; null with the reason when they hold no anomalous pixel to measure against.
+ */
+export function pixelLabelledImages(
+  scored: ScoredImage<LabelledImage>[],
+): { images: { maps: Float32Array[]; masks: Uint8Array[] }; skipped: null } | { images: null; skipped: string } {
+  const defective = scored.filter((r) => r.item.label === 1);
+  const withMask = defective.filter((r) => r.mask !== undefined);
+  if (withMask.length === 0) {
+    return { images: null, skipped: `no ground-truth masks for the ${defective.length} defective images (no ground_truth/<defect>/<name>_mask.png): pixel metrics need them` };
+  }
+  if (!withMask.some((r) => r.mask!.some((v) => v !== 0))) {
+    return { images: null, skipped: `the ${withMask.length} ground-truth masks mark no anomalous pixel: pixel metrics need some` };
+  }
+  const used = scored.filter((r) => r.item.label === 0 || r.mask !== undefined);
+  return { images: { maps: used.map((r) => r.map!), masks: used.map((r) => r.mask ?? new Uint8Array(r.map!.length)) }, skipped: null };
+}
+
+/** Image metrics need normal and defective images that scored: name what is missing and why. */
+function assertBothClassesScored(results: ScoredImage<LabelledImage>[], labels: number[]): void {
+  for (const [label, kind] of [[0, 'normal (good)'], [1, 'defective']] as const) {
+    if (labels.includes(label)) continue;
+    const failed = results.filter((r) => r.item.label === label && r.error !== undefined);
+    const why = failed.length > 0 ? `: all ${failed.length} failed to score (first: ${failed[0].item.file}: ${failed[0].error})` : ': there are none';
+    throw new Error(`evaluation needs both normal and defective images that score, and no ${kind} image scored${why}`);
+  }
 }
 
 /** Concatenates per-image maps and masks into one pixel score array and one label array. */

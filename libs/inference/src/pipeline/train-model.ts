@@ -291,7 +291,8 @@ export async function computeThresholds(
     if (opts.validation) {
       const scored = await scoreImages(scorer, opts.validation, { ...opts, read: undefined, collectMaps: true, onProgress: opts.onProgress, stage: 'validate' });
       const ok = scored.filter((r) => r.error === undefined);
-      const withMasks = ok.filter((r) => r.mask !== undefined);
+      // Masks that mark no anomalous pixel (or none at all) leave the pixel threshold to the image's.
+      const withMasks = ok.filter((r) => r.mask !== undefined && r.mask.some((v) => v !== 0));
       const pixels = withMasks.length > 0 ? flattenPixels(withMasks.map((r) => r.map!), withMasks.map((r) => r.mask!)) : undefined;
       return thresholdsFromValidation(ok.map((r) => r.score!), ok.map((r) => r.item.label), pixels);
     }

@@ -50,7 +50,8 @@ export interface ModelManifest {
   regularization: number;
   training: { imageCount: number; heldOutCount: number; skipped: { file: string; error: string }[]; seconds: number };
   thresholds: ModelThresholds;
-  metrics?: Record<string, number>;
+  /** Metrics on a labelled set; null where the set cannot measure one (pixel metrics without masks). */
+  metrics?: Record<string, number | null>;
   tensors: { mean: TensorEntry; invCholesky: TensorEntry };
   /** The merged Gaussian statistics (accumulator format), kept so that a later run can extend the model. */
   accumulator?: ArtifactEntry;
@@ -192,7 +193,7 @@ export function parseModelManifest(value: unknown): ModelManifest {
       rule: th.rule,
       sampleCount: num(th.sampleCount, 'thresholds.sampleCount', { int: true, min: 0 }),
     },
-    metrics: m.metrics === undefined ? undefined : (obj(m.metrics, 'metrics') as Record<string, number>),
+    metrics: m.metrics === undefined ? undefined : (obj(m.metrics, 'metrics') as Record<string, number | null>),
     tensors: {
       mean: tensorEntry(tensors.mean, 'tensors.mean'),
       invCholesky: tensorEntry(tensors.invCholesky, 'tensors.invCholesky'),
