@@ -1,5 +1,12 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { createDeflate } from 'node:zlib';
 import sharp from 'sharp';
 import { mulberry32, resizePil } from '@padim-fleet/padim-core';
+import { findRepoRoot } from '../config/paths';
+import { handPng } from '../testing/hand-png';
 import { decodeImage, decodeMask } from './decode-image';
 
 const size = { width: 8, height: 8 };
@@ -75,4 +82,64 @@ describe('decodeMask', () => {
     const mask = await decodeMask(await sharp(raw, { raw: { width: 16, height: 16, channels: 1 } }).png().toBuffer(), size);
     expect(Array.from(mask.subarray(0, 8))).toEqual([0, 0, 0, 0, 1, 1, 1, 1]);
   });
+});
+
+/** An 8-bit RGBA PNG of one colour, deflated a few rows at a time so the whole image is never in memory. */
+async function flatRgbaPng(width: number, height: number, rgba: number[]): Promise<Buffer> {
+  const rowsPerWrite = 64;
+  const rows = Buffer.alloc(rowsPerWrite * (1 + 4 * width));
+  for (let y = 0; y < rowsPerWrite; y++) for (let x = 0; x < width; x++) rows.set(rgba, y * (1 + 4 * width) + 1 + 4 * x);
+  const deflate = createDeflate({ level: 9 });
+  const parts: Buffer[] = [];
+  deflate.on('data', (part: Buffer) => parts.push(part));
+  const done = new Promise((resolve, reject) => deflate.on('end', resolve).on('error', reject));
+  for (let y = 0; y < height; y += rowsPerWrite) {
+    const n = Math.min(rowsPerWrite, height - y);
+    if (!deflate.write(rows.subarray(0, n * (1 + 4 * width)))) await new Promise((resolve) => deflate.once('drain', resolve));
+  }
+  deflate.end();
+  await done;
+  return handPng(width, height, 6, Buffer.concat(parts));
+}
+
+describe('decodeImage on a 9500×9500 RGBA PNG (90 MP, 361 MB of pixels in a few hundred KB)', () => {
+  const root = findRepoRoot(__dirname)!;
+  const built = ['libs/inference/dist/images/decode-image.js', 'libs/inference/dist/images/png-fast-decode.js', 'libs/padim-core/dist/image/resize-pil.js'];
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'padim-large-png-'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('never holds the whole image: under 300 MB peak RSS in a process of its own, to the right pixels', async () => {
+    // The child runs the built libraries: they must be built from the current sources.
+    for (const file of built) {
+      const source = file.replace('/dist/', '/src/').replace(/\.js$/, '.ts');
+      let stale: boolean;
+      try {
+        stale = statSync(path.join(root, file)).mtimeMs < statSync(path.join(root, source)).mtimeMs;
+      } catch {
+        stale = true;
+      }
+      if (stale) throw new Error(`${file} is missing or older than ${source}: run \`npm run build\` first`);
+    }
+    const file = path.join(dir, 'large.png');
+    writeFileSync(file, await flatRgbaPng(9500, 9500, [40, 120, 200, 255]));
+    expect(statSync(file).size).toBeLessThan(400_000);
+    const script = `
+      const { decodeImage } = require(${JSON.stringify(path.join(root, built[0]))});
+      const before = process.resourceUsage().maxRSS / 1024;
+      const started = process.hrtime.bigint();
+      decodeImage(process.argv[1], { width: 256, height: 256 }).then((img) => {
+        const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+        const pixels = new Set();
+        for (let i = 0; i < img.data.length; i += 3) pixels.add(img.data.slice(i, i + 3).join(','));
+        console.log(JSON.stringify({ seconds, peakRssMB: process.resourceUsage().maxRSS / 1024, rssBeforeMB: before, width: img.width, height: img.height, channels: img.channels, pixels: [...pixels] }));
+      });`;
+    const out = execFileSync(process.execPath, ['-e', script, file], { encoding: 'utf8', cwd: root });
+    const result = JSON.parse(out.trim().split('\n').pop()!);
+    console.log(`9500×9500 RGBA PNG → 256×256: ${result.seconds.toFixed(2)} s, peak RSS ${result.peakRssMB.toFixed(0)} MB (${result.rssBeforeMB.toFixed(0)} MB before decoding)`);
+    expect(result).toMatchObject({ width: 256, height: 256, channels: 3, pixels: ['40,120,200'] });
+    expect(result.peakRssMB).toBeLessThan(300);
+  }, 120_000);
 });

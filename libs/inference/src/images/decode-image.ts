@@ -1,16 +1,10 @@
 import { promises as fs } from 'node:fs';
 import sharp from 'sharp';
 import { type PixelImage, resizePil } from '@padim-fleet/padim-core';
-import { DEFAULT_PIXEL_LIMIT } from './pixel-limit';
+import { DEFAULT_PIXEL_LIMIT, FULL_DECODE_MAX_PIXELS } from './pixel-limit';
 import { FastPathPng, decodePngFast, parsePngForFastPath } from './png-fast-decode';
 
 export { DEFAULT_PIXEL_LIMIT } from './pixel-limit';
-
-/**
- * Above this many pixels sharp resizes on its own ('linear' kernel, within a few grey levels of
- * Pillow's) instead of handing over the whole decoded image: 40 MP of RGB is 120 MB per image in flight.
- */
-const FULL_DECODE_MAX_PIXELS = 40_000_000;
 
 export class ImageDecodeError extends Error {
   override name = 'ImageDecodeError';
@@ -64,6 +58,7 @@ export async function decodeImage(
     const grey = meta.channels !== undefined && meta.channels <= 2 && meta.space !== 'cmyk' && !meta.isPalette;
     let pipeline = image.rotate().removeAlpha();
     pipeline = grey ? pipeline.toColourspace('b-w') : pipeline.toColourspace('srgb');
+    // Above the budget sharp resizes as it decodes ('linear' kernel, within a few grey levels of Pillow's).
     if ((meta.width ?? 0) * (meta.height ?? 0) > FULL_DECODE_MAX_PIXELS) {
       const { data, info } = await pipeline
         .resize(size.width, size.height, { fit: 'fill', kernel: 'linear' })

@@ -1,6 +1,7 @@
 import { deflateSync, inflateSync } from 'node:zlib';
 import sharp, { type PngOptions } from 'sharp';
 import { crc32, mulberry32, resizePil } from '@padim-fleet/padim-core';
+import { handPng, pngChunk } from '../testing/hand-png';
 import { decodePngFast, parsePngForFastPath } from './png-fast-decode';
 
 type Channels = 1 | 2 | 3 | 4;
@@ -56,30 +57,6 @@ function chunks(png: Uint8Array): Chunk[] {
   return list;
 }
 
-function chunk(type: string, data: Uint8Array): Buffer {
-  const out = Buffer.alloc(12 + data.length);
-  out.writeUInt32BE(data.length, 0);
-  out.write(type, 4, 'latin1');
-  out.set(data, 8);
-  out.writeUInt32BE(crc32(out.subarray(4, 8 + data.length)), 8 + data.length);
-  return out;
-}
-
-/** A PNG built by hand: IHDR (8-bit, the given colour type), one IDAT with `zdata`, IEND. */
-function handPng(width: number, height: number, colourType: number, zdata: Uint8Array, extra: Buffer[] = []): Buffer {
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr.set([8, colourType, 0, 0, 0], 8);
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk('IHDR', ihdr),
-    ...extra,
-    chunk('IDAT', zdata),
-    chunk('IEND', new Uint8Array(0)),
-  ]);
-}
-
 function same(a: Uint8Array, b: Uint8Array): boolean {
   return Buffer.from(a.buffer, a.byteOffset, a.length).equals(Buffer.from(b.buffer, b.byteOffset, b.length));
 }
@@ -128,6 +105,21 @@ describe('parsePngForFastPath and decodePngFast', () => {
     }
   });
 
+  it.each([1, 2, 3, 4] as const)('decodes a band of rows at a time above the full-decode budget, to the same bytes (%i channels)', async (channels) => {
+    const px = testPixels(W, H, channels, 30 + channels);
+    for (const compressionLevel of [0, 6]) {
+      const png = await encode(px, W, H, channels, { compressionLevel });
+      for (const [w, h] of [[16, 11], [100, 50], [W, 20], [30, H], [W, H]]) {
+        const whole = await decodePngFast(png, { width: w, height: h });
+        for (const bandRows of [1, 2, 7, 16, H]) {
+          const banded = await decodePngFast(png, { width: w, height: h }, { fullDecodeMaxPixels: W * H - 1, bandRows });
+          expect([banded.width, banded.height, banded.channels]).toEqual([w, h, whole.channels]);
+          expect(same(banded.data, whole.data)).toBe(true);
+        }
+      }
+    }
+  });
+
   it('return null for 16-bit, palette and interlaced PNGs, and for ones with an ICC profile', async () => {
     const px = testPixels(20, 20, 3, 3);
     const rgb = sharp(px, { raw: { width: 20, height: 20, channels: 3 } });
@@ -150,7 +142,7 @@ describe('parsePngForFastPath and decodePngFast', () => {
     expect(chunks(icc).map((c) => c.type)).toContain('iCCP');
     expect(parsePngForFastPath(icc)).toBeNull();
     // An unknown critical chunk.
-    expect(parsePngForFastPath(handPng(1, 1, 0, deflateSync(Uint8Array.of(0, 0)), [chunk('ZZZZ', Uint8Array.of(1))]))).toBeNull();
+    expect(parsePngForFastPath(handPng(1, 1, 0, deflateSync(Uint8Array.of(0, 0)), [pngChunk('ZZZZ', Uint8Array.of(1))]))).toBeNull();
   });
 
   it('return null for files that are not PNGs, and decodePngFast says so', async () => {
@@ -205,6 +197,27 @@ describe('parsePngForFastPath and decodePngFast', () => {
         'PNG: the image data inflates to more than the expected height·(1 + width·channels) = 4 bytes',
       );
       await expect(decodePngFast(handPng(3, 2, 0, deflateSync(Uint8Array.of(0, 1, 2, 3, 7, 4, 5, 6))), { width: 3, height: 2 })).rejects.toThrow(
+        'PNG: corrupt image data (unfilterPng: row 1 has filter type 7',
+      );
+    });
+
+    it('report the same errors when decoded a band of rows at a time', async () => {
+      const rows = Uint8Array.of(0, 1, 2, 3, 0, 4, 5, 6); // 3×2 grey
+      const banded = { fullDecodeMaxPixels: 1, bandRows: 1 };
+      expect(Array.from((await decodePngFast(handPng(3, 2, 0, deflateSync(rows)), { width: 3, height: 2 }, banded)).data)).toEqual([1, 2, 3, 4, 5, 6]);
+      const z = deflateSync(rows);
+      z[z.length - 1] ^= 0xff;
+      await expect(decodePngFast(handPng(3, 2, 0, z), { width: 3, height: 2 }, banded)).rejects.toThrow(/^PNG: corrupt image data \(zlib: .*\)/);
+      await expect(decodePngFast(handPng(3, 2, 0, deflateSync(rows).subarray(0, 6)), { width: 3, height: 2 }, banded)).rejects.toThrow(
+        /^PNG: corrupt image data \(zlib: unexpected end of file\)/,
+      );
+      await expect(decodePngFast(handPng(3, 3, 0, deflateSync(rows)), { width: 3, height: 2 }, banded)).rejects.toThrow(
+        'PNG: the image data inflates to 8 bytes, expected height·(1 + width·channels) = 3·(1 + 3·1) = 12',
+      );
+      await expect(decodePngFast(handPng(3, 1, 0, deflateSync(rows)), { width: 3, height: 2 }, banded)).rejects.toThrow(
+        'PNG: the image data inflates to more than the expected height·(1 + width·channels) = 4 bytes',
+      );
+      await expect(decodePngFast(handPng(3, 2, 0, deflateSync(Uint8Array.of(0, 1, 2, 3, 7, 4, 5, 6))), { width: 3, height: 2 }, banded)).rejects.toThrow(
         'PNG: corrupt image data (unfilterPng: row 1 has filter type 7',
       );
     });

@@ -1,9 +1,9 @@
 import { constants as bufferConstants } from 'node:buffer';
 import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
-import { resizePil, unfilterPng } from '@padim-fleet/padim-core';
+import { resizePil, resizePilByRows, unfilterPng } from '@padim-fleet/padim-core';
 import { fastCrc32Update } from '../checksums/fast-crc32';
-import { DEFAULT_PIXEL_LIMIT } from './pixel-limit';
+import { DEFAULT_PIXEL_LIMIT, FULL_DECODE_MAX_PIXELS } from './pixel-limit';
 
 /** An 8-bit, non-interlaced, non-palette PNG, checked and ready to inflate. */
 export interface FastPathPng {
@@ -114,6 +114,10 @@ export function parsePngForFastPath(bytes: Uint8Array): FastPathPng | null {
  * images, where sharp's 'linear' differs by a few levels), alpha dropped (grey+alpha → grey, RGBA →
  * RGB). gAMA is ignored, as by sharp and Pillow; files with an ICC profile or EXIF never get here.
  *
+ * Above `fullDecodeMaxPixels` (default FULL_DECODE_MAX_PIXELS) the image is never held whole: the
+ * stream is inflated, unfiltered and resized a band of `bandRows` rows at a time (decodePngInBands),
+ * to the same bytes.
+ *
  * @throws Error when `bytes` is not such a PNG (decode it with sharp), is corrupt (CRC, truncated,
  *   zlib stream, image data of the wrong length, bad filter type), or has more than `pixelLimit`
  *   pixels (default DEFAULT_PIXEL_LIMIT)
@@ -121,7 +125,7 @@ export function parsePngForFastPath(bytes: Uint8Array): FastPathPng | null {
 export async function decodePngFast(
   bytes: Uint8Array | FastPathPng,
   size: { width: number; height: number },
-  opts: { pixelLimit?: number } = {},
+  opts: { pixelLimit?: number; fullDecodeMaxPixels?: number; bandRows?: number } = {},
 ): Promise<{ data: Uint8Array; width: number; height: number; channels: 1 | 3 }> {
   for (const [name, v] of [['width', size.width], ['height', size.height]] as const) {
     if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`decodePngFast: size.${name} must be a positive integer, got ${v}`);
@@ -132,6 +136,7 @@ export async function decodePngFast(
   if (width * height > (opts.pixelLimit ?? DEFAULT_PIXEL_LIMIT)) {
     throw new Error(`PNG: ${width}×${height} is larger than the pixel limit`);
   }
+  if (width * height > (opts.fullDecodeMaxPixels ?? FULL_DECODE_MAX_PIXELS)) return decodePngInBands(png, size, opts.bandRows);
   const expected = height * (1 + width * channels);
   if (expected >= bufferConstants.MAX_LENGTH) throw new Error(`PNG: ${width}×${height}×${channels} is too large to decode`);
   let raw: Buffer;
@@ -142,17 +147,10 @@ export async function decodePngFast(
     raw = await inflate(png.idat, { maxOutputLength: expected + 1, chunkSize: Math.max(expected + 1, zlib.constants.Z_MIN_CHUNK) });
   } catch (error) {
     const code = (error as { code?: string }).code;
-    if (code === 'ERR_BUFFER_TOO_LARGE') {
-      throw new Error(`PNG: the image data inflates to more than the expected height·(1 + width·channels) = ${expected} bytes: corrupt file`);
-    }
+    if (code === 'ERR_BUFFER_TOO_LARGE') throw inflatesTooLong(expected);
     throw new Error(`PNG: corrupt image data (zlib: ${(error as Error).message})`);
   }
-  if (raw.length !== expected) {
-    throw new Error(
-      `PNG: the image data inflates to ${raw.length} bytes, expected height·(1 + width·channels) = ` +
-        `${height}·(1 + ${width}·${channels}) = ${expected}: corrupt or truncated file`,
-    );
-  }
+  if (raw.length !== expected) throw inflatesWrongLength(png, raw.length);
   let pixels: Uint8Array;
   try {
     // Into a scratch buffer: resizePil copies it (or a dropAlpha copy) before this function yields.
@@ -172,6 +170,95 @@ export async function decodePngFast(
     data = resizePil(dropAlpha(pixels, channels as 2 | 4), width, height, outChannels, size.width, size.height);
   }
   return { data, width: size.width, height: size.height, channels: outChannels };
+}
+
+/** The banded path inflates and unfilters about this many bytes of rows at a time (at least one row). */
+const BAND_BYTES = 4 * 2 ** 20;
+/** zlib's output chunk on the banded path: one job on libuv's pool per chunk. */
+const INFLATE_CHUNK_BYTES = 2 ** 20;
+
+/**
+ * decodePngFast without ever holding the whole image: the zlib stream is inflated in chunks on
+ * libuv's pool, and each band of `bandRows` rows is unfiltered (with the row above the band put in
+ * front as a row of filter None, so the kernel sees the row the filters predict from) and handed to
+ * resizePilByRows, which keeps only the rows its vertical pass still needs. Memory: a band, its
+ * unfiltered copy and the kernels' copies, plus a few resized rows; the result is decodePngFast's,
+ * byte for byte.
+ */
+async function decodePngInBands(
+  png: FastPathPng,
+  size: { width: number; height: number },
+  bandRows = Math.max(1, Math.floor(BAND_BYTES / (1 + png.width * png.channels))),
+): Promise<{ data: Uint8Array; width: number; height: number; channels: 1 | 3 }> {
+  const { width, height, channels } = png;
+  const rowLen = width * channels;
+  const rawRow = rowLen + 1;
+  const expected = height * rawRow;
+  const resize = resizePilByRows(width, height, channels, size.width, size.height);
+  // Row slot 0 holds the row above the band (filter None), rows 1.. the band's raw rows.
+  const band = new Uint8Array((bandRows + 1) * rawRow);
+  const unfiltered = new Uint8Array((bandRows + 1) * rowLen);
+  let bandFill = 0;
+  let rowsDone = 0;
+  const flush = () => {
+    const rows = bandFill / rawRow;
+    for (let i = 0; i < rows; i++) {
+      const filter = band[(i + 1) * rawRow];
+      if (filter > 4) throw new Error(`PNG: corrupt image data (unfilterPng: row ${rowsDone + i} has filter type ${filter}, expected 0..4 (None, Sub, Up, Average, Paeth))`);
+    }
+    const above = rowsDone === 0 ? 0 : 1;
+    const raw = band.subarray((1 - above) * rawRow, (rows + 1) * rawRow);
+    const pixels = unfilterPng(raw, width, rows + above, channels, unfiltered.subarray(0, (rows + above) * rowLen));
+    resize.push(pixels.subarray(above * rowLen));
+    band[0] = 0;
+    band.set(pixels.subarray((rows + above - 1) * rowLen), 1);
+    rowsDone += rows;
+    bandFill = 0;
+  };
+
+  let inflated = 0;
+  const inflater = zlib.createInflate({ chunkSize: INFLATE_CHUNK_BYTES });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      inflater.on('data', (chunk: Buffer) => {
+        inflated += chunk.length;
+        if (inflated > expected) return void inflater.destroy(inflatesTooLong(expected));
+        try {
+          for (let at = 0; at < chunk.length; ) {
+            const take = Math.min(chunk.length - at, bandRows * rawRow - bandFill);
+            band.set(chunk.subarray(at, at + take), rawRow + bandFill);
+            bandFill += take;
+            at += take;
+            if (bandFill === bandRows * rawRow) flush();
+          }
+        } catch (error) {
+          inflater.destroy(error as Error);
+        }
+      });
+      inflater.on('error', reject);
+      inflater.on('end', resolve);
+      inflater.end(png.idat);
+    });
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (typeof code === 'string' && code.startsWith('Z_')) throw new Error(`PNG: corrupt image data (zlib: ${(error as Error).message})`);
+    throw error;
+  }
+  if (inflated !== expected) throw inflatesWrongLength(png, inflated);
+  if (bandFill > 0) flush();
+  const data = resize.finish();
+  return { data: channels === 2 || channels === 4 ? dropAlpha(data, channels) : data, width: size.width, height: size.height, channels: channels < 3 ? 1 : 3 };
+}
+
+function inflatesTooLong(expected: number): Error {
+  return new Error(`PNG: the image data inflates to more than the expected height·(1 + width·channels) = ${expected} bytes: corrupt file`);
+}
+
+function inflatesWrongLength({ width, height, channels }: FastPathPng, length: number): Error {
+  return new Error(
+    `PNG: the image data inflates to ${length} bytes, expected height·(1 + width·channels) = ` +
+      `${height}·(1 + ${width}·${channels}) = ${height * (1 + width * channels)}: corrupt or truncated file`,
+  );
 }
 
 /** Scratch buffers up to this size are kept between calls (a fresh 1 MB buffer costs ~0.1–0.4 ms here). */

@@ -152,10 +152,16 @@ function horizontalScalar(
 
 /** `src` rows start at input row `firstRow` (the horizontal pass kept only the rows read). */
 function verticalScalar(src: Uint8Array, rowBytes: number, cy: AxisCoeffs, firstRow: number, outHeight: number): Uint8Array {
-  const { kk, mins, counts, K } = cy;
   const out = new Uint8Array(outHeight * rowBytes);
+  verticalRowsScalar(src, rowBytes, cy, firstRow, 0, outHeight, out);
+  return out;
+}
+
+/** Output rows yy0..yy1 − 1 of the vertical pass into `out` (row yy0 first); `src` rows start at input row `firstRow`. */
+function verticalRowsScalar(src: Uint8Array, rowBytes: number, cy: AxisCoeffs, firstRow: number, yy0: number, yy1: number, out: Uint8Array): void {
+  const { kk, mins, counts, K } = cy;
   const acc = new Int32Array(rowBytes);
-  for (let yy = 0; yy < outHeight; yy++) {
+  for (let yy = yy0; yy < yy1; yy++) {
     acc.fill(HALF);
     const k = yy * K;
     const s0 = (mins[yy] - firstRow) * rowBytes;
@@ -164,10 +170,75 @@ function verticalScalar(src: Uint8Array, rowBytes: number, cy: AxisCoeffs, first
       const s = s0 + y * rowBytes;
       for (let i = 0; i < rowBytes; i++) acc[i] += src[s + i] * w;
     }
-    const o = yy * rowBytes;
+    const o = (yy - yy0) * rowBytes;
     for (let i = 0; i < rowBytes; i++) out[o + i] = clip8(acc[i]);
   }
-  return out;
+}
+
+/** resizePil fed a few rows at a time: see resizePilByRows. */
+export interface PilRowResize {
+  /** The next whole input rows, top to bottom: rows·width·channels bytes (copied; the caller may reuse it). */
+  push(rows: Uint8Array): void;
+  /** After the last row: the image resized, outWidth·outHeight·channels bytes. */
+  finish(): Uint8Array;
+}
+
+/**
+ * resizePil on an image given a band of rows at a time, to the same bytes, holding only a band and
+ * the few rows the vertical pass still needs: Pillow's horizontal pass works on each row alone (it runs
+ * on each band as it comes, in the wasm kernel), and each output row of the vertical pass reads a
+ * window of the horizontal pass' rounded rows that only moves down, so it is computed (scalar; it sees
+ * outWidth-wide rows only) as soon as its window is in and the rows above every later window dropped.
+ *
+ * @throws RangeError on bad sizes, a push that is not whole rows or goes past `height`, or finish
+ *   before every row was pushed
+ */
+export function resizePilByRows(width: number, height: number, channels: 1 | 2 | 3 | 4, outWidth: number, outHeight: number): PilRowResize {
+  check('resizePilByRows', null, width, height, channels, outWidth, outHeight);
+  const inRow = width * channels;
+  const rowBytes = outWidth * channels;
+  const cy = axisCoeffs(height, outHeight);
+  const out = new Uint8Array(outHeight * rowBytes);
+  let received = 0;
+  let nextOut = 0;
+  // The horizontal pass' rows windowFirst .. windowFirst + windowRows − 1 (outWidth wide).
+  let window = new Uint8Array(0);
+  let windowFirst = 0;
+  let windowRows = 0;
+  return {
+    push(rows) {
+      const n = rows.length / inRow;
+      if (!Number.isInteger(n) || n === 0) throw new RangeError(`resizePilByRows: push takes whole rows of ${inRow} bytes, got ${rows.length}`);
+      if (received + n > height) throw new RangeError(`resizePilByRows: ${received + n} rows pushed, the image has ${height}`);
+      const resized = outWidth === width ? rows : resizePil(rows, width, n, channels, outWidth, n);
+      // Keep the rows still needed (from the first that the next output row reads), then append the new ones.
+      const keepFrom = nextOut < outHeight ? Math.min(Math.max(windowFirst, cy.mins[nextOut]), received) : received;
+      const keepStart = (keepFrom - windowFirst) * rowBytes;
+      const keepBytes = windowRows * rowBytes - keepStart;
+      const needed = keepBytes + n * rowBytes;
+      if (window.length >= needed) {
+        window.copyWithin(0, keepStart, keepStart + keepBytes);
+      } else {
+        const grown = new Uint8Array(needed);
+        grown.set(window.subarray(keepStart, keepStart + keepBytes));
+        window = grown;
+      }
+      window.set(resized.subarray(0, n * rowBytes), keepBytes);
+      windowFirst = keepFrom;
+      windowRows = needed / rowBytes;
+      received += n;
+      let ready = nextOut;
+      while (ready < outHeight && cy.mins[ready] + cy.counts[ready] <= received) ready++;
+      if (ready > nextOut) {
+        verticalRowsScalar(window, rowBytes, cy, windowFirst, nextOut, ready, out.subarray(nextOut * rowBytes, ready * rowBytes));
+        nextOut = ready;
+      }
+    },
+    finish() {
+      if (received !== height) throw new RangeError(`resizePilByRows: finish after ${received} of ${height} rows`);
+      return out;
+    },
+  };
 }
 
 /** Pillow's clip8: the sum's integer part (arithmetic shift), clipped to 0..255. */
@@ -264,8 +335,9 @@ function align16(n: number): number {
   return Math.ceil(n / 16) * 16;
 }
 
+/** `src` null: the sizes only. */
 function check(
-  name: string, src: Uint8Array, width: number, height: number, channels: number, outWidth: number, outHeight: number,
+  name: string, src: Uint8Array | null, width: number, height: number, channels: number, outWidth: number, outHeight: number,
 ): void {
   for (const [label, v] of [['width', width], ['height', height], ['outWidth', outWidth], ['outHeight', outHeight]] as const) {
     if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`${name}: ${label} must be a positive integer, got ${v}`);
@@ -273,7 +345,7 @@ function check(
   if (channels !== 1 && channels !== 2 && channels !== 3 && channels !== 4) {
     throw new RangeError(`${name}: channels must be 1, 2, 3 or 4, got ${channels}`);
   }
-  if (src.length !== width * height * channels) {
+  if (src && src.length !== width * height * channels) {
     throw new RangeError(
       `${name}: src has ${src.length} bytes, expected width·height·channels = ${width}·${height}·${channels} = ${width * height * channels}`,
     );
