@@ -195,6 +195,7 @@ async function decodePngInBands(
   const rawRow = rowLen + 1;
   const expected = height * rawRow;
   const resize = resizePilByRows(width, height, channels, size.width, size.height);
+  bandRows = Math.min(bandRows, height);
   // Row slot 0 holds the row above the band (filter None), rows 1.. the band's raw rows.
   const band = new Uint8Array((bandRows + 1) * rawRow);
   const unfiltered = new Uint8Array((bandRows + 1) * rowLen);

@@ -1,6 +1,6 @@
 import { crc32 } from '../gaussian';
 import { mulberry32 } from '../random';
-import { resizePil, resizePilByRows, resizePilScalar } from './resize-pil';
+import { PilRowResize, resizePil, resizePilByRows, resizePilByRowsScalar, resizePilScalar } from './resize-pil';
 import { resizeBilinearAntialias } from './resize-bilinear-antialias';
 
 type Channels = 1 | 2 | 3 | 4;
@@ -233,9 +233,9 @@ describe('resizePil', () => {
 });
 
 describe('resizePilByRows', () => {
-  /** resizePilByRows fed bands of the given heights, in turn, until every row is in. */
-  function byRows(src: Uint8Array, w: number, h: number, c: Channels, ow: number, oh: number, bands: number[]): Uint8Array {
-    const resize = resizePilByRows(w, h, c, ow, oh);
+  /** resizePilByRows (or its scalar twin) fed bands of the given heights, in turn, until every row is in. */
+  function byRows(src: Uint8Array, w: number, h: number, c: Channels, ow: number, oh: number, bands: number[], twin = resizePilByRows): Uint8Array {
+    const resize: PilRowResize = twin(w, h, c, ow, oh);
     for (let y = 0, b = 0; y < h; b++) {
       const n = Math.min(bands[b % bands.length], h - y);
       resize.push(src.slice(y * w * c, (y + n) * w * c));
@@ -252,6 +252,7 @@ describe('resizePilByRows', () => {
         const whole = resizePil(src, w, h, c, ow, oh);
         for (const bands of [[1], [16], [3, 1, 7], [h]]) {
           expect(Buffer.from(byRows(src, w, h, c, ow, oh, bands)).equals(Buffer.from(whole))).toBe(true);
+          expect(Buffer.from(byRows(src, w, h, c, ow, oh, bands, resizePilByRowsScalar)).equals(Buffer.from(whole))).toBe(true);
         }
       }
     }

@@ -187,14 +187,23 @@ export interface PilRowResize {
  * resizePil on an image given a band of rows at a time, to the same bytes, holding only a band and
  * the few rows the vertical pass still needs: Pillow's horizontal pass works on each row alone (it runs
  * on each band as it comes, in the wasm kernel), and each output row of the vertical pass reads a
- * window of the horizontal pass' rounded rows that only moves down, so it is computed (scalar; it sees
- * outWidth-wide rows only) as soon as its window is in and the rows above every later window dropped.
+ * window of the horizontal pass' rounded rows that only moves down, so it is computed (in the wasm
+ * kernel too) as soon as its window is in, and the rows above every later window are dropped.
  *
  * @throws RangeError on bad sizes, a push that is not whole rows or goes past `height`, or finish
  *   before every row was pushed
  */
 export function resizePilByRows(width: number, height: number, channels: 1 | 2 | 3 | 4, outWidth: number, outHeight: number): PilRowResize {
-  check('resizePilByRows', null, width, height, channels, outWidth, outHeight);
+  return byRows('resizePilByRows', width, height, channels, outWidth, outHeight, true);
+}
+
+/** The scalar JS twin of resizePilByRows (same bytes), used where wasm is unavailable. */
+export function resizePilByRowsScalar(width: number, height: number, channels: 1 | 2 | 3 | 4, outWidth: number, outHeight: number): PilRowResize {
+  return byRows('resizePilByRowsScalar', width, height, channels, outWidth, outHeight, false);
+}
+
+function byRows(name: string, width: number, height: number, channels: 1 | 2 | 3 | 4, outWidth: number, outHeight: number, wasm: boolean): PilRowResize {
+  check(name, null, width, height, channels, outWidth, outHeight);
   const inRow = width * channels;
   const rowBytes = outWidth * channels;
   const cy = axisCoeffs(height, outHeight);
@@ -208,9 +217,9 @@ export function resizePilByRows(width: number, height: number, channels: 1 | 2 |
   return {
     push(rows) {
       const n = rows.length / inRow;
-      if (!Number.isInteger(n) || n === 0) throw new RangeError(`resizePilByRows: push takes whole rows of ${inRow} bytes, got ${rows.length}`);
-      if (received + n > height) throw new RangeError(`resizePilByRows: ${received + n} rows pushed, the image has ${height}`);
-      const resized = outWidth === width ? rows : resizePil(rows, width, n, channels, outWidth, n);
+      if (!Number.isInteger(n) || n === 0) throw new RangeError(`${name}: push takes whole rows of ${inRow} bytes, got ${rows.length}`);
+      if (received + n > height) throw new RangeError(`${name}: ${received + n} rows pushed, the image has ${height}`);
+      const resized = outWidth === width ? rows : (wasm ? resizePil : resizePilScalar)(rows, width, n, channels, outWidth, n);
       // Keep the rows still needed (from the first that the next output row reads), then append the new ones.
       const keepFrom = nextOut < outHeight ? Math.min(Math.max(windowFirst, cy.mins[nextOut]), received) : received;
       const keepStart = (keepFrom - windowFirst) * rowBytes;
@@ -230,12 +239,16 @@ export function resizePilByRows(width: number, height: number, channels: 1 | 2 |
       let ready = nextOut;
       while (ready < outHeight && cy.mins[ready] + cy.counts[ready] <= received) ready++;
       if (ready > nextOut) {
-        verticalRowsScalar(window, rowBytes, cy, windowFirst, nextOut, ready, out.subarray(nextOut * rowBytes, ready * rowBytes));
+        const rowsOut = out.subarray(nextOut * rowBytes, ready * rowBytes);
+        const rowsIn = window.subarray(0, windowRows * rowBytes);
+        if (!wasm || !verticalRowsWasm(rowsIn, rowBytes, cy, windowFirst, nextOut, ready, rowsOut)) {
+          verticalRowsScalar(rowsIn, rowBytes, cy, windowFirst, nextOut, ready, rowsOut);
+        }
         nextOut = ready;
       }
     },
     finish() {
-      if (received !== height) throw new RangeError(`resizePilByRows: finish after ${received} of ${height} rows`);
+      if (received !== height) throw new RangeError(`${name}: finish after ${received} of ${height} rows`);
       return out;
     },
   };
@@ -273,6 +286,20 @@ function instance(bytes: number): KernelExports | null {
   return instanceFor(shared, RESIZE_PIL_WASM_BASE64, bytes, KEEP_BYTES);
 }
 
+/** An instance whose memory holds `bytes`; null where wasm is unavailable or the memory cannot grow to it. */
+function instanceWithMemory(bytes: number): KernelExports | null {
+  if (bytes > MAX_KERNEL_BYTES) return null;
+  const wasm = instance(bytes);
+  if (!wasm) return null;
+  try {
+    const have = wasm.memory.buffer.byteLength;
+    if (have < bytes) wasm.memory.grow(Math.ceil((bytes - have) / PAGE_BYTES));
+  } catch {
+    return null;
+  }
+  return wasm;
+}
+
 /** Lays out coefficients, source, intermediate and output in the kernel's memory; null where unavailable. */
 function resizeWasm(src: Uint8Array, width: number, height: number, channels: number, outWidth: number, outHeight: number): Uint8Array | null {
   const needH = outWidth !== width;
@@ -300,15 +327,8 @@ function resizeWasm(src: Uint8Array, width: number, height: number, channels: nu
   const tmpOff = needH && needV ? take(tmpRows * outWidth * channels) : srcOff;
   const outLen = outWidth * outHeight * channels;
   const outOff = take(outLen);
-  if (off > MAX_KERNEL_BYTES) return null;
-  const wasm = instance(off);
+  const wasm = instanceWithMemory(off);
   if (!wasm) return null;
-  try {
-    const have = wasm.memory.buffer.byteLength;
-    if (have < off) wasm.memory.grow(Math.ceil((off - have) / PAGE_BYTES));
-  } catch {
-    return null;
-  }
   const buffer = wasm.memory.buffer;
   new Uint8Array(buffer, srcOff, src.length).set(src);
   if (cx) {
@@ -329,6 +349,35 @@ function resizeWasm(src: Uint8Array, width: number, height: number, channels: nu
     wasm.vertical(tmpOff, outWidth * channels, outOff, outHeight, cyOff, cyMins, cyCounts, cy.K);
   }
   return new Uint8Array(buffer, outOff, outLen).slice();
+}
+
+/** verticalRowsScalar in the wasm kernel: false where it is unavailable. */
+function verticalRowsWasm(src: Uint8Array, rowBytes: number, cy: AxisCoeffs, firstRow: number, yy0: number, yy1: number, out: Uint8Array): boolean {
+  const rows = yy1 - yy0;
+  const K = cy.K;
+  let off = 0;
+  const take = (bytes: number): number => {
+    const at = off;
+    off += align16(bytes + SLACK);
+    return at;
+  };
+  const coefOff = take(rows * K * 4);
+  const minsOff = take(rows * 4);
+  const countsOff = take(rows * 4);
+  const srcOff = take(src.length);
+  const outOff = take(rows * rowBytes);
+  const wasm = instanceWithMemory(off);
+  if (!wasm) return false;
+  const buffer = wasm.memory.buffer;
+  // The kernel reads output y's taps at coef + y·K·4 and its rows from src + mins[y]·rowBytes.
+  new Int32Array(buffer, coefOff, rows * K).set(cy.kk.subarray(yy0 * K, yy1 * K));
+  const mins = new Int32Array(buffer, minsOff, rows);
+  for (let y = 0; y < rows; y++) mins[y] = cy.mins[yy0 + y] - firstRow;
+  new Int32Array(buffer, countsOff, rows).set(cy.counts.subarray(yy0, yy1));
+  new Uint8Array(buffer, srcOff, src.length).set(src);
+  wasm.vertical(srcOff, rowBytes, outOff, rows, coefOff, minsOff, countsOff, K);
+  out.set(new Uint8Array(buffer, outOff, rows * rowBytes));
+  return true;
 }
 
 function align16(n: number): number {
