@@ -33,7 +33,8 @@ function reasonOf(error: unknown): string {
  * palette, CMYK and 16-bit inputs become 8-bit sRGB; alpha is dropped; EXIF orientation is applied.
  * Plain 8-bit PNGs (the usual inspection images) take a fast path: inflated on libuv's pool, unfiltered
  * and resized in wasm, 4.7 ms of CPU for a 1024² grey image where sharp takes 11 to 14; everything
- * else is decoded by sharp, also off the event loop.
+ * else is decoded by sharp, also off the event loop. Above FULL_DECODE_MAX_PIXELS neither path holds
+ * the whole image: PNGs are decoded a band of rows at a time (same bytes), sharp resizes as it decodes.
  */
 export async function decodeImage(
   input: string | Buffer,
