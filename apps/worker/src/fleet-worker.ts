@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { FleetConfig, JobName, QueueName, WorkerRole, abortStaleWrites, s3Connection, sweepOnlineResults } from '@padim-fleet/contracts';
-import { RUN_MARK_TTL_SECONDS, ScoringRuns, createRedis, failedRunKey, scoringInputPrefix, scoringPlanKey, scoringPrefix, scoringUploadPrefix } from '@padim-fleet/fleet';
+import { RUN_MARK_TTL_SECONDS, RedisRegistryLock, ScoringRuns, createRedis, failedRunKey, scoringInputPrefix, scoringPlanKey, scoringPrefix, scoringUploadPrefix } from '@padim-fleet/fleet';
 import { BlobStore, ModelRegistry, openBlobStore, runPrefix } from '@padim-fleet/storage';
 import { extractFeatures } from './jobs/extract-features.handler';
 import { fitGaussian } from './jobs/fit-gaussian.handler';
@@ -53,7 +53,7 @@ export async function startFleetWorker(config: FleetConfig, opts: FleetWorkerOpt
   const redis: Redis = createRedis(config.REDIS_URL, 'padim-worker');
   const scratchDir = config.PADIM_SCRATCH_DIR ?? path.join(os.tmpdir(), 'padim-reduce');
   mkdirSync(scratchDir, { recursive: true });
-  const registry = new ModelRegistry(store);
+  const registry = new ModelRegistry(store, { lock: new RedisRegistryLock(redis, config.PADIM_QUEUE_PREFIX) });
   const runtime = runtimeOf(config);
   const scoringRuns = new ScoringRuns(redis, config.PADIM_QUEUE_PREFIX, { attempts: config.JOB_ATTEMPTS, backoffMs: config.JOB_BACKOFF_MS });
   const ctx: JobContext = {
