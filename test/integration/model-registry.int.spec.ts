@@ -171,6 +171,21 @@ function registryCases(makeStore: () => Promise<BlobStore>, cleanup: (store: Blo
     expect(await promoter.listVersions('screw')).toEqual(['base']);
   }, 120_000);
 
+  it('advanceCurrent moves current only forward (a finished run); setCurrent may roll back (an operator)', async () => {
+    for (const version of ['v2', 'v3', 'v10']) await publishSmall(registry, 'screw', version);
+    await expect(registry.advanceCurrent('screw', 'v2')).resolves.toBe(true);
+    await expect(registry.advanceCurrent('screw', 'v10')).resolves.toBe(true);
+    await expect(registry.advanceCurrent('screw', 'v3')).resolves.toBe(false);
+    expect(await registry.getCurrent('screw')).toBe('v10');
+    // A retried publish of the current version finds it current already.
+    await expect(registry.advanceCurrent('screw', 'v10')).resolves.toBe(true);
+    await expect(registry.advanceCurrent('screw', 'v11')).rejects.toThrow(ModelNotFoundError);
+    await registry.setCurrent('screw', 'v2');
+    expect(await registry.getCurrent('screw')).toBe('v2');
+    await expect(registry.advanceCurrent('screw', 'v3')).resolves.toBe(true);
+    expect(await registry.getCurrent('screw')).toBe('v3');
+  });
+
   it('rejects bad category, version and artifact names before touching the store', async () => {
     for (const bad of ['../x', 'a/b', '.x', '', 'x'.repeat(65)]) {
       expect(() => validateCategory(bad)).toThrow(InvalidKeyError);

@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { Queue, QueueEvents } from 'bullmq';
-import { FleetConfig, JobName, QueueName, TrainingRequest, TrainingStatus, abortStaleWrites, loadFleetConfig, trainingRequest } from '@padim-fleet/contracts';
+import { FleetConfig, JobName, QueueName, TrainingPlan, TrainingRequest, TrainingStatus, abortStaleWrites, loadFleetConfig, trainingRequest } from '@padim-fleet/contracts';
 import { TrainingRuns, createRedis, loadRegistryModel, planTraining } from '@padim-fleet/fleet';
 import { generateSyntheticDataset, listImagesRecursive, resolveBackbone, trainModel } from '@padim-fleet/inference';
 import { ModelManifest, deserializeAccumulator, parseModelManifest } from '@padim-fleet/padim-core';
@@ -56,11 +56,18 @@ describeWithShared('training flow (in-process workers, real Redis, local store)'
       rmSync(dir, { recursive: true, force: true });
     });
 
-    async function train(input: Partial<TrainingRequest> & { dataset: string }): Promise<TrainingStatus> {
+    function plan(input: Partial<TrainingRequest> & { dataset: string }, createdAt = new Date()): Promise<TrainingPlan> {
       const request = trainingRequest.parse({ category: 'weave', backbone: 'resnet18', size: 64, ...input });
-      const plan = await planTraining(request, { runId: crypto.randomUUID(), createdAt: new Date(), datasetRoots: config.PADIM_DATASET_ROOTS, s3: { region: 'us-east-1', forcePathStyle: true } });
-      await runs.submit(plan);
-      return pollUntil(() => runs.status(plan.runId).then((s) => s!), (s) => s.state === 'completed' || s.state === 'failed', 120_000, `run ${plan.runId}`);
+      return planTraining(request, { runId: crypto.randomUUID(), createdAt, datasetRoots: config.PADIM_DATASET_ROOTS, s3: { region: 'us-east-1', forcePathStyle: true } });
+    }
+
+    async function run(planned: TrainingPlan): Promise<TrainingStatus> {
+      await runs.submit(planned);
+      return pollUntil(() => runs.status(planned.runId).then((s) => s!), (s) => s.state === 'completed' || s.state === 'failed', 120_000, `run ${planned.runId}`);
+    }
+
+    async function train(input: Partial<TrainingRequest> & { dataset: string }): Promise<TrainingStatus> {
+      return run(await plan(input));
     }
 
     const loadTensors = async (manifest: ModelManifest) => (await loadRegistryModel(registry, manifest.category, versionOf(manifest))).tensors;
@@ -130,6 +137,22 @@ describeWithShared('training flow (in-process workers, real Redis, local store)'
       expect(status.result?.current).toBe(false);
       expect(await registry.listVersions('weave')).toContain(status.version);
       expect(await registry.getCurrent('weave')).toBe(before);
+    }, 240_000);
+
+    it('a run that finishes after a newer version became current leaves current alone; an explicit promote may still roll back', async () => {
+      const input = { dataset: path.join(data, 'train/good'), shards: 1, category: 'weave-late' };
+      const older = await plan(input, new Date(Date.now() - 60_000));
+      const newer = await plan(input);
+      const first = await run(newer);
+      expect([first.state, first.result?.current]).toEqual(['completed', true]);
+      expect(await registry.getCurrent('weave-late')).toBe(newer.version);
+      // The run submitted earlier finishes last: its version is published, current stays the newer one.
+      const late = await run(older);
+      expect([late.state, late.result?.current]).toEqual(['completed', false]);
+      expect(await registry.listVersions('weave-late')).toEqual([older.version, newer.version]);
+      expect(await registry.getCurrent('weave-late')).toBe(newer.version);
+      await registry.setCurrent('weave-late', older.version);
+      expect(await registry.getCurrent('weave-late')).toBe(older.version);
     }, 240_000);
 
     it('sets F1-optimal thresholds and stores metrics when the request names a validation set', async () => {

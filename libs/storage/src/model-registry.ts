@@ -164,6 +164,22 @@ export class ModelRegistry {
     });
   }
 
+  /**
+   * Points current.json at version only when no version is current or the current one is older
+   * (compareVersions): what a finished training run does, so a run that ends late never replaces a
+   * newer version promoted meanwhile. Returns whether version is current afterwards.
+   */
+  async advanceCurrent(category: string, version: string): Promise<boolean> {
+    return this.lock.withLock(validateCategory(category), async () => {
+      await this.requireVersion(category, version);
+      const current = await this.getCurrent(category);
+      if (current === version) return true;
+      if (current !== null && compareVersions(current, version) > 0) return false;
+      await this.writeCurrent(category, version);
+      return true;
+    });
+  }
+
   private async requireVersion(category: string, version: string): Promise<void> {
     if (!(await this.hasVersion(category, version))) {
       throw new ModelNotFoundError(category, version, undefined, this.store.location);

@@ -146,10 +146,14 @@ export async function fitGaussian(job: Job, ctx: JobContext): Promise<FitGaussia
   }
 }
 
+/**
+ * Moves `current` forward only (when asked): a run that finishes after a newer version became current
+ * leaves it there. Then removes the run's objects.
+ */
 async function finish(ctx: JobContext, data: FitGaussianJob, manifest: ModelManifest, started: number): Promise<FitGaussianResult> {
-  if (data.promote) await ctx.registry.setCurrent(data.category, data.version);
+  const current = data.promote ? await ctx.registry.advanceCurrent(data.category, data.version) : false;
   await ctx.store.deletePrefix(runPrefix(data.runId));
-  return { category: data.category, version: data.version, imageCount: manifest.training.imageCount, current: data.promote, metrics: manifest.metrics, seconds: (Date.now() - started) / 1000 };
+  return { category: data.category, version: data.version, imageCount: manifest.training.imageCount, current, metrics: manifest.metrics, seconds: (Date.now() - started) / 1000 };
 }
 
 async function readManifestIfAny(ctx: JobContext, category: string, version: string): Promise<ModelManifest | null> {
