@@ -186,6 +186,15 @@ function registryCases(makeStore: () => Promise<BlobStore>, cleanup: (store: Blo
     expect(await registry.getCurrent('screw')).toBe('v3');
   });
 
+  it('removes the files of a version that was never published, and leaves a published one whole', async () => {
+    await publishSmall(registry, 'screw', 'v1');
+    await registry.writeArtifact('screw', 'v2', 'mean.f32', Buffer.from('uploaded before the reduce failed'));
+    await registry.writeArtifact('screw', 'v2', 'inv_cholesky.f32', Buffer.from('also'));
+    await expect(registry.deleteUnpublishedVersion('screw', 'v2')).resolves.toBe(2);
+    await expect(registry.deleteUnpublishedVersion('screw', 'v1')).resolves.toBe(0);
+    expect(await collect(store.list('models/screw/'))).toEqual([expect.objectContaining({ key: 'models/screw/v1/manifest.json' }), expect.objectContaining({ key: 'models/screw/v1/mean.f32' })]);
+  });
+
   it('rejects bad category, version and artifact names before touching the store', async () => {
     for (const bad of ['../x', 'a/b', '.x', '', 'x'.repeat(65)]) {
       expect(() => validateCategory(bad)).toThrow(InvalidKeyError);

@@ -263,6 +263,15 @@ export class ModelRegistry {
     const rest = await this.store.deletePrefix(prefix);
     return rest + (hadManifest ? 1 : 0);
   }
+
+  /**
+   * Removes what a run wrote for a version it never published (no manifest: nothing can read it or
+   * make it current). A published version is left alone. Returns how many blobs were removed.
+   */
+  async deleteUnpublishedVersion(category: string, version: string): Promise<number> {
+    if (await this.hasVersion(category, version)) return 0;
+    return this.store.deletePrefix(modelVersionPrefix(category, version));
+  }
 }
 
 /** Writes `body` under `key` and returns its length and SHA-256, hashed as it streams past. */

@@ -26,7 +26,7 @@ import { ModelManifest, parseModelManifest } from '@padim-fleet/padim-core';
 import { ModelNotFoundError, modelVersionPrefix, runPrefix } from '@padim-fleet/storage';
 import { loadPlan } from './extract-features.handler';
 import { REGULARIZATION, gridOf, manifestBaseOf, publishFittedShard, thresholdImages, versionManifest } from './fit-one-shard';
-import { JobContext, RunStoppedError, parseJobData, runStopReason, runtimeOf } from './job-context';
+import { JobContext, RunStoppedError, parseJobData, runStopReason, runtimeOf, throwIfStopped } from './job-context';
 
 /** Most memory the threshold images' embeddings may take while they wait for the merge (32 screw images: 52 MB). */
 const EMBED_AHEAD_BYTES = 256 * 1024 ** 2;
@@ -127,6 +127,7 @@ export async function fitGaussian(job: Job, ctx: JobContext): Promise<FitGaussia
     const uploadedAt = Date.now();
     base.training.seconds = (Date.now() - Date.parse(data.createdAt)) / 1000;
     const manifest = versionManifest(base, { accumulator, mean: meanArtifact, invCholesky: factorArtifact }, { runId, baseVersion });
+    await throwIfStopped(ctx, runId); // a run cancelled by now is not published; its files are removed with it
     await ctx.registry.writeManifest(category, version, manifest);
     const result = await finish(ctx, data, manifest, started);
     result.stages = {
