@@ -58,7 +58,7 @@ describeWithRedis('RedisRegistryLock', () => {
     const held = slow.withLock('bottle', () => delay(600));
     await delay(20);
     await expect(impatient.withLock('bottle', async () => 'never')).rejects.toThrow(ModelRegistryBusyError);
-    await expect(impatient.withLock('bottle', async () => 'never')).rejects.toThrow(/model category "bottle" is being changed by another request/);
+    await expect(impatient.withLock('bottle', async () => 'never')).rejects.toThrow(/model category "bottle" is being changed by another writer/);
     // The slow holder's lock has expired by now; a new holder takes it and keeps it past the slow one's end.
     await delay(300);
     const next = new RedisRegistryLock(redis, prefix).withLock('bottle', async () => {

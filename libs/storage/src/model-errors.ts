@@ -62,6 +62,6 @@ export class ModelRegistryBusyError extends Error {
     readonly category: string,
     waitedMs: number,
   ) {
-    super(`model category "${category}" is being changed by another request (waited ${waitedMs} ms); retry`);
+    super(`model category "${category}" is being changed by another writer (waited ${waitedMs} ms); retry`);
   }
 }
