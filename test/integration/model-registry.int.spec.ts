@@ -20,8 +20,10 @@ import {
   type BlobStore,
   type S3BlobStore,
 } from '@padim-fleet/storage';
+import type { Redis } from 'ioredis';
+import { RedisRegistryLock, createRedis } from '@padim-fleet/fleet';
 import { collect, readStream } from './blob-store.contract';
-import { createTestBucket, describeWithS3, removeTestBucket, s3TestStore, testName } from '../support/services';
+import { createTestBucket, describeWithS3, redisTestUrl, removeTestBucket, s3TestStore, testName } from '../support/services';
 
 function sha256(data: Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
@@ -30,10 +32,24 @@ function sha256(data: Uint8Array): string {
 function registryCases(makeStore: () => Promise<BlobStore>, cleanup: (store: BlobStore) => Promise<void>): void {
   let store: BlobStore;
   let registry: ModelRegistry;
+  let redis: Redis;
+  let lockPrefix: string;
+
+  beforeAll(() => {
+    redis = createRedis(redisTestUrl(), 'padim-test');
+  });
+
+  afterAll(async () => {
+    await redis.quit();
+  });
+
+  /** A registry of its own on `target` that shares the Redis lock, as each fleet process has. */
+  const sharedRegistry = (target: BlobStore) => new ModelRegistry(target, { lock: new RedisRegistryLock(redis, lockPrefix) });
 
   beforeEach(async () => {
     store = await makeStore();
     registry = new ModelRegistry(store);
+    lockPrefix = testName();
   });
 
   afterEach(async () => {
@@ -123,6 +139,60 @@ function registryCases(makeStore: () => Promise<BlobStore>, cleanup: (store: Blo
     expect(await collect(store.list('models/screw/v2/'))).toEqual([]);
     await expect(registry.deleteVersion('screw', 'v2')).resolves.toBe(0);
     await registry.readManifest('screw', 'v1');
+  });
+
+  /** A version with one small artifact: enough for the pointer's checks, quick to write many of. */
+  async function publishSmall(target: ModelRegistry, category: string, version: string): Promise<void> {
+    const data = randomBytes(64);
+    const m = await target.writeArtifact(category, version, 'mean.f32', data);
+    await target.writeManifest(category, version, { formatVersion: 1, version, tensors: { 'mean.f32': { bytes: m.bytes, sha256: m.sha256 } } });
+  }
+
+  it('promote and delete of one version sent together: one of them wins, and current always names an existing version', async () => {
+    // Two registries on one store, as two API processes would have, sharing only Redis.
+    const [promoter, deleter] = [sharedRegistry(store), sharedRegistry(store)];
+    await publishSmall(promoter, 'screw', 'base');
+    await promoter.setCurrent('screw', 'base');
+    for (let round = 0; round < 30; round++) {
+      const version = `r${round}`;
+      await publishSmall(promoter, 'screw', version);
+      const [promoted, deleted] = await Promise.allSettled([promoter.setCurrent('screw', version), deleter.deleteVersion('screw', version)]);
+      const current = await promoter.getCurrent('screw');
+      // The invariant, round by round: current.json names a version whose manifest exists.
+      expect([round, current, await promoter.hasVersion('screw', current!)]).toEqual([round, current, true]);
+      if (current === version) {
+        expect([round, promoted.status, deleted.status === 'rejected' && deleted.reason instanceof ModelConflictError]).toEqual([round, 'fulfilled', true]);
+        await promoter.setCurrent('screw', 'base');
+        await promoter.deleteVersion('screw', version);
+      } else {
+        expect([round, deleted.status, promoted.status === 'rejected' && promoted.reason instanceof ModelNotFoundError]).toEqual([round, 'fulfilled', true]);
+      }
+    }
+    expect(await promoter.listVersions('screw')).toEqual(['base']);
+  }, 120_000);
+
+  it('advanceCurrent moves current only forward (a finished run); setCurrent may roll back (an operator)', async () => {
+    for (const version of ['v2', 'v3', 'v10']) await publishSmall(registry, 'screw', version);
+    await expect(registry.advanceCurrent('screw', 'v2')).resolves.toBe(true);
+    await expect(registry.advanceCurrent('screw', 'v10')).resolves.toBe(true);
+    await expect(registry.advanceCurrent('screw', 'v3')).resolves.toBe(false);
+    expect(await registry.getCurrent('screw')).toBe('v10');
+    // A retried publish of the current version finds it current already.
+    await expect(registry.advanceCurrent('screw', 'v10')).resolves.toBe(true);
+    await expect(registry.advanceCurrent('screw', 'v11')).rejects.toThrow(ModelNotFoundError);
+    await registry.setCurrent('screw', 'v2');
+    expect(await registry.getCurrent('screw')).toBe('v2');
+    await expect(registry.advanceCurrent('screw', 'v3')).resolves.toBe(true);
+    expect(await registry.getCurrent('screw')).toBe('v3');
+  });
+
+  it('removes the files of a version that was never published, and leaves a published one whole', async () => {
+    await publishSmall(registry, 'screw', 'v1');
+    await registry.writeArtifact('screw', 'v2', 'mean.f32', Buffer.from('uploaded before the reduce failed'));
+    await registry.writeArtifact('screw', 'v2', 'inv_cholesky.f32', Buffer.from('also'));
+    await expect(registry.deleteUnpublishedVersion('screw', 'v2')).resolves.toBe(2);
+    await expect(registry.deleteUnpublishedVersion('screw', 'v1')).resolves.toBe(0);
+    expect(await collect(store.list('models/screw/'))).toEqual([expect.objectContaining({ key: 'models/screw/v1/manifest.json' }), expect.objectContaining({ key: 'models/screw/v1/mean.f32' })]);
   });
 
   it('rejects bad category, version and artifact names before touching the store', async () => {

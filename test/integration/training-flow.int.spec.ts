@@ -3,17 +3,34 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { Queue, QueueEvents } from 'bullmq';
-import { FleetConfig, JobName, QueueName, TrainingRequest, TrainingStatus, abortStaleWrites, loadFleetConfig, trainingRequest } from '@padim-fleet/contracts';
+import { FleetConfig, JobName, QueueName, TrainingPlan, TrainingRequest, TrainingStatus, abortStaleWrites, loadFleetConfig, trainingRequest } from '@padim-fleet/contracts';
 import { TrainingRuns, createRedis, loadRegistryModel, planTraining } from '@padim-fleet/fleet';
 import { generateSyntheticDataset, listImagesRecursive, resolveBackbone, trainModel } from '@padim-fleet/inference';
 import { ModelManifest, deserializeAccumulator, parseModelManifest } from '@padim-fleet/padim-core';
-import { LocalBlobStore, ModelRegistry } from '@padim-fleet/storage';
+import { BlobBody, BlobStore, LocalBlobStore, ModelRegistry, PutOptions } from '@padim-fleet/storage';
 import { FleetWorker, startFleetWorker } from '../../apps/worker/src/fleet-worker';
 import { describeWithShared } from '../../libs/inference/src/testing/shared-data';
 import { pollUntil } from '../support/fleet-processes';
 import { relativeDifference } from '../support/model-compare';
 import { describeWithRedis, redisTestUrl, testName } from '../support/services';
 
+type PutHook = (key: string) => Promise<void>;
+
+/** `store` with every put first shown to `hook`, which may fail it (throw) or hold it back (wait). */
+function hookedStore(store: LocalBlobStore, hook: PutHook): BlobStore {
+  return new Proxy(store, {
+    get(target, prop) {
+      if (prop === 'put') {
+        return async (key: string, body: BlobBody, opts?: PutOptions) => {
+          await hook(key);
+          return target.put(key, body, opts);
+        };
+      }
+      const value = Reflect.get(target, prop, target) as unknown;
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
 
 describeWithShared('training flow (in-process workers, real Redis, local store)', () => {
   describeWithRedis('extract → reduce', () => {
@@ -25,6 +42,8 @@ describeWithShared('training flow (in-process workers, real Redis, local store)'
     let runs: TrainingRuns;
     let worker: FleetWorker;
     const redis = createRedis(redisTestUrl(), 'padim-test');
+    /** Puts of models/<category>/... go through the hook a test sets for that category (to fail or hold them). */
+    const putHooks = new Map<string, PutHook>();
 
     beforeAll(async () => {
       dir = mkdtempSync(path.join(os.tmpdir(), 'padim-flow-'));
@@ -44,7 +63,8 @@ describeWithShared('training flow (in-process workers, real Redis, local store)'
       store = new LocalBlobStore(config.PADIM_STORE);
       registry = new ModelRegistry(store);
       runs = new TrainingRuns(redis, config.PADIM_QUEUE_PREFIX, store, { attempts: config.JOB_ATTEMPTS, backoffMs: config.JOB_BACKOFF_MS });
-      worker = await startFleetWorker(config, { store, log: () => undefined });
+      const hooked = hookedStore(store, async (key) => putHooks.get(key.split('/')[1])?.(key));
+      worker = await startFleetWorker(config, { store: hooked, log: () => undefined });
     }, 120_000);
 
     afterAll(async () => {
@@ -56,11 +76,23 @@ describeWithShared('training flow (in-process workers, real Redis, local store)'
       rmSync(dir, { recursive: true, force: true });
     });
 
-    async function train(input: Partial<TrainingRequest> & { dataset: string }): Promise<TrainingStatus> {
+    function plan(input: Partial<TrainingRequest> & { dataset: string }, createdAt = new Date()): Promise<TrainingPlan> {
       const request = trainingRequest.parse({ category: 'weave', backbone: 'resnet18', size: 64, ...input });
-      const plan = await planTraining(request, { runId: crypto.randomUUID(), createdAt: new Date(), datasetRoots: config.PADIM_DATASET_ROOTS, s3: { region: 'us-east-1', forcePathStyle: true } });
-      await runs.submit(plan);
-      return pollUntil(() => runs.status(plan.runId).then((s) => s!), (s) => s.state === 'completed' || s.state === 'failed', 120_000, `run ${plan.runId}`);
+      return planTraining(request, { runId: crypto.randomUUID(), createdAt, datasetRoots: config.PADIM_DATASET_ROOTS, s3: { region: 'us-east-1', forcePathStyle: true } });
+    }
+
+    async function submit(planned: TrainingPlan): Promise<TrainingPlan> {
+      await runs.submit(planned);
+      return planned;
+    }
+
+    async function run(planned: TrainingPlan): Promise<TrainingStatus> {
+      await submit(planned);
+      return pollUntil(() => runs.status(planned.runId).then((s) => s!), (s) => s.state === 'completed' || s.state === 'failed', 120_000, `run ${planned.runId}`);
+    }
+
+    async function train(input: Partial<TrainingRequest> & { dataset: string }): Promise<TrainingStatus> {
+      return run(await plan(input));
     }
 
     const loadTensors = async (manifest: ModelManifest) => (await loadRegistryModel(registry, manifest.category, versionOf(manifest))).tensors;
@@ -132,6 +164,22 @@ describeWithShared('training flow (in-process workers, real Redis, local store)'
       expect(await registry.getCurrent('weave')).toBe(before);
     }, 240_000);
 
+    it('a run that finishes after a newer version became current leaves current alone; an explicit promote may still roll back', async () => {
+      const input = { dataset: path.join(data, 'train/good'), shards: 1, category: 'weave-late' };
+      const older = await plan(input, new Date(Date.now() - 60_000));
+      const newer = await plan(input);
+      const first = await run(newer);
+      expect([first.state, first.result?.current]).toEqual(['completed', true]);
+      expect(await registry.getCurrent('weave-late')).toBe(newer.version);
+      // The run submitted earlier finishes last: its version is published, current stays the newer one.
+      const late = await run(older);
+      expect([late.state, late.result?.current]).toEqual(['completed', false]);
+      expect(await registry.listVersions('weave-late')).toEqual([older.version, newer.version]);
+      expect(await registry.getCurrent('weave-late')).toBe(newer.version);
+      await registry.setCurrent('weave-late', older.version);
+      expect(await registry.getCurrent('weave-late')).toBe(older.version);
+    }, 240_000);
+
     it('sets F1-optimal thresholds and stores metrics when the request names a validation set', async () => {
       const status = await train({ dataset: path.join(data, 'train/good'), validation: data, shards: 2, category: 'weave-val' });
       expect(status.error).toBeUndefined();
@@ -182,6 +230,51 @@ describeWithShared('training flow (in-process workers, real Redis, local store)'
       const [a, b] = [await loadTensors(m1), await loadTensors(m2)];
       expect(relativeDifference(a.mean, b.mean)).toBeLessThan(1e-5);
       expect(relativeDifference(a.invCholesky, b.invCholesky)).toBeLessThan(1e-5);
+    }, 240_000);
+
+    function finished(runId: string): Promise<TrainingStatus> {
+      const settled = (s: TrainingStatus) => s.reduce.state === 'completed' || s.reduce.state === 'failed';
+      return pollUntil(() => runs.status(runId).then((s) => s!), settled, 120_000, `run ${runId} to settle`);
+    }
+
+    async function keysUnder(prefix: string): Promise<string[]> {
+      const keys: string[] = [];
+      for await (const info of store.list(prefix)) keys.push(info.key);
+      return keys;
+    }
+
+    it('a reduce that fails for good after uploading the version files removes them (merged and one-shard runs)', async () => {
+      putHooks.set('weave-fail', async (key) => {
+        if (key.endsWith('/manifest.json')) throw new Error('the store refused the manifest');
+      });
+      for (const shards of [2, 1]) {
+        const status = await finished((await submit(await plan({ dataset: path.join(data, 'train/good'), category: 'weave-fail', shards }))).runId);
+        expect([shards, status.state, status.reduce.attemptsMade]).toEqual([shards, 'failed', 2]);
+        expect(status.error).toMatch(/refused the manifest/);
+        expect([shards, await keysUnder('models/weave-fail/')]).toEqual([shards, []]);
+        expect([shards, await keysUnder('runs/')]).toEqual([shards, []]);
+      }
+    }, 240_000);
+
+    it('a run cancelled while its reduce uploads is not published, and its version files are removed', async () => {
+      let reached!: () => void;
+      const uploading = new Promise<void>((resolve) => (reached = resolve));
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => (release = resolve));
+      putHooks.set('weave-cancel', async (key) => {
+        if (!key.endsWith('/manifest.json')) {
+          reached();
+          await released;
+        }
+      });
+      const { runId } = await submit(await plan({ dataset: path.join(data, 'train/good'), category: 'weave-cancel', shards: 2 }));
+      await uploading;
+      expect((await runs.cancel(runId))?.state).toBe('cancelled');
+      release();
+      const status = await finished(runId);
+      expect([status.state, status.reduce.state]).toEqual(['cancelled', 'failed']);
+      expect(await keysUnder('models/weave-cancel/')).toEqual([]);
+      expect(await keysUnder('runs/')).toEqual([]);
     }, 240_000);
 
     it('the reduce workers schedule aborting stale writes; the job removes a crashed write older than STALE_WRITE_HOURS', async () => {

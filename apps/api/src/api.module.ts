@@ -2,7 +2,7 @@ import { DynamicModule, Inject, Injectable, Logger, Module, OnApplicationShutdow
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import type { Redis } from 'ioredis';
 import { FleetConfig, s3Connection } from '@padim-fleet/contracts';
-import { ScoringRuns, TrainingRuns, createRedis } from '@padim-fleet/fleet';
+import { RedisRegistryLock, ScoringRuns, TrainingRuns, createRedis } from '@padim-fleet/fleet';
 import { BlobStore, ModelRegistry, openBlobStore } from '@padim-fleet/storage';
 import { ApiKeyGuard } from './common/api-key.guard';
 import { DomainErrorsFilter } from './common/domain-errors.filter';
@@ -42,7 +42,11 @@ export class ApiModule {
         { provide: FLEET_CONFIG, useValue: config },
         { provide: BLOB_STORE, useFactory: () => openBlobStore(config.PADIM_STORE, s3Connection(config), (message) => new Logger('api').warn(message)) },
         { provide: REDIS, useFactory: () => createRedis(config.REDIS_URL, 'padim-api') },
-        { provide: ModelRegistry, useFactory: (store: BlobStore) => new ModelRegistry(store), inject: [BLOB_STORE] },
+        {
+          provide: ModelRegistry,
+          useFactory: (store: BlobStore, redis: Redis) => new ModelRegistry(store, { lock: new RedisRegistryLock(redis, config.PADIM_QUEUE_PREFIX) }),
+          inject: [BLOB_STORE, REDIS],
+        },
         {
           provide: TrainingRuns,
           useFactory: (redis: Redis, store: BlobStore) =>

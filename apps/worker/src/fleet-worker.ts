@@ -3,8 +3,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { FleetConfig, JobName, QueueName, WorkerRole, abortStaleWrites, s3Connection, sweepOnlineResults } from '@padim-fleet/contracts';
-import { RUN_MARK_TTL_SECONDS, ScoringRuns, createRedis, failedRunKey, scoringInputPrefix, scoringPlanKey, scoringPrefix, scoringUploadPrefix } from '@padim-fleet/fleet';
+import { FleetConfig, JobName, QueueName, WorkerRole, abortStaleWrites, fitGaussianJob, s3Connection, sweepOnlineResults } from '@padim-fleet/contracts';
+import { RUN_MARK_TTL_SECONDS, RedisRegistryLock, ScoringRuns, createRedis, failedRunKey, scoringInputPrefix, scoringPlanKey, scoringPrefix, scoringUploadPrefix } from '@padim-fleet/fleet';
 import { BlobStore, ModelRegistry, openBlobStore, runPrefix } from '@padim-fleet/storage';
 import { extractFeatures } from './jobs/extract-features.handler';
 import { fitGaussian } from './jobs/fit-gaussian.handler';
@@ -53,7 +53,7 @@ export async function startFleetWorker(config: FleetConfig, opts: FleetWorkerOpt
   const redis: Redis = createRedis(config.REDIS_URL, 'padim-worker');
   const scratchDir = config.PADIM_SCRATCH_DIR ?? path.join(os.tmpdir(), 'padim-reduce');
   mkdirSync(scratchDir, { recursive: true });
-  const registry = new ModelRegistry(store);
+  const registry = new ModelRegistry(store, { lock: new RedisRegistryLock(redis, config.PADIM_QUEUE_PREFIX) });
   const runtime = runtimeOf(config);
   const scoringRuns = new ScoringRuns(redis, config.PADIM_QUEUE_PREFIX, { attempts: config.JOB_ATTEMPTS, backoffMs: config.JOB_BACKOFF_MS });
   const ctx: JobContext = {
@@ -140,7 +140,8 @@ export async function startFleetWorker(config: FleetConfig, opts: FleetWorkerOpt
 
 /**
  * A job that will not be retried fails its run: mark the run failed (so the other shards stop and
- * drop what they write) and remove the run's partials, so nothing is orphaned in the store.
+ * drop what they write) and remove the run's partials, so nothing is orphaned in the store. A reduce
+ * (failed, or stopped by a cancel) also removes what it uploaded for a version it did not publish.
  */
 async function cleanUpFailedRun(ctx: JobContext, job: Job): Promise<void> {
   const data = job.data as { runId?: unknown; scoringId?: unknown };
@@ -149,6 +150,8 @@ async function cleanUpFailedRun(ctx: JobContext, job: Job): Promise<void> {
     await ctx.redis.set(failedRunKey(ctx.config.PADIM_QUEUE_PREFIX, data.runId), '1', 'EX', RUN_MARK_TTL_SECONDS);
     await ctx.store.deletePrefix(runPrefix(data.runId));
   }
+  const reduce = job.name === JobName.FitGaussian ? fitGaussianJob.safeParse(job.data) : null;
+  if (reduce?.success) await ctx.registry.deleteUnpublishedVersion(reduce.data.category, reduce.data.version);
   if (id(data.scoringId)) {
     // The scoring's scratch objects go; results written so far stay for inspection.
     await ctx.store.deletePrefix(scoringInputPrefix(data.scoringId));

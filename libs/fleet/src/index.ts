@@ -3,6 +3,7 @@ export * from './image-source';
 export * from './merge-partials';
 export * from './plan-training';
 export * from './redis-connection';
+export * from './redis-registry-lock';
 export * from './training-runs';
 export * from './testing/fleet-process';
 export * from './scoring';

@@ -1,4 +1,4 @@
-import { FlowProducer, Job, Queue } from 'bullmq';
+import { FlowJob, FlowProducer, Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import {
   ExtractFeaturesJob,
@@ -68,10 +68,32 @@ export class TrainingRuns {
 
   /** Writes the plan, then queues the flow; the run id is the parent job's id. */
   async submit(plan: TrainingPlan): Promise<void> {
-    await this.store.put(planKey(plan.runId), JSON.stringify(plan));
+    await this.submitAll([plan]);
+  }
+
+  /**
+   * Writes every plan, then queues all the flows in one Redis transaction (MULTI/EXEC): every run is
+   * queued or none is. When queueing fails the plans are removed, so no plan.json is left without its run.
+   */
+  async submitAll(plans: TrainingPlan[]): Promise<void> {
+    const written: TrainingPlan[] = [];
+    try {
+      for (const plan of plans) {
+        await this.store.put(planKey(plan.runId), JSON.stringify(plan));
+        written.push(plan);
+      }
+      await this.flows.addBulk(plans.map((plan) => this.flowOf(plan)));
+    } catch (error) {
+      await Promise.all(written.map((plan) => this.store.delete(planKey(plan.runId)).catch(() => undefined)));
+      throw error;
+    }
+  }
+
+  /** A run's flow: the FitGaussian parent on the reduce queue, one ExtractFeatures child per shard. */
+  private flowOf(plan: TrainingPlan): FlowJob {
     const parent: FitGaussianJob = { runId: plan.runId, shardCount: plan.shards.length, category: plan.request.category, version: plan.version, createdAt: plan.createdAt, heldOutCount: plan.heldOut.length, promote: plan.request.promote };
     const options = jobOptions(this.retry);
-    await this.flows.add({
+    return {
       name: JobName.FitGaussian,
       queueName: QueueName.Reduce,
       data: parent,
@@ -85,7 +107,7 @@ export class TrainingRuns {
           opts: { ...options, jobId: extractFeatures.jobId(data), failParentOnFailure: true },
         };
       }),
-    });
+    };
   }
 
   /** Extract workers connected to Redis now (each BullMQ Worker instance counts once). */

@@ -5,4 +5,5 @@ export * from './keys';
 export * from './local-blob-store';
 export * from './model-errors';
 export * from './model-registry';
+export * from './registry-lock';
 export * from './s3-blob-store';

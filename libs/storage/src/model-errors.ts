@@ -54,3 +54,14 @@ export class ModelConflictError extends Error {
     super(`model ${category}/${version}: ${message}`);
   }
 }
+
+/** Another writer held the category's lock for longer than a caller waits: retry later. */
+export class ModelRegistryBusyError extends Error {
+  override readonly name = 'ModelRegistryBusyError';
+  constructor(
+    readonly category: string,
+    waitedMs: number,
+  ) {
+    super(`model category "${category}" is being changed by another writer (waited ${waitedMs} ms); retry`);
+  }
+}

@@ -2,6 +2,7 @@ import { BlobNotFoundError, isReadableStream, type BlobStore, type ByteRange } f
 import { pipeInto, sha256Hex, sha256Stream } from './hashing';
 import { InvalidKeyError, modelCategoryPrefix, modelCurrentKey, modelsRoot, modelVersionPrefix, validateCategory, validateKey, validateVersion } from './keys';
 import { ModelConflictError, ModelIntegrityError, ModelNotFoundError, type ArtifactFingerprint } from './model-errors';
+import { InProcessRegistryLock, type RegistryLock } from './registry-lock';
 
 export const MANIFEST_NAME = 'manifest.json';
 
@@ -43,9 +44,20 @@ export function compareVersions(a: string, b: string): number {
  * `models/<category>/current.json` naming the version in use. A version exists only once its
  * manifest exists; writers put the artifacts first, then the manifest, then current.json, so a
  * reader never sees half a model. The manifest's content is the caller's business (any JSON).
+ *
+ * Moving current.json and deleting a version hold the category's lock, so a promote and a delete of
+ * the same version never both succeed. Without `lock` it is a lock within this process; processes
+ * that write one registry together must share one (RedisRegistryLock).
  */
 export class ModelRegistry {
-  constructor(readonly store: BlobStore) {}
+  private readonly lock: RegistryLock;
+
+  constructor(
+    readonly store: BlobStore,
+    opts: { lock?: RegistryLock } = {},
+  ) {
+    this.lock = opts.lock ?? new InProcessRegistryLock();
+  }
 
   private artifactKey(category: string, version: string, name: string): string {
     validateKey(name, 'artifact name');
@@ -141,14 +153,42 @@ export class ModelRegistry {
     }
   }
 
-  /** Points current.json at version; refuses a version whose manifest is missing. */
+  /**
+   * Points current.json at version, whichever version is current now (an operator may roll back);
+   * refuses a version whose manifest is missing.
+   */
   async setCurrent(category: string, version: string): Promise<void> {
-    const key = modelCurrentKey(category);
+    await this.lock.withLock(validateCategory(category), async () => {
+      await this.requireVersion(category, version);
+      await this.writeCurrent(category, version);
+    });
+  }
+
+  /**
+   * Points current.json at version only when no version is current or the current one is older
+   * (compareVersions): what a finished training run does, so a run that ends late never replaces a
+   * newer version promoted meanwhile. Returns whether version is current afterwards.
+   */
+  async advanceCurrent(category: string, version: string): Promise<boolean> {
+    return this.lock.withLock(validateCategory(category), async () => {
+      await this.requireVersion(category, version);
+      const current = await this.getCurrent(category);
+      if (current === version) return true;
+      if (current !== null && compareVersions(current, version) > 0) return false;
+      await this.writeCurrent(category, version);
+      return true;
+    });
+  }
+
+  private async requireVersion(category: string, version: string): Promise<void> {
     if (!(await this.hasVersion(category, version))) {
       throw new ModelNotFoundError(category, version, undefined, this.store.location);
     }
+  }
+
+  private async writeCurrent(category: string, version: string): Promise<void> {
     const pointer: CurrentPointer = { version, updatedAt: new Date().toISOString() };
-    await this.store.put(key, `${JSON.stringify(pointer, null, 2)}\n`, { contentType: 'application/json' });
+    await this.store.put(modelCurrentKey(category), `${JSON.stringify(pointer, null, 2)}\n`, { contentType: 'application/json' });
   }
 
   async getCurrent(category: string): Promise<string | null> {
@@ -205,19 +245,32 @@ export class ModelRegistry {
   }
 
   /**
-   * Removes a version: the manifest first (the version stops existing at once), then the rest.
-   * Refuses the current version. Returns how many blobs were removed; 0 when there was nothing.
+   * Removes a version: the manifest first, under the category's lock (the version stops existing at
+   * once, and a promote waiting for the lock then finds it missing), then the rest. Refuses the
+   * current version. Returns how many blobs were removed; 0 when there was nothing.
    */
   async deleteVersion(category: string, version: string): Promise<number> {
     const prefix = modelVersionPrefix(category, version);
-    if ((await this.getCurrent(category)) === version) {
-      throw new ModelConflictError(category, version, 'is the current version; set another one current before deleting it');
-    }
-    const manifestKey = this.manifestKey(category, version);
-    const hadManifest = (await this.store.head(manifestKey)) !== null;
-    await this.store.delete(manifestKey);
+    const hadManifest = await this.lock.withLock(category, async () => {
+      if ((await this.getCurrent(category)) === version) {
+        throw new ModelConflictError(category, version, 'is the current version; set another one current before deleting it');
+      }
+      const manifestKey = this.manifestKey(category, version);
+      const found = (await this.store.head(manifestKey)) !== null;
+      await this.store.delete(manifestKey);
+      return found;
+    });
     const rest = await this.store.deletePrefix(prefix);
     return rest + (hadManifest ? 1 : 0);
+  }
+
+  /**
+   * Removes what a run wrote for a version it never published (no manifest: nothing can read it or
+   * make it current). A published version is left alone. Returns how many blobs were removed.
+   */
+  async deleteUnpublishedVersion(category: string, version: string): Promise<number> {
+    if (await this.hasVersion(category, version)) return 0;
+    return this.store.deletePrefix(modelVersionPrefix(category, version));
   }
 }
 

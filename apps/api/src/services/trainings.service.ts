@@ -41,11 +41,14 @@ export class TrainingsService {
     return summary(plan);
   }
 
-  /** All runs are planned (and so checked) before any is queued: one bad entry queues nothing. */
+  /**
+   * All runs are planned (and so checked) before any is queued, then queued in one Redis transaction:
+   * one bad entry, or Redis failing part-way, queues nothing.
+   */
   async submitBatch(requests: TrainingRequest[]): Promise<SubmittedRun[]> {
     const plans: TrainingPlan[] = [];
     for (const [i, request] of requests.entries()) plans.push(await this.plan(request, `runs.${i}`));
-    for (const plan of plans) await this.runs.submit(plan);
+    await this.runs.submitAll(plans);
     return plans.map(summary);
   }
 

@@ -27,7 +27,7 @@ import { ModelManifest, parseModelManifest } from '@padim-fleet/padim-core';
 import { ModelNotFoundError, modelVersionPrefix, runPrefix } from '@padim-fleet/storage';
 import { loadPlan } from './extract-features.handler';
 import { REGULARIZATION, gridOf, manifestBaseOf, publishFittedShard, thresholdImages, versionManifest } from './fit-one-shard';
-import { JobContext, RunStoppedError, parseJobData, runStopReason, runtimeOf } from './job-context';
+import { JobContext, RunStoppedError, parseJobData, runStopReason, runtimeOf, throwIfStopped } from './job-context';
 
 /** Most memory the threshold images' embeddings may take while they wait for the merge (32 screw images: 52 MB). */
 const EMBED_AHEAD_BYTES = 256 * 1024 ** 2;
@@ -128,6 +128,7 @@ export async function fitGaussian(job: Job, ctx: JobContext): Promise<FitGaussia
     const uploadedAt = Date.now();
     base.training.seconds = (Date.now() - Date.parse(data.createdAt)) / 1000;
     const manifest = versionManifest(base, { accumulator, mean: meanArtifact, invCholesky: factorArtifact }, { runId, baseVersion });
+    await throwIfStopped(ctx, runId); // a run cancelled by now is not published; its files are removed with it
     await ctx.registry.writeManifest(category, version, manifest);
     const result = await finish(ctx, data, manifest, started);
     result.stages = {
@@ -147,10 +148,14 @@ export async function fitGaussian(job: Job, ctx: JobContext): Promise<FitGaussia
   }
 }
 
+/**
+ * Moves `current` forward only (when asked): a run that finishes after a newer version became current
+ * leaves it there. Then removes the run's objects.
+ */
 async function finish(ctx: JobContext, data: FitGaussianJob, manifest: ModelManifest, started: number): Promise<FitGaussianResult> {
-  if (data.promote) await ctx.registry.setCurrent(data.category, data.version);
+  const current = data.promote ? await ctx.registry.advanceCurrent(data.category, data.version) : false;
   await ctx.store.deletePrefix(runPrefix(data.runId));
-  return { category: data.category, version: data.version, imageCount: manifest.training.imageCount, current: data.promote, metrics: manifest.metrics, seconds: (Date.now() - started) / 1000 };
+  return { category: data.category, version: data.version, imageCount: manifest.training.imageCount, current, metrics: manifest.metrics, seconds: (Date.now() - started) / 1000 };
 }
 
 async function readManifestIfAny(ctx: JobContext, category: string, version: string): Promise<ModelManifest | null> {

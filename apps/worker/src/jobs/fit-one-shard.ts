@@ -4,7 +4,7 @@ import { MERGED_ACCUMULATOR_FILE, accumulatorStream } from '@padim-fleet/fleet';
 import { AccumulateResult, EmbeddingExtractor, INV_CHOLESKY_FILE, ImageReader, MEAN_FILE, ModelTensors, computeThresholds, finalizeInParallel, modelManifestBase } from '@padim-fleet/inference';
 import { ModelManifest, ModelThresholds, parseModelManifest } from '@padim-fleet/padim-core';
 import { putHashed, runPrefix } from '@padim-fleet/storage';
-import { JobContext, runtimeOf } from './job-context';
+import { JobContext, runtimeOf, throwIfStopped } from './job-context';
 
 export const REGULARIZATION = 0.01;
 
@@ -137,6 +137,7 @@ export async function publishFittedShard(
   base.thresholds = fitted.thresholds as unknown as ModelThresholds;
   base.training.seconds = (Date.now() - Date.parse(data.createdAt)) / 1000;
   const manifest = versionManifest(base, { accumulator, mean, invCholesky }, { runId: data.runId, baseVersion: null });
+  await throwIfStopped(ctx, data.runId); // a run cancelled by now is not published; its files are removed with it
   await ctx.registry.writeManifest(category, version, manifest);
   const result = await finish(manifest);
   result.stages = {

@@ -36,7 +36,7 @@ const trainingRequestFields = z
     holdout: z.number().min(0).lt(1).default(0.1),
     /** Extend this version's stored statistics with the new images instead of starting over. */
     baseVersion: versionName.optional(),
-    /** Make the new version current when it is published. */
+    /** Make the new version current when it is published, unless a newer version is current by then. */
     promote: z.boolean().default(true),
   })
   .strict();

@@ -66,6 +66,7 @@ export interface FitGaussianResult {
   category: string;
   version: string;
   imageCount: number;
+  /** Whether the run made its version current (not when promote was false or a newer version was current). */
   current: boolean;
   metrics?: Record<string, number | null>;
   seconds: number;
