@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { redactCredentials } from '@padim-fleet/contracts';
 import { UsageError } from './args';
 import { DEMO_USAGE, demoCommand } from './commands/demo.command';
 import { EVAL_USAGE, evalCommand } from './commands/eval.command';
@@ -32,7 +33,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
-    process.stderr.write(`padim ${name}: ${message}\n`);
+    process.stderr.write(redactCredentials(`padim ${name}: ${message}\n`));
     if (error instanceof UsageError) return 2;
     return 1;
   }

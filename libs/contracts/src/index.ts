@@ -4,5 +4,6 @@ export * from './api/scoring.dto';
 export * from './config/fleet-config';
 export * from './jobs';
 export * from './names';
+export * from './redact-credentials';
 export * from './runs/training-plan';
 export * from './validation';
