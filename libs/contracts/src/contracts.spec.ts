@@ -78,3 +78,28 @@ describe('dataset locations and versions', () => {
     expect(versionFor('00000000-0000', new Date('2026-11-30T00:00:00Z')) > a).toBe(true);
   });
 });
+
+describe('API keys', () => {
+  const problem = (key: string) => {
+    try {
+      loadFleetConfig({ API_KEYS: key });
+      return null;
+    } catch (error) {
+      return (error as ContractError).message;
+    }
+  };
+
+  it('accepts long keys with some variety, one or several', () => {
+    expect(loadFleetConfig({ API_KEYS: 'Zr8qT2vLm9XcB4nHw7KdF3jPs6YgA1eQ, e2e-exposure-Kq7vR2mX9tLw4ZcB8nYd' }).API_KEYS).toEqual([
+      'Zr8qT2vLm9XcB4nHw7KdF3jPs6YgA1eQ',
+      'e2e-exposure-Kq7vR2mX9tLw4ZcB8nYd',
+    ]);
+  });
+
+  it('refuses short keys, one character repeated, few distinct characters and short patterns repeated, naming the variable', () => {
+    for (const key of ['aaaaaaaaaaaaaaaa', 'change-me-to-a-long-secret', 'a'.repeat(64), 'ab'.repeat(20), 'aabbccddeeffgg'.repeat(3), 'abcdefgh'.repeat(4), 'Secret12'.repeat(5).slice(0, 37)]) {
+      expect([key, problem(key)]).toEqual([key, expect.stringMatching(/API_KEYS\.0: each API key must be at least 32 characters/)]);
+    }
+    expect(problem('Zr8qT2vLm9XcB4nHw7KdF3jPs6YgA1eQ,short')).toMatch(/API_KEYS\.1:/);
+  });
+});

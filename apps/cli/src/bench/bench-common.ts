@@ -71,7 +71,7 @@ export function round(x: number, digits = 3): number {
 
 export { freePort } from '@padim-fleet/fleet';
 
-export const API_KEY = 'bench-key-0123456789abcdef';
+export const API_KEY = 'bench-fleet-Tn5vQ9xL2wR7mC4kZ8bJ';
 export const S3_ENDPOINT = process.env.S3_ENDPOINT ?? 'http://127.0.0.1:7480';
 export const S3_KEYS = {
   accessKeyId: process.env.S3_ACCESS_KEY_ID ?? 'padim-test-access',
