@@ -50,7 +50,12 @@ describe('trainingRequest', () => {
     expect(bad).toThrow(/unrecognized key|extra/i);
     expect(() => parseContract(trainingRequest, { ...base, d: 449, crop: 300 }, 'request', 'body')).toThrow(/body\.d: must be at most 448 for resnet18; body\.crop: must be at most size \(256\)/);
     expect(() => parseContract(trainingRequest, { ...base, dataset: 'data/screw' }, 'request', 'body')).toThrow(/body\.dataset: must be s3:\/\/bucket\/prefix/);
-    expect(() => parseContract(trainingRequest, { ...base, dataset: '/data/../etc' }, 'request', 'body')).toThrow(/"\.\." segments/);
+    expect(() => parseContract(trainingRequest, { ...base, dataset: 's3://bucket-a/data/../etc/' }, 'request', 'body')).toThrow(/"\.\." segments/);
+    expect(() => parseContract(trainingRequest, { ...base, dataset: 'store:data/../models/' }, 'request', 'body')).toThrow(/"\.\." segments/);
+    // A server folder may say '..': the API resolves it and checks the result against the roots.
+    expect(trainingRequest.parse({ ...base, dataset: '/data/roots/../screw' }).dataset).toBe('/data/roots/../screw');
+    expect(() => parseContract(trainingRequest, { ...base, dataset: 's3://' }, 'request', 'body')).toThrow(/body\.dataset: must name a bucket/);
+    expect(() => parseContract(trainingRequest, { ...base, dataset: 's3://My_Bucket/x/' }, 'request', 'body')).toThrow(/body\.dataset: "My_Bucket" is not a valid bucket name \(S3 bucket names/);
   });
 
   it('keeps API requests out of the fleet\'s own prefixes', () => {

@@ -9,6 +9,7 @@ import {
   TrainingRequest,
   TrainingStatus,
   TrainingUploadRequest,
+  inputAccessProblem,
   s3Connection,
   trainingRequest,
 } from '@padim-fleet/contracts';
@@ -36,6 +37,7 @@ export class TrainingsService {
   ) {}
 
   async submit(request: TrainingRequest): Promise<SubmittedRun> {
+    this.checkAccess(request, 'body');
     const plan = await this.plan(request, 'body');
     await this.runs.submit(plan);
     return summary(plan);
@@ -43,6 +45,7 @@ export class TrainingsService {
 
   /** All runs are planned (and so checked) before any is queued: one bad entry queues nothing. */
   async submitBatch(requests: TrainingRequest[]): Promise<SubmittedRun[]> {
+    requests.forEach((request, i) => this.checkAccess(request, `body.runs.${i}`));
     const plans: TrainingPlan[] = [];
     for (const [i, request] of requests.entries()) plans.push(await this.plan(request, `runs.${i}`));
     for (const plan of plans) await this.runs.submit(plan);
@@ -89,6 +92,12 @@ export class TrainingsService {
     const status = await this.runs.cancel(runId);
     if (!status) throw new NotFoundException(`training run ${runId} not found`);
     return status;
+  }
+
+  /** A caller's dataset is read with the server's credential: only from the buckets it may name (uploads skip this: the API names their prefix). */
+  private checkAccess(request: TrainingRequest, root: string): void {
+    const problem = inputAccessProblem(request.dataset, { s3InputBuckets: this.config.PADIM_S3_INPUT_BUCKETS, store: this.config.PADIM_STORE });
+    if (problem) throw new ContractError('request', [{ path: `${root}.dataset`, message: problem }]);
   }
 
   private async plan(request: TrainingRequest, root: string, runId: string = randomUUID()): Promise<TrainingPlan> {

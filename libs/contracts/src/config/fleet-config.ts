@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { s3BucketName } from '../input-locations';
 import { parseContract } from '../validation';
 
 export const WORKER_ROLES = ['extract', 'reduce', 'score'] as const;
@@ -46,6 +47,11 @@ export const fleetEnvironment = z.object({
   S3_ACCESS_KEY_ID: z.string().min(1).optional(),
   S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
   S3_FORCE_PATH_STYLE: bool.default(true),
+  /**
+   * Buckets an `s3://` dataset or scoring input may name; they are read with the server's credential,
+   * so none by default (`s3://` inputs refused). In the store's own bucket, its reserved prefixes stay out of bounds.
+   */
+  PADIM_S3_INPUT_BUCKETS: csv(s3BucketName).default([]),
   /** Server-side folders a training request may name as its dataset; nothing outside them is read. */
   PADIM_DATASET_ROOTS: csv(z.string().min(1)).default([]),
   /** Folder for converted backbones (ResNet-50); default: the repository's .cache. */
