@@ -8,7 +8,7 @@ import {
 } from '@padim-fleet/contracts';
 import { splitHoldout } from '@padim-fleet/inference';
 import type { BlobStore } from '@padim-fleet/storage';
-import { DatasetError, checkServerFolder, openImageSource } from './image-source';
+import { DatasetError, checkServerFolder, checkValidationSet, openImageSource } from './image-source';
 
 /** With no extract worker online to count, one shard per this many training images (at most MAX_DEFAULT_SHARDS). */
 export const DEFAULT_IMAGES_PER_SHARD = 64;
@@ -45,7 +45,8 @@ export interface PlanContext {
 export async function planTraining(request: TrainingRequest, ctx: PlanContext): Promise<TrainingPlan> {
   let source: DatasetSource = ctx.source ?? parseDatasetLocation(request.dataset);
   if (source.kind === 'folder') source = { kind: 'folder', root: await checkServerFolder(source.root, ctx.datasetRoots, 'dataset') };
-  if (request.validation) await checkServerFolder(request.validation, ctx.datasetRoots, 'validation');
+  // The run reads the paths resolved here, not the request's spelling.
+  const validation = request.validation ? await checkValidationSet(request.validation, ctx.datasetRoots) : undefined;
   const images = openImageSource(source, ctx.s3, ctx.store);
   let files: string[];
   try {
@@ -64,7 +65,7 @@ export async function planTraining(request: TrainingRequest, ctx: PlanContext): 
     runId: ctx.runId,
     version: versionFor(ctx.runId, ctx.createdAt),
     createdAt: ctx.createdAt.toISOString(),
-    request,
+    request: validation ? { ...request, validation } : request,
     source,
     shards: splitContiguous(fit, shardCount),
     heldOut,
