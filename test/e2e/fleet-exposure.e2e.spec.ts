@@ -68,6 +68,11 @@ describeWithRedis('fleet exposure: inputs, limits, documentation and logs', () =
           const anonymous = await client.request('GET', route, undefined, { auth: false });
           expect([route, anonymous.status]).toEqual([route, 401]);
         }
+        // Other spellings of the same routes are never served without a key either.
+        for (const route of ['/%64ocs/openapi.json', '//docs/openapi.json', '/docs/openapi.json/', '/Docs/OpenAPI.json', '/docs%2Fopenapi.json']) {
+          const anonymous = await client.request('GET', route, undefined, { auth: false });
+          expect([route, anonymous.status === 401 || anonymous.status === 404]).toEqual([route, true]);
+        }
         const json = await client.request('GET', '/docs/openapi.json');
         expect(json.status).toBe(200);
         expect(json.body.paths['/v1/trainings']).toBeDefined();
