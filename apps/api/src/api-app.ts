@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { BadRequestException, HttpException, INestApplication, LogLevel, PayloadTooLargeException } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
-import type { FleetConfig } from '@padim-fleet/contracts';
+import { API_KEY_RULE, type FleetConfig } from '@padim-fleet/contracts';
 import { json, type NextFunction, type Request, type Response } from 'express';
 import { ApiModule } from './api.module';
 import { bearerProblem } from './common/api-key.guard';
@@ -23,7 +23,7 @@ const DOCUMENTATION_PATH = /^\/docs(?:[-./]|$)/i;
 
 /** Builds the HTTP API (not yet listening): routes, auth, validation, OpenAPI at /docs. */
 export async function createApiApp(config: FleetConfig, opts: ApiAppOptions = {}): Promise<INestApplication> {
-  if (config.API_KEYS.length === 0) throw new Error('API_KEYS is empty: set at least one API key (comma separated; see API_KEYS in the README for the rule)');
+  if (config.API_KEYS.length === 0) throw new Error(`API_KEYS is empty: set at least one API key (comma separated; ${API_KEY_RULE})`);
   const logger = opts.logger === false ? false : new RedactingLogger(config, opts.logger ?? ['log', 'warn', 'error']);
   const app = await NestFactory.create(ApiModule.forConfig(config), { logger, bodyParser: false });
   const readJson = json({ limit: MAX_JSON_BODY_BYTES });
