@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import type { DatasetSource, S3Connection } from '@padim-fleet/contracts';
+import { type DatasetSource, RESERVED_STORE_PREFIXES, type S3Connection, touchesReservedPrefixes } from '@padim-fleet/contracts';
 import { ImageReader, isImageFileName, listImagesRecursive, listMvtecTestSet } from '@padim-fleet/inference';
 import { BlobStore, S3BlobStore } from '@padim-fleet/storage';
 
@@ -61,9 +61,10 @@ function isWithin(file: string, root: string): boolean {
  * (`..` folds away: `/data/x/../y` is `/data/y`), compared with the roots as spelled and as resolved
  * before anything is read there, so that the answer for a path outside them is the same whether it
  * exists or not, and compared again after resolving links, so that a symlink cannot lead out.
- * Returns the real path: the one to read from then on.
+ * A local store's own prefixes (`storeFolder`, when the store is a folder that may lie under a root)
+ * are out of bounds as they are for `store:` inputs, and so are the folders above them. Returns the real path: the one to read from then on.
  */
-export async function checkServerPath(file: string, roots: string[], field: string): Promise<string> {
+export async function checkServerPath(file: string, roots: string[], field: string, storeFolder?: string): Promise<string> {
   if (roots.length === 0) throw new DatasetError(`${field}: server folders are disabled (PADIM_DATASET_ROOTS is empty); use an s3:// prefix`);
   const outside = new DatasetError(`${field}: ${file} is not under an allowed dataset root (PADIM_DATASET_ROOTS)`);
   const resolvedRoots = roots.map((root) => path.resolve(root));
@@ -77,12 +78,16 @@ export async function checkServerPath(file: string, roots: string[], field: stri
     throw new DatasetError(`${field}: ${file} does not exist`);
   }
   if (!realRoots.some((root) => isWithin(real, root))) throw outside;
+  const realStore = storeFolder ? await fs.realpath(storeFolder).catch(() => null) : null;
+  if (realStore && (isWithin(real, realStore) || isWithin(realStore, real)) && touchesReservedPrefixes(isWithin(real, realStore) ? path.relative(realStore, real) : '')) {
+    throw new DatasetError(`${field}: ${file} must not name the fleet's own prefixes (${RESERVED_STORE_PREFIXES.join(', ')}) of its store`);
+  }
   return real;
 }
 
 /** checkServerPath for a folder. */
-export async function checkServerFolder(folder: string, roots: string[], field: string): Promise<string> {
-  const real = await checkServerPath(folder, roots, field);
+export async function checkServerFolder(folder: string, roots: string[], field: string, storeFolder?: string): Promise<string> {
+  const real = await checkServerPath(folder, roots, field, storeFolder);
   if (!(await fs.stat(real)).isDirectory()) throw new DatasetError(`${field}: ${folder} is not a folder`);
   return real;
 }
@@ -92,11 +97,11 @@ export async function checkServerFolder(folder: string, roots: string[], field: 
  * be links of their own: they, and every image and mask the set lists, must be under the roots too.
  * Returns the set's real path, the one the run reads.
  */
-export async function checkValidationSet(folder: string, roots: string[]): Promise<string> {
-  const real = await checkServerFolder(folder, roots, 'validation');
+export async function checkValidationSet(folder: string, roots: string[], storeFolder?: string): Promise<string> {
+  const real = await checkServerFolder(folder, roots, 'validation', storeFolder);
   for (const name of ['test', 'ground_truth']) {
     const inner = path.join(real, name);
-    if (await fs.lstat(inner).then(() => true, () => false)) await checkServerPath(inner, roots, 'validation');
+    if (await fs.lstat(inner).then(() => true, () => false)) await checkServerPath(inner, roots, 'validation', storeFolder);
   }
   let items: Awaited<ReturnType<typeof listMvtecTestSet>>;
   try {
@@ -104,6 +109,6 @@ export async function checkValidationSet(folder: string, roots: string[]): Promi
   } catch (error) {
     throw new DatasetError(`validation: ${(error as Error).message}`);
   }
-  for (const item of items) for (const file of [item.file, item.mask]) if (file) await checkServerPath(file, roots, 'validation');
+  for (const item of items) for (const file of [item.file, item.mask]) if (file) await checkServerPath(file, roots, 'validation', storeFolder);
   return real;
 }

@@ -70,6 +70,20 @@ describe('planTraining on server folders', () => {
     expect(new Set(answers)).toEqual(new Set(['dataset: <folder> is not under an allowed dataset root (PADIM_DATASET_ROOTS)']));
   });
 
+  it('keeps server folders out of a local store\'s own prefixes when the store lies under a root', async () => {
+    const storeFolder = path.join(root, 'allowed', '.store');
+    for (const folder of ['models/line/v1', 'uploads/req', 'data']) mkdirSync(path.join(storeFolder, folder), { recursive: true });
+    for (const folder of ['uploads/req', 'models', '', 'models/../uploads/req']) {
+      await expect(checkServerFolder(`${storeFolder}/${folder}`, ctx.datasetRoots, 'dataset', storeFolder)).rejects.toThrow(/dataset: .* must not name the fleet's own prefixes/);
+    }
+    symlinkSync(path.join(storeFolder, 'uploads'), path.join(root, 'allowed', 'to-uploads'));
+    await expect(checkServerFolder(path.join(root, 'allowed', 'to-uploads'), ctx.datasetRoots, 'dataset', storeFolder)).rejects.toThrow(/must not name the fleet's own prefixes/);
+    // A folder above the store would list its prefixes too.
+    await expect(checkServerFolder(path.join(root, 'allowed'), ctx.datasetRoots, 'dataset', storeFolder)).rejects.toThrow(/must not name the fleet's own prefixes/);
+    await expect(checkServerFolder(data, ctx.datasetRoots, 'dataset', storeFolder)).resolves.toBe(realpathSync(data));
+    await expect(checkServerFolder(path.join(storeFolder, 'data'), ctx.datasetRoots, 'dataset', storeFolder)).resolves.toBe(realpathSync(path.join(storeFolder, 'data')));
+  });
+
   describe('validation sets', () => {
     /** An MVTec-style set: test/good, test/crack and ground_truth/crack. */
     const mvtecSet = (dir: string) => {

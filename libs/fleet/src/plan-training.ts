@@ -35,6 +35,8 @@ export interface PlanContext {
   /** Where the images are when not at `request.dataset` (an uploaded archive unpacked into `store`). */
   source?: DatasetSource;
   store?: BlobStore;
+  /** The store's folder when it is local: server folders may not reach its own prefixes. */
+  storeFolder?: string;
 }
 
 /**
@@ -44,9 +46,9 @@ export interface PlanContext {
  */
 export async function planTraining(request: TrainingRequest, ctx: PlanContext): Promise<TrainingPlan> {
   let source: DatasetSource = ctx.source ?? parseDatasetLocation(request.dataset);
-  if (source.kind === 'folder') source = { kind: 'folder', root: await checkServerFolder(source.root, ctx.datasetRoots, 'dataset') };
+  if (source.kind === 'folder') source = { kind: 'folder', root: await checkServerFolder(source.root, ctx.datasetRoots, 'dataset', ctx.storeFolder) };
   // The run reads the paths resolved here, not the request's spelling.
-  const validation = request.validation ? await checkValidationSet(request.validation, ctx.datasetRoots) : undefined;
+  const validation = request.validation ? await checkValidationSet(request.validation, ctx.datasetRoots, ctx.storeFolder) : undefined;
   const images = openImageSource(source, ctx.s3, ctx.store);
   let files: string[];
   try {

@@ -14,7 +14,7 @@ import {
   trainingRequest,
 } from '@padim-fleet/contracts';
 import { DatasetError, TrainingRuns, planTraining } from '@padim-fleet/fleet';
-import { BlobStore, ModelNotFoundError, ModelRegistry, runPrefix } from '@padim-fleet/storage';
+import { BlobStore, LocalBlobStore, ModelNotFoundError, ModelRegistry, runPrefix } from '@padim-fleet/storage';
 import { BLOB_STORE, FLEET_CONFIG } from '../common/tokens';
 
 export interface SubmittedRun {
@@ -118,6 +118,7 @@ export class TrainingsService {
         datasetRoots: this.config.PADIM_DATASET_ROOTS,
         s3: s3Connection(this.config),
         store: this.store,
+        storeFolder: this.store instanceof LocalBlobStore ? this.store.root : undefined,
         extractWorkers: await this.runs.extractWorkerCount(),
       });
     } catch (error) {
