@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { generateSyntheticDataset, listImagesRecursive } from '@padim-fleet/inference';
 import type { TrainingPlan } from '@padim-fleet/contracts';
-import { planKey } from '@padim-fleet/fleet';
+import { createRedis, planKey } from '@padim-fleet/fleet';
 import { S3BlobStore } from '@padim-fleet/storage';
 import { FleetApiClient } from '../support/fleet-api';
 import { setUpFleetE2e, tearDownFleetE2e, type FleetE2e } from '../support/fleet-e2e';
@@ -56,6 +56,10 @@ describeWithRedis('fleet exposure: inputs, limits, documentation and logs', () =
 
     afterAll(async () => {
       await tearDownFleetE2e(setup, processes);
+      // The runs planned here were never meant to run (no extract worker): their jobs go with the suite's queue prefix.
+      const redis = createRedis(redisTestUrl(), 'padim-e2e-cleanup');
+      for await (const keys of redis.scanStream({ match: `${setup.env.PADIM_QUEUE_PREFIX}:*`, count: 500 })) if ((keys as string[]).length > 0) await redis.del(...(keys as string[]));
+      await redis.quit();
       if (otherBucket) await removeTestBucket(otherBucket);
     }, 60_000);
 
