@@ -42,12 +42,12 @@ describe('touchesReservedPrefixes and isUserStoreKey', () => {
 });
 
 describe('inputAccessProblem', () => {
-  const access = { s3InputBuckets: ['incoming', 'fleet-store'], store: 's3://fleet-store/fleet' };
+  const access = { PADIM_S3_INPUT_BUCKETS: ['incoming', 'fleet-store'], PADIM_STORE: 's3://fleet-store/fleet' };
 
   it('refuses every s3:// input while no bucket is listed', () => {
-    expect(inputAccessProblem('s3://incoming/x/', { s3InputBuckets: [], store: '.padim-store' })).toMatch(/s3:\/\/ inputs are disabled: set PADIM_S3_INPUT_BUCKETS/);
-    expect(inputAccessProblem('store:incoming/', { s3InputBuckets: [], store: '.padim-store' })).toBeNull();
-    expect(inputAccessProblem('/data/screw', { s3InputBuckets: [], store: '.padim-store' })).toBeNull();
+    expect(inputAccessProblem('s3://incoming/x/', { PADIM_S3_INPUT_BUCKETS: [], PADIM_STORE: '.padim-store' })).toMatch(/s3:\/\/ inputs are disabled: set PADIM_S3_INPUT_BUCKETS/);
+    expect(inputAccessProblem('store:incoming/', { PADIM_S3_INPUT_BUCKETS: [], PADIM_STORE: '.padim-store' })).toBeNull();
+    expect(inputAccessProblem('/data/screw', { PADIM_S3_INPUT_BUCKETS: [], PADIM_STORE: '.padim-store' })).toBeNull();
   });
 
   it('allows listed buckets only', () => {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { FleetConfig } from './config/fleet-config';
 
 /** Top-level prefixes the fleet writes itself; no input may point into them (or list them). */
 export const RESERVED_STORE_PREFIXES = ['models/', 'runs/', 'scorings/', 'scores/', 'uploads/'] as const;
@@ -82,29 +83,22 @@ export function isUserStoreKey(location: string): boolean {
   return !touchesReservedPrefixes(location.slice('store:'.length));
 }
 
-export interface InputAccess {
-  /** Buckets an `s3://` input may name (PADIM_S3_INPUT_BUCKETS); none: `s3://` inputs are refused. */
-  s3InputBuckets: readonly string[];
-  /** The fleet's store (PADIM_STORE): in its bucket, the reserved prefixes under its prefix are out of bounds. */
-  store: string;
-}
-
 /**
  * Why a caller may not read `location` (a dataset or scoring input) with the server's credential, or
- * null: an `s3://` bucket must be listed in PADIM_S3_INPUT_BUCKETS, and neither it nor a `store:` key
- * may reach the store's own prefixes.
+ * null: an `s3://` bucket must be listed in PADIM_S3_INPUT_BUCKETS (none listed: `s3://` is refused),
+ * and neither it nor a `store:` key may reach the reserved prefixes of the store (PADIM_STORE).
  */
-export function inputAccessProblem(location: string, access: InputAccess): string | null {
+export function inputAccessProblem(location: string, config: Pick<FleetConfig, 'PADIM_S3_INPUT_BUCKETS' | 'PADIM_STORE'>): string | null {
   const reserved = `must not name the fleet's own prefixes (${RESERVED_STORE_PREFIXES.join(', ')})`;
   if (!isUserStoreKey(location)) return reserved;
   const input = splitS3Location(location);
   if (!input) return null;
   const malformed = s3LocationProblem(location);
   if (malformed) return malformed;
-  if (access.s3InputBuckets.length === 0) return 's3:// inputs are disabled: set PADIM_S3_INPUT_BUCKETS to the buckets callers may read';
+  if (config.PADIM_S3_INPUT_BUCKETS.length === 0) return 's3:// inputs are disabled: set PADIM_S3_INPUT_BUCKETS to the buckets callers may read';
   const bucket = input.bucket.toLowerCase();
-  if (!access.s3InputBuckets.some((b) => b.toLowerCase() === bucket)) return `bucket ${input.bucket} is not in PADIM_S3_INPUT_BUCKETS`;
-  const store = splitS3Location(access.store);
-  if (store && store.bucket.toLowerCase() === bucket && touchesReservedPrefixes(input.key, store.key)) return `${reserved} of the store ${access.store}`;
+  if (!config.PADIM_S3_INPUT_BUCKETS.some((b) => b.toLowerCase() === bucket)) return `bucket ${input.bucket} is not in PADIM_S3_INPUT_BUCKETS`;
+  const store = splitS3Location(config.PADIM_STORE);
+  if (store && store.bucket.toLowerCase() === bucket && touchesReservedPrefixes(input.key, store.key)) return `${reserved} of the store ${config.PADIM_STORE}`;
   return null;
 }

@@ -56,13 +56,20 @@ function isWithin(file: string, root: string): boolean {
   return file === root || file.startsWith(root.endsWith(path.sep) ? root : root + path.sep);
 }
 
+/** True when `real` is in a local store's reserved prefixes, or is the store or a folder above it (a listing would include them). */
+function reachesStorePrefixes(real: string, realStore: string): boolean {
+  if (isWithin(realStore, real)) return true;
+  return isWithin(real, realStore) && touchesReservedPrefixes(path.relative(realStore, real));
+}
+
 /**
  * A server path is readable only below one of the configured dataset roots. It is resolved first
  * (`..` folds away: `/data/x/../y` is `/data/y`), compared with the roots as spelled and as resolved
  * before anything is read there, so that the answer for a path outside them is the same whether it
  * exists or not, and compared again after resolving links, so that a symlink cannot lead out.
  * A local store's own prefixes (`storeFolder`, when the store is a folder that may lie under a root)
- * are out of bounds as they are for `store:` inputs, and so are the folders above them. Returns the real path: the one to read from then on.
+ * are out of bounds as they are for `store:` inputs, and so are the folders above them.
+ * Returns the real path: the one to read from then on.
  */
 export async function checkServerPath(file: string, roots: string[], field: string, storeFolder?: string): Promise<string> {
   if (roots.length === 0) throw new DatasetError(`${field}: server folders are disabled (PADIM_DATASET_ROOTS is empty); use an s3:// prefix`);
@@ -79,7 +86,7 @@ export async function checkServerPath(file: string, roots: string[], field: stri
   }
   if (!realRoots.some((root) => isWithin(real, root))) throw outside;
   const realStore = storeFolder ? await fs.realpath(storeFolder).catch(() => null) : null;
-  if (realStore && (isWithin(real, realStore) || isWithin(realStore, real)) && touchesReservedPrefixes(isWithin(real, realStore) ? path.relative(realStore, real) : '')) {
+  if (realStore && reachesStorePrefixes(real, realStore)) {
     throw new DatasetError(`${field}: ${file} must not name the fleet's own prefixes (${RESERVED_STORE_PREFIXES.join(', ')}) of its store`);
   }
   return real;

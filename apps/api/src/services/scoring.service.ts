@@ -73,7 +73,7 @@ export class ScoringService {
 
   async submit(request: ScoringRequest): Promise<{ scoringId: string; status: string }> {
     // Before the model: the input is read with the server's credential, so the caller must be allowed to name it.
-    const problem = inputAccessProblem(request.input, { s3InputBuckets: this.config.PADIM_S3_INPUT_BUCKETS, store: this.config.PADIM_STORE });
+    const problem = inputAccessProblem(request.input, this.config);
     if (problem) throw new ContractError('request', [{ path: 'body.input', message: problem }]);
     await this.checkModel(request.category, request.version);
     const scoringId = randomUUID();

@@ -96,7 +96,7 @@ export class TrainingsService {
 
   /** A caller's dataset is read with the server's credential: only from the buckets it may name (uploads skip this: the API names their prefix). */
   private checkAccess(request: TrainingRequest, root: string): void {
-    const problem = inputAccessProblem(request.dataset, { s3InputBuckets: this.config.PADIM_S3_INPUT_BUCKETS, store: this.config.PADIM_STORE });
+    const problem = inputAccessProblem(request.dataset, this.config);
     if (problem) throw new ContractError('request', [{ path: `${root}.dataset`, message: problem }]);
   }
 
