@@ -15,7 +15,7 @@ import { setUpFleetE2e, tearDownFleetE2e, type FleetE2e } from '../support/fleet
 import { FleetProcess, pollUntil } from '../support/fleet-processes';
 import { describeWithRedis, describeWithS3, redisTestUrl } from '../support/services';
 
-const API_KEY = 'e2e-score-key-0123456789abcdef';
+const API_KEY = 'e2e-scoring-Hc6tY1wR8nM3qZ5vJ2kP';
 const SCREW = sharedPath('datasets/mvtec-ad/screw');
 
 

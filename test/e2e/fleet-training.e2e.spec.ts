@@ -23,7 +23,7 @@ import { setUpFleetE2e, tearDownFleetE2e, type FleetE2e } from '../support/fleet
 import { FleetProcess, REPO_ROOT, pollUntil, sleep } from '../support/fleet-processes';
 import { describeWithRedis, describeWithS3 } from '../support/services';
 
-const API_KEY = 'e2e-key-0123456789abcdef';
+const API_KEY = 'e2e-training-Xw4pN8rT2mQ7vK3zB9dL';
 const SCREW = sharedPath('datasets/mvtec-ad/screw');
 /** A private Redis for this suite, so that restarting it touches nothing else. */
 const REDIS_PORT = 6390;

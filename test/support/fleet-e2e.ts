@@ -18,8 +18,8 @@ export interface FleetE2e {
 
 /**
  * A fresh radosgw bucket, a scratch folder, a free port, and the fleet processes' environment: the
- * test keys, a queue prefix of its own, one onnxruntime thread per process and stalled jobs noticed
- * within seconds (the tests kill workers).
+ * test keys, the bucket as the one s3:// inputs may name, a queue prefix of its own, one onnxruntime
+ * thread per process and stalled jobs noticed within seconds (the tests kill workers).
  */
 export async function setUpFleetE2e(opts: { redisUrl: string; apiKey: string; scratchPrefix: string; extra: (scratch: string) => Record<string, string> }): Promise<FleetE2e> {
   const bucket = await createTestBucket();
@@ -31,6 +31,8 @@ export async function setUpFleetE2e(opts: { redisUrl: string; apiKey: string; sc
     REDIS_URL: opts.redisUrl,
     PADIM_QUEUE_PREFIX: testName(),
     PADIM_STORE: `s3://${bucket}`,
+    // The tests put their s3:// inputs in their own bucket.
+    PADIM_S3_INPUT_BUCKETS: bucket,
     S3_ENDPOINT: s3.endpoint,
     S3_ACCESS_KEY_ID: s3.accessKeyId!,
     S3_SECRET_ACCESS_KEY: s3.secretAccessKey!,

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { redactCredentials } from '@padim-fleet/contracts';
 import { CommandSpec, HelpRequested, UsageError } from './args';
 import { DEMO_COMMAND, demoCommand } from './commands/demo.command';
 import { EVAL_COMMAND, evalCommand } from './commands/eval.command';
@@ -41,7 +42,7 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     const message = error instanceof Error ? error.message : String(error);
-    process.stderr.write(`padim ${name}: ${message}\n`);
+    process.stderr.write(redactCredentials(`padim ${name}: ${message}\n`));
     if (error instanceof UsageError) return 2;
     return 1;
   }

@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { FleetConfig, JobName, QueueName, WorkerRole, abortStaleWrites, fitGaussianJob, s3Connection, sweepOnlineResults } from '@padim-fleet/contracts';
+import { FleetConfig, JobName, QueueName, WorkerRole, abortStaleWrites, fitGaussianJob, redactingLog, s3Connection, sweepOnlineResults } from '@padim-fleet/contracts';
 import { RUN_MARK_TTL_SECONDS, RedisRegistryLock, ScoringRuns, createRedis, failedRunKey, scoringInputPrefix, scoringPlanKey, scoringPrefix, scoringUploadPrefix } from '@padim-fleet/fleet';
 import { BlobStore, ModelRegistry, openBlobStore, runPrefix } from '@padim-fleet/storage';
 import { extractFeatures } from './jobs/extract-features.handler';
@@ -42,13 +42,13 @@ export interface FleetWorker {
 }
 
 export interface FleetWorkerOptions {
-  /** Log lines go here; default console. */
+  /** Log lines go here (with credentials redacted); default console. */
   log?: (line: string) => void;
   store?: BlobStore;
 }
 
 export async function startFleetWorker(config: FleetConfig, opts: FleetWorkerOptions = {}): Promise<FleetWorker> {
-  const log = opts.log ?? ((line: string) => console.log(line));
+  const log = redactingLog(config, opts.log ?? ((line: string) => console.log(line)));
   const store = opts.store ?? (await openBlobStore(config.PADIM_STORE, s3Connection(config), log));
   const redis: Redis = createRedis(config.REDIS_URL, 'padim-worker');
   const scratchDir = config.PADIM_SCRATCH_DIR ?? path.join(os.tmpdir(), 'padim-reduce');

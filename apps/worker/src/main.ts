@@ -1,20 +1,25 @@
 #!/usr/bin/env node
-import { loadFleetConfig } from '@padim-fleet/contracts';
+import { loadFleetConfig, redactCredentials, redactingLog } from '@padim-fleet/contracts';
 import { startFleetWorker } from './fleet-worker';
+
+/** Error lines, without credentials: URL passwords always, the configured secrets once the configuration is read. */
+let printError = (line: string) => console.error(redactCredentials(line));
 
 /** A fleet worker process: its roles, store and Redis come from the environment (see libs/contracts). */
 async function main(): Promise<void> {
   const config = loadFleetConfig();
+  const log = redactingLog(config, (line) => console.log(line));
+  printError = redactingLog(config, (line) => console.error(line));
   const worker = await startFleetWorker(config);
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    console.log(`worker: ${signal}, finishing current jobs`);
+    log(`worker: ${signal}, finishing current jobs`);
     worker.close().then(
       () => process.exit(0),
       (error: Error) => {
-        console.error(`worker: shutdown failed: ${error.message}`);
+        printError(`worker: shutdown failed: ${error.message}`);
         process.exit(1);
       },
     );
@@ -24,6 +29,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: Error) => {
-  console.error(`worker: ${error.message}`);
+  printError(`worker: ${error.message}`);
   process.exit(1);
 });

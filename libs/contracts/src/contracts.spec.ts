@@ -50,7 +50,12 @@ describe('trainingRequest', () => {
     expect(bad).toThrow(/unrecognized key|extra/i);
     expect(() => parseContract(trainingRequest, { ...base, d: 449, crop: 300 }, 'request', 'body')).toThrow(/body\.d: must be at most 448 for resnet18; body\.crop: must be at most size \(256\)/);
     expect(() => parseContract(trainingRequest, { ...base, dataset: 'data/screw' }, 'request', 'body')).toThrow(/body\.dataset: must be s3:\/\/bucket\/prefix/);
-    expect(() => parseContract(trainingRequest, { ...base, dataset: '/data/../etc' }, 'request', 'body')).toThrow(/"\.\." segments/);
+    expect(() => parseContract(trainingRequest, { ...base, dataset: 's3://bucket-a/data/../etc/' }, 'request', 'body')).toThrow(/"\.\." segments/);
+    expect(() => parseContract(trainingRequest, { ...base, dataset: 'store:data/../models/' }, 'request', 'body')).toThrow(/"\.\." segments/);
+    // A server folder may say '..': the API resolves it and checks the result against the roots.
+    expect(trainingRequest.parse({ ...base, dataset: '/data/roots/../screw' }).dataset).toBe('/data/roots/../screw');
+    expect(() => parseContract(trainingRequest, { ...base, dataset: 's3://' }, 'request', 'body')).toThrow(/body\.dataset: must name a bucket/);
+    expect(() => parseContract(trainingRequest, { ...base, dataset: 's3://My_Bucket/x/' }, 'request', 'body')).toThrow(/body\.dataset: "My_Bucket" is not a valid bucket name \(S3 bucket names/);
   });
 
   it('keeps API requests out of the fleet\'s own prefixes', () => {
@@ -76,5 +81,30 @@ describe('dataset locations and versions', () => {
     expect(a).toBe('20261129T230348Z-1a2b3c4d');
     expect(versionFor('1a2b3c4d-0000-4000-8000-000000000000', new Date('2026-11-29T23:03:48.123Z'))).toBe(a);
     expect(versionFor('00000000-0000', new Date('2026-11-30T00:00:00Z')) > a).toBe(true);
+  });
+});
+
+describe('API keys', () => {
+  const problem = (key: string) => {
+    try {
+      loadFleetConfig({ API_KEYS: key });
+      return null;
+    } catch (error) {
+      return (error as ContractError).message;
+    }
+  };
+
+  it('accepts long keys with some variety, one or several', () => {
+    expect(loadFleetConfig({ API_KEYS: 'Zr8qT2vLm9XcB4nHw7KdF3jPs6YgA1eQ, e2e-exposure-Kq7vR2mX9tLw4ZcB8nYd' }).API_KEYS).toEqual([
+      'Zr8qT2vLm9XcB4nHw7KdF3jPs6YgA1eQ',
+      'e2e-exposure-Kq7vR2mX9tLw4ZcB8nYd',
+    ]);
+  });
+
+  it('refuses short keys, one character repeated, few distinct characters and short patterns repeated, naming the variable', () => {
+    for (const key of ['aaaaaaaaaaaaaaaa', 'change-me-to-a-long-secret', 'a'.repeat(64), 'ab'.repeat(20), 'aabbccddeeffgg'.repeat(3), 'abcdefgh'.repeat(4), 'Secret12'.repeat(5).slice(0, 37)]) {
+      expect([key, problem(key)]).toEqual([key, expect.stringMatching(/API_KEYS\.0: each API key must be at least 32 characters/)]);
+    }
+    expect(problem('Zr8qT2vLm9XcB4nHw7KdF3jPs6YgA1eQ,short')).toMatch(/API_KEYS\.1:/);
   });
 });

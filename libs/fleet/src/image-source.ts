@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import type { DatasetSource, S3Connection } from '@padim-fleet/contracts';
-import { ImageReader, isImageFileName, listImagesRecursive } from '@padim-fleet/inference';
+import { type DatasetSource, RESERVED_STORE_PREFIXES, type S3Connection, touchesReservedPrefixes } from '@padim-fleet/contracts';
+import { ImageReader, isImageFileName, listImagesRecursive, listMvtecTestSet } from '@padim-fleet/inference';
 import { BlobStore, S3BlobStore } from '@padim-fleet/storage';
 
 /** Where a run's images are: a server folder (references are paths) or an S3 prefix (references are keys). */
@@ -52,22 +52,70 @@ export function s3ImageSource(store: BlobStore, prefix: string, location: string
   };
 }
 
+function isWithin(file: string, root: string): boolean {
+  return file === root || file.startsWith(root.endsWith(path.sep) ? root : root + path.sep);
+}
+
+/** True when `real` is in a local store's reserved prefixes, or is the store or a folder above it (a listing would include them). */
+function reachesStorePrefixes(real: string, realStore: string): boolean {
+  if (isWithin(realStore, real)) return true;
+  return isWithin(real, realStore) && touchesReservedPrefixes(path.relative(realStore, real));
+}
+
 /**
- * A server folder is readable only below one of the configured dataset roots, compared after
- * resolving links, so a request cannot name /etc or climb out with a symlink.
+ * A server path is readable only below one of the configured dataset roots. It is resolved first
+ * (`..` folds away: `/data/x/../y` is `/data/y`), compared with the roots as spelled and as resolved
+ * before anything is read there, so that the answer for a path outside them is the same whether it
+ * exists or not, and compared again after resolving links, so that a symlink cannot lead out.
+ * A local store's own prefixes (`storeFolder`, when the store is a folder that may lie under a root)
+ * are out of bounds as they are for `store:` inputs, and so are the folders above them.
+ * Returns the real path: the one to read from then on.
  */
-export async function checkServerFolder(folder: string, roots: string[], field: string): Promise<string> {
+export async function checkServerPath(file: string, roots: string[], field: string, storeFolder?: string): Promise<string> {
   if (roots.length === 0) throw new DatasetError(`${field}: server folders are disabled (PADIM_DATASET_ROOTS is empty); use an s3:// prefix`);
+  const outside = new DatasetError(`${field}: ${file} is not under an allowed dataset root (PADIM_DATASET_ROOTS)`);
+  const resolvedRoots = roots.map((root) => path.resolve(root));
+  const realRoots = (await Promise.all(resolvedRoots.map((root) => fs.realpath(root).catch(() => null)))).filter((r): r is string => r !== null);
+  const resolved = path.resolve(file);
+  if (![...resolvedRoots, ...realRoots].some((root) => isWithin(resolved, root))) throw outside;
   let real: string;
   try {
-    real = await fs.realpath(folder);
+    real = await fs.realpath(resolved);
   } catch {
-    throw new DatasetError(`${field}: ${folder} does not exist`);
+    throw new DatasetError(`${field}: ${file} does not exist`);
   }
+  if (!realRoots.some((root) => isWithin(real, root))) throw outside;
+  const realStore = storeFolder ? await fs.realpath(storeFolder).catch(() => null) : null;
+  if (realStore && reachesStorePrefixes(real, realStore)) {
+    throw new DatasetError(`${field}: ${file} must not name the fleet's own prefixes (${RESERVED_STORE_PREFIXES.join(', ')}) of its store`);
+  }
+  return real;
+}
+
+/** checkServerPath for a folder. */
+export async function checkServerFolder(folder: string, roots: string[], field: string, storeFolder?: string): Promise<string> {
+  const real = await checkServerPath(folder, roots, field, storeFolder);
   if (!(await fs.stat(real)).isDirectory()) throw new DatasetError(`${field}: ${folder} is not a folder`);
-  for (const root of roots) {
-    const realRoot = await fs.realpath(root).catch(() => null);
-    if (realRoot && (real === realRoot || real.startsWith(realRoot + path.sep))) return real;
+  return real;
+}
+
+/**
+ * A validation set (MVTec's layout) is read through its `test/` and `ground_truth/` folders, which may
+ * be links of their own: they, and every image and mask the set lists, must be under the roots too.
+ * Returns the set's real path, the one the run reads.
+ */
+export async function checkValidationSet(folder: string, roots: string[], storeFolder?: string): Promise<string> {
+  const real = await checkServerFolder(folder, roots, 'validation', storeFolder);
+  for (const name of ['test', 'ground_truth']) {
+    const inner = path.join(real, name);
+    if (await fs.lstat(inner).then(() => true, () => false)) await checkServerPath(inner, roots, 'validation', storeFolder);
   }
-  throw new DatasetError(`${field}: ${folder} is not under an allowed dataset root (PADIM_DATASET_ROOTS)`);
+  let items: Awaited<ReturnType<typeof listMvtecTestSet>>;
+  try {
+    items = await listMvtecTestSet(real);
+  } catch (error) {
+    throw new DatasetError(`validation: ${(error as Error).message}`);
+  }
+  for (const item of items) for (const file of [item.file, item.mask]) if (file) await checkServerPath(file, roots, 'validation', storeFolder);
+  return real;
 }

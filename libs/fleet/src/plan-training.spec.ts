@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
@@ -54,7 +54,7 @@ describe('planTraining on server folders', () => {
   });
 
   it('refuses a validation set without defective images before anything is queued', async () => {
-    const validation = path.join(root, 'allowed', 'validation');
+    const validation = path.join(root, 'allowed', 'validation-no-defects');
     mkdirSync(path.join(validation, 'test', 'good'), { recursive: true });
     mkdirSync(path.join(validation, 'test', 'crack'));
     writeFileSync(path.join(validation, 'test', 'good', '000.png'), 'x');
@@ -63,5 +63,76 @@ describe('planTraining on server folders', () => {
     );
     writeFileSync(path.join(validation, 'test', 'crack', '000.png'), 'x');
     await expect(planTraining(trainingRequest.parse({ category: 'line', dataset: data, validation }), ctx)).resolves.toMatchObject({ shards: [expect.any(Array)] });
+  });
+
+  it('resolves ".." in folders and roots, plans the real path, and refuses a ".." that leaves the roots', async () => {
+    const spelled = `${root}/allowed/line/../line`;
+    const roots = [`${root}/not-there/../allowed`];
+    const plan = await planTraining(trainingRequest.parse({ category: 'line', dataset: spelled }), { ...ctx, datasetRoots: roots });
+    expect(plan.source).toEqual({ kind: 'folder', root: realpathSync(data) });
+    await expect(checkServerFolder(`${root}/allowed/../outside`, roots, 'dataset')).rejects.toThrow(/dataset: .*\/allowed\/\.\.\/outside is not under an allowed dataset root/);
+  });
+
+  it('answers the same for paths outside the roots whether they exist or not', async () => {
+    const answers: string[] = [];
+    for (const folder of ['/etc/shadow', '/root/nonexistent', '/etc', '/no/such/folder']) {
+      const error = await checkServerFolder(folder, ctx.datasetRoots, 'dataset').catch((e: Error) => e);
+      answers.push((error as Error).message.replace(folder, '<folder>'));
+    }
+    expect(new Set(answers)).toEqual(new Set(['dataset: <folder> is not under an allowed dataset root (PADIM_DATASET_ROOTS)']));
+  });
+
+  it('keeps server folders out of a local store\'s own prefixes when the store lies under a root', async () => {
+    const storeFolder = path.join(root, 'allowed', '.store');
+    for (const folder of ['models/line/v1', 'uploads/req', 'data']) mkdirSync(path.join(storeFolder, folder), { recursive: true });
+    for (const folder of ['uploads/req', 'models', '', 'models/../uploads/req']) {
+      await expect(checkServerFolder(`${storeFolder}/${folder}`, ctx.datasetRoots, 'dataset', storeFolder)).rejects.toThrow(/dataset: .* must not name the fleet's own prefixes/);
+    }
+    symlinkSync(path.join(storeFolder, 'uploads'), path.join(root, 'allowed', 'to-uploads'));
+    await expect(checkServerFolder(path.join(root, 'allowed', 'to-uploads'), ctx.datasetRoots, 'dataset', storeFolder)).rejects.toThrow(/must not name the fleet's own prefixes/);
+    // A folder above the store would list its prefixes too.
+    await expect(checkServerFolder(path.join(root, 'allowed'), ctx.datasetRoots, 'dataset', storeFolder)).rejects.toThrow(/must not name the fleet's own prefixes/);
+    await expect(checkServerFolder(data, ctx.datasetRoots, 'dataset', storeFolder)).resolves.toBe(realpathSync(data));
+    await expect(checkServerFolder(path.join(storeFolder, 'data'), ctx.datasetRoots, 'dataset', storeFolder)).resolves.toBe(realpathSync(path.join(storeFolder, 'data')));
+  });
+
+  describe('validation sets', () => {
+    /** An MVTec-style set: test/good, test/crack and ground_truth/crack. */
+    const mvtecSet = (dir: string) => {
+      for (const [folder, name] of [['test/good', '000.png'], ['test/crack', '000.png'], ['ground_truth/crack', '000_mask.png']]) {
+        mkdirSync(path.join(dir, folder), { recursive: true });
+        writeFileSync(path.join(dir, folder, name), 'x');
+      }
+    };
+    mvtecSet(path.join(root, 'allowed', 'validation'));
+    mvtecSet(path.join(root, 'outside', 'validation'));
+
+    it('plans the real path of the set', async () => {
+      const plan = await planTraining(trainingRequest.parse({ category: 'line', dataset: data, validation: `${root}/allowed/line/../validation` }), ctx);
+      expect(plan.request.validation).toBe(realpathSync(path.join(root, 'allowed', 'validation')));
+    });
+
+    it('refuses a set whose test/ or ground_truth/ or a mask links out of the roots', async () => {
+      const testLinked = path.join(root, 'allowed', 'test-linked');
+      mkdirSync(testLinked);
+      symlinkSync(path.join(root, 'outside', 'validation', 'test'), path.join(testLinked, 'test'));
+      await expect(planTraining(trainingRequest.parse({ category: 'line', dataset: data, validation: testLinked }), ctx)).rejects.toThrow(/validation: .*test-linked\/test is not under an allowed dataset root/);
+
+      const masksLinked = path.join(root, 'allowed', 'masks-linked');
+      mvtecSet(masksLinked);
+      rmSync(path.join(masksLinked, 'ground_truth'), { recursive: true });
+      symlinkSync(path.join(root, 'outside', 'validation', 'ground_truth'), path.join(masksLinked, 'ground_truth'));
+      await expect(planTraining(trainingRequest.parse({ category: 'line', dataset: data, validation: masksLinked }), ctx)).rejects.toThrow(/validation: .*masks-linked\/ground_truth is not under/);
+
+      const maskLinked = path.join(root, 'allowed', 'mask-linked');
+      mvtecSet(maskLinked);
+      rmSync(path.join(maskLinked, 'ground_truth', 'crack', '000_mask.png'));
+      symlinkSync(path.join(root, 'outside', 'validation', 'ground_truth', 'crack', '000_mask.png'), path.join(maskLinked, 'ground_truth', 'crack', '000_mask.png'));
+      await expect(planTraining(trainingRequest.parse({ category: 'line', dataset: data, validation: maskLinked }), ctx)).rejects.toThrow(/validation: .*000_mask\.png is not under/);
+    });
+
+    it('refuses a set without both good and defective images before anything is queued', async () => {
+      await expect(planTraining(trainingRequest.parse({ category: 'line', dataset: data, validation: data }), ctx)).rejects.toThrow(/validation: .*no test\/ folder/);
+    });
   });
 });

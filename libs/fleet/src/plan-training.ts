@@ -6,9 +6,9 @@ import {
   parseDatasetLocation,
   versionFor,
 } from '@padim-fleet/contracts';
-import { listMvtecTestSet, splitHoldout } from '@padim-fleet/inference';
+import { splitHoldout } from '@padim-fleet/inference';
 import type { BlobStore } from '@padim-fleet/storage';
-import { DatasetError, checkServerFolder, openImageSource } from './image-source';
+import { DatasetError, checkServerFolder, checkValidationSet, openImageSource } from './image-source';
 
 /** With no extract worker online to count, one shard per this many training images (at most MAX_DEFAULT_SHARDS). */
 export const DEFAULT_IMAGES_PER_SHARD = 64;
@@ -35,6 +35,8 @@ export interface PlanContext {
   /** Where the images are when not at `request.dataset` (an uploaded archive unpacked into `store`). */
   source?: DatasetSource;
   store?: BlobStore;
+  /** The store's folder when it is local: server folders may not reach its own prefixes. */
+  storeFolder?: string;
 }
 
 /**
@@ -44,14 +46,9 @@ export interface PlanContext {
  */
 export async function planTraining(request: TrainingRequest, ctx: PlanContext): Promise<TrainingPlan> {
   let source: DatasetSource = ctx.source ?? parseDatasetLocation(request.dataset);
-  if (source.kind === 'folder') source = { kind: 'folder', root: await checkServerFolder(source.root, ctx.datasetRoots, 'dataset') };
-  if (request.validation) {
-    const folder = await checkServerFolder(request.validation, ctx.datasetRoots, 'validation');
-    // Listed here as the reducer will: a set without defective images fails the request, not the run.
-    await listMvtecTestSet(folder).catch((error: Error) => {
-      throw new DatasetError(`validation: ${error.message}`);
-    });
-  }
+  if (source.kind === 'folder') source = { kind: 'folder', root: await checkServerFolder(source.root, ctx.datasetRoots, 'dataset', ctx.storeFolder) };
+  // The run reads the paths resolved here, not the request's spelling.
+  const validation = request.validation ? await checkValidationSet(request.validation, ctx.datasetRoots, ctx.storeFolder) : undefined;
   const images = openImageSource(source, ctx.s3, ctx.store);
   let files: string[];
   try {
@@ -70,7 +67,7 @@ export async function planTraining(request: TrainingRequest, ctx: PlanContext): 
     runId: ctx.runId,
     version: versionFor(ctx.runId, ctx.createdAt),
     createdAt: ctx.createdAt.toISOString(),
-    request,
+    request: validation ? { ...request, validation } : request,
     source,
     shards: splitContiguous(fit, shardCount),
     heldOut,

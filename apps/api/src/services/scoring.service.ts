@@ -3,10 +3,12 @@ import { randomUUID } from 'node:crypto';
 import { createReadStream, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import {
+  ContractError,
   FleetConfig,
   OnlineScoreResponse,
   ScoringRequest,
   ScoringStatus,
+  inputAccessProblem,
 } from '@padim-fleet/contracts';
 import { ScoringRuns, onlineOutputPrefix, resolveModelVersion, scoringPrefix, scoringUploadPrefix, uploadPrefix } from '@padim-fleet/fleet';
 import { BlobNotFoundError, BlobStore, ModelRegistry } from '@padim-fleet/storage';
@@ -70,6 +72,9 @@ export class ScoringService {
   }
 
   async submit(request: ScoringRequest): Promise<{ scoringId: string; status: string }> {
+    // Before the model: the input is read with the server's credential, so the caller must be allowed to name it.
+    const problem = inputAccessProblem(request.input, this.config);
+    if (problem) throw new ContractError('request', [{ path: 'body.input', message: problem }]);
     await this.checkModel(request.category, request.version);
     const scoringId = randomUUID();
     await this.runs.submit({ scoringId, category: request.category, version: request.version ?? null, input: request.input, chunkSize: request.chunkSize, createdAt: new Date().toISOString() });

@@ -9,11 +9,12 @@ import {
   TrainingRequest,
   TrainingStatus,
   TrainingUploadRequest,
+  inputAccessProblem,
   s3Connection,
   trainingRequest,
 } from '@padim-fleet/contracts';
 import { DatasetError, TrainingRuns, planTraining } from '@padim-fleet/fleet';
-import { BlobStore, ModelNotFoundError, ModelRegistry, runPrefix } from '@padim-fleet/storage';
+import { BlobStore, LocalBlobStore, ModelNotFoundError, ModelRegistry, runPrefix } from '@padim-fleet/storage';
 import { BLOB_STORE, FLEET_CONFIG } from '../common/tokens';
 
 export interface SubmittedRun {
@@ -36,6 +37,7 @@ export class TrainingsService {
   ) {}
 
   async submit(request: TrainingRequest): Promise<SubmittedRun> {
+    this.checkAccess(request, 'body');
     const plan = await this.plan(request, 'body');
     await this.runs.submit(plan);
     return summary(plan);
@@ -46,6 +48,7 @@ export class TrainingsService {
    * one bad entry, or Redis failing part-way, queues nothing.
    */
   async submitBatch(requests: TrainingRequest[]): Promise<SubmittedRun[]> {
+    requests.forEach((request, i) => this.checkAccess(request, `body.runs.${i}`));
     const plans: TrainingPlan[] = [];
     for (const [i, request] of requests.entries()) plans.push(await this.plan(request, `runs.${i}`));
     await this.runs.submitAll(plans);
@@ -94,6 +97,12 @@ export class TrainingsService {
     return status;
   }
 
+  /** A caller's dataset is read with the server's credential: only from the buckets it may name (uploads skip this: the API names their prefix). */
+  private checkAccess(request: TrainingRequest, root: string): void {
+    const problem = inputAccessProblem(request.dataset, this.config);
+    if (problem) throw new ContractError('request', [{ path: `${root}.dataset`, message: problem }]);
+  }
+
   private async plan(request: TrainingRequest, root: string, runId: string = randomUUID()): Promise<TrainingPlan> {
     if (request.baseVersion) {
       try {
@@ -112,6 +121,7 @@ export class TrainingsService {
         datasetRoots: this.config.PADIM_DATASET_ROOTS,
         s3: s3Connection(this.config),
         store: this.store,
+        storeFolder: this.store instanceof LocalBlobStore ? this.store.root : undefined,
         extractWorkers: await this.runs.extractWorkerCount(),
       });
     } catch (error) {

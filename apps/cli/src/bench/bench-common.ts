@@ -3,6 +3,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import * as path from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { splitS3Location } from '@padim-fleet/contracts';
 import { EmbeddingExtractor, findRepoRoot, imageBatches, resolveTrainingFiles } from '@padim-fleet/inference';
 
 export function screwDir(): string {
@@ -71,7 +72,7 @@ export function round(x: number, digits = 3): number {
 
 export { freePort } from '@padim-fleet/fleet';
 
-export const API_KEY = 'bench-key-0123456789abcdef';
+export const API_KEY = 'bench-fleet-Tn5vQ9xL2wR7mC4kZ8bJ';
 export const S3_ENDPOINT = process.env.S3_ENDPOINT ?? 'http://127.0.0.1:7480';
 export const S3_KEYS = {
   accessKeyId: process.env.S3_ACCESS_KEY_ID ?? 'padim-test-access',
@@ -96,10 +97,12 @@ export async function benchStoreSpec(fallback: string): Promise<{ spec: string; 
   return { spec: `s3://${bucket}`, useS3: true };
 }
 
-/** The environment fleet processes need to reach `storeSpec` (and radosgw's test keys). */
+/** The environment fleet processes need to reach `storeSpec` (and radosgw's test keys); the bench's inputs are in the store's bucket. */
 export function fleetEnv(storeSpec: string, extra: Record<string, string>): Record<string, string> {
+  const storeBucket = splitS3Location(storeSpec)?.bucket;
   return {
     PADIM_STORE: storeSpec,
+    ...(storeBucket ? { PADIM_S3_INPUT_BUCKETS: storeBucket } : {}),
     S3_ENDPOINT,
     S3_ACCESS_KEY_ID: S3_KEYS.accessKeyId,
     S3_SECRET_ACCESS_KEY: S3_KEYS.secretAccessKey,

@@ -14,6 +14,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { redactCredentials } from '@padim-fleet/contracts';
 import { API_MAIN, FleetProcess, WORKER_MAIN, accumulatorStream, mergePartials, pollUntil } from '@padim-fleet/fleet';
 import { resolveBackbone, trainModel } from '@padim-fleet/inference';
 import { accumulateEmbeddings, createGaussianAccumulator } from '@padim-fleet/padim-core';
@@ -82,7 +83,7 @@ async function main(): Promise<void> {
   const files = await screwTrainFiles();
   const scratch = mkdtempSync(path.join(tmpdir(), 'padim-bench-fleet-'));
   const { spec: storeSpec, useS3 } = await benchStoreSpec(path.join(scratch, 'store'));
-  console.log(`store: ${storeSpec}${useS3 ? ` (radosgw at ${S3_ENDPOINT})` : ' (radosgw not answering: local folder)'}; ${availableParallelism()} cores; ${files.length} images`);
+  console.log(redactCredentials(`store: ${storeSpec}${useS3 ? ` (radosgw at ${S3_ENDPOINT})` : ' (radosgw not answering: local folder)'}; ${availableParallelism()} cores; ${files.length} images`));
   try {
     const backbone = await resolveBackbone('resnet18');
     // Workers preload the backbone, as long-running workers have it; the in-process time excludes building it too.

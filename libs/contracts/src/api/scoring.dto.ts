@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { RESERVED_STORE_PREFIXES, categoryName, isUserStoreKey, versionName } from '../names';
+import { RESERVED_STORE_PREFIXES, isUserStoreKey, checkS3Location } from '../input-locations';
+import { categoryName, versionName } from '../names';
 
 /** POST /v1/scorings: score an archive or a prefix of images in the object store with a category's model. */
 export const scoringRequest = z
@@ -13,8 +14,10 @@ export const scoringRequest = z
      */
     input: z
       .string()
-      .regex(/^(s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?|store:[^/].*)$/, 'must be s3://bucket/key of an archive, s3://bucket/prefix/, or store:key')
+      .max(1024)
+      .regex(/^(s3:\/\/.*|store:[^/].*)$/, 'must be s3://bucket/key of an archive, s3://bucket/prefix/, or store:key')
       .refine((s) => !s.split('/').includes('..'), 'must not contain ".." segments')
+      .superRefine(checkS3Location)
       .refine(isUserStoreKey, `must not name the fleet's own prefixes (${RESERVED_STORE_PREFIXES.join(', ')})`),
     /** Images per chunk job. */
     chunkSize: z.number().int().min(1).max(1024).default(64),

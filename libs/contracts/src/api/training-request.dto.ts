@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { RESERVED_STORE_PREFIXES, categoryName, isUserStoreKey, versionName } from '../names';
+import { RESERVED_STORE_PREFIXES, isUserStoreKey, checkS3Location } from '../input-locations';
+import { categoryName, versionName } from '../names';
 
 /** Backbones the fleet can build, with their feature count F (the upper bound of d). */
 export const BACKBONE_FEATURES = { resnet18: 448, resnet50: 1792 } as const;
@@ -8,14 +9,16 @@ export const BACKBONE_NAMES = Object.keys(BACKBONE_FEATURES) as BackboneName[];
 
 /**
  * `s3://bucket/prefix/`, a prefix of the fleet's own store as `store:prefix/`, or an absolute
- * server-side folder (which must lie under PADIM_DATASET_ROOTS).
+ * server-side folder (which must lie under PADIM_DATASET_ROOTS once resolved: a folder may be spelled
+ * with ".." as long as it stays under a root).
  */
 export const datasetLocation = z
   .string()
   .min(1)
   .max(1024)
   .refine((s) => s.startsWith('s3://') || s.startsWith('store:') || s.startsWith('/'), 'must be s3://bucket/prefix, store:prefix or an absolute server folder')
-  .refine((s) => !s.split('/').includes('..'), 'must not contain ".." segments');
+  .refine((s) => s.startsWith('/') || !s.split('/').includes('..'), 'must not contain ".." segments')
+  .superRefine(checkS3Location);
 
 const trainingRequestFields = z
   .object({

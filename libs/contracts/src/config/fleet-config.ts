@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { s3BucketName } from '../input-locations';
 import { parseContract } from '../validation';
 
 export const WORKER_ROLES = ['extract', 'reduce', 'score'] as const;
@@ -9,6 +10,24 @@ const csv = <T extends z.ZodType<unknown, string>>(item: T) =>
     .string()
     .transform((s) => s.split(',').map((x) => x.trim()).filter((x) => x !== ''))
     .pipe(z.array(item));
+
+export const API_KEY_RULE = 'each API key must be at least 32 characters, with at least 8 distinct characters, and not a short pattern repeated';
+
+/** Whether `key` repeats its first `period` characters to the end (`abcabcab` with period 3). */
+function repeatsWithPeriod(key: string, period: number): boolean {
+  for (let i = period; i < key.length; i++) if (key[i] !== key[i - period]) return false;
+  return true;
+}
+
+/** Guessable keys are refused: too short, too few distinct characters, or a pattern of at most half its length repeated. */
+const apiKey = z.string().refine(
+  (key) => {
+    if (key.length < 32 || new Set(key).size < 8) return false;
+    for (let period = 1; period <= key.length / 2; period++) if (repeatsWithPeriod(key, period)) return false;
+    return true;
+  },
+  { message: API_KEY_RULE },
+);
 
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 const positiveInt = z.coerce.number().int().min(1);
@@ -28,6 +47,11 @@ export const fleetEnvironment = z.object({
   S3_ACCESS_KEY_ID: z.string().min(1).optional(),
   S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
   S3_FORCE_PATH_STYLE: bool.default(true),
+  /**
+   * Buckets an `s3://` dataset or scoring input may name; they are read with the server's credential,
+   * so none by default (`s3://` inputs refused). In the store's own bucket, its reserved prefixes stay out of bounds.
+   */
+  PADIM_S3_INPUT_BUCKETS: csv(s3BucketName).default([]),
   /** Server-side folders a training request may name as its dataset; nothing outside them is read. */
   PADIM_DATASET_ROOTS: csv(z.string().min(1)).default([]),
   /** Folder for converted backbones (ResNet-50); default: the repository's .cache. */
@@ -66,8 +90,8 @@ export const fleetEnvironment = z.object({
   SCORE_TIMEOUT_MS: positiveInt.default(60_000),
   API_PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   API_HOST: z.string().default('127.0.0.1'),
-  /** Bearer tokens accepted by the API (comma separated). Required by the API. */
-  API_KEYS: csv(z.string().min(16, 'each API key must be at least 16 characters')).default([]),
+  /** Bearer tokens accepted by the API (comma separated). Required by the API; see API_KEY_RULE. */
+  API_KEYS: csv(apiKey).default([]),
   /** Largest upload the API accepts, in bytes. */
   API_MAX_UPLOAD_BYTES: positiveInt.default(2 * 1024 ** 3),
 });
