@@ -135,6 +135,24 @@ describe('scoreToStore', () => {
     expect([...store.blobs.keys()].sort()).toEqual(['heatmaps/mid.png', 'masks/mid.png']);
   });
 
+  it('gives items of the same name PNGs of their own, each rendered from its own image', async () => {
+    const store = new MemoryStore();
+    const items = [
+      { file: '000.png', ref: 'bright.png' },
+      { file: '000.png', ref: 'dark.png' },
+    ];
+    const rows = await scoreToStore(fakeScorer(), items, { output: store.asStore(), prefix: 'req/', read: fromMemory });
+    expect(rows.map((r) => r.file)).toEqual(['000.png', '000.png']);
+    expect(rows[0].heatmap).not.toBe(rows[1].heatmap);
+    expect(rows[0].mask).not.toBe(rows[1].mask);
+    expect(store.blobs.size).toBe(4);
+    const peak = async (key: string) => (await sharp(store.blobs.get(`req/${key}`)!).extractChannel(0).raw().toBuffer())[5 * SIDE + 5];
+    expect([await peak(rows[0].mask!), await peak(rows[1].mask!)]).toEqual([255, 0]);
+    const overlays = await Promise.all(rows.map(async (r) => (await sharp(store.blobs.get(`req/${r.heatmap}`)!).raw().toBuffer()).reduce((a, v) => a + v, 0)));
+    // The bright image's overlay is the brighter one.
+    expect(overlays[0]).toBeGreaterThan(overlays[1]);
+  });
+
   it('writes nothing without heatmaps', async () => {
     const store = new MemoryStore();
     const rows = await scoreToStore(fakeScorer(), [{ file: 'b.png', ref: 'bright.png' }], { output: store.asStore(), prefix: '', read: fromMemory, heatmaps: false });
