@@ -3,6 +3,7 @@ import {
   ContractError,
   isUserStoreKey,
   loadFleetConfig,
+  onlineImageName,
   parseContract,
   parseDatasetLocation,
   scoringRequest,
@@ -76,5 +77,17 @@ describe('dataset locations and versions', () => {
     expect(a).toBe('20261129T230348Z-1a2b3c4d');
     expect(versionFor('1a2b3c4d-0000-4000-8000-000000000000', new Date('2026-11-29T23:03:48.123Z'))).toBe(a);
     expect(versionFor('00000000-0000', new Date('2026-11-30T00:00:00Z')) > a).toBe(true);
+  });
+});
+
+describe('onlineImageName', () => {
+  it('takes a file name of up to 255 characters, any but control characters', () => {
+    for (const name of ['000.png', 'frame 12 (cam 3).JPG', 'ünï.png', 'x'.repeat(255)]) expect(onlineImageName.parse(name)).toBe(name);
+  });
+
+  it('refuses an empty, too long or control-character name, saying which', () => {
+    expect(() => parseContract(onlineImageName, '', 'name')).toThrow(/must not be empty/);
+    expect(() => parseContract(onlineImageName, 'x'.repeat(256), 'name')).toThrow(/must be at most 255 characters/);
+    expect(() => parseContract(onlineImageName, 'a\nb.png', 'name')).toThrow(/must not contain control characters/);
   });
 });
