@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { FleetConfig, JobName, QueueName, WorkerRole, abortStaleWrites, fitGaussianJob, redactingLog, s3Connection, sweepOnlineResults } from '@padim-fleet/contracts';
-import { RUN_MARK_TTL_SECONDS, RedisRegistryLock, ScoringRuns, createRedis, failedRunKey, scoringInputPrefix, scoringPlanKey, scoringPrefix, scoringUploadPrefix } from '@padim-fleet/fleet';
+import { RUN_MARK_TTL_SECONDS, RedisRegistryLock, ScoringRuns, createRedis, failedRunKey, removeOnlineRequest, scoringInputPrefix, scoringPlanKey, scoringPrefix, scoringUploadPrefix } from '@padim-fleet/fleet';
 import { BlobStore, ModelRegistry, openBlobStore, runPrefix } from '@padim-fleet/storage';
 import { extractFeatures } from './jobs/extract-features.handler';
 import { fitGaussian } from './jobs/fit-gaussian.handler';
@@ -140,11 +140,12 @@ export async function startFleetWorker(config: FleetConfig, opts: FleetWorkerOpt
 
 /**
  * A job that will not be retried fails its run: mark the run failed (so the other shards stop and
- * drop what they write) and remove the run's partials, so nothing is orphaned in the store. A reduce
- * (failed, or stopped by a cancel) also removes what it uploaded for a version it did not publish.
+ * drop what they write) and remove the run's partials (or an online request's images), so nothing is
+ * orphaned in the store. A reduce (failed, or stopped by a cancel) also removes what it uploaded for a
+ * version it did not publish.
  */
 async function cleanUpFailedRun(ctx: JobContext, job: Job): Promise<void> {
-  const data = job.data as { runId?: unknown; scoringId?: unknown };
+  const data = job.data as { runId?: unknown; scoringId?: unknown; requestId?: unknown };
   const id = (v: unknown): v is string => typeof v === 'string' && /^[A-Za-z0-9-]{8,64}$/.test(v);
   if (id(data.runId)) {
     await ctx.redis.set(failedRunKey(ctx.config.PADIM_QUEUE_PREFIX, data.runId), '1', 'EX', RUN_MARK_TTL_SECONDS);
@@ -159,4 +160,6 @@ async function cleanUpFailedRun(ctx: JobContext, job: Job): Promise<void> {
     await ctx.store.delete(scoringPlanKey(data.scoringId));
     await ctx.store.deletePrefix(scoringUploadPrefix(data.scoringId));
   }
+  // A failed online request keeps neither its images nor the PNGs written so far.
+  if (job.name === JobName.ScoreImages && id(data.requestId)) await removeOnlineRequest(ctx.store, data.requestId);
 }

@@ -3,6 +3,7 @@ import {
   ContractError,
   isUserStoreKey,
   loadFleetConfig,
+  onlineImageName,
   parseContract,
   parseDatasetLocation,
   scoringRequest,
@@ -106,5 +107,17 @@ describe('API keys', () => {
       expect([key, problem(key)]).toEqual([key, expect.stringMatching(/API_KEYS\.0: each API key must be at least 32 characters/)]);
     }
     expect(problem('Zr8qT2vLm9XcB4nHw7KdF3jPs6YgA1eQ,short')).toMatch(/API_KEYS\.1:/);
+  });
+});
+
+describe('onlineImageName', () => {
+  it('takes a file name of up to 255 characters, any but control characters', () => {
+    for (const name of ['000.png', 'frame 12 (cam 3).JPG', 'ünï.png', 'x'.repeat(255)]) expect(onlineImageName.parse(name)).toBe(name);
+  });
+
+  it('refuses an empty, too long or control-character name, saying which', () => {
+    expect(() => parseContract(onlineImageName, '', 'name')).toThrow(/must not be empty/);
+    expect(() => parseContract(onlineImageName, 'x'.repeat(256), 'name')).toThrow(/must be at most 255 characters/);
+    expect(() => parseContract(onlineImageName, 'a\nb.png', 'name')).toThrow(/must not contain control characters/);
   });
 });

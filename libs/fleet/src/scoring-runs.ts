@@ -30,6 +30,24 @@ export const scoringUploadPrefix = (scoringId: string) => `${scoringPrefix(scori
 export const uploadPrefix = (requestId: string) => `uploads/${requestId}/`;
 export const onlineOutputPrefix = (requestId: string) => `scores/${requestId}/`;
 
+/**
+ * Removes what an online request stored: its uploaded images first, then its PNGs. A worker still scoring
+ * the request when this runs finds its images gone once it is done, and removes the PNGs it wrote itself
+ * (scoreImagesHandler), so nothing stays whichever of the two ends last.
+ */
+export async function removeOnlineRequest(store: BlobStore, requestId: string): Promise<void> {
+  await store.deletePrefix(uploadPrefix(requestId));
+  await store.deletePrefix(onlineOutputPrefix(requestId));
+}
+
+/** No score worker answered an online request within its time-out. */
+export class ScoreTimeoutError extends Error {
+  override name = 'ScoreTimeoutError';
+  constructor(readonly timeoutMs: number) {
+    super(`no score worker answered within ${timeoutMs} ms`);
+  }
+}
+
 export const SCORING_OUTPUTS = { resultsCsv: 'results.csv', resultsJsonl: 'results.jsonl', summary: 'summary.json', heatmaps: 'heatmaps/', masks: 'masks/' } as const;
 
 export interface ChunkProgress {
@@ -56,12 +74,25 @@ export class ScoringRuns {
     this.queue = new Queue(QueueName.Score, { connection: redis, prefix: queuePrefix });
   }
 
-  /** Online scoring: queue the request and wait for its result (or time out). */
+  /**
+   * Online scoring: queue the request and wait for its result. Past `timeoutMs` it throws ScoreTimeoutError
+   * and removes the job, unless a worker has taken it already; the caller then removes what the request
+   * stored (removeOnlineRequest), which tells that worker nobody waits for its answer.
+   */
   async scoreNow(data: ScoreImagesJob, timeoutMs: number): Promise<unknown> {
     this.events ??= new QueueEvents(QueueName.Score, { connection: this.redis.duplicate(), prefix: this.queuePrefix });
     await this.events.waitUntilReady();
     const job = await this.queue.add(JobName.ScoreImages, data, { jobId: data.requestId, attempts: 2, backoff: { type: 'fixed', delay: 200 }, removeOnComplete: { age: 3600 }, removeOnFail: { age: 24 * 3600 } });
-    return job.waitUntilFinished(this.events, timeoutMs);
+    const started = Date.now();
+    try {
+      return await job.waitUntilFinished(this.events, timeoutMs);
+    } catch (error) {
+      // A failure of the job itself comes before the time-out.
+      if (Date.now() - started < timeoutMs) throw error;
+      // Fails when a worker holds the job (or Redis is gone): that worker then finds the request's images gone.
+      await job.remove().catch(() => undefined);
+      throw new ScoreTimeoutError(timeoutMs);
+    }
   }
 
   async submit(data: PrepareScoringJob): Promise<void> {

@@ -1,4 +1,4 @@
-import { Inject, Injectable, NotFoundException, PayloadTooLargeException, BadRequestException, GatewayTimeoutException, BadGatewayException } from '@nestjs/common';
+import { Inject, Injectable, Logger, NotFoundException, PayloadTooLargeException, BadRequestException, GatewayTimeoutException, BadGatewayException } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { createReadStream, promises as fs } from 'node:fs';
 import * as path from 'node:path';
@@ -6,13 +6,25 @@ import {
   ContractError,
   FleetConfig,
   OnlineScoreResponse,
+  ScoreImagesJob,
   ScoringRequest,
   ScoringStatus,
   inputAccessProblem,
+  onlineImageName,
 } from '@padim-fleet/contracts';
-import { ScoringRuns, onlineOutputPrefix, resolveModelVersion, scoringPrefix, scoringUploadPrefix, uploadPrefix } from '@padim-fleet/fleet';
+import {
+  ScoreTimeoutError,
+  ScoringRuns,
+  onlineOutputPrefix,
+  removeOnlineRequest,
+  resolveModelVersion,
+  scoringPrefix,
+  scoringUploadPrefix,
+  uploadPrefix,
+} from '@padim-fleet/fleet';
 import { BlobNotFoundError, BlobStore, ModelRegistry } from '@padim-fleet/storage';
 import { BLOB_STORE, FLEET_CONFIG } from '../common/tokens';
+import { ZodValidationPipe } from '../common/zod-validation.pipe';
 
 export interface UploadedImage {
   originalname: string;
@@ -26,8 +38,20 @@ function safeName(name: string, index: number): string {
   return `${String(index).padStart(3, '0')}-${base || 'image'}`.slice(0, 200);
 }
 
+/** A client's file name as an error message quotes it: a long one shortened, so the message stays readable. */
+function quotedName(name: string): string {
+  return JSON.stringify(name.length > 60 ? `${name.slice(0, 40)}…${name.slice(-10)}` : name);
+}
+
+/** Each upload's file name, checked with its contract: a 400 names the field and the file. */
+function imageNames(files: UploadedImage[]): string[] {
+  return files.map((file, i) => new ZodValidationPipe(onlineImageName, `images.${i} (${quotedName(file.originalname)})`).transform(file.originalname));
+}
+
 @Injectable()
 export class ScoringService {
+  private readonly logger = new Logger('api');
+
   constructor(
     @Inject(FLEET_CONFIG) private readonly config: FleetConfig,
     @Inject(BLOB_STORE) private readonly store: BlobStore,
@@ -45,25 +69,31 @@ export class ScoringService {
 
   async scoreOnline(category: string, files: UploadedImage[], opts: { version?: string; inline?: boolean }): Promise<OnlineScoreResponse> {
     if (!files || files.length === 0) throw new BadRequestException('images: upload at least one image (multipart field "images")');
+    const names = imageNames(files);
     // Resolved here, once: the worker scores with exactly this version, even if another is promoted meanwhile.
     const version = await this.checkModel(category, opts.version);
     const requestId = randomUUID();
-    const images = [];
-    for (const [i, file] of files.entries()) {
-      const name = safeName(file.originalname, i);
-      const key = `${uploadPrefix(requestId)}${name}`;
-      await this.store.put(key, file.buffer);
-      images.push({ key, name: file.originalname || name });
-    }
     try {
-      return (await this.runs.scoreNow(
-        { requestId, category, version, images, inline: opts.inline ?? false },
-        this.config.SCORE_TIMEOUT_MS,
-      )) as OnlineScoreResponse;
+      const images = [];
+      for (const [i, file] of files.entries()) {
+        const key = `${uploadPrefix(requestId)}${safeName(names[i], i)}`;
+        await this.store.put(key, file.buffer);
+        images.push({ key, name: names[i] });
+      }
+      return await this.scoreStored({ requestId, category, version, images, inline: opts.inline ?? false });
     } catch (error) {
-      const message = (error as Error).message;
-      if (/timed out/i.test(message)) throw new GatewayTimeoutException(`no score worker answered within ${this.config.SCORE_TIMEOUT_MS} ms`);
-      throw new BadGatewayException(`scoring failed: ${message}`);
+      // A request that gets no answer keeps nothing: not its images, nor PNGs a worker wrote for it.
+      await removeOnlineRequest(this.store, requestId).catch((e: Error) => this.logger.warn(`removing online request ${requestId}: ${e.message}`));
+      throw error;
+    }
+  }
+
+  private async scoreStored(job: ScoreImagesJob): Promise<OnlineScoreResponse> {
+    try {
+      return (await this.runs.scoreNow(job, this.config.SCORE_TIMEOUT_MS)) as OnlineScoreResponse;
+    } catch (error) {
+      if (error instanceof ScoreTimeoutError) throw new GatewayTimeoutException(error.message);
+      throw new BadGatewayException(`scoring failed: ${(error as Error).message}`);
     }
   }
 

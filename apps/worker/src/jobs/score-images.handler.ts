@@ -1,26 +1,36 @@
 import { Job, UnrecoverableError } from 'bullmq';
-import { OnlineScoreResponse, OnlineScoreResult, scoreImagesJob } from '@padim-fleet/contracts';
+import { OnlineScoreResponse, OnlineScoreResult, ScoreImagesJob, scoreImagesJob } from '@padim-fleet/contracts';
 import { onlineOutputPrefix, scoreToStore, uploadPrefix } from '@padim-fleet/fleet';
-import { ModelNotFoundError } from '@padim-fleet/storage';
+import { BlobStore, ModelNotFoundError } from '@padim-fleet/storage';
 import { JobContext, parseJobData } from './job-context';
 
 /**
- * Online scoring of a few uploaded images. Concurrent requests for the same model share the cached
- * scorer, whose backbone batches them together.
+ * Whether the API still waits for this request's answer: it removes the request's images once it stops
+ * waiting (time-out or failure, see removeOnlineRequest), and only a finished job removes them otherwise.
  */
-export async function scoreImagesHandler(job: Job, ctx: JobContext): Promise<OnlineScoreResponse> {
+async function requestWaiting(store: BlobStore, data: ScoreImagesJob): Promise<boolean> {
+  return (await store.head(data.images[0].key)) !== null;
+}
+
+/**
+ * Online scoring of a few uploaded images. Concurrent requests for the same model share the cached
+ * scorer, whose backbone batches them together. Returns null, having written nothing that stays, for a
+ * request the API no longer waits for.
+ */
+export async function scoreImagesHandler(job: Job, ctx: JobContext): Promise<OnlineScoreResponse | null> {
   const data = parseJobData(scoreImagesJob, job);
+  if (!(await requestWaiting(ctx.store, data))) return null;
   const lease = await ctx.scorers.acquire(data.category, data.version).catch((error: Error) => {
     throw error instanceof ModelNotFoundError ? new UnrecoverableError(error.message) : error;
   });
   const prefix = onlineOutputPrefix(data.requestId);
+  const results: OnlineScoreResult[] = [];
   try {
     const rows = await scoreToStore(
       lease.value,
       data.images.map((i) => ({ file: i.name, ref: i.key })),
       { output: ctx.store, prefix, read: (key) => ctx.store.get(key) },
     );
-    const results: OnlineScoreResult[] = [];
     for (const row of rows) {
       const result: OnlineScoreResult = {
         ...row,
@@ -33,11 +43,18 @@ export async function scoreImagesHandler(job: Job, ctx: JobContext): Promise<Onl
       }
       results.push(result);
     }
-    if (data.inline) await ctx.store.deletePrefix(prefix);
-    return { category: data.category, version: lease.version, results };
   } finally {
     lease.done();
-    // The answer does not wait for the clean-up of the uploaded images.
-    void ctx.store.deletePrefix(uploadPrefix(data.requestId)).catch(() => undefined);
   }
+  if (data.inline) {
+    await ctx.store.deletePrefix(prefix);
+  } else if (!(await requestWaiting(ctx.store, data))) {
+    // The API gave up while this ran: nobody will ask for these PNGs.
+    await ctx.store.deletePrefix(prefix);
+    return null;
+  }
+  // Only a success removes the images: a failed attempt leaves them to its retry, and a last failure's
+  // clean-up removes them. The answer does not wait for it.
+  void ctx.store.deletePrefix(uploadPrefix(data.requestId)).catch(() => undefined);
+  return { category: data.category, version: lease.version, results };
 }

@@ -1,4 +1,4 @@
-import { MAX_OUTPUT_NAME_LENGTH, outputPngName } from './output-names';
+import { MAX_OUTPUT_NAME_LENGTH, distinctOutputPngNames, outputPngName } from './output-names';
 
 const SAFE = /^[A-Za-z0-9_-][A-Za-z0-9._-]*\.png$/;
 
@@ -59,5 +59,29 @@ describe('outputPngName', () => {
 
   it('is deterministic', () => {
     expect(outputPngName('good/000.png')).toBe(outputPngName('good/000.png'));
+  });
+});
+
+describe('distinctOutputPngNames', () => {
+  it('names inputs as outputPngName does when their names differ', () => {
+    const files = ['000.png', 'good/000.png', 'a b.png'];
+    expect(distinctOutputPngNames(files)).toEqual(files.map(outputPngName));
+  });
+
+  it('gives inputs of the same name names of their own, the same on every call', () => {
+    const files = ['000.png', '000.png', 'good/000.png', '000.png', 'good/000.png'];
+    const names = distinctOutputPngNames(files);
+    expect(new Set(names).size).toBe(files.length);
+    expect(names[0]).toBe('000.png');
+    expect(names[1]).toMatch(/^000-[0-9a-f]{12}\.png$/);
+    expect(names[4]).toMatch(/^good__000-[0-9a-f]{12}\.png$/);
+    for (const name of names) expect(name).toMatch(SAFE);
+    expect(distinctOutputPngNames(files)).toEqual(names);
+  });
+
+  it('does not reuse a name that another input has as its own', () => {
+    const [, second] = distinctOutputPngNames(['000.png', '000.png']);
+    const names = distinctOutputPngNames(['000.png', '000.png', second]);
+    expect(new Set(names).size).toBe(3);
   });
 });

@@ -2,49 +2,10 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import sharp from 'sharp';
-import type { PadimScorer } from '@padim-fleet/inference';
-import { TORCHVISION_NORMALIZATION } from '@padim-fleet/padim-core';
 import { BlobStore, LocalBlobStore } from '@padim-fleet/storage';
+import { FAKE_SCORER_SIDE as SIDE, fakeScorer } from '../testing/fake-scorer';
 import { ScoringSummary } from './score-row';
 import { ScoreItem, scoreToStore, writeScoringResults } from './score-to-store';
-
-const SIDE = 16;
-const GRID = 4;
-const PEAK = 5; // grid cell (1, 1): map pixels x, y in [4, 8)
-
-/**
- * Stands in for a model: an image's score is its normalised red level, found at one grid cell. Enough for
- * scoreImages (decoding, batching, pipelining) to run for real without a backbone.
- */
-function fakeScorer(): PadimScorer {
-  const P = GRID * GRID;
-  return {
-    manifest: {
-      category: 'grey',
-      input: { size: SIDE, crop: null },
-      backbone: { normalization: TORCHVISION_NORMALIZATION },
-      thresholds: { image: 0.5, pixel: 0.5, min: -2.2, max: 2.3, rule: 'holdout-mean-3std', sampleCount: 10 },
-    },
-    side: SIDE,
-    positions: P,
-    async patchDistances(tensor: Float32Array, n: number) {
-      const out = new Float32Array(n * P);
-      for (let i = 0; i < n; i++) {
-        const red = tensor[i * 3 * SIDE * SIDE];
-        for (let p = 0; p < P; p++) out[i * P + p] = p === PEAK ? red : red - 1;
-      }
-      return out;
-    },
-    async anomalyMaps(distances: Float32Array, n: number) {
-      const maps = new Float32Array(n * SIDE * SIDE);
-      const cell = SIDE / GRID;
-      for (let i = 0; i < n; i++) {
-        for (let y = 0; y < SIDE; y++) for (let x = 0; x < SIDE; x++) maps[i * SIDE * SIDE + y * SIDE + x] = distances[i * P + Math.floor(y / cell) * GRID + Math.floor(x / cell)];
-      }
-      return maps;
-    },
-  } as unknown as PadimScorer;
-}
 
 const grey = (v: number) => sharp({ create: { width: 24, height: 24, channels: 3, background: { r: v, g: v, b: v } } }).png().toBuffer();
 
@@ -133,6 +94,24 @@ describe('scoreToStore', () => {
     expect(rows[1].error).toMatch(/^not a supported image/);
     expect(rows[1].error).not.toContain(dir);
     expect([...store.blobs.keys()].sort()).toEqual(['heatmaps/mid.png', 'masks/mid.png']);
+  });
+
+  it('gives items of the same name PNGs of their own, each rendered from its own image', async () => {
+    const store = new MemoryStore();
+    const items = [
+      { file: '000.png', ref: 'bright.png' },
+      { file: '000.png', ref: 'dark.png' },
+    ];
+    const rows = await scoreToStore(fakeScorer(), items, { output: store.asStore(), prefix: 'req/', read: fromMemory });
+    expect(rows.map((r) => r.file)).toEqual(['000.png', '000.png']);
+    expect(rows[0].heatmap).not.toBe(rows[1].heatmap);
+    expect(rows[0].mask).not.toBe(rows[1].mask);
+    expect(store.blobs.size).toBe(4);
+    const peak = async (key: string) => (await sharp(store.blobs.get(`req/${key}`)!).extractChannel(0).raw().toBuffer())[5 * SIDE + 5];
+    expect([await peak(rows[0].mask!), await peak(rows[1].mask!)]).toEqual([255, 0]);
+    const overlays = await Promise.all(rows.map(async (r) => (await sharp(store.blobs.get(`req/${r.heatmap}`)!).raw().toBuffer()).reduce((a, v) => a + v, 0)));
+    // The bright image's overlay is the brighter one.
+    expect(overlays[0]).toBeGreaterThan(overlays[1]);
   });
 
   it('writes nothing without heatmaps', async () => {

@@ -1,7 +1,7 @@
 import { ImageReader, PadimScorer, ProgressListener, renderMaskPng, renderOverlayPng, scoreImages } from '@padim-fleet/inference';
 import { normalizeScore } from '@padim-fleet/padim-core';
 import type { BlobStore } from '@padim-fleet/storage';
-import { outputPngName } from './output-names';
+import { distinctOutputPngNames } from './output-names';
 import { ScoreRow, ScoringSummary, summarizeScores, toResultsCsv, toResultsJsonl } from './score-row';
 
 /** `file` names the input in the output rows; `ref` is what `read` (or the file system) reads. */
@@ -92,6 +92,8 @@ export async function scoreToStore(scorer: PadimScorer, items: ScoreItem[], opts
     mask: null,
     error: null,
   }));
+  // Items of the same name get PNGs of their own: one would otherwise overwrite the other's.
+  const outputNames = distinctOutputPngNames(items.map((item) => item.file));
   // The index travels with the item, so rows map back even when two items share a ref.
   const refs = items.map((item, index) => ({ file: item.ref, index }));
   try {
@@ -114,7 +116,7 @@ export async function scoreToStore(scorer: PadimScorer, items: ScoreItem[], opts
         row.maxY = result.maxLocation?.y ?? null;
         const { map, pixels } = result;
         if (!heatmaps || !map || !pixels) return;
-        const name = outputPngName(row.file);
+        const name = outputNames[index];
         row.heatmap = `heatmaps/${name}`;
         row.mask = `masks/${name}`;
         const heatmapKey = opts.prefix + row.heatmap;

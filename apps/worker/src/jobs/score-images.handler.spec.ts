@@ -1,0 +1,105 @@
+import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import type { Job } from 'bullmq';
+import sharp from 'sharp';
+import type { ScoreImagesJob } from '@padim-fleet/contracts';
+import { removeOnlineRequest, uploadPrefix } from '@padim-fleet/fleet';
+import { BlobBody, LocalBlobStore, PutOptions } from '@padim-fleet/storage';
+import { fakeScorer } from '../../../../libs/fleet/src/testing/fake-scorer';
+import type { JobContext } from './job-context';
+import { scoreImagesHandler } from './score-images.handler';
+
+const REQUEST = '5f1c7a2e-0000-4000-8000-000000000001';
+
+/** A real folder store with one fault to play: a failing write, or the API giving up once the first PNG is written. */
+class FaultyStore extends LocalBlobStore {
+  failNextPng = false;
+  onFirstPng: (() => Promise<void>) | null = null;
+
+  override async put(key: string, body: BlobBody, opts?: PutOptions): Promise<{ size: number }> {
+    if (key.startsWith('scores/') && this.failNextPng) {
+      this.failNextPng = false;
+      throw new Error(`disk full writing ${key}`);
+    }
+    const written = await super.put(key, body, opts);
+    if (key.startsWith('scores/') && this.onFirstPng) {
+      const giveUp = this.onFirstPng;
+      this.onFirstPng = null;
+      await giveUp();
+    }
+    return written;
+  }
+}
+
+let root: string;
+let store: FaultyStore;
+let ctx: JobContext;
+
+const grey = (v: number) => sharp({ create: { width: 24, height: 24, channels: 3, background: { r: v, g: v, b: v } } }).png().toBuffer();
+
+async function keys(prefix: string): Promise<string[]> {
+  const found: string[] = [];
+  for await (const info of store.list(prefix)) found.push(info.key);
+  return found.sort();
+}
+
+/** Stores two images as the API does, and the job that scores them at the given attempt. */
+async function request(attemptsMade: number, inline = false): Promise<Job> {
+  const images = [];
+  for (const [i, v] of [240, 10].entries()) {
+    const key = `${uploadPrefix(REQUEST)}00${i}-frame.png`;
+    if (!(await store.head(key))) await store.put(key, await grey(v));
+    images.push({ key, name: 'frame.png' });
+  }
+  const data: ScoreImagesJob = { requestId: REQUEST, category: 'grey', version: 'v1', images, inline };
+  return { id: REQUEST, name: 'ScoreImages', data, attemptsMade, opts: { attempts: 2 } } as unknown as Job;
+}
+
+/** The upload clean-up after a success is not awaited by the answer. */
+const settle = () => new Promise((resolve) => setTimeout(resolve, 100));
+
+beforeEach(async () => {
+  root = await fs.mkdtemp(path.join(os.tmpdir(), 'score-images-'));
+  store = new FaultyStore(root);
+  const scorers = { acquire: async () => ({ value: fakeScorer(), version: 'v1', category: 'grey', done: () => undefined }) };
+  ctx = { store, scorers } as unknown as JobContext;
+});
+afterEach(() => fs.rm(root, { recursive: true, force: true }));
+
+describe('scoreImagesHandler', () => {
+  it('answers with one result per image, each with PNGs of its own, then removes the images', async () => {
+    const answer = await scoreImagesHandler(await request(0), ctx);
+    expect(answer!.results.map((r) => [r.file, r.label])).toEqual([
+      ['frame.png', 'anomalous'],
+      ['frame.png', 'normal'],
+    ]);
+    expect(answer!.results[0].heatmap).not.toBe(answer!.results[1].heatmap);
+    await settle();
+    expect(await keys('uploads/')).toEqual([]);
+    expect(await keys('scores/')).toHaveLength(4);
+  });
+
+  it('keeps the images for the retry when an attempt fails, and the retry scores them', async () => {
+    store.failNextPng = true;
+    await expect(scoreImagesHandler(await request(0), ctx)).rejects.toThrow(/disk full/);
+    await settle();
+    expect(await keys('uploads/')).toHaveLength(2);
+    const answer = await scoreImagesHandler(await request(1), ctx);
+    expect(answer!.results.map((r) => r.error)).toEqual([null, null]);
+  });
+
+  it('scores nothing and writes nothing for a request whose images the API has removed', async () => {
+    const job = await request(0);
+    await removeOnlineRequest(store, REQUEST);
+    expect(await scoreImagesHandler(job, ctx)).toBeNull();
+    expect(await keys('')).toEqual([]);
+  });
+
+  it('removes the PNGs it wrote when the API gives up on the request while it runs', async () => {
+    store.onFirstPng = () => removeOnlineRequest(store, REQUEST);
+    expect(await scoreImagesHandler(await request(0), ctx)).toBeNull();
+    expect(await keys('')).toEqual([]);
+  });
+});
