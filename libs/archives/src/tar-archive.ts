@@ -22,7 +22,7 @@ const OVERHEAD_SLACK = 1024 * 1024;
  * tar-stream's typings list only the entry types it writes; on reading, `type` is null for an unknown type flag,
  * and `byteOffset` (where the entry's data starts in the stream) is set but not typed.
  */
-type TarHeader = Omit<tar.Header, 'type' | 'size'> & { type: string | null; size: number | undefined; byteOffset?: unknown };
+type TarHeader = Omit<tar.Headers, 'type' | 'size'> & { type: string | null; size: number | undefined; byteOffset?: unknown };
 
 export interface TarFileEntry {
   entry: ArchiveEntry;
