@@ -15,7 +15,6 @@ export interface ApiAppOptions {
 export async function createApiApp(config: FleetConfig, opts: ApiAppOptions = {}): Promise<INestApplication> {
   if (config.API_KEYS.length === 0) throw new Error('API_KEYS is empty: set at least one API key (comma separated, 16+ characters each)');
   const app = await NestFactory.create(ApiModule.forConfig(config), { logger: opts.logger ?? ['log', 'warn', 'error'], bodyParser: true });
-  app.enableShutdownHooks();
   // The documentation is behind the API keys too: only /healthz and /readyz are public.
   const keys = config.API_KEYS.map((k) => Buffer.from(k));
   app.use('/docs', (req: Request, res: Response, next: NextFunction) => {

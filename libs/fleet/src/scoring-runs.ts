@@ -19,6 +19,7 @@ import {
   scoringPlan,
 } from '@padim-fleet/contracts';
 import type { BlobStore } from '@padim-fleet/storage';
+import { blockingRedisOf } from './redis-connection';
 
 export const scoringPrefix = (scoringId: string) => `scorings/${scoringId}/`;
 export const scoringPlanKey = (scoringId: string) => `${scoringPrefix(scoringId)}plan.json`;
@@ -58,7 +59,7 @@ export class ScoringRuns {
 
   /** Online scoring: queue the request and wait for its result (or time out). */
   async scoreNow(data: ScoreImagesJob, timeoutMs: number): Promise<unknown> {
-    this.events ??= new QueueEvents(QueueName.Score, { connection: this.redis.duplicate(), prefix: this.queuePrefix });
+    this.events ??= new QueueEvents(QueueName.Score, { connection: blockingRedisOf(this.redis, 'padim-score-events'), prefix: this.queuePrefix });
     await this.events.waitUntilReady();
     const job = await this.queue.add(JobName.ScoreImages, data, { jobId: data.requestId, attempts: 2, backoff: { type: 'fixed', delay: 200 }, removeOnComplete: { age: 3600 }, removeOnFail: { age: 24 * 3600 } });
     return job.waitUntilFinished(this.events, timeoutMs);
