@@ -107,6 +107,7 @@ export class TrainingsService {
         runId,
         createdAt: new Date(),
         datasetRoots: this.config.PADIM_DATASET_ROOTS,
+        maxImages: this.config.DATASET_MAX_IMAGES,
         s3: s3Connection(this.config),
         store: this.store,
         extractWorkers: await this.runs.extractWorkerCount(),
