@@ -146,6 +146,32 @@ describe('API with a faulty Redis', () => {
     expect(runs.map((r) => r.runId).sort()).toEqual([first.body.runId, other.body.runId].sort());
   });
 
+  it('replays batches by Idempotency-Key, and refuses a key reused with another request', async () => {
+    const redis = await privateRedis();
+    const client = await startApi(await fleetEnv(redis));
+    const post = (route: string, key: string, body: unknown) =>
+      fetch(`${client.baseUrl}${route}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json', 'idempotency-key': key },
+        body: JSON.stringify(body),
+      }).then(async (res) => ({ status: res.status, replayed: res.headers.get('idempotent-replayed'), body: (await res.json()) as any }));
+    const batch = { runs: [{ category: 'line-a', dataset, shards: 1 }, { category: 'line-b', dataset, shards: 1 }] };
+    const first = await post('/v1/trainings/batch', 'batch-1', batch);
+    expect([first.status, first.replayed, first.body.runs]).toEqual([202, null, [expect.objectContaining({ category: 'line-a' }), expect.objectContaining({ category: 'line-b' })]]);
+    const again = await post('/v1/trainings/batch', 'batch-1', batch);
+    expect(again).toEqual({ ...first, replayed: 'true' });
+    expect((await client.request('GET', '/v1/trainings')).body).toHaveLength(2);
+
+    const reused = await post('/v1/trainings/batch', 'batch-1', { runs: [batch.runs[0]] });
+    expect([reused.status, reused.body.message]).toEqual([422, expect.stringMatching(/^Idempotency-Key header: already used with a different request/)]);
+    // A failed request leaves its key free: the corrected retry goes through.
+    const bad = await post('/v1/trainings', 'single-1', { category: 'line', dataset: path.join(scratch, 'nowhere') });
+    expect(bad.status).toBe(400);
+    expect((await post('/v1/trainings', 'single-1', { category: 'line', dataset, shards: 1 })).status).toBe(202);
+    expect((await post('/v1/trainings', 'x'.repeat(300), { category: 'line', dataset })).status).toBe(400);
+    expect((await client.request('GET', '/v1/trainings')).body).toHaveLength(3);
+  });
+
   it('shuts down within its grace period on SIGTERM while Redis is down and a request is in flight', async () => {
     const redis = await privateRedis();
     const client = await startApi(await fleetEnv(redis));
