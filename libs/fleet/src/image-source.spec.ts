@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { LocalBlobStore } from '@padim-fleet/storage';
 import { openImageSource, readImageObject } from './image-source';
-import { listScoringInputs } from './scoring-runs';
+import { TooManyInputsError, listScoringInputs } from './scoring-runs';
 
 describe('bounded reads and listings of stored images', () => {
   const root = mkdtempSync(path.join(os.tmpdir(), 'padim-image-source-'));
@@ -23,6 +23,6 @@ describe('bounded reads and listings of stored images', () => {
   it('lists a scoring input prefix up to SCORING_MAX_INPUTS and refuses a larger one, naming it', async () => {
     for (let i = 0; i < 4; i++) await store.put(`incoming/${i}.png`, Buffer.from('x'));
     expect((await listScoringInputs(store, 'incoming/', 'store:incoming/', 4)).map((i) => i.file)).toEqual(['0.png', '1.png', '2.png', '3.png']);
-    await expect(listScoringInputs(store, 'incoming/', 'store:incoming/', 3)).rejects.toThrow('input store:incoming/: more than 3 files (SCORING_MAX_INPUTS)');
+    await expect(listScoringInputs(store, 'incoming/', 'store:incoming/', 3)).rejects.toThrow(new TooManyInputsError('input store:incoming/: more than 3 files (SCORING_MAX_INPUTS)'));
   });
 });

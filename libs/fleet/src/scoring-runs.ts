@@ -33,6 +33,11 @@ export const onlineOutputPrefix = (requestId: string) => `scores/${requestId}/`;
 
 export const SCORING_OUTPUTS = { resultsCsv: 'results.csv', resultsJsonl: 'results.jsonl', summary: 'summary.json', heatmaps: 'heatmaps/', masks: 'masks/' } as const;
 
+/** A scoring input with more files than SCORING_MAX_INPUTS: retrying will not make it fewer. */
+export class TooManyInputsError extends Error {
+  override name = 'TooManyInputsError';
+}
+
 /**
  * The objects under a scoring's input prefix, as (file relative to the prefix, key); listing stops at
  * `maxInputs` + 1 with an error naming the input and SCORING_MAX_INPUTS.
@@ -40,7 +45,7 @@ export const SCORING_OUTPUTS = { resultsCsv: 'results.csv', resultsJsonl: 'resul
 export async function listScoringInputs(store: BlobStore, prefix: string, input: string, maxInputs: number): Promise<{ file: string; key: string }[]> {
   const items: { file: string; key: string }[] = [];
   for await (const info of store.list(prefix)) {
-    if (items.length === maxInputs) throw new Error(`input ${input}: more than ${maxInputs} files (SCORING_MAX_INPUTS)`);
+    if (items.length === maxInputs) throw new TooManyInputsError(`input ${input}: more than ${maxInputs} files (SCORING_MAX_INPUTS)`);
     items.push({ file: info.key.slice(prefix.length), key: info.key });
   }
   return items;
@@ -182,6 +187,8 @@ function chunkStatus(chunk: number, images: number, progress: Record<string, str
   const error = progress[`error:${chunk}`];
   const attemptsMade = Number(progress[`failures:${chunk}`] ?? 0);
   const done = parentState === 'completed' ? images : Math.min(images, Number(progress[String(chunk)] ?? 0));
-  const state = done === images && (images > 0 || parentState === 'completed') ? 'completed' : error !== undefined ? (parentState === 'failed' ? 'failed' : 'retrying') : done > 0 ? 'active' : 'waiting';
+  // An attempt starts its count from 0: a chunk with an error and nothing done waits for its retry.
+  const state =
+    done === images ? 'completed' : error !== undefined && parentState === 'failed' ? 'failed' : done > 0 ? 'active' : error !== undefined ? 'retrying' : 'waiting';
   return { chunk, state, images, attemptsMade, error: state === 'failed' || state === 'retrying' ? error : undefined, done };
 }

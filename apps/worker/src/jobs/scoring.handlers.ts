@@ -14,6 +14,7 @@ import {
 } from '@padim-fleet/contracts';
 import {
   ScoreRow,
+  TooManyInputsError,
   listScoringInputs,
   readImageObject,
   readScoringPlan,
@@ -64,8 +65,7 @@ export async function prepareScoringHandler(job: Job, ctx: JobContext): Promise<
       try {
         items = await listScoringInputs(input.store, input.key, data.input, ctx.config.SCORING_MAX_INPUTS);
       } catch (error) {
-        // Too many inputs will not become fewer on a retry.
-        if (/SCORING_MAX_INPUTS/.test((error as Error).message)) throw new UnrecoverableError((error as Error).message);
+        if (error instanceof TooManyInputsError) throw new UnrecoverableError(error.message);
         throw error;
       }
     } else {
@@ -127,6 +127,7 @@ export async function scoreChunkHandler(job: Job, ctx: JobContext): Promise<{ ro
   const input = plan.source === 'store' ? { store: ctx.store, close: async () => undefined } : openInput(ctx, `${plan.source}/`);
   const lease = await ctx.scorers.acquire(plan.category, plan.version);
   try {
+    await ctx.scoringRuns.recordChunkProgress(data.scoringId, data.chunk, 0);
     const rows = await scoreToStore(
       lease.value,
       items.map((i) => ({ file: i.file, ref: i.key })),
