@@ -2,6 +2,8 @@ import { execFileSync } from 'node:child_process';
 import { createWriteStream, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
+import { Queue } from 'bullmq';
+import IORedis from 'ioredis';
 import sharp from 'sharp';
 import { ZipFile } from 'yazl';
 import type { ScoringStatus } from '@padim-fleet/contracts';
@@ -228,6 +230,15 @@ describeWithShared('scoring pool end to end: online and batch scoring through th
         const inlineBody = (await inlineRes.json()) as { results: { heatmap: null; heatmapPng: string; maskPng: string }[] };
         expect(inlineBody.results[0].heatmap).toBeNull();
         expect((await sharp(Buffer.from(inlineBody.results[0].heatmapPng, 'base64')).metadata()).width).toBe(256);
+        // The results (inline PNGs: megabytes) left Redis once the API read them.
+        const redis = new IORedis(env.REDIS_URL, { maxRetriesPerRequest: null });
+        const scoreQueue = new Queue('score', { connection: redis, prefix: env.PADIM_QUEUE_PREFIX });
+        try {
+          expect((await scoreQueue.getJobs(['completed', 'failed'])).filter((j) => j?.name === 'ScoreImages')).toEqual([]);
+        } finally {
+          await scoreQueue.close();
+          redis.disconnect();
+        }
 
         // A promotion takes effect on the next request, without restarting the pool.
         for (const f of ['mean.f32', 'inv_cholesky.f32', 'manifest.json']) await store.put(`models/screw/v1b/${f}`, await store.get(`models/screw/v1/${f}`));

@@ -28,7 +28,6 @@ export async function createApiApp(config: FleetConfig, opts: ApiAppOptions = {}
   const app = await NestFactory.create(ApiModule.forConfig(config), { logger, bodyParser: false });
   const readJson = json({ limit: MAX_JSON_BODY_BYTES });
   app.use((req: Request, res: Response, next: NextFunction) => readJson(req, res, (error?: unknown) => next(error === undefined ? undefined : bodyReadingError(error))));
-  app.enableShutdownHooks();
   // The documentation is behind the API keys too: only /healthz and /readyz are public.
   const keys = config.API_KEYS.map((k) => Buffer.from(k));
   app.use((req: Request, res: Response, next: NextFunction) => {

@@ -2,15 +2,18 @@ import { DynamicModule, Inject, Injectable, Logger, Module, OnApplicationShutdow
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import type { Redis } from 'ioredis';
 import { FleetConfig, s3Connection } from '@padim-fleet/contracts';
-import { RedisRegistryLock, ScoringRuns, TrainingRuns, createRedis } from '@padim-fleet/fleet';
+import { RedisRegistryLock, ScoringRuns, TrainingRuns, createRequestRedis } from '@padim-fleet/fleet';
 import { BlobStore, ModelRegistry, openBlobStore } from '@padim-fleet/storage';
 import { ApiKeyGuard } from './common/api-key.guard';
+import { IdempotencyInterceptor } from './common/idempotency.interceptor';
+import { RedisReadyGuard } from './common/redis-ready.guard';
 import { DomainErrorsFilter } from './common/domain-errors.filter';
 import { BLOB_STORE, FLEET_CONFIG, REDIS } from './common/tokens';
 import { HealthController } from './controllers/health.controller';
 import { ModelsController } from './controllers/models.controller';
 import { ScoringController } from './controllers/scoring.controller';
 import { TrainingsController } from './controllers/trainings.controller';
+import { HealthService } from './services/health.service';
 import { ModelsService } from './services/models.service';
 import { ScoringService } from './services/scoring.service';
 import { TrainingsService } from './services/trainings.service';
@@ -26,6 +29,8 @@ class ConnectionsCloser implements OnApplicationShutdown {
   ) {}
 
   async onApplicationShutdown(): Promise<void> {
+    // With Redis down, closing the queues would wait for a connection that is not coming.
+    if (this.redis.status !== 'ready') this.redis.disconnect();
     await Promise.all([this.runs.close(), this.scorings.close()]);
     await this.redis.quit().catch(() => this.redis.disconnect());
     await this.store.close?.();
@@ -41,7 +46,7 @@ export class ApiModule {
       providers: [
         { provide: FLEET_CONFIG, useValue: config },
         { provide: BLOB_STORE, useFactory: () => openBlobStore(config.PADIM_STORE, s3Connection(config), (message) => new Logger('api').warn(message)) },
-        { provide: REDIS, useFactory: () => createRedis(config.REDIS_URL, 'padim-api') },
+        { provide: REDIS, useFactory: () => createRequestRedis(config.REDIS_URL, 'padim-api') },
         {
           provide: ModelRegistry,
           useFactory: (store: BlobStore, redis: Redis) => new ModelRegistry(store, { lock: new RedisRegistryLock(redis, config.PADIM_QUEUE_PREFIX) }),
@@ -59,6 +64,9 @@ export class ApiModule {
           inject: [REDIS],
         },
         TrainingsService,
+        HealthService,
+        RedisReadyGuard,
+        IdempotencyInterceptor,
         ModelsService,
         ScoringService,
         ConnectionsCloser,

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { FleetConfig, JobName, QueueName, WorkerRole, abortStaleWrites, fitGaussianJob, redactingLog, s3Connection, sweepOnlineResults } from '@padim-fleet/contracts';
-import { RUN_MARK_TTL_SECONDS, RedisRegistryLock, ScoringRuns, createRedis, failedRunKey, removeOnlineRequest, scoringInputPrefix, scoringPlanKey, scoringPrefix, scoringUploadPrefix } from '@padim-fleet/fleet';
+import { RUN_MARK_TTL_SECONDS, RedisRegistryLock, ScoringRuns, checkEvictionPolicy, createRedis, failedRunKey, removeOnlineRequest, scoringInputPrefix, scoringPlanKey, scoringPrefix, scoringUploadPrefix } from '@padim-fleet/fleet';
 import { BlobStore, ModelRegistry, openBlobStore, runPrefix } from '@padim-fleet/storage';
 import { extractFeatures } from './jobs/extract-features.handler';
 import { fitGaussian } from './jobs/fit-gaussian.handler';
@@ -51,6 +51,12 @@ export async function startFleetWorker(config: FleetConfig, opts: FleetWorkerOpt
   const log = redactingLog(config, opts.log ?? ((line: string) => console.log(line)));
   const store = opts.store ?? (await openBlobStore(config.PADIM_STORE, s3Connection(config), log));
   const redis: Redis = createRedis(config.REDIS_URL, 'padim-worker');
+  try {
+    await checkEvictionPolicy(redis, log);
+  } catch (error) {
+    redis.disconnect();
+    throw error;
+  }
   const scratchDir = config.PADIM_SCRATCH_DIR ?? path.join(os.tmpdir(), 'padim-reduce');
   mkdirSync(scratchDir, { recursive: true });
   const registry = new ModelRegistry(store, { lock: new RedisRegistryLock(redis, config.PADIM_QUEUE_PREFIX) });

@@ -3,7 +3,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { trainingRequest } from '@padim-fleet/contracts';
-import { checkServerFolder } from './image-source';
+import { LocalBlobStore } from '@padim-fleet/storage';
+import { DatasetError, checkServerFolder } from './image-source';
 import { defaultShardCount, planTraining, splitContiguous } from './plan-training';
 
 describe('splitContiguous', () => {
@@ -134,5 +135,26 @@ describe('planTraining on server folders', () => {
     it('refuses a set without both good and defective images before anything is queued', async () => {
       await expect(planTraining(trainingRequest.parse({ category: 'line', dataset: data, validation: data }), ctx)).rejects.toThrow(/validation: .*no test\/ folder/);
     });
+  });
+});
+
+describe('planTraining with DATASET_MAX_IMAGES', () => {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'padim-plan-cap-'));
+  const data = path.join(root, 'line');
+  mkdirSync(data, { recursive: true });
+  for (let i = 0; i < 5; i++) writeFileSync(path.join(data, `${i}.png`), 'x');
+  const ctx = { runId: 'aaaaaaaa-0000-4000-8000-000000000000', createdAt: new Date('2026-01-02T03:04:05Z'), datasetRoots: [root], s3: { region: 'us-east-1', forcePathStyle: true } };
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+  it('refuses a folder or a store prefix with more images than the cap, naming it and the limit', async () => {
+    const request = trainingRequest.parse({ category: 'line', dataset: data });
+    await expect(planTraining(request, { ...ctx, maxImages: 4 })).rejects.toThrow(new DatasetError(`dataset: more than 4 images under ${data} (DATASET_MAX_IMAGES)`));
+    expect((await planTraining(request, { ...ctx, maxImages: 5 })).shards.flat().length).toBeGreaterThan(0);
+
+    const store = new LocalBlobStore(path.join(root, 'store'));
+    for (let i = 0; i < 5; i++) await store.put(`datasets/line/${i}.png`, Buffer.from('x'));
+    const fromStore = trainingRequest.parse({ category: 'line', dataset: 'store:datasets/line/' });
+    await expect(planTraining(fromStore, { ...ctx, store, maxImages: 4 })).rejects.toThrow(/dataset: more than 4 images under store:datasets\/line\/ \(DATASET_MAX_IMAGES\)/);
+    expect((await planTraining(fromStore, { ...ctx, store, maxImages: 5 })).shards.flat()).toHaveLength(5);
   });
 });

@@ -30,6 +30,8 @@ export interface PlanContext {
   createdAt: Date;
   datasetRoots: string[];
   s3: S3Connection;
+  /** Most images the dataset may hold (DATASET_MAX_IMAGES); no cap when unset. */
+  maxImages?: number;
   /** Extract workers online (for the default shard count); 0 when unknown. */
   extractWorkers?: number;
   /** Where the images are when not at `request.dataset` (an uploaded archive unpacked into `store`). */
@@ -52,8 +54,9 @@ export async function planTraining(request: TrainingRequest, ctx: PlanContext): 
   const images = openImageSource(source, ctx.s3, ctx.store);
   let files: string[];
   try {
-    files = await images.list();
+    files = await images.list(ctx.maxImages);
   } catch (error) {
+    if (error instanceof DatasetError) throw error;
     throw new DatasetError(`dataset: cannot list ${request.dataset}: ${(error as Error).message}`);
   } finally {
     await images.close();

@@ -1,4 +1,4 @@
-import { FlowProducer, Job, Queue, QueueEvents } from 'bullmq';
+import { FlowProducer, Queue, QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
 import {
   AssembleScoringJob,
@@ -19,6 +19,7 @@ import {
   scoringPlan,
 } from '@padim-fleet/contracts';
 import type { BlobStore } from '@padim-fleet/storage';
+import { blockingRedisOf } from './redis-connection';
 
 export const scoringPrefix = (scoringId: string) => `scorings/${scoringId}/`;
 export const scoringPlanKey = (scoringId: string) => `${scoringPrefix(scoringId)}plan.json`;
@@ -50,14 +51,37 @@ export class ScoreTimeoutError extends Error {
 
 export const SCORING_OUTPUTS = { resultsCsv: 'results.csv', resultsJsonl: 'results.jsonl', summary: 'summary.json', heatmaps: 'heatmaps/', masks: 'masks/' } as const;
 
-export interface ChunkProgress {
-  imagesDone: number;
-  imagesTotal: number;
+/** A scoring input with more files than SCORING_MAX_INPUTS: retrying will not make it fewer. */
+export class TooManyInputsError extends Error {
+  override name = 'TooManyInputsError';
+}
+
+/**
+ * The objects under a scoring's input prefix, as (file relative to the prefix, key); listing stops at
+ * `maxInputs` + 1 with an error naming the input and SCORING_MAX_INPUTS.
+ */
+export async function listScoringInputs(store: BlobStore, prefix: string, input: string, maxInputs: number): Promise<{ file: string; key: string }[]> {
+  const items: { file: string; key: string }[] = [];
+  for await (const info of store.list(prefix)) {
+    if (items.length === maxInputs) throw new TooManyInputsError(`input ${input}: more than ${maxInputs} files (SCORING_MAX_INPUTS)`);
+    items.push({ file: info.key.slice(prefix.length), key: info.key });
+  }
+  return items;
 }
 
 export async function readScoringPlan(store: BlobStore, scoringId: string): Promise<ScoringPlan> {
   return parseContract(scoringPlan, JSON.parse((await store.get(scoringPlanKey(scoringId))).toString('utf8')), `scoring plan ${scoringId}`);
 }
+
+/**
+ * Hash of a batch scoring's progress, kept by its chunk jobs: field `<chunk>` is the images done,
+ * `failures:<chunk>` the failed attempts and `error:<chunk>` the last error of that chunk.
+ */
+export const scoringProgressKey = (queuePrefix: string, scoringId: string) => `${queuePrefix}:scoring-progress:${scoringId}`;
+/** An online result nobody read (its request timed out) is removed from Redis after this long. */
+const ONLINE_RESULT_TTL_SECONDS = 60;
+/** As long as BullMQ keeps a failed job: the progress outlives no job it describes by much. */
+const SCORING_PROGRESS_TTL_SECONDS = 30 * 24 * 3600;
 
 /** Queues online scoring requests and batch scorings, and reads their state back from the jobs. */
 export class ScoringRuns {
@@ -75,23 +99,26 @@ export class ScoringRuns {
   }
 
   /**
-   * Online scoring: queue the request and wait for its result. Past `timeoutMs` it throws ScoreTimeoutError
-   * and removes the job, unless a worker has taken it already; the caller then removes what the request
-   * stored (removeOnlineRequest), which tells that worker nobody waits for its answer.
+   * Online scoring: queue the request and wait for its result. Past `timeoutMs` it throws ScoreTimeoutError;
+   * the caller then removes what the request stored (removeOnlineRequest), which tells a worker that took
+   * the job late that nobody waits for its answer. The result (with inline PNGs, megabytes) leaves Redis
+   * as soon as it is read.
    */
   async scoreNow(data: ScoreImagesJob, timeoutMs: number): Promise<unknown> {
-    this.events ??= new QueueEvents(QueueName.Score, { connection: this.redis.duplicate(), prefix: this.queuePrefix });
+    this.events ??= new QueueEvents(QueueName.Score, { connection: blockingRedisOf(this.redis, 'padim-score-events'), prefix: this.queuePrefix });
     await this.events.waitUntilReady();
-    const job = await this.queue.add(JobName.ScoreImages, data, { jobId: data.requestId, attempts: 2, backoff: { type: 'fixed', delay: 200 }, removeOnComplete: { age: 3600 }, removeOnFail: { age: 24 * 3600 } });
+    const job = await this.queue.add(JobName.ScoreImages, data, { jobId: data.requestId, attempts: 2, backoff: { type: 'fixed', delay: 200 }, removeOnComplete: { age: ONLINE_RESULT_TTL_SECONDS }, removeOnFail: { age: 24 * 3600 } });
     const started = Date.now();
     try {
       return await job.waitUntilFinished(this.events, timeoutMs);
     } catch (error) {
       // A failure of the job itself comes before the time-out.
       if (Date.now() - started < timeoutMs) throw error;
-      // Fails when a worker holds the job (or Redis is gone): that worker then finds the request's images gone.
-      await job.remove().catch(() => undefined);
       throw new ScoreTimeoutError(timeoutMs);
+    } finally {
+      // Fails while a worker holds the job (timed out, still running): that worker then finds the request's
+      // images gone, and removeOnComplete takes the job later.
+      await this.queue.remove(data.requestId).catch(() => undefined);
     }
   }
 
@@ -127,9 +154,12 @@ export class ScoringRuns {
     }
     const prepared = prepare.returnvalue as { version: string; images: number; chunks: number };
     const parent = await this.queue.getJob(`${scoringId}-assemble`);
-    const chunkJobs = await Promise.all(Array.from({ length: prepared.chunks }, (_, chunk) => this.queue.getJob(`${scoringId}-chunk-${chunk}`)));
-    const chunks = await Promise.all(chunkJobs.map((job, chunk) => chunkStatus(job, chunk)));
     const parentState = parent ? await parent.getState() : 'unknown';
+    // One read for every chunk's progress, whatever their number (the chunk jobs keep the hash).
+    const progress = await this.redis.hgetall(scoringProgressKey(this.queuePrefix, scoringId));
+    const chunks = Array.from({ length: prepared.chunks }, (_, chunk) =>
+      chunkStatus(chunk, contiguousSliceLength(prepared.images, prepared.chunks, chunk), progress, parentState),
+    );
     const failedChunk = chunks.find((c) => c.state === 'failed');
     const state: ScoringStatus['state'] =
       parentState === 'completed' ? 'completed' : parentState === 'failed' || failedChunk ? 'failed' : chunks.some((c) => c.state !== 'waiting') ? 'running' : 'queued';
@@ -157,22 +187,34 @@ export class ScoringRuns {
     };
   }
 
+  /** Called by a chunk job as it scores: how many of its images are done. */
+  async recordChunkProgress(scoringId: string, chunk: number, imagesDone: number): Promise<void> {
+    const key = scoringProgressKey(this.queuePrefix, scoringId);
+    await this.redis.multi().hset(key, String(chunk), imagesDone).expire(key, SCORING_PROGRESS_TTL_SECONDS).exec();
+  }
+
+  /** Called by a chunk job whose attempt failed (it may be retried). */
+  async recordChunkFailure(scoringId: string, chunk: number, message: string): Promise<void> {
+    const key = scoringProgressKey(this.queuePrefix, scoringId);
+    await this.redis.multi().hincrby(key, `failures:${chunk}`, 1).hset(key, `error:${chunk}`, message.slice(0, 1000)).expire(key, SCORING_PROGRESS_TTL_SECONDS).exec();
+  }
+
   async close(): Promise<void> {
     await Promise.all([this.flows.close(), this.queue.close(), this.events?.close()]);
   }
 }
 
-async function chunkStatus(job: Job | undefined, chunk: number) {
-  if (!job) return { chunk, state: 'unknown', images: 0, attemptsMade: 0, done: 0 };
-  const data = job.data as ScoreChunkJob;
-  const state = await job.getState();
-  const progress = (typeof job.progress === 'object' ? job.progress : {}) as Partial<ChunkProgress>;
-  return {
-    chunk,
-    state,
-    images: data.imageCount,
-    attemptsMade: job.attemptsMade,
-    error: state === 'failed' ? job.failedReason : undefined,
-    done: state === 'completed' ? data.imageCount : (progress.imagesDone ?? 0),
-  };
+/** Images in slice `i` of `n` near-equal contiguous slices of `total` items, as `splitContiguous` cuts them. */
+export function contiguousSliceLength(total: number, n: number, i: number): number {
+  return Math.floor(((i + 1) * total) / n) - Math.floor((i * total) / n);
+}
+
+function chunkStatus(chunk: number, images: number, progress: Record<string, string>, parentState: string) {
+  const error = progress[`error:${chunk}`];
+  const attemptsMade = Number(progress[`failures:${chunk}`] ?? 0);
+  const done = parentState === 'completed' ? images : Math.min(images, Number(progress[String(chunk)] ?? 0));
+  // An attempt starts its count from 0: a chunk with an error and nothing done waits for its retry.
+  const state =
+    done === images ? 'completed' : error !== undefined && parentState === 'failed' ? 'failed' : done > 0 ? 'active' : error !== undefined ? 'retrying' : 'waiting';
+  return { chunk, state, images, attemptsMade, error: state === 'failed' || state === 'retrying' ? error : undefined, done };
 }

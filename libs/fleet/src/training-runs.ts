@@ -30,6 +30,10 @@ export const cancelKey = (queuePrefix: string, runId: string) => `${queuePrefix}
 /** Redis key that marks a run as failed for good (a shard ran out of attempts); other shards stop and clean up. */
 export const failedRunKey = (queuePrefix: string, runId: string) => `${queuePrefix}:run-failed:${runId}`;
 export const RUN_MARK_TTL_SECONDS = 30 * 24 * 3600;
+/** Sorted set of the fleet's run ids scored by creation time (ms): GET /v1/trainings reads its newest entries only. */
+export const runIndexKey = (queuePrefix: string) => `${queuePrefix}:runs-by-time`;
+/** The index keeps the newest this many runs (a listing shows at most 1000). */
+export const RUN_INDEX_MAX = 10_000;
 
 export interface TrainingRunSummary {
   runId: string;
@@ -66,25 +70,36 @@ export class TrainingRuns {
     this.reduceQueue = new Queue(QueueName.Reduce, { connection: redis, prefix: queuePrefix });
   }
 
-  /** Writes the plan, then queues the flow; the run id is the parent job's id. */
+  /**
+   * Writes the plan, indexes the run, then queues the flow; the run id is the parent job's id. When the
+   * flow cannot be queued the plan and the index entry are removed, so nothing is left of the run.
+   */
   async submit(plan: TrainingPlan): Promise<void> {
     await this.submitAll([plan]);
   }
 
   /**
-   * Writes every plan, then queues all the flows in one Redis transaction (MULTI/EXEC): every run is
-   * queued or none is. When queueing fails the plans are removed, so no plan.json is left without its run.
+   * Writes every plan and indexes the runs, then queues all the flows in one Redis transaction
+   * (MULTI/EXEC): every run is queued or none is. When queueing fails the plans and index entries are
+   * removed, so no plan.json is left without its run.
    */
   async submitAll(plans: TrainingPlan[]): Promise<void> {
     const written: TrainingPlan[] = [];
+    const index = runIndexKey(this.queuePrefix);
     try {
       for (const plan of plans) {
         await this.store.put(planKey(plan.runId), JSON.stringify(plan));
         written.push(plan);
       }
+      const indexing = this.redis.multi();
+      for (const plan of plans) indexing.zadd(index, Date.parse(plan.createdAt), plan.runId);
+      await indexing.zremrangebyrank(index, 0, -RUN_INDEX_MAX - 1).exec();
       await this.flows.addBulk(plans.map((plan) => this.flowOf(plan)));
     } catch (error) {
-      await Promise.all(written.map((plan) => this.store.delete(planKey(plan.runId)).catch(() => undefined)));
+      await Promise.all([
+        ...written.map((plan) => this.store.delete(planKey(plan.runId)).catch(() => undefined)),
+        this.redis.zrem(index, ...plans.map((plan) => plan.runId)).catch(() => undefined),
+      ]);
       throw error;
     }
   }
@@ -178,13 +193,23 @@ export class TrainingRuns {
     };
   }
 
-  /** The most recent runs, newest first, without per-shard detail (GET /v1/trainings/:id has it). */
+  /**
+   * The most recent runs, newest first, without per-shard detail (GET /v1/trainings/:id has it): the
+   * newest `limit` entries of the run index, not every kept job. Entries whose job is gone (removed
+   * by BullMQ's retention) are dropped from the index as they are met.
+   */
   async list(limit: number): Promise<TrainingRunSummary[]> {
-    const jobs = await this.reduceQueue.getJobs(['waiting-children', 'waiting', 'active', 'delayed', 'completed', 'failed'], 0, -1);
-    const recent = jobs
-      .filter((j): j is Job => Boolean(j) && j.name === JobName.FitGaussian)
-      .sort((a, b) => b.timestamp - a.timestamp)
-      .slice(0, limit);
+    const index = runIndexKey(this.queuePrefix);
+    const recent: Job[] = [];
+    for (let offset = 0; recent.length < limit; ) {
+      const ids = await this.redis.zrevrange(index, offset, offset + limit - recent.length - 1);
+      if (ids.length === 0) break;
+      const jobs = await Promise.all(ids.map((id) => this.reduceQueue.getJob(id)));
+      const gone = ids.filter((_, i) => !jobs[i]);
+      if (gone.length > 0) await this.redis.zrem(index, ...gone);
+      recent.push(...jobs.filter((j): j is Job => Boolean(j) && j!.name === JobName.FitGaussian));
+      offset += ids.length - gone.length;
+    }
     return Promise.all(
       recent.map(async (job) => {
         const data = parseContract(fitGaussianJob, job.data, `job ${job.id}`);

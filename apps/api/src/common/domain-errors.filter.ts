@@ -2,11 +2,11 @@ import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@n
 import type { Response } from 'express';
 import { ArchiveRejectedError } from '@padim-fleet/archives';
 import { ContractError } from '@padim-fleet/contracts';
-import { DatasetError } from '@padim-fleet/fleet';
+import { DatasetError, isRedisUnavailableError } from '@padim-fleet/fleet';
 import { ModelFormatError } from '@padim-fleet/padim-core';
 import { InvalidKeyError, ModelConflictError, ModelIntegrityError, ModelNotFoundError, ModelRegistryBusyError } from '@padim-fleet/storage';
 
-/** Maps the libraries' errors to HTTP: bad input 400, missing 404, conflicts 409, a busy registry 503; anything else is a 500 that is logged. */
+/** Maps the libraries' errors to HTTP: bad input 400, missing 404, conflicts 409, a busy registry or Redis unreachable 503; anything else is a 500 that is logged. */
 @Catch()
 export class DomainErrorsFilter implements ExceptionFilter {
   private readonly logger = new Logger('api');
@@ -16,6 +16,11 @@ export class DomainErrorsFilter implements ExceptionFilter {
     if (error instanceof HttpException) {
       const body = error.getResponse();
       res.status(error.getStatus()).json(typeof body === 'string' ? { statusCode: error.getStatus(), message: body } : body);
+      return;
+    }
+    if (isRedisUnavailableError(error)) {
+      this.logger.warn(`redis unavailable: ${(error as Error).message}`);
+      res.status(503).json({ statusCode: 503, message: 'redis unavailable; retry later' });
       return;
     }
     const status = statusOf(error);

@@ -1,45 +1,34 @@
-import { Controller, Get, Inject, ServiceUnavailableException } from '@nestjs/common';
-import { ApiTags } from '@nestjs/swagger';
-import type { Redis } from 'ioredis';
-import type { BlobStore } from '@padim-fleet/storage';
+import { Controller, Get, HttpException } from '@nestjs/common';
+import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Public } from '../common/api-key.guard';
-import { BLOB_STORE, REDIS } from '../common/tokens';
-
-const PROBE_TIMEOUT_MS = 2000;
+import { HealthService } from '../services/health.service';
 
 @ApiTags('health')
 @Controller()
 export class HealthController {
-  constructor(
-    @Inject(REDIS) private readonly redis: Redis,
-    @Inject(BLOB_STORE) private readonly store: BlobStore,
-  ) {}
+  constructor(private readonly health: HealthService) {}
 
   @Public()
   @Get('healthz')
-  health() {
+  healthz() {
     return { status: 'ok' };
   }
 
-  /** Ready when Redis and the object store both answer. */
+  /** Public, so it says only ready or not: where the store is and why it fails are for /v1/health and the logs. */
   @Public()
   @Get('readyz')
-  async ready() {
-    const [redis, store] = await Promise.all([probe(() => this.redis.ping()), probe(() => this.store.ping())]);
-    const body = { status: redis === 'ok' && store === 'ok' ? 'ready' : 'not ready', redis, store: `${store} (${this.store.location})` };
-    if (body.status !== 'ready') throw new ServiceUnavailableException(body);
-    return body;
+  async readyz() {
+    const report = await this.health.report();
+    if (report.status !== 'ready') throw new HttpException({ status: report.status }, 503);
+    return { status: report.status };
   }
-}
 
-async function probe(check: () => Promise<unknown>): Promise<string> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    await Promise.race([check(), new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer in ${PROBE_TIMEOUT_MS} ms`)), PROBE_TIMEOUT_MS)))]);
-    return 'ok';
-  } catch (error) {
-    return `unavailable: ${(error as Error).message}`;
-  } finally {
-    clearTimeout(timer);
+  @Get('v1/health')
+  @ApiBearerAuth()
+  @ApiOperation({ summary: 'Readiness with its details: Redis, its eviction policy, the store; 503 when not ready' })
+  async details() {
+    const report = await this.health.report();
+    if (report.status !== 'ready') throw new HttpException(report, 503);
+    return report;
   }
 }

@@ -1,11 +1,13 @@
-import { Body, Controller, Get, HttpCode, Param, Post, Query, StreamableFile, UploadedFile, UploadedFiles, UseInterceptors } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Param, Post, Query, StreamableFile, UploadedFile, UploadedFiles, UseGuards, UseInterceptors } from '@nestjs/common';
 import { FileInterceptor, FilesInterceptor } from '@nestjs/platform-express';
 import { ApiBearerAuth, ApiBody, ApiConsumes, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { tmpdir } from 'node:os';
 import { Readable } from 'node:stream';
 import { z } from 'zod';
 import { ScoringRequest, categoryName, onlineScoreQuery, runId, scoringRequest, versionName } from '@padim-fleet/contracts';
+import { Idempotent } from '../common/idempotency.interceptor';
 import { openApiSchema } from '../common/json-schema';
+import { RedisReadyGuard } from '../common/redis-ready.guard';
 import { ZodValidationPipe } from '../common/zod-validation.pipe';
 import { ScoringService, UploadedImage } from '../services/scoring.service';
 
@@ -23,6 +25,7 @@ function png(stream: NodeJS.ReadableStream): StreamableFile {
 @ApiTags('scoring')
 @ApiBearerAuth()
 @Controller()
+@UseGuards(RedisReadyGuard)
 export class ScoringController {
   constructor(private readonly service: ScoringService) {}
 
@@ -51,6 +54,7 @@ export class ScoringController {
   }
 
   @Post('v1/scorings')
+  @Idempotent()
   @HttpCode(202)
   @ApiOperation({ summary: 'Score an archive (.zip, .tar, .tar.gz) or a prefix of images in S3, in chunks across the score pool' })
   @ApiBody({ schema: openApiSchema(scoringRequest) })
@@ -59,6 +63,7 @@ export class ScoringController {
   }
 
   @Post('v1/scorings/upload')
+  @Idempotent()
   @HttpCode(202)
   @ApiOperation({ summary: 'Score an uploaded archive (multipart field "archive", with fields category, version?, chunkSize?)' })
   @ApiConsumes('multipart/form-data')

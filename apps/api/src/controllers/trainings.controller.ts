@@ -1,10 +1,12 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query, UploadedFile, UseInterceptors } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query, UploadedFile, UseGuards, UseInterceptors } from '@nestjs/common';
 import { FileInterceptor } from '@nestjs/platform-express';
 import { ApiBearerAuth, ApiBody, ApiConsumes, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { tmpdir } from 'node:os';
 import { z } from 'zod';
 import { TrainingBatchRequest, TrainingRequest, TrainingUploadRequest, runId, trainingBatchRequest, trainingRequest, trainingRequestBody, trainingUploadRequest } from '@padim-fleet/contracts';
+import { Idempotent } from '../common/idempotency.interceptor';
 import { openApiSchema } from '../common/json-schema';
+import { RedisReadyGuard } from '../common/redis-ready.guard';
 import { ZodValidationPipe } from '../common/zod-validation.pipe';
 import { TrainingsService } from '../services/trainings.service';
 
@@ -23,10 +25,12 @@ const listQuery = z.object({ limit: z.coerce.number().int().min(1).max(1000).def
 @ApiTags('trainings')
 @ApiBearerAuth()
 @Controller('v1/trainings')
+@UseGuards(RedisReadyGuard)
 export class TrainingsController {
   constructor(private readonly service: TrainingsService) {}
 
   @Post()
+  @Idempotent()
   @HttpCode(202)
   @ApiOperation({ summary: 'Train a model for one category (product line); returns the run id at once' })
   @ApiBody({ schema: openApiSchema(trainingRequest) })
@@ -35,6 +39,7 @@ export class TrainingsController {
   }
 
   @Post('batch')
+  @Idempotent()
   @HttpCode(202)
   @ApiOperation({ summary: 'Train many categories at once; nothing is queued unless every run is valid' })
   @ApiBody({ schema: openApiSchema(trainingBatchRequest) })
@@ -43,6 +48,7 @@ export class TrainingsController {
   }
 
   @Post('upload')
+  @Idempotent()
   @HttpCode(202)
   @ApiOperation({ summary: 'Train on an uploaded archive of images: multipart fields "archive" and "request" (the training request as JSON, without dataset)' })
   @ApiConsumes('multipart/form-data')

@@ -119,6 +119,7 @@ export class TrainingsService {
         runId,
         createdAt: new Date(),
         datasetRoots: this.config.PADIM_DATASET_ROOTS,
+        maxImages: this.config.DATASET_MAX_IMAGES,
         s3: s3Connection(this.config),
         store: this.store,
         storeFolder: this.store instanceof LocalBlobStore ? this.store.root : undefined,

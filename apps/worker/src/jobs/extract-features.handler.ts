@@ -36,7 +36,7 @@ export async function extractFeatures(job: Job, ctx: JobContext): Promise<Extrac
     runStopReason(ctx, data.runId).then((r) => (stopped ??= r), () => undefined);
   }, CANCEL_POLL_MS);
   let lastReport = 0;
-  const source = openImageSource(plan.source, s3Connection(ctx.config), ctx.store);
+  const source = openImageSource(plan.source, s3Connection(ctx.config), ctx.store, ctx.config.IMAGE_MAX_BYTES);
   let lease: ExtractorLease | null = null;
   try {
     lease = await ctx.extractors.acquire(plan.request);

@@ -71,7 +71,7 @@ export async function fitGaussian(job: Job, ctx: JobContext): Promise<FitGaussia
   const validation = plan.request.validation ? await listMvtecTestSet(plan.request.validation) : undefined;
   const normals = thresholdImages(plan, skipped);
   const lease = await ctx.extractors.acquire(plan.request);
-  const source = openImageSource(plan.source, s3Connection(ctx.config), ctx.store);
+  const source = openImageSource(plan.source, s3Connection(ctx.config), ctx.store, ctx.config.IMAGE_MAX_BYTES);
   // The images that set the thresholds are embedded while the partials merge: that work does not
   // depend on the model, and the merge leaves a core free. Bounded, so a large training set without a
   // hold-out is embedded after the merge instead, batch by batch.

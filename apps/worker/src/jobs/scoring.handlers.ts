@@ -13,8 +13,10 @@ import {
   scoreChunkJob,
 } from '@padim-fleet/contracts';
 import {
-  ChunkProgress,
   ScoreRow,
+  TooManyInputsError,
+  listScoringInputs,
+  readImageObject,
   readScoringPlan,
   resolveModelVersion,
   scoreToStore,
@@ -60,7 +62,12 @@ export async function prepareScoringHandler(job: Job, ctx: JobContext): Promise<
   let source = input.source;
   try {
     if (input.key === '' || input.key.endsWith('/')) {
-      for await (const info of input.store.list(input.key)) items.push({ file: info.key.slice(input.key.length), key: info.key });
+      try {
+        items = await listScoringInputs(input.store, input.key, data.input, ctx.config.SCORING_MAX_INPUTS);
+      } catch (error) {
+        if (error instanceof TooManyInputsError) throw new UnrecoverableError(error.message);
+        throw error;
+      }
     } else {
       items = await unpackArchive(ctx, input.store, input.key, data.scoringId);
       source = 'store';
@@ -120,21 +127,23 @@ export async function scoreChunkHandler(job: Job, ctx: JobContext): Promise<{ ro
   const input = plan.source === 'store' ? { store: ctx.store, close: async () => undefined } : openInput(ctx, `${plan.source}/`);
   const lease = await ctx.scorers.acquire(plan.category, plan.version);
   try {
+    await ctx.scoringRuns.recordChunkProgress(data.scoringId, data.chunk, 0);
     const rows = await scoreToStore(
       lease.value,
       items.map((i) => ({ file: i.file, ref: i.key })),
       {
         output: ctx.store,
         prefix: scoringPrefix(data.scoringId),
-        read: (key) => input.store.get(key),
-        onProgress: (e) => {
-          const progress: ChunkProgress = { imagesDone: e.done, imagesTotal: e.total };
-          void job.updateProgress(progress as unknown as object).catch(() => undefined);
-        },
+        read: (key) => readImageObject(input.store, key, ctx.config.IMAGE_MAX_BYTES),
+        onProgress: (e) => void ctx.scoringRuns.recordChunkProgress(data.scoringId, data.chunk, e.done).catch(() => undefined),
       },
     );
     await ctx.store.put(scoringChunkKey(data.scoringId, data.chunk), rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+    await ctx.scoringRuns.recordChunkProgress(data.scoringId, data.chunk, items.length);
     return { rows: rows.length };
+  } catch (error) {
+    await ctx.scoringRuns.recordChunkFailure(data.scoringId, data.chunk, (error as Error).message).catch(() => undefined);
+    throw error;
   } finally {
     lease.done();
     await input.close();

@@ -94,6 +94,16 @@ export const fleetEnvironment = z.object({
   API_KEYS: csv(apiKey).default([]),
   /** Largest upload the API accepts, in bytes. */
   API_MAX_UPLOAD_BYTES: positiveInt.default(2 * 1024 ** 3),
+  /** On SIGTERM the API finishes its requests and closes its connections within this time, then exits regardless. */
+  API_SHUTDOWN_GRACE_MS: positiveInt.default(10_000),
+  /** A POST repeated with the same Idempotency-Key within this time gets the first answer back. */
+  IDEMPOTENCY_TTL_HOURS: positiveInt.default(24),
+  /** Most images a training dataset may hold (a larger one is a 400 naming it). */
+  DATASET_MAX_IMAGES: positiveInt.default(100_000),
+  /** Most files a scoring input prefix may hold (a larger one fails the scoring, naming it). */
+  SCORING_MAX_INPUTS: positiveInt.default(100_000),
+  /** Largest image object read from a store (training or scoring); a larger one is an error for that image. */
+  IMAGE_MAX_BYTES: positiveInt.default(64 * 1024 ** 2),
 });
 
 export type FleetConfig = z.infer<typeof fleetEnvironment>;

@@ -11,7 +11,8 @@ export const WORKER_MAIN = path.join(REPO_ROOT, 'apps/worker/dist/main.js');
 /** A fleet process (API or worker) started from the built apps, with its output kept for failure messages. */
 export class FleetProcess {
   readonly output: string[] = [];
-  private exited: Promise<number | null>;
+  /** Resolves with the exit code (null when killed by a signal) once the process has exited. */
+  readonly exited: Promise<number | null>;
 
   private constructor(
     readonly name: string,

@@ -1,0 +1,28 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, describe, expect, it } from '@jest/globals';
+import { LocalBlobStore } from '@padim-fleet/storage';
+import { openImageSource, readImageObject } from './image-source';
+import { TooManyInputsError, listScoringInputs } from './scoring-runs';
+
+describe('bounded reads and listings of stored images', () => {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'padim-image-source-'));
+  const store = new LocalBlobStore(root);
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+  it('reads an image object up to IMAGE_MAX_BYTES and refuses a larger one, naming it', async () => {
+    const bytes = Buffer.alloc(300_000, 7);
+    await store.put('images/big.png', bytes);
+    expect((await readImageObject(store, 'images/big.png', 300_000)).equals(bytes)).toBe(true);
+    await expect(readImageObject(store, 'images/big.png', 299_999)).rejects.toThrow('images/big.png: larger than 299999 bytes (IMAGE_MAX_BYTES)');
+    const source = openImageSource({ kind: 'store', prefix: 'images/' }, { region: 'us-east-1', forcePathStyle: true }, store, 1000);
+    await expect(source.read!('images/big.png')).rejects.toThrow(/larger than 1000 bytes/);
+  });
+
+  it('lists a scoring input prefix up to SCORING_MAX_INPUTS and refuses a larger one, naming it', async () => {
+    for (let i = 0; i < 4; i++) await store.put(`incoming/${i}.png`, Buffer.from('x'));
+    expect((await listScoringInputs(store, 'incoming/', 'store:incoming/', 4)).map((i) => i.file)).toEqual(['0.png', '1.png', '2.png', '3.png']);
+    await expect(listScoringInputs(store, 'incoming/', 'store:incoming/', 3)).rejects.toThrow(new TooManyInputsError('input store:incoming/: more than 3 files (SCORING_MAX_INPUTS)'));
+  });
+});
