@@ -14,7 +14,8 @@ export class RedactingLogger extends ConsoleLogger {
     return redactCredentials(super.formatMessage(logLevel, message, pidMessage, formattedLogLevel, contextMessage, timestampDiff), this.secrets);
   }
 
-  protected override printStackTrace(stack: string): void {
-    super.printStackTrace(redactCredentials(stack, this.secrets));
+  protected override printStackTrace(stack: string | undefined): void {
+    // Nest calls this with no stack for errors logged without one.
+    if (stack) super.printStackTrace(redactCredentials(stack, this.secrets));
   }
 }
