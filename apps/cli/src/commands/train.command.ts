@@ -1,13 +1,51 @@
 import * as path from 'node:path';
 import { listMvtecTestSet, resolveTrainingFiles, trainModel, writeModelFolder } from '@padim-fleet/inference';
+import type { ModelThresholds, ThresholdRule } from '@padim-fleet/padim-core';
 import { numberOption, parse, UsageError } from '../args';
 import { MODEL_OPTIONS, RUNTIME_OPTIONS, embeddingFrom, inputFrom, loadBackbone, runtimeFrom } from '../common-options';
 import { progressBar } from '../progress-bar';
 
 export const TRAIN_USAGE = `padim train --data <dir> [--category <name>] [--backbone resnet18|resnet50|<file.onnx>] [--out <dir>]
   [--d <n>] [--seed <n> | --indices a,b,c] [--embedding random|semi-orthogonal] [--size 256] [--crop 224]
-  [--holdout 0.1] [--validation <dir with good/ and defect folders>] [--device cpu|cuda] [--threads n] [--backbone-sessions 2] [--batch 8]
-  --data is an MVTec-style category (train/good is used) or any folder of images.`;
+  [--holdout 0.1] [--threshold-sigma 3 | --threshold-fpr 0.01] [--validation <dir with good/ and defect folders>] [--device cpu|cuda] [--threads n] [--backbone-sessions 2] [--batch 8]
+  --data is an MVTec-style category (train/good is used) or any folder of images.
+  The threshold is mean + k·std of the held-out images' scores (--threshold-sigma, default 3), or the score
+  that leaves a fraction of them above it (--threshold-fpr), or F1-optimal on --validation.`;
+
+/** The threshold rule the options ask for; undefined means the default (mean + 3·std). */
+export function thresholdRuleFrom(values: { 'threshold-fpr'?: string; 'threshold-sigma'?: string; validation?: string }): ThresholdRule | undefined {
+  const fpr = numberOption(values['threshold-fpr'], 'threshold-fpr');
+  const k = numberOption(values['threshold-sigma'], 'threshold-sigma');
+  if (fpr !== undefined && k !== undefined) throw new UsageError('--threshold-fpr and --threshold-sigma are two rules: give one');
+  const given = fpr !== undefined ? '--threshold-fpr' : k !== undefined ? '--threshold-sigma' : undefined;
+  if (given && values.validation) throw new UsageError(`${given} does not apply with --validation (thresholds are then F1-optimal on it)`);
+  if (fpr !== undefined) {
+    if (!(fpr > 0 && fpr < 1)) throw new UsageError(`--threshold-fpr must be above 0 and below 1, got "${values['threshold-fpr']}"`);
+    return { kind: 'fpr', fpr };
+  }
+  if (k !== undefined) {
+    if (!(k > 0)) throw new UsageError(`--threshold-sigma must be above 0, got "${values['threshold-sigma']}"`);
+    return { kind: 'sigma', k };
+  }
+  return undefined;
+}
+
+function significant(x: number): string {
+  return Number(x.toPrecision(3)).toString();
+}
+
+/** What a model's threshold means, for a person: its rule, what it lets through among the normal images that set it, and why that may mislead. */
+export function describeThresholds(t: ModelThresholds): string {
+  const target = t.targetFpr !== undefined ? ` ${t.targetFpr}` : t.rule.endsWith('-kstd') ? ` k=${t.k}` : '';
+  let text = `  threshold ${t.image.toFixed(3)} (${t.rule}${target}, ${t.sampleCount} images)\n`;
+  const fp = t.falsePositives;
+  if (fp) {
+    const which = t.rule.startsWith('holdout') ? 'held-out normal' : t.rule.startsWith('training') ? 'training' : 'normal validation';
+    text += `  false positives ${fp.count} of ${fp.of} ${which} images (rate ${significant(fp.rate)}, at most ${significant(fp.upper95)} with 95 % confidence)\n`;
+  }
+  for (const warning of t.warnings ?? []) text += `  warning: ${warning}\n`;
+  return text;
+}
 
 export async function trainCommand(argv: string[]): Promise<void> {
   const { values } = parse(argv, {
@@ -18,11 +56,14 @@ export async function trainCommand(argv: string[]): Promise<void> {
     out: { type: 'string' },
     holdout: { type: 'string' },
     validation: { type: 'string' },
+    'threshold-fpr': { type: 'string' },
+    'threshold-sigma': { type: 'string' },
   });
   if (!values.data) throw new UsageError(`--data is required\n${TRAIN_USAGE}`);
   const data = path.resolve(values.data);
   const category = values.category ?? path.basename(data);
   const out = path.resolve(values.out ?? path.join('models', category));
+  const thresholdRule = thresholdRuleFrom(values);
   const { folder, files } = await resolveTrainingFiles(data);
   const validation = values.validation
     ? await listMvtecTestSet(path.dirname(path.resolve(values.validation)), path.basename(values.validation))
@@ -38,6 +79,7 @@ export async function trainCommand(argv: string[]): Promise<void> {
     ...inputFrom(values),
     holdout: numberOption(values.holdout, 'holdout'),
     validation,
+    thresholdRule,
     runtime,
     batchSize: runtime.batchSize,
     onProgress: progressBar(),
@@ -48,6 +90,6 @@ export async function trainCommand(argv: string[]): Promise<void> {
   process.stdout.write(
     `model written to ${out}\n` +
       `  images ${m.training.imageCount} fitted, ${m.training.heldOutCount} held out, ${m.training.skipped.length} skipped; ${m.training.seconds.toFixed(1)} s\n` +
-      `  threshold ${m.thresholds.image.toFixed(3)} (${m.thresholds.rule}, ${m.thresholds.sampleCount} images)\n`,
+      describeThresholds(m.thresholds),
   );
 }
