@@ -60,10 +60,11 @@ export function thresholdRuleRows(heldOutScores: number[], test: { score: number
 }
 
 export function thresholdRulesTable(rows: ThresholdRuleRow[]): string {
-  const header = `  ${'rule'.padEnd(20)} ${'threshold'.padStart(9)} ${'held-out FPR'.padStart(12)} ${'FP / normals'.padStart(12)} ${'defect recall'.padStart(13)}`;
+  const header = `  ${'rule'.padEnd(20)} ${'threshold'.padStart(9)} ${'held-out FPR'.padStart(12)} ${'FP / normals'.padStart(12)} ${'FPR ≤ (95 %)'.padStart(12)} ${'defect recall'.padStart(13)}`;
   const lines = rows.map((r) => {
     const fp = r.heldOutFalsePositives;
-    return `  ${r.rule.padEnd(20)} ${r.threshold.toFixed(3).padStart(9)} ${fp.rate.toFixed(4).padStart(12)} ${`${fp.count} / ${fp.of}`.padStart(12)} ${r.defectRecall.toFixed(4).padStart(13)}`;
+    const cells = [r.threshold.toFixed(3).padStart(9), fp.rate.toFixed(4).padStart(12), `${fp.count} / ${fp.of}`.padStart(12), fp.upper95.toFixed(4).padStart(12), r.defectRecall.toFixed(4).padStart(13)];
+    return `  ${r.rule.padEnd(20)} ${cells.join(' ')}`;
   });
   const warnings = rows.flatMap((r) => r.warnings.map((w) => `  ${r.rule}: ${w}`));
   return [header, ...lines, ...warnings].join('\n') + '\n';
