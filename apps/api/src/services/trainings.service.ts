@@ -12,7 +12,7 @@ import {
   s3Connection,
   trainingRequest,
 } from '@padim-fleet/contracts';
-import { DatasetError, TrainingRuns, planTraining } from '@padim-fleet/fleet';
+import { DatasetError, TrainingRuns, planTraining, planWarnings } from '@padim-fleet/fleet';
 import { BlobStore, ModelNotFoundError, ModelRegistry, runPrefix } from '@padim-fleet/storage';
 import { BLOB_STORE, FLEET_CONFIG } from '../common/tokens';
 
@@ -24,6 +24,8 @@ export interface SubmittedRun {
   images: number;
   heldOut: number;
   status: string;
+  /** Set when the threshold rule's target is finer than the held-out images resolve; the run goes ahead. */
+  warnings?: string[];
 }
 
 @Injectable()
@@ -119,6 +121,7 @@ export class TrainingsService {
 }
 
 function summary(plan: TrainingPlan): SubmittedRun {
+  const warnings = planWarnings(plan);
   return {
     runId: plan.runId,
     category: plan.request.category,
@@ -127,5 +130,6 @@ function summary(plan: TrainingPlan): SubmittedRun {
     images: plan.shards.reduce((a, s) => a + s.length, 0),
     heldOut: plan.heldOut.length,
     status: `/v1/trainings/${plan.runId}`,
+    ...(warnings.length > 0 ? { warnings } : {}),
   };
 }

@@ -1,4 +1,4 @@
-import { falsePositivesAt, thresholdForRule, thresholdsFromNormalScores, thresholdsFromValidation, upperBound95 } from './thresholds';
+import { falsePositivesAt, fprResolutionWarning, thresholdForRule, thresholdsFromNormalScores, thresholdsFromValidation, upperBound95 } from './thresholds';
 
 // 20 normal scores 1..20: mean 10.5, sample std sqrt(35) = 5.916
 const normals = Array.from({ length: 20 }, (_, i) => i + 1);
@@ -34,6 +34,13 @@ describe('thresholdForRule', () => {
     expect(threshold).toBeLessThan(20 + 1e-9);
     expect(falsePositivesAt(normals, threshold).count).toBe(0);
     expect(warnings).toEqual([expect.stringMatching(/fpr 0.01 is finer than 20 normal images resolve \(steps of 1\/20 = 0.05\).*100 or more/)]);
+  });
+});
+
+describe('fprResolutionWarning', () => {
+  it('is undefined when n images resolve the target, and says how many would otherwise', () => {
+    expect(fprResolutionWarning(0.05, 20)).toBeUndefined();
+    expect(fprResolutionWarning(0.01, 32)).toMatch(/^fpr 0.01 is finer than 32 normal images resolve \(steps of 1\/32 = 0.0313\).*100 or more images/);
   });
 });
 

@@ -32,6 +32,20 @@ function formatRate(rate: number): string {
   return Number(rate.toPrecision(3)).toString();
 }
 
+/** Why n normal images cannot resolve an fpr target (the estimate moves in steps of 1/n), or undefined when they can. */
+export function fprResolutionWarning(fpr: number, n: number): string | undefined {
+  if (n > 0 && allowedFalsePositives(fpr, n) >= 1) return undefined;
+  return (
+    `fpr ${fpr} is finer than ${n} normal images resolve (steps of 1/${n} = ${formatRate(1 / n)}): ` +
+    `the threshold is just above the highest normal score; ${Math.ceil(1 / fpr - 1e-9)} or more images resolve it`
+  );
+}
+
+/** floor(fpr·n), at most n − 1; the epsilon absorbs products such as 0.29 · 100 = 28.999999999999996. */
+function allowedFalsePositives(fpr: number, n: number): number {
+  return Math.min(n - 1, Math.floor(fpr * n + 1e-9));
+}
+
 /**
  * The image threshold a rule gives on normal scores. An fpr rule allows floor(fpr·n) of the n normal
  * scores at or above the threshold, which lies halfway between the highest score let through and the
@@ -47,20 +61,13 @@ export function thresholdForRule(scores: ArrayLike<number>, rule: ThresholdRule)
     return { threshold: mean + rule.k * std, warnings: [] };
   }
   const sorted = Float64Array.from(scores).sort();
-  // The epsilon absorbs products such as 0.29 · 100 = 28.999999999999996.
-  const allowed = Math.min(n - 1, Math.floor(rule.fpr * n + 1e-9));
+  const allowed = allowedFalsePositives(rule.fpr, n);
   const highestNormal = sorted[n - 1 - allowed];
   let next = n - allowed;
   while (next < n && sorted[next] === highestNormal) next++;
   const threshold = next < n ? (highestNormal + sorted[next]) / 2 : nextAbove(highestNormal);
-  const warnings =
-    allowed === 0
-      ? [
-          `fpr ${rule.fpr} is finer than ${n} normal images resolve (steps of 1/${n} = ${formatRate(1 / n)}): ` +
-            `the threshold is just above the highest normal score; ${Math.ceil(1 / rule.fpr - 1e-9)} or more images resolve it`,
-        ]
-      : [];
-  return { threshold, warnings };
+  const warning = fprResolutionWarning(rule.fpr, n);
+  return { threshold, warnings: warning ? [warning] : [] };
 }
 
 /**
