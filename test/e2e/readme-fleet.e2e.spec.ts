@@ -14,7 +14,7 @@ const SCRIPT_TIMEOUT_MS = 12 * 60_000;
 const SECTIONS = ['The training fleet', 'The scoring pool'];
 
 /** The ```bash blocks under each `## <title>` heading (up to the next `## `) whose title starts with one of `sections`. */
-export function bashBlocksOf(markdown: string, sections: string[]): { section: string; code: string }[] {
+function bashBlocksOf(markdown: string, sections: string[]): { section: string; code: string }[] {
   const blocks: { section: string; code: string }[] = [];
   for (const part of markdown.split(/^## /m).slice(1)) {
     const title = part.slice(0, part.indexOf('\n'));
@@ -131,6 +131,8 @@ describeWithShared('the README\'s fleet commands, run as written', () => {
           AWS_SDK_JS_SUPPRESS_MAINTENANCE_MODE_MESSAGE,
           REDIS_URL: redisTestUrl(),
           NO_COLOR: '1',
+          // mktemp's files (the batch archive) go to the scratch folder, removed with it.
+          TMPDIR: setup.scratch,
         });
         // A block that waits for something that never comes (an API that did not start, a run nobody takes)
         // is stopped here, and the test fails with the output so far.
