@@ -1,10 +1,10 @@
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { describeWithShared } from '../../libs/inference/src/testing/shared-data';
 import { setUpFleetE2e, tearDownFleetE2e, type FleetE2e } from '../support/fleet-e2e';
-import { REPO_ROOT, sleep } from '../support/fleet-processes';
+import { API_MAIN, REPO_ROOT, WORKER_MAIN, sleep } from '../support/fleet-processes';
 import { describeWithRedis, describeWithS3, redisTestUrl } from '../support/services';
 
 /** The whole script's time limit: a screw run of 4 shards and a batch of 24 images on a busy 2-core machine. */
@@ -111,6 +111,8 @@ describeWithShared('the README\'s fleet commands, run as written', () => {
       let result: { code: number | null; output: string };
 
       beforeAll(async () => {
+        // The blocks' `npm run build` is left to the caller, as for every e2e test: without it the API never answers.
+        for (const main of [API_MAIN, WORKER_MAIN]) if (!existsSync(main)) throw new Error(`${main} is missing: run \`npm run build\` first`);
         setup = await setUpFleetE2e({ redisUrl: redisTestUrl(), apiKey: 'unused-the-readme-makes-its-own-key', scratchPrefix: 'padim-readme-', extra: () => ({}) });
         const blocks = bashBlocksOf(readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8'), SECTIONS);
         expect(blocks.map((b) => b.section)).toEqual(expect.arrayContaining(SECTIONS));
