@@ -155,6 +155,23 @@ describeWithShared('training flow (in-process workers, real Redis, local store)'
       expect(left).toEqual([]);
     }, 240_000);
 
+    it('sets the threshold by the request\'s rule in the extract job\'s fit and in the reducer, as the in-process trainer does', async () => {
+      const files = await listImagesRecursive(path.join(data, 'train/good'));
+      // 2 held out: a target of 0.5 lets one of them through, halfway between their two scores
+      const local = await trainModel({ category: 'weave-fpr', files, backbone: await resolveBackbone('resnet18'), size: 64, runtime: { threads: 2 }, thresholdRule: { kind: 'fpr', fpr: 0.5 } });
+      expect(local.manifest.thresholds).toMatchObject({ rule: 'holdout-fpr', targetFpr: 0.5, sampleCount: 2, falsePositives: { count: 1, of: 2, rate: 0.5 } });
+      for (const shards of [1, 2]) {
+        const status = await train({ dataset: path.join(data, 'train/good'), shards, category: 'weave-fpr', thresholdRule: { kind: 'fpr', fpr: 0.5 } });
+        expect(status.error).toBeUndefined();
+        const manifest = await manifestOf(status);
+        expect(Object.keys(status.result?.stages ?? {})).toContain(shards === 1 ? 'fitInExtractSeconds' : 'mergeSeconds');
+        const { image, ...rest } = manifest.thresholds;
+        const { image: localImage, ...localRest } = local.manifest.thresholds;
+        expect(image).toBeCloseTo(localImage, 3);
+        expect({ ...rest, pixel: 0, min: 0, max: 0 }).toEqual({ ...localRest, pixel: 0, min: 0, max: 0 });
+      }
+    }, 240_000);
+
     it('publishes without moving current when the request says promote: false', async () => {
       const before = await registry.getCurrent('weave');
       const status = await train({ dataset: path.join(data, 'train/good'), shards: 1, promote: false });

@@ -95,6 +95,32 @@ describe('padim CLI (in process, ResNet-50 from npm, generated data)', () => {
     expect(manifest.thresholds.rule).toBe('holdout-mean-3std');
   });
 
+  it('calibrates the threshold to a target false-positive rate and says when the held-out images cannot resolve it', async () => {
+    const out = path.join(work, 'model-fpr');
+    const r = await padim('train', '--data', data, '--out', out, '--threshold-fpr', '0.05', ...FAST);
+    expect(r.code).toBe(0);
+    // 14 images: 2 held out, so rates move in steps of 1/2
+    expect(r.stdout).toMatch(/threshold [\d.]+ \(holdout-fpr 0\.05, 2 images\)/);
+    expect(r.stdout).toMatch(/false positives 0 of 2 held-out normal images \(rate 0, at most 0\.776 with 95 % confidence\)/);
+    expect(r.stdout).toMatch(/warning: fpr 0\.05 is finer than 2 normal images resolve \(steps of 1\/2 = 0\.5\).*20 or more images/);
+    const { manifest } = await readModelFolder(out);
+    expect(manifest.thresholds).toMatchObject({ rule: 'holdout-fpr', targetFpr: 0.05, falsePositives: { count: 0, of: 2, rate: 0 } });
+    expect(manifest.thresholds.warnings).toHaveLength(1);
+  });
+
+  it('prints the threshold, held-out false-positive rate and defect recall of each rule', async () => {
+    const r = await padim('eval', '--data', data, '--threshold-rules', ...FAST);
+    expect(r.code).toBe(0);
+    for (const rule of ['mean \\+ 3σ', 'fpr 0\\.01', 'fpr 0\\.05', 'F1-optimal on test']) expect(r.stdout).toMatch(new RegExp(`^  ${rule} +[\\d.]+ +[\\d.]+ +[\\d.]+`, 'm'));
+    const summary = JSON.parse(r.stdout.trim().split('\n').pop()!);
+    expect(summary.heldOutNormals).toBe(2);
+    expect(summary.thresholdRules.map((t: { rule: string }) => t.rule)).toEqual(['mean + 3σ', 'fpr 0.01', 'fpr 0.05', 'F1-optimal on test']);
+    const f1 = summary.thresholdRules[3];
+    expect(f1.threshold).toBe(summary.imageF1Threshold);
+    // 9 defective test images (3 defects × 3): recall is a multiple of 1/9
+    for (const t of summary.thresholdRules) expect(Number.isInteger(Math.round(t.defectRecall * 9 * 1e9) / 1e9)).toBe(true);
+  });
+
   it('fails with fewer than 2 usable images and leaves no model behind', async () => {
     const folder = path.join(work, 'mostly-bad');
     await fs.mkdir(folder);
@@ -228,6 +254,11 @@ describe('padim CLI (in process, ResNet-50 from npm, generated data)', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/unknown backbone "vgg99"/);
     expect((await padim('train', '--data', data, '--d', 'many')).stderr).toMatch(/--d must be an integer/);
+    expect((await padim('train', '--data', data, '--threshold-fpr', '1.5')).stderr).toMatch(/--threshold-fpr must be above 0 and below 1, got "1.5"/);
+    expect((await padim('train', '--data', data, '--threshold-sigma', '0')).stderr).toMatch(/--threshold-sigma must be above 0, got "0"/);
+    expect((await padim('train', '--data', data, '--threshold-fpr', '0.1', '--threshold-sigma', '2')).stderr).toMatch(/--threshold-fpr and --threshold-sigma are two rules: give one/);
+    expect((await padim('train', '--data', data, '--threshold-fpr', '0.1', '--validation', path.join(data, 'test'))).stderr).toMatch(/--threshold-fpr does not apply with --validation/);
+    expect((await padim('eval', '--data', data, '--model', path.join(work, 'any'), '--threshold-rules')).stderr).toMatch(/--threshold-rules trains the model itself/);
     expect((await padim('frobnicate')).code).toBe(2);
   });
 });

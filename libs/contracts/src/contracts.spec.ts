@@ -59,6 +59,19 @@ describe('trainingRequest', () => {
     expect(() => parseContract(trainingRequest, { ...base, dataset: 's3://My_Bucket/x/' }, 'request', 'body')).toThrow(/body\.dataset: "My_Bucket" is not a valid bucket name \(S3 bucket names/);
   });
 
+  it('takes a threshold rule: mean + k·std, or a target false-positive rate with or without its kind', () => {
+    expect(trainingRequest.parse(base).thresholdRule).toBeUndefined();
+    expect(trainingRequest.parse({ ...base, thresholdRule: { fpr: 0.01 } }).thresholdRule).toEqual({ kind: 'fpr', fpr: 0.01 });
+    expect(trainingRequest.parse({ ...base, thresholdRule: { kind: 'fpr', fpr: 0.05 } }).thresholdRule).toEqual({ kind: 'fpr', fpr: 0.05 });
+    expect(trainingRequest.parse({ ...base, thresholdRule: { kind: 'sigma', k: 2.5 } }).thresholdRule).toEqual({ kind: 'sigma', k: 2.5 });
+    expect(() => parseContract(trainingRequest, { ...base, thresholdRule: { fpr: 1.5 } }, 'request', 'body')).toThrow(/body\.thresholdRule\.fpr: .*1/);
+    expect(() => parseContract(trainingRequest, { ...base, thresholdRule: { kind: 'sigma' } }, 'request', 'body')).toThrow(/body\.thresholdRule\.k/);
+    expect(() => parseContract(trainingRequest, { ...base, thresholdRule: { kind: 'median' } }, 'request', 'body')).toThrow(/body\.thresholdRule\.kind/);
+    expect(() => parseContract(trainingRequest, { ...base, validation: '/data/screw/test', thresholdRule: { fpr: 0.01 } }, 'request', 'body')).toThrow(
+      /body\.thresholdRule: must not be given with validation/,
+    );
+  });
+
   it('keeps API requests out of the fleet\'s own prefixes', () => {
     expect(() => parseContract(trainingRequestBody, { ...base, dataset: 'store:runs/x/' }, 'request', 'body')).toThrow(/body\.dataset: must not name/);
     expect(trainingRequestBody.parse({ ...base, dataset: 'store:incoming/screw/' }).dataset).toBe('store:incoming/screw/');

@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from '@jest/globals';
 import { trainingRequest } from '@padim-fleet/contracts';
 import { LocalBlobStore } from '@padim-fleet/storage';
 import { DatasetError, checkServerFolder } from './image-source';
-import { defaultShardCount, planTraining, splitContiguous } from './plan-training';
+import { defaultShardCount, planTraining, planWarnings, splitContiguous } from './plan-training';
 
 describe('splitContiguous', () => {
   it('cuts in order into slices whose sizes differ by at most one', () => {
@@ -42,6 +42,15 @@ describe('planTraining on server folders', () => {
     expect(plan.heldOut.map((f) => path.basename(f))).toEqual(['03.png', '09.png']);
     expect(plan.shards.map((s) => s.length)).toEqual([5, 5]);
     expect(plan.version).toBe('20260102T030405Z-aaaaaaaa');
+  });
+
+  it('warns when the held-out images cannot resolve the threshold rule\'s target false-positive rate', async () => {
+    // 12 images: 2 held out, so rates move in steps of 1/2
+    const fine = await planTraining(trainingRequest.parse({ category: 'line', dataset: data, thresholdRule: { fpr: 0.5 } }), ctx);
+    expect(planWarnings(fine)).toEqual([]);
+    const tooFine = await planTraining(trainingRequest.parse({ category: 'line', dataset: data, thresholdRule: { fpr: 0.05 } }), ctx);
+    expect(planWarnings(tooFine)).toEqual([expect.stringMatching(/^thresholdRule: fpr 0.05 is finer than 2 normal images resolve \(steps of 1\/2 = 0.5\).*20 or more/)]);
+    expect(planWarnings(await planTraining(trainingRequest.parse({ category: 'line', dataset: data }), ctx))).toEqual([]);
   });
 
   it('refuses folders outside the roots, links out of them, and folders without images', async () => {

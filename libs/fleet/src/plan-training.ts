@@ -7,6 +7,7 @@ import {
   versionFor,
 } from '@padim-fleet/contracts';
 import { splitHoldout } from '@padim-fleet/inference';
+import { fprResolutionWarning } from '@padim-fleet/padim-core';
 import type { BlobStore } from '@padim-fleet/storage';
 import { DatasetError, checkServerFolder, checkValidationSet, openImageSource } from './image-source';
 
@@ -82,4 +83,16 @@ export function splitContiguous<T>(items: T[], n: number): T[][] {
   const out: T[][] = [];
   for (let i = 0; i < n; i++) out.push(items.slice(Math.floor((i * items.length) / n), Math.floor(((i + 1) * items.length) / n)));
   return out;
+}
+
+/**
+ * What the caller should know before the run starts: an fpr threshold rule whose target is finer than
+ * the images that will set the threshold resolve (its held-out images, else its training images).
+ */
+export function planWarnings(plan: TrainingPlan): string[] {
+  const rule = plan.request.thresholdRule;
+  if (rule?.kind !== 'fpr') return [];
+  const normals = plan.heldOut.length > 0 ? plan.heldOut.length : plan.shards.reduce((a, s) => a + s.length, 0);
+  const warning = fprResolutionWarning(rule.fpr, normals);
+  return warning ? [`thresholdRule: ${warning}`] : [];
 }

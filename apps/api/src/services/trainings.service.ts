@@ -13,7 +13,7 @@ import {
   s3Connection,
   trainingRequest,
 } from '@padim-fleet/contracts';
-import { DatasetError, TrainingRuns, planTraining } from '@padim-fleet/fleet';
+import { DatasetError, TrainingRuns, planTraining, planWarnings } from '@padim-fleet/fleet';
 import { BlobStore, LocalBlobStore, ModelNotFoundError, ModelRegistry, runPrefix } from '@padim-fleet/storage';
 import { BLOB_STORE, FLEET_CONFIG } from '../common/tokens';
 
@@ -25,6 +25,8 @@ export interface SubmittedRun {
   images: number;
   heldOut: number;
   status: string;
+  /** Set when the threshold rule's target is finer than the held-out images resolve; the run goes ahead. */
+  warnings?: string[];
 }
 
 @Injectable()
@@ -133,6 +135,7 @@ export class TrainingsService {
 }
 
 function summary(plan: TrainingPlan): SubmittedRun {
+  const warnings = planWarnings(plan);
   return {
     runId: plan.runId,
     category: plan.request.category,
@@ -141,5 +144,6 @@ function summary(plan: TrainingPlan): SubmittedRun {
     images: plan.shards.reduce((a, s) => a + s.length, 0),
     heldOut: plan.heldOut.length,
     status: `/v1/trainings/${plan.runId}`,
+    ...(warnings.length > 0 ? { warnings } : {}),
   };
 }

@@ -112,7 +112,7 @@ export async function fitGaussian(job: Job, ctx: JobContext): Promise<FitGaussia
     const tensors: ModelTensors = { mean: await readFloat32(merged.meanFile!), invCholesky: await readFloat32(merged.invCholeskyFile!) };
 
     const base = manifestBaseOf(plan, { backbone, selection }, merged.count, skipped);
-    base.thresholds = await computeThresholds(base, tensors, { backbone, runtime, validation, read: source.read }, embedAhead ? await embedAhead : normals, lease.extractor);
+    base.thresholds = await computeThresholds(base, tensors, { backbone, runtime, validation, thresholdRule: plan.request.thresholdRule, read: source.read }, embedAhead ? await embedAhead : normals, lease.extractor);
     if (validation) {
       const scorer = await PadimScorer.create({ ...base, tensors: undefined as never }, tensors, backbone, runtime, { extractor: lease.extractor });
       try {

@@ -50,7 +50,7 @@ export async function fitOnlyShard(
 
   const base = manifestBaseOf(plan, extractor, acc.count, extracted.skipped);
   const runtime = runtimeOf(ctx.config);
-  const thresholds = await computeThresholds(base, { mean, invCholesky }, { backbone: extractor.backbone, runtime, read }, thresholdImages(plan, extracted.skipped), extractor);
+  const thresholds = await computeThresholds(base, { mean, invCholesky }, { backbone: extractor.backbone, runtime, read, thresholdRule: plan.request.thresholdRule }, thresholdImages(plan, extracted.skipped), extractor);
   const thresholdsAt = Date.now();
   const [accumulator, meanArtifact, factorArtifact] = await uploads;
   return {

@@ -20,6 +20,20 @@ export const datasetLocation = z
   .refine((s) => s.startsWith('/') || !s.split('/').includes('..'), 'must not contain ".." segments')
   .superRefine(checkS3Location);
 
+/**
+ * How the image threshold is set from the held-out normal images: `{kind: 'sigma', k}` is mean + k·std
+ * of their scores (the default, k = 3); `{fpr}` (or `{kind: 'fpr', fpr}`) is the score that leaves that
+ * fraction of them at or above it. Mirrors padim-core's ThresholdRule.
+ */
+export const thresholdRule = z.preprocess(
+  (v) => (typeof v === 'object' && v !== null && !('kind' in v) && 'fpr' in v ? { kind: 'fpr', ...v } : v),
+  z.discriminatedUnion('kind', [
+    z.object({ kind: z.literal('sigma'), k: z.number().gt(0).max(100) }).strict(),
+    z.object({ kind: z.literal('fpr'), fpr: z.number().gt(0, 'must be above 0').lt(1, 'must be below 1') }).strict(),
+  ], { error: 'must be {kind: "sigma", k} or {fpr}' }),
+);
+export type ThresholdRuleRequest = z.infer<typeof thresholdRule>;
+
 const trainingRequestFields = z
   .object({
     category: categoryName,
@@ -37,6 +51,8 @@ const trainingRequestFields = z
     shards: z.number().int().min(1).max(256).optional(),
     /** Fraction of the images held out of the fit to set the thresholds (ignored with `validation`). */
     holdout: z.number().min(0).lt(1).default(0.1),
+    /** How the held-out images set the threshold; default mean + 3·std. Not with `validation` (thresholds are then F1-optimal on it). */
+    thresholdRule: thresholdRule.optional(),
     /** Extend this version's stored statistics with the new images instead of starting over. */
     baseVersion: versionName.optional(),
     /** Make the new version current when it is published, unless a newer version is current by then. */
@@ -45,8 +61,11 @@ const trainingRequestFields = z
   .strict();
 
 /** Bounds that depend on other fields: d against the backbone's feature count, crop against size. */
-function checkTrainingRequest(req: { backbone: BackboneName; d?: number; size: number; crop?: number }, ctx: z.RefinementCtx): void {
+function checkTrainingRequest(req: { backbone: BackboneName; d?: number; size: number; crop?: number; validation?: string; thresholdRule?: unknown }, ctx: z.RefinementCtx): void {
   const F = BACKBONE_FEATURES[req.backbone];
+  if (req.validation !== undefined && req.thresholdRule !== undefined) {
+    ctx.addIssue({ code: 'custom', path: ['thresholdRule'], message: 'must not be given with validation (thresholds are then F1-optimal on it)' });
+  }
   if (req.d !== undefined && req.d > F) ctx.addIssue({ code: 'custom', path: ['d'], message: `must be at most ${F} for ${req.backbone}` });
   if (req.crop !== undefined && req.crop > req.size) ctx.addIssue({ code: 'custom', path: ['crop'], message: `must be at most size (${req.size})` });
 }

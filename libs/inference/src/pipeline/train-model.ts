@@ -3,6 +3,7 @@ import {
   GaussianAccumulator,
   ModelManifest,
   ModelThresholds,
+  ThresholdRule,
   accumulateEmbeddingGroup,
   createResidentGaussianAccumulator,
   featureCount,
@@ -105,6 +106,8 @@ export interface TrainOptions extends InputOptions {
   holdout?: number;
   /** Labelled images (normal and defective, masks optional): thresholds become F1-optimal on them. */
   validation?: LabelledImage[];
+  /** How the held-out (or training) images set the threshold without a validation set. @defaultValue mean + 3·std */
+  thresholdRule?: ThresholdRule;
   regularization?: number;
   /** Leave thresholds unset (rule 'unset'); the caller sets them, e.g. from an evaluation it runs anyway. */
   skipThresholds?: boolean;
@@ -234,7 +237,7 @@ export function modelManifestBase(m: ManifestBaseInput): Omit<ModelManifest, 'te
   };
 }
 
-export type ThresholdOptions = Pick<TrainOptions, 'backbone' | 'runtime' | 'validation' | 'batchSize' | 'pixelLimit' | 'onProgress' | 'read'>;
+export type ThresholdOptions = Pick<TrainOptions, 'backbone' | 'runtime' | 'validation' | 'thresholdRule' | 'batchSize' | 'pixelLimit' | 'onProgress' | 'read'>;
 
 /** Images decoded and run through the backbone and embedding head, in batches; unreadable ones listed apart. */
 export interface EmbeddedImages {
@@ -265,9 +268,9 @@ export async function embedImages(extractor: EmbeddingExtractor, files: string[]
 }
 
 /**
- * Thresholds for a fitted model: F1-optimal on `opts.validation` when given, else mean + 3·std of the
- * scores of `normals` (held-out images when the manifest records any, else the training images), given
- * as files or as their embeddings.
+ * Thresholds for a fitted model: F1-optimal on `opts.validation` when given, else `opts.thresholdRule`
+ * (default mean + 3·std) on the scores of `normals` (held-out images when the manifest records any, else
+ * the training images), given as files or as their embeddings.
  */
 export async function computeThresholds(
   manifest: Omit<ModelManifest, 'tensors'>,
@@ -277,7 +280,7 @@ export async function computeThresholds(
   extractor?: EmbeddingExtractor,
 ): Promise<ModelThresholds> {
   const scorer = await PadimScorer.create({ ...manifest, tensors: undefined as never }, tensors, opts.backbone, opts.runtime, { extractor });
-  const normalRule = (count: number) => (count > 0 && manifest.training.heldOutCount > 0 ? 'holdout-mean-3std' : 'training-mean-3std');
+  const source = manifest.training.heldOutCount > 0 ? 'holdout' : 'training';
   try {
     if (!Array.isArray(normals) && !opts.validation) {
       const scores: number[] = [];
@@ -286,7 +289,7 @@ export async function computeThresholds(
         const maps = await scorer.anomalyMaps(await scorer.distancesFromEmbeddings(b.data, b.n), b.n);
         for (let i = 0; i < b.n; i++) scores.push(maxOf(maps.subarray(i * S, (i + 1) * S)).value);
       }
-      return thresholdsFromNormalScores(scores, normalRule(scores.length + normals.failures.length));
+      return thresholdsFromNormalScores(scores, source, opts.thresholdRule);
     }
     if (opts.validation) {
       const scored = await scoreImages(scorer, opts.validation, { ...opts, read: undefined, collectMaps: true, onProgress: opts.onProgress, stage: 'validate' });
@@ -299,7 +302,7 @@ export async function computeThresholds(
     const files = Array.isArray(normals) ? normals : normals.batches.flatMap((b) => b.files);
     const scored = await scoreImages(scorer, files.map((file) => ({ file })), { ...opts, onProgress: opts.onProgress, stage: 'threshold' });
     const scores = scored.filter((r) => r.error === undefined).map((r) => r.score!);
-    return thresholdsFromNormalScores(scores, normalRule(files.length));
+    return thresholdsFromNormalScores(scores, source, opts.thresholdRule);
   } finally {
     await scorer.release();
   }

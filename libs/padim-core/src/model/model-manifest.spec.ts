@@ -29,6 +29,19 @@ describe('parseModelManifest', () => {
     expect(parseModelManifest(JSON.parse(JSON.stringify(m)))).toEqual({ ...m, metrics: undefined });
   });
 
+  it('reads the false positives, target and warnings of newer thresholds, and older thresholds without them', () => {
+    const m = validManifest();
+    m.thresholds = {
+      ...m.thresholds,
+      rule: 'holdout-fpr',
+      targetFpr: 0.01,
+      falsePositives: { count: 0, of: 2, rate: 0, upper95: 0.78 },
+      warnings: ['fpr 0.01 is finer than 2 normal images resolve'],
+    };
+    expect(parseModelManifest(JSON.parse(JSON.stringify(m))).thresholds).toEqual(m.thresholds);
+    expect(parseModelManifest(JSON.parse(JSON.stringify(validManifest()))).thresholds).toEqual(validManifest().thresholds);
+  });
+
   it.each([
     ['another format version', (m: any) => (m.formatVersion = 2), /formatVersion is 2; this build reads version 1/],
     ['a non-manifest', (m: any) => (m.format = 'zip'), /format is "zip"/],
@@ -40,6 +53,8 @@ describe('parseModelManifest', () => {
       m.tensors.invCholesky.bytes = 6 * 16 * 4;
     }, /invCholesky.shape must be \[6, 10\]/],
     ['a missing threshold', (m: any) => delete m.thresholds.image, /thresholds.image must be a finite number/],
+    ['an unknown threshold rule', (m: any) => (m.thresholds.rule = 'guess'), /thresholds.rule must be one of validation-f1, holdout-mean-3std/],
+    ['a false-positive count that is not a number', (m: any) => (m.thresholds.falsePositives = { count: 'x', of: 2, rate: 0, upper95: 1 }), /thresholds.falsePositives.count must be a finite number/],
   ])('rejects %s with a message naming the field', (_what, mutate, message) => {
     const m = JSON.parse(JSON.stringify(validManifest()));
     mutate(m);

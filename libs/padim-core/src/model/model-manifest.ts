@@ -25,8 +25,35 @@ export interface ModelThresholds {
   min: number;
   max: number;
   /** 'unset' only while a trainer has not computed them yet; writeModelFolder refuses it. */
-  rule: 'validation-f1' | 'holdout-mean-3std' | 'training-mean-3std' | 'unset';
+  rule: ThresholdRuleName | 'unset';
   sampleCount: number;
+  /** k of a mean + k·std rule. */
+  k?: number;
+  /** The target false-positive rate of an fpr rule. */
+  targetFpr?: number;
+  /** What the image threshold labels anomalous among the normal images that set it (absent in older manifests). */
+  falsePositives?: FalsePositives;
+  /** Why the false-positive rate above may mislead (a target finer than the sample resolves, training images reused). */
+  warnings?: string[];
+}
+
+export const THRESHOLD_RULE_NAMES = [
+  'validation-f1',
+  'holdout-mean-3std',
+  'training-mean-3std',
+  'holdout-mean-kstd',
+  'training-mean-kstd',
+  'holdout-fpr',
+  'training-fpr',
+] as const;
+export type ThresholdRuleName = (typeof THRESHOLD_RULE_NAMES)[number];
+
+/** `count` of `of` normal images at or above the threshold: `rate` = count / of, `upper95` its one-sided 95 % upper bound. */
+export interface FalsePositives {
+  count: number;
+  of: number;
+  rate: number;
+  upper95: number;
 }
 
 export interface ModelManifest {
@@ -117,6 +144,27 @@ function fileName(v: unknown, path: string): string {
   return file;
 }
 
+/** The optional fields of thresholds that newer trainers record; older manifests have none of them. */
+function thresholdDetails(th: Json): Pick<ModelThresholds, 'k' | 'targetFpr' | 'falsePositives' | 'warnings'> {
+  const details: Pick<ModelThresholds, 'k' | 'targetFpr' | 'falsePositives' | 'warnings'> = {};
+  if (th.k !== undefined) details.k = num(th.k, 'thresholds.k', { min: 0 });
+  if (th.targetFpr !== undefined) details.targetFpr = num(th.targetFpr, 'thresholds.targetFpr', { min: 0 });
+  if (th.falsePositives !== undefined) {
+    const fp = obj(th.falsePositives, 'thresholds.falsePositives');
+    details.falsePositives = {
+      count: num(fp.count, 'thresholds.falsePositives.count', { int: true, min: 0 }),
+      of: num(fp.of, 'thresholds.falsePositives.of', { int: true, min: 0 }),
+      rate: num(fp.rate, 'thresholds.falsePositives.rate', { min: 0 }),
+      upper95: num(fp.upper95, 'thresholds.falsePositives.upper95', { min: 0 }),
+    };
+  }
+  if (th.warnings !== undefined) {
+    if (!Array.isArray(th.warnings) || th.warnings.some((w) => typeof w !== 'string')) fail('thresholds.warnings', 'must be a list of strings');
+    details.warnings = th.warnings as string[];
+  }
+  return details;
+}
+
 /** Validates a parsed manifest; every error names the field and what was wrong. */
 export function parseModelManifest(value: unknown): ModelManifest {
   const m = obj(value, '(root)');
@@ -148,7 +196,7 @@ export function parseModelManifest(value: unknown): ModelManifest {
     fail('embedding.kind', 'must be random or semi-orthogonal');
   }
   const th = obj(m.thresholds, 'thresholds');
-  if (th.rule !== 'validation-f1' && th.rule !== 'holdout-mean-3std' && th.rule !== 'training-mean-3std') fail('thresholds.rule', 'must be validation-f1, holdout-mean-3std or training-mean-3std');
+  if (!THRESHOLD_RULE_NAMES.includes(th.rule as ThresholdRuleName)) fail('thresholds.rule', `must be one of ${THRESHOLD_RULE_NAMES.join(', ')}`);
   const training = obj(m.training, 'training');
   const tensors = obj(m.tensors, 'tensors');
   const height = num(grid.height, 'grid.height', { int: true, min: 1 });
@@ -190,8 +238,9 @@ export function parseModelManifest(value: unknown): ModelManifest {
       pixel: num(th.pixel, 'thresholds.pixel'),
       min: num(th.min, 'thresholds.min'),
       max: num(th.max, 'thresholds.max'),
-      rule: th.rule,
+      rule: th.rule as ThresholdRuleName,
       sampleCount: num(th.sampleCount, 'thresholds.sampleCount', { int: true, min: 0 }),
+      ...thresholdDetails(th),
     },
     metrics: m.metrics === undefined ? undefined : (obj(m.metrics, 'metrics') as Record<string, number | null>),
     tensors: {
