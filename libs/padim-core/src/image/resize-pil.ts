@@ -1,5 +1,6 @@
+import { layOutMemory } from '../wasm/kernel-layout';
 import { SharedInstance, instanceFor } from '../wasm/wasm-module';
-import { RESIZE_PIL_WASM_BASE64 } from './resize-pil-wasm';
+import { RESIZE_PIL_LAYOUT, RESIZE_PIL_WASM_BASE64 } from './resize-pil-wasm';
 
 /**
  * Pillow's `Image.resize((outWidth, outHeight), Image.BILINEAR)` on 8-bit images, exactly: what
@@ -273,8 +274,6 @@ interface KernelExports {
 const PAGE_BYTES = 65536;
 /** Wasm offsets are i32 and the kernels add to them: past this the scalar path is used. */
 const MAX_KERNEL_BYTES = 2 ** 31 - PAGE_BYTES;
-/** Slack after each region: the kernels read and write up to 16 bytes past a region's end. */
-const SLACK = 64;
 
 /** A memory grown past this is not kept: a larger image gets an instance of its own, freed after. */
 const KEEP_BYTES = 64 * 2 ** 20;
@@ -311,23 +310,22 @@ function resizeWasm(src: Uint8Array, width: number, height: number, channels: nu
   const last = needH && needV ? cy.mins[outHeight - 1] + cy.counts[outHeight - 1] : height;
   const tmpRows = last - first;
 
-  let off = 0;
-  const take = (bytes: number): number => {
-    const at = off;
-    off += align16(bytes + SLACK);
-    return at;
-  };
-  const cxOff = cx ? take(cx.kk.byteLength) : 0;
-  const cxMins = cx ? take(cx.mins.byteLength) : 0;
-  const cxCounts = cx ? take(cx.counts.byteLength) : 0;
-  const cyOff = needV ? take(cy.kk.byteLength) : 0;
-  const cyMins = needV ? take(cy.mins.byteLength) : 0;
-  const cyCounts = needV ? take(cy.counts.byteLength) : 0;
-  const srcOff = take(src.length);
-  const tmpOff = needH && needV ? take(tmpRows * outWidth * channels) : srcOff;
   const outLen = outWidth * outHeight * channels;
-  const outOff = take(outLen);
-  const wasm = instanceWithMemory(off);
+  const { offsets, total } = layOutMemory(RESIZE_PIL_LAYOUT.layouts.resize, {
+    cx: cx ? cx.kk.byteLength : null,
+    cxMins: cx ? cx.mins.byteLength : null,
+    cxCounts: cx ? cx.counts.byteLength : null,
+    cy: needV ? cy.kk.byteLength : null,
+    cyMins: needV ? cy.mins.byteLength : null,
+    cyCounts: needV ? cy.counts.byteLength : null,
+    src: src.length,
+    tmp: needH && needV ? tmpRows * outWidth * channels : null,
+    out: outLen,
+  });
+  const { cx: cxOff, cxMins, cxCounts, cy: cyOff, cyMins, cyCounts, src: srcOff, out: outOff } = offsets;
+  // With one pass only, the vertical one reads the source itself.
+  const tmpOff = needH && needV ? offsets.tmp : srcOff;
+  const wasm = instanceWithMemory(total);
   if (!wasm) return null;
   const buffer = wasm.memory.buffer;
   new Uint8Array(buffer, srcOff, src.length).set(src);
@@ -355,18 +353,15 @@ function resizeWasm(src: Uint8Array, width: number, height: number, channels: nu
 function verticalRowsWasm(src: Uint8Array, rowBytes: number, cy: AxisCoeffs, firstRow: number, yy0: number, yy1: number, out: Uint8Array): boolean {
   const rows = yy1 - yy0;
   const K = cy.K;
-  let off = 0;
-  const take = (bytes: number): number => {
-    const at = off;
-    off += align16(bytes + SLACK);
-    return at;
-  };
-  const coefOff = take(rows * K * 4);
-  const minsOff = take(rows * 4);
-  const countsOff = take(rows * 4);
-  const srcOff = take(src.length);
-  const outOff = take(rows * rowBytes);
-  const wasm = instanceWithMemory(off);
+  const { offsets, total } = layOutMemory(RESIZE_PIL_LAYOUT.layouts.rows, {
+    coef: rows * K * 4,
+    mins: rows * 4,
+    counts: rows * 4,
+    src: src.length,
+    out: rows * rowBytes,
+  });
+  const { coef: coefOff, mins: minsOff, counts: countsOff, src: srcOff, out: outOff } = offsets;
+  const wasm = instanceWithMemory(total);
   if (!wasm) return false;
   const buffer = wasm.memory.buffer;
   // The kernel reads output y's taps at coef + y·K·4 and its rows from src + mins[y]·rowBytes.
@@ -378,10 +373,6 @@ function verticalRowsWasm(src: Uint8Array, rowBytes: number, cy: AxisCoeffs, fir
   wasm.vertical(srcOff, rowBytes, outOff, rows, coefOff, minsOff, countsOff, K);
   out.set(new Uint8Array(buffer, outOff, rows * rowBytes));
   return true;
-}
-
-function align16(n: number): number {
-  return Math.ceil(n / 16) * 16;
 }
 
 /** `src` null: the sizes only. */
