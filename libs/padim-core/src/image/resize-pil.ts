@@ -261,7 +261,7 @@ function clip8(ss: number): number {
   return v < 0 ? 0 : v > 255 ? 255 : v;
 }
 
-interface KernelExports {
+export interface ResizeKernelExports {
   memory: { buffer: ArrayBuffer; grow(pages: number): number };
   horizontal1(src: number, inW: number, rows: number, dst: number, outW: number, coef: number, mins: number, K: number): void;
   horizontalN(
@@ -278,15 +278,15 @@ const MAX_KERNEL_BYTES = 2 ** 31 - PAGE_BYTES;
 /** A memory grown past this is not kept: a larger image gets an instance of its own, freed after. */
 const KEEP_BYTES = 64 * 2 ** 20;
 
-const shared: SharedInstance<KernelExports> = {};
+const shared: SharedInstance<ResizeKernelExports> = {};
 
 /** The shared instance, or a fresh one when `bytes` exceeds KEEP_BYTES; null where wasm is unavailable. */
-function instance(bytes: number): KernelExports | null {
+function instance(bytes: number): ResizeKernelExports | null {
   return instanceFor(shared, RESIZE_PIL_WASM_BASE64, bytes, KEEP_BYTES);
 }
 
 /** An instance whose memory holds `bytes`; null where wasm is unavailable or the memory cannot grow to it. */
-function instanceWithMemory(bytes: number): KernelExports | null {
+function instanceWithMemory(bytes: number): ResizeKernelExports | null {
   if (bytes > MAX_KERNEL_BYTES) return null;
   const wasm = instance(bytes);
   if (!wasm) return null;
@@ -299,8 +299,11 @@ function instanceWithMemory(bytes: number): KernelExports | null {
   return wasm;
 }
 
-/** Lays out coefficients, source, intermediate and output in the kernel's memory; null where unavailable. */
-function resizeWasm(src: Uint8Array, width: number, height: number, channels: number, outWidth: number, outHeight: number): Uint8Array | null {
+/**
+ * The coefficients and the kernel's memory for resizing width×height to outWidth×outHeight (the
+ * `resize` layout of resize-pil.wat): each region's bytes (null: absent, its pass is skipped) and offset.
+ */
+export function resizeLayout(width: number, height: number, channels: number, outWidth: number, outHeight: number) {
   const needH = outWidth !== width;
   const needV = outHeight !== height;
   const cy = axisCoeffs(height, outHeight);
@@ -309,23 +312,34 @@ function resizeWasm(src: Uint8Array, width: number, height: number, channels: nu
   const first = needH && needV ? cy.mins[0] : 0;
   const last = needH && needV ? cy.mins[outHeight - 1] + cy.counts[outHeight - 1] : height;
   const tmpRows = last - first;
-
-  const outLen = outWidth * outHeight * channels;
-  const { offsets, total } = layOutMemory(RESIZE_PIL_LAYOUT.layouts.resize, {
+  const bytes = {
     cx: cx ? cx.kk.byteLength : null,
     cxMins: cx ? cx.mins.byteLength : null,
     cxCounts: cx ? cx.counts.byteLength : null,
     cy: needV ? cy.kk.byteLength : null,
     cyMins: needV ? cy.mins.byteLength : null,
     cyCounts: needV ? cy.counts.byteLength : null,
-    src: src.length,
+    src: width * height * channels,
     tmp: needH && needV ? tmpRows * outWidth * channels : null,
-    out: outLen,
-  });
+    out: outWidth * outHeight * channels,
+  };
+  return { needH, needV, cx, cy, first, tmpRows, bytes, ...layOutMemory(RESIZE_PIL_LAYOUT.layouts.resize, bytes) };
+}
+
+/**
+ * Lays out coefficients, source, intermediate and output in the memory of the instance `instanceWith`
+ * gives for the layout's total bytes (by default the shared one); null where wasm is unavailable.
+ */
+export function resizeWasm(
+  src: Uint8Array, width: number, height: number, channels: number, outWidth: number, outHeight: number,
+  instanceWith: (bytes: number) => ResizeKernelExports | null = instanceWithMemory,
+): Uint8Array | null {
+  const { needH, needV, cx, cy, first, tmpRows, bytes, offsets, total } = resizeLayout(width, height, channels, outWidth, outHeight);
   const { cx: cxOff, cxMins, cxCounts, cy: cyOff, cyMins, cyCounts, src: srcOff, out: outOff } = offsets;
   // With one pass only, the vertical one reads the source itself.
   const tmpOff = needH && needV ? offsets.tmp : srcOff;
-  const wasm = instanceWithMemory(total);
+  const outLen = bytes.out;
+  const wasm = instanceWith(total);
   if (!wasm) return null;
   const buffer = wasm.memory.buffer;
   new Uint8Array(buffer, srcOff, src.length).set(src);

@@ -2,7 +2,8 @@ import { COMOMENT_KERNEL_LAYOUT } from '../gaussian/comoment-kernel-wasm';
 import { residentComoment } from '../gaussian/comoment-kernel';
 import { PNG_UNFILTER_LAYOUT, PNG_UNFILTER_WASM_BASE64 } from '../image/png-unfilter-wasm';
 import { unfilterLayout, unfilterPngScalar } from '../image/png-unfilter';
-import { RESIZE_PIL_LAYOUT } from '../image/resize-pil-wasm';
+import { type ResizeKernelExports, resizeLayout, resizePilScalar, resizeWasm } from '../image/resize-pil';
+import { RESIZE_PIL_LAYOUT, RESIZE_PIL_WASM_BASE64 } from '../image/resize-pil-wasm';
 import { MAHALANOBIS_KERNEL_LAYOUT, MAHALANOBIS_KERNEL_WASM_BASE64 } from '../mahalanobis/mahalanobis-kernel-wasm';
 import { mahalanobisLayout } from '../mahalanobis/mahalanobis-kernel';
 import { mulberry32 } from '../random';
@@ -26,15 +27,17 @@ interface KernelMemory {
   memory: { buffer: ArrayBuffer; grow(pages: number): number };
 }
 
-/** Every region's [start, end) bytes and the gaps before each: aligned, in order, not overlapping, inside `total`. */
-function expectWellFormed<Name extends string>(regions: readonly MemoryRegion<Name>[], bytes: Record<Name, number>, layout: MemoryLayout<Name>): void {
+/** Every present region (bytes not null) aligned, in order, not overlapping, and inside `total`. */
+function expectWellFormed<Name extends string>(regions: readonly MemoryRegion<Name>[], bytes: Record<Name, number | null>, layout: MemoryLayout<Name>): void {
   let end = 0;
   for (const region of regions) {
+    const size = bytes[region.name];
+    if (size === null) continue;
     const at = layout.offsets[region.name];
     expect(at % region.align).toBe(0);
     expect(at).toBeGreaterThanOrEqual(end);
     expect(at - end).toBeLessThan(region.align);
-    end = at + bytes[region.name] + region.slack;
+    end = at + size + region.slack;
   }
   expect(layout.total).toBe(end);
 }
@@ -56,18 +59,20 @@ function firstWritten(buffer: ArrayBuffer, from: number, to: number): number {
 
 /** Checks the kernel wrote nothing past `total`, nor in an `in` region, nor in the padding between regions. */
 function expectWritesInside<Name extends string>(
-  buffer: ArrayBuffer, regions: readonly MemoryRegion<Name>[], bytes: Record<Name, number>, layout: MemoryLayout<Name>,
+  buffer: ArrayBuffer, regions: readonly MemoryRegion<Name>[], bytes: Record<Name, number | null>, layout: MemoryLayout<Name>,
   inputs: Partial<Record<Name, Uint8Array>>,
 ): void {
   let end = 0;
   for (const region of regions) {
+    const size = bytes[region.name];
+    if (size === null) continue;
     const at = layout.offsets[region.name];
     expect({ padding: region.name, written: firstWritten(buffer, end, at) }).toEqual({ padding: region.name, written: -1 });
     const input = inputs[region.name];
     if (region.access === 'in' && input) {
-      expect(new Uint8Array(buffer, at, bytes[region.name]).every((b, i) => b === input[i])).toBe(true);
+      expect(new Uint8Array(buffer, at, size).every((b, i) => b === input[i])).toBe(true);
     }
-    end = at + bytes[region.name] + region.slack;
+    end = at + size + region.slack;
   }
   expect(firstWritten(buffer, layout.total, buffer.byteLength)).toBe(-1);
 }
@@ -176,5 +181,28 @@ describe('kernel memory layouts', () => {
 
     expectWritesInside(buffer, regions, bytes, layout, { raw });
     expect(new Uint8Array(buffer, offsets.out, height * rowLen)).toEqual(unfilterPngScalar(raw, width, height, bpp as 1 | 2 | 3 | 4));
+  });
+
+  it.each([
+    [9, 7, 1, 4, 3],
+    [13, 11, 3, 5, 11],
+    [13, 11, 4, 13, 4],
+    [40, 30, 2, 17, 23],
+  ])('the resize kernels write only tmp and out in the layout of resize-pil.wat (%i×%i, %i channels, to %i×%i)', (width, height, channels, outWidth, outHeight) => {
+    const rnd = mulberry32(width * outHeight);
+    const src = Uint8Array.from({ length: width * height * channels }, () => Math.floor(rnd() * 256));
+    const layout = resizeLayout(width, height, channels, outWidth, outHeight);
+    const regions = RESIZE_PIL_LAYOUT.layouts.resize;
+    expectWellFormed(regions, layout.bytes, layout);
+    let wasm: ResizeKernelExports | undefined;
+    const out = resizeWasm(src, width, height, channels, outWidth, outHeight, (bytes) => {
+      expect(bytes).toBe(layout.total);
+      return (wasm = canaryInstance<ResizeKernelExports>(RESIZE_PIL_WASM_BASE64, bytes));
+    });
+
+    const bytesOf = (a: Int32Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+    const cx = layout.cx && { cx: bytesOf(layout.cx.kk), cxMins: bytesOf(layout.cx.mins) };
+    expectWritesInside(wasm!.memory.buffer, regions, layout.bytes, layout, { src, ...cx });
+    expect(out).toEqual(resizePilScalar(src, width, height, channels as 1 | 2 | 3 | 4, outWidth, outHeight));
   });
 });
