@@ -69,4 +69,15 @@ describe('build-wasm-kernels.mjs', () => {
     expect(run.status).not.toBe(0);
     expect(run.stderr).toContain(`image/png-unfilter.wat:${line}: access must be one of in, out, inout, scratch`);
   });
+
+  it('refuses a misspelt argument rather than rebuilding in place of a check', () => {
+    const wat = join(copy, 'image', 'resize-pil.wat');
+    writeFileSync(wat, readFileSync(wat, 'utf8').replace('(memory (export "memory") 1)', '(memory (export "memory") 2)'));
+    const generated = readFileSync(join(copy, 'image', 'resize-pil-wasm.ts'), 'utf8');
+
+    const run = buildKernels('--chek', '--src', copy);
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain('unexpected arguments ["--chek","--src"');
+    expect(readFileSync(join(copy, 'image', 'resize-pil-wasm.ts'), 'utf8')).toBe(generated);
+  });
 });

@@ -27,6 +27,11 @@ const args = process.argv.slice(2);
 const check = args.includes('--check');
 const srcAt = args.indexOf('--src');
 const src = srcAt >= 0 ? args[srcAt + 1] : join(dirname(fileURLToPath(import.meta.url)), '..');
+const unknown = args.filter((a, i) => a !== '--check' && (srcAt < 0 || (i !== srcAt && i !== srcAt + 1)));
+if ((srcAt >= 0 && !src) || unknown.length > 0) {
+  console.error(`build-wasm-kernels.mjs: unexpected arguments ${JSON.stringify(args)}; usage: [--check] [--src <the library's src folder>]`);
+  process.exit(2);
+}
 
 // wabt is resolved from this script's own node_modules chain (the repository's devDependency).
 const require = createRequire(import.meta.url);

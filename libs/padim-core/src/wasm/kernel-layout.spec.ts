@@ -5,7 +5,7 @@ import { unfilterLayout, unfilterPngScalar } from '../image/png-unfilter';
 import { type ResizeKernelExports, resizeLayout, resizePilScalar, resizeWasm } from '../image/resize-pil';
 import { RESIZE_PIL_LAYOUT, RESIZE_PIL_WASM_BASE64 } from '../image/resize-pil-wasm';
 import { MAHALANOBIS_KERNEL_LAYOUT, MAHALANOBIS_KERNEL_WASM_BASE64 } from '../mahalanobis/mahalanobis-kernel-wasm';
-import { mahalanobisLayout } from '../mahalanobis/mahalanobis-kernel';
+import { createMahalanobisKernel, mahalanobisLayout } from '../mahalanobis/mahalanobis-kernel';
 import { mulberry32 } from '../random';
 import { type KernelLayout, type MemoryLayout, type MemoryRegion, layOutMemory } from './kernel-layout';
 import { compileWasmModule, instantiateWasm } from './wasm-module';
@@ -140,6 +140,11 @@ describe('kernel memory layouts', () => {
     const regions = MAHALANOBIS_KERNEL_LAYOUT.layouts.group;
     const bytes = { L: P * S * 4, mean: P * d * 4, Y: 16 * D4 * GROUP * 4, E: GROUP * d * P * 4, out: GROUP * P * 4 };
     expectWellFormed(regions, bytes, { offsets, total });
+    // The kernel sizes its memory to whole pages that hold the layout.
+    const kernel = createMahalanobisKernel(new Float32Array(P * d), new Float32Array((P * d * (d + 1)) / 2), d, P)!;
+    expect(kernel.bytes % PAGE_BYTES).toBe(0);
+    expect(kernel.bytes).toBeGreaterThanOrEqual(total);
+    expect(kernel.bytes - total).toBeLessThan(PAGE_BYTES);
     const wasm = canaryInstance<KernelMemory & { group(...args: number[]): void }>(MAHALANOBIS_KERNEL_WASM_BASE64, total);
     const buffer = wasm.memory.buffer;
     const rnd = mulberry32(d + P);
