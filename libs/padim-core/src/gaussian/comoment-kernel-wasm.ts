@@ -29,3 +29,16 @@ export const COMOMENT_KERNEL_WASM_BASE64 =
   'AwALIA0gASAIa0EBa0EDdGohDCAIQQJqIQgMAAsLIAggAUkEQEQAAAAAAAAAACEkIAUgCEEDdGohEEEAIQoDQCAQKwMAIRIgJCAS' +
   'IBKioCEkIBAgC2ohECAKQQFqIgogAkkNAAsgBiAIQQN0aisDACESIAwgDCsDACAkIBIgA6IgEqKgoDkDACAMQQhqIQwLIAUgCyAC' +
   'bGohBSAGIAtqIQYgB0EBaiEHDAALCws=';
+
+/** The memory layouts (regions in address order) and constants declared in comoment-kernel.wat. */
+export const COMOMENT_KERNEL_LAYOUT = {
+  layouts: {
+    views: [
+      { name: 'm', align: 8, slack: 0, access: 'inout' },
+      { name: 'x', align: 8, slack: 0, access: 'inout' },
+      { name: 'e', align: 8, slack: 0, access: 'inout' },
+      { name: 'mean', align: 8, slack: 0, access: 'inout' },
+    ],
+  },
+  constants: {},
+} as const;

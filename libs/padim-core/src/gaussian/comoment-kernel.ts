@@ -1,5 +1,6 @@
+import { layOutMemory } from '../wasm/kernel-layout';
 import { compileWasmModule, instantiateWasm } from '../wasm/wasm-module';
-import { COMOMENT_KERNEL_WASM_BASE64 } from './comoment-kernel-wasm';
+import { COMOMENT_KERNEL_LAYOUT, COMOMENT_KERNEL_WASM_BASE64 } from './comoment-kernel-wasm';
 
 /**
  * The f64x2 kernels of comoment-kernel.wat over views of their memory. Wasm can only address its own
@@ -70,7 +71,12 @@ function kernelViews(wasm: KernelExports, mPositions: number, blockPositions: nu
   const mLen = mPositions * T;
   const xLen = blockPositions * maxBatch * d;
   const eLen = blockPositions * d;
-  const bytes = (mLen + xLen + 2 * eLen) * 8;
+  const { offsets, total: bytes } = layOutMemory(COMOMENT_KERNEL_LAYOUT.layouts.views, {
+    m: mLen * 8,
+    x: xLen * 8,
+    e: eLen * 8,
+    mean: eLen * 8,
+  });
   if (bytes > MAX_KERNEL_BYTES) return null;
   const have = wasm.memory.buffer.byteLength;
   if (have < bytes) {
@@ -81,17 +87,15 @@ function kernelViews(wasm: KernelExports, mPositions: number, blockPositions: nu
     }
   }
   const buffer = wasm.memory.buffer;
-  const xOff = mLen * 8;
-  const eOff = xOff + xLen * 8;
-  const meanOff = eOff + eLen * 8;
+  const { m: mOff, x: xOff, e: eOff, mean: meanOff } = offsets;
   return {
-    m: new Float64Array(buffer, 0, mLen),
+    m: new Float64Array(buffer, mOff, mLen),
     x: new Float64Array(buffer, xOff, xLen),
     e: new Float64Array(buffer, eOff, eLen),
     mean: new Float64Array(buffer, meanOff, eLen),
     maxBatch,
     centre: (np, dd, bb, wb) => wasm.centre(np, dd, bb, 1 / bb, wb, xOff, eOff, meanOff),
-    run: (np, dd, bb, f, p0 = 0) => wasm.comoment(np, dd, bb, f, p0 * T * 8, xOff, eOff),
+    run: (np, dd, bb, f, p0 = 0) => wasm.comoment(np, dd, bb, f, mOff + p0 * T * 8, xOff, eOff),
   };
 }
 

@@ -9,6 +9,14 @@
 ;; two splatted loads and four vector loads feed sixteen multiply-adds. Each lane sums over b in
 ;; order 0..B-1 and adds the correction as m + (s + (δi·f)·δj), the same operation order as the
 ;; scalar JS kernel, so both give identical results.
+;;
+;; Memory, in address order (the TypeScript side sizes each region and takes its offsets from this
+;; block): the co-moments M, the samples X, δ and the running means.
+;; @layout views
+;; @region m align=8 slack=0 inout
+;; @region x align=8 slack=0 inout
+;; @region e align=8 slack=0 inout
+;; @region mean align=8 slack=0 inout
 (module
   (memory (export "memory") 1)
 

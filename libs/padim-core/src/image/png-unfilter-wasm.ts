@@ -42,3 +42,21 @@ export const PNG_UNFILTER_WASM_BASE64 =
   'IBMgDUEfcUEEdGogEhAAQQAhCwNAIBYgC0ECdGooAgAgDWogC2sgEiALQQR0av0ABAD9CwQAIAtBAWoiC0EQSQ0ACyANQRBqIg0g' +
   'CEkNAAsgCkEQaiIKIAFJDQALQQAhDCAFQSBqIAdqIRAgBiERA0AgESAQIAD8CgAAIBAgB2ohECARIABqIREgDEEBaiIMIAFJDQAL' +
   'Cw==';
+
+/** The memory layouts (regions in address order) and constants declared in png-unfilter.wat. */
+export const PNG_UNFILTER_LAYOUT = {
+  layouts: {
+    unfilter: [
+      { name: 'scr', align: 16, slack: 0, access: 'scratch' },
+      { name: 'raw', align: 16, slack: 64, access: 'in' },
+      { name: 'pad', align: 16, slack: 64, access: 'scratch' },
+      { name: 'out', align: 16, slack: 64, access: 'out' },
+    ],
+  },
+  constants: {
+    SCRATCH_BYTES: 2048,
+    PAD_LEAD_BYTES: 32,
+    PAD_EXTRA_ROWS: 17,
+    ROW_PADDING: 64,
+  },
+} as const;

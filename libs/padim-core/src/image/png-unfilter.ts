@@ -1,5 +1,6 @@
+import { layOutMemory } from '../wasm/kernel-layout';
 import { SharedInstance, instanceFor } from '../wasm/wasm-module';
-import { PNG_UNFILTER_WASM_BASE64 } from './png-unfilter-wasm';
+import { PNG_UNFILTER_LAYOUT, PNG_UNFILTER_WASM_BASE64 } from './png-unfilter-wasm';
 
 /**
  * Undoes PNG's per-row filters (PNG spec §9: None, Sub, Up, Average, Paeth; the row above row 0 and
@@ -109,7 +110,6 @@ interface KernelExports {
 const PAGE_BYTES = 65536;
 /** Wasm offsets are i32 and the kernel adds to them: past this the scalar path is used. */
 const MAX_KERNEL_BYTES = 2 ** 31 - PAGE_BYTES;
-const SCRATCH_BYTES = 2048;
 
 /** A memory grown past this is not kept: a larger image gets an instance of its own, freed after. */
 const KEEP_BYTES = 64 * 2 ** 20;
@@ -121,13 +121,21 @@ function instance(bytes: number): KernelExports | null {
   return instanceFor(shared, PNG_UNFILTER_WASM_BASE64, bytes, KEEP_BYTES);
 }
 
-/** The layout of png-unfilter.wat's header comment; null where the kernel is unavailable. */
+/** The kernel's memory for `rawBytes` of filtered rows of `rowLen` bytes (the `unfilter` layout of png-unfilter.wat). */
+export function unfilterLayout(rawBytes: number, rowLen: number, height: number) {
+  const { SCRATCH_BYTES, PAD_LEAD_BYTES, PAD_EXTRA_ROWS, ROW_PADDING } = PNG_UNFILTER_LAYOUT.constants;
+  return layOutMemory(PNG_UNFILTER_LAYOUT.layouts.unfilter, {
+    scr: SCRATCH_BYTES,
+    raw: rawBytes,
+    pad: PAD_LEAD_BYTES + (height + PAD_EXTRA_ROWS) * (rowLen + ROW_PADDING),
+    out: height * rowLen,
+  });
+}
+
+/** Unfilters in the kernel; null where it is unavailable. */
 function unfilterWasm(raw: Uint8Array, rowLen: number, height: number, bpp: number, out: Uint8Array): Uint8Array | null {
-  const rawOff = SCRATCH_BYTES;
-  const padOff = align16(rawOff + raw.length + 64);
-  const padded = rowLen + 64;
-  const outOff = align16(padOff + 32 + (height + 17) * padded + 64);
-  const total = outOff + height * rowLen + 64;
+  const { offsets, total } = unfilterLayout(raw.length, rowLen, height);
+  const { scr: scrOff, raw: rawOff, pad: padOff, out: outOff } = offsets;
   if (total > MAX_KERNEL_BYTES) return null;
   const wasm = instance(total);
   if (!wasm) return null;
@@ -139,11 +147,7 @@ function unfilterWasm(raw: Uint8Array, rowLen: number, height: number, bpp: numb
   }
   const buffer = wasm.memory.buffer;
   new Uint8Array(buffer, rawOff, raw.length).set(raw);
-  wasm.unfilter(rowLen, height, bpp, 0, rawOff, padOff, outOff);
+  wasm.unfilter(rowLen, height, bpp, scrOff, rawOff, padOff, outOff);
   out.set(new Uint8Array(buffer, outOff, height * rowLen));
   return out;
-}
-
-function align16(n: number): number {
-  return Math.ceil(n / 16) * 16;
 }

@@ -24,7 +24,17 @@
 ;;           (64) padded row pointers (64) filter types (16)
 ;;   raw     height rows of a filter byte + rowLen bytes, then 64 bytes of slack
 ;;   pad     32 bytes, then height + 17 rows of rowLen + 64 bytes (row −1 first: zeros), then 64
-;;   out     height·rowLen bytes
+;;   out     height·rowLen bytes, then 64
+;; The same, as the TypeScript side lays it out (sizes there, offsets from this block):
+;; @layout unfilter
+;; @region scr align=16 slack=0 scratch
+;; @region raw align=16 slack=64 in
+;; @region pad align=16 slack=64 scratch
+;; @region out align=16 slack=64 out
+;; @const SCRATCH_BYTES 2048
+;; @const PAD_LEAD_BYTES 32      before row −1 of the padded copy
+;; @const PAD_EXTRA_ROWS 17      rows of the padded copy besides the image's, row −1 first
+;; @const ROW_PADDING 64         bytes between the padded copy's rows
 (module
   (memory (export "memory") 1)
 

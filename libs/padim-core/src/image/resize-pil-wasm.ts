@@ -15,3 +15,28 @@ export const RESIZE_PIL_WASM_BASE64 =
   'IBMgEv2pASAQ/bUB/a4BIRMgFCAS/aoBIBD9tQH9rgEhFCAR/YoBIRIgFSAS/akBIBD9tQH9rgEhFSAWIBL9qgEgEP21Af2uASEW' +
   'IAwgAWohDCANQQRqIQ0gCkEBaiEKDAALCyACIAlqIBNBFv2sASAUQRb9rAH9hQEgFUEW/awBIBZBFv2sAf2FAf1m/QsEACAJQRBq' +
   'IgkgAUkNAAsgAiABaiECIAhBAWohCAwACwsL';
+
+/** The memory layouts (regions in address order) and constants declared in resize-pil.wat. */
+export const RESIZE_PIL_LAYOUT = {
+  layouts: {
+    resize: [
+      { name: 'cx', align: 16, slack: 64, access: 'in' },
+      { name: 'cxMins', align: 16, slack: 64, access: 'in' },
+      { name: 'cxCounts', align: 16, slack: 64, access: 'in' },
+      { name: 'cy', align: 16, slack: 64, access: 'in' },
+      { name: 'cyMins', align: 16, slack: 64, access: 'in' },
+      { name: 'cyCounts', align: 16, slack: 64, access: 'in' },
+      { name: 'src', align: 16, slack: 64, access: 'in' },
+      { name: 'tmp', align: 16, slack: 64, access: 'scratch' },
+      { name: 'out', align: 16, slack: 64, access: 'out' },
+    ],
+    rows: [
+      { name: 'coef', align: 16, slack: 64, access: 'in' },
+      { name: 'mins', align: 16, slack: 64, access: 'in' },
+      { name: 'counts', align: 16, slack: 64, access: 'in' },
+      { name: 'src', align: 16, slack: 64, access: 'in' },
+      { name: 'out', align: 16, slack: 64, access: 'out' },
+    ],
+  },
+  constants: {},
+} as const;

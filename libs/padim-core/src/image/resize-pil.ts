@@ -1,5 +1,6 @@
+import { layOutMemory } from '../wasm/kernel-layout';
 import { SharedInstance, instanceFor } from '../wasm/wasm-module';
-import { RESIZE_PIL_WASM_BASE64 } from './resize-pil-wasm';
+import { RESIZE_PIL_LAYOUT, RESIZE_PIL_WASM_BASE64 } from './resize-pil-wasm';
 
 /**
  * Pillow's `Image.resize((outWidth, outHeight), Image.BILINEAR)` on 8-bit images, exactly: what
@@ -260,7 +261,7 @@ function clip8(ss: number): number {
   return v < 0 ? 0 : v > 255 ? 255 : v;
 }
 
-interface KernelExports {
+export interface ResizeKernelExports {
   memory: { buffer: ArrayBuffer; grow(pages: number): number };
   horizontal1(src: number, inW: number, rows: number, dst: number, outW: number, coef: number, mins: number, K: number): void;
   horizontalN(
@@ -273,21 +274,19 @@ interface KernelExports {
 const PAGE_BYTES = 65536;
 /** Wasm offsets are i32 and the kernels add to them: past this the scalar path is used. */
 const MAX_KERNEL_BYTES = 2 ** 31 - PAGE_BYTES;
-/** Slack after each region: the kernels read and write up to 16 bytes past a region's end. */
-const SLACK = 64;
 
 /** A memory grown past this is not kept: a larger image gets an instance of its own, freed after. */
 const KEEP_BYTES = 64 * 2 ** 20;
 
-const shared: SharedInstance<KernelExports> = {};
+const shared: SharedInstance<ResizeKernelExports> = {};
 
 /** The shared instance, or a fresh one when `bytes` exceeds KEEP_BYTES; null where wasm is unavailable. */
-function instance(bytes: number): KernelExports | null {
+function instance(bytes: number): ResizeKernelExports | null {
   return instanceFor(shared, RESIZE_PIL_WASM_BASE64, bytes, KEEP_BYTES);
 }
 
 /** An instance whose memory holds `bytes`; null where wasm is unavailable or the memory cannot grow to it. */
-function instanceWithMemory(bytes: number): KernelExports | null {
+function instanceWithMemory(bytes: number): ResizeKernelExports | null {
   if (bytes > MAX_KERNEL_BYTES) return null;
   const wasm = instance(bytes);
   if (!wasm) return null;
@@ -300,8 +299,11 @@ function instanceWithMemory(bytes: number): KernelExports | null {
   return wasm;
 }
 
-/** Lays out coefficients, source, intermediate and output in the kernel's memory; null where unavailable. */
-function resizeWasm(src: Uint8Array, width: number, height: number, channels: number, outWidth: number, outHeight: number): Uint8Array | null {
+/**
+ * The coefficients and the kernel's memory for resizing width×height to outWidth×outHeight (the
+ * `resize` layout of resize-pil.wat): each region's bytes (null: absent, its pass is skipped) and offset.
+ */
+export function resizeLayout(width: number, height: number, channels: number, outWidth: number, outHeight: number) {
   const needH = outWidth !== width;
   const needV = outHeight !== height;
   const cy = axisCoeffs(height, outHeight);
@@ -310,24 +312,34 @@ function resizeWasm(src: Uint8Array, width: number, height: number, channels: nu
   const first = needH && needV ? cy.mins[0] : 0;
   const last = needH && needV ? cy.mins[outHeight - 1] + cy.counts[outHeight - 1] : height;
   const tmpRows = last - first;
-
-  let off = 0;
-  const take = (bytes: number): number => {
-    const at = off;
-    off += align16(bytes + SLACK);
-    return at;
+  const bytes = {
+    cx: cx ? cx.kk.byteLength : null,
+    cxMins: cx ? cx.mins.byteLength : null,
+    cxCounts: cx ? cx.counts.byteLength : null,
+    cy: needV ? cy.kk.byteLength : null,
+    cyMins: needV ? cy.mins.byteLength : null,
+    cyCounts: needV ? cy.counts.byteLength : null,
+    src: width * height * channels,
+    tmp: needH && needV ? tmpRows * outWidth * channels : null,
+    out: outWidth * outHeight * channels,
   };
-  const cxOff = cx ? take(cx.kk.byteLength) : 0;
-  const cxMins = cx ? take(cx.mins.byteLength) : 0;
-  const cxCounts = cx ? take(cx.counts.byteLength) : 0;
-  const cyOff = needV ? take(cy.kk.byteLength) : 0;
-  const cyMins = needV ? take(cy.mins.byteLength) : 0;
-  const cyCounts = needV ? take(cy.counts.byteLength) : 0;
-  const srcOff = take(src.length);
-  const tmpOff = needH && needV ? take(tmpRows * outWidth * channels) : srcOff;
-  const outLen = outWidth * outHeight * channels;
-  const outOff = take(outLen);
-  const wasm = instanceWithMemory(off);
+  return { needH, needV, cx, cy, first, tmpRows, bytes, ...layOutMemory(RESIZE_PIL_LAYOUT.layouts.resize, bytes) };
+}
+
+/**
+ * Lays out coefficients, source, intermediate and output in the memory of the instance `instanceWith`
+ * gives for the layout's total bytes (by default the shared one); null where wasm is unavailable.
+ */
+export function resizeWasm(
+  src: Uint8Array, width: number, height: number, channels: number, outWidth: number, outHeight: number,
+  instanceWith: (bytes: number) => ResizeKernelExports | null = instanceWithMemory,
+): Uint8Array | null {
+  const { needH, needV, cx, cy, first, tmpRows, bytes, offsets, total } = resizeLayout(width, height, channels, outWidth, outHeight);
+  const { cx: cxOff, cxMins, cxCounts, cy: cyOff, cyMins, cyCounts, src: srcOff, out: outOff } = offsets;
+  // With one pass only, the vertical one reads the source itself.
+  const tmpOff = needH && needV ? offsets.tmp : srcOff;
+  const outLen = bytes.out;
+  const wasm = instanceWith(total);
   if (!wasm) return null;
   const buffer = wasm.memory.buffer;
   new Uint8Array(buffer, srcOff, src.length).set(src);
@@ -355,18 +367,15 @@ function resizeWasm(src: Uint8Array, width: number, height: number, channels: nu
 function verticalRowsWasm(src: Uint8Array, rowBytes: number, cy: AxisCoeffs, firstRow: number, yy0: number, yy1: number, out: Uint8Array): boolean {
   const rows = yy1 - yy0;
   const K = cy.K;
-  let off = 0;
-  const take = (bytes: number): number => {
-    const at = off;
-    off += align16(bytes + SLACK);
-    return at;
-  };
-  const coefOff = take(rows * K * 4);
-  const minsOff = take(rows * 4);
-  const countsOff = take(rows * 4);
-  const srcOff = take(src.length);
-  const outOff = take(rows * rowBytes);
-  const wasm = instanceWithMemory(off);
+  const { offsets, total } = layOutMemory(RESIZE_PIL_LAYOUT.layouts.rows, {
+    coef: rows * K * 4,
+    mins: rows * 4,
+    counts: rows * 4,
+    src: src.length,
+    out: rows * rowBytes,
+  });
+  const { coef: coefOff, mins: minsOff, counts: countsOff, src: srcOff, out: outOff } = offsets;
+  const wasm = instanceWithMemory(total);
   if (!wasm) return false;
   const buffer = wasm.memory.buffer;
   // The kernel reads output y's taps at coef + y·K·4 and its rows from src + mins[y]·rowBytes.
@@ -378,10 +387,6 @@ function verticalRowsWasm(src: Uint8Array, rowBytes: number, cy: AxisCoeffs, fir
   wasm.vertical(srcOff, rowBytes, outOff, rows, coefOff, minsOff, countsOff, K);
   out.set(new Uint8Array(buffer, outOff, rows * rowBytes));
   return true;
-}
-
-function align16(n: number): number {
-  return Math.ceil(n / 16) * 16;
 }
 
 /** `src` null: the sizes only. */

@@ -9,6 +9,27 @@
 ;; HWC interleaved. The passes may read up to 16 bytes past the last row and write up to 16 bytes past
 ;; the last output row, and an output row's overhang lands in the next row before that row is written,
 ;; so each region is followed by 64 bytes of slack. All offsets are byte addresses into the memory.
+;;
+;; The TypeScript side sizes each region and takes its offsets from these blocks, in address order:
+;; `resize` for a whole image (coefficients, taps and counts of the horizontal (cx) and vertical (cy)
+;; passes, the source, the horizontal pass's rows and the output; absent regions take no memory),
+;; `rows` for the vertical pass over a window of rows.
+;; @layout resize
+;; @region cx align=16 slack=64 in
+;; @region cxMins align=16 slack=64 in
+;; @region cxCounts align=16 slack=64 in
+;; @region cy align=16 slack=64 in
+;; @region cyMins align=16 slack=64 in
+;; @region cyCounts align=16 slack=64 in
+;; @region src align=16 slack=64 in
+;; @region tmp align=16 slack=64 scratch
+;; @region out align=16 slack=64 out
+;; @layout rows
+;; @region coef align=16 slack=64 in
+;; @region mins align=16 slack=64 in
+;; @region counts align=16 slack=64 in
+;; @region src align=16 slack=64 in
+;; @region out align=16 slack=64 out
 (module
   (memory (export "memory") 1)
 

@@ -16,3 +16,19 @@ export const MAHALANOBIS_KERNEL_WASM_BASE64 =
   'Lv1aAgABICEgC0EBdGohGiAAQQJLBEAgGiAu/VoCAAIgGiALaiEaIABBA0sEQCAaIC79WgIAAyAaIAtqIRogAEEESwRAIBogL/1a' +
   'AgAAIBogC2ohGiAAQQVLBEAgGiAv/VoCAAEgGiALaiEaIABBBksEQCAaIC/9WgIAAiAaIAtqIRogAEEHSwRAIBogL/1aAgADCwsL' +
   'CwsLCyAcIAxqIRwgIUEEaiEhIBdBAWoiFyAWSQ0ACyAVIBZqIRUMAAsLCw==';
+
+/** The memory layouts (regions in address order) and constants declared in mahalanobis-kernel.wat. */
+export const MAHALANOBIS_KERNEL_LAYOUT = {
+  layouts: {
+    group: [
+      { name: 'L', align: 16, slack: 0, access: 'in' },
+      { name: 'mean', align: 16, slack: 0, access: 'in' },
+      { name: 'Y', align: 16, slack: 0, access: 'scratch' },
+      { name: 'E', align: 16, slack: 0, access: 'in' },
+      { name: 'out', align: 16, slack: 0, access: 'out' },
+    ],
+  },
+  constants: {
+    GROUP: 8,
+  },
+} as const;

@@ -1,6 +1,7 @@
 import { triangleSize } from '../linalg';
+import { layOutMemory } from '../wasm/kernel-layout';
 import { compileWasmModule, instantiateWasm } from '../wasm/wasm-module';
-import { MAHALANOBIS_KERNEL_WASM_BASE64 } from './mahalanobis-kernel-wasm';
+import { MAHALANOBIS_KERNEL_LAYOUT, MAHALANOBIS_KERNEL_WASM_BASE64 } from './mahalanobis-kernel-wasm';
 
 /**
  * PaDiM distances from resident packed L⁻¹ factors, in wasm f32x4 (mahalanobis-kernel.wat). It replaces
@@ -24,7 +25,7 @@ interface KernelExports {
 }
 
 /** Images per kernel call: two f32x4 lanes of images. */
-const GROUP = 8;
+const GROUP = MAHALANOBIS_KERNEL_LAYOUT.constants.GROUP;
 /** Positions gathered together, so each image is read sixteen floats (a cache line) at a time. */
 const POSITION_BLOCK = 16;
 const PAGE_BYTES = 65536;
@@ -61,17 +62,8 @@ export function createMahalanobisKernel(
   }
   const maxBytes = opts.maxBytes ?? DEFAULT_MAX_BYTES;
 
-  // Rows padded to a multiple of four, each block of four rows stored column-major up to its last
-  // row's diagonal (zeros above it): the kernel then walks L in one sequential run per position.
-  const D4 = Math.ceil(d / 4) * 4;
-  const nb = D4 / 4;
-  const S = 8 * nb * (nb + 1);
-  const lBytes = P * S * 4;
-  const meanOff = lBytes;
-  const yOff = meanOff + align16(P * d * 4);
-  const eOff = yOff + POSITION_BLOCK * D4 * GROUP * 4;
-  const oOff = eOff + GROUP * d * P * 4;
-  const total = oOff + GROUP * P * 4;
+  const { D4, S, offsets, total } = mahalanobisLayout(d, P);
+  const { L: lOff, mean: meanOff, Y: yOff, E: eOff, out: oOff } = offsets;
   const bytes = Math.ceil(total / PAGE_BYTES) * PAGE_BYTES;
   if (bytes > maxBytes || bytes > MAX_MEMORY_BYTES) return null;
 
@@ -85,7 +77,7 @@ export function createMahalanobisKernel(
     return null;
   }
   const buffer = wasm.memory.buffer;
-  layOutFactors(new Float32Array(buffer, 0, P * S), invCholesky, d, P, D4);
+  layOutFactors(new Float32Array(buffer, lOff, P * S), invCholesky, d, P, D4);
   new Float32Array(buffer, meanOff, P * d).set(mean);
   const eView = new Float32Array(buffer, eOff, GROUP * d * P);
   const oView = new Float32Array(buffer, oOff, GROUP * P);
@@ -106,7 +98,7 @@ export function createMahalanobisKernel(
       for (let g0 = 0; g0 < n; g0 += GROUP) {
         const count = Math.min(GROUP, n - g0);
         eView.set(embeddings.subarray(g0 * dP, (g0 + count) * dP));
-        wasm.group(count, d, D4, P, POSITION_BLOCK, 0, meanOff, yOff, eOff, oOff);
+        wasm.group(count, d, D4, P, POSITION_BLOCK, lOff, meanOff, yOff, eOff, oOff);
         out.set(oView.subarray(0, count * P), g0 * P);
       }
       return out;
@@ -131,6 +123,21 @@ function layOutFactors(dst: Float32Array, src: Float32Array, d: number, P: numbe
   }
 }
 
-function align16(n: number): number {
-  return Math.ceil(n / 16) * 16;
+/**
+ * The kernel's memory for dim `d` and P positions (the `group` layout of mahalanobis-kernel.wat), with
+ * D4 (d padded to a multiple of four) and S (f32 of L per position).
+ */
+export function mahalanobisLayout(d: number, P: number) {
+  // Rows padded to a multiple of four, each block of four rows stored column-major up to its last
+  // row's diagonal (zeros above it): the kernel then walks L in one sequential run per position.
+  const D4 = Math.ceil(d / 4) * 4;
+  const nb = D4 / 4;
+  const S = 8 * nb * (nb + 1);
+  return { D4, S, ...layOutMemory(MAHALANOBIS_KERNEL_LAYOUT.layouts.group, {
+    L: P * S * 4,
+    mean: P * d * 4,
+    Y: POSITION_BLOCK * D4 * GROUP * 4,
+    E: GROUP * d * P * 4,
+    out: GROUP * P * 4,
+  }) };
 }

@@ -11,6 +11,15 @@
 ;;   Y     scratch, [block position][D4 channels][8 images] f32; channels d..D4−1 stay zero.
 ;;   E     the group's images, [8][d][P] f32 as onnxruntime emits them.
 ;;   out   [8][P] f32; only the first `count` images are written.
+;; In address order (the TypeScript side sizes each region and takes its offsets from this block):
+;; @layout group
+;; @region L align=16 slack=0 in
+;; @region mean align=16 slack=0 in
+;; @region Y align=16 slack=0 scratch
+;; @region E align=16 slack=0 in
+;; @region out align=16 slack=0 out
+;; @const GROUP 8        images per call: two f32x4 vectors of lanes
+;;
 ;; Lanes count..7 read whatever E last held for those images rather than zeros: lanes are independent
 ;; and those are never stored, so the gather needs no branch.
 (module
