@@ -169,7 +169,7 @@ describe('buildResnet18Onnx', () => {
 describe('the ResNet-18 weights shipped with the library', () => {
   const weightFiles = async () => (await readdir(weightsPath())).filter((f) => f.endsWith('.npy')).sort();
 
-  it('are the default weights folder, found from the package's own folder rather than the working directory', () => {
+  it('are the default weights folder, found from the package folder rather than the working directory', () => {
     const saved = process.env.PADIM_RESNET18_DIR;
     delete process.env.PADIM_RESNET18_DIR;
     try {
