@@ -28,7 +28,7 @@ describeWithShared('PaDiM-R18 on MVTec screw (resnet18, d=100, seed 42, 256x256)
   jest.setTimeout(15 * 60 * 1000);
 
   it('reaches the published accuracy and matches the independent PyTorch reference', async () => {
-    const backbone = await resolveBackbone('resnet18', { resnet18Dir: sharedPath('backbones', 'resnet18-torchvision') });
+    const backbone = await resolveBackbone('resnet18');
     const { files } = await resolveTrainingFiles(screw());
     expect(files).toHaveLength(320);
     const trained = await trainModel({ category: 'screw', files, backbone, embedding: { d: 100, seed: 42 }, holdout: 0, skipThresholds: true });
@@ -48,7 +48,7 @@ describeWithShared('PaDiM-R18 on MVTec screw (resnet18, d=100, seed 42, 256x256)
   });
 
   it('gives the same statistics for 1, 3 and 7 shards merged in any order (relative difference <= 1e-9)', async () => {
-    const backbone = await resolveBackbone('resnet18', { resnet18Dir: sharedPath('backbones', 'resnet18-torchvision') });
+    const backbone = await resolveBackbone('resnet18');
     const { files } = await resolveTrainingFiles(screw());
     const subset = files.slice(0, 21).map((file) => ({ file }));
     const extractor = await EmbeddingExtractor.create(backbone, resolveEmbedding(backbone, { d: 100, seed: 42 }), 256);

@@ -308,7 +308,7 @@ describe('padim --help', () => {
 describeWithShared('padim eval on a category without ground_truth/ (screw, image labels only)', () => {
   jest.setTimeout(180_000);
   const screw = sharedPath('datasets', 'mvtec-ad', 'screw');
-  const resnet18 = ['--backbone', 'resnet18', '--resnet18-dir', sharedPath('backbones', 'resnet18-torchvision'), '--d', '20', '--size', '64'];
+  const resnet18 = ['--backbone', 'resnet18', '--d', '20', '--size', '64'];
   let work: string;
 
   /** A copy of a few screw images: train/good, test/good and test/<defect> as given, no ground_truth/ (folders list regular files only, not links). */

@@ -17,7 +17,7 @@ export const MODEL_OPTIONS = {
   embedding: { type: 'string', value: 'random|semi-orthogonal', description: 'channel selection (default random)' },
   size: { type: 'string', value: 'px', description: 'images are resized to size×size (default 256)' },
   crop: { type: 'string', value: 'px', description: 'then centre-cropped to crop×crop (default: no crop)' },
-  'resnet18-dir': { type: 'string', value: 'dir', description: 'folder of the resnet18 .npy weights (default ../shared/backbones/resnet18-torchvision)' },
+  'resnet18-dir': { type: 'string', value: 'dir', description: 'folder of the resnet18 .npy weights (default PADIM_RESNET18_DIR, else the weights shipped in libs/inference/assets)' },
   'cache-dir': { type: 'string', value: 'dir', description: 'where converted backbones are cached (default PADIM_CACHE_DIR, else .cache)' },
 } as const satisfies OptionSpecs;
 

@@ -1,10 +1,11 @@
-import { copyFile, mkdtemp, readdir, rm, symlink, unlink, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, readdir, rm, symlink, truncate, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { encodeNpy } from '../npy/encode-npy';
 import { readNpyFile } from '../npy/read-npy';
 import { randomFloats } from '../testing/random-floats';
+import { defaultResnet18Dir, shippedResnet18Dir } from '../config/paths';
 import { describeWithShared, sharedPath } from '../testing/shared-data';
 import { buildResnet18Onnx, resnet18Spec } from './resnet18';
 
@@ -88,7 +89,8 @@ async function referenceResnet18(dir: string, image: Tensor): Promise<Tensor[]> 
   return outputs;
 }
 
-const WEIGHTS = ['backbones', 'resnet18-torchvision'];
+const SHARED_WEIGHTS = ['backbones', 'resnet18-torchvision'];
+const weightsPath = (...parts: string[]) => path.join(shippedResnet18Dir(), ...parts);
 
 describe('resnet18Spec', () => {
   it('describes the torchvision layers PaDiM-R18 uses', () => {
@@ -97,15 +99,15 @@ describe('resnet18Spec', () => {
   });
 });
 
-describeWithShared('buildResnet18Onnx', () => {
+describe('buildResnet18Onnx', () => {
   let session: ort.InferenceSession;
   beforeAll(async () => {
-    session = await ort.InferenceSession.create(await buildResnet18Onnx(sharedPath(...WEIGHTS)));
+    session = await ort.InferenceSession.create(await buildResnet18Onnx(weightsPath()));
   });
 
   it('matches a direct-convolution reference on a 1×3×32×32 input within 1e-3 relative', async () => {
     const image: Tensor = { c: 3, h: 32, w: 32, data: randomFloats(3 * 32 * 32, 18, -2, 2) };
-    const expected = await referenceResnet18(sharedPath(...WEIGHTS), image);
+    const expected = await referenceResnet18(weightsPath(), image);
     const out = await session.run({ image: new ort.Tensor('float32', image.data, [1, 3, 32, 32]) });
     resnet18Spec.outputs.forEach((name, i) => {
       const ref = expected[i];
@@ -130,8 +132,8 @@ describeWithShared('buildResnet18Onnx', () => {
     let dir: string;
     beforeEach(async () => {
       dir = await mkdtemp(path.join(tmpdir(), 'resnet18-'));
-      for (const f of await readdir(sharedPath(...WEIGHTS))) {
-        if (f.endsWith('.npy')) await symlink(sharedPath(...WEIGHTS, f), path.join(dir, f));
+      for (const f of await readdir(weightsPath())) {
+        if (f.endsWith('.npy')) await symlink(weightsPath(f), path.join(dir, f));
       }
     });
     afterEach(async () => rm(dir, { recursive: true, force: true }));
@@ -158,8 +160,79 @@ describeWithShared('buildResnet18Onnx', () => {
     it('builds from a copy of the weights', async () => {
       const file = path.join(dir, 'conv1.weight.npy');
       await unlink(file);
-      await copyFile(sharedPath(...WEIGHTS, 'conv1.weight.npy'), file);
+      await copyFile(weightsPath('conv1.weight.npy'), file);
       expect((await buildResnet18Onnx(dir)).length).toBeGreaterThan(10_000_000);
+    });
+  });
+});
+
+describe('the ResNet-18 weights shipped with the library', () => {
+  const weightFiles = async () => (await readdir(weightsPath())).filter((f) => f.endsWith('.npy')).sort();
+
+  it('are the default weights folder, found from the package folder rather than the working directory', () => {
+    const saved = process.env.PADIM_RESNET18_DIR;
+    delete process.env.PADIM_RESNET18_DIR;
+    try {
+      expect(defaultResnet18Dir()).toBe(path.resolve(__dirname, '../../assets/resnet18-torchvision'));
+    } finally {
+      if (saved !== undefined) process.env.PADIM_RESNET18_DIR = saved;
+    }
+  });
+
+  it('list a SHA-256 for each of their 30 weight files, and carry the torchvision BSD-3-Clause licence', async () => {
+    const files = await weightFiles();
+    expect(files).toHaveLength(30);
+    const sums = (await readFile(weightsPath('SHA256SUMS'), 'utf8')).trim().split('\n');
+    expect(sums.map((line) => line.slice(66)).sort()).toEqual(files);
+    const licence = await readFile(weightsPath('LICENSE'), 'utf8');
+    expect(licence).toContain('BSD 3-Clause License');
+    expect(licence).toContain('Copyright (c) Soumith Chintala 2016');
+    expect(licence).toContain('Neither the name of the copyright holder nor the names of its');
+  });
+
+  describeWithShared('compared with the shared copy', () => {
+    it('are byte for byte the weights in ../shared/backbones/resnet18-torchvision', async () => {
+      const shared = (await readdir(sharedPath(...SHARED_WEIGHTS))).filter((f) => f.endsWith('.npy')).sort();
+      expect(await weightFiles()).toEqual(shared);
+      for (const f of shared) expect((await readFile(weightsPath(f))).equals(await readFile(sharedPath(...SHARED_WEIGHTS, f)))).toBe(true);
+    });
+  });
+
+  describe('checked against SHA256SUMS when loaded', () => {
+    let dir: string;
+    beforeEach(async () => {
+      dir = await mkdtemp(path.join(tmpdir(), 'resnet18-sums-'));
+      for (const f of await readdir(weightsPath())) await copyFile(weightsPath(f), path.join(dir, f));
+    });
+    afterEach(async () => rm(dir, { recursive: true, force: true }));
+
+    it('names a corrupted weight file', async () => {
+      const file = path.join(dir, 'layer2.1.conv1.weight.npy');
+      const bytes = await readFile(file);
+      bytes[bytes.length - 100] ^= 0x01; // one bit of one float: still a valid .npy of the right shape
+      await writeFile(file, bytes);
+      await expect(buildResnet18Onnx(dir)).rejects.toThrow(
+        new RegExp(`^ResNet-18 weight file corrupted: ${file} has SHA-256 [0-9a-f]{64}, ${path.join(dir, 'SHA256SUMS')} expects [0-9a-f]{64}`),
+      );
+    });
+
+    it('names a truncated weight file', async () => {
+      const file = path.join(dir, 'layer3.1.conv2.weight.npy');
+      await truncate(file, 1000);
+      await expect(buildResnet18Onnx(dir)).rejects.toThrow(`ResNet-18 weight file corrupted: ${file} has SHA-256`);
+    });
+
+    it('names a weight file that SHA256SUMS does not list', async () => {
+      const sums = path.join(dir, 'SHA256SUMS');
+      const lines = (await readFile(sums, 'utf8')).split('\n').filter((line) => !line.endsWith(' conv1.bias.npy'));
+      await writeFile(sums, lines.join('\n'));
+      await expect(buildResnet18Onnx(dir)).rejects.toThrow(`${sums} has no SHA-256 for conv1.bias.npy`);
+    });
+
+    it('names a malformed line of SHA256SUMS', async () => {
+      const sums = path.join(dir, 'SHA256SUMS');
+      await writeFile(sums, `${await readFile(sums, 'utf8')}not a checksum line\n`);
+      await expect(buildResnet18Onnx(dir)).rejects.toThrow(`${sums}: line 31 is not "<sha256>  <file>"`);
     });
   });
 });

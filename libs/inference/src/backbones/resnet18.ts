@@ -1,7 +1,9 @@
+import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { BackboneSpec, TORCHVISION_NORMALIZATION } from '@padim-fleet/padim-core';
+import { sha256Hex } from '../model-io/model-folder';
 import { OnnxGraphBuilder } from '../onnx/onnx-graph-builder';
-import { readNpyFile } from '../npy/read-npy';
+import { parseNpy } from '../npy/read-npy';
 
 export const resnet18Spec: BackboneSpec = {
   name: 'resnet18',
@@ -47,15 +49,53 @@ const STAGES = [stage(1, 64, 64), stage(2, 64, 128), stage(3, 128, 256)];
 
 const CONVS: readonly ConvDef[] = [STEM, ...STAGES.flat().flatMap((b) => [b.conv1, b.conv2, ...(b.downsample ? [b.downsample] : [])])];
 
-/** Reads `<module>.weight.npy` / `<module>.bias.npy` for every convolution, checking dtype and shape. */
+/** The checksum list a weights folder may hold, in `sha256sum` format (`sha256sum -c SHA256SUMS` checks it by hand). */
+export const RESNET18_CHECKSUMS_FILE = 'SHA256SUMS';
+
+/** The folder's SHA256SUMS as file name → SHA-256, or null where the folder has none (weights of one's own). */
+async function readChecksums(weightsDir: string): Promise<{ file: string; sums: Map<string, string> } | null> {
+  const file = path.join(weightsDir, RESNET18_CHECKSUMS_FILE);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw error;
+  }
+  const sums = new Map<string, string>();
+  text.split('\n').forEach((line, i) => {
+    if (line.trim() === '') return;
+    const match = /^([0-9a-f]{64}) [ *](.+)$/.exec(line);
+    if (!match) throw new Error(`${file}: line ${i + 1} is not "<sha256>  <file>"`);
+    sums.set(match[2], match[1]);
+  });
+  return { file, sums };
+}
+
+/**
+ * Reads `<module>.weight.npy` / `<module>.bias.npy` for every convolution, checking dtype and shape, and
+ * each file's SHA-256 when the folder has a SHA256SUMS (the shipped weights do), so that a corrupted or
+ * truncated file is named rather than silently changing every model.
+ */
 export async function loadResnet18Weights(weightsDir: string): Promise<Map<string, { weight: Float32Array; bias: Float32Array }>> {
+  const checksums = await readChecksums(weightsDir);
   const weights = new Map<string, { weight: Float32Array; bias: Float32Array }>();
   for (const c of CONVS) {
     const load = async (suffix: string, expected: number[]): Promise<Float32Array> => {
-      const file = path.join(weightsDir, `${c.module}.${suffix}.npy`);
-      const npy = await readNpyFile(file).catch((e: NodeJS.ErrnoException) => {
+      const name = `${c.module}.${suffix}.npy`;
+      const file = path.join(weightsDir, name);
+      const bytes = await readFile(file).catch((e: NodeJS.ErrnoException) => {
         throw e.code === 'ENOENT' ? new Error(`ResNet-18 weight file missing: ${file}`) : e;
       });
+      if (checksums) {
+        const expectedSha = checksums.sums.get(name);
+        if (!expectedSha) throw new Error(`${checksums.file} has no SHA-256 for ${name}`);
+        const actualSha = sha256Hex(bytes);
+        if (actualSha !== expectedSha) {
+          throw new Error(`ResNet-18 weight file corrupted: ${file} has SHA-256 ${actualSha}, ${checksums.file} expects ${expectedSha} (restore the file from the repository)`);
+        }
+      }
+      const npy = parseNpy(bytes, file);
       if (npy.dtype !== '<f4') throw new Error(`${file}: dtype ${npy.dtype}, expected <f4 (float32)`);
       if (npy.shape.length !== expected.length || npy.shape.some((d, i) => d !== expected[i])) {
         throw new Error(`${file}: shape [${npy.shape.join(', ')}], expected [${expected.join(', ')}]`);

@@ -20,9 +20,17 @@ export function defaultCacheDir(): string {
   return root ? path.join(root, '.cache') : path.join(os.homedir(), '.cache', 'padim-fleet');
 }
 
-/** The ResNet-18 weights folder: PADIM_RESNET18_DIR, else ../shared/backbones/resnet18-torchvision beside the repo. */
+/**
+ * The ResNet-18 weights shipped with this library (torchvision ImageNet, conv1..layer3, BatchNorm folded).
+ * This file runs as <package>/src/config/paths.ts or <package>/dist/config/paths.js, so the package's
+ * assets/ folder is two levels up from either, wherever the repository lives and whatever the cwd.
+ */
+export function shippedResnet18Dir(): string {
+  return path.resolve(__dirname, '..', '..', 'assets', 'resnet18-torchvision');
+}
+
+/** The ResNet-18 weights folder: PADIM_RESNET18_DIR, else the weights shipped with the library. */
 export function defaultResnet18Dir(): string {
   if (process.env.PADIM_RESNET18_DIR) return path.resolve(process.env.PADIM_RESNET18_DIR);
-  const root = findRepoRoot() ?? process.cwd();
-  return path.resolve(root, '../shared/backbones/resnet18-torchvision');
+  return shippedResnet18Dir();
 }

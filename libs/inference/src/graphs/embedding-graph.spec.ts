@@ -3,7 +3,7 @@ import { BackboneSpec, TORCHVISION_NORMALIZATION } from '@padim-fleet/padim-core
 import { OnnxGraphBuilder } from '../onnx/onnx-graph-builder';
 import { buildResnet18Onnx, resnet18Spec } from '../backbones/resnet18';
 import { randomFloats } from '../testing/random-floats';
-import { describeWithShared, sharedPath } from '../testing/shared-data';
+import { shippedResnet18Dir } from '../config/paths';
 import { appendEmbeddingHead, ChannelSelection } from './embedding-graph';
 
 const CHANNELS: [number, number, number] = [4, 5, 6];
@@ -128,9 +128,9 @@ describe('appendEmbeddingHead', () => {
   });
 });
 
-describeWithShared('appendEmbeddingHead on ResNet-18', () => {
+describe('appendEmbeddingHead on ResNet-18', () => {
   it('gives a [1, 100, 64, 64] embedding at 256×256 (PaDiM-R18: 100 of 448 channels)', async () => {
-    const backbone = await buildResnet18Onnx(sharedPath('backbones', 'resnet18-torchvision'));
+    const backbone = await buildResnet18Onnx(shippedResnet18Dir());
     const indices = Array.from({ length: 100 }, (_, i) => (i * 37) % 448);
     const session = await ort.InferenceSession.create(appendEmbeddingHead(backbone, resnet18Spec, { kind: 'indices', indices }));
     const out = await session.run({ image: new ort.Tensor('float32', randomFloats(3 * 256 * 256, 3), [1, 3, 256, 256]) });

@@ -1,7 +1,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { describeWithShared, sharedPath } from '../testing/shared-data';
+import { shippedResnet18Dir } from '../config/paths';
 import { encodeNpy } from './encode-npy';
 import { parseNpy, readNpyFile } from './read-npy';
 
@@ -90,9 +90,9 @@ describe('readNpyFile', () => {
   });
 });
 
-describeWithShared('readNpyFile on the shared ResNet-18 weights', () => {
+describe('readNpyFile on the shipped ResNet-18 weights', () => {
   it('reads conv1.weight.npy as float32 [64, 3, 7, 7]', async () => {
-    const npy = await readNpyFile(sharedPath('backbones', 'resnet18-torchvision', 'conv1.weight.npy'));
+    const npy = await readNpyFile(path.join(shippedResnet18Dir(), 'conv1.weight.npy'));
     expect(npy.dtype).toBe('<f4');
     expect(npy.shape).toEqual([64, 3, 7, 7]);
     expect(npy.data.length).toBe(64 * 3 * 49);

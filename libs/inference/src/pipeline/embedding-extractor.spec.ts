@@ -27,7 +27,7 @@ describeWithShared('EmbeddingExtractor with several backbone sessions', () => {
   const side = 64;
 
   it('gives each batch its own embeddings, in order, whichever session ran it', async () => {
-    const backbone = await resolveBackbone('resnet18', { resnet18Dir: sharedPath('backbones/resnet18-torchvision') });
+    const backbone = await resolveBackbone('resnet18');
     const selection = resolveEmbedding(backbone, { d: 12, seed: 7 });
     const one = await EmbeddingExtractor.create(backbone, selection, side, { threads: 1 });
     const two = await EmbeddingExtractor.create(backbone, selection, side, { threads: 2, backboneSessions: 2 });
@@ -45,7 +45,7 @@ describeWithShared('EmbeddingExtractor with several backbone sessions', () => {
   }, 60_000);
 
   it('accumulates and embeds images in the same order as one session', async () => {
-    const backbone = await resolveBackbone('resnet18', { resnet18Dir: sharedPath('backbones/resnet18-torchvision') });
+    const backbone = await resolveBackbone('resnet18');
     const selection = resolveEmbedding(backbone, { d: 10, seed: 42 });
     const dir = sharedPath('datasets/mvtec-ad/screw/train/good');
     const files = readdirSync(dir).sort().slice(0, 21).map((f) => path.join(dir, f));

@@ -2,14 +2,13 @@ import { expect, it } from '@jest/globals';
 import { createGaussianAccumulator, accumulateEmbeddings, finalizeGaussian, mahalanobisMapBatch, toFloat32Gaussian } from '@padim-fleet/padim-core';
 import { resolveBackbone } from '../backbones/resolve-backbone';
 import { randomFloats } from '../testing/random-floats';
-import { describeWithShared, sharedPath } from '../testing/shared-data';
 import { resolveEmbedding } from './embedding-extractor';
 import { PadimScorer } from './padim-scorer';
 import { modelManifestBase } from './train-model';
 
-describeWithShared('PadimScorer', () => {
+describe('PadimScorer', () => {
   it('joins concurrent requests into fewer backbone calls, with the results of separate calls', async () => {
-    const backbone = await resolveBackbone('resnet18', { resnet18Dir: sharedPath('backbones/resnet18-torchvision') });
+    const backbone = await resolveBackbone('resnet18');
     const selection = resolveEmbedding(backbone, { d: 20, seed: 3 });
     const side = 64;
     const grid = { height: side / 4, width: side / 4 };
