@@ -6,3 +6,4 @@ export * from './local-blob-store';
 export * from './model-errors';
 export * from './model-registry';
 export * from './s3-blob-store';
+export * from './put-limited';
