@@ -4,11 +4,12 @@ import * as path from 'node:path';
 import { Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { FleetConfig, JobName, QueueName, WorkerRole, abortStaleWrites, s3Connection, sweepOnlineResults } from '@padim-fleet/contracts';
-import { RUN_MARK_TTL_SECONDS, ScoringRuns, createRedis, failedRunKey, scoringInputPrefix, scoringPlanKey, scoringPrefix, scoringUploadPrefix } from '@padim-fleet/fleet';
+import { RUN_MARK_TTL_SECONDS, ScoringRuns, TrainingRuns, createRedis, failedRunKey, scoringInputPrefix, scoringPlanKey, scoringPrefix, scoringUploadPrefix } from '@padim-fleet/fleet';
 import { BlobStore, ModelRegistry, openBlobStore, runPrefix } from '@padim-fleet/storage';
 import { extractFeatures } from './jobs/extract-features.handler';
 import { fitGaussian } from './jobs/fit-gaussian.handler';
 import { abortStaleWritesHandler } from './jobs/maintenance.handlers';
+import { prepareTraining } from './jobs/prepare-training.handler';
 import { scoreImagesHandler } from './jobs/score-images.handler';
 import { assembleScoringHandler, prepareScoringHandler, scoreChunkHandler, sweepOnlineResultsHandler } from './jobs/scoring.handlers';
 import { ScorerCacheRepository } from './repositories/scorer-cache.repository';
@@ -27,6 +28,7 @@ const HANDLERS: Record<JobName, Handler> = {
   [JobName.AssembleScoring]: assembleScoringHandler,
   [JobName.SweepOnlineResults]: sweepOnlineResultsHandler,
   [JobName.AbortStaleWrites]: abortStaleWritesHandler,
+  [JobName.PrepareTraining]: prepareTraining,
 };
 
 /** How often the score pool sweeps expired online results, and the reduce workers abort stale writes. */
@@ -55,7 +57,9 @@ export async function startFleetWorker(config: FleetConfig, opts: FleetWorkerOpt
   mkdirSync(scratchDir, { recursive: true });
   const registry = new ModelRegistry(store);
   const runtime = runtimeOf(config);
-  const scoringRuns = new ScoringRuns(redis, config.PADIM_QUEUE_PREFIX, { attempts: config.JOB_ATTEMPTS, backoffMs: config.JOB_BACKOFF_MS });
+  const retry = { attempts: config.JOB_ATTEMPTS, backoffMs: config.JOB_BACKOFF_MS };
+  const scoringRuns = new ScoringRuns(redis, config.PADIM_QUEUE_PREFIX, retry);
+  const trainingRuns = new TrainingRuns(redis, config.PADIM_QUEUE_PREFIX, store, retry);
   const ctx: JobContext = {
     config,
     store,
@@ -64,6 +68,7 @@ export async function startFleetWorker(config: FleetConfig, opts: FleetWorkerOpt
     extractors: new FeatureExtractorRepository(runtime, config.PADIM_CACHE_DIR),
     scorers: new ScorerCacheRepository(registry, runtime, config.SCORE_CACHE_MB * 1024 ** 2, config.PADIM_CACHE_DIR),
     scoringRuns,
+    trainingRuns,
     scratchDir,
   };
   const concurrency: Record<WorkerRole, number> = { extract: config.EXTRACT_CONCURRENCY, reduce: config.REDUCE_CONCURRENCY, score: config.SCORE_CONCURRENCY };
@@ -131,6 +136,7 @@ export async function startFleetWorker(config: FleetConfig, opts: FleetWorkerOpt
       await ctx.extractors.release();
       await ctx.scorers.clear();
       await scoringRuns.close();
+      await trainingRuns.close();
       await reduceQueue?.close();
       await redis.quit().catch(() => redis.disconnect());
       await store.close?.();

@@ -8,6 +8,7 @@ import {
   FitGaussianResult,
   JobName,
   JobState,
+  PrepareTrainingJob,
   QueueName,
   ReduceProgress,
   RetryPolicy,
@@ -20,11 +21,17 @@ import {
   fitGaussianJob,
   jobOptions,
   parseContract,
+  prepareTraining,
+  prepareTrainingJob,
   trainingPlan,
+  versionFor,
 } from '@padim-fleet/contracts';
 import { BlobStore, runPrefix } from '@padim-fleet/storage';
 
 export const planKey = (runId: string) => `${runPrefix(runId)}plan.json`;
+/** An uploaded training archive, before it is unpacked, and the images unpacked from it. */
+export const runUploadPrefix = (runId: string) => `${runPrefix(runId)}upload/`;
+export const runImagesPrefix = (runId: string) => `${runPrefix(runId)}images/`;
 /** Redis key that marks a run as cancelled; workers check it between batches. */
 export const cancelKey = (queuePrefix: string, runId: string) => `${queuePrefix}:run-cancelled:${runId}`;
 /** Redis key that marks a run as failed for good (a shard ran out of attempts); other shards stop and clean up. */
@@ -88,6 +95,17 @@ export class TrainingRuns {
     });
   }
 
+  /** A run on an uploaded archive: its PrepareTraining job unpacks the archive, then plans and submits the run. */
+  async submitUpload(data: PrepareTrainingJob): Promise<void> {
+    const parsed = parseContract(prepareTrainingJob, data, `run ${data.runId}`);
+    await this.reduceQueue.add(JobName.PrepareTraining, parsed, { ...jobOptions(this.retry), jobId: prepareTraining.jobId(parsed) });
+  }
+
+  /** Whether the run's flow was queued (a retried PrepareTraining job must not queue it twice). */
+  async submitted(runId: string): Promise<boolean> {
+    return (await this.reduceQueue.getJob(runId)) !== undefined;
+  }
+
   /** Extract workers connected to Redis now (each BullMQ Worker instance counts once). */
   async extractWorkerCount(): Promise<number> {
     try {
@@ -99,7 +117,7 @@ export class TrainingRuns {
 
   async status(runId: string): Promise<TrainingStatus | null> {
     const parent = await this.reduceQueue.getJob(runId);
-    if (!parent) return null;
+    if (!parent) return this.preparingStatus(runId);
     const data = parseContract(fitGaussianJob, parent.data, `job ${runId}`);
     const shardJobs = await Promise.all(
       Array.from({ length: data.shardCount }, (_, shard) => this.extractQueue.getJob(extractFeatures.jobId({ runId, shard, shardCount: data.shardCount, imageCount: 0 }))),
@@ -156,15 +174,45 @@ export class TrainingRuns {
     };
   }
 
+  /** A run whose uploaded archive is being unpacked (or failed to be): no shards yet. */
+  private async preparingStatus(runId: string): Promise<TrainingStatus | null> {
+    const prepare = await this.reduceQueue.getJob(prepareTraining.jobId({ runId }));
+    if (!prepare) return null;
+    const summary = await this.preparingSummary(prepare);
+    return {
+      ...summary,
+      imageCount: 0,
+      heldOutCount: 0,
+      shards: [],
+      reduce: { state: 'unknown', attemptsMade: 0 },
+      timings: {},
+      startedAt: prepare.processedOn ? new Date(prepare.processedOn).toISOString() : undefined,
+      finishedAt: summary.state === 'failed' && prepare.finishedOn ? new Date(prepare.finishedOn).toISOString() : undefined,
+    };
+  }
+
+  private async preparingSummary(prepare: Job): Promise<TrainingRunSummary> {
+    const data = parseContract(prepareTrainingJob, prepare.data, `job ${prepare.id}`);
+    const jobState = await prepare.getState();
+    const cancelled = (await this.redis.exists(cancelKey(this.queuePrefix, data.runId))) === 1;
+    // A completed prepare job whose flow is gone: the run's jobs were removed with age; report it as its prepare job ended.
+    const state: RunState = cancelled ? 'cancelled' : jobState === 'failed' ? 'failed' : jobState === 'completed' ? 'queued' : 'preparing';
+    const error = state === 'failed' ? `archive ${data.archive.name}: ${prepare.failedReason}` : state === 'cancelled' ? 'cancelled' : undefined;
+    return { runId: data.runId, category: data.request.category, version: versionFor(data.runId, new Date(data.createdAt)), state, createdAt: data.createdAt, error };
+  }
+
   /** The most recent runs, newest first, without per-shard detail (GET /v1/trainings/:id has it). */
   async list(limit: number): Promise<TrainingRunSummary[]> {
     const jobs = await this.reduceQueue.getJobs(['waiting-children', 'waiting', 'active', 'delayed', 'completed', 'failed'], 0, -1);
+    const flows = new Set(jobs.filter((j) => j?.name === JobName.FitGaussian).map((j) => j.id));
+    // A run appears once: as its flow once that is queued, before that (or when unpacking failed) as its PrepareTraining job.
     const recent = jobs
-      .filter((j): j is Job => Boolean(j) && j.name === JobName.FitGaussian)
+      .filter((j): j is Job => Boolean(j) && (j.name === JobName.FitGaussian || (j.name === JobName.PrepareTraining && !flows.has(String(j.id).replace(/-prepare$/, '')))))
       .sort((a, b) => b.timestamp - a.timestamp)
       .slice(0, limit);
     return Promise.all(
       recent.map(async (job) => {
+        if (job.name === JobName.PrepareTraining) return this.preparingSummary(job);
         const data = parseContract(fitGaussianJob, job.data, `job ${job.id}`);
         const jobState = await job.getState();
         const cancelled = (await this.redis.exists(cancelKey(this.queuePrefix, data.runId))) === 1;
