@@ -12,6 +12,7 @@ import { ModelsController } from './controllers/models.controller';
 import { ScoringController } from './controllers/scoring.controller';
 import { TrainingsController } from './controllers/trainings.controller';
 import { ModelsService } from './services/models.service';
+import { OnlineScoringService } from './services/online-scoring.service';
 import { ScoringService } from './services/scoring.service';
 import { TrainingsService } from './services/trainings.service';
 
@@ -57,6 +58,7 @@ export class ApiModule {
         TrainingsService,
         ModelsService,
         ScoringService,
+        OnlineScoringService,
         ConnectionsCloser,
         { provide: APP_GUARD, useClass: ApiKeyGuard },
         { provide: APP_FILTER, useClass: DomainErrorsFilter },

@@ -1,14 +1,11 @@
-import { createWriteStream } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import * as zlib from 'node:zlib';
-import * as tar from 'tar-stream';
 import { extractArchive } from './extract-archive';
 import { inspectArchive } from './inspect-archive';
 import { streamArchiveEntries } from './read-archive-entries';
 import { rejection } from './testing/archive-spec-helpers';
+import { writeZerosTarGz } from './testing/zeros-tar-gz';
 
 const MiB = 1024 * 1024;
 
@@ -20,24 +17,9 @@ afterAll(async () => {
   await fs.rm(dir, { recursive: true, force: true });
 });
 
-/** A tar.gz of `count` entries of `bytes` zeros each, written as a stream: the test itself never holds an entry. */
 async function zerosTarGz(name: string, count: number, bytes: number): Promise<string> {
   const file = path.join(dir, name);
-  const pack = tar.pack();
-  const written = pipeline(pack, zlib.createGzip(), createWriteStream(file));
-  const zeros = Buffer.alloc(MiB);
-  for (let i = 0; i < count; i++) {
-    let entryWritten!: (err?: Error | null) => void;
-    const finished = new Promise<void>((resolve, reject) => (entryWritten = (err) => (err ? reject(err) : resolve())));
-    const entry = pack.entry({ name: `zeros-${i}.png`, size: bytes, mtime: new Date(0) }, (err) => entryWritten(err));
-    for (let left = bytes; left > 0; left -= zeros.length) {
-      if (!entry.write(zeros.subarray(0, Math.min(left, zeros.length)))) await new Promise((resolve) => entry.once('drain', resolve));
-    }
-    entry.end();
-    await finished;
-  }
-  pack.finalize();
-  await written;
+  await writeZerosTarGz(file, count, bytes);
   return file;
 }
 
