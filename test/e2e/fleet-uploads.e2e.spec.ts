@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs, readFileSync } from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
+import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { generateSyntheticDataset } from '@padim-fleet/inference';
 import { writeZerosTarGz } from '../../libs/archives/src/testing/zeros-tar-gz';
@@ -10,11 +11,12 @@ import type { BlobStore, S3BlobStore } from '@padim-fleet/storage';
 import { FleetApiClient } from '../support/fleet-api';
 import { setUpFleetE2e, tearDownFleetE2e, type FleetE2e } from '../support/fleet-e2e';
 import { FleetProcess, pollUntil, sleep } from '../support/fleet-processes';
-import { describeWithRedis, describeWithS3, redisTestUrl } from '../support/services';
+import { describeWithRedis, describeWithS3, redisTestUrl, s3TestClient } from '../support/services';
 
 const API_KEY = 'e2e-upload-key-0123456789abcdef';
 const MiB = 1024 * 1024;
-const MAX_UPLOAD_BYTES = 8 * MiB;
+/** Above the S3 store's 16 MiB part size, so that an upload cut short leaves a multipart upload to abort. */
+const MAX_UPLOAD_BYTES = 40 * MiB;
 const MAX_ONLINE_BYTES = 2 * MiB;
 const BOUNDARY = 'padim-e2e-boundary-7f3a';
 
@@ -22,6 +24,16 @@ async function storeKeys(store: BlobStore, prefix = ''): Promise<string[]> {
   const keys: string[] = [];
   for await (const info of store.list(prefix)) keys.push(info.key);
   return keys;
+}
+
+/** Multipart uploads begun in the bucket and neither completed nor aborted. */
+async function unfinishedUploads(bucket: string): Promise<number> {
+  const s3 = s3TestClient();
+  try {
+    return (await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket }))).Uploads?.length ?? 0;
+  } finally {
+    s3.destroy();
+  }
 }
 
 /** Resident memory of a process, from /proc (Linux). */
@@ -138,6 +150,8 @@ describeWithRedis('uploads through the API: limits while streaming, archives unp
       await generateSyntheticDataset(data, { size: 64, train: 12, testGood: 1, testPerDefect: 1 });
       goodArchive = path.join(scratch, 'good.tar.gz');
       execFileSync('tar', ['-czf', goodArchive, '-C', path.join(data, 'train/good'), '.']);
+      // A model the online and scoring routes find (they check only that its manifest exists before queueing).
+      await store.put('models/widget/v1/manifest.json', '{}');
       api = await FleetProcess.startApi(setup.env);
       client = new FleetApiClient(`http://127.0.0.1:${setup.port}`, API_KEY);
     }, 120_000);
@@ -212,18 +226,17 @@ describeWithRedis('uploads through the API: limits while streaming, archives unp
     }, 120_000);
 
     it('answers 413 at the first byte over API_MAX_UPLOAD_BYTES on both upload routes, leaving no object and no unfinished upload', async () => {
-      await store.put('models/widget/v1/manifest.json', '{}');
       const before = await storeKeys(store);
       const message = `archive: larger than the limit of ${MAX_UPLOAD_BYTES} bytes`;
       const overTraining = await postMultipart(client.baseUrl, '/v1/trainings/upload', [
         { name: 'request', value: JSON.stringify({ category: 'weave' }) },
-        { name: 'archive', filename: 'big.zip', data: zipLikeBytes(8, 1) },
+        { name: 'archive', filename: 'big.zip', data: zipLikeBytes(40, 1) },
       ]);
       expect([overTraining.status, overTraining.body.message]).toEqual([413, message]);
       const overScoring = await postMultipart(client.baseUrl, '/v1/scorings/upload', [
         { name: 'category', value: 'widget' },
         { name: 'version', value: 'v1' },
-        { name: 'archive', filename: 'big.zip', data: zipLikeBytes(8, 1) },
+        { name: 'archive', filename: 'big.zip', data: zipLikeBytes(40, 1) },
       ]);
       expect([overScoring.status, overScoring.body.message]).toEqual([413, message]);
       // Far over, and declared: refused before any byte is read.
@@ -233,24 +246,45 @@ describeWithRedis('uploads through the API: limits while streaming, archives unp
         body: (() => {
           const form = new FormData();
           form.append('category', 'widget');
-          form.append('archive', new Blob([Buffer.alloc(12 * MiB)]), 'big.zip');
+          form.append('archive', new Blob([Buffer.alloc(48 * MiB)]), 'big.zip');
           return form;
         })(),
       });
       expect(declared.status).toBe(413);
       expect(await storeKeys(store)).toEqual(before);
-      expect(await store.abortStaleWrites(0, Date.now() + 1000)).toBe(0);
+      expect(await unfinishedUploads(setup.bucket)).toBe(0);
       // Exactly at the limit is accepted (the scoring then fails in its job: these bytes are no zip).
       const atLimit = await postMultipart(client.baseUrl, '/v1/scorings/upload', [
         { name: 'category', value: 'widget' },
         { name: 'version', value: 'v1' },
-        { name: 'archive', filename: 'big.zip', data: zipLikeBytes(8) },
+        { name: 'archive', filename: 'big.zip', data: zipLikeBytes(40) },
       ]);
       expect(atLimit.status).toBe(202);
     }, 120_000);
 
+    it('leaves no object and no unfinished upload behind when the client goes away in the middle of an upload', async () => {
+      const before = await storeKeys(store);
+      for (const [route, fields] of [
+        ['/v1/trainings/upload', [{ name: 'request', value: JSON.stringify({ category: 'weave' }) }]],
+        ['/v1/scorings/upload', [{ name: 'category', value: 'widget' }, { name: 'version', value: 'v1' }]],
+      ] as const) {
+        const req = http.request(`${client.baseUrl}${route}`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${API_KEY}`, 'content-type': `multipart/form-data; boundary=${BOUNDARY}` },
+        });
+        req.on('error', () => undefined);
+        for (const part of fields) req.write(Buffer.concat([partHeader(part), Buffer.from(part.value), Buffer.from('\r\n')]));
+        req.write(partHeader({ name: 'archive', filename: 'half.zip', data: Buffer.alloc(0) }));
+        for await (const chunk of zipLikeBytes(36)) if (!req.write(chunk)) await new Promise((r) => req.once('drain', r));
+        // The first 16 MiB parts are in the store by now, in a multipart upload that is still open.
+        await pollUntil(() => unfinishedUploads(setup.bucket), (count) => count > 0, 10_000, 'a multipart upload to begin');
+        req.destroy();
+        await pollUntil(() => unfinishedUploads(setup.bucket), (count) => count === 0, 10_000, `the aborted write of ${route} to be abandoned`);
+      }
+      expect(await storeKeys(store)).toEqual(before);
+    }, 60_000);
+
     it('online scoring: 404 on an unknown category before reading the images, 413 over ONLINE_MAX_REQUEST_BYTES, 429 beyond ONLINE_MAX_CONCURRENT', async () => {
-      await store.put('models/widget/v1/manifest.json', '{}');
       const image = (n: number) => ({ name: 'images', filename: `${n}.png`, data: randomBytes(1000) });
       // The body never ends: only an answer given before reading it can arrive.
       const unknown = await postMultipart(client.baseUrl, '/v1/models/nope/score', [{ name: 'images', filename: 'a.png', data: endlessBytes() }]);
