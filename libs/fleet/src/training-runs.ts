@@ -195,7 +195,7 @@ export class TrainingRuns {
     const data = parseContract(prepareTrainingJob, prepare.data, `job ${prepare.id}`);
     const jobState = await prepare.getState();
     const cancelled = (await this.redis.exists(cancelKey(this.queuePrefix, data.runId))) === 1;
-    // A completed prepare job whose flow is gone: the run's jobs were removed with age; report it as its prepare job ended.
+    // Completed means the flow is queued, and status() and list() report the flow instead; only a race with its removal gets here.
     const state: RunState = cancelled ? 'cancelled' : jobState === 'failed' ? 'failed' : jobState === 'completed' ? 'queued' : 'preparing';
     const error = state === 'failed' ? `archive ${data.archive.name}: ${prepare.failedReason}` : state === 'cancelled' ? 'cancelled' : undefined;
     return { runId: data.runId, category: data.request.category, version: versionFor(data.runId, new Date(data.createdAt)), state, createdAt: data.createdAt, error };

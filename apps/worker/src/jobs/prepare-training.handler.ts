@@ -1,6 +1,6 @@
 import { Job, UnrecoverableError } from 'bullmq';
 import { ArchiveRejectedError } from '@padim-fleet/archives';
-import { prepareTrainingJob, s3Connection, trainingRequest } from '@padim-fleet/contracts';
+import { TrainingPlan, prepareTrainingJob, s3Connection, trainingRequest } from '@padim-fleet/contracts';
 import { DatasetError, archiveLimitsOf, planTraining, runImagesPrefix, unpackArchive } from '@padim-fleet/fleet';
 import { JobContext, parseJobData, throwIfStopped } from './job-context';
 
@@ -26,7 +26,7 @@ export async function prepareTraining(job: Job, ctx: JobContext): Promise<{ imag
     throw error;
   }
   await throwIfStopped(ctx, runId);
-  let plan;
+  let plan: TrainingPlan;
   try {
     plan = await planTraining(trainingRequest.parse({ ...data.request, dataset: `store:${prefix}` }), {
       runId,
