@@ -237,7 +237,7 @@ describeWithShared('fleet end to end: HTTP API, worker processes, Redis, radosgw
         await expectNoLeftovers();
       }, 300_000);
 
-      it('trains on an uploaded archive, and answers a hostile one with a 400 before storing anything', async () => {
+      it('trains on an uploaded archive, and fails the run of a hostile one with the reason, leaving nothing behind', async () => {
         const data = path.join(scratch, 'upload-data');
         await generateSyntheticDataset(data, { size: 96, train: 12, testGood: 1, testPerDefect: 1 });
         const archive = path.join(scratch, 'good.tar.gz');
@@ -261,8 +261,9 @@ describeWithShared('fleet end to end: HTTP API, worker processes, Redis, radosgw
         const evil = path.join(scratch, 'evil.tar');
         execFileSync('bash', ['-c', `cd ${scratch} && ln -sf /etc/passwd link.png && tar -cf ${evil} link.png && rm link.png`]);
         const rejected = await upload(evil, 'evil.tar');
-        expect(rejected.status).toBe(400);
-        expect(rejected.body.message).toMatch(/link/);
+        expect(rejected.status).toBe(202);
+        const failed = await client.waitForRun(rejected.body.runId!);
+        expect([failed.state, failed.error]).toEqual(['failed', expect.stringMatching(/^archive evil\.tar: .*link/)]);
         const notArchive = await upload(path.join(data, 'train/good/000.png'), 'x.zip');
         expect(notArchive.status).toBe(400);
         expect(await storeKeys(store)).toEqual(keysBefore);

@@ -4,7 +4,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { PassThrough, Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
-import { BlobNotFoundError, BlobRangeError, InvalidKeyError, compareKeys, type BlobInfo, type BlobStore } from '@padim-fleet/storage';
+import { BlobNotFoundError, BlobRangeError, InvalidKeyError, SizeLimitError, compareKeys, putLimited, type BlobInfo, type BlobStore } from '@padim-fleet/storage';
 
 export interface BlobStoreContractOptions {
   /** A store of the same kind that cannot do any I/O (unreachable server, missing folder). */
@@ -139,6 +139,31 @@ export function blobStoreContract(
       source.destroy(new Error('source broke'));
       await expect(put).rejects.toThrow('source broke');
       expect((await store.get('s/fail')).toString()).toBe('previous');
+    });
+
+    it('abandons a limited put at the first byte over its limit, leaving no object and no unfinished write', async () => {
+      const limit = 6 * 1024 * 1024 + 7;
+      let produced = 0;
+      async function* source(): AsyncGenerator<Buffer> {
+        for (;;) {
+          produced += 1024 * 1024;
+          yield Buffer.alloc(1024 * 1024, 3);
+        }
+      }
+      const err = await putLimited(store, 'limited/archive.zip', source(), { maxBytes: limit, what: 'archive' }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(SizeLimitError);
+      expect((err as Error).message).toBe(`archive: larger than the limit of ${limit} bytes`);
+      expect(produced).toBe(7 * 1024 * 1024);
+      expect(await store.head('limited/archive.zip')).toBeNull();
+      expect(await store.abortStaleWrites(0, Date.now() + 1000)).toBe(0);
+
+      await expect(putLimited(store, 'limited/ok.zip', Readable.from([Buffer.alloc(limit, 1)]), { maxBytes: limit })).resolves.toEqual({ size: limit });
+      const broken = new PassThrough();
+      const put = putLimited(store, 'limited/broken.zip', broken, { maxBytes: limit });
+      broken.write(Buffer.alloc(1000));
+      broken.destroy(new Error('client went away'));
+      await expect(put).rejects.toThrow(/^client went away$/);
+      expect(await store.head('limited/broken.zip')).toBeNull();
     });
 
     it('shows readers the old object until a streamed put completes', async () => {

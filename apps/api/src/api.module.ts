@@ -15,6 +15,7 @@ import { ScoringController } from './controllers/scoring.controller';
 import { TrainingsController } from './controllers/trainings.controller';
 import { HealthService } from './services/health.service';
 import { ModelsService } from './services/models.service';
+import { OnlineScoringService } from './services/online-scoring.service';
 import { ScoringService } from './services/scoring.service';
 import { TrainingsService } from './services/trainings.service';
 
@@ -69,6 +70,7 @@ export class ApiModule {
         IdempotencyInterceptor,
         ModelsService,
         ScoringService,
+        OnlineScoringService,
         ConnectionsCloser,
         { provide: APP_GUARD, useClass: ApiKeyGuard },
         { provide: APP_FILTER, useClass: DomainErrorsFilter },

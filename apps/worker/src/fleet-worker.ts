@@ -4,11 +4,12 @@ import * as path from 'node:path';
 import { Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { FleetConfig, JobName, QueueName, WorkerRole, abortStaleWrites, fitGaussianJob, redactingLog, s3Connection, sweepOnlineResults } from '@padim-fleet/contracts';
-import { RUN_MARK_TTL_SECONDS, RedisRegistryLock, ScoringRuns, checkEvictionPolicy, createRedis, failedRunKey, removeOnlineRequest, scoringInputPrefix, scoringPlanKey, scoringPrefix, scoringUploadPrefix } from '@padim-fleet/fleet';
+import { RUN_MARK_TTL_SECONDS, RedisRegistryLock, ScoringRuns, TrainingRuns, checkEvictionPolicy, createRedis, failedRunKey, removeOnlineRequest, scoringInputPrefix, scoringPlanKey, scoringPrefix, scoringUploadPrefix } from '@padim-fleet/fleet';
 import { BlobStore, ModelRegistry, openBlobStore, runPrefix } from '@padim-fleet/storage';
 import { extractFeatures } from './jobs/extract-features.handler';
 import { fitGaussian } from './jobs/fit-gaussian.handler';
 import { abortStaleWritesHandler } from './jobs/maintenance.handlers';
+import { prepareTraining } from './jobs/prepare-training.handler';
 import { scoreImagesHandler } from './jobs/score-images.handler';
 import { assembleScoringHandler, prepareScoringHandler, scoreChunkHandler, sweepOnlineResultsHandler } from './jobs/scoring.handlers';
 import { ScorerCacheRepository } from './repositories/scorer-cache.repository';
@@ -27,6 +28,7 @@ const HANDLERS: Record<JobName, Handler> = {
   [JobName.AssembleScoring]: assembleScoringHandler,
   [JobName.SweepOnlineResults]: sweepOnlineResultsHandler,
   [JobName.AbortStaleWrites]: abortStaleWritesHandler,
+  [JobName.PrepareTraining]: prepareTraining,
 };
 
 /** How often the score pool sweeps expired online results, and the reduce workers abort stale writes. */
@@ -61,7 +63,9 @@ export async function startFleetWorker(config: FleetConfig, opts: FleetWorkerOpt
   mkdirSync(scratchDir, { recursive: true });
   const registry = new ModelRegistry(store, { lock: new RedisRegistryLock(redis, config.PADIM_QUEUE_PREFIX) });
   const runtime = runtimeOf(config);
-  const scoringRuns = new ScoringRuns(redis, config.PADIM_QUEUE_PREFIX, { attempts: config.JOB_ATTEMPTS, backoffMs: config.JOB_BACKOFF_MS });
+  const retry = { attempts: config.JOB_ATTEMPTS, backoffMs: config.JOB_BACKOFF_MS };
+  const scoringRuns = new ScoringRuns(redis, config.PADIM_QUEUE_PREFIX, retry);
+  const trainingRuns = new TrainingRuns(redis, config.PADIM_QUEUE_PREFIX, store, retry);
   const ctx: JobContext = {
     config,
     store,
@@ -70,6 +74,7 @@ export async function startFleetWorker(config: FleetConfig, opts: FleetWorkerOpt
     extractors: new FeatureExtractorRepository(runtime, config.PADIM_CACHE_DIR),
     scorers: new ScorerCacheRepository(registry, runtime, config.SCORE_CACHE_MB * 1024 ** 2, config.PADIM_CACHE_DIR),
     scoringRuns,
+    trainingRuns,
     scratchDir,
   };
   const concurrency: Record<WorkerRole, number> = { extract: config.EXTRACT_CONCURRENCY, reduce: config.REDUCE_CONCURRENCY, score: config.SCORE_CONCURRENCY };
@@ -137,6 +142,7 @@ export async function startFleetWorker(config: FleetConfig, opts: FleetWorkerOpt
       await ctx.extractors.release();
       await ctx.scorers.clear();
       await scoringRuns.close();
+      await trainingRuns.close();
       await reduceQueue?.close();
       await redis.quit().catch(() => redis.disconnect());
       await store.close?.();

@@ -6,7 +6,7 @@ export interface ArchiveLimits {
   maxTotalBytes: number;
   /** Declared (uncompressed) size of one file. */
   maxEntryBytes: number;
-  /** Zip only: uncompressed/compressed size of one entry larger than 1 MiB. */
+  /** Uncompressed/compressed size: of each zip entry larger than 1 MiB, of each 8 MiB stretch of a tar.gz's stream. */
   maxCompressionRatio: number;
 }
 

@@ -6,3 +6,4 @@ export { readArchiveHead, type ArchiveOptions } from './archive-context';
 export * from './extract-archive';
 export * from './inspect-archive';
 export * from './read-archive-entries';
+export type { StreamedEntry } from './archive-stream';

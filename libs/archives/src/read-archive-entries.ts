@@ -1,6 +1,6 @@
 import { resolveArchiveContext, type ArchiveOptions } from './archive-context';
 import type { ArchiveEntryData } from './archive-entry';
-import { streamArchive } from './archive-stream';
+import { streamArchive, type StreamedEntry } from './archive-stream';
 
 export interface ReadArchiveOptions extends ArchiveOptions {
   /** Entries for which it returns false are skipped without being kept in memory. Hostile entries are rejected all the same. */
@@ -12,8 +12,7 @@ export interface ReadArchiveOptions extends ArchiveOptions {
  * on the bytes actually read: an entry is cut off as soon as it exceeds its declared size or maxEntryBytes.
  */
 export async function* readArchiveEntries(file: string, opts: ReadArchiveOptions = {}): AsyncGenerator<ArchiveEntryData, void, undefined> {
-  const ctx = await resolveArchiveContext(file, opts);
-  for await (const { entry, content } of streamArchive(ctx, opts.filter)) {
+  for await (const { entry, content } of streamArchiveEntries(file, opts)) {
     const chunks: Buffer[] = [];
     let length = 0;
     for await (const chunk of content) {
@@ -22,4 +21,12 @@ export async function* readArchiveEntries(file: string, opts: ReadArchiveOptions
     }
     yield { path: entry.path, data: Buffer.concat(chunks, length) };
   }
+}
+
+/**
+ * Inspects the archive, then yields each file entry with its bytes as a stream, in archive order: memory stays
+ * bounded whatever the entries' sizes. Read each entry's content to the end (or not at all) before the next.
+ */
+export async function* streamArchiveEntries(file: string, opts: ReadArchiveOptions = {}): AsyncGenerator<StreamedEntry, void, undefined> {
+  yield* streamArchive(await resolveArchiveContext(file, opts), opts.filter);
 }

@@ -17,6 +17,12 @@ const BLOCK = 512;
  */
 const OVERHEAD_PER_ENTRY = 8 * 1024;
 const OVERHEAD_SLACK = 1024 * 1024;
+/**
+ * A tar.gz has no per-entry compressed sizes, so its ratio is checked over each stretch of this many
+ * decompressed bytes (the analogue of zip's check on each entry over 1 MiB): a bomb hidden after ordinary
+ * images is caught as surely as one at the start.
+ */
+const RATIO_WINDOW_BYTES = 8 * 1024 * 1024;
 
 /**
  * tar-stream's typings list only the entry types it writes; on reading, `type` is null for an unknown type flag,
@@ -76,7 +82,8 @@ export async function* walkTar(ctx: ArchiveContext): AsyncGenerator<TarFileEntry
   source.on('error', (err) => {
     sourceError = err;
   });
-  const upstream: Readable = gzip ? pipeline(source, zlib.createGunzip(), () => undefined) : source;
+  const gunzip = gzip ? zlib.createGunzip() : null;
+  const upstream: Readable = gunzip ? pipeline(source, gunzip, () => undefined) : source;
   const extract = tar.extract();
   const entries = extract[Symbol.asyncIterator]();
 
@@ -84,6 +91,7 @@ export async function* walkTar(ctx: ArchiveContext): AsyncGenerator<TarFileEntry
   let declared = 0;
   let headers = 0;
   let dataEnd = 0; // where the last entry's data, padded to a block, ends
+  const window = { startFed: 0, startCompressed: 0 };
   extract.on('entry', (header) => {
     const size = header.size ?? 0;
     headers += 1;
@@ -100,6 +108,15 @@ export async function* walkTar(ctx: ArchiveContext): AsyncGenerator<TarFileEntry
       if (fed > allowed) {
         const what = gzip ? 'decompressed data' : 'tar data';
         throw rejection(ctx.label, `${what} exceeds what the tar headers declare by more than ${allowed - declared} bytes (possible ${gzip ? 'gzip' : 'tar'} bomb)`);
+      }
+      // bytesWritten: the compressed bytes zlib has consumed so far, not what the file stream has read ahead.
+      if (gunzip && fed - window.startFed >= RATIO_WINDOW_BYTES) {
+        const ratio = (fed - window.startFed) / Math.max(gunzip.bytesWritten - window.startCompressed, 1);
+        if (ratio > ctx.limits.maxCompressionRatio) {
+          throw rejection(ctx.label, `suspicious compression ratio of ${Math.round(ratio)}:1 (limit ${ctx.limits.maxCompressionRatio}:1; possible gzip bomb)`);
+        }
+        window.startFed = fed;
+        window.startCompressed = gunzip.bytesWritten;
       }
       if (!extract.write(chunk)) await writable(extract);
       if (extract.destroyed) return;

@@ -8,6 +8,7 @@ import {
   FitGaussianResult,
   JobName,
   JobState,
+  PrepareTrainingJob,
   QueueName,
   ReduceProgress,
   RetryPolicy,
@@ -20,11 +21,17 @@ import {
   fitGaussianJob,
   jobOptions,
   parseContract,
+  prepareTraining,
+  prepareTrainingJob,
   trainingPlan,
+  versionFor,
 } from '@padim-fleet/contracts';
 import { BlobStore, runPrefix } from '@padim-fleet/storage';
 
 export const planKey = (runId: string) => `${runPrefix(runId)}plan.json`;
+/** An uploaded training archive, before it is unpacked, and the images unpacked from it. */
+export const runUploadPrefix = (runId: string) => `${runPrefix(runId)}upload/`;
+export const runImagesPrefix = (runId: string) => `${runPrefix(runId)}images/`;
 /** Redis key that marks a run as cancelled; workers check it between batches. */
 export const cancelKey = (queuePrefix: string, runId: string) => `${queuePrefix}:run-cancelled:${runId}`;
 /** Redis key that marks a run as failed for good (a shard ran out of attempts); other shards stop and clean up. */
@@ -125,6 +132,27 @@ export class TrainingRuns {
     };
   }
 
+  /**
+   * A run on an uploaded archive: indexed at once (it is listed while preparing), then its PrepareTraining
+   * job unpacks the archive, plans and submits the run.
+   */
+  async submitUpload(data: PrepareTrainingJob): Promise<void> {
+    const parsed = parseContract(prepareTrainingJob, data, `run ${data.runId}`);
+    const index = runIndexKey(this.queuePrefix);
+    await this.redis.multi().zadd(index, Date.parse(parsed.createdAt), parsed.runId).zremrangebyrank(index, 0, -RUN_INDEX_MAX - 1).exec();
+    try {
+      await this.reduceQueue.add(JobName.PrepareTraining, parsed, { ...jobOptions(this.retry), jobId: prepareTraining.jobId(parsed) });
+    } catch (error) {
+      await this.redis.zrem(index, parsed.runId).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** Whether the run's flow was queued (a retried PrepareTraining job must not queue it twice). */
+  async submitted(runId: string): Promise<boolean> {
+    return (await this.reduceQueue.getJob(runId)) !== undefined;
+  }
+
   /** Extract workers connected to Redis now (each BullMQ Worker instance counts once). */
   async extractWorkerCount(): Promise<number> {
     try {
@@ -136,7 +164,7 @@ export class TrainingRuns {
 
   async status(runId: string): Promise<TrainingStatus | null> {
     const parent = await this.reduceQueue.getJob(runId);
-    if (!parent) return null;
+    if (!parent) return this.preparingStatus(runId);
     const data = parseContract(fitGaussianJob, parent.data, `job ${runId}`);
     const shardJobs = await Promise.all(
       Array.from({ length: data.shardCount }, (_, shard) => this.extractQueue.getJob(extractFeatures.jobId({ runId, shard, shardCount: data.shardCount, imageCount: 0 }))),
@@ -193,10 +221,38 @@ export class TrainingRuns {
     };
   }
 
+  /** A run whose uploaded archive is being unpacked (or failed to be): no shards yet. */
+  private async preparingStatus(runId: string): Promise<TrainingStatus | null> {
+    const prepare = await this.reduceQueue.getJob(prepareTraining.jobId({ runId }));
+    if (!prepare) return null;
+    const summary = await this.preparingSummary(prepare);
+    return {
+      ...summary,
+      imageCount: 0,
+      heldOutCount: 0,
+      shards: [],
+      reduce: { state: 'unknown', attemptsMade: 0 },
+      timings: {},
+      startedAt: prepare.processedOn ? new Date(prepare.processedOn).toISOString() : undefined,
+      finishedAt: summary.state === 'failed' && prepare.finishedOn ? new Date(prepare.finishedOn).toISOString() : undefined,
+    };
+  }
+
+  private async preparingSummary(prepare: Job): Promise<TrainingRunSummary> {
+    const data = parseContract(prepareTrainingJob, prepare.data, `job ${prepare.id}`);
+    const jobState = await prepare.getState();
+    const cancelled = (await this.redis.exists(cancelKey(this.queuePrefix, data.runId))) === 1;
+    // Completed means the flow is queued, and status() and list() report the flow instead; only a race with its removal gets here.
+    const state: RunState = cancelled ? 'cancelled' : jobState === 'failed' ? 'failed' : jobState === 'completed' ? 'queued' : 'preparing';
+    const error = state === 'failed' ? `archive ${data.archive.name}: ${prepare.failedReason}` : state === 'cancelled' ? 'cancelled' : undefined;
+    return { runId: data.runId, category: data.request.category, version: versionFor(data.runId, new Date(data.createdAt)), state, createdAt: data.createdAt, error };
+  }
+
   /**
    * The most recent runs, newest first, without per-shard detail (GET /v1/trainings/:id has it): the
-   * newest `limit` entries of the run index, not every kept job. Entries whose job is gone (removed
-   * by BullMQ's retention) are dropped from the index as they are met.
+   * newest `limit` entries of the run index, not every kept job. A run is its flow once that is queued,
+   * before that (or when unpacking its archive failed) its PrepareTraining job. Entries whose jobs are
+   * gone (removed by BullMQ's retention) are dropped from the index as they are met.
    */
   async list(limit: number): Promise<TrainingRunSummary[]> {
     const index = runIndexKey(this.queuePrefix);
@@ -204,14 +260,15 @@ export class TrainingRuns {
     for (let offset = 0; recent.length < limit; ) {
       const ids = await this.redis.zrevrange(index, offset, offset + limit - recent.length - 1);
       if (ids.length === 0) break;
-      const jobs = await Promise.all(ids.map((id) => this.reduceQueue.getJob(id)));
+      const jobs = await Promise.all(ids.map(async (id) => (await this.reduceQueue.getJob(id)) ?? (await this.reduceQueue.getJob(prepareTraining.jobId({ runId: id })))));
       const gone = ids.filter((_, i) => !jobs[i]);
       if (gone.length > 0) await this.redis.zrem(index, ...gone);
-      recent.push(...jobs.filter((j): j is Job => Boolean(j) && j!.name === JobName.FitGaussian));
+      recent.push(...jobs.filter((j): j is Job => Boolean(j) && (j!.name === JobName.FitGaussian || j!.name === JobName.PrepareTraining)));
       offset += ids.length - gone.length;
     }
     return Promise.all(
       recent.map(async (job) => {
+        if (job.name === JobName.PrepareTraining) return this.preparingSummary(job);
         const data = parseContract(fitGaussianJob, job.data, `job ${job.id}`);
         const jobState = await job.getState();
         const cancelled = (await this.redis.exists(cancelKey(this.queuePrefix, data.runId))) === 1;

@@ -7,3 +7,4 @@ export * from './model-errors';
 export * from './model-registry';
 export * from './registry-lock';
 export * from './s3-blob-store';
+export * from './put-limited';

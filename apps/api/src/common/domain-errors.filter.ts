@@ -4,9 +4,9 @@ import { ArchiveRejectedError } from '@padim-fleet/archives';
 import { ContractError } from '@padim-fleet/contracts';
 import { DatasetError, isRedisUnavailableError } from '@padim-fleet/fleet';
 import { ModelFormatError } from '@padim-fleet/padim-core';
-import { InvalidKeyError, ModelConflictError, ModelIntegrityError, ModelNotFoundError, ModelRegistryBusyError } from '@padim-fleet/storage';
+import { InvalidKeyError, ModelConflictError, ModelIntegrityError, ModelNotFoundError, ModelRegistryBusyError, SizeLimitError } from '@padim-fleet/storage';
 
-/** Maps the libraries' errors to HTTP: bad input 400, missing 404, conflicts 409, a busy registry or Redis unreachable 503; anything else is a 500 that is logged. */
+/** Maps the libraries' errors to HTTP: bad input 400, missing 404, conflicts 409, too large 413, a busy registry or Redis unreachable 503; anything else is a 500 that is logged. */
 @Catch()
 export class DomainErrorsFilter implements ExceptionFilter {
   private readonly logger = new Logger('api');
@@ -36,6 +36,7 @@ function statusOf(error: unknown): number {
   if (error instanceof ModelNotFoundError) return 404;
   if (error instanceof ModelConflictError) return 409;
   if (error instanceof ModelRegistryBusyError) return 503;
+  if (error instanceof SizeLimitError) return 413;
   if (error instanceof ModelIntegrityError || error instanceof ModelFormatError) return 500;
   return 500;
 }

@@ -1,7 +1,6 @@
 import { BadRequestException, CallHandler, ConflictException, ExecutionContext, Inject, Injectable, Logger, NestInterceptor, UnprocessableEntityException, UseInterceptors, applyDecorators } from '@nestjs/common';
 import { ApiHeader } from '@nestjs/swagger';
 import { createHash } from 'node:crypto';
-import { promises as fs } from 'node:fs';
 import type { Request, Response } from 'express';
 import type { Redis } from 'ioredis';
 import { Observable, catchError, from, mergeMap, of } from 'rxjs';
@@ -37,7 +36,7 @@ export class IdempotencyInterceptor implements NestInterceptor {
   ) {}
 
   async intercept(context: ExecutionContext, next: CallHandler): Promise<Observable<unknown>> {
-    const req = context.switchToHttp().getRequest<Request & { file?: { originalname?: string; size?: number; path?: string } }>();
+    const req = context.switchToHttp().getRequest<Request>();
     const res = context.switchToHttp().getResponse<Response>();
     const given = req.headers[IDEMPOTENCY_HEADER];
     if (given === undefined) return next.handle();
@@ -45,12 +44,11 @@ export class IdempotencyInterceptor implements NestInterceptor {
     // Scoped by caller and route: one client's key never answers another's request.
     const scope = sha256([req.headers.authorization ?? '', req.method, req.path, given].join('\n'));
     const redisKey = `${this.config.PADIM_QUEUE_PREFIX}:idempotency:${scope}`;
-    const request = sha256(JSON.stringify({ body: req.body ?? null, file: req.file ? [req.file.originalname, req.file.size] : null }));
+    // Upload routes stream their multipart body in the handler, so for them the key alone names the request.
+    const request = sha256(JSON.stringify({ body: req.body ?? null }));
 
     const pending: IdempotencyRecord = { state: 'pending', request };
     if ((await this.redis.set(redisKey, JSON.stringify(pending), 'EX', PENDING_TTL_SECONDS, 'NX')) !== 'OK') {
-      // The handler, which removes an upload's temporary file, does not run for a replay.
-      if (req.file?.path) await fs.rm(req.file.path, { force: true });
       const stored = await this.redis.get(redisKey);
       const record = stored ? (JSON.parse(stored) as IdempotencyRecord) : null;
       if (!record || record.state === 'pending') throw new ConflictException('Idempotency-Key header: a request with this key is still being handled; retry later');

@@ -1,22 +1,18 @@
-import { Body, Controller, Get, HttpCode, Param, Post, Query, StreamableFile, UploadedFile, UploadedFiles, UseGuards, UseInterceptors } from '@nestjs/common';
-import { FileInterceptor, FilesInterceptor } from '@nestjs/platform-express';
+import { Body, Controller, Get, HttpCode, Param, Post, Query, Req, StreamableFile, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiConsumes, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { tmpdir } from 'node:os';
+import type { Request } from 'express';
 import { Readable } from 'node:stream';
 import { z } from 'zod';
-import { ScoringRequest, categoryName, onlineScoreQuery, runId, scoringRequest, versionName } from '@padim-fleet/contracts';
+import { ScoringRequest, categoryName, onlineScoreQuery, runId, scoringRequest } from '@padim-fleet/contracts';
 import { Idempotent } from '../common/idempotency.interceptor';
 import { openApiSchema } from '../common/json-schema';
 import { RedisReadyGuard } from '../common/redis-ready.guard';
 import { ZodValidationPipe } from '../common/zod-validation.pipe';
-import { ScoringService, UploadedImage } from '../services/scoring.service';
+import { OnlineScoringService } from '../services/online-scoring.service';
+import { ScoringService } from '../services/scoring.service';
 
-/** Online requests are small: at most this many images of this size each. */
-const MAX_ONLINE_IMAGES = 64;
-const MAX_ONLINE_IMAGE_BYTES = 64 * 1024 * 1024;
 const outputName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,250}\.png$/, 'must be a PNG name from a result');
 const resultFile = z.enum(['results.csv', 'results.jsonl', 'summary.json']);
-const uploadFields = z.object({ category: categoryName, version: versionName.optional(), chunkSize: z.coerce.number().int().min(1).max(1024).default(64) }).strict();
 
 function png(stream: NodeJS.ReadableStream): StreamableFile {
   return new StreamableFile(stream as Readable, { type: 'image/png' });
@@ -27,20 +23,22 @@ function png(stream: NodeJS.ReadableStream): StreamableFile {
 @Controller()
 @UseGuards(RedisReadyGuard)
 export class ScoringController {
-  constructor(private readonly service: ScoringService) {}
+  constructor(
+    private readonly service: ScoringService,
+    private readonly online: OnlineScoringService,
+  ) {}
 
   @Post('v1/models/:category/score')
   @HttpCode(200)
   @ApiOperation({ summary: 'Score uploaded images with a model (default: the current version); served by the score pool' })
   @ApiConsumes('multipart/form-data')
   @ApiBody({ schema: { type: 'object', properties: { images: { type: 'array', items: { type: 'string', format: 'binary' } } } } })
-  @UseInterceptors(FilesInterceptor('images', MAX_ONLINE_IMAGES, { limits: { fileSize: MAX_ONLINE_IMAGE_BYTES } }))
   score(
     @Param('category', new ZodValidationPipe(categoryName, 'category')) category: string,
     @Query(new ZodValidationPipe(onlineScoreQuery, 'query')) query: z.infer<typeof onlineScoreQuery>,
-    @UploadedFiles() files: UploadedImage[],
+    @Req() req: Request,
   ) {
-    return this.service.scoreOnline(category, files, query);
+    return this.online.score(category, query, req);
   }
 
   @Get('v1/scores/:requestId/:kind/:name')
@@ -67,9 +65,8 @@ export class ScoringController {
   @HttpCode(202)
   @ApiOperation({ summary: 'Score an uploaded archive (multipart field "archive", with fields category, version?, chunkSize?)' })
   @ApiConsumes('multipart/form-data')
-  @UseInterceptors(FileInterceptor('archive', { dest: tmpdir() }))
-  submitUpload(@Body(new ZodValidationPipe(uploadFields, 'body')) body: z.infer<typeof uploadFields>, @UploadedFile() file: { path: string; originalname: string; size: number } | undefined) {
-    return this.service.submitUpload(body, file);
+  submitUpload(@Req() req: Request) {
+    return this.service.submitUpload(req);
   }
 
   @Get('v1/scorings/:id')

@@ -1,24 +1,13 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query, UploadedFile, UseGuards, UseInterceptors } from '@nestjs/common';
-import { FileInterceptor } from '@nestjs/platform-express';
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query, Req, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiConsumes, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { tmpdir } from 'node:os';
+import type { Request } from 'express';
 import { z } from 'zod';
-import { TrainingBatchRequest, TrainingRequest, TrainingUploadRequest, runId, trainingBatchRequest, trainingRequest, trainingRequestBody, trainingUploadRequest } from '@padim-fleet/contracts';
+import { TrainingBatchRequest, TrainingRequest, runId, trainingBatchRequest, trainingRequest, trainingRequestBody, trainingUploadRequest } from '@padim-fleet/contracts';
 import { Idempotent } from '../common/idempotency.interceptor';
 import { openApiSchema } from '../common/json-schema';
 import { RedisReadyGuard } from '../common/redis-ready.guard';
 import { ZodValidationPipe } from '../common/zod-validation.pipe';
 import { TrainingsService } from '../services/trainings.service';
-
-/** A multipart field that carries JSON. */
-const jsonField = z.string({ message: 'must be a JSON object' }).transform((text, ctx) => {
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    ctx.addIssue({ code: 'custom', message: 'must be valid JSON' });
-    return z.NEVER;
-  }
-});
 
 const listQuery = z.object({ limit: z.coerce.number().int().min(1).max(1000).default(50) }).strict();
 
@@ -50,15 +39,14 @@ export class TrainingsController {
   @Post('upload')
   @Idempotent()
   @HttpCode(202)
-  @ApiOperation({ summary: 'Train on an uploaded archive of images: multipart fields "archive" and "request" (the training request as JSON, without dataset)' })
+  @ApiOperation({
+    summary:
+      'Train on an uploaded archive of images: multipart fields "request" (the training request as JSON, without dataset; send it first) and "archive"; 202 once the archive is stored, a job unpacks it',
+  })
   @ApiConsumes('multipart/form-data')
-  @ApiBody({ schema: { type: 'object', properties: { archive: { type: 'string', format: 'binary' }, request: openApiSchema(trainingUploadRequest) } } })
-  @UseInterceptors(FileInterceptor('archive', { dest: tmpdir() }))
-  submitUpload(
-    @Body('request', new ZodValidationPipe(jsonField.pipe(trainingUploadRequest), 'request')) request: TrainingUploadRequest,
-    @UploadedFile() file: { path: string; originalname: string } | undefined,
-  ) {
-    return this.service.submitUpload(request, file);
+  @ApiBody({ schema: { type: 'object', properties: { request: openApiSchema(trainingUploadRequest), archive: { type: 'string', format: 'binary' } } } })
+  submitUpload(@Req() req: Request) {
+    return this.service.submitUpload(req);
   }
 
   @Get()

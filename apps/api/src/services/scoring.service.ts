@@ -1,7 +1,8 @@
-import { Inject, Injectable, Logger, NotFoundException, PayloadTooLargeException, BadRequestException, GatewayTimeoutException, BadGatewayException } from '@nestjs/common';
+import { Inject, Injectable, Logger, NotFoundException, BadRequestException, GatewayTimeoutException, BadGatewayException } from '@nestjs/common';
+import type { Request } from 'express';
 import { randomUUID } from 'node:crypto';
-import { createReadStream, promises as fs } from 'node:fs';
 import * as path from 'node:path';
+import { z } from 'zod';
 import {
   ContractError,
   FleetConfig,
@@ -11,6 +12,8 @@ import {
   ScoringStatus,
   inputAccessProblem,
   onlineImageName,
+  categoryName,
+  versionName,
 } from '@padim-fleet/contracts';
 import {
   ScoreTimeoutError,
@@ -23,8 +26,13 @@ import {
   uploadPrefix,
 } from '@padim-fleet/fleet';
 import { BlobNotFoundError, BlobStore, ModelRegistry } from '@padim-fleet/storage';
+import { receiveArchiveUpload } from '../common/archive-upload';
 import { BLOB_STORE, FLEET_CONFIG } from '../common/tokens';
 import { ZodValidationPipe } from '../common/zod-validation.pipe';
+
+/** The text fields of POST /v1/scorings/upload. */
+const uploadFields = z.object({ category: categoryName, version: versionName.optional(), chunkSize: z.coerce.number().int().min(1).max(1024).default(64) }).strict();
+type UploadFields = z.infer<typeof uploadFields>;
 
 export interface UploadedImage {
   originalname: string;
@@ -60,7 +68,7 @@ export class ScoringService {
   ) {}
 
   /** Resolves the version here so that a missing model is a 404 before anything is uploaded or queued. */
-  private async checkModel(category: string, version: string | undefined): Promise<string> {
+  async checkModel(category: string, version: string | undefined): Promise<string> {
     const resolved = await resolveModelVersion(this.registry, category, version);
     // `current` only ever names a published version (the current one cannot be deleted).
     if (version && !(await this.registry.hasVersion(category, resolved))) throw new NotFoundException(`model ${category}/${resolved} not found`);
@@ -111,19 +119,34 @@ export class ScoringService {
     return { scoringId, status: `/v1/scorings/${scoringId}` };
   }
 
-  /** An uploaded archive is stored under scorings/<id>/upload/ and scored from there. */
-  async submitUpload(fields: { category: string; version?: string; chunkSize: number }, file: { path: string; originalname: string; size: number } | undefined): Promise<{ scoringId: string; status: string }> {
-    if (!file) throw new BadRequestException('archive: upload an archive (multipart field "archive")');
+  /**
+   * An uploaded archive is streamed into scorings/<id>/upload/ (within API_MAX_UPLOAD_BYTES) and scored
+   * from there. The fields are checked, and the model too, when they arrive: before the archive is stored
+   * if they are sent first. A refused upload leaves nothing stored.
+   */
+  async submitUpload(req: Request): Promise<{ scoringId: string; status: string }> {
+    const scoringId = randomUUID();
+    let checked: UploadFields | undefined;
+    const checkFields = async (fields: Record<string, string>) => {
+      if (checked || fields.category === undefined) return;
+      const parsed = new ZodValidationPipe(uploadFields, 'body').transform(fields);
+      await this.checkModel(parsed.category, parsed.version);
+      checked = parsed;
+    };
+    const upload = await receiveArchiveUpload(req, {
+      store: this.store,
+      maxBytes: this.config.API_MAX_UPLOAD_BYTES,
+      keyFor: (name) => `${scoringUploadPrefix(scoringId)}${safeName(name, 0)}`,
+      beforeArchive: checkFields,
+    });
     try {
-      if (file.size > this.config.API_MAX_UPLOAD_BYTES) throw new PayloadTooLargeException(`archive: larger than ${this.config.API_MAX_UPLOAD_BYTES} bytes`);
-      await this.checkModel(fields.category, fields.version);
-      const scoringId = randomUUID();
-      const key = `${scoringUploadPrefix(scoringId)}${safeName(file.originalname, 0)}`;
-      await this.store.put(key, createReadStream(file.path));
-      await this.runs.submit({ scoringId, category: fields.category, version: fields.version ?? null, input: `store:${key}`, chunkSize: fields.chunkSize, createdAt: new Date().toISOString() });
+      await checkFields(upload.fields);
+      if (!checked) throw new BadRequestException('category: required (multipart field "category")');
+      await this.runs.submit({ scoringId, category: checked.category, version: checked.version ?? null, input: `store:${upload.archive.key}`, chunkSize: checked.chunkSize, createdAt: new Date().toISOString() });
       return { scoringId, status: `/v1/scorings/${scoringId}` };
-    } finally {
-      await fs.rm(file.path, { force: true });
+    } catch (error) {
+      await this.store.deletePrefix(scoringPrefix(scoringId)).catch(() => undefined);
+      throw error;
     }
   }
 

@@ -1,7 +1,6 @@
 import { BadRequestException, Inject, Injectable, NotFoundException } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
-import { promises as fs } from 'node:fs';
-import { detectArchiveFormat, inspectArchive, readArchiveEntries, readArchiveHead } from '@padim-fleet/archives';
+import type { Request } from 'express';
 import {
   ContractError,
   FleetConfig,
@@ -11,11 +10,14 @@ import {
   TrainingUploadRequest,
   inputAccessProblem,
   s3Connection,
-  trainingRequest,
+  trainingUploadRequest,
+  versionFor,
 } from '@padim-fleet/contracts';
-import { DatasetError, TrainingRuns, planTraining, planWarnings } from '@padim-fleet/fleet';
+import { DatasetError, TrainingRuns, planTraining, planWarnings, runUploadPrefix } from '@padim-fleet/fleet';
 import { BlobStore, LocalBlobStore, ModelNotFoundError, ModelRegistry, runPrefix } from '@padim-fleet/storage';
+import { receiveArchiveUpload } from '../common/archive-upload';
 import { BLOB_STORE, FLEET_CONFIG } from '../common/tokens';
+import { ZodValidationPipe } from '../common/zod-validation.pipe';
 
 export interface SubmittedRun {
   runId: string;
@@ -27,6 +29,15 @@ export interface SubmittedRun {
   status: string;
   /** Set when the threshold rule's target is finer than the held-out images resolve; the run goes ahead. */
   warnings?: string[];
+}
+
+/** The answer to an upload: the run exists, in state 'preparing', until its archive is unpacked. */
+export interface SubmittedUpload {
+  runId: string;
+  category: string;
+  version: string;
+  state: 'preparing';
+  status: string;
 }
 
 @Injectable()
@@ -58,29 +69,50 @@ export class TrainingsService {
   }
 
   /**
-   * Training on an uploaded archive: it is inspected whole (hostile archives are a 400 before anything
-   * is stored), unpacked into the run's own prefix, and trained on from there; the run's clean-up
-   * removes the images with the rest of the run's objects.
+   * Training on an uploaded archive: the archive is streamed into the run's own prefix (within
+   * API_MAX_UPLOAD_BYTES) and a PrepareTraining job inspects and unpacks it, then plans and queues the
+   * run; the answer is a 202 as soon as the archive is stored. The request is checked when it arrives,
+   * before the archive if it is sent first; a bad one (or a bad archive) leaves nothing stored.
    */
-  async submitUpload(request: TrainingUploadRequest, file: { path: string; originalname: string } | undefined): Promise<SubmittedRun> {
-    if (!file) throw new BadRequestException('archive: upload an archive of training images (multipart field "archive")');
+  async submitUpload(req: Request): Promise<SubmittedUpload> {
     const runId = randomUUID();
-    const prefix = `${runPrefix(runId)}images/`;
+    const createdAt = new Date();
+    let request: TrainingUploadRequest | undefined;
+    const checkRequest = async (fields: Record<string, string>) => {
+      if (fields.request === undefined) return;
+      request ??= await this.uploadRequest(fields.request);
+    };
     try {
-      const format = detectArchiveFormat(file.originalname, await readArchiveHead(file.path));
-      if (!format) throw new BadRequestException(`archive: ${file.originalname} is not a .zip, .tar or .tar.gz archive`);
-      const opts = { format, label: file.originalname, limits: { maxEntries: this.config.ARCHIVE_MAX_ENTRIES, maxTotalBytes: this.config.ARCHIVE_MAX_BYTES } };
-      await inspectArchive(file.path, opts);
-      for await (const entry of readArchiveEntries(file.path, opts)) await this.store.put(prefix + entry.path, entry.data);
-      const plan = await this.plan(trainingRequest.parse({ ...request, dataset: `store:${prefix}` }), 'request', runId);
-      await this.runs.submit(plan);
-      return summary(plan);
+      const upload = await receiveArchiveUpload(req, {
+        store: this.store,
+        maxBytes: this.config.API_MAX_UPLOAD_BYTES,
+        // A fixed name: the uploaded one travels in the job, for its errors.
+        keyFor: () => `${runUploadPrefix(runId)}archive`,
+        beforeArchive: checkRequest,
+      });
+      const unknown = Object.keys(upload.fields).filter((name) => name !== 'request');
+      if (unknown.length > 0) throw new BadRequestException(`${unknown[0]}: unknown field; send "request" (the training request as JSON) and "archive"`);
+      await checkRequest(upload.fields);
+      if (!request) throw new BadRequestException('request: send the training request as JSON in the multipart field "request"');
+      await this.runs.submitUpload({ runId, createdAt: createdAt.toISOString(), request, archive: { key: upload.archive.key, name: upload.archive.name } });
+      return { runId, category: request.category, version: versionFor(runId, createdAt), state: 'preparing', status: `/v1/trainings/${runId}` };
     } catch (error) {
       await this.store.deletePrefix(runPrefix(runId)).catch(() => undefined);
       throw error;
-    } finally {
-      await fs.rm(file.path, { force: true });
     }
+  }
+
+  /** The `request` field: JSON of a training request without dataset; a missing baseVersion is a 400 too. */
+  private async uploadRequest(text: string): Promise<TrainingUploadRequest> {
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      throw new BadRequestException('request: must be valid JSON');
+    }
+    const request = new ZodValidationPipe(trainingUploadRequest, 'request').transform(json);
+    await this.checkBaseVersion(request, 'request');
+    return request;
   }
 
   list(limit: number) {
@@ -105,17 +137,20 @@ export class TrainingsService {
     if (problem) throw new ContractError('request', [{ path: `${root}.dataset`, message: problem }]);
   }
 
-  private async plan(request: TrainingRequest, root: string, runId: string = randomUUID()): Promise<TrainingPlan> {
-    if (request.baseVersion) {
-      try {
-        await this.registry.readManifest(request.category, request.baseVersion);
-      } catch (error) {
-        if (error instanceof ModelNotFoundError) {
-          throw new ContractError('request', [{ path: `${root}.baseVersion`, message: `model ${request.category}/${request.baseVersion} does not exist` }]);
-        }
-        throw error;
+  private async checkBaseVersion(request: { category: string; baseVersion?: string }, root: string): Promise<void> {
+    if (!request.baseVersion) return;
+    try {
+      await this.registry.readManifest(request.category, request.baseVersion);
+    } catch (error) {
+      if (error instanceof ModelNotFoundError) {
+        throw new ContractError('request', [{ path: `${root}.baseVersion`, message: `model ${request.category}/${request.baseVersion} does not exist` }]);
       }
+      throw error;
     }
+  }
+
+  private async plan(request: TrainingRequest, root: string, runId: string = randomUUID()): Promise<TrainingPlan> {
+    await this.checkBaseVersion(request, root);
     try {
       return await planTraining(request, {
         runId,

@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import { Job, UnrecoverableError } from 'bullmq';
 import type { z } from 'zod';
 import { FleetConfig, parseContract } from '@padim-fleet/contracts';
-import { ScoringRuns, cancelKey, failedRunKey } from '@padim-fleet/fleet';
+import { ScoringRuns, TrainingRuns, cancelKey, failedRunKey } from '@padim-fleet/fleet';
 import type { RuntimeOptions } from '@padim-fleet/inference';
 import type { BlobStore, ModelRegistry } from '@padim-fleet/storage';
 import type { FeatureExtractorRepository } from '../repositories/feature-extractor.repository';
@@ -18,6 +18,8 @@ export interface JobContext {
   scorers: ScorerCacheRepository;
   /** Queues the flow of a prepared batch scoring. */
   scoringRuns: ScoringRuns;
+  /** Plans and queues the flow of a run whose uploaded archive was unpacked. */
+  trainingRuns: TrainingRuns;
   /** Scratch folder for the reducer's block outputs. */
   scratchDir: string;
 }

@@ -1,9 +1,5 @@
-import { createWriteStream, promises as fs } from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { Job, UnrecoverableError } from 'bullmq';
-import { ArchiveRejectedError, detectArchiveFormat, inspectArchive, readArchiveEntries, readArchiveHead } from '@padim-fleet/archives';
+import { ArchiveRejectedError } from '@padim-fleet/archives';
 import {
   ScoringPlan,
   ScoringStatus,
@@ -17,6 +13,7 @@ import {
   TooManyInputsError,
   listScoringInputs,
   readImageObject,
+  archiveLimitsOf,
   readScoringPlan,
   resolveModelVersion,
   scoreToStore,
@@ -27,6 +24,7 @@ import {
   scoringUploadPrefix,
   splitContiguous,
   sweepOnlineResults,
+  unpackArchive,
   writeScoringResults,
 } from '@padim-fleet/fleet';
 import { BlobStore, ModelNotFoundError, S3BlobStore } from '@padim-fleet/storage';
@@ -69,7 +67,7 @@ export async function prepareScoringHandler(job: Job, ctx: JobContext): Promise<
         throw error;
       }
     } else {
-      items = await unpackArchive(ctx, input.store, input.key, data.scoringId);
+      items = await unpackScoringArchive(ctx, input.store, input.key, data.scoringId);
       source = 'store';
     }
   } finally {
@@ -89,32 +87,12 @@ export async function prepareScoringHandler(job: Job, ctx: JobContext): Promise<
   return { version, images: items.length, chunks: plan.chunks.length };
 }
 
-async function unpackArchive(ctx: JobContext, store: BlobStore, key: string, scoringId: string): Promise<{ file: string; key: string }[]> {
-  const name = path.posix.basename(key);
-  const dir = await fs.mkdtemp(path.join(ctx.scratchDir ?? os.tmpdir(), 'archive-'));
-  const file = path.join(dir, name);
+async function unpackScoringArchive(ctx: JobContext, store: BlobStore, key: string, scoringId: string): Promise<{ file: string; key: string }[]> {
   try {
-    await pipeline(await store.openRead(key), createWriteStream(file));
-    const format = detectArchiveFormat(name, await readArchiveHead(file));
-    if (!format) throw new UnrecoverableError(`input ${name}: not a .zip, .tar or .tar.gz archive`);
-    const limits = { maxEntries: ctx.config.ARCHIVE_MAX_ENTRIES, maxTotalBytes: ctx.config.ARCHIVE_MAX_BYTES };
-    await inspectArchive(file, { format, limits, label: name });
-    const items: { file: string; key: string }[] = [];
-    const prefix = scoringInputPrefix(scoringId);
-    for await (const entry of readArchiveEntries(file, { format, limits, label: name })) {
-      const target = prefix + entry.path;
-      await ctx.store.put(target, entry.data);
-      items.push({ file: entry.path, key: target });
-    }
-    return items;
+    return await unpackArchive({ source: store, key, target: ctx.store, prefix: scoringInputPrefix(scoringId), limits: archiveLimitsOf(ctx.config), scratchDir: ctx.scratchDir });
   } catch (error) {
-    if (error instanceof ArchiveRejectedError) {
-      await ctx.store.deletePrefix(scoringInputPrefix(scoringId));
-      throw new UnrecoverableError(error.message);
-    }
+    if (error instanceof ArchiveRejectedError) throw new UnrecoverableError(error.message);
     throw error;
-  } finally {
-    await fs.rm(dir, { recursive: true, force: true });
   }
 }
 

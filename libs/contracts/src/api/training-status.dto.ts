@@ -1,4 +1,5 @@
-export type RunState = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
+/** 'preparing': an uploaded archive is being checked and unpacked; the run's shards do not exist yet. */
+export type RunState = 'preparing' | 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
 export type JobState = 'waiting' | 'active' | 'completed' | 'failed' | 'delayed' | 'waiting-children' | 'unknown';
 
 export interface ShardStatus {

@@ -79,9 +79,11 @@ export const fleetEnvironment = z.object({
   PADIM_SCRATCH_DIR: z.string().min(1).optional(),
   /** Memory for cached scoring models per score worker (least recently used out). */
   SCORE_CACHE_MB: positiveInt.default(2048),
-  /** Limits on archives submitted for scoring, checked before anything is unpacked. */
+  /** Limits on archives submitted for scoring or training, checked before anything is unpacked. */
   ARCHIVE_MAX_ENTRIES: positiveInt.default(100_000),
   ARCHIVE_MAX_BYTES: positiveInt.default(20 * 1024 ** 3),
+  /** Uncompressed/compressed size of a zip entry over 1 MiB, or of each 8 MiB stretch of a tar.gz: above it, a bomb. */
+  ARCHIVE_MAX_COMPRESSION_RATIO: positiveInt.default(200),
   /** Online results (heatmap and mask PNGs under scores/<request>/) are removed after this many hours. */
   ONLINE_RESULTS_TTL_HOURS: positiveInt.default(24),
   /** Unfinished writes (incomplete multipart uploads, temporary files) older than this are aborted by the reduce workers. */
@@ -92,8 +94,12 @@ export const fleetEnvironment = z.object({
   API_HOST: z.string().default('127.0.0.1'),
   /** Bearer tokens accepted by the API (comma separated). Required by the API; see API_KEY_RULE. */
   API_KEYS: csv(apiKey).default([]),
-  /** Largest upload the API accepts, in bytes. */
+  /** Largest archive the API accepts on an upload route, in bytes: a 413 at the first byte over, nothing stored. */
   API_MAX_UPLOAD_BYTES: positiveInt.default(2 * 1024 ** 3),
+  /** Largest online scoring request (all its images together), in bytes; it is held in memory while it is scored. */
+  ONLINE_MAX_REQUEST_BYTES: positiveInt.default(64 * 1024 ** 2),
+  /** Online scoring requests one API process serves at once; more are answered 429. */
+  ONLINE_MAX_CONCURRENT: positiveInt.default(8),
   /** On SIGTERM the API finishes its requests and closes its connections within this time, then exits regardless. */
   API_SHUTDOWN_GRACE_MS: positiveInt.default(10_000),
   /** A POST repeated with the same Idempotency-Key within this time gets the first answer back. */

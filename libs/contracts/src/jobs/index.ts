@@ -2,6 +2,7 @@ import type { z } from 'zod';
 import { extractFeatures } from './extract-features.job';
 import { fitGaussian } from './fit-gaussian.job';
 import { abortStaleWrites } from './maintenance.job';
+import { prepareTraining } from './prepare-training.job';
 import { scoreImages } from './score-images.job';
 import { assembleScoring, prepareScoring, scoreChunk, sweepOnlineResults } from './scoring-jobs.job';
 import { JobName, QueueName } from './queue-name';
@@ -9,6 +10,7 @@ import { JobName, QueueName } from './queue-name';
 export * from './extract-features.job';
 export * from './fit-gaussian.job';
 export * from './maintenance.job';
+export * from './prepare-training.job';
 export * from './queue-name';
 export * from './score-images.job';
 export * from './scoring-jobs.job';
@@ -23,6 +25,7 @@ export const JOBS = {
   [JobName.AssembleScoring]: assembleScoring,
   [JobName.SweepOnlineResults]: sweepOnlineResults,
   [JobName.AbortStaleWrites]: abortStaleWrites,
+  [JobName.PrepareTraining]: prepareTraining,
 } as const satisfies Record<JobName, { name: JobName; queue: QueueName; schema: z.ZodType; jobId: (data: never) => string }>;
 
 export type JobOf<N extends JobName> = z.infer<(typeof JOBS)[N]['schema']>;

@@ -13,4 +13,5 @@ export enum JobName {
   AssembleScoring = 'AssembleScoring',
   SweepOnlineResults = 'SweepOnlineResults',
   AbortStaleWrites = 'AbortStaleWrites',
+  PrepareTraining = 'PrepareTraining',
 }
