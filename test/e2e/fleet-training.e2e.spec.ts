@@ -20,13 +20,13 @@ import { describeWithShared, sharedPath } from '../../libs/inference/src/testing
 import { FleetApiClient } from '../support/fleet-api';
 import { relativeDifference } from '../support/model-compare';
 import { setUpFleetE2e, tearDownFleetE2e, type FleetE2e } from '../support/fleet-e2e';
-import { FleetProcess, REPO_ROOT, pollUntil, sleep } from '../support/fleet-processes';
+import { FleetProcess, REPO_ROOT, freePort, pollUntil, sleep } from '../support/fleet-processes';
 import { describeWithRedis, describeWithS3 } from '../support/services';
 
 const API_KEY = 'e2e-training-Xw4pN8rT2mQ7vK3zB9dL';
 const SCREW = sharedPath('datasets/mvtec-ad/screw');
-/** A private Redis for this suite, so that restarting it touches nothing else. */
-const REDIS_PORT = 6390;
+/** A private Redis for this suite on a free port (set before it starts), so that restarting it touches nothing else. */
+let REDIS_PORT = 0;
 
 
 function infra(script: string, ...args: string[]): void {
@@ -79,6 +79,7 @@ describeWithShared('fleet end to end: HTTP API, worker processes, Redis, radosgw
       }
 
       beforeAll(async () => {
+        REDIS_PORT = await freePort();
         infra('redis.sh', 'start');
         setup = await setUpFleetE2e({
           redisUrl: `redis://127.0.0.1:${REDIS_PORT}`,
