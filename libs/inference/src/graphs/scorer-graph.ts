@@ -72,6 +72,12 @@ export function buildScorerGraph(manifest: ModelManifest, tensors: ModelTensors,
   graph.output = tailGraph.output;
   graph.name = `padim_scorer_${manifest.category}`;
   model.producerName = 'padim-fleet';
+  // What another runtime needs besides the graph: how to prepare the input, and where to draw the line.
+  model.metadataProps = [
+    { key: 'padim.category', value: manifest.category },
+    { key: 'padim.input', value: JSON.stringify({ size: manifest.input.size, crop: manifest.input.crop, layout: 'NCHW', channels: 'RGB', range: [0, 255], resize: 'bilinear (Pillow)' }) },
+    { key: 'padim.thresholds', value: JSON.stringify(manifest.thresholds) },
+  ];
   return onnx.ModelProto.encode(model).finish();
 }
 
