@@ -11,3 +11,4 @@ export * from './model-cache';
 export * from './registry-model';
 export * from './scoring-runs';
 export * from './sweep-online-results';
+export * from './model-archive';

@@ -1,6 +1,11 @@
-import { Injectable, NotFoundException } from '@nestjs/common';
+import { BadRequestException, Inject, Injectable, NotFoundException, PayloadTooLargeException } from '@nestjs/common';
+import { promises as fs } from 'node:fs';
+import { Readable } from 'node:stream';
+import type { FleetConfig, ModelImportFields } from '@padim-fleet/contracts';
+import { RegistryImportTarget, importModelArchive, openModelArchive } from '@padim-fleet/fleet';
 import { ModelManifest, parseModelManifest } from '@padim-fleet/padim-core';
 import { ModelRegistry, validateCategory, validateVersion } from '@padim-fleet/storage';
+import { FLEET_CONFIG } from '../common/tokens';
 
 export interface ModelVersionSummary {
   version: string;
@@ -19,7 +24,10 @@ export interface ModelVersionSummary {
 
 @Injectable()
 export class ModelsService {
-  constructor(private readonly registry: ModelRegistry) {}
+  constructor(
+    private readonly registry: ModelRegistry,
+    @Inject(FLEET_CONFIG) private readonly config: FleetConfig,
+  ) {}
 
   async list(): Promise<{ category: string; current: string | null; versions: number }[]> {
     const categories = await this.registry.listCategories();
@@ -46,6 +54,30 @@ export class ModelsService {
     validateVersion(version);
     await this.registry.setCurrent(category, version);
     return { category, current: version };
+  }
+
+  async archive(category: string, version: string): Promise<Readable> {
+    validateCategory(category);
+    validateVersion(version);
+    return openModelArchive(this.registry, category, version);
+  }
+
+  /** Publishes an uploaded model archive as `category` / (`fields.version` or the archive's); the upload is removed afterwards. */
+  async importArchive(
+    category: string,
+    fields: ModelImportFields,
+    file: { path: string; originalname: string; size: number } | undefined,
+  ): Promise<{ category: string; version: string; current: string | null }> {
+    if (!file) throw new BadRequestException('archive: upload a model archive (multipart field "archive")');
+    try {
+      if (file.size > this.config.API_MAX_UPLOAD_BYTES) throw new PayloadTooLargeException(`archive: larger than ${this.config.API_MAX_UPLOAD_BYTES} bytes`);
+      validateCategory(category);
+      const target = new RegistryImportTarget(this.registry, category, { version: fields.version, promote: fields.promote });
+      await importModelArchive(file.path, target, { label: `archive ${file.originalname}` });
+      return { category, version: target.version, current: await this.registry.getCurrent(category) };
+    } finally {
+      await fs.rm(file.path, { force: true });
+    }
   }
 
   async remove(category: string, version: string): Promise<void> {
