@@ -4,6 +4,7 @@ import { CommandSpec, HelpRequested, UsageError } from './args';
 import { DEMO_COMMAND, demoCommand } from './commands/demo.command';
 import { EVAL_COMMAND, evalCommand } from './commands/eval.command';
 import { EXPORT_COMMAND, exportCommand } from './commands/export.command';
+import { IMPORT_COMMAND, importCommand } from './commands/import.command';
 import { SCORE_COMMAND, scoreCommand } from './commands/score.command';
 import { TRAIN_COMMAND, trainCommand } from './commands/train.command';
 
@@ -12,6 +13,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; spec: C
   score: { run: scoreCommand, spec: SCORE_COMMAND },
   eval: { run: evalCommand, spec: EVAL_COMMAND },
   export: { run: exportCommand, spec: EXPORT_COMMAND },
+  import: { run: importCommand, spec: IMPORT_COMMAND },
   demo: { run: demoCommand, spec: DEMO_COMMAND },
 };
 

@@ -68,7 +68,7 @@ describe('model archives', () => {
 
   it('streams header, manifest and tensors, and an import publishes the same model without moving current', async () => {
     expect((await entriesOf(archive)).map((e) => e.path)).toEqual([MODEL_ARCHIVE_HEADER, 'manifest.json', 'mean.f32', 'inv_cholesky.f32']);
-    const into = new RegistryImportTarget(target, 'screw-copy');
+    const into = new RegistryImportTarget(target, { category: 'screw-copy' });
     await importModelArchive(archive, into);
     expect(into.version).toBe('v7');
     expect(await target.listVersions('screw-copy')).toEqual(['v7']);
@@ -82,17 +82,17 @@ describe('model archives', () => {
   });
 
   it('moves current only with promote, and publishes under another version when asked', async () => {
-    await importModelArchive(archive, new RegistryImportTarget(target, 'screw', { promote: true }));
+    await importModelArchive(archive, new RegistryImportTarget(target, { category: 'screw', promote: true }));
     expect(await target.getCurrent('screw')).toBe('v7');
-    await importModelArchive(archive, new RegistryImportTarget(target, 'screw', { version: 'v8' }));
+    await importModelArchive(archive, new RegistryImportTarget(target, { version: 'v8' }));
     expect(await target.listVersions('screw')).toEqual(['v7', 'v8']);
     expect(await target.getCurrent('screw')).toBe('v7');
   });
 
   it('refuses an existing version and leaves it as it was', async () => {
-    await importModelArchive(archive, new RegistryImportTarget(target, 'screw'));
+    await importModelArchive(archive, new RegistryImportTarget(target));
     const before = await target.store.get('models/screw/v7/inv_cholesky.f32');
-    await expect(importModelArchive(archive, new RegistryImportTarget(target, 'screw'))).rejects.toBeInstanceOf(ModelConflictError);
+    await expect(importModelArchive(archive, new RegistryImportTarget(target))).rejects.toBeInstanceOf(ModelConflictError);
     expect(await target.store.get('models/screw/v7/inv_cholesky.f32')).toEqual(before);
     expect(await keysUnder(target.store, 'uploads/')).toEqual([]);
   });
@@ -103,7 +103,7 @@ describe('model archives', () => {
     factor.data[17] ^= 1;
     const corrupt = path.join(scratch, 'corrupt.tar');
     await writeTar(corrupt, entries);
-    const error = await importModelArchive(corrupt, new RegistryImportTarget(target, 'screw')).catch((e: unknown) => e);
+    const error = await importModelArchive(corrupt, new RegistryImportTarget(target)).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ArchiveRejectedError);
     expect((error as Error).message).toMatch(/inv_cholesky\.f32: SHA-256 [0-9a-f]{64} .*does not match the manifest's/);
     expect(await target.listVersions('screw')).toEqual([]);
@@ -123,7 +123,7 @@ describe('model archives', () => {
     for (const [name, content, message] of cases) {
       const file = path.join(scratch, `${name.replace(/ /g, '-')}.tar`);
       await writeTar(file, content);
-      const error = await importModelArchive(file, new RegistryImportTarget(target, 'screw')).catch((e: unknown) => e);
+      const error = await importModelArchive(file, new RegistryImportTarget(target)).catch((e: unknown) => e);
       expect([name, (error as Error).message]).toEqual([name, expect.stringMatching(message)]);
       expect(error).toBeInstanceOf(ArchiveRejectedError);
     }

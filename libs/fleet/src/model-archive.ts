@@ -137,7 +137,7 @@ async function readJsonEntry(name: string, size: number, content: AsyncIterable<
 }
 
 /**
- * Imports into a registry as `category` / (`version` or the archive's): tensors are staged under `uploads/`
+ * Imports into a registry as (`category` or the archive's) / (`version` or the archive's): tensors are staged under `uploads/`
  * and copied into the version only once all are verified, then the manifest is written (as a trained version
  * is: tensors first, manifest last). An existing version is a ModelConflictError; `current` moves only with
  * `promote`.
@@ -145,16 +145,18 @@ async function readJsonEntry(name: string, size: number, content: AsyncIterable<
 export class RegistryImportTarget implements ModelImportTarget {
   private readonly staging = uploadPrefix(`model-import-${randomUUID()}`);
   private readonly staged = new Map<string, { key: string; bytes: number; sha256: string }>();
+  category = '';
   version = '';
 
+  /** `category` and `opts.version` default to the archive's. */
   constructor(
     private readonly registry: ModelRegistry,
-    readonly category: string,
-    private readonly opts: { version?: string; promote?: boolean } = {},
+    private readonly into: { category?: string; version?: string; promote?: boolean } = {},
   ) {}
 
   async begin(header: ModelArchiveHeader): Promise<void> {
-    this.version = this.opts.version ?? header.version;
+    this.category = this.into.category ?? header.category;
+    this.version = this.into.version ?? header.version;
     await this.refuseExisting();
   }
 
@@ -169,7 +171,7 @@ export class RegistryImportTarget implements ModelImportTarget {
     for (const tensor of tensorsOf(manifest)) await this.registry.copyArtifact(this.category, this.version, tensor.file, this.staged.get(tensor.file)!);
     await this.registry.writeManifest(this.category, this.version, { ...manifest, category: this.category });
     await this.registry.store.deletePrefix(this.staging);
-    if (this.opts.promote) await this.registry.setCurrent(this.category, this.version);
+    if (this.into.promote) await this.registry.setCurrent(this.category, this.version);
   }
 
   async discard(): Promise<void> {

@@ -72,7 +72,7 @@ export class ModelsService {
     try {
       if (file.size > this.config.API_MAX_UPLOAD_BYTES) throw new PayloadTooLargeException(`archive: larger than ${this.config.API_MAX_UPLOAD_BYTES} bytes`);
       validateCategory(category);
-      const target = new RegistryImportTarget(this.registry, category, { version: fields.version, promote: fields.promote });
+      const target = new RegistryImportTarget(this.registry, { category, version: fields.version, promote: fields.promote });
       await importModelArchive(file.path, target, { label: `archive ${file.originalname}` });
       return { category, version: target.version, current: await this.registry.getCurrent(category) };
     } finally {
