@@ -6,6 +6,7 @@ export * from './redis-connection';
 export * from './redis-registry-lock';
 export * from './training-runs';
 export * from './testing/fleet-process';
+export * from './testing/tiny-model';
 export * from './scoring';
 export * from './model-cache';
 export * from './registry-model';
