@@ -5,7 +5,12 @@ import * as zlib from 'node:zlib';
 import * as tar from 'tar-stream';
 import * as yazl from 'yazl';
 import type { ScoreRow, ScoringSummary } from '@padim-fleet/fleet';
-import { generateSyntheticDataset, listImagesRecursive, readModelFolder } from '@padim-fleet/inference';
+import { createWriteStream } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import * as ort from 'onnxruntime-node';
+import { openModelArchive, publishModel } from '@padim-fleet/fleet';
+import { decodeImage, generateSyntheticDataset, listImagesRecursive, readModelFolder, scorerInputOf } from '@padim-fleet/inference';
+import { LocalBlobStore, ModelRegistry } from '@padim-fleet/storage';
 import { describeWithShared, sharedPath } from '../../../libs/inference/src/testing/shared-data';
 import { main } from './main';
 
@@ -168,6 +173,48 @@ describe('padim CLI (in process, ResNet-50 from npm, generated data)', () => {
     const summary = JSON.parse(await fs.readFile(path.join(scores, 'summary.json'), 'utf8')) as ScoringSummary;
     expect(summary).toMatchObject({ images: 14, scored: 13, failed: 1 });
     expect(r.stdout).toBe(`scored 13 images (${summary.anomalous} anomalous, 1 failed); results in ${path.join(scores, 'results.csv')}\n`);
+  });
+
+  it('exports a standalone ONNX scorer whose scores are padim score\'s, and imports a model archive into a folder or a store', async () => {
+    const model = await trained();
+    const onnxFile = path.join(work, 'scorer.onnx');
+    const exported = await padim('export', '--model', model, '--out', onnxFile);
+    expect(exported).toMatchObject({ code: 0, stdout: expect.stringMatching(/input "image" \[N, 3, 96, 96\] RGB 0-255/) });
+    const images = (await listImagesRecursive(path.join(data, 'test'))).slice(0, 4);
+    const scores = path.join(work, 'scores-export');
+    expect((await padim('score', '--model', model, '--out', scores, '--no-heatmaps', ...images)).code).toBe(0);
+    const rows = await readRows(scores);
+    const session = await ort.InferenceSession.create(onnxFile);
+    const pixels = await Promise.all(images.map((f) => decodeImage(f, { width: 96, height: 96 })));
+    const out = await session.run({ image: new ort.Tensor('float32', scorerInputOf(pixels, 96), [images.length, 3, 96, 96]) });
+    await session.release();
+    const onnxScores = out.score.data as Float32Array;
+    images.forEach((file, i) => {
+      const row = rows.find((r) => file.endsWith(`/${r.file}`))!;
+      expect(Math.abs(onnxScores[i] - row.score!) / row.score!).toBeLessThan(1e-3);
+    });
+
+    // A model archive as the API serves it, taken into a folder and into a store.
+    const source = new ModelRegistry(new LocalBlobStore(path.join(work, 'source-store')));
+    await publishModel(source, 'woven', 'v1', await readModelFolder(model));
+    const archive = path.join(work, 'woven-v1.tar');
+    await pipeline(await openModelArchive(source, 'woven', 'v1'), createWriteStream(archive));
+    const folder = path.join(work, 'imported');
+    expect(await padim('import', '--archive', archive, '--out', folder)).toMatchObject({ code: 0, stdout: `imported woven/v1 into ${folder}\n` });
+    expect((await readModelFolder(folder)).tensors).toEqual((await readModelFolder(model)).tensors);
+    expect(await padim('import', '--archive', archive, '--out', folder)).toMatchObject({ code: 2, stderr: expect.stringMatching(/already exists and is not empty/) });
+    const storeDir = path.join(work, 'imported-store');
+    expect((await padim('import', '--archive', archive, '--store', storeDir, '--promote')).code).toBe(0);
+    expect(await new ModelRegistry(new LocalBlobStore(storeDir)).getCurrent('woven')).toBe('v1');
+
+    // One flipped bit in the factors: refused, naming the file, and nothing written.
+    const bytes = await fs.readFile(archive);
+    const factorAt = bytes.lastIndexOf(Buffer.from('inv_cholesky.f32')); // its tar header, after the manifest that names it too
+    bytes[factorAt + 512 + 100] ^= 1;
+    await fs.writeFile(archive, bytes);
+    const refused = await padim('import', '--archive', archive, '--out', path.join(work, 'imported-corrupt'));
+    expect(refused).toMatchObject({ code: 1, stderr: expect.stringMatching(/inv_cholesky\.f32: SHA-256 .* does not match the manifest's/) });
+    await expect(fs.stat(path.join(work, 'imported-corrupt'))).rejects.toThrow(/ENOENT/);
   });
 
   it('scores .tar.gz and .zip archives entry by entry, as it scores the same images in a folder', async () => {

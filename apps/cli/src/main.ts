@@ -3,6 +3,8 @@ import { redactCredentials } from '@padim-fleet/contracts';
 import { CommandSpec, HelpRequested, UsageError } from './args';
 import { DEMO_COMMAND, demoCommand } from './commands/demo.command';
 import { EVAL_COMMAND, evalCommand } from './commands/eval.command';
+import { EXPORT_COMMAND, exportCommand } from './commands/export.command';
+import { IMPORT_COMMAND, importCommand } from './commands/import.command';
 import { SCORE_COMMAND, scoreCommand } from './commands/score.command';
 import { TRAIN_COMMAND, trainCommand } from './commands/train.command';
 
@@ -10,6 +12,8 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; spec: C
   train: { run: trainCommand, spec: TRAIN_COMMAND },
   score: { run: scoreCommand, spec: SCORE_COMMAND },
   eval: { run: evalCommand, spec: EVAL_COMMAND },
+  export: { run: exportCommand, spec: EXPORT_COMMAND },
+  import: { run: importCommand, spec: IMPORT_COMMAND },
   demo: { run: demoCommand, spec: DEMO_COMMAND },
 };
 

@@ -1,6 +1,7 @@
 export * from './api/training-request.dto';
 export * from './api/training-status.dto';
 export * from './api/scoring.dto';
+export * from './api/model-archive.dto';
 export * from './config/fleet-config';
 export * from './input-locations';
 export * from './jobs';

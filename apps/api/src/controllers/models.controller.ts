@@ -1,6 +1,8 @@
-import { Controller, Delete, Get, HttpCode, Param, Post } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { categoryName, versionName } from '@padim-fleet/contracts';
+import { Controller, Delete, Get, HttpCode, Param, Post, Req, StreamableFile } from '@nestjs/common';
+import { ApiBearerAuth, ApiBody, ApiConsumes, ApiOperation, ApiTags } from '@nestjs/swagger';
+import type { Request } from 'express';
+import { categoryName, modelImportFields, versionName } from '@padim-fleet/contracts';
+import { openApiSchema } from '../common/json-schema';
 import { ZodValidationPipe } from '../common/zod-validation.pipe';
 import { ModelsService } from '../services/models.service';
 
@@ -30,6 +32,27 @@ export class ModelsController {
     @Param('version', new ZodValidationPipe(versionName, 'version')) version: string,
   ) {
     return this.service.promote(category, version);
+  }
+
+  @Get(':category/versions/:version/archive')
+  @ApiOperation({ summary: 'The version as a tar (padim-model.json, manifest.json, the tensors), streamed from the store; POST …/import takes it back' })
+  async archive(
+    @Param('category', new ZodValidationPipe(categoryName, 'category')) category: string,
+    @Param('version', new ZodValidationPipe(versionName, 'version')) version: string,
+  ) {
+    return new StreamableFile(await this.service.archive(category, version), {
+      type: 'application/x-tar',
+      disposition: `attachment; filename="${category}-${version}.tar"`,
+    });
+  }
+
+  @Post(':category/import')
+  @HttpCode(201)
+  @ApiOperation({ summary: 'Publish a model archive (multipart field "archive"; fields promote?, version?) with every checksum verified; an existing version is a 409' })
+  @ApiConsumes('multipart/form-data')
+  @ApiBody({ schema: { type: 'object', properties: { archive: { type: 'string', format: 'binary' }, ...openApiSchema(modelImportFields).properties } } })
+  import(@Param('category', new ZodValidationPipe(categoryName, 'category')) category: string, @Req() req: Request) {
+    return this.service.importUpload(category, req);
   }
 
   @Delete(':category/versions/:version')

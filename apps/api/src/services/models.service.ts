@@ -1,6 +1,18 @@
-import { Injectable, NotFoundException } from '@nestjs/common';
+import { Inject, Injectable, NotFoundException } from '@nestjs/common';
+import type { Request } from 'express';
+import { randomUUID } from 'node:crypto';
+import { createWriteStream, promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
+import { FleetConfig, ModelImportFields, modelImportFields } from '@padim-fleet/contracts';
+import { RegistryImportTarget, importModelArchive, openModelArchive, uploadPrefix } from '@padim-fleet/fleet';
 import { ModelManifest, parseModelManifest } from '@padim-fleet/padim-core';
-import { ModelRegistry, validateCategory, validateVersion } from '@padim-fleet/storage';
+import { BlobStore, ModelRegistry, validateCategory, validateVersion } from '@padim-fleet/storage';
+import { receiveArchiveUpload } from '../common/archive-upload';
+import { BLOB_STORE, FLEET_CONFIG } from '../common/tokens';
+import { ZodValidationPipe } from '../common/zod-validation.pipe';
 
 export interface ModelVersionSummary {
   version: string;
@@ -19,7 +31,11 @@ export interface ModelVersionSummary {
 
 @Injectable()
 export class ModelsService {
-  constructor(private readonly registry: ModelRegistry) {}
+  constructor(
+    private readonly registry: ModelRegistry,
+    @Inject(FLEET_CONFIG) private readonly config: FleetConfig,
+    @Inject(BLOB_STORE) private readonly store: BlobStore,
+  ) {}
 
   async list(): Promise<{ category: string; current: string | null; versions: number }[]> {
     const categories = await this.registry.listCategories();
@@ -46,6 +62,41 @@ export class ModelsService {
     validateVersion(version);
     await this.registry.setCurrent(category, version);
     return { category, current: version };
+  }
+
+  async archive(category: string, version: string): Promise<Readable> {
+    validateCategory(category);
+    validateVersion(version);
+    return openModelArchive(this.registry, category, version);
+  }
+
+  /**
+   * Publishes an uploaded model archive as `category` / (the `version` field or the archive's). The upload
+   * is streamed into the store under uploads/ like every other (API_MAX_UPLOAD_BYTES, 413 at the first
+   * byte over), read back through a scratch file (archives are read from files), and removed afterwards.
+   */
+  async importUpload(category: string, req: Request): Promise<{ category: string; version: string; current: string | null }> {
+    validateCategory(category);
+    const prefix = uploadPrefix(`model-upload-${randomUUID()}`);
+    const fieldsOf = (raw: Record<string, string>) => new ZodValidationPipe(modelImportFields, 'body').transform(raw) as ModelImportFields;
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'padim-import-'));
+    try {
+      const upload = await receiveArchiveUpload(req, {
+        store: this.store,
+        maxBytes: this.config.API_MAX_UPLOAD_BYTES,
+        keyFor: () => `${prefix}archive`,
+        beforeArchive: async (raw) => void fieldsOf(raw),
+      });
+      const fields = fieldsOf(upload.fields);
+      const file = path.join(dir, 'archive');
+      await pipeline(await this.store.openRead(upload.archive.key), createWriteStream(file));
+      const target = new RegistryImportTarget(this.registry, { category, version: fields.version, promote: fields.promote });
+      await importModelArchive(file, target, { label: `archive ${upload.archive.name}` });
+      return { category, version: target.version, current: await this.registry.getCurrent(category) };
+    } finally {
+      await this.store.deletePrefix(prefix).catch(() => undefined);
+      await fs.rm(dir, { recursive: true, force: true });
+    }
   }
 
   async remove(category: string, version: string): Promise<void> {

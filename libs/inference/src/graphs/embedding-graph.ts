@@ -76,32 +76,39 @@ export function appendEmbeddingHead(backboneBytes: Uint8Array, spec: BackboneSpe
   g.output(EMBEDDING_OUTPUT, 'float', [dim(0, 'N'), d, dim(2, 'h'), dim(3, 'w')]);
 
   const head = g.toModelProto().graph!;
-  mergeHead(graph, head);
+  mergeGraph(graph, head, HEAD_PREFIX, [EMBEDDING_OUTPUT], 'append');
   graph.output = head.output;
   return onnx.ModelProto.encode(model).finish();
 }
 
-/** Adds the head's nodes and initializers to the backbone graph, prefixing the head's internal names. */
-function mergeHead(graph: onnx.IGraphProto, head: onnx.IGraphProto): void {
-  const internal = new Set<string>([...(head.initializer ?? []).map((t) => t.name!), ...(head.node ?? []).flatMap((n) => n.output ?? [])]);
-  internal.delete(EMBEDDING_OUTPUT);
-  const rename = (name: string) => (internal.has(name) ? HEAD_PREFIX + name : name);
+/**
+ * Adds `part`'s nodes and initializers to `graph`, before its nodes ('prepend': `part` feeds the graph) or
+ * after them ('append': `part` reads the graph's values). `part`'s internal names get `prefix`, except
+ * those in `keep` (the values that connect the two); its inputs that `graph` produces connect by name,
+ * and on 'prepend' its inputs become the graph's.
+ */
+export function mergeGraph(graph: onnx.IGraphProto, part: onnx.IGraphProto, prefix: string, keep: string[], where: 'append' | 'prepend'): void {
+  const internal = new Set<string>([...(part.initializer ?? []).map((t) => t.name!), ...(part.node ?? []).flatMap((n) => n.output ?? [])]);
+  for (const name of keep) internal.delete(name);
+  const rename = (name: string) => (internal.has(name) ? prefix + name : name);
 
   const taken = new Set<string>([
     ...(graph.input ?? []).map((v) => v.name!),
     ...(graph.initializer ?? []).map((t) => t.name!),
     ...(graph.node ?? []).flatMap((n) => n.output ?? []),
   ]);
-  for (const name of [EMBEDDING_OUTPUT, ...[...internal].map(rename)]) {
-    if (taken.has(name)) throw new Error(`appendEmbeddingHead: the backbone already has a value named "${name}"`);
+  const added = [...keep, ...[...internal].map(rename), ...(where === 'prepend' ? (part.input ?? []).map((v) => v.name!) : [])];
+  for (const name of added) {
+    if (taken.has(name)) throw new Error(`merging ${part.name ?? 'a graph'}: the graph already has a value named "${name}"`);
   }
 
-  for (const t of head.initializer ?? []) t.name = rename(t.name!);
-  for (const n of head.node ?? []) {
-    n.name = HEAD_PREFIX + n.name;
+  for (const t of part.initializer ?? []) t.name = rename(t.name!);
+  for (const n of part.node ?? []) {
+    n.name = prefix + n.name;
     n.input = (n.input ?? []).map(rename);
     n.output = (n.output ?? []).map(rename);
   }
-  graph.node = [...(graph.node ?? []), ...(head.node ?? [])];
-  graph.initializer = [...(graph.initializer ?? []), ...(head.initializer ?? [])];
+  graph.node = where === 'append' ? [...(graph.node ?? []), ...(part.node ?? [])] : [...(part.node ?? []), ...(graph.node ?? [])];
+  graph.initializer = [...(graph.initializer ?? []), ...(part.initializer ?? [])];
+  if (where === 'prepend') graph.input = [...(part.input ?? []), ...(graph.input ?? [])];
 }

@@ -10,12 +10,17 @@ export function buildMahalanobisGraph(d: number): Uint8Array {
   const x = g.input('embedding', 'float', ['B', d, 'P']);
   const mean = g.input('mean', 'float', ['P', d, 1]);
   const invL = g.input('inv_cholesky', 'float', ['P', d, d]);
-  const centred = g.node('Sub', [g.node('Transpose', [x], { perm: [2, 1, 0] }), mean]); // [P, d, B]
-  const y = g.node('MatMul', [invL, centred]); // [P, d, B]
-  const squaredNorm = g.node('ReduceSum', [g.node('Mul', [y, y]), g.int64s('sum_axes', [1])], { keepdims: 0 }); // [P, B]
-  g.node('Transpose', [g.node('Sqrt', [squaredNorm])], { perm: [1, 0] }, ['distance']);
+  addMahalanobisNodes(g, x, mean, invL, 'distance');
   g.output('distance', 'float', ['B', 'P']);
   return g.toBytes();
+}
+
+/** Adds the distance nodes to `g`: `embedding` [B, d, P], `mean` [P, d, 1], `invCholesky` [P, d, d] → `output` [B, P]. */
+export function addMahalanobisNodes(g: OnnxGraphBuilder, embedding: string, mean: string, invCholesky: string, output?: string): string {
+  const centred = g.node('Sub', [g.node('Transpose', [embedding], { perm: [2, 1, 0] }), mean]); // [P, d, B]
+  const y = g.node('MatMul', [invCholesky, centred]); // [P, d, B]
+  const squaredNorm = g.node('ReduceSum', [g.node('Mul', [y, y]), g.int64s('sum_axes', [1])], { keepdims: 0 }); // [P, B]
+  return g.node('Transpose', [g.node('Sqrt', [squaredNorm])], { perm: [1, 0] }, output ? [output] : undefined);
 }
 
 /**

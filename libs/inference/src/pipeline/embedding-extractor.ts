@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { EmbeddingSelection, featureCount, randomChannelSelection, semiOrthogonalProjection, validateChannelIndices } from '@padim-fleet/padim-core';
 import type { ResolvedBackbone } from '../backbones/resolve-backbone';
-import { appendEmbeddingHead } from '../graphs/embedding-graph';
+import { appendEmbeddingHead, type ChannelSelection } from '../graphs/embedding-graph';
 import { OnnxDevice } from '../runtime/onnx-session';
 import { OnnxWorkerSession } from '../runtime/onnx-worker-session';
 
@@ -59,6 +59,13 @@ export function resolveEmbedding(backbone: ResolvedBackbone, req: EmbeddingReque
   return { kind: 'random', d, seed, indices: randomChannelSelection(seed, F, d) };
 }
 
+/** The embedding head's channel selection for a model's embedding: its indices, or its seeded projection of the F channels. */
+export function channelSelectionOf(selection: EmbeddingSelection, F: number): ChannelSelection {
+  return selection.kind === 'random'
+    ? { kind: 'indices', indices: selection.indices }
+    : { kind: 'projection', matrix: semiOrthogonalProjection(F, selection.d, selection.seed), d: selection.d };
+}
+
 /** Runs backbone + embedding head: an NCHW batch in, [n, d, H/4 · W/4] embeddings out. */
 export class EmbeddingExtractor {
   /** Runs queued or in progress on each session. */
@@ -74,12 +81,7 @@ export class EmbeddingExtractor {
   }
 
   static async create(backbone: ResolvedBackbone, selection: EmbeddingSelection, side: number, runtime: RuntimeOptions = {}): Promise<EmbeddingExtractor> {
-    const F = featureCount(backbone.spec);
-    const head =
-      selection.kind === 'random'
-        ? ({ kind: 'indices', indices: selection.indices } as const)
-        : ({ kind: 'projection', matrix: semiOrthogonalProjection(F, selection.d, selection.seed), d: selection.d } as const);
-    const graph = appendEmbeddingHead(backbone.onnx, backbone.spec, head);
+    const graph = appendEmbeddingHead(backbone.onnx, backbone.spec, channelSelectionOf(selection, featureCount(backbone.spec)));
     const lanes = backboneLanes(runtime);
     const sessions: OnnxWorkerSession[] = [];
     try {
