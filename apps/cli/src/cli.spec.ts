@@ -201,7 +201,7 @@ describe('padim CLI (in process, ResNet-50 from npm, generated data)', () => {
     expect(await pngSize(path.join(report, 'worst-cases.png'))).toEqual(gridSize(4));
 
     const html = await fs.readFile(path.join(report, 'report.html'), 'utf8');
-    for (const png of ['roc.png', 'pro.png', 'score-histograms.png', 'worst-cases.png']) expect(html).toContain(`<img src="${png}"`);
+    for (const png of ['roc.png', 'pro.png', 'score-histograms.png', 'worst-cases.png']) expect(html).toContain(`<img src="${png}" width=`);
     const metrics = JSON.parse(r.stdout.trim().split('\n').pop()!);
     expect(html).toContain(`<tr><th>image AUROC</th><td>${metrics.imageAUROC.toFixed(4)}</td></tr>`);
     expect(html).toContain(`<tr><th>AUPRO@0.3</th><td>${metrics.aupro.toFixed(4)}</td></tr>`);

@@ -7,7 +7,7 @@ import { decodeImage } from '../images/decode-image';
 import { type EvaluationMetrics, pixelLabelledImages } from '../pipeline/evaluate-model';
 import type { ScoredImage } from '../pipeline/score-images';
 import { renderMaskPng, renderOverlayPng } from '../render/heatmap';
-import { proChartSpec, renderChartPng, rocChartSpec, scoreHistogramSpec } from './report-charts';
+import { CHART_SCALE, proChartSpec, renderChartPng, rocChartSpec, scoreHistogramSpec } from './report-charts';
 
 /** The FPR up to which the PRO curve is drawn, as AUPRO@0.3 integrates it. */
 export const REPORT_PRO_FPR_LIMIT = 0.3;
@@ -181,7 +181,12 @@ function reportHtml(input: EvaluationReportInput, summary: DefectSummary[], file
   const metrics = input.metrics;
   const value = (v: number | null | undefined, digits = 4) => (v === null || v === undefined ? 'n/a' : v.toFixed(digits));
   const has = (name: string) => files.some((f) => f.name === name);
-  const image = (name: string, alt: string) => `<figure><img src="${name}" alt="${escapeHtml(alt)}"><figcaption>${escapeHtml(alt)}</figcaption></figure>`;
+  // Charts are drawn at CHART_SCALE pixels per CSS pixel: shown at their layout size, sharp on dense screens.
+  const image = (name: string, alt: string, pixelsPerCssPixel = 1) => {
+    const width = files.find((f) => f.name === name)?.width;
+    const size = width ? ` width="${Math.round(width / pixelsPerCssPixel)}"` : '';
+    return `<figure><img src="${name}"${size} alt="${escapeHtml(alt)}"><figcaption>${escapeHtml(alt)}</figcaption></figure>`;
+  };
   const rule = [t.rule, t.k !== undefined ? `k = ${t.k}` : '', t.targetFpr !== undefined ? `target FPR ${t.targetFpr}` : ''].filter(Boolean).join(', ');
   const fp = t.falsePositives;
   const table = (rows: [string, string][]) => `<table>${rows.map(([k, v]) => `<tr><th>${escapeHtml(k)}</th><td>${escapeHtml(v)}</td></tr>`).join('')}</table>`;
@@ -200,8 +205,7 @@ th, td { border: 1px solid #ccc; padding: 4px 10px; text-align: left; font-varia
 th { background: #f3f3f3; }
 .charts { display: flex; flex-wrap: wrap; gap: 16px; }
 figure { margin: 0 0 16px; }
-figure img { max-width: 100%; border: 1px solid #ddd; }
-figure.half img { width: 520px; }
+figure img { max-width: 100%; height: auto; border: 1px solid #ddd; }
 .note { background: #fff7e0; border-left: 4px solid #e0a800; padding: 8px 12px; }
 </style>
 </head>
@@ -232,11 +236,11 @@ ${table([
 <table><tr><th>folder</th><th>images</th><th>failed</th><th>masks</th><th>formats</th><th>sizes</th></tr>${datasetRows}</table>
 <h2>Curves</h2>
 <div class="charts">
-${image('roc.png', 'Image-level ROC curve')}
-${has('pro.png') ? image('pro.png', `Pixel-level PRO curve up to FPR ${REPORT_PRO_FPR_LIMIT}`) : '<p class="note">No PRO curve: the test set has no ground-truth masks.</p>'}
+${image('roc.png', 'Image-level ROC curve', CHART_SCALE)}
+${has('pro.png') ? image('pro.png', `Pixel-level PRO curve up to FPR ${REPORT_PRO_FPR_LIMIT}`, CHART_SCALE) : '<p class="note">No PRO curve: the test set has no ground-truth masks.</p>'}
 </div>
 <h2>Score histograms</h2>
-${image('score-histograms.png', 'Image scores of the good images vs each defect type, with the image threshold')}
+${image('score-histograms.png', 'Image scores of the good images vs each defect type, with the image threshold', CHART_SCALE)}
 <h2>Worst cases</h2>
 <p>The ${REPORT_WORST_CASES} highest-scoring good images and the ${REPORT_WORST_CASES} lowest-scoring defective images, each as the model saw it (resized and cropped)${pixelSkipped ? '' : ', its ground truth'}, the heatmap (blue normal, red at or beyond twice the threshold distance) and the predicted mask (pixel threshold).</p>
 ${image('worst-cases.png', `Worst cases: original | ${pixelSkipped ? '' : 'ground truth | '}heatmap | mask`)}

@@ -4,7 +4,7 @@ import * as vegaLite from 'vega-lite';
 import type { TopLevelSpec } from 'vega-lite';
 
 /** Charts are drawn as SVG at this many pixels per vega-lite unit, so the PNGs stay sharp on high-density screens. */
-const CHART_SCALE = 2;
+export const CHART_SCALE = 2;
 /** Plot area of the ROC and PRO charts, in vega-lite units. */
 const CURVE_CHART = { width: 420, height: 360 };
 /** Plot area of one histogram panel; panels go two to a row. */
