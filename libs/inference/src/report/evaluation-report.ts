@@ -203,7 +203,7 @@ body { font-family: system-ui, sans-serif; margin: 24px; color: #222; max-width:
 table { border-collapse: collapse; margin: 8px 0 20px; }
 th, td { border: 1px solid #ccc; padding: 4px 10px; text-align: left; font-variant-numeric: tabular-nums; }
 th { background: #f3f3f3; }
-.charts { display: flex; flex-wrap: wrap; gap: 16px; }
+.charts { display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; }
 figure { margin: 0 0 16px; }
 figure img { max-width: 100%; height: auto; border: 1px solid #ddd; }
 .note { background: #fff7e0; border-left: 4px solid #e0a800; padding: 8px 12px; }
