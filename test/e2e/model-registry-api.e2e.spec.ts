@@ -41,6 +41,30 @@ describeWithRedis('registry routes on two API processes', () => {
       await registry.writeManifest('screw', version, { formatVersion: 1, version, tensors: { 'mean.f32': { bytes: m.bytes, sha256: m.sha256 } } });
     }
 
+    it("serves a version's evaluation report files with their types, and says which version has none", async () => {
+      await publish('with-report');
+      const html = '<!doctype html><img src="roc.png">';
+      const png = Buffer.from('89504e470d0a1a0a0000000d49484452', 'hex');
+      await registry.writeArtifact('screw', 'with-report', 'report/report.html', Buffer.from(html));
+      await registry.writeArtifact('screw', 'with-report', 'report/roc.png', png);
+      const get = (url: string) => fetch(`http://127.0.0.1:${setup.port}${url}`, { headers: { authorization: `Bearer ${API_KEY}` } });
+
+      const page = await get('/v1/models/screw/versions/with-report/report/report.html');
+      expect([page.status, page.headers.get('content-type'), await page.text()]).toEqual([200, 'text/html; charset=utf-8', html]);
+      const chart = await get('/v1/models/screw/versions/with-report/report/roc.png');
+      expect([chart.status, chart.headers.get('content-type'), Buffer.from(await chart.arrayBuffer())]).toEqual([200, 'image/png', png]);
+
+      await publish('without-report');
+      const missing = await promoter.request('GET', '/v1/models/screw/versions/without-report/report/report.html');
+      expect([missing.status, missing.body.message]).toEqual([404, expect.stringContaining('screw/without-report has no report.html in its evaluation report')]);
+      const noVersion = await promoter.request('GET', '/v1/models/screw/versions/nope/report/report.html');
+      expect([noVersion.status, noVersion.body.message]).toEqual([404, 'no version nope of category screw']);
+      const badName = await promoter.request('GET', '/v1/models/screw/versions/with-report/report/manifest.json');
+      expect([badName.status, badName.body.message]).toEqual([400, expect.stringMatching(/file.*must be report\.html or a PNG of the report/)]);
+      expect((await promoter.request('GET', '/v1/models/screw/versions/with-report/report/roc.png', undefined, { auth: false })).status).toBe(401);
+      for (const version of ['with-report', 'without-report']) expect((await deleter.request('DELETE', `/v1/models/screw/versions/${version}`)).status).toBe(204);
+    }, 60_000);
+
     it('promote on one API and delete on the other, sent together 30 times: one wins each round and current always exists', async () => {
       await publish('base');
       expect((await promoter.request('POST', '/v1/models/screw/versions/base/promote')).status).toBe(200);

@@ -7,7 +7,7 @@ import { FleetConfig, JobName, QueueName, TrainingPlan, TrainingRequest, Trainin
 import { TrainingRuns, createRedis, loadRegistryModel, planTraining } from '@padim-fleet/fleet';
 import { generateSyntheticDataset, listImagesRecursive, resolveBackbone, trainModel } from '@padim-fleet/inference';
 import { ModelManifest, deserializeAccumulator, parseModelManifest } from '@padim-fleet/padim-core';
-import { BlobBody, BlobStore, LocalBlobStore, ModelRegistry, PutOptions } from '@padim-fleet/storage';
+import { BlobBody, BlobStore, LocalBlobStore, ModelRegistry, PutOptions, modelVersionPrefix } from '@padim-fleet/storage';
 import { FleetWorker, startFleetWorker } from '../../apps/worker/src/fleet-worker';
 import { describeWithShared } from '../../libs/inference/src/testing/shared-data';
 import { pollUntil } from '../support/fleet-processes';
@@ -207,6 +207,12 @@ describeWithShared('training flow (in-process workers, real Redis, local store)'
       expect(Object.keys(manifest.metrics ?? {}).sort()).toEqual(['aupro', 'imageAUROC', 'imageF1', 'pixelAUROC', 'pixelF1']);
       expect(manifest.metrics!.imageAUROC).toBeGreaterThan(0.5);
       expect(status.result?.metrics).toEqual(manifest.metrics);
+      // The evaluation report on the validation set is stored with the version.
+      const report = `${modelVersionPrefix('weave-val', status.version)}report/`;
+      expect((await keysUnder(report)).map((key) => key.slice(report.length)).sort()).toEqual(['pro.png', 'report.html', 'roc.png', 'score-histograms.png', 'worst-cases.png']);
+      const html = (await store.get(`${report}report.html`)).toString('utf8');
+      expect(html).toContain(`<tr><th>AUPRO@0.3</th><td>${manifest.metrics!.aupro!.toFixed(4)}</td></tr>`);
+      expect(html).toContain('<tr><th>rule</th><td>validation-f1</td></tr>');
     }, 240_000);
 
     it('stores null pixel metrics and completes when the validation set has no ground_truth/', async () => {
@@ -222,6 +228,9 @@ describeWithShared('training flow (in-process workers, real Redis, local store)'
       expect(manifest.metrics).toMatchObject({ pixelAUROC: null, aupro: null, pixelF1: null });
       expect(manifest.metrics!.imageAUROC).toBeGreaterThan(0.5);
       expect(status.result?.metrics).toEqual(manifest.metrics);
+      const report = `${modelVersionPrefix('weave-val-no-masks', status.version)}report/`;
+      expect((await keysUnder(report)).map((key) => key.slice(report.length)).sort()).toEqual(['report.html', 'roc.png', 'score-histograms.png', 'worst-cases.png']);
+      expect((await store.get(`${report}report.html`)).toString('utf8')).toContain('No PRO curve: the test set has no ground-truth masks.');
     }, 240_000);
 
     it('extends a stored version with new images (baseVersion) to the model of all images at once', async () => {

@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import * as tar from 'tar-stream';
 import * as yazl from 'yazl';
+import sharp from 'sharp';
 import type { ScoreRow, ScoringSummary } from '@padim-fleet/fleet';
 import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
@@ -215,6 +216,70 @@ describe('padim CLI (in process, ResNet-50 from npm, generated data)', () => {
     const refused = await padim('import', '--archive', archive, '--out', path.join(work, 'imported-corrupt'));
     expect(refused).toMatchObject({ code: 1, stderr: expect.stringMatching(/inv_cholesky\.f32: SHA-256 .* does not match the manifest's/) });
     await expect(fs.stat(path.join(work, 'imported-corrupt'))).rejects.toThrow(/ENOENT/);
+  });
+
+  /** Width and height of a PNG, read from the file. */
+  const pngSize = async (file: string) => {
+    const meta = await sharp(file).metadata();
+    expect(meta.format).toBe('png');
+    return { width: meta.width, height: meta.height };
+  };
+  /** The worst-cases grid's size: 4 good and 4 defective rows of 192-pixel cells (96-pixel maps shown twice as large). */
+  const gridSize = (columns: number) => ({ width: 2 * 12 + columns * 192 + (columns - 1) * 8, height: 2 * 12 + 28 + 8 * (24 + 192) + 7 * 14 });
+
+  it('writes report.html with the ROC and PRO curves, score histograms and the worst cases as PNGs', async () => {
+    const model = await trained();
+    const report = path.join(work, 'report');
+    const r = await padim('eval', '--data', data, '--model', model, '--report', report);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain(`report written to ${path.join(report, 'report.html')}`);
+    expect((await fs.readdir(report)).sort()).toEqual(['pro.png', 'report.html', 'roc.png', 'score-histograms.png', 'worst-cases.png']);
+    // Charts are drawn at twice their 420×360 (curves) and 340×200 per panel (histograms, two to a row) plot areas, axes and titles around them.
+    for (const chart of ['roc.png', 'pro.png']) {
+      const size = await pngSize(path.join(report, chart));
+      expect(size.width).toBeGreaterThan(840);
+      expect(size.width).toBeLessThan(1200);
+      expect(size.height).toBeGreaterThan(720);
+      expect(size.height).toBeLessThan(1000);
+    }
+    const histograms = await pngSize(path.join(report, 'score-histograms.png'));
+    expect(histograms.width).toBeGreaterThan(2 * 2 * 340);
+    expect(histograms.height).toBeGreaterThan(2 * 2 * 200); // three defect types: two rows of panels
+    expect(await pngSize(path.join(report, 'worst-cases.png'))).toEqual(gridSize(4));
+
+    const html = await fs.readFile(path.join(report, 'report.html'), 'utf8');
+    for (const png of ['roc.png', 'pro.png', 'score-histograms.png', 'worst-cases.png']) expect(html).toContain(`<img src="${png}" width=`);
+    const metrics = JSON.parse(r.stdout.trim().split('\n').pop()!);
+    expect(html).toContain(`<tr><th>image AUROC</th><td>${metrics.imageAUROC.toFixed(4)}</td></tr>`);
+    expect(html).toContain(`<tr><th>AUPRO@0.3</th><td>${metrics.aupro.toFixed(4)}</td></tr>`);
+    const { manifest } = await readModelFolder(model);
+    expect(html).toContain(`<tr><th>rule</th><td>${manifest.thresholds.rule}, k = 3</td></tr>`);
+    expect(html).toContain(`<tr><th>image threshold</th><td>${manifest.thresholds.image.toFixed(4)}</td></tr>`);
+    expect(html).toContain('<tr><td>good</td><td>4</td><td>0</td><td>—</td><td>png</td><td>96×96</td></tr>');
+    expect(html).toContain('<tr><td>scratch</td><td>3</td><td>0</td><td>3</td><td>png</td><td>96×96</td></tr>');
+    expect(html).not.toContain('No PRO curve');
+  });
+
+  it('reports a category without masks, of JPEGs at odd sizes: no PRO curve or ground-truth column, and says so', async () => {
+    const model = await trained();
+    const copy = path.join(work, 'woven-jpeg');
+    const test = path.join(data, 'test');
+    for (const file of await listImagesRecursive(test)) {
+      const to = path.join(copy, 'test', path.relative(test, file)).replace(/\.png$/, '.jpg');
+      await fs.mkdir(path.dirname(to), { recursive: true });
+      await sharp(file).resize(101, 77, { fit: 'fill' }).jpeg({ quality: 90 }).toFile(to);
+    }
+    const report = path.join(work, 'report-no-masks');
+    const r = await padim('eval', '--data', copy, '--model', model, '--report', report);
+    expect(r.code).toBe(0);
+    expect((await fs.readdir(report)).sort()).toEqual(['report.html', 'roc.png', 'score-histograms.png', 'worst-cases.png']);
+    expect(await pngSize(path.join(report, 'worst-cases.png'))).toEqual(gridSize(3));
+    const html = await fs.readFile(path.join(report, 'report.html'), 'utf8');
+    expect(html).toContain('No pixel metrics, PRO curve or ground-truth column: no ground-truth masks for the 9 defective images');
+    expect(html).toContain('No PRO curve: the test set has no ground-truth masks.');
+    expect(html).not.toContain('pro.png');
+    expect(html).toContain('<tr><th>pixel AUROC</th><td>n/a</td></tr>');
+    expect(html).toContain('<tr><td>hole</td><td>3</td><td>0</td><td>0</td><td>jpeg</td><td>101×77</td></tr>');
   });
 
   it('scores .tar.gz and .zip archives entry by entry, as it scores the same images in a folder', async () => {

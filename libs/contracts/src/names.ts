@@ -10,3 +10,6 @@ export const categoryName = z
 export const versionName = z.string().regex(CATEGORY_PATTERN, 'must be 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit');
 
 export const runId = z.string().regex(/^[A-Za-z0-9-]{8,64}$/, 'must be a run id');
+
+/** A file of a model version's evaluation report: report.html or one of its PNGs. */
+export const reportFileName = z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}\.(html|png)$/, 'must be report.html or a PNG of the report (e.g. roc.png)');

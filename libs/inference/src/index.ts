@@ -18,6 +18,7 @@ export * from './pipeline/progress';
 export * from './pipeline/score-images';
 export * from './pipeline/train-model';
 export * from './render/heatmap';
+export * from './report/evaluation-report';
 export * from './runtime/finalize-in-parallel';
 export * from './runtime/onnx-session';
 export * from './runtime/onnx-worker-session';

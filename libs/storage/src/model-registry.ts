@@ -5,6 +5,8 @@ import { ModelConflictError, ModelIntegrityError, ModelNotFoundError, type Artif
 import { InProcessRegistryLock, type RegistryLock } from './registry-lock';
 
 export const MANIFEST_NAME = 'manifest.json';
+/** Folder of a version's evaluation report (report.html and its PNGs), written with a version fitted on a validation set. */
+export const REPORT_FOLDER = 'report';
 
 export interface WrittenArtifact {
   key: string;

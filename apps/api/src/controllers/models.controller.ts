@@ -1,7 +1,8 @@
+import { Readable } from 'node:stream';
 import { Controller, Delete, Get, HttpCode, Param, Post, Req, StreamableFile } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiConsumes, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Request } from 'express';
-import { categoryName, modelImportFields, versionName } from '@padim-fleet/contracts';
+import { categoryName, modelImportFields, reportFileName, versionName } from '@padim-fleet/contracts';
 import { openApiSchema } from '../common/json-schema';
 import { ZodValidationPipe } from '../common/zod-validation.pipe';
 import { ModelsService } from '../services/models.service';
@@ -22,6 +23,17 @@ export class ModelsController {
   @ApiOperation({ summary: 'Versions of a category with their metrics and thresholds, and which is current' })
   get(@Param('category', new ZodValidationPipe(categoryName, 'category')) category: string) {
     return this.service.get(category);
+  }
+
+  @Get(':category/versions/:version/report/:file')
+  @ApiOperation({ summary: "A file of a version's evaluation report (report.html, roc.png, pro.png, score-histograms.png, worst-cases.png), made when its run had a validation set" })
+  async report(
+    @Param('category', new ZodValidationPipe(categoryName, 'category')) category: string,
+    @Param('version', new ZodValidationPipe(versionName, 'version')) version: string,
+    @Param('file', new ZodValidationPipe(reportFileName, 'file')) file: string,
+  ) {
+    const type = file.endsWith('.html') ? 'text/html; charset=utf-8' : 'image/png';
+    return new StreamableFile((await this.service.reportFile(category, version, file)) as Readable, { type });
   }
 
   @Post(':category/versions/:version/promote')

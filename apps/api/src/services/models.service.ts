@@ -9,7 +9,7 @@ import { Readable } from 'node:stream';
 import { FleetConfig, ModelImportFields, modelImportFields } from '@padim-fleet/contracts';
 import { RegistryImportTarget, importModelArchive, openModelArchive, uploadPrefix } from '@padim-fleet/fleet';
 import { ModelManifest, parseModelManifest } from '@padim-fleet/padim-core';
-import { BlobStore, ModelRegistry, validateCategory, validateVersion } from '@padim-fleet/storage';
+import { BlobStore, ModelNotFoundError, ModelRegistry, REPORT_FOLDER, validateCategory, validateVersion } from '@padim-fleet/storage';
 import { receiveArchiveUpload } from '../common/archive-upload';
 import { BLOB_STORE, FLEET_CONFIG } from '../common/tokens';
 import { ZodValidationPipe } from '../common/zod-validation.pipe';
@@ -55,6 +55,19 @@ export class ModelsService {
     const current = await this.registry.getCurrent(category);
     const summaries = await Promise.all(versions.map(async (v) => summarize(parseModelManifest(await this.registry.readManifest(category, v)), v, current)));
     return { category, current, versions: summaries };
+  }
+
+  /** A file of the version's evaluation report; 404 when the version does not exist or has no report. */
+  async reportFile(category: string, version: string, file: string): Promise<NodeJS.ReadableStream> {
+    validateCategory(category);
+    validateVersion(version);
+    if (!(await this.registry.hasVersion(category, version))) throw new NotFoundException(`no version ${version} of category ${category}`);
+    try {
+      return await this.registry.openArtifact(category, version, `${REPORT_FOLDER}/${file}`);
+    } catch (error) {
+      if (!(error instanceof ModelNotFoundError)) throw error;
+      throw new NotFoundException(`${category}/${version} has no ${file} in its evaluation report: a version has one when its run was trained with a validation set`);
+    }
   }
 
   async promote(category: string, version: string): Promise<{ category: string; current: string }> {

@@ -12,9 +12,10 @@ import {
   resolveTrainingFiles,
   storedMetrics,
   trainModel,
+  writeEvaluationReport,
   writeModelFolder,
 } from '@padim-fleet/inference';
-import { FalsePositives, ThresholdRule, falsePositivesAt, thresholdForRule } from '@padim-fleet/padim-core';
+import { FalsePositives, ModelThresholds, ThresholdRule, falsePositivesAt, thresholdForRule } from '@padim-fleet/padim-core';
 import { CommandSpec, numberOption, parseCommand, UsageError } from '../args';
 import { MODEL_OPTIONS, RUNTIME_OPTIONS, backboneOptionsFrom, embeddingFrom, inputFrom, loadBackbone, runtimeFrom } from '../common-options';
 import { progressBar } from '../progress-bar';
@@ -22,16 +23,18 @@ import { progressBar } from '../progress-bar';
 export const EVAL_COMMAND = {
   name: 'eval',
   summary: "image and pixel metrics on a category's test split",
-  synopsis: '--data <MVTec category dir> (--model <dir> | [training options]) [--save-model <dir>] [--threshold-rules] [--json]',
+  synopsis: '--data <MVTec category dir> (--model <dir> | [training options]) [--save-model <dir>] [--report <dir>] [--threshold-rules] [--json]',
   description:
     "Scores a category's test split and prints image/pixel AUROC, AUPRO@0.3 and F1-max; without --model it first trains on\n" +
     'train/good (all of it unless --holdout is given) with the options of padim train. The last line is JSON.\n' +
     '--threshold-rules holds out --holdout (default 0.1) of train/good and prints, per threshold rule, the threshold,\n' +
-    'its false-positive rate on those held-out normal images and the recall on the test defects.',
+    'its false-positive rate on those held-out normal images and the recall on the test defects.\n' +
+    '--report writes report.html with PNGs: ROC and PRO curves, score histograms per defect type, the worst cases.',
   options: {
     data: { type: 'string', value: 'dir', description: 'an MVTec-style category with test/ (and ground_truth/ for the pixel metrics) (required)' },
     model: { type: 'string', value: 'dir', description: 'the model folder to evaluate (default: train one first)' },
     'save-model': { type: 'string', value: 'dir', description: 'write the model trained here, with F1-optimal thresholds from the test split' },
+    report: { type: 'string', value: 'dir', description: 'write report.html and its PNGs (ROC, PRO, score histograms, worst cases) into dir' },
     holdout: { type: 'string', value: 'fraction', description: 'share of train/good kept out of the fit when training here (default 0)' },
     'threshold-rules': { type: 'boolean', description: 'compare the threshold rules on held-out normal images and the test defects (trains here)' },
     json: { type: 'boolean', description: 'print only the JSON line' },
@@ -101,6 +104,19 @@ export function metricsTable(m: EvaluationMetrics): string {
   return m.pixelMetricsSkipped === null ? table : `${table}  no pixel metrics: ${m.pixelMetricsSkipped}\n`;
 }
 
+/** F1-optimal thresholds on the evaluated split, as a validation set sets them. */
+function testSplitThresholds(metrics: EvaluationMetrics): ModelThresholds {
+  return {
+    image: metrics.imageF1Threshold,
+    // Without masks the pixel threshold is the image threshold, as for a validation set without them.
+    pixel: metrics.pixelF1Threshold ?? metrics.imageF1Threshold,
+    min: metrics.minScore,
+    max: metrics.maxScore,
+    rule: 'validation-f1',
+    sampleCount: metrics.images,
+  };
+}
+
 export async function evalCommand(argv: string[]): Promise<void> {
   const { values } = parseCommand(argv, EVAL_COMMAND);
   if (!values.data) throw new UsageError(`--data is required (padim eval --help lists the options)`);
@@ -145,8 +161,16 @@ export async function evalCommand(argv: string[]): Promise<void> {
   let metrics: EvaluationMetrics;
   let ruleRows: ThresholdRuleRow[] | undefined;
   try {
-    const evaluation = await evaluateModel(scorer, testSet, { batchSize: runtime.batchSize, onProgress: progressBar() });
+    const evaluation = await evaluateModel(scorer, testSet, { batchSize: runtime.batchSize, onProgress: progressBar(), keepMaps: values.report !== undefined });
     metrics = evaluation.metrics;
+    if (values.report) {
+      const dir = path.resolve(values.report);
+      // A model trained here has no thresholds of its own: the report shows the F1-optimal ones of this test split.
+      const thresholds = model.manifest.thresholds.rule === 'unset' ? testSplitThresholds(metrics) : model.manifest.thresholds;
+      const files = await writeEvaluationReport(dir, { manifest: model.manifest, thresholds, metrics, results: evaluation.results, side: scorer.side, dataset: data });
+      for (const r of evaluation.results) delete r.map;
+      process.stderr.write(`report written to ${path.join(dir, 'report.html')} (${files.map((f) => f.name).join(', ')})\n`);
+    }
     if (compareRules) {
       if (heldOut.length === 0) throw new UsageError('--threshold-rules needs held-out images: --holdout above 0 and at least 10 training images');
       const normals = await scoreImages(scorer, heldOut.map((file) => ({ file })), { batchSize: runtime.batchSize, stage: 'threshold' });
@@ -161,15 +185,7 @@ export async function evalCommand(argv: string[]): Promise<void> {
   if (!values.model && values['save-model']) {
     const out = path.resolve(values['save-model']);
     const { tensors: _unused, ...manifest } = m;
-    manifest.thresholds = {
-      image: metrics.imageF1Threshold,
-      // Without masks the pixel threshold is the image threshold, as for a validation set without them.
-      pixel: metrics.pixelF1Threshold ?? metrics.imageF1Threshold,
-      min: metrics.minScore,
-      max: metrics.maxScore,
-      rule: 'validation-f1',
-      sampleCount: metrics.images,
-    };
+    manifest.thresholds = testSplitThresholds(metrics);
     manifest.metrics = storedMetrics(metrics);
     await writeModelFolder(out, manifest, model.tensors);
     process.stderr.write(`model written to ${out}\n`);

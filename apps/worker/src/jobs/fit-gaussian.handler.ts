@@ -22,9 +22,10 @@ import {
   evaluateModel,
   storedMetrics,
   listMvtecTestSet,
+  writeEvaluationReport,
 } from '@padim-fleet/inference';
 import { ModelManifest, parseModelManifest } from '@padim-fleet/padim-core';
-import { ModelNotFoundError, modelVersionPrefix, runPrefix } from '@padim-fleet/storage';
+import { ModelNotFoundError, REPORT_FOLDER, modelVersionPrefix, runPrefix } from '@padim-fleet/storage';
 import { loadPlan } from './extract-features.handler';
 import { REGULARIZATION, gridOf, manifestBaseOf, publishFittedShard, thresholdImages, versionManifest } from './fit-one-shard';
 import { JobContext, RunStoppedError, parseJobData, runStopReason, runtimeOf, throwIfStopped } from './job-context';
@@ -116,8 +117,12 @@ export async function fitGaussian(job: Job, ctx: JobContext): Promise<FitGaussia
     if (validation) {
       const scorer = await PadimScorer.create({ ...base, tensors: undefined as never }, tensors, backbone, runtime, { extractor: lease.extractor });
       try {
-        const { metrics } = await evaluateModel(scorer, validation);
+        const { metrics, results } = await evaluateModel(scorer, validation, { keepMaps: true });
         base.metrics = storedMetrics(metrics);
+        // The report's files go in before the manifest, like every artifact: a version never shows half a report.
+        const reportDir = path.join(dir, REPORT_FOLDER);
+        const files = await writeEvaluationReport(reportDir, { manifest: base, thresholds: base.thresholds, metrics, results, side: scorer.side, dataset: plan.request.validation! });
+        for (const file of files) await ctx.registry.writeArtifact(category, version, `${REPORT_FOLDER}/${file.name}`, createReadStream(path.join(reportDir, file.name)));
       } finally {
         await scorer.release();
       }

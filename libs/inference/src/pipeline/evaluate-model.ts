@@ -27,12 +27,12 @@ export interface EvaluationMetrics {
 export async function evaluateModel(
   scorer: PadimScorer,
   testSet: LabelledImage[],
-  opts: { batchSize?: number; onProgress?: ProgressListener } = {},
+  opts: { batchSize?: number; onProgress?: ProgressListener; /** Keep each image's anomaly map in the results (a report draws from them). */ keepMaps?: boolean } = {},
 ): Promise<{ metrics: EvaluationMetrics; results: ScoredImage<LabelledImage>[] }> {
   const results = await scoreImages(scorer, testSet, { batchSize: opts.batchSize, collectMaps: true, onProgress: opts.onProgress, stage: 'evaluate' });
   const metrics = evaluationMetrics(results, scorer.side);
-  // Maps are large; callers that need them keep their own.
-  for (const r of results) delete r.map;
+  // Maps are large: dropped unless the caller asks for them.
+  if (!opts.keepMaps) for (const r of results) delete r.map;
   return { metrics, results };
 }
 

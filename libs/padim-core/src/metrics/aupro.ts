@@ -26,15 +26,68 @@ export function aupro(
   shape: { h: number; w: number },
   fprLimit = 0.3,
 ): number {
-  assertMapsAndMasks('aupro', maps, masks, shape);
-  if (!(fprLimit > 0 && fprLimit <= 1)) throw new RangeError(`aupro: fprLimit must be in (0, 1], got ${fprLimit}`);
+  assertFprLimit('aupro', fprLimit);
+  let area = 0;
+  let px = 0;
+  let py = 0;
+  proCurveSweep('aupro', maps, masks, shape, fprLimit, (x, y) => {
+    area += 0.5 * (y + py) * (x - px);
+    px = x;
+    py = y;
+  });
+  return area / fprLimit;
+}
+
+/**
+ * The points of the per-region-overlap curve that aupro integrates, from (0, 0) up to FPR
+ * `fprLimit` (the last point interpolated linearly at the limit, as MVTec's code does): one point
+ * per distinct score, so a whole test set gives up to millions. `minStep` keeps only the points
+ * that move FPR or PRO by at least that much from the last one kept (the first and last always
+ * stay), enough to plot the curve.
+ */
+export function proCurve(
+  maps: readonly Float32Array[],
+  masks: readonly Uint8Array[],
+  shape: { h: number; w: number },
+  fprLimit = 0.3,
+  minStep = 0,
+): { fpr: Float64Array; pro: Float64Array } {
+  assertFprLimit('proCurve', fprLimit);
+  const fpr: number[] = [0];
+  const pro: number[] = [0];
+  proCurveSweep('proCurve', maps, masks, shape, fprLimit, (x, y, last) => {
+    const k = fpr.length - 1;
+    if (!last && Math.abs(x - fpr[k]) < minStep && Math.abs(y - pro[k]) < minStep) return;
+    fpr.push(x);
+    pro.push(y);
+  });
+  return { fpr: Float64Array.from(fpr), pro: Float64Array.from(pro) };
+}
+
+function assertFprLimit(name: string, fprLimit: number): void {
+  if (!(fprLimit > 0 && fprLimit <= 1)) throw new RangeError(`${name}: fprLimit must be in (0, 1], got ${fprLimit}`);
+}
+
+/**
+ * Visits the PRO curve's points after (0, 0) in increasing FPR, up to and including the point at
+ * `fprLimit` (interpolated when no score falls exactly there); `last` marks that final point.
+ */
+function proCurveSweep(
+  name: string,
+  maps: readonly Float32Array[],
+  masks: readonly Uint8Array[],
+  shape: { h: number; w: number },
+  fprLimit: number,
+  visit: (fpr: number, pro: number, last: boolean) => void,
+): void {
+  assertMapsAndMasks(name, maps, masks, shape);
   const n = shape.h * shape.w;
 
   let anomalousPixels = 0;
   for (const mask of masks) for (let i = 0; i < n; i++) if (mask[i] !== 0) anomalousPixels++;
   const normalPixels = maps.length * n - anomalousPixels;
-  if (anomalousPixels === 0) throw new RangeError('aupro: masks contain no anomalous pixel, so there is no region to overlap');
-  if (normalPixels === 0) throw new RangeError('aupro: masks contain no normal pixel, so the false positive rate is undefined');
+  if (anomalousPixels === 0) throw new RangeError(`${name}: masks contain no anomalous pixel, so there is no region to overlap`);
+  if (normalPixels === 0) throw new RangeError(`${name}: masks contain no normal pixel, so the false positive rate is undefined`);
 
   // Gather normal scores, and anomalous scores tagged with a dataset-wide region id.
   const normal = new Float32Array(normalPixels);
@@ -65,21 +118,16 @@ export function aupro(
   const neg = radixSortFloat32(normal);
   const { values: pos, payload: posRegion } = radixSortFloat32Pairs(anomalous, regionOf);
 
-  // Streaming version of MVTec's trapezoid(x, y, x_max): sum segments while x <= limit; at the
-  // first point past it, add the partial segment to the interpolated value (unless the limit
-  // was hit exactly) and stop.
+  // MVTec's trapezoid(x, y, x_max) takes the points while x <= limit; at the first point past
+  // it, the curve is interpolated at the limit (unless the limit was hit exactly), and it stops.
   let px = 0;
   let py = 0;
-  let area = 0;
   const addPoint = (x: number, y: number): boolean => {
     if (x > fprLimit) {
-      if (px !== fprLimit) {
-        const yLimit = py + ((y - py) * (fprLimit - px)) / (x - px);
-        area += 0.5 * (yLimit + py) * (fprLimit - px);
-      }
+      if (px !== fprLimit) visit(fprLimit, py + ((y - py) * (fprLimit - px)) / (x - px), true);
       return true;
     }
-    area += 0.5 * (y + py) * (x - px);
+    visit(x, y, x === fprLimit);
     px = x;
     py = y;
     return false;
@@ -95,8 +143,7 @@ export function aupro(
     // MVTec clips both to 1 against rounding
     const fpr = Math.min(1, (normalPixels - i) / normalPixels);
     const pro = Math.min(1, overlapSum / regions);
-    if (addPoint(fpr, pro)) return area / fprLimit;
+    if (addPoint(fpr, pro)) return;
   }
   addPoint(1, 1);
-  return area / fprLimit;
 }

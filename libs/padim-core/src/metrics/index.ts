@@ -1,4 +1,4 @@
-export { aupro } from './aupro';
+export { aupro, proCurve } from './aupro';
 export { auroc, aurocSorted } from './auroc';
 export { connectedComponents } from './connected-components';
 export { f1Max, f1MaxSorted, type F1MaxResult } from './f1-max';
