@@ -104,7 +104,7 @@ describeWithRedis('model archives between two fleets', () => {
       expect((await source.request('GET', '/v1/models/screw/versions/nope/archive')).status).toBe(404);
       const noFile = await fetch(`http://127.0.0.1:${to.port}/v1/models/screw/import`, { method: 'POST', headers: { authorization: `Bearer ${API_KEY}` }, body: new FormData() });
       expect(noFile.status).toBe(400);
-      expect(((await noFile.json()) as { message: string }).message).toMatch(/archive: upload a model archive/);
+      expect(((await noFile.json()) as { message: string }).message).toMatch(/archive: upload an archive/);
       const badField = await upload('screw', Buffer.from('x'), { promote: 'yes' });
       expect(badField.status).toBe(400);
       expect(JSON.stringify(badField.body)).toMatch(/promote/);
