@@ -56,9 +56,10 @@ describeWithRedis('model archives between two fleets', () => {
     }, 60_000);
 
     async function upload(category: string, archive: Buffer, fields: Record<string, string> = {}): Promise<{ status: number; body: any }> {
+      // Fields first, as the README advises: they are checked before the archive is stored.
       const form = new FormData();
-      form.append('archive', new Blob([archive]), 'screw-v7.tar');
       for (const [k, v] of Object.entries(fields)) form.append(k, v);
+      form.append('archive', new Blob([archive]), 'screw-v7.tar');
       const res = await fetch(`http://127.0.0.1:${to.port}/v1/models/${category}/import`, { method: 'POST', headers: { authorization: `Bearer ${API_KEY}` }, body: form });
       return { status: res.status, body: await res.json() };
     }
@@ -108,6 +109,7 @@ describeWithRedis('model archives between two fleets', () => {
       const badField = await upload('screw', Buffer.from('x'), { promote: 'yes' });
       expect(badField.status).toBe(400);
       expect(JSON.stringify(badField.body)).toMatch(/promote/);
+      expect(await uploadsLeft()).toEqual([]);
     }, 60_000);
   });
 });
