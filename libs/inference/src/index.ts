@@ -23,3 +23,4 @@ export * from './runtime/onnx-session';
 export * from './runtime/onnx-worker-session';
 export * from './graphs/anomaly-map-graph';
 export * from './checksums/fast-crc32';
+export * from './graphs/gram-graph';

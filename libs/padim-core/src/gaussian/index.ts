@@ -34,3 +34,4 @@ export {
   type AccumulatorMeta,
 } from './serialize-accumulator';
 export { benchAccumulate, type AccumulateBenchResult } from './accumulate.bench';
+export { accumulateGroupByGram, gramBlockPositions, GRAM_BLOCK_BYTES, type BatchedGram } from './accumulate-by-gram';
