@@ -8,9 +8,14 @@ export interface AccumulateModesResult {
   kernelGroup: number;
   /** Images per pass of the Gram path (the pipeline's group now). */
   gramGroup: number;
-  /** One entry per repetition: each path's time for the same batch, measured back to back. */
-  rounds: { kernelMsPerImage: number; gramMsPerImage: number }[];
+  /**
+   * One entry per repetition, each path measured back to back: wall time, and the process's CPU time
+   * (both paths run on this thread), which a machine loaded by others inflates less.
+   */
+  rounds: { kernelMsPerImage: number; gramMsPerImage: number; kernelCpuMsPerImage: number; gramCpuMsPerImage: number }[];
+  /** Median over the rounds of kernel time / Gram time: wall, then CPU. */
   medianRatio: number;
+  medianCpuRatio: number;
 }
 
 /**
@@ -36,16 +41,36 @@ export async function benchAccumulateModes({ dim = 100, kernelGroup = 16, gramGr
     const rounds: AccumulateModesResult['rounds'] = [];
     for (let r = 0; r < repeats; r++) {
       let t = performance.now();
+      let cpu = process.cpuUsage();
       accumulateEmbeddingGroup(kernelAcc, kernelBatch);
+      const kernelCpuMsPerImage = cpuMs(process.cpuUsage(cpu)) / kernelGroup;
       const kernelMsPerImage = (performance.now() - t) / kernelGroup;
       t = performance.now();
+      cpu = process.cpuUsage();
       await accumulateGroupByGram(gramAcc, gramBatch, session.gram);
+      const gramCpuMsPerImage = cpuMs(process.cpuUsage(cpu)) / gramGroup;
       const gramMsPerImage = (performance.now() - t) / gramGroup;
-      rounds.push({ kernelMsPerImage, gramMsPerImage });
+      rounds.push({ kernelMsPerImage, gramMsPerImage, kernelCpuMsPerImage, gramCpuMsPerImage });
     }
-    const ratios = rounds.map((r) => r.kernelMsPerImage / r.gramMsPerImage).sort((a, b) => a - b);
-    return { dim, positions, kernelGroup, gramGroup, rounds, medianRatio: ratios[Math.floor(ratios.length / 2)] };
+    return {
+      dim,
+      positions,
+      kernelGroup,
+      gramGroup,
+      rounds,
+      medianRatio: median(rounds.map((r) => r.kernelMsPerImage / r.gramMsPerImage)),
+      medianCpuRatio: median(rounds.map((r) => r.kernelCpuMsPerImage / r.gramCpuMsPerImage)),
+    };
   } finally {
     await session.release();
   }
+}
+
+function cpuMs(usage: NodeJS.CpuUsage): number {
+  return (usage.user + usage.system) / 1000;
+}
+
+export function median(xs: number[]): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
 }

@@ -21,8 +21,11 @@ async function main(): Promise<void> {
     repeats: option('repeats', 5),
   });
   for (const r of result.rounds) {
-    process.stdout.write(`float64 kernel ${round(r.kernelMsPerImage, 2)} ms/image, Gram ${round(r.gramMsPerImage, 2)} ms/image, ratio ${round(r.kernelMsPerImage / r.gramMsPerImage, 2)}\n`);
+    process.stdout.write(
+      `float64 kernel ${round(r.kernelMsPerImage, 2)} ms/image (${round(r.kernelCpuMsPerImage, 2)} CPU), Gram ${round(r.gramMsPerImage, 2)} ms/image (${round(r.gramCpuMsPerImage, 2)} CPU), ratio ${round(r.kernelMsPerImage / r.gramMsPerImage, 2)} (${round(r.kernelCpuMsPerImage / r.gramCpuMsPerImage, 2)} CPU)\n`,
+    );
   }
+  process.stdout.write(`median ratio ${round(result.medianRatio, 2)} (${round(result.medianCpuRatio, 2)} CPU)\n`);
   process.stdout.write(JSON.stringify(result) + '\n');
 }
 

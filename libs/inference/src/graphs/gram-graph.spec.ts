@@ -44,8 +44,10 @@ describe('Gram graph', () => {
     try {
       // Position 0: rows [1 2 3], [4 5 6]; position 1: rows [1 0 −1], [2 2 2].
       const centred = Float32Array.from([1, 2, 3, 4, 5, 6, 1, 0, -1, 2, 2, 2]);
-      expect(Array.from(await session.gram(centred, 2, 2, 3))).toEqual([14, 32, 32, 77, 2, 0, 0, 12]);
-      await expect(session.gram(centred, 2, 3, 2)).rejects.toThrow(/Gram session is for d=2, got d=3/);
+      const gram = new Float32Array(8);
+      await session.gram(centred, 2, 2, 3, gram);
+      expect(Array.from(gram)).toEqual([14, 32, 32, 77, 2, 0, 0, 12]);
+      await expect(session.gram(centred, 2, 3, 2, gram)).rejects.toThrow(/Gram session is for d=2, got d=3/);
     } finally {
       await session.release();
     }

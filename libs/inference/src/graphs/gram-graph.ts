@@ -28,10 +28,10 @@ export interface GramSession {
 export async function createGramSession(d: number, threads = 1): Promise<GramSession> {
   const session = await createOnnxSession(buildGramGraph(d), { threads });
   return {
-    gram: async (centred, positions, dd, B) => {
+    gram: async (centred, positions, dd, B, gram) => {
       if (dd !== d) throw new RangeError(`Gram session is for d=${d}, got d=${dd}`);
-      const out = await session.run({ centred: new ort.Tensor('float32', centred, [positions, d, B]) });
-      return out.gram.data as Float32Array;
+      // Written into the caller's buffer: no output to allocate and copy per block.
+      await session.run({ centred: new ort.Tensor('float32', centred, [positions, d, B]) }, { gram: new ort.Tensor('float32', gram, [positions, d, d]) });
     },
     release: () => session.release(),
   };

@@ -4,8 +4,7 @@ import { accumulateGroupByGram, gramBlockPositions, type BatchedGram } from './a
 import { createGaussianAccumulator } from './gaussian-accumulator';
 
 /** X·Xᵀ per position of [positions, d, B], summed in float64 then rounded to float32 as a GEMM would return it. */
-const naiveGram: BatchedGram = async (centred, positions, d, B) => {
-  const out = new Float32Array(positions * d * d);
+const naiveGram: BatchedGram = async (centred, positions, d, B, out) => {
   for (let p = 0; p < positions; p++) {
     for (let i = 0; i < d; i++) {
       for (let j = 0; j < d; j++) {
@@ -15,7 +14,6 @@ const naiveGram: BatchedGram = async (centred, positions, d, B) => {
       }
     }
   }
-  return out;
 };
 
 function randomBatch(n: number, d: number, P: number, seed: number): Float32Array {
@@ -81,9 +79,9 @@ describe('accumulateGroupByGram', () => {
     );
   });
 
-  it('bounds a block of Gram output to 16 MiB, whatever d is', () => {
-    expect(gramBlockPositions(100, 4096)).toBe(419);
-    expect(gramBlockPositions(550, 4096)).toBe(13);
+  it('bounds a block of Gram output to 1 MiB, whatever d is, in whole cache lines of positions where it can', () => {
+    expect(gramBlockPositions(100, 4096)).toBe(16);
+    expect(gramBlockPositions(550, 4096)).toBe(1);
     expect(gramBlockPositions(4000, 4096)).toBe(1);
     expect(gramBlockPositions(10, 7)).toBe(7);
   });
