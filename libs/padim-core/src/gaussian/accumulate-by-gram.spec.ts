@@ -1,6 +1,6 @@
 import { mulberry32 } from '../random';
 import { accumulateEmbeddingsReference } from './accumulate-embeddings';
-import { accumulateGroupByGram, gramBlockPositions, type BatchedGram } from './accumulate-by-gram';
+import { accumulateGroupByGram, centredBlockPositions, gramBlockPositions, type BatchedGram } from './accumulate-by-gram';
 import { createGaussianAccumulator } from './gaussian-accumulator';
 
 /** X·Xᵀ per position of [positions, d, B], summed in float64 then rounded to float32 as a GEMM would return it. */
@@ -44,10 +44,11 @@ function worstRelative(a: Float64Array, b: Float64Array): number {
 
 describe('accumulateGroupByGram', () => {
   it.each([
-    [7, 5, 3],
-    [13, 9, 4],
-    [10, 1, 1],
-  ])('accumulates several groups as the per-sample float64 reference does (P=%i, d=%i, block=%i)', async (P, d, block) => {
+    [7, 5, 3, 2],
+    [13, 9, 5, 5],
+    [13, 9, 13, 4],
+    [10, 1, 1, 1],
+  ])('accumulates several groups as the per-sample float64 reference does (P=%i, d=%i, blocks of %i and GEMMs of %i positions)', async (P, d, centred, gram) => {
     const groups = [
       [{ data: randomBatch(3, d, P, 1), n: 3 }, { data: randomBatch(2, d, P, 2), n: 2 }],
       [{ data: randomBatch(1, d, P, 3), n: 1 }],
@@ -56,7 +57,7 @@ describe('accumulateGroupByGram', () => {
     const byGram = createGaussianAccumulator(P, d);
     const reference = createGaussianAccumulator(P, d);
     for (const group of groups) {
-      await accumulateGroupByGram(byGram, group, naiveGram, block);
+      await accumulateGroupByGram(byGram, group, naiveGram, { centred, gram });
       for (const b of group) accumulateEmbeddingsReference(reference, b.data, b.n);
     }
     expect(byGram.count).toBe(10);
@@ -79,10 +80,14 @@ describe('accumulateGroupByGram', () => {
     );
   });
 
-  it('bounds a block of Gram output to 1 MiB, whatever d is, in whole cache lines of positions where it can', () => {
-    expect(gramBlockPositions(100, 4096)).toBe(16);
+  it('bounds a GEMM block to 1 MiB of output and a centred block to 8 MiB, whatever d is', () => {
+    expect(gramBlockPositions(100, 4096)).toBe(26);
     expect(gramBlockPositions(550, 4096)).toBe(1);
     expect(gramBlockPositions(4000, 4096)).toBe(1);
     expect(gramBlockPositions(10, 7)).toBe(7);
+    expect(centredBlockPositions(100, 64, 4096)).toBe(320);
+    expect(centredBlockPositions(550, 64, 4096)).toBe(48);
+    expect(centredBlockPositions(550, 1000, 4096)).toBe(3);
+    expect(centredBlockPositions(10, 2, 7)).toBe(7);
   });
 });

@@ -15,11 +15,20 @@ export type BatchedGram = (centred: Float32Array, positions: number, d: number, 
 export const GRAM_BLOCK_BYTES = 2 ** 20;
 
 /**
- * Positions per block so that a block's float32 Gram stays within GRAM_BLOCK_BYTES; a multiple of 16
- * where that allows, so that each read of a channel's run covers whole 64-byte cache lines.
+ * Bytes of the centred float32 samples of one block of positions ([positions, d, B]). Large enough that
+ * each sample's run of one channel spans many cache lines: the gather then touches each memory page of
+ * the B samples once per run, not once per few floats (page-table walks dominated with 16-position runs).
  */
+export const CENTRED_BLOCK_BYTES = 8 * 2 ** 20;
+
+/** Positions per GEMM call so that its float32 Gram output stays within GRAM_BLOCK_BYTES. */
 export function gramBlockPositions(d: number, positions: number): number {
-  const fit = Math.max(1, Math.floor(GRAM_BLOCK_BYTES / (4 * d * d)));
+  return Math.max(1, Math.min(positions, Math.floor(GRAM_BLOCK_BYTES / (4 * d * d))));
+}
+
+/** Positions centred at once, within CENTRED_BLOCK_BYTES: a multiple of 16 (whole cache lines of a run) where that fits. */
+export function centredBlockPositions(d: number, B: number, positions: number): number {
+  const fit = Math.max(1, Math.floor(CENTRED_BLOCK_BYTES / (4 * d * B)));
   return Math.min(positions, fit >= 16 ? fit - (fit % 16) : fit);
 }
 
@@ -36,7 +45,7 @@ export async function accumulateGroupByGram(
   acc: GaussianAccumulator,
   batches: { data: Float32Array; n: number }[],
   gram: BatchedGram,
-  blockPositions = gramBlockPositions(acc.dim, acc.positions),
+  blockPositions?: { centred: number; gram: number },
 ): Promise<GaussianAccumulator> {
   assertAccumulator(acc);
   const { positions: P, dim: d } = acc;
@@ -53,17 +62,21 @@ export async function accumulateGroupByGram(
   const B = samples.length;
   if (B === 0) return acc;
   const { n, f, wb } = mergeWeights(acc.count, B);
-  const block = Math.max(1, Math.min(blockPositions, P));
+  const block = Math.max(1, Math.min(blockPositions?.centred ?? centredBlockPositions(d, B, P), P));
+  const gramBlock = Math.max(1, Math.min(blockPositions?.gram ?? gramBlockPositions(d, P), block));
   const centred = new Float32Array(block * d * B);
   const groupMean = new Float64Array(block * d);
-  const blockGram = new Float32Array(block * d * d);
+  const blockGram = new Float32Array(gramBlock * d * d);
   for (let p0 = 0; p0 < P; p0 += block) {
     const pb = Math.min(block, P - p0);
-    const whole = pb === block;
-    const blockCentred = whole ? centred : centred.subarray(0, pb * d * B);
-    centreGroupBlock(samples, P, d, p0, pb, blockCentred, groupMean);
-    await gram(blockCentred, pb, d, B, whole ? blockGram : blockGram.subarray(0, pb * d * d));
-    mergeGramBlock(acc, p0, pb, groupMean, blockGram, f, wb);
+    centreGroupBlock(samples, P, d, p0, pb, centred, groupMean);
+    // Each GEMM's output is merged while it is still in cache.
+    for (let q0 = 0; q0 < pb; q0 += gramBlock) {
+      const qb = Math.min(gramBlock, pb - q0);
+      const qGram = qb === gramBlock ? blockGram : blockGram.subarray(0, qb * d * d);
+      await gram(centred.subarray(q0 * d * B, (q0 + qb) * d * B), qb, d, B, qGram);
+      mergeGramBlock(acc, p0 + q0, qb, groupMean.subarray(q0 * d), qGram, f, wb);
+    }
   }
   acc.count = n;
   return acc;
@@ -75,25 +88,28 @@ export async function accumulateGroupByGram(
  */
 function centreGroupBlock(samples: Float32Array[], P: number, d: number, p0: number, pb: number, centred: Float32Array, groupMean: Float64Array): void {
   const B = samples.length;
-  groupMean.fill(0, 0, pb * d);
-  // Channel by channel: the writes of one channel (pb·B floats) stay in L1 while each sample's run of
-  // pb floats is read once, whole. Float32 values are copied exactly and centred below.
+  const dB = d * B;
+  const invB = 1 / B;
+  const sums = new Float64Array(pb);
+  // Channel by channel: each sample's run of pb floats of the channel is read once, whole, and the
+  // channel's pb·B values are centred while they are still in cache. Float32 inputs copy exactly.
   for (let c = 0; c < d; c++) {
+    sums.fill(0);
+    const src = c * P + p0;
     for (let b = 0; b < B; b++) {
       const sample = samples[b];
-      const src = c * P + p0;
-      for (let pp = 0; pp < pb; pp++) {
+      for (let pp = 0, dst = c * B + b; pp < pb; pp++, dst += dB) {
         const x = sample[src + pp];
-        groupMean[pp * d + c] += x;
-        centred[(pp * d + c) * B + b] = x;
+        sums[pp] += x;
+        centred[dst] = x;
       }
     }
-  }
-  const invB = 1 / B;
-  for (let k = 0; k < pb * d; k++) {
-    const mu = groupMean[k] * invB;
-    groupMean[k] = mu;
-    for (let o = k * B; o < (k + 1) * B; o++) centred[o] -= mu;
+    for (let pp = 0; pp < pb; pp++) {
+      const mu = sums[pp] * invB;
+      groupMean[pp * d + c] = mu;
+      const o = pp * dB + c * B;
+      for (let b = o; b < o + B; b++) centred[b] -= mu;
+    }
   }
 }
 
