@@ -3,8 +3,10 @@ import {
   GaussianAccumulator,
   ModelManifest,
   ModelThresholds,
+  accumulateEmbeddingGroup,
   accumulateGroupByGram,
   createGaussianAccumulator,
+  createResidentGaussianAccumulator,
   featureCount,
   thresholdsFromNormalScores,
   thresholdsFromValidation,
@@ -26,11 +28,20 @@ export const DEFAULT_IMAGE_SIZE = 256;
 export const DEFAULT_BATCH_SIZE = 8;
 export const DEFAULT_HOLDOUT = 0.1;
 /**
- * Images per accumulation pass: each pass reads and writes every float64 co-moment once, so a larger
- * group spends less per image on that pass and gives the GEMM a longer inner dimension; it holds the
- * group's embeddings meanwhile (64 × 1.6 MB for resnet18 d=100 at 256×256).
+ * Images per Gram accumulation pass: each pass reads and writes every float64 co-moment once, so a
+ * larger group spends less per image on that pass and gives the GEMM a longer inner dimension; it holds
+ * the group's embeddings meanwhile (64 × 1.6 MB for resnet18 d=100 at 256×256).
  */
-const ACCUMULATE_GROUP_IMAGES = 64;
+const GRAM_GROUP_IMAGES = 64;
+/** Images per pass of the float64 co-moment kernel (two batches of 8): measured fastest for it at resnet18 d=100. */
+const FLOAT64_GROUP_IMAGES = 16;
+
+/**
+ * How co-moments are accumulated: 'gram', a float32 GEMM per group of images through onnxruntime,
+ * centred within the group and merged into float64; or 'float64', the f64x2 co-moment kernel (the
+ * reference). Both give the same accumulator format.
+ */
+export type ComomentPath = 'gram' | 'float64';
 /** Below this many images nothing is held out and the thresholds come from the training images. */
 const MIN_IMAGES_FOR_HOLDOUT = 10;
 
@@ -57,25 +68,30 @@ export interface AccumulateResult {
 export async function accumulateImages(
   files: string[],
   extractor: EmbeddingExtractor,
-  opts: InputOptions & { accumulator?: GaussianAccumulator; onProgress?: ProgressListener } = {},
+  opts: InputOptions & { accumulator?: GaussianAccumulator; onProgress?: ProgressListener; comoments?: ComomentPath } = {},
 ): Promise<AccumulateResult> {
   const { height, width } = extractor.grid;
-  const acc = opts.accumulator ?? createGaussianAccumulator(height * width, extractor.d);
+  const path = opts.comoments ?? 'gram';
+  const acc = opts.accumulator ?? (path === 'gram' ? createGaussianAccumulator : createResidentGaussianAccumulator)(height * width, extractor.d);
   if (acc.positions !== height * width || acc.dim !== extractor.d) {
     throw new Error(`accumulator is ${acc.positions} positions × d=${acc.dim}, the extractor gives ${height * width} × d=${extractor.d}`);
   }
+  if (path === 'float64') {
+    return streamIntoAccumulator(files, extractor, acc, FLOAT64_GROUP_IMAGES, async (group) => accumulateEmbeddingGroup(acc, group), opts);
+  }
   const gramSession = await createGramSession(extractor.d);
   try {
-    return await accumulateWithGram(files, extractor, acc, (group) => accumulateGroupByGram(acc, group, gramSession.gram), opts);
+    return await streamIntoAccumulator(files, extractor, acc, GRAM_GROUP_IMAGES, (group) => accumulateGroupByGram(acc, group, gramSession.gram), opts);
   } finally {
     await gramSession.release();
   }
 }
 
-async function accumulateWithGram(
+async function streamIntoAccumulator(
   files: string[],
   extractor: EmbeddingExtractor,
   acc: GaussianAccumulator,
+  groupImages: number,
   accumulateGroup: (group: { data: Float32Array; n: number }[]) => Promise<unknown>,
   opts: InputOptions & { onProgress?: ProgressListener },
 ): Promise<AccumulateResult> {
@@ -83,7 +99,7 @@ async function accumulateWithGram(
   const skipped: { file: string; error: string }[] = [];
   // One batch in flight per backbone session; results are taken in order.
   const inFlight: { emb: Promise<Float32Array>; n: number }[] = [];
-  // Embeddings wait here until ACCUMULATE_GROUP_IMAGES of them are in: each pass over the co-moments
+  // Embeddings wait here until groupImages of them are in: each pass over the co-moments
   // then serves more images.
   let group: { data: Float32Array; n: number }[] = [];
   let grouped = 0;
@@ -98,7 +114,7 @@ async function accumulateWithGram(
   const settle = async (job: { emb: Promise<Float32Array>; n: number }) => {
     group.push({ data: await job.emb, n: job.n });
     grouped += job.n;
-    if (grouped >= ACCUMULATE_GROUP_IMAGES) await flush();
+    if (grouped >= groupImages) await flush();
   };
   const items = files.map((file) => ({ file }));
   for await (const batch of extractorBatches(extractor, items, opts)) {
