@@ -23,7 +23,8 @@ export interface GramSession {
 
 /**
  * Opens the Gram graph for dimension d. One intra-op thread by default: the accumulation then takes
- * one core, as the co-moment kernel did, and leaves the others to the backbone sessions it overlaps.
+ * one core (onnxruntime-node runs the graph on the calling thread), as the co-moment kernel did, and
+ * leaves the others to the backbone sessions; a second thread measured slower on 2 shared cores.
  */
 export async function createGramSession(d: number, threads = 1): Promise<GramSession> {
   const session = await createOnnxSession(buildGramGraph(d), { threads });

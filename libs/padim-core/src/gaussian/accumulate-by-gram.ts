@@ -16,8 +16,8 @@ export const GRAM_BLOCK_BYTES = 2 ** 20;
 
 /**
  * Bytes of the centred float32 samples of one block of positions ([positions, d, B]). Large enough that
- * each sample's run of one channel spans many cache lines: the gather then touches each memory page of
- * the B samples once per run, not once per few floats (page-table walks dominated with 16-position runs).
+ * each sample's run of one channel spans many cache lines, so the gather touches each memory page of
+ * the B samples once per long run: gathering 16-position blocks took twice the CPU (resnet18 d=100, B=64).
  */
 export const CENTRED_BLOCK_BYTES = 8 * 2 ** 20;
 
