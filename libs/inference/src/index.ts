@@ -25,3 +25,4 @@ export * from './runtime/onnx-worker-session';
 export * from './graphs/anomaly-map-graph';
 export * from './checksums/fast-crc32';
 export * from './graphs/scorer-graph';
+export * from './graphs/gram-graph';

@@ -1,7 +1,8 @@
 /**
  * npm run bench:train — on MVTec screw with resnet18, d=100, 256×256: backbone-only images/s, the full
  * training pipeline's images/s (decode + backbone + accumulate), their ratio, the CPU time per image of
- * each and the ratio of those (what the pipeline could reach with every core busy), the peak RSS of a whole
+ * each and the ratio of those (what the pipeline could reach with every core busy), the same with the
+ * float64 co-moment kernel in place of the Gram path, the peak RSS of a whole
  * training run on 32 and on 320 images (separate processes), the model's size on disk, and the cost of
  * the other steps alone: decoding, accumulating, finalising (threaded and on one thread).
  * The last line is JSON.
@@ -10,7 +11,8 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { EmbeddingExtractor, accumulateImages, decodeImage, finalizeInParallel, resolveBackbone, resolveEmbedding, trainModel, writeModelFolder } from '@padim-fleet/inference';
-import { benchAccumulate, finalizeGaussianFloat32 } from '@padim-fleet/padim-core';
+import { finalizeGaussianFloat32 } from '@padim-fleet/padim-core';
+import { benchAccumulateModes, median } from './bench-accumulate-modes';
 import { backboneRate, measureStep, peakRssMB, round, runChild, screwTrainFiles } from './bench-common';
 
 const BATCH = 8;
@@ -38,13 +40,22 @@ async function main(): Promise<void> {
     () => result.used.length,
     async () => (result = await accumulateImages(files, extractor, { size: SIZE, batchSize: BATCH })),
   );
+  // The same pipeline with the float64 co-moment kernel, for the before/after in one run.
+  let float64Result!: Awaited<ReturnType<typeof accumulateImages>>;
+  const pipelineFloat64 = await measureStep(
+    () => float64Result.used.length,
+    async () => (float64Result = await accumulateImages(files, extractor, { size: SIZE, batchSize: BATCH, comoments: 'float64' })),
+  );
   await extractor.release();
   // Where the pipeline's CPU goes besides the backbone, each measured alone.
   const cpu0 = process.cpuUsage();
   for (const file of files.slice(0, 32)) await decodeImage(file, { width: SIZE, height: SIZE });
   const cpu = process.cpuUsage(cpu0);
   const decodeCpuMsPerImage = (cpu.user + cpu.system) / 1000 / 32;
-  const accumulateMsPerImage = benchAccumulate({ positions: result.accumulator.positions, dim: 100, batchSize: 16 }).msPerBatch / 16;
+  // The float64 co-moment kernel (groups of 16) against the Gram path (groups of 64), interleaved.
+  const accumulate = await benchAccumulateModes({ positions: result.accumulator.positions, dim: 100, repeats: 5 });
+  const accumulateMsPerImage = median(accumulate.rounds.map((r) => r.gramMsPerImage));
+  const accumulateKernelMsPerImage = median(accumulate.rounds.map((r) => r.kernelMsPerImage));
   let t = Date.now();
   finalizeGaussianFloat32(result.accumulator);
   const finalizeOneThreadSeconds = (Date.now() - t) / 1000;
@@ -65,6 +76,10 @@ async function main(): Promise<void> {
     backboneCpuMsPerImage: round(backboneOnly.cpuMsPerImage, 1),
     pipelineCpuMsPerImage: round(pipeline.cpuMsPerImage, 1),
     cpuBoundRatio: round(backboneOnly.cpuMsPerImage / pipeline.cpuMsPerImage),
+    float64PipelineImagesPerSec: round(pipelineFloat64.imagesPerSec, 2),
+    float64Ratio: round(pipelineFloat64.imagesPerSec / backboneOnly.imagesPerSec),
+    float64PipelineCpuMsPerImage: round(pipelineFloat64.cpuMsPerImage, 1),
+    float64CpuBoundRatio: round(backboneOnly.cpuMsPerImage / pipelineFloat64.cpuMsPerImage),
     rss32MB: round(small.peakRssMB, 1),
     rss320MB: round(large.peakRssMB, 1),
     rssGrowth: round(large.peakRssMB / small.peakRssMB - 1),
@@ -72,6 +87,9 @@ async function main(): Promise<void> {
     train320Seconds: round(large.seconds, 1),
     decodeCpuMsPerImage: round(decodeCpuMsPerImage, 1),
     accumulateMsPerImage: round(accumulateMsPerImage, 2),
+    accumulateKernelMsPerImage: round(accumulateKernelMsPerImage, 2),
+    accumulateSpeedup: round(accumulate.medianRatio, 2),
+    accumulateCpuSpeedup: round(accumulate.medianCpuRatio, 2),
     finalizeSeconds: round(finalizeSeconds, 2),
     finalizeOneThreadSeconds: round(finalizeOneThreadSeconds, 2),
   };
@@ -79,8 +97,9 @@ async function main(): Promise<void> {
     `backbone only   ${summary.backboneImagesPerSec} img/s (${summary.backboneCpuMsPerImage} ms CPU/image)\n` +
       `pipeline        ${summary.pipelineImagesPerSec} img/s (decode + backbone + accumulate, ${summary.pipelineCpuMsPerImage} ms CPU/image), ratio ${summary.ratio}\n` +
       `cpu-bound ratio ${summary.cpuBoundRatio} (backbone CPU / pipeline CPU: the ratio with every core busy all the time)\n` +
+      `float64 kernel  pipeline ${summary.float64PipelineImagesPerSec} img/s (${summary.float64PipelineCpuMsPerImage} ms CPU/image), ratio ${summary.float64Ratio}, cpu-bound ratio ${summary.float64CpuBoundRatio} (the co-moment path before the Gram one)\n` +
       `peak RSS        ${summary.rss32MB} MB for 32 images, ${summary.rss320MB} MB for 320\nmodel           ${summary.modelMB} MB on disk\n` +
-      `alone           decode ${summary.decodeCpuMsPerImage} ms CPU/image, accumulate ${summary.accumulateMsPerImage} ms/image, finalise ${summary.finalizeSeconds} s (${summary.finalizeOneThreadSeconds} s on one thread)\n`,
+      `alone           decode ${summary.decodeCpuMsPerImage} ms CPU/image, accumulate ${summary.accumulateMsPerImage} ms/image (float64 kernel before: ${summary.accumulateKernelMsPerImage}, median ratio ${summary.accumulateSpeedup}, ${summary.accumulateCpuSpeedup} in CPU time), finalise ${summary.finalizeSeconds} s (${summary.finalizeOneThreadSeconds} s on one thread)\n`,
   );
   process.stdout.write(JSON.stringify(summary) + '\n');
 }

@@ -5,6 +5,8 @@ import {
   ModelThresholds,
   ThresholdRule,
   accumulateEmbeddingGroup,
+  accumulateGroupByGram,
+  createGaussianAccumulator,
   createResidentGaussianAccumulator,
   featureCount,
   thresholdsFromNormalScores,
@@ -14,6 +16,7 @@ import type { ImageReader } from '../images/decode-queue';
 import type { ResolvedBackbone } from '../backbones/resolve-backbone';
 import type { LabelledImage } from '../datasets/mvtec';
 import type { ModelTensors } from '../model-io/model-folder';
+import { createGramSession } from '../graphs/gram-graph';
 import { finalizeInParallel } from '../runtime/finalize-in-parallel';
 import { EmbeddingExtractor, EmbeddingRequest, RuntimeOptions, resolveEmbedding, runtimeThreads } from './embedding-extractor';
 import { flattenPixels } from './evaluate-model';
@@ -25,8 +28,21 @@ import { scoreImages } from './score-images';
 export const DEFAULT_IMAGE_SIZE = 256;
 export const DEFAULT_BATCH_SIZE = 8;
 export const DEFAULT_HOLDOUT = 0.1;
-/** Images per accumulation pass (two batches of 8): measured fastest for resnet18 d=100 on this kernel. */
-const ACCUMULATE_GROUP_IMAGES = 16;
+/**
+ * Images per Gram accumulation pass: each pass reads and writes every float64 co-moment once, so a
+ * larger group spends less per image on that pass and gives the GEMM a longer inner dimension; it holds
+ * the group's embeddings meanwhile (64 × 1.6 MB for resnet18 d=100 at 256×256).
+ */
+const GRAM_GROUP_IMAGES = 64;
+/** Images per pass of the float64 co-moment kernel (two batches of 8): measured fastest for it at resnet18 d=100. */
+const FLOAT64_GROUP_IMAGES = 16;
+
+/**
+ * How co-moments are accumulated: 'gram', a float32 GEMM per group of images through onnxruntime,
+ * centred within the group and merged into float64; or 'float64', the f64x2 co-moment kernel (the
+ * reference). Both give the same accumulator format.
+ */
+export type ComomentPath = 'gram' | 'float64';
 /** Below this many images nothing is held out and the thresholds come from the training images. */
 const MIN_IMAGES_FOR_HOLDOUT = 10;
 
@@ -46,6 +62,17 @@ export interface AccumulateResult {
 }
 
 /**
+ * Below this many channels the float64 co-moment kernel is as fast as the float32 Gram products on the
+ * CPU (measured at d=100: CPU ratio 0.72–1.0), so the simpler exact path is kept; at d=550 the Gram
+ * products take 1.24–1.34× less CPU (`npm run bench:accumulate`).
+ */
+export const GRAM_MIN_DIM = 300;
+
+export function defaultComomentPath(d: number): ComomentPath {
+  return d >= GRAM_MIN_DIM ? 'gram' : 'float64';
+}
+
+/**
  * Streams images through the backbone into a Gaussian accumulator. The backbone runs the next batches
  * (one per backbone session) while a batch is accumulated and later ones decode, so the CPU work
  * overlaps inference.
@@ -53,24 +80,44 @@ export interface AccumulateResult {
 export async function accumulateImages(
   files: string[],
   extractor: EmbeddingExtractor,
-  opts: InputOptions & { accumulator?: GaussianAccumulator; onProgress?: ProgressListener } = {},
+  opts: InputOptions & { accumulator?: GaussianAccumulator; onProgress?: ProgressListener; comoments?: ComomentPath } = {},
 ): Promise<AccumulateResult> {
   const { height, width } = extractor.grid;
-  const acc = opts.accumulator ?? createResidentGaussianAccumulator(height * width, extractor.d);
+  const path = opts.comoments ?? defaultComomentPath(extractor.d);
+  const acc = opts.accumulator ?? (path === 'gram' ? createGaussianAccumulator : createResidentGaussianAccumulator)(height * width, extractor.d);
   if (acc.positions !== height * width || acc.dim !== extractor.d) {
     throw new Error(`accumulator is ${acc.positions} positions × d=${acc.dim}, the extractor gives ${height * width} × d=${extractor.d}`);
   }
+  if (path === 'float64') {
+    return streamIntoAccumulator(files, extractor, acc, FLOAT64_GROUP_IMAGES, async (group) => accumulateEmbeddingGroup(acc, group), opts);
+  }
+  const gramSession = await createGramSession(extractor.d);
+  try {
+    return await streamIntoAccumulator(files, extractor, acc, GRAM_GROUP_IMAGES, (group) => accumulateGroupByGram(acc, group, gramSession.gram), opts);
+  } finally {
+    await gramSession.release();
+  }
+}
+
+async function streamIntoAccumulator(
+  files: string[],
+  extractor: EmbeddingExtractor,
+  acc: GaussianAccumulator,
+  groupImages: number,
+  accumulateGroup: (group: { data: Float32Array; n: number }[]) => Promise<unknown>,
+  opts: InputOptions & { onProgress?: ProgressListener },
+): Promise<AccumulateResult> {
   const used: string[] = [];
   const skipped: { file: string; error: string }[] = [];
   // One batch in flight per backbone session; results are taken in order.
   const inFlight: { emb: Promise<Float32Array>; n: number }[] = [];
-  // Embeddings wait here until ACCUMULATE_GROUP_IMAGES of them are in: each pass over the co-moments
+  // Embeddings wait here until groupImages of them are in: each pass over the co-moments
   // then serves more images.
   let group: { data: Float32Array; n: number }[] = [];
   let grouped = 0;
   let done = 0;
-  const flush = () => {
-    accumulateEmbeddingGroup(acc, group);
+  const flush = async () => {
+    await accumulateGroup(group);
     done += grouped;
     group = [];
     grouped = 0;
@@ -79,7 +126,7 @@ export async function accumulateImages(
   const settle = async (job: { emb: Promise<Float32Array>; n: number }) => {
     group.push({ data: await job.emb, n: job.n });
     grouped += job.n;
-    if (grouped >= ACCUMULATE_GROUP_IMAGES) flush();
+    if (grouped >= groupImages) await flush();
   };
   const items = files.map((file) => ({ file }));
   for await (const batch of extractorBatches(extractor, items, opts)) {
@@ -93,7 +140,7 @@ export async function accumulateImages(
     if (inFlight.length > extractor.lanes) await settle(inFlight.shift()!);
   }
   while (inFlight.length > 0) await settle(inFlight.shift()!);
-  if (grouped > 0) flush();
+  if (grouped > 0) await flush();
   return { accumulator: acc, used, skipped };
 }
 

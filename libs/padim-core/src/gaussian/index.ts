@@ -34,3 +34,4 @@ export {
   type AccumulatorMeta,
 } from './serialize-accumulator';
 export { benchAccumulate, type AccumulateBenchResult } from './accumulate.bench';
+export { accumulateGroupByGram, centredBlockPositions, CENTRED_BLOCK_BYTES, gramBlockPositions, GRAM_BLOCK_BYTES, type BatchedGram } from './accumulate-by-gram';

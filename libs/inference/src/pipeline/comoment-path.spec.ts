@@ -1,0 +1,11 @@
+import { describe, expect, it } from '@jest/globals';
+import { GRAM_MIN_DIM, defaultComomentPath } from './train-model';
+
+describe('defaultComomentPath', () => {
+  it('keeps the float64 kernel below GRAM_MIN_DIM channels and takes the Gram products from there', () => {
+    expect(defaultComomentPath(100)).toBe('float64');
+    expect(defaultComomentPath(GRAM_MIN_DIM - 1)).toBe('float64');
+    expect(defaultComomentPath(GRAM_MIN_DIM)).toBe('gram');
+    expect(defaultComomentPath(550)).toBe('gram');
+  });
+});
