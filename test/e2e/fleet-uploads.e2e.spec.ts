@@ -13,7 +13,7 @@ import { setUpFleetE2e, tearDownFleetE2e, type FleetE2e } from '../support/fleet
 import { FleetProcess, pollUntil, sleep } from '../support/fleet-processes';
 import { describeWithRedis, describeWithS3, redisTestUrl, s3TestClient } from '../support/services';
 
-const API_KEY = 'e2e-upload-key-0123456789abcdef';
+const API_KEY = 'e2e-upload-key-Tn5wQ8zK3vX7mR2pB9cL';
 const MiB = 1024 * 1024;
 /** Above the S3 store's 16 MiB part size, so that an upload cut short leaves a multipart upload to abort. */
 const MAX_UPLOAD_BYTES = 40 * MiB;
