@@ -5,6 +5,7 @@ export * from './plan-training';
 export * from './redis-connection';
 export * from './training-runs';
 export * from './testing/fleet-process';
+export * from './testing/model-compare';
 export * from './scoring';
 export * from './model-cache';
 export * from './registry-model';

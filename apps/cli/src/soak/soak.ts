@@ -1,0 +1,669 @@
+#!/usr/bin/env node
+/**
+ * npm run soak [-- --duration <s>] [-- --short] — the fleet under load with faults, on loopback only.
+ *
+ * Starts a private redis-server, a TCP relay in front of radosgw (so the store can be cut), the API,
+ * 2 extract/reduce workers and 2 score workers (resnet18, one onnxruntime thread each), on a fresh
+ * bucket and queue prefix. For the duration it trains fixed subsets of screw under several category
+ * names, scores single images online from 8 clients, and scores archives with corrupt entries in
+ * batch; meanwhile it SIGKILLs a random worker every 30-60 s (and starts a replacement), cuts the
+ * store for 20 s once and restarts Redis once. Then it waits for the work in flight, checks every
+ * model, row and leftover object, and prints one JSON line (SoakSummary) last. Exits 1 when a target
+ * is missed (`failedTargets` names them).
+ */
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createWriteStream, promises as fs, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import { ZipFile } from 'yazl';
+import { DeleteBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import type { ScoreRow, ScoringStatus, TrainingStatus } from '@padim-fleet/contracts';
+import { FleetProcess, SCORING_OUTPUTS, freePort, loadRegistryModel, publishModel, relativeDifference, sleep } from '@padim-fleet/fleet';
+import { TrainedModel, listImagesRecursive, resolveBackbone, trainModel } from '@padim-fleet/inference';
+import { ModelRegistry, S3BlobStore } from '@padim-fleet/storage';
+import { UsageError, intOption, parse } from '../args';
+import { S3_ENDPOINT, S3_KEYS, benchStoreSpec, percentile, round, screwDir } from '../bench/bench-common';
+import { PrivateRedis } from './private-redis';
+import { TcpProxy } from './tcp-proxy';
+
+const execFileAsync = promisify(execFile);
+
+/** Training images per category and their side: small, so runs are many and the 2 shared cores stay usable. */
+const IMAGES_PER_CATEGORY = 30;
+const TRAIN_SIZE = 128;
+const ONLINE_CLIENTS = 8;
+/** Pause of each online client between requests. */
+const ONLINE_THINK_MS = 1000;
+const STORE_OUTAGE_MS = 20_000;
+/** After a fault, errors within this long are put down to it. */
+const FAULT_GRACE_MS = 15_000;
+/** A fleet model must equal the in-process one within this (float32 summation order). */
+const MODEL_TOLERANCE = 1e-5;
+const ONLINE_CATEGORY = 'soak-online';
+
+export interface SoakOptions {
+  durationSeconds: number;
+  short: boolean;
+}
+
+export interface SoakSummary {
+  durationSeconds: number;
+  short: boolean;
+  runsSubmitted: number;
+  runsSucceeded: number;
+  runsFailed: number;
+  runFailures: { runId: string; category: string; reason: string }[];
+  /** Runs still not finished when the drain deadline passed. */
+  runsUnfinished: number;
+  modelsCompared: number;
+  modelsIdenticalToInProcess: number;
+  maxModelDifference: number;
+  /** 5xx or network answers to submissions, retried (a client's view of the faults). */
+  submitRetries: Record<string, number>;
+  onlineRequests: number;
+  onlineErrors: Record<string, number>;
+  onlineErrorsOutsideFaults: number;
+  /** The first answer of each kind of error, to explain it. */
+  onlineErrorSamples: Record<string, string>;
+  p50Ms: number;
+  p95Ms: number;
+  p99Ms: number;
+  batchScorings: number;
+  batchScoringsFailed: { scoringId: string; reason: string }[];
+  batchRows: number;
+  batchRowsExpected: number;
+  duplicateRows: number;
+  lostRows: number;
+  /** Rows of good images with an error, or of corrupt entries with a score. */
+  wrongRows: number;
+  orphanObjects: number;
+  orphanExamples: string[];
+  /** Version folders without a manifest (half-written models). */
+  incompleteVersions: number;
+  workerKills: number;
+  /** Worker or API processes that exited without being killed by the soak. */
+  unexpectedExits: string[];
+  storeOutages: number;
+  redisRestarts: number;
+  workerRssStartMB: number;
+  workerRssEndMB: number;
+  workerRssQ2MB: number;
+  workerRssQ4MB: number;
+  workerRssGrowth: number;
+  failedTargets: string[];
+}
+
+type WorkerRole = 'extract,reduce' | 'score';
+
+interface Worker {
+  process: FleetProcess;
+  role: WorkerRole;
+  startedAt: number;
+  killedBySoak: boolean;
+}
+
+interface FaultWindow {
+  kind: string;
+  start: number;
+  end: number;
+}
+
+interface Category {
+  name: string;
+  files: string[];
+  reference: TrainedModel;
+}
+
+function log(message: string): void {
+  process.stderr.write(`soak ${new Date().toISOString().slice(11, 19)} ${message}\n`);
+}
+
+function count(map: Record<string, number>, key: string): void {
+  map[key] = (map[key] ?? 0) + 1;
+}
+
+function rssMB(pid: number | undefined): number | null {
+  if (pid === undefined) return null;
+  try {
+    const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match ? Number(match[1]) / 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
+function mean(values: number[]): number {
+  return values.length === 0 ? NaN : values.reduce((a, b) => a + b, 0) / values.length;
+}
+
+/** A .zip or .tar.gz of `entries` (path → bytes) written to `file`. */
+async function writeArchive(file: string, entries: Map<string, Buffer>): Promise<void> {
+  if (file.endsWith('.zip')) {
+    const zip = new ZipFile();
+    for (const [name, data] of entries) zip.addBuffer(data, name);
+    zip.end();
+    await new Promise<void>((resolve, reject) => zip.outputStream.pipe(createWriteStream(file)).on('close', resolve).on('error', reject));
+    return;
+  }
+  const dir = `${file}.d`;
+  for (const [name, data] of entries) {
+    await fs.mkdir(path.dirname(path.join(dir, name)), { recursive: true });
+    await fs.writeFile(path.join(dir, name), data);
+  }
+  await execFileAsync('tar', ['-czf', file, '-C', dir, ...entries.keys()]);
+  await fs.rm(dir, { recursive: true, force: true });
+}
+
+class Soak {
+  private readonly scratch = mkdtempSync(path.join(os.tmpdir(), 'padim-soak-'));
+  private readonly apiKey = randomBytes(24).toString('hex');
+  private readonly faults: FaultWindow[] = [];
+  private readonly workers: Worker[] = [];
+  private readonly unexpectedExits: string[] = [];
+  private readonly rssSamples: { at: number; meanMB: number }[] = [];
+  private api!: FleetProcess;
+  private redis!: PrivateRedis;
+  private proxy!: TcpProxy;
+  private store!: S3BlobStore;
+  private bucket!: string;
+  private env!: Record<string, string>;
+  private baseUrl!: string;
+  private categories: Category[] = [];
+  private onlineImages: Buffer[] = [];
+  private batchImages: { name: string; data: Buffer }[] = [];
+  private loadStart = 0;
+  private loadEnd = 0;
+  private drainDeadline = 0;
+  private workerKills = 0;
+  private redisRestarts = 0;
+  private storeOutages = 0;
+
+  // Tallies of the load.
+  private runsSubmitted = 0;
+  private runsSucceeded = 0;
+  private runsUnfinished = 0;
+  private readonly runFailures: SoakSummary['runFailures'] = [];
+  private modelsCompared = 0;
+  private modelsIdentical = 0;
+  private maxModelDifference = 0;
+  private readonly submitRetries: Record<string, number> = {};
+  private onlineRequests = 0;
+  private readonly onlineErrors: Record<string, number> = {};
+  private readonly onlineErrorTimes: number[] = [];
+  private readonly onlineErrorSamples: Record<string, string> = {};
+  private readonly latencies: number[] = [];
+  private batchScorings = 0;
+  private readonly batchScoringsFailed: SoakSummary['batchScoringsFailed'] = [];
+  private batchRows = 0;
+  private batchRowsExpected = 0;
+  private duplicateRows = 0;
+  private lostRows = 0;
+  private wrongRows = 0;
+
+  constructor(private readonly opts: SoakOptions) {}
+
+  async run(): Promise<SoakSummary> {
+    try {
+      await this.setUp();
+      this.loadStart = Date.now();
+      this.loadEnd = this.loadStart + this.opts.durationSeconds * 1000;
+      this.drainDeadline = this.loadEnd + (this.opts.short ? 90_000 : 180_000);
+      log(`load for ${this.opts.durationSeconds} s`);
+      const load = [
+        ...Array.from({ length: this.opts.short ? 1 : 2 }, (_, i) => this.trainingLoop(i)),
+        ...Array.from({ length: ONLINE_CLIENTS }, (_, i) => this.onlineClient(i)),
+        this.batchLoop(),
+        this.killLoop(),
+        this.storeOutage(),
+        this.redisRestart(),
+        this.sampleLoop(),
+      ];
+      await Promise.all(load);
+      log('load over; checking the store');
+      return await this.summarise();
+    } finally {
+      await this.tearDown();
+    }
+  }
+
+  private async setUp(): Promise<void> {
+    const { spec, useS3 } = await benchStoreSpec(path.join(this.scratch, 'unused'));
+    if (!useS3) throw new Error(`radosgw does not answer at ${S3_ENDPOINT}: start it with \`npm run services\``);
+    this.bucket = spec.slice('s3://'.length);
+    this.store = new S3BlobStore({ endpoint: S3_ENDPOINT, region: 'us-east-1', forcePathStyle: true, bucket: this.bucket, ...S3_KEYS });
+    const radosgw = new URL(S3_ENDPOINT);
+    this.proxy = await TcpProxy.start({ host: radosgw.hostname, port: Number(radosgw.port || 80) });
+    this.redis = new PrivateRedis(await freePort(), this.scratch);
+    await this.redis.start();
+    log(`bucket ${this.bucket}, redis on ${this.redis.port}, store relay on ${this.proxy.port}`);
+
+    // Fixed data: each category is its own slice of screw's train/good, stored under soak-data/<name>/,
+    // and the in-process trainer's model of the same images is what every fleet run must equal.
+    const train = await listImagesRecursive(path.join(screwDir(), 'train/good'));
+    const names = this.opts.short ? ['soak-a', 'soak-b'] : ['soak-a', 'soak-b', 'soak-c'];
+    const backbone = await resolveBackbone('resnet18');
+    for (const [i, name] of names.entries()) {
+      const files = train.slice(i * IMAGES_PER_CATEGORY, (i + 1) * IMAGES_PER_CATEGORY);
+      for (const file of files) await this.store.put(`soak-data/${name}/${path.basename(file)}`, await fs.readFile(file));
+      const reference = await trainModel({ category: name, files, backbone, size: TRAIN_SIZE, runtime: { threads: 1, backboneSessions: 1 } });
+      this.categories.push({ name, files, reference });
+    }
+    await publishModel(new ModelRegistry(this.store), ONLINE_CATEGORY, 'v1', this.categories[0].reference);
+    const testDir = path.join(screwDir(), 'test');
+    const tests = (await listImagesRecursive(testDir)).filter((_, i) => i % 8 === 0);
+    this.onlineImages = await Promise.all(tests.slice(0, 8).map((f) => fs.readFile(f)));
+    this.batchImages = await Promise.all(tests.map(async (f) => ({ name: path.relative(testDir, f), data: await fs.readFile(f) })));
+
+    this.env = {
+      REDIS_URL: this.redis.url,
+      PADIM_QUEUE_PREFIX: `soak-${randomBytes(6).toString('hex')}`,
+      PADIM_STORE: `s3://${this.bucket}`,
+      S3_ENDPOINT: `http://127.0.0.1:${this.proxy.port}`,
+      S3_ACCESS_KEY_ID: S3_KEYS.accessKeyId,
+      S3_SECRET_ACCESS_KEY: S3_KEYS.secretAccessKey,
+      API_KEYS: this.apiKey,
+      API_PORT: String(await freePort()),
+      PADIM_DATASET_ROOTS: this.scratch,
+      PADIM_SCRATCH_DIR: path.join(this.scratch, 'reduce'),
+      PADIM_THREADS: '1',
+      PADIM_BACKBONE_SESSIONS: '1',
+      // Killed workers' jobs are noticed within seconds; retries outlast the 20 s store outage.
+      LOCK_DURATION_MS: '10000',
+      STALLED_INTERVAL_MS: '5000',
+      JOB_ATTEMPTS: '8',
+      JOB_BACKOFF_MS: '1000',
+      AWS_SDK_JS_SUPPRESS_MAINTENANCE_MODE_MESSAGE: '1',
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    };
+    this.baseUrl = `http://127.0.0.1:${this.env.API_PORT}`;
+    this.api = await FleetProcess.startApi(this.env);
+    await Promise.all((['extract,reduce', 'extract,reduce', 'score', 'score'] as WorkerRole[]).map((role) => this.startWorker(role)));
+  }
+
+  private async startWorker(role: WorkerRole): Promise<void> {
+    const name = `${role === 'score' ? 'score' : 'extract'}-${this.workers.length + 1}`;
+    const process = await FleetProcess.startWorker(name, { ...this.env, WORKER_ROLES: role });
+    this.workers.push({ process, role, startedAt: Date.now(), killedBySoak: false });
+  }
+
+  private async tearDown(): Promise<void> {
+    await Promise.all([this.api, ...this.workers.map((w) => w.process)].filter((p) => p !== undefined).map((p) => p.kill('SIGKILL')));
+    await this.proxy?.close();
+    await this.redis?.stop();
+    if (this.store) {
+      const prefixes = await this.store.listPrefixes('').catch(() => [] as string[]);
+      for (const prefix of prefixes) await this.store.deletePrefix(prefix).catch((e: Error) => log(`could not empty ${prefix}: ${e.message}`));
+      await this.store.abortStaleWrites(0).catch(() => undefined);
+      const client = new S3Client({ endpoint: S3_ENDPOINT, region: 'us-east-1', forcePathStyle: true, credentials: S3_KEYS });
+      await client.send(new DeleteBucketCommand({ Bucket: this.bucket })).catch((e: Error) => log(`could not delete ${this.bucket}: ${e.message}`));
+      client.destroy();
+    }
+    rmSync(this.scratch, { recursive: true, force: true });
+  }
+
+  private get loading(): boolean {
+    return Date.now() < this.loadEnd;
+  }
+
+  private inFault(at: number): boolean {
+    return this.faults.some((f) => at >= f.start && at <= f.end + FAULT_GRACE_MS);
+  }
+
+  private async request(method: string, route: string, body?: unknown): Promise<{ status: number; body: any }> {
+    const headers: Record<string, string> = { authorization: `Bearer ${this.apiKey}` };
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    const res = await fetch(`${this.baseUrl}${route}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(30_000) });
+    const text = await res.text();
+    try {
+      return { status: res.status, body: text === '' ? undefined : JSON.parse(text) };
+    } catch {
+      return { status: res.status, body: text };
+    }
+  }
+
+  /** POSTs until the API accepts (202), retrying 5xx and network errors as a client would; 4xx is a bug. */
+  private async submit(route: string, body: unknown): Promise<any> {
+    for (;;) {
+      let status: string;
+      try {
+        const res = await this.request('POST', route, body);
+        if (res.status === 202) return res.body;
+        if (res.status < 500) throw new Error(`POST ${route} answered ${res.status}: ${JSON.stringify(res.body)}`);
+        status = String(res.status);
+      } catch (error) {
+        if ((error as Error).message.startsWith('POST ')) throw error;
+        status = 'network';
+      }
+      count(this.submitRetries, status);
+      if (Date.now() > this.drainDeadline) throw new Error(`POST ${route}: no 202 before the deadline (last: ${status})`);
+      await sleep(1000);
+    }
+  }
+
+  /** GETs `route` until `done` accepts its body or the drain deadline passes (then the last body, or null). */
+  private async pollUntilDone<T>(route: string, done: (body: T) => boolean): Promise<{ body: T | null; finished: boolean }> {
+    let last: T | null = null;
+    while (Date.now() < this.drainDeadline) {
+      try {
+        const res = await this.request('GET', route);
+        if (res.status === 200) {
+          last = res.body as T;
+          if (done(last)) return { body: last, finished: true };
+        }
+      } catch {
+        // the API or Redis is down for a moment: ask again
+      }
+      await sleep(1000);
+    }
+    return { body: last, finished: false };
+  }
+
+  private async trainingLoop(index: number): Promise<void> {
+    let turn = index;
+    while (this.loading) {
+      const category = this.categories[turn % this.categories.length];
+      // One shard (fitted in its extract job) and two (partials merged by the reducer) alternate.
+      const shards = 1 + (Math.floor(turn / this.categories.length) + index) % 2;
+      turn++;
+      await this.trainOnce(category, shards).catch((error: Error) => {
+        this.runFailures.push({ runId: 'none', category: category.name, reason: error.message });
+      });
+      await sleep(2000);
+    }
+  }
+
+  private async trainOnce(category: Category, shards: number): Promise<void> {
+    const { runId } = await this.submit('/v1/trainings', { category: category.name, dataset: `store:soak-data/${category.name}/`, backbone: 'resnet18', size: TRAIN_SIZE, shards });
+    this.runsSubmitted++;
+    const { body, finished } = await this.pollUntilDone<TrainingStatus>(`/v1/trainings/${runId}`, (s) => ['completed', 'failed', 'cancelled'].includes(s.state));
+    if (!finished || !body) {
+      this.runsUnfinished++;
+      this.runFailures.push({ runId, category: category.name, reason: `unfinished at the deadline (last state ${body?.state ?? 'unknown'})` });
+      return;
+    }
+    if (body.state !== 'completed') {
+      this.runFailures.push({ runId, category: category.name, reason: `${body.state}: ${body.error ?? body.reduce.error ?? body.shards.find((s) => s.error)?.error ?? 'no reason given'}` });
+      return;
+    }
+    this.runsSucceeded++;
+    log(`run ${runId} (${category.name}, ${shards} shard${shards > 1 ? 's' : ''}) completed in ${body.timings.totalSeconds?.toFixed(1)} s`);
+    const fleet = await loadRegistryModel(new ModelRegistry(this.store), category.name, body.version);
+    const difference = Math.max(relativeDifference(fleet.tensors.mean, category.reference.tensors.mean), relativeDifference(fleet.tensors.invCholesky, category.reference.tensors.invCholesky));
+    this.modelsCompared++;
+    this.maxModelDifference = Math.max(this.maxModelDifference, difference);
+    if (difference < MODEL_TOLERANCE) this.modelsIdentical++;
+    else log(`run ${runId} (${category.name}, ${shards} shards): model differs from the in-process one by ${difference}`);
+    // Older versions go, so the bucket holds a few models rather than one per run.
+    const res = await this.request('DELETE', `/v1/models/${category.name}/versions/${body.version}`).catch(() => ({ status: 0 }));
+    if (res.status !== 200 && res.status !== 204 && res.status !== 409) log(`DELETE ${category.name}/${body.version} answered ${res.status}`);
+  }
+
+  private async onlineClient(index: number): Promise<void> {
+    let turn = index;
+    while (this.loading) {
+      const image = this.onlineImages[turn++ % this.onlineImages.length];
+      const form = new FormData();
+      form.append('images', new Blob([image]), `client-${index}.png`);
+      const started = performance.now();
+      let outcome: string;
+      let detail = '';
+      try {
+        const res = await fetch(`${this.baseUrl}/v1/models/${ONLINE_CATEGORY}/score`, { method: 'POST', headers: { authorization: `Bearer ${this.apiKey}` }, body: form, signal: AbortSignal.timeout(120_000) });
+        const text = await res.text();
+        const body = JSON.parse(text || 'null') as { results?: ScoreRow[]; message?: string } | null;
+        outcome = res.status !== 200 ? String(res.status) : body?.results?.[0]?.error === null ? 'ok' : 'result-error';
+        detail = res.status !== 200 ? (body?.message ?? text) : (body?.results?.[0]?.error ?? '');
+      } catch (error) {
+        outcome = (error as Error).name === 'TimeoutError' ? 'timeout' : 'network';
+        detail = (error as Error).message;
+      }
+      this.onlineRequests++;
+      if (outcome === 'ok') this.latencies.push(performance.now() - started);
+      else {
+        count(this.onlineErrors, outcome);
+        this.onlineErrorTimes.push(Date.now());
+        if (!(outcome in this.onlineErrorSamples)) {
+          this.onlineErrorSamples[outcome] = String(detail).slice(0, 300);
+          log(`online ${outcome}: ${this.onlineErrorSamples[outcome]}`);
+        }
+      }
+      await sleep(ONLINE_THINK_MS);
+    }
+  }
+
+  private async batchLoop(): Promise<void> {
+    let turn = 0;
+    while (this.loading) {
+      await this.scoreBatch(turn++).catch((error: Error) => {
+        this.batchScoringsFailed.push({ scoringId: 'none', reason: error.message });
+      });
+      await sleep(3000);
+    }
+  }
+
+  /** One archive of good images and corrupt entries, scored in chunks; every entry must come back once. */
+  private async scoreBatch(turn: number): Promise<void> {
+    const entries = new Map<string, Buffer>();
+    for (let i = 0; i < 8; i++) {
+      const image = this.batchImages[(turn * 8 + i) % this.batchImages.length];
+      entries.set(image.name, image.data);
+    }
+    const corrupt = new Map<string, Buffer>([
+      ['corrupt/truncated.png', this.batchImages[turn % this.batchImages.length].data.subarray(0, 300)],
+      ['corrupt/garbage.png', randomBytes(2000)],
+      ['corrupt/empty.png', Buffer.alloc(0)],
+      ['corrupt/notes.txt', Buffer.from('not an image')],
+    ]);
+    for (const [name, data] of corrupt) entries.set(name, data);
+    const archiveName = `batch-${turn}.${turn % 2 === 0 ? 'zip' : 'tar.gz'}`;
+    const file = path.join(this.scratch, archiveName);
+    await writeArchive(file, entries);
+    await this.store.put(`soak-input/${archiveName}`, await fs.readFile(file));
+    await fs.rm(file);
+
+    const { scoringId } = await this.submit('/v1/scorings', { category: ONLINE_CATEGORY, input: `store:soak-input/${archiveName}`, chunkSize: 3 });
+    this.batchScorings++;
+    this.batchRowsExpected += entries.size;
+    const { body, finished } = await this.pollUntilDone<ScoringStatus>(`/v1/scorings/${scoringId}`, (s) => s.state === 'completed' || s.state === 'failed');
+    log(`scoring ${scoringId} (${archiveName}) ${body?.state ?? 'unknown'}`);
+    if (!finished || body?.state !== 'completed' || !body.outputs) {
+      this.batchScoringsFailed.push({ scoringId, reason: finished ? `failed: ${body?.error ?? 'no reason given'}` : `unfinished at the deadline (last state ${body?.state ?? 'unknown'})` });
+      this.lostRows += entries.size;
+      return;
+    }
+    const text = (await this.store.get(body.outputs.resultsJsonl)).toString('utf8');
+    const rows = text.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as ScoreRow);
+    this.batchRows += rows.length;
+    const entryOf = (row: ScoreRow) => [...entries.keys()].find((e) => row.file === e || row.file.endsWith(`/${e}`));
+    const seen = new Map<string, number>();
+    for (const row of rows) {
+      const entry = entryOf(row);
+      if (entry === undefined) {
+        log(`scoring ${scoringId}: a row for no entry of ${archiveName}: ${row.file}`);
+        this.wrongRows++;
+        continue;
+      }
+      seen.set(entry, (seen.get(entry) ?? 0) + 1);
+      if (corrupt.has(entry) !== (row.error !== null)) {
+        log(`scoring ${scoringId}: ${entry} has ${row.error === null ? 'a score' : `the error ${row.error}`}`);
+        this.wrongRows++;
+      }
+    }
+    for (const entry of entries.keys()) {
+      const n = seen.get(entry) ?? 0;
+      if (n === 0) {
+        this.lostRows++;
+        log(`scoring ${scoringId}: no row for ${entry}`);
+      }
+      if (n > 1) {
+        this.duplicateRows += n - 1;
+        log(`scoring ${scoringId}: ${n} rows for ${entry}`);
+      }
+    }
+  }
+
+  /** Until the load ends: every 30-60 s, SIGKILL a random worker and start another of its role. */
+  private async killLoop(): Promise<void> {
+    for (;;) {
+      const wait = 30_000 + Math.random() * 30_000;
+      if (Date.now() + wait >= this.loadEnd) return;
+      await sleep(wait);
+      const live = this.workers.filter((w) => w.process.alive);
+      const victim = live[Math.floor(Math.random() * live.length)];
+      victim.killedBySoak = true;
+      const at = Date.now();
+      await victim.process.kill('SIGKILL');
+      this.workerKills++;
+      log(`SIGKILL ${victim.process.name}`);
+      await this.startWorker(victim.role);
+      this.faults.push({ kind: `kill ${victim.process.name}`, start: at, end: Date.now() });
+    }
+  }
+
+  private async storeOutage(): Promise<void> {
+    await sleep(this.opts.durationSeconds * 1000 * 0.25);
+    log(`store cut for ${STORE_OUTAGE_MS / 1000} s`);
+    const start = Date.now();
+    this.proxy.cut(STORE_OUTAGE_MS);
+    this.storeOutages++;
+    this.faults.push({ kind: 'store outage', start, end: start + STORE_OUTAGE_MS });
+    await sleep(STORE_OUTAGE_MS);
+    log('store back');
+  }
+
+  private async redisRestart(): Promise<void> {
+    await sleep(this.opts.durationSeconds * 1000 * 0.6);
+    log('restarting redis');
+    const start = Date.now();
+    await this.redis.restart();
+    this.redisRestarts++;
+    this.faults.push({ kind: 'redis restart', start, end: Date.now() });
+    log(`redis back after ${((Date.now() - start) / 1000).toFixed(1)} s`);
+  }
+
+  /** Every 2 s: the mean RSS of the warm workers (up 20 s or more), and processes that died on their own. */
+  private async sampleLoop(): Promise<void> {
+    while (this.loading) {
+      const now = Date.now();
+      const warm = this.workers.filter((w) => w.process.alive && now - w.startedAt >= 20_000).map((w) => rssMB(w.process.child.pid));
+      const values = warm.filter((v): v is number => v !== null);
+      if (values.length > 0) this.rssSamples.push({ at: now, meanMB: mean(values) });
+      for (const w of this.workers) {
+        if (!w.process.alive && !w.killedBySoak) {
+          w.killedBySoak = true;
+          this.unexpectedExits.push(`${w.process.name} exited with ${w.process.child.exitCode ?? w.process.child.signalCode}: ${w.process.tail(5)}`);
+          await this.startWorker(w.role);
+        }
+      }
+      if (!this.api.alive) throw new Error(`the API exited:\n${this.api.tail()}`);
+      await sleep(2000);
+    }
+  }
+
+  /** Objects the finished work should not have left: anything under runs/ and uploads/, and a scoring's own bookkeeping. */
+  private async leftovers(): Promise<{ orphans: string[]; incompleteVersions: number }> {
+    const outputs = Object.values(SCORING_OUTPUTS) as string[];
+    const orphans: string[] = [];
+    const versions = new Map<string, boolean>();
+    for await (const { key } of this.store.list('')) {
+      const parts = key.split('/');
+      if (parts[0] === 'runs' || parts[0] === 'uploads') orphans.push(key);
+      else if (parts[0] === 'scorings' && !outputs.some((o) => parts.slice(2).join('/').startsWith(o))) orphans.push(key);
+      else if (parts[0] === 'models' && parts.length === 4) {
+        const version = parts.slice(0, 3).join('/');
+        versions.set(version, (versions.get(version) ?? false) || parts[3] === 'manifest.json');
+      }
+    }
+    return { orphans, incompleteVersions: [...versions.values()].filter((complete) => !complete).length };
+  }
+
+  private async summarise(): Promise<SoakSummary> {
+    // The last clean-ups run right after a job completes: give them a moment.
+    await sleep(5000);
+    const { orphans, incompleteVersions } = await this.leftovers();
+    const quarter = (q: number) => {
+      const from = this.loadStart + ((q - 1) * (this.loadEnd - this.loadStart)) / 4;
+      const to = this.loadStart + (q * (this.loadEnd - this.loadStart)) / 4;
+      return mean(this.rssSamples.filter((s) => s.at >= from && s.at < to).map((s) => s.meanMB));
+    };
+    const sorted = [...this.latencies].sort((a, b) => a - b);
+    const q2 = quarter(2);
+    const q4 = quarter(4);
+    const summary: SoakSummary = {
+      durationSeconds: this.opts.durationSeconds,
+      short: this.opts.short,
+      runsSubmitted: this.runsSubmitted,
+      runsSucceeded: this.runsSucceeded,
+      runsFailed: this.runFailures.length,
+      runFailures: this.runFailures,
+      runsUnfinished: this.runsUnfinished,
+      modelsCompared: this.modelsCompared,
+      modelsIdenticalToInProcess: this.modelsIdentical,
+      maxModelDifference: this.maxModelDifference,
+      submitRetries: this.submitRetries,
+      onlineRequests: this.onlineRequests,
+      onlineErrors: this.onlineErrors,
+      onlineErrorsOutsideFaults: this.onlineErrorTimes.filter((t) => !this.inFault(t)).length,
+      onlineErrorSamples: this.onlineErrorSamples,
+      p50Ms: round(percentile(sorted, 50), 1),
+      p95Ms: round(percentile(sorted, 95), 1),
+      p99Ms: round(percentile(sorted, 99), 1),
+      batchScorings: this.batchScorings,
+      batchScoringsFailed: this.batchScoringsFailed,
+      batchRows: this.batchRows,
+      batchRowsExpected: this.batchRowsExpected,
+      duplicateRows: this.duplicateRows,
+      lostRows: this.lostRows,
+      wrongRows: this.wrongRows,
+      orphanObjects: orphans.length,
+      orphanExamples: orphans.slice(0, 10),
+      incompleteVersions,
+      workerKills: this.workerKills,
+      unexpectedExits: this.unexpectedExits,
+      storeOutages: this.storeOutages,
+      redisRestarts: this.redisRestarts,
+      workerRssStartMB: round(this.rssSamples[0]?.meanMB ?? NaN, 1),
+      workerRssEndMB: round(this.rssSamples[this.rssSamples.length - 1]?.meanMB ?? NaN, 1),
+      workerRssQ2MB: round(q2, 1),
+      workerRssQ4MB: round(q4, 1),
+      workerRssGrowth: round(q4 / q2 - 1),
+      failedTargets: [],
+    };
+    summary.failedTargets = missedTargets(summary);
+    return summary;
+  }
+}
+
+/** The targets a soak must meet, as the names of those it missed. */
+export function missedTargets(s: SoakSummary): string[] {
+  const missed: string[] = [];
+  if (s.runsSubmitted === 0 || s.runsSucceeded !== s.runsSubmitted) missed.push('every run succeeds');
+  if (s.modelsIdenticalToInProcess !== s.modelsCompared) missed.push('every model equals the in-process one');
+  if (s.batchScorings === 0 || s.batchRows !== s.batchRowsExpected) missed.push('one row per archive entry');
+  if (s.lostRows !== 0) missed.push('0 lost rows');
+  if (s.duplicateRows !== 0) missed.push('0 duplicated rows');
+  if (s.wrongRows !== 0) missed.push('0 wrong rows');
+  if (s.orphanObjects !== 0) missed.push('0 orphan objects');
+  if (s.incompleteVersions !== 0) missed.push('0 incomplete versions');
+  if (s.unexpectedExits.length !== 0) missed.push('no process exits on its own');
+  if (s.onlineRequests === 0 || s.onlineErrorsOutsideFaults !== 0) missed.push('no online errors outside the faults');
+  if (!(s.workerRssGrowth <= 0.1)) missed.push('worker RSS grows 10 % at most from the second quarter to the last');
+  return missed;
+}
+
+async function main(): Promise<void> {
+  const { values } = parse(process.argv.slice(2), { duration: { type: 'string' }, short: { type: 'boolean' } });
+  const short = values.short === true;
+  const durationSeconds = intOption(values.duration, 'duration', 30) ?? (short ? 60 : 300);
+  if (durationSeconds > 420) throw new UsageError('--duration must be at most 420 (the whole soak stays within 10 minutes)');
+  const summary = await new Soak({ durationSeconds, short }).run();
+  process.stdout.write(`${JSON.stringify(summary)}\n`);
+  if (summary.failedTargets.length > 0) process.exitCode = 1;
+}
+
+main().catch((error: Error) => {
+  process.stderr.write(`soak: ${error instanceof UsageError ? error.message : (error.stack ?? error.message)}\n`);
+  process.exit(error instanceof UsageError ? 2 : 1);
+});
