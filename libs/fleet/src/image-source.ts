@@ -1,8 +1,8 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { DatasetSource, S3Connection } from '@padim-fleet/contracts';
-import { ImageReader, isImageFileName, listImagesRecursive } from '@padim-fleet/inference';
-import { BlobStore, S3BlobStore } from '@padim-fleet/storage';
+import { ImageReader, UnreadableImageError, isImageFileName, listImagesRecursive } from '@padim-fleet/inference';
+import { BlobNotFoundError, BlobStore, S3BlobStore } from '@padim-fleet/storage';
 
 /** Where a run's images are: a server folder (references are paths) or an S3 prefix (references are keys). */
 export interface ImageSource {
@@ -45,11 +45,22 @@ export function s3ImageSource(store: BlobStore, prefix: string, location: string
       for await (const info of store.list(prefix)) if (isImageFileName(info.key)) keys.push(info.key);
       return keys.sort();
     },
-    read: (key) => store.get(key),
+    read: storeImageReader(store),
     close: async () => {
       await store.close?.();
     },
   };
+}
+
+/**
+ * Reads images by key from `store`. A key gone since it was listed is that image's error; any other
+ * failure (the store unreachable) is thrown, so the job is retried rather than skipping a good image.
+ */
+export function storeImageReader(store: BlobStore): ImageReader {
+  return (key) =>
+    store.get(key).catch((error: Error) => {
+      throw error instanceof BlobNotFoundError ? new UnreadableImageError(error.message) : error;
+    });
 }
 
 /**

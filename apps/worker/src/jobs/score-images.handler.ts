@@ -1,6 +1,6 @@
 import { Job, UnrecoverableError } from 'bullmq';
 import { OnlineScoreResponse, OnlineScoreResult, scoreImagesJob } from '@padim-fleet/contracts';
-import { onlineOutputPrefix, scoreToStore, uploadPrefix } from '@padim-fleet/fleet';
+import { onlineOutputPrefix, scoreToStore, storeImageReader, uploadPrefix } from '@padim-fleet/fleet';
 import { ModelNotFoundError } from '@padim-fleet/storage';
 import { JobContext, parseJobData } from './job-context';
 
@@ -18,7 +18,7 @@ export async function scoreImagesHandler(job: Job, ctx: JobContext): Promise<Onl
     const rows = await scoreToStore(
       lease.value,
       data.images.map((i) => ({ file: i.name, ref: i.key })),
-      { output: ctx.store, prefix, read: (key) => ctx.store.get(key) },
+      { output: ctx.store, prefix, read: storeImageReader(ctx.store) },
     );
     const results: OnlineScoreResult[] = [];
     for (const row of rows) {

@@ -24,6 +24,7 @@ import {
   scoringPrefix,
   scoringUploadPrefix,
   splitContiguous,
+  storeImageReader,
   sweepOnlineResults,
   writeScoringResults,
 } from '@padim-fleet/fleet';
@@ -126,7 +127,7 @@ export async function scoreChunkHandler(job: Job, ctx: JobContext): Promise<{ ro
       {
         output: ctx.store,
         prefix: scoringPrefix(data.scoringId),
-        read: (key) => input.store.get(key),
+        read: storeImageReader(input.store),
         onProgress: (e) => {
           const progress: ChunkProgress = { imagesDone: e.done, imagesTotal: e.total };
           void job.updateProgress(progress as unknown as object).catch(() => undefined);
