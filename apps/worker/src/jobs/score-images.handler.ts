@@ -1,15 +1,30 @@
 import { Job, UnrecoverableError } from 'bullmq';
-import { OnlineScoreResponse, OnlineScoreResult, scoreImagesJob } from '@padim-fleet/contracts';
+import { OnlineScoreResponse, OnlineScoreResult, ScoreImagesJob, scoreImagesJob } from '@padim-fleet/contracts';
 import { onlineOutputPrefix, scoreToStore, storeImageReader, uploadPrefix } from '@padim-fleet/fleet';
-import { ModelNotFoundError } from '@padim-fleet/storage';
+import { BlobStore, ModelNotFoundError } from '@padim-fleet/storage';
 import { JobContext, parseJobData } from './job-context';
 
 /**
  * Online scoring of a few uploaded images. Concurrent requests for the same model share the cached
- * scorer, whose backbone batches them together.
+ * scorer, whose backbone batches them together. The uploaded images are removed once the request is
+ * answered or has no attempt left (a retry reads them again); the answer does not wait for that.
  */
 export async function scoreImagesHandler(job: Job, ctx: JobContext): Promise<OnlineScoreResponse> {
   const data = parseJobData(scoreImagesJob, job);
+  let keepUploads = job.attemptsMade + 1 < (job.opts.attempts ?? 1);
+  try {
+    const response = await scoreUploads(data, ctx);
+    keepUploads = false;
+    return response;
+  } catch (error) {
+    if (error instanceof UnrecoverableError) keepUploads = false;
+    throw error;
+  } finally {
+    if (!keepUploads) void removeUploads(ctx.store, data.requestId);
+  }
+}
+
+async function scoreUploads(data: ScoreImagesJob, ctx: JobContext): Promise<OnlineScoreResponse> {
   const lease = await ctx.scorers.acquire(data.category, data.version).catch((error: Error) => {
     throw error instanceof ModelNotFoundError ? new UnrecoverableError(error.message) : error;
   });
@@ -37,7 +52,21 @@ export async function scoreImagesHandler(job: Job, ctx: JobContext): Promise<Onl
     return { category: data.category, version: lease.version, results };
   } finally {
     lease.done();
-    // The answer does not wait for the clean-up of the uploaded images.
-    void ctx.store.deletePrefix(uploadPrefix(data.requestId)).catch(() => undefined);
+  }
+}
+
+/** Waits between attempts to remove a request's uploaded images, so a store out for a minute does not leave them. */
+const UPLOAD_REMOVAL_DELAYS_MS = [1000, 2000, 4000, 8000, 16000, 32000];
+
+async function removeUploads(store: BlobStore, requestId: string): Promise<void> {
+  for (const delay of [...UPLOAD_REMOVAL_DELAYS_MS, null]) {
+    try {
+      await store.deletePrefix(uploadPrefix(requestId));
+      return;
+    } catch {
+      // The store is unreachable for now; past the last attempt, the sweep of old uploads takes them.
+      if (delay === null) return;
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
   }
 }
