@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * npm run soak [-- --duration <s>] [-- --short] — the fleet under load with faults, on loopback only.
+ * npm run soak [-- --duration <s>] [-- --short] [-- --logs <dir>] — the fleet under load with faults, on loopback only.
  *
  * Starts a private redis-server, a TCP relay in front of radosgw (so the store can be cut), the API,
  * 2 extract/reduce workers and 2 score workers (resnet18, one onnxruntime thread each), on a fresh
@@ -42,10 +42,14 @@ const FAULT_GRACE_MS = 15_000;
 /** A fleet model must equal the in-process one within this (float32 summation order). */
 const MODEL_TOLERANCE = 1e-5;
 const ONLINE_CATEGORY = 'soak-online';
+/** Soaks at least this long check worker RSS growth (each quarter a minute or more). */
+const RSS_CHECK_MIN_SECONDS = 240;
 
 export interface SoakOptions {
   durationSeconds: number;
   short: boolean;
+  /** Where to write each process's last output lines at the end (none when undefined). */
+  logsDir?: string;
 }
 
 export interface SoakSummary {
@@ -65,6 +69,8 @@ export interface SoakSummary {
   onlineRequests: number;
   onlineErrors: Record<string, number>;
   onlineErrorsOutsideFaults: number;
+  /** Online errors by the fault whose window (plus FAULT_GRACE_MS) they fall in, then by answer. */
+  onlineErrorsByFault: Record<string, Record<string, number>>;
   /** The first answer of each kind of error, to explain it. */
   onlineErrorSamples: Record<string, string>;
   p50Ms: number;
@@ -92,6 +98,9 @@ export interface SoakSummary {
   workerRssQ2MB: number;
   workerRssQ4MB: number;
   workerRssGrowth: number;
+  /** Workers up through the second and the last quarter, and the largest growth of one's RSS between them. */
+  survivingWorkers: number;
+  survivingWorkerRssGrowth: number | null;
   failedTargets: string[];
 }
 
@@ -163,6 +172,8 @@ class Soak {
   private readonly workers: Worker[] = [];
   private readonly unexpectedExits: string[] = [];
   private readonly rssSamples: { at: number; meanMB: number }[] = [];
+  /** Every sample of every warm worker, by worker name. */
+  private readonly workerRss = new Map<string, { at: number; mb: number }[]>();
   private api!: FleetProcess;
   private redis!: PrivateRedis;
   private proxy!: TcpProxy;
@@ -177,6 +188,7 @@ class Soak {
   private loadEnd = 0;
   private drainDeadline = 0;
   private workerKills = 0;
+  private workersStarted = 0;
   private redisRestarts = 0;
   private storeOutages = 0;
 
@@ -191,7 +203,7 @@ class Soak {
   private readonly submitRetries: Record<string, number> = {};
   private onlineRequests = 0;
   private readonly onlineErrors: Record<string, number> = {};
-  private readonly onlineErrorTimes: number[] = [];
+  private readonly onlineErrorTimes: { at: number; outcome: string }[] = [];
   private readonly onlineErrorSamples: Record<string, string> = {};
   private readonly latencies: number[] = [];
   private batchScorings = 0;
@@ -283,12 +295,18 @@ class Soak {
   }
 
   private async startWorker(role: WorkerRole): Promise<void> {
-    const name = `${role === 'score' ? 'score' : 'extract'}-${this.workers.length + 1}`;
+    const name = `${role === 'score' ? 'score' : 'extract'}-${++this.workersStarted}`;
     const process = await FleetProcess.startWorker(name, { ...this.env, WORKER_ROLES: role });
     this.workers.push({ process, role, startedAt: Date.now(), killedBySoak: false });
   }
 
   private async tearDown(): Promise<void> {
+    if (this.opts.logsDir) {
+      await fs.mkdir(this.opts.logsDir, { recursive: true });
+      for (const p of [this.api, ...this.workers.map((w) => w.process)].filter((p) => p !== undefined)) {
+        await fs.writeFile(path.join(this.opts.logsDir, `${p.name}.log`), `${p.output.join('\n')}\n`);
+      }
+    }
     await Promise.all([this.api, ...this.workers.map((w) => w.process)].filter((p) => p !== undefined).map((p) => p.kill('SIGKILL')));
     await this.proxy?.close();
     await this.redis?.stop();
@@ -307,8 +325,9 @@ class Soak {
     return Date.now() < this.loadEnd;
   }
 
-  private inFault(at: number): boolean {
-    return this.faults.some((f) => at >= f.start && at <= f.end + FAULT_GRACE_MS);
+  /** The fault whose window (plus FAULT_GRACE_MS) holds `at`, if any. */
+  private faultAt(at: number): FaultWindow | undefined {
+    return this.faults.find((f) => at >= f.start && at <= f.end + FAULT_GRACE_MS);
   }
 
   private async request(method: string, route: string, body?: unknown): Promise<{ status: number; body: any }> {
@@ -388,7 +407,8 @@ class Soak {
       return;
     }
     this.runsSucceeded++;
-    log(`run ${runId} (${category.name}, ${shards} shard${shards > 1 ? 's' : ''}) completed in ${body.timings.totalSeconds?.toFixed(1)} s`);
+    const t = body.timings;
+    log(`run ${runId} (${category.name}, ${shards} shard${shards > 1 ? 's' : ''}) completed in ${t.totalSeconds?.toFixed(1)} s (queued ${t.queuedSeconds?.toFixed(1)}, extract ${t.extractSeconds?.toFixed(1)}, reduce ${t.reduceSeconds?.toFixed(1)}; attempts ${body.shards.map((s) => s.attemptsMade).join('/')}, reduce ${body.reduce.attemptsMade})`);
     const fleet = await loadRegistryModel(new ModelRegistry(this.store), category.name, body.version);
     const difference = Math.max(relativeDifference(fleet.tensors.mean, category.reference.tensors.mean), relativeDifference(fleet.tensors.invCholesky, category.reference.tensors.invCholesky));
     this.modelsCompared++;
@@ -423,7 +443,7 @@ class Soak {
       if (outcome === 'ok') this.latencies.push(performance.now() - started);
       else {
         count(this.onlineErrors, outcome);
-        this.onlineErrorTimes.push(Date.now());
+        this.onlineErrorTimes.push({ at: Date.now(), outcome });
         if (!(outcome in this.onlineErrorSamples)) {
           this.onlineErrorSamples[outcome] = String(detail).slice(0, 300);
           log(`online ${outcome}: ${this.onlineErrorSamples[outcome]}`);
@@ -547,8 +567,13 @@ class Soak {
   private async sampleLoop(): Promise<void> {
     while (this.loading) {
       const now = Date.now();
-      const warm = this.workers.filter((w) => w.process.alive && now - w.startedAt >= 20_000).map((w) => rssMB(w.process.child.pid));
-      const values = warm.filter((v): v is number => v !== null);
+      const values: number[] = [];
+      for (const w of this.workers.filter((w) => w.process.alive && now - w.startedAt >= 20_000)) {
+        const mb = rssMB(w.process.child.pid);
+        if (mb === null) continue;
+        values.push(mb);
+        this.workerRss.set(w.process.name, [...(this.workerRss.get(w.process.name) ?? []), { at: now, mb }]);
+      }
       if (values.length > 0) this.rssSamples.push({ at: now, meanMB: mean(values) });
       for (const w of this.workers) {
         if (!w.process.alive && !w.killedBySoak) {
@@ -567,10 +592,12 @@ class Soak {
     const outputs = Object.values(SCORING_OUTPUTS) as string[];
     const orphans: string[] = [];
     const versions = new Map<string, boolean>();
-    for await (const { key } of this.store.list('')) {
+    for await (const { key, lastModified } of this.store.list('')) {
       const parts = key.split('/');
-      if (parts[0] === 'runs' || parts[0] === 'uploads') orphans.push(key);
-      else if (parts[0] === 'scorings' && !outputs.some((o) => parts.slice(2).join('/').startsWith(o))) orphans.push(key);
+      // When it was written, in seconds of the load, to match it with a fault.
+      const described = `${key} (written at ${lastModified ? ((lastModified.getTime() - this.loadStart) / 1000).toFixed(0) : '?'} s)`;
+      if (parts[0] === 'runs' || parts[0] === 'uploads') orphans.push(described);
+      else if (parts[0] === 'scorings' && !outputs.some((o) => parts.slice(2).join('/').startsWith(o))) orphans.push(described);
       else if (parts[0] === 'models' && parts.length === 4) {
         const version = parts.slice(0, 3).join('/');
         versions.set(version, (versions.get(version) ?? false) || parts[3] === 'manifest.json');
@@ -579,15 +606,32 @@ class Soak {
     return { orphans, incompleteVersions: [...versions.values()].filter((complete) => !complete).length };
   }
 
+  private onlineErrorsByFault(): Record<string, Record<string, number>> {
+    const byFault: Record<string, Record<string, number>> = {};
+    for (const e of this.onlineErrorTimes) {
+      const fault = this.faultAt(e.at)?.kind ?? 'none';
+      count((byFault[fault] ??= {}), e.outcome);
+    }
+    return byFault;
+  }
+
   private async summarise(): Promise<SoakSummary> {
     // The last clean-ups run right after a job completes: give them a moment.
     await sleep(5000);
     const { orphans, incompleteVersions } = await this.leftovers();
-    const quarter = (q: number) => {
-      const from = this.loadStart + ((q - 1) * (this.loadEnd - this.loadStart)) / 4;
-      const to = this.loadStart + (q * (this.loadEnd - this.loadStart)) / 4;
-      return mean(this.rssSamples.filter((s) => s.at >= from && s.at < to).map((s) => s.meanMB));
+    const inQuarter = (q: number, at: number) => {
+      const length = this.loadEnd - this.loadStart;
+      return at >= this.loadStart + ((q - 1) * length) / 4 && at < this.loadStart + (q * length) / 4;
     };
+    const quarter = (q: number) => mean(this.rssSamples.filter((s) => inQuarter(q, s.at)).map((s) => s.meanMB));
+    // Workers up through both quarters: the growth of each one's own RSS, which replacements starting cold do not hide.
+    const survivorGrowth: number[] = [];
+    for (const [name, samples] of this.workerRss) {
+      const q2 = mean(samples.filter((x) => inQuarter(2, x.at)).map((x) => x.mb));
+      const q4 = mean(samples.filter((x) => inQuarter(4, x.at)).map((x) => x.mb));
+      log(`${name}: RSS ${samples[0].mb.toFixed(0)} MB at ${((samples[0].at - this.loadStart) / 1000).toFixed(0)} s, ${samples[samples.length - 1].mb.toFixed(0)} MB at ${((samples[samples.length - 1].at - this.loadStart) / 1000).toFixed(0)} s; Q2 ${q2.toFixed(0)}, Q4 ${q4.toFixed(0)}`);
+      if (Number.isFinite(q2) && Number.isFinite(q4)) survivorGrowth.push(q4 / q2 - 1);
+    }
     const sorted = [...this.latencies].sort((a, b) => a - b);
     const q2 = quarter(2);
     const q4 = quarter(4);
@@ -605,7 +649,8 @@ class Soak {
       submitRetries: this.submitRetries,
       onlineRequests: this.onlineRequests,
       onlineErrors: this.onlineErrors,
-      onlineErrorsOutsideFaults: this.onlineErrorTimes.filter((t) => !this.inFault(t)).length,
+      onlineErrorsOutsideFaults: this.onlineErrorTimes.filter((e) => !this.faultAt(e.at)).length,
+      onlineErrorsByFault: this.onlineErrorsByFault(),
       onlineErrorSamples: this.onlineErrorSamples,
       p50Ms: round(percentile(sorted, 50), 1),
       p95Ms: round(percentile(sorted, 95), 1),
@@ -629,6 +674,8 @@ class Soak {
       workerRssQ2MB: round(q2, 1),
       workerRssQ4MB: round(q4, 1),
       workerRssGrowth: round(q4 / q2 - 1),
+      survivingWorkers: survivorGrowth.length,
+      survivingWorkerRssGrowth: survivorGrowth.length > 0 ? round(Math.max(...survivorGrowth)) : null,
       failedTargets: [],
     };
     summary.failedTargets = missedTargets(summary);
@@ -649,16 +696,19 @@ export function missedTargets(s: SoakSummary): string[] {
   if (s.incompleteVersions !== 0) missed.push('0 incomplete versions');
   if (s.unexpectedExits.length !== 0) missed.push('no process exits on its own');
   if (s.onlineRequests === 0 || s.onlineErrorsOutsideFaults !== 0) missed.push('no online errors outside the faults');
-  if (!(s.workerRssGrowth <= 0.1)) missed.push('worker RSS grows 10 % at most from the second quarter to the last');
+  // Quarters of a short soak are too short for a steady state: a worker's first jobs open its backbone
+  // sessions, models and finalisation threads (100 to 400 MB within its first minute).
+  const rssGrowth = s.survivingWorkerRssGrowth ?? s.workerRssGrowth;
+  if (s.durationSeconds >= RSS_CHECK_MIN_SECONDS && !(rssGrowth <= 0.1)) missed.push('worker RSS grows 10 % at most from the second quarter to the last');
   return missed;
 }
 
 async function main(): Promise<void> {
-  const { values } = parse(process.argv.slice(2), { duration: { type: 'string' }, short: { type: 'boolean' } });
+  const { values } = parse(process.argv.slice(2), { duration: { type: 'string' }, short: { type: 'boolean' }, logs: { type: 'string' } });
   const short = values.short === true;
   const durationSeconds = intOption(values.duration, 'duration', 30) ?? (short ? 60 : 300);
   if (durationSeconds > 420) throw new UsageError('--duration must be at most 420 (the whole soak stays within 10 minutes)');
-  const summary = await new Soak({ durationSeconds, short }).run();
+  const summary = await new Soak({ durationSeconds, short, logsDir: values.logs }).run();
   process.stdout.write(`${JSON.stringify(summary)}\n`);
   if (summary.failedTargets.length > 0) process.exitCode = 1;
 }
