@@ -60,6 +60,7 @@ export interface SoakOptions {
 export interface SoakSummary {
   durationSeconds: number;
   short: boolean;
+  /** Training requests made: accepted (202) or answered with a 4xx, which counts as a failed run. */
   runsSubmitted: number;
   runsSucceeded: number;
   runsFailed: number;
@@ -236,6 +237,7 @@ class Soak {
         this.storeOutage(),
         this.redisRestart(),
         this.sampleLoop(),
+        this.probeStore(),
       ];
       await Promise.all(load);
       log('load over; checking the store');
@@ -347,6 +349,15 @@ class Soak {
     }
   }
 
+  /**
+   * The short form, run in CI, submits no new run or scoring while the store is cut: POST /v1/trainings
+   * answers a store it cannot list with a 400, which a client rightly does not retry. The full soak
+   * submits throughout and counts those as failed runs.
+   */
+  private async holdWhileStoreCut(): Promise<void> {
+    while (this.opts.short && this.proxy.isCut) await sleep(500);
+  }
+
   /** POSTs until the API accepts (202), retrying 5xx and network errors as a client would; 4xx is a bug. */
   private async submit(route: string, body: unknown): Promise<any> {
     for (;;) {
@@ -392,15 +403,16 @@ class Soak {
       const shards = 1 + (Math.floor(turn / this.categories.length) + index) % 2;
       turn++;
       await this.trainOnce(category, shards).catch((error: Error) => {
-        this.runFailures.push({ runId: 'none', category: category.name, reason: error.message });
+        this.runFailures.push({ runId: 'not accepted', category: category.name, reason: error.message });
       });
       await sleep(2000);
     }
   }
 
   private async trainOnce(category: Category, shards: number): Promise<void> {
-    const { runId } = await this.submit('/v1/trainings', { category: category.name, dataset: `store:soak-data/${category.name}/`, backbone: 'resnet18', size: TRAIN_SIZE, shards });
+    await this.holdWhileStoreCut();
     this.runsSubmitted++;
+    const { runId } = await this.submit('/v1/trainings', { category: category.name, dataset: `store:soak-data/${category.name}/`, backbone: 'resnet18', size: TRAIN_SIZE, shards });
     const { body, finished } = await this.pollUntilDone<TrainingStatus>(`/v1/trainings/${runId}`, (s) => ['completed', 'failed', 'cancelled'].includes(s.state));
     if (!finished || !body) {
       this.runsUnfinished++;
@@ -488,6 +500,7 @@ class Soak {
     await this.store.put(`soak-input/${archiveName}`, await fs.readFile(file));
     await fs.rm(file);
 
+    await this.holdWhileStoreCut();
     const { scoringId } = await this.submit('/v1/scorings', { category: ONLINE_CATEGORY, input: `store:soak-input/${archiveName}`, chunkSize: 3 });
     this.batchScorings++;
     this.batchRowsExpected += entries.size;
@@ -572,6 +585,31 @@ class Soak {
     this.redisRestarts++;
     this.faults.push({ kind: 'redis restart', start, end: Date.now() });
     log(`redis back after ${((Date.now() - start) / 1000).toFixed(1)} s`);
+  }
+
+  /**
+   * radosgw is shared: asks it directly (not through the relay) every second, so that an outage the soak
+   * did not cause is a fault window of its own, and the errors in it are put down to it.
+   */
+  private async probeStore(): Promise<void> {
+    let outage: FaultWindow | undefined;
+    while (this.loading) {
+      const at = Date.now();
+      const up = await fetch(S3_ENDPOINT, { signal: AbortSignal.timeout(3000) }).then(
+        () => true,
+        () => false,
+      );
+      if (!up && !outage) {
+        outage = { kind: 'radosgw unreachable (not the soak)', start: at, end: Date.now() };
+        this.faults.push(outage);
+        log('radosgw itself does not answer');
+      } else if (!up && outage) outage.end = Date.now();
+      else if (up && outage) {
+        log(`radosgw answers again after ${((Date.now() - outage.start) / 1000).toFixed(0)} s`);
+        outage = undefined;
+      }
+      await sleep(1000);
+    }
   }
 
   /** Every 2 s: the mean RSS of the warm workers (up 20 s or more), and processes that died on their own. */
