@@ -2,8 +2,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
-import { LocalBlobStore } from '@padim-fleet/storage';
-import { openImageSource, readImageObject } from './image-source';
+import { UnreadableImageError } from '@padim-fleet/inference';
+import { LocalBlobStore, S3BlobStore } from '@padim-fleet/storage';
+import { freePort } from './testing/fleet-process';
+import { openImageSource, readImageObject, storeImageReader } from './image-source';
 import { TooManyInputsError, listScoringInputs } from './scoring-runs';
 
 describe('bounded reads and listings of stored images', () => {
@@ -16,6 +18,8 @@ describe('bounded reads and listings of stored images', () => {
     await store.put('images/big.png', bytes);
     expect((await readImageObject(store, 'images/big.png', 300_000)).equals(bytes)).toBe(true);
     await expect(readImageObject(store, 'images/big.png', 299_999)).rejects.toThrow('images/big.png: larger than 299999 bytes (IMAGE_MAX_BYTES)');
+    // Too large is that image's error, not a reason to retry the job.
+    await expect(storeImageReader(store, 299_999)('images/big.png')).rejects.toBeInstanceOf(UnreadableImageError);
     const source = openImageSource({ kind: 'store', prefix: 'images/' }, { region: 'us-east-1', forcePathStyle: true }, store, 1000);
     await expect(source.read!('images/big.png')).rejects.toThrow(/larger than 1000 bytes/);
   });
@@ -25,4 +29,27 @@ describe('bounded reads and listings of stored images', () => {
     expect((await listScoringInputs(store, 'incoming/', 'store:incoming/', 4)).map((i) => i.file)).toEqual(['0.png', '1.png', '2.png', '3.png']);
     await expect(listScoringInputs(store, 'incoming/', 'store:incoming/', 3)).rejects.toThrow(new TooManyInputsError('input store:incoming/: more than 3 files (SCORING_MAX_INPUTS)'));
   });
+});
+
+const readerRoot = mkdtempSync(path.join(os.tmpdir(), 'padim-image-source-'));
+afterAll(() => rmSync(readerRoot, { recursive: true, force: true }));
+
+it('reads images by key; a key gone since it was listed is that image\'s error', async () => {
+  const store = new LocalBlobStore(readerRoot);
+  await store.put('in/a.png', 'bytes');
+  const read = storeImageReader(store);
+  expect((await read('in/a.png')).toString()).toBe('bytes');
+  await expect(read('in/gone.png')).rejects.toBeInstanceOf(UnreadableImageError);
+});
+
+it('throws the store\'s own failure when the store cannot be reached, so the job is retried', async () => {
+  const closed = await freePort();
+  const store = new S3BlobStore({ endpoint: `http://127.0.0.1:${closed}`, region: 'us-east-1', forcePathStyle: true, bucket: 'nowhere', accessKeyId: 'a', secretAccessKey: 'b' });
+  const error = await storeImageReader(store)('in/a.png').then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(Error);
+  expect(error).not.toBeInstanceOf(UnreadableImageError);
+  store.close?.();
 });

@@ -1,8 +1,8 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { type DatasetSource, RESERVED_STORE_PREFIXES, type S3Connection, touchesReservedPrefixes } from '@padim-fleet/contracts';
-import { ImageReader, isImageFileName, listImagesRecursive, listMvtecTestSet } from '@padim-fleet/inference';
-import { BlobStore, S3BlobStore } from '@padim-fleet/storage';
+import { ImageReader, UnreadableImageError, isImageFileName, listImagesRecursive, listMvtecTestSet } from '@padim-fleet/inference';
+import { BlobNotFoundError, BlobStore, S3BlobStore } from '@padim-fleet/storage';
 
 /** Where a run's images are: a server folder (references are paths) or an S3 prefix (references are keys). */
 export interface ImageSource {
@@ -64,7 +64,7 @@ export function s3ImageSource(store: BlobStore, prefix: string, location: string
       }
       return keys.sort();
     },
-    read: (key) => readImageObject(store, key, maxImageBytes),
+    read: storeImageReader(store, maxImageBytes),
     close: async () => {
       await store.close?.();
     },
@@ -82,6 +82,18 @@ function reachesStorePrefixes(real: string, realStore: string): boolean {
 }
 
 /**
+ * Reads images by key from `store`, none larger than `maxBytes`. A key gone since it was listed, or an
+ * object over the limit, is that image's error; any other failure (the store unreachable) is thrown, so
+ * the job is retried rather than skipping a good image.
+ */
+export function storeImageReader(store: BlobStore, maxBytes: number = DEFAULT_IMAGE_MAX_BYTES): ImageReader {
+  return (key) =>
+    readImageObject(store, key, maxBytes).catch((error: Error) => {
+      throw error instanceof BlobNotFoundError ? new UnreadableImageError(error.message) : error;
+    });
+}
+
+/**
  * Reads an image object whole, but no more than `maxBytes`: a larger one fails naming the key and the
  * limit once that much has streamed, so one huge object cannot fill a worker's memory.
  */
@@ -92,7 +104,7 @@ export async function readImageObject(store: BlobStore, key: string, maxBytes: n
   try {
     for await (const chunk of stream as AsyncIterable<Buffer>) {
       length += chunk.length;
-      if (length > maxBytes) throw new Error(`${key}: larger than ${maxBytes} bytes (IMAGE_MAX_BYTES)`);
+      if (length > maxBytes) throw new UnreadableImageError(`${key}: larger than ${maxBytes} bytes (IMAGE_MAX_BYTES)`);
       parts.push(chunk);
     }
   } finally {

@@ -7,6 +7,7 @@ export * from './redis-registry-lock';
 export * from './training-runs';
 export * from './testing/fleet-process';
 export * from './testing/tiny-model';
+export * from './testing/model-compare';
 export * from './scoring';
 export * from './model-cache';
 export * from './registry-model';

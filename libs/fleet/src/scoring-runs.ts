@@ -41,6 +41,26 @@ export async function removeOnlineRequest(store: BlobStore, requestId: string): 
   await store.deletePrefix(onlineOutputPrefix(requestId));
 }
 
+/** Waits between attempts of a clean-up in the store, so a store out for a minute does not leave objects behind. */
+const CLEAN_UP_RETRY_DELAYS_MS = [1000, 2000, 4000, 8000, 16000, 32000];
+
+/**
+ * Runs a clean-up in the store, retrying for about a minute while the store is unreachable. Resolves
+ * false when every attempt failed (the sweep of old objects takes what is left); never rejects.
+ */
+export async function cleanUpWithRetries(cleanUp: () => Promise<unknown>, delaysMs: readonly number[] = CLEAN_UP_RETRY_DELAYS_MS): Promise<boolean> {
+  for (const delay of [...delaysMs, null]) {
+    try {
+      await cleanUp();
+      return true;
+    } catch {
+      if (delay === null) return false;
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
+  return false;
+}
+
 /** No score worker answered an online request within its time-out. */
 export class ScoreTimeoutError extends Error {
   override name = 'ScoreTimeoutError';

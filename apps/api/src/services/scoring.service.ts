@@ -18,6 +18,7 @@ import {
 import {
   ScoreTimeoutError,
   ScoringRuns,
+  cleanUpWithRetries,
   onlineOutputPrefix,
   removeOnlineRequest,
   resolveModelVersion,
@@ -91,7 +92,10 @@ export class ScoringService {
       return await this.scoreStored({ requestId, category, version, images, inline: opts.inline ?? false });
     } catch (error) {
       // A request that gets no answer keeps nothing: not its images, nor PNGs a worker wrote for it.
-      await removeOnlineRequest(this.store, requestId).catch((e: Error) => this.logger.warn(`removing online request ${requestId}: ${e.message}`));
+      // Retried in the background while the store is unreachable, so the error answer does not wait for it.
+      void cleanUpWithRetries(() => removeOnlineRequest(this.store, requestId)).then((removed) => {
+        if (!removed) this.logger.warn(`online request ${requestId}: its uploads could not be removed; the sweep of old uploads will`);
+      });
       throw error;
     }
   }

@@ -1,6 +1,6 @@
 import { Job, UnrecoverableError } from 'bullmq';
 import { OnlineScoreResponse, OnlineScoreResult, ScoreImagesJob, scoreImagesJob } from '@padim-fleet/contracts';
-import { onlineOutputPrefix, scoreToStore, uploadPrefix } from '@padim-fleet/fleet';
+import { cleanUpWithRetries, onlineOutputPrefix, scoreToStore, storeImageReader, uploadPrefix } from '@padim-fleet/fleet';
 import { BlobStore, ModelNotFoundError } from '@padim-fleet/storage';
 import { JobContext, parseJobData } from './job-context';
 
@@ -29,7 +29,7 @@ export async function scoreImagesHandler(job: Job, ctx: JobContext): Promise<Onl
     const rows = await scoreToStore(
       lease.value,
       data.images.map((i) => ({ file: i.name, ref: i.key })),
-      { output: ctx.store, prefix, read: (key) => ctx.store.get(key) },
+      { output: ctx.store, prefix, read: storeImageReader(ctx.store) },
     );
     for (const row of rows) {
       const result: OnlineScoreResult = {
@@ -55,6 +55,6 @@ export async function scoreImagesHandler(job: Job, ctx: JobContext): Promise<Onl
   }
   // Only a success removes the images: a failed attempt leaves them to its retry, and a last failure's
   // clean-up removes them. The answer does not wait for it.
-  void ctx.store.deletePrefix(uploadPrefix(data.requestId)).catch(() => undefined);
+  void cleanUpWithRetries(() => ctx.store.deletePrefix(uploadPrefix(data.requestId)));
   return { category: data.category, version: lease.version, results };
 }

@@ -12,7 +12,6 @@ import {
   ScoreRow,
   TooManyInputsError,
   listScoringInputs,
-  readImageObject,
   archiveLimitsOf,
   readScoringPlan,
   resolveModelVersion,
@@ -23,6 +22,7 @@ import {
   scoringPrefix,
   scoringUploadPrefix,
   splitContiguous,
+  storeImageReader,
   sweepOnlineResults,
   unpackArchive,
   writeScoringResults,
@@ -112,7 +112,7 @@ export async function scoreChunkHandler(job: Job, ctx: JobContext): Promise<{ ro
       {
         output: ctx.store,
         prefix: scoringPrefix(data.scoringId),
-        read: (key) => readImageObject(input.store, key, ctx.config.IMAGE_MAX_BYTES),
+        read: storeImageReader(input.store, ctx.config.IMAGE_MAX_BYTES),
         onProgress: (e) => void ctx.scoringRuns.recordChunkProgress(data.scoringId, data.chunk, e.done).catch(() => undefined),
       },
     );
