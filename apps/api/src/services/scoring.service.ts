@@ -92,9 +92,12 @@ export class ScoringService {
       return await this.scoreStored({ requestId, category, version, images, inline: opts.inline ?? false });
     } catch (error) {
       // A request that gets no answer keeps nothing: not its images, nor PNGs a worker wrote for it.
-      // Retried in the background while the store is unreachable, so the error answer does not wait for it.
-      void cleanUpWithRetries(() => removeOnlineRequest(this.store, requestId)).then((removed) => {
-        if (!removed) this.logger.warn(`online request ${requestId}: its uploads could not be removed; the sweep of old uploads will`);
+      // Removed before the answer; while the store is unreachable the removal goes on in the background.
+      const remove = () => removeOnlineRequest(this.store, requestId);
+      await remove().catch(() => {
+        void cleanUpWithRetries(remove).then((removed) => {
+          if (!removed) this.logger.warn(`online request ${requestId}: its uploads could not be removed; the sweep of old uploads will`);
+        });
       });
       throw error;
     }
