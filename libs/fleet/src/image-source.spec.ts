@@ -3,9 +3,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { UnreadableImageError } from '@padim-fleet/inference';
-import { LocalBlobStore, S3BlobStore } from '@padim-fleet/storage';
+import { trainingRequest } from '@padim-fleet/contracts';
+import { LocalBlobStore, S3BlobStore, StoreUnavailableError } from '@padim-fleet/storage';
 import { freePort } from './testing/fleet-process';
 import { openImageSource, readImageObject, storeImageReader } from './image-source';
+import { planTraining } from './plan-training';
 import { TooManyInputsError, listScoringInputs } from './scoring-runs';
 
 describe('bounded reads and listings of stored images', () => {
@@ -51,5 +53,18 @@ it('throws the store\'s own failure when the store cannot be reached, so the job
   );
   expect(error).toBeInstanceOf(Error);
   expect(error).not.toBeInstanceOf(UnreadableImageError);
+  expect(error).toBeInstanceOf(StoreUnavailableError);
+  // Planning a run on it is a store outage (503 at the API), not a bad dataset (400).
+  const planned = await planTraining(trainingRequest.parse({ category: 'line', dataset: 'store:in/' }), {
+    runId: 'plan-outage-0001',
+    createdAt: new Date(),
+    datasetRoots: [],
+    s3: { region: 'us-east-1', forcePathStyle: true },
+    store,
+  }).then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(planned).toBeInstanceOf(StoreUnavailableError);
   store.close?.();
 });

@@ -8,7 +8,7 @@ import {
 } from '@padim-fleet/contracts';
 import { splitHoldout } from '@padim-fleet/inference';
 import { fprResolutionWarning } from '@padim-fleet/padim-core';
-import type { BlobStore } from '@padim-fleet/storage';
+import { type BlobStore, StoreUnavailableError } from '@padim-fleet/storage';
 import { DatasetError, checkServerFolder, checkValidationSet, openImageSource } from './image-source';
 
 /** With no extract worker online to count, one shard per this many training images (at most MAX_DEFAULT_SHARDS). */
@@ -57,7 +57,8 @@ export async function planTraining(request: TrainingRequest, ctx: PlanContext): 
   try {
     files = await images.list(ctx.maxImages);
   } catch (error) {
-    if (error instanceof DatasetError) throw error;
+    // An unreachable store is no fault of the request: a 503 to retry, not a 400.
+    if (error instanceof DatasetError || error instanceof StoreUnavailableError) throw error;
     throw new DatasetError(`dataset: cannot list ${request.dataset}: ${(error as Error).message}`);
   } finally {
     await images.close();

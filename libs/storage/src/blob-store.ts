@@ -68,6 +68,11 @@ export class BlobNotFoundError extends Error {
   }
 }
 
+/** The store did not answer (connection refused or cut, time-out) or answered with a server error: retry later. */
+export class StoreUnavailableError extends Error {
+  override readonly name = 'StoreUnavailableError';
+}
+
 export class BlobRangeError extends RangeError {
   override readonly name = 'BlobRangeError';
   constructor(

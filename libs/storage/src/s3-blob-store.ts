@@ -32,6 +32,7 @@ import {
   type BlobStore,
   type ByteRange,
   type PutOptions,
+  StoreUnavailableError,
 } from './blob-store';
 import { pipeInto } from './hashing';
 import { InvalidKeyError, validateKey, validatePrefix } from './keys';
@@ -88,6 +89,18 @@ function errorName(err: unknown): string | undefined {
 
 function httpStatus(err: unknown): number | undefined {
   return errorShape(err).$metadata?.httpStatusCode;
+}
+
+const NETWORK_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+
+/** A server error (5xx), or no answer at all: the connection refused, cut or timed out. */
+function isUnavailable(err: unknown, status: number | undefined): boolean {
+  if (status !== undefined) return status >= 500;
+  const code = (errorShape(err) as { code?: string }).code;
+  const name = errorName(err);
+  const message = err instanceof Error ? err.message : '';
+  // The SDK wraps Node's socket errors, whose code then shows only in the message.
+  return (code !== undefined && NETWORK_ERROR_CODES.has(code)) || name === 'TimeoutError' || /socket hang up|\b(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE)\b/.test(message);
 }
 
 function isMissingBucket(err: unknown): boolean {
@@ -198,7 +211,8 @@ export class S3BlobStore implements BlobStore {
     if (isMissingBucket(err)) return new Error(`S3 ${op} ${what}: bucket "${this.bucket}" does not exist at ${this.endpointLabel}`, { cause: err });
     const status = httpStatus(err);
     const detail = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
-    return new Error(`S3 ${op} ${what} at ${this.endpointLabel} failed${status ? ` (HTTP ${status})` : ''}: ${detail}`, { cause: err });
+    const message = `S3 ${op} ${what} at ${this.endpointLabel} failed${status ? ` (HTTP ${status})` : ''}: ${detail}`;
+    return isUnavailable(err, status) ? new StoreUnavailableError(message, { cause: err }) : new Error(message, { cause: err });
   }
 
   async put(key: string, body: BlobBody, opts?: PutOptions): Promise<{ size: number }> {

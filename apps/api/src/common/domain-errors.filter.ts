@@ -4,9 +4,9 @@ import { ArchiveRejectedError } from '@padim-fleet/archives';
 import { ContractError } from '@padim-fleet/contracts';
 import { DatasetError, isRedisUnavailableError } from '@padim-fleet/fleet';
 import { ModelFormatError } from '@padim-fleet/padim-core';
-import { InvalidKeyError, ModelConflictError, ModelIntegrityError, ModelNotFoundError, ModelRegistryBusyError, SizeLimitError } from '@padim-fleet/storage';
+import { InvalidKeyError, ModelConflictError, ModelIntegrityError, ModelNotFoundError, ModelRegistryBusyError, SizeLimitError, StoreUnavailableError } from '@padim-fleet/storage';
 
-/** Maps the libraries' errors to HTTP: bad input 400, missing 404, conflicts 409, too large 413, a busy registry or Redis unreachable 503; anything else is a 500 that is logged. */
+/** Maps the libraries' errors to HTTP: bad input 400, missing 404, conflicts 409, too large 413, a busy registry, Redis or the store unreachable 503; anything else is a 500 that is logged. */
 @Catch()
 export class DomainErrorsFilter implements ExceptionFilter {
   private readonly logger = new Logger('api');
@@ -21,6 +21,11 @@ export class DomainErrorsFilter implements ExceptionFilter {
     if (isRedisUnavailableError(error)) {
       this.logger.warn(`redis unavailable: ${(error as Error).message}`);
       res.status(503).json({ statusCode: 503, message: 'redis unavailable; retry later' });
+      return;
+    }
+    if (error instanceof StoreUnavailableError) {
+      this.logger.warn(`store unavailable: ${error.message}`);
+      res.status(503).json({ statusCode: 503, message: 'the object store is unavailable; retry later' });
       return;
     }
     const status = statusOf(error);
