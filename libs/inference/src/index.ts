@@ -19,6 +19,7 @@ export * from './pipeline/score-images';
 export * from './pipeline/train-model';
 export * from './render/heatmap';
 export * from './runtime/finalize-in-parallel';
+export * from './runtime/memory-need';
 export * from './runtime/onnx-session';
 export * from './runtime/onnx-worker-session';
 export * from './graphs/anomaly-map-graph';
