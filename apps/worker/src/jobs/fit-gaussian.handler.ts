@@ -26,6 +26,7 @@ import {
 import { ModelManifest, parseModelManifest } from '@padim-fleet/padim-core';
 import { ModelNotFoundError, modelVersionPrefix, runPrefix } from '@padim-fleet/storage';
 import { loadPlan } from './extract-features.handler';
+import { refuseUnlessMemoryFits } from './memory-budget';
 import { REGULARIZATION, gridOf, manifestBaseOf, publishFittedShard, thresholdImages, versionManifest } from './fit-one-shard';
 import { JobContext, RunStoppedError, parseJobData, runStopReason, runtimeOf, throwIfStopped } from './job-context';
 
@@ -58,6 +59,7 @@ export async function fitGaussian(job: Job, ctx: JobContext): Promise<FitGaussia
   if (children.length === 1 && children[0].fitted) {
     return publishFittedShard(ctx, data, plan, { ...children[0], fitted: children[0].fitted }, (manifest) => finish(ctx, data, manifest, started));
   }
+  await refuseUnlessMemoryFits(ctx, plan, `run ${runId} (fit-gaussian)`, 'reduce');
   const keys = children.map((c) => c.partialKey);
   const { backbone, selection } = await ctx.extractors.selection(plan.request);
   const grid = gridOf(plan, backbone);
