@@ -9,7 +9,7 @@ import { JobContext } from './job-context';
  * when unset): a retry on the same worker would need the same, and a worker the kernel kills would
  * take its other jobs with it.
  */
-export async function refuseUnlessMemoryFits(ctx: JobContext, plan: TrainingPlan, what: string, role: Extract<MemoryRole, 'extract' | 'reduce'>): Promise<void> {
+export async function refuseUnlessMemoryFits(ctx: JobContext, plan: TrainingPlan, what: string, role: Exclude<MemoryRole, 'score'>): Promise<void> {
   const limitMB = ctx.config.WORKER_MEMORY_MB;
   if (limitMB === undefined) return;
   const { backbone, selection } = await ctx.extractors.selection(plan.request);

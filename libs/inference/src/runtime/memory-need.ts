@@ -4,13 +4,20 @@ import { triangleSize } from '@padim-fleet/padim-core';
 export interface ModelMemory {
   /** float64 mean and packed co-moments (P·(d + d(d+1)/2)·8): what training and each extract shard hold. */
   accumulatorBytes: number;
-  /** float32 mean and packed L⁻¹ (P·(d + d(d+1)/2)·4): what the reducer and the score workers hold. */
+  /** float32 mean and packed L⁻¹ (P·(d + d(d+1)/2)·4): the model's tensors. */
   factorsBytes: number;
+  /**
+   * The scorer's Mahalanobis kernel (mahalanobis-kernel.wat's layout): L⁻¹ in blocks of four rows
+   * padded to a multiple of four (8·nb(nb+1) floats, nb = ⌈d/4⌉), the means and one group of eight
+   * embeddings, per position, float32.
+   */
+  kernelBytes: number;
 }
 
 export function modelMemory(positions: number, d: number): ModelMemory {
   const values = positions * (d + triangleSize(d));
-  return { accumulatorBytes: values * 8, factorsBytes: values * 4 };
+  const nb = Math.ceil(d / 4);
+  return { accumulatorBytes: values * 8, factorsBytes: values * 4, kernelBytes: positions * (8 * nb * (nb + 1) + 9 * d) * 4 };
 }
 
 /**
@@ -28,7 +35,11 @@ export function backboneWorkingBytes(backbone: string): number {
   return BACKBONE_WORKING_BYTES[backbone] ?? BACKBONE_WORKING_BYTES.resnet50;
 }
 
-/** Which process holds the model: the in-process trainer and extract shards hold the accumulator, the reducer and scorers the factors. */
+/**
+ * What a job holds at its peak. train: the accumulator (the factors are written over it) and the
+ * scorer's kernel that sets the thresholds; extract: a shard's accumulator; reduce: the merge blocks,
+ * the factors read back and the kernel; score: the factors and the kernel built from them.
+ */
 export type MemoryRole = 'train' | 'extract' | 'reduce' | 'score';
 
 export interface MemoryNeedInput {
@@ -46,19 +57,18 @@ export interface MemoryNeed {
   parts: string;
 }
 
-/**
- * Peak memory of one job: training finalises in place, so its peak is the accumulator, not the
- * accumulator and the factors; the reducer streams the merge and holds the factors for the thresholds.
- */
+/** Peak memory of one job (see MemoryRole), an upper bound: the parts are added even where they come one after the other. */
 export function memoryNeed(m: MemoryNeedInput): MemoryNeed {
-  const { accumulatorBytes, factorsBytes } = modelMemory(m.positions, m.d);
+  const { accumulatorBytes, factorsBytes, kernelBytes } = modelMemory(m.positions, m.d);
   const backbone = backboneWorkingBytes(m.backbone);
   const parts: [string, number][] =
-    m.role === 'train' || m.role === 'extract'
-      ? [[`accumulator`, accumulatorBytes]]
-      : m.role === 'reduce'
-        ? [[`factors`, factorsBytes], [`merge blocks`, m.reduceBufferBytes ?? 0]]
-        : [[`factors`, factorsBytes]];
+    m.role === 'train'
+      ? [[`accumulator`, accumulatorBytes], [`scoring kernel`, kernelBytes]]
+      : m.role === 'extract'
+        ? [[`accumulator`, accumulatorBytes]]
+        : m.role === 'reduce'
+          ? [[`merge blocks`, m.reduceBufferBytes ?? 0], [`factors`, factorsBytes], [`scoring kernel`, kernelBytes]]
+          : [[`factors`, factorsBytes], [`scoring kernel`, kernelBytes]];
   parts.push([`${m.backbone} backbone and scratch`, backbone]);
   const bytes = parts.reduce((a, [, b]) => a + b, 0);
   return { bytes, parts: `${m.backbone} d=${m.d}, ${m.positions} positions: ${parts.filter(([, b]) => b > 0).map(([name, b]) => `${name} ${gigabytes(b)}`).join(' + ')}` };
