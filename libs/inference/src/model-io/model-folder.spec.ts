@@ -2,7 +2,8 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ModelManifest, TORCHVISION_NORMALIZATION } from '@padim-fleet/padim-core';
-import { INV_CHOLESKY_FILE, MANIFEST_FILE, MEAN_FILE, readFloat32File, readModelFolder, writeModelFolder } from './model-folder';
+import { createHash } from 'node:crypto';
+import { INV_CHOLESKY_FILE, MANIFEST_FILE, MEAN_FILE, readFloat32File, readModelFolder, sha256Hex, writeModelFolder } from './model-folder';
 
 const P = 6;
 const d = 4;
@@ -109,5 +110,15 @@ describe('readFloat32File', () => {
     const values = await readFloat32File(file);
     expect(values.length).toBe(size / 4);
     expect([values[0], values[values.length - 1]]).toEqual([0, 1.5]);
+  }, 60_000);
+});
+
+describe('sha256Hex', () => {
+  it('hashes 2 GiB and more (resnet50 d=550 factors are 2.5 GB), which one hash update refuses', () => {
+    const bytes = new Uint8Array(2 ** 31 + 3);
+    bytes[bytes.length - 1] = 9;
+    expect(() => createHash('sha256').update(bytes)).toThrow(/data is too long/);
+    const expected = createHash('sha256').update(bytes.subarray(0, 2 ** 30)).update(bytes.subarray(2 ** 30)).digest('hex');
+    expect(sha256Hex(bytes)).toBe(expected);
   }, 60_000);
 });

@@ -18,8 +18,13 @@ export interface LoadedModel {
   tensors: ModelTensors;
 }
 
+/** Bytes given to the hash at a time: one update of 2 GiB or more fails ("data is too long"), and resnet50 d=550's factors are 2.5 GB. */
+const HASH_CHUNK_BYTES = 256 * 1024 ** 2;
+
 export function sha256Hex(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
+  const hash = createHash('sha256');
+  for (let at = 0; at < bytes.length; at += HASH_CHUNK_BYTES) hash.update(bytes.subarray(at, at + HASH_CHUNK_BYTES));
+  return hash.digest('hex');
 }
 
 function bytesOf(a: Float32Array): Uint8Array {
