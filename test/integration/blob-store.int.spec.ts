@@ -61,6 +61,19 @@ describe('LocalBlobStore', () => {
       await fs.rm(root, { recursive: true, force: true });
     });
 
+    it('gets a blob above 2 GiB (resnet50 d=550 factors are 2.5 GB), which fs.readFile refuses', async () => {
+      await store.put('models/big/inv_cholesky.f32', 'x');
+      const file = path.join(root, 'models/big/inv_cholesky.f32');
+      const size = 2 ** 31 + 4096;
+      // Sparse: no disk used; the last byte is set so the read is checked to the end.
+      const handle = await fs.open(file, 'r+');
+      await handle.truncate(size);
+      await handle.write(Buffer.from([7]), 0, 1, size - 1);
+      await handle.close();
+      const bytes = await store.get('models/big/inv_cholesky.f32');
+      expect([bytes.length, bytes[0], bytes[size - 1]]).toEqual([size, 'x'.charCodeAt(0), 7]);
+    }, 60_000);
+
     it('does not list a temporary file left by a crashed write', async () => {
       await store.put('m/a/real.bin', 'real');
       mkdirSync(path.join(root, 'm', 'a'), { recursive: true });

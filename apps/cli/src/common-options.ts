@@ -1,11 +1,17 @@
+import * as os from 'node:os';
 import * as path from 'node:path';
 import {
   BackboneOptions,
+  DEFAULT_IMAGE_SIZE,
   EmbeddingRequest,
   OnnxDevice,
   ResolvedBackbone,
   RuntimeOptions,
+  assertMemoryFits,
+  gigabytes,
+  memoryNeed,
   resolveBackbone,
+  resolveEmbedding,
 } from '@padim-fleet/inference';
 import { OptionSpecs, choice, intList, intOption } from './args';
 
@@ -64,4 +70,20 @@ export function inputFrom(values: Values): { size?: number; crop?: number | null
 
 export async function loadBackbone(values: Values): Promise<ResolvedBackbone> {
   return resolveBackbone(values.backbone as string, backboneOptionsFrom(values));
+}
+
+/**
+ * Says up front when this machine cannot hold the training (the accumulator and the backbone's working
+ * memory, see memoryNeed) rather than being killed by the kernel minutes in: throws above the total
+ * memory, and returns a warning line above what is free now.
+ */
+export function checkTrainingMemory(backbone: ResolvedBackbone, values: Values, machine = { totalBytes: os.totalmem(), freeBytes: os.freemem() }): string | null {
+  const { d } = resolveEmbedding(backbone, embeddingFrom(values));
+  const { size, crop } = inputFrom(values);
+  const side = crop ?? size ?? DEFAULT_IMAGE_SIZE;
+  const cells = Math.ceil(side / backbone.spec.strides[0]);
+  const need = memoryNeed({ role: 'train', backbone: backbone.spec.name, positions: cells * cells, d });
+  assertMemoryFits('training', need, machine.totalBytes, "this machine's memory");
+  if (need.bytes <= machine.freeBytes) return null;
+  return `warning: training needs about ${gigabytes(need.bytes)} of memory (${need.parts}), ${gigabytes(machine.freeBytes)} is free now\n`;
 }

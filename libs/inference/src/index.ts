@@ -20,6 +20,7 @@ export * from './pipeline/train-model';
 export * from './render/heatmap';
 export * from './report/evaluation-report';
 export * from './runtime/finalize-in-parallel';
+export * from './runtime/memory-need';
 export * from './runtime/onnx-session';
 export * from './runtime/onnx-worker-session';
 export * from './graphs/anomaly-map-graph';

@@ -35,8 +35,14 @@ export function sha256Stream(): Sha256Stream {
   return new Sha256Stream();
 }
 
+/** Bytes given to the hash at a time: one update of 2 GiB or more fails ("data is too long"). */
+const HASH_CHUNK_BYTES = 256 * 1024 ** 2;
+
 export function sha256Hex(data: Uint8Array | string): string {
-  return createHash('sha256').update(data).digest('hex');
+  const hash = createHash('sha256');
+  if (typeof data === 'string') return hash.update(data).digest('hex');
+  for (let at = 0; at < data.length; at += HASH_CHUNK_BYTES) hash.update(data.subarray(at, at + HASH_CHUNK_BYTES));
+  return hash.digest('hex');
 }
 
 function ignore(): void {}

@@ -63,6 +63,9 @@ interface Entry {
 }
 
 /** Blobs as files under one root folder; writes go to a temporary sibling and are renamed into place. */
+/** Bytes per read of a whole blob. */
+const READ_CHUNK_BYTES = 256 * 1024 ** 2;
+
 export class LocalBlobStore implements BlobStore {
   readonly root: string;
   readonly location: string;
@@ -117,7 +120,7 @@ export class LocalBlobStore implements BlobStore {
   async get(key: string): Promise<Buffer> {
     const file = this.pathOf(key);
     try {
-      return await fs.readFile(file);
+      return await readWholeFile(file);
     } catch (err) {
       if (MISSING.has(errorCode(err) ?? '')) throw new BlobNotFoundError(this.location, key);
       throw err;
@@ -366,5 +369,26 @@ export class LocalBlobStore implements BlobStore {
         throw err instanceof Error && code === undefined ? err : new Error(`local store ${this.location} is not usable: ${String(err)}`);
       }
     }
+  }
+}
+
+/**
+ * fs.readFile, a chunk at a time: fs.readFile refuses files above 2 GiB (resnet50 d=550's factors
+ * are 2.5 GB).
+ */
+async function readWholeFile(file: string): Promise<Buffer> {
+  const handle = await fs.open(file, 'r');
+  try {
+    const { size } = await handle.stat();
+    const out = Buffer.allocUnsafe(size);
+    let at = 0;
+    while (at < size) {
+      const { bytesRead } = await handle.read(out, at, Math.min(READ_CHUNK_BYTES, size - at), at);
+      if (bytesRead === 0) break;
+      at += bytesRead;
+    }
+    return out.subarray(0, at);
+  } finally {
+    await handle.close();
   }
 }

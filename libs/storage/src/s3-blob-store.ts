@@ -143,9 +143,24 @@ function bodyStream(out: GetObjectCommandOutput): Readable {
 }
 
 async function readAll(stream: Readable, expected?: number): Promise<Buffer> {
+  if (expected !== undefined) {
+    // Filled as the chunks arrive, so a large object (2.5 GB of factors) is never held twice, as its
+    // chunks and their concatenation; a body of another length is left to the callers' length checks.
+    const out = Buffer.allocUnsafe(expected);
+    let at = 0;
+    const overflow: Buffer[] = [];
+    for await (const chunk of stream) {
+      const bytes = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
+      const fits = Math.min(bytes.length, expected - at);
+      bytes.copy(out, at, 0, fits);
+      at += fits;
+      if (fits < bytes.length) overflow.push(bytes.subarray(fits));
+    }
+    return overflow.length > 0 ? Buffer.concat([out, ...overflow]) : out.subarray(0, at);
+  }
   const chunks: Buffer[] = [];
   for await (const chunk of stream) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array));
-  return chunks.length === 1 && (expected === undefined || chunks[0].length === expected) ? chunks[0] : Buffer.concat(chunks);
+  return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
 }
 
 /** Blobs as objects in one S3 bucket (below an optional prefix), over @aws-sdk/client-s3. */

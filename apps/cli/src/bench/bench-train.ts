@@ -1,11 +1,14 @@
 /**
- * npm run bench:train — on MVTec screw with resnet18, d=100, 256×256: backbone-only images/s, the full
+ * npm run bench:train [-- --backbone resnet50] [--images 320] — on MVTec screw with resnet18, d=100
+ * (resnet50: d=550), 256×256: backbone-only images/s, the full
  * training pipeline's images/s (decode + backbone + accumulate), their ratio, the CPU time per image of
  * each and the ratio of those (what the pipeline could reach with every core busy), the same with the
- * float64 co-moment kernel in place of the Gram path, the peak RSS of a whole
- * training run on 32 and on 320 images (separate processes), the model's size on disk, and the cost of
- * the other steps alone: decoding, accumulating, finalising (threaded and on one thread).
- * The last line is JSON.
+ * float64 co-moment kernel in place of the Gram path, the peak RSS of a whole training run on 32 and on
+ * 320 (--images) images (separate processes) and the larger of the two (peakRssMB), the model's size on
+ * disk, and the cost of the other steps alone: decoding, accumulating, finalising (threaded and on one
+ * thread). The last line is JSON.
+ * `node apps/cli/dist/bench/bench-train.js --child 64 --backbone resnet50` runs one training alone and
+ * prints its peak RSS, model size and seconds as JSON.
  */
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
@@ -18,10 +21,19 @@ import { backboneRate, measureStep, peakRssMB, round, runChild, screwTrainFiles 
 const BATCH = 8;
 const SIZE = 256;
 
+/** The value after `--name` on the command line, or `fallback`. */
+function argument(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
+}
+
+const BACKBONE = argument('backbone', 'resnet18');
+const LARGE_IMAGES = Number(argument('images', '320'));
+
 async function child(images: number): Promise<void> {
-  const backbone = await resolveBackbone('resnet18');
+  const backbone = await resolveBackbone(BACKBONE);
   const files = (await screwTrainFiles()).slice(0, images);
-  const trained = await trainModel({ category: 'screw', files, backbone, embedding: { d: 100, seed: 42 }, holdout: 0.1, batchSize: BATCH });
+  const trained = await trainModel({ category: 'screw', files, backbone, embedding: { d: backbone.defaultD, seed: 42 }, holdout: 0.1, batchSize: BATCH });
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'padim-bench-'));
   await writeModelFolder(path.join(dir, 'model'), trained.manifest, trained.tensors);
   let bytes = 0;
@@ -31,9 +43,11 @@ async function child(images: number): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const backbone = await resolveBackbone('resnet18');
+  if (!Number.isInteger(LARGE_IMAGES) || LARGE_IMAGES < 2) throw new Error(`--images must be an integer >= 2, got ${argument('images', '')}`);
+  const backbone = await resolveBackbone(BACKBONE);
+  const d = backbone.defaultD;
   const files = await screwTrainFiles();
-  const extractor = await EmbeddingExtractor.create(backbone, resolveEmbedding(backbone, { d: 100, seed: 42 }), SIZE);
+  const extractor = await EmbeddingExtractor.create(backbone, resolveEmbedding(backbone, { d, seed: 42 }), SIZE);
   const backboneOnly = await backboneRate(extractor, files.slice(0, 64), BATCH, SIZE);
   let result!: Awaited<ReturnType<typeof accumulateImages>>;
   const pipeline = await measureStep(
@@ -53,7 +67,7 @@ async function main(): Promise<void> {
   const cpu = process.cpuUsage(cpu0);
   const decodeCpuMsPerImage = (cpu.user + cpu.system) / 1000 / 32;
   // The float64 co-moment kernel (groups of 16) against the Gram path (groups of 64), interleaved.
-  const accumulate = await benchAccumulateModes({ positions: result.accumulator.positions, dim: 100, repeats: 5 });
+  const accumulate = await benchAccumulateModes({ positions: result.accumulator.positions, dim: d, repeats: 5 });
   const accumulateMsPerImage = median(accumulate.rounds.map((r) => r.gramMsPerImage));
   const accumulateKernelMsPerImage = median(accumulate.rounds.map((r) => r.kernelMsPerImage));
   let t = Date.now();
@@ -62,11 +76,13 @@ async function main(): Promise<void> {
   t = Date.now();
   await finalizeInParallel(result.accumulator);
   const finalizeSeconds = (Date.now() - t) / 1000;
-  const small = runChild(__filename, ['--child', '32']);
-  const large = runChild(__filename, ['--child', '320']);
+  // Let go of this process's accumulator (5 GB for resnet50 d=550) before the children train their own.
+  result = undefined as never;
+  const small = runChild(__filename, ['--child', '32', '--backbone', BACKBONE]);
+  const large = runChild(__filename, ['--child', String(LARGE_IMAGES), '--backbone', BACKBONE]);
   const summary = {
-    backbone: 'resnet18',
-    d: 100,
+    backbone: BACKBONE,
+    d,
     size: SIZE,
     batch: BATCH,
     threads: os.availableParallelism(),
@@ -82,6 +98,7 @@ async function main(): Promise<void> {
     float64CpuBoundRatio: round(backboneOnly.cpuMsPerImage / pipelineFloat64.cpuMsPerImage),
     rss32MB: round(small.peakRssMB, 1),
     rss320MB: round(large.peakRssMB, 1),
+    peakRssMB: round(Math.max(small.peakRssMB, large.peakRssMB), 1),
     rssGrowth: round(large.peakRssMB / small.peakRssMB - 1),
     modelMB: round(large.modelMB, 1),
     train320Seconds: round(large.seconds, 1),
@@ -98,7 +115,7 @@ async function main(): Promise<void> {
       `pipeline        ${summary.pipelineImagesPerSec} img/s (decode + backbone + accumulate, ${summary.pipelineCpuMsPerImage} ms CPU/image), ratio ${summary.ratio}\n` +
       `cpu-bound ratio ${summary.cpuBoundRatio} (backbone CPU / pipeline CPU: the ratio with every core busy all the time)\n` +
       `float64 kernel  pipeline ${summary.float64PipelineImagesPerSec} img/s (${summary.float64PipelineCpuMsPerImage} ms CPU/image), ratio ${summary.float64Ratio}, cpu-bound ratio ${summary.float64CpuBoundRatio} (the co-moment path before the Gram one)\n` +
-      `peak RSS        ${summary.rss32MB} MB for 32 images, ${summary.rss320MB} MB for 320\nmodel           ${summary.modelMB} MB on disk\n` +
+      `peak RSS        ${summary.rss32MB} MB for 32 images, ${summary.rss320MB} MB for ${LARGE_IMAGES}\nmodel           ${summary.modelMB} MB on disk\n` +
       `alone           decode ${summary.decodeCpuMsPerImage} ms CPU/image, accumulate ${summary.accumulateMsPerImage} ms/image (float64 kernel before: ${summary.accumulateKernelMsPerImage}, median ratio ${summary.accumulateSpeedup}, ${summary.accumulateCpuSpeedup} in CPU time), finalise ${summary.finalizeSeconds} s (${summary.finalizeOneThreadSeconds} s on one thread)\n`,
   );
   process.stdout.write(JSON.stringify(summary) + '\n');

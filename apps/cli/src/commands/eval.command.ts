@@ -17,7 +17,7 @@ import {
 } from '@padim-fleet/inference';
 import { FalsePositives, ModelThresholds, ThresholdRule, falsePositivesAt, thresholdForRule } from '@padim-fleet/padim-core';
 import { CommandSpec, numberOption, parseCommand, UsageError } from '../args';
-import { MODEL_OPTIONS, RUNTIME_OPTIONS, backboneOptionsFrom, embeddingFrom, inputFrom, loadBackbone, runtimeFrom } from '../common-options';
+import { MODEL_OPTIONS, RUNTIME_OPTIONS, backboneOptionsFrom, checkTrainingMemory, embeddingFrom, inputFrom, loadBackbone, runtimeFrom } from '../common-options';
 import { progressBar } from '../progress-bar';
 
 export const EVAL_COMMAND = {
@@ -135,6 +135,7 @@ export async function evalCommand(argv: string[]): Promise<void> {
     backbone = await resolveBackbone(values.backbone && values.backbone.endsWith('.onnx') ? values.backbone : model.manifest.backbone.name, backboneOptionsFrom(values));
   } else {
     backbone = await loadBackbone(values);
+    process.stderr.write(checkTrainingMemory(backbone, values) ?? '');
     const { files } = await resolveTrainingFiles(data);
     const holdout = numberOption(values.holdout, 'holdout') ?? (compareRules ? DEFAULT_HOLDOUT : 0);
     // The same split trainModel makes: the images it keeps out of the fit.

@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import { listMvtecTestSet, resolveTrainingFiles, trainModel, writeModelFolder } from '@padim-fleet/inference';
 import type { ModelThresholds, ThresholdRule } from '@padim-fleet/padim-core';
 import { CommandSpec, numberOption, parseCommand, UsageError } from '../args';
-import { MODEL_OPTIONS, RUNTIME_OPTIONS, embeddingFrom, inputFrom, loadBackbone, runtimeFrom } from '../common-options';
+import { MODEL_OPTIONS, RUNTIME_OPTIONS, checkTrainingMemory, embeddingFrom, inputFrom, loadBackbone, runtimeFrom } from '../common-options';
 import { progressBar } from '../progress-bar';
 
 export const TRAIN_COMMAND = {
@@ -72,6 +72,7 @@ export async function trainCommand(argv: string[]): Promise<void> {
     : undefined;
   const runtime = runtimeFrom(values);
   const backbone = await loadBackbone(values);
+  process.stderr.write(checkTrainingMemory(backbone, values) ?? '');
   process.stderr.write(`training ${category} on ${files.length} files from ${folder} with ${backbone.spec.name}\n`);
   const trained = await trainModel({
     category,

@@ -12,6 +12,7 @@ import { accumulateImages } from '@padim-fleet/inference';
 import { BlobNotFoundError, runPartialKey } from '@padim-fleet/storage';
 import type { ExtractorLease } from '../repositories/feature-extractor.repository';
 import { fitOnlyShard, fitsInExtractJob } from './fit-one-shard';
+import { refuseUnlessMemoryFits } from './memory-budget';
 import { JobContext, RunStoppedError, parseJobData, runStopReason, throwIfStopped } from './job-context';
 
 /** Progress goes to Redis at most this often. */
@@ -30,6 +31,8 @@ export async function extractFeatures(job: Job, ctx: JobContext): Promise<Extrac
   const plan = await loadPlan(ctx, data.runId);
   const files = plan.shards[data.shard];
   if (!files) throw new UnrecoverableError(`run ${data.runId}: plan has ${plan.shards.length} shards, job asks for shard ${data.shard}`);
+  // A run of one shard is fitted here: its thresholds are set in this job too.
+  await refuseUnlessMemoryFits(ctx, plan, `run ${data.runId} shard ${data.shard} (extract-features)`, fitsInExtractJob(plan, data.shardCount) ? 'train' : 'extract');
 
   let stopped: 'cancelled' | 'failed' | null = null;
   const poll = setInterval(() => {

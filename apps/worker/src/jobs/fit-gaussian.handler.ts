@@ -11,7 +11,7 @@ import {
   fitGaussianJob,
   s3Connection,
 } from '@padim-fleet/contracts';
-import { MERGED_ACCUMULATOR_FILE, MergeResult, NotEnoughSamplesError, float32View, mergePartials, openImageSource } from '@padim-fleet/fleet';
+import { MERGED_ACCUMULATOR_FILE, MergeResult, NotEnoughSamplesError, mergePartials, openImageSource } from '@padim-fleet/fleet';
 import {
   INV_CHOLESKY_FILE,
   MEAN_FILE,
@@ -23,10 +23,12 @@ import {
   storedMetrics,
   listMvtecTestSet,
   writeEvaluationReport,
+  readFloat32File,
 } from '@padim-fleet/inference';
 import { ModelManifest, parseModelManifest } from '@padim-fleet/padim-core';
 import { ModelNotFoundError, REPORT_FOLDER, modelVersionPrefix, runPrefix } from '@padim-fleet/storage';
 import { loadPlan } from './extract-features.handler';
+import { refuseUnlessMemoryFits } from './memory-budget';
 import { REGULARIZATION, gridOf, manifestBaseOf, publishFittedShard, thresholdImages, versionManifest } from './fit-one-shard';
 import { JobContext, RunStoppedError, parseJobData, runStopReason, runtimeOf, throwIfStopped } from './job-context';
 
@@ -59,6 +61,7 @@ export async function fitGaussian(job: Job, ctx: JobContext): Promise<FitGaussia
   if (children.length === 1 && children[0].fitted) {
     return publishFittedShard(ctx, data, plan, { ...children[0], fitted: children[0].fitted }, (manifest) => finish(ctx, data, manifest, started));
   }
+  await refuseUnlessMemoryFits(ctx, plan, `run ${runId} (fit-gaussian)`, 'reduce');
   const keys = children.map((c) => c.partialKey);
   const { backbone, selection } = await ctx.extractors.selection(plan.request);
   const grid = gridOf(plan, backbone);
@@ -110,7 +113,7 @@ export async function fitGaussian(job: Job, ctx: JobContext): Promise<FitGaussia
       ctx.registry.writeArtifact(category, version, INV_CHOLESKY_FILE, createReadStream(merged.invCholeskyFile!)),
     ]);
     uploads.catch(() => undefined); // awaited below; a failure while thresholds run must not go unhandled
-    const tensors: ModelTensors = { mean: await readFloat32(merged.meanFile!), invCholesky: await readFloat32(merged.invCholeskyFile!) };
+    const tensors: ModelTensors = { mean: await readFloat32File(merged.meanFile!), invCholesky: await readFloat32File(merged.invCholeskyFile!) };
 
     const base = manifestBaseOf(plan, { backbone, selection }, merged.count, skipped);
     base.thresholds = await computeThresholds(base, tensors, { backbone, runtime, validation, thresholdRule: plan.request.thresholdRule, read: source.read }, embedAhead ? await embedAhead : normals, lease.extractor);
@@ -195,6 +198,3 @@ async function baseAccumulatorKey(
   return `${modelVersionPrefix(category, baseVersion)}${base.accumulator!.file}`;
 }
 
-async function readFloat32(file: string): Promise<Float32Array> {
-  return float32View(await fs.readFile(file));
-}

@@ -7,6 +7,12 @@ import { putHashed, runPrefix } from '@padim-fleet/storage';
 import { JobContext, runtimeOf, throwIfStopped } from './job-context';
 
 export const REGULARIZATION = 0.01;
+/**
+ * Co-moments above this size are finalised in place after their upload rather than beside it: the
+ * extract job's peak is then the accumulator, not it and the factors (2.5 GB less for resnet50 d=550),
+ * at the cost of the upload's overlap, which is seconds against the minutes such a finalisation takes.
+ */
+const FINALIZE_IN_PLACE_BYTES = 1024 ** 3;
 
 /**
  * A run of one shard, with no base version to merge and no validation set to evaluate, is fitted by
@@ -36,10 +42,13 @@ export async function fitOnlyShard(
   }
   const started = Date.now();
   const prefix = `${runPrefix(plan.runId)}fitted/`;
-  // The statistics are final: they upload while the factors are computed and the thresholds set.
+  // The statistics are final: they upload while the factors are computed and the thresholds set. A large
+  // accumulator is uploaded first and then finalised in place, so the factors never sit beside it.
+  const inPlace = acc.comoment.byteLength >= FINALIZE_IN_PLACE_BYTES;
   const accumulatorUpload = putHashed(ctx.store, prefix + MERGED_ACCUMULATOR_FILE, accumulatorStream(acc).stream);
   accumulatorUpload.catch(() => undefined); // awaited below; a failure meanwhile must not go unhandled
-  const { mean, invCholesky } = await finalizeInParallel(acc, { regularization: REGULARIZATION, threads: ctx.config.PADIM_THREADS });
+  if (inPlace) await accumulatorUpload;
+  const { mean, invCholesky } = await finalizeInParallel(acc, { regularization: REGULARIZATION, threads: ctx.config.PADIM_THREADS, inPlace });
   const finalizedAt = Date.now();
   const uploads = Promise.all([
     accumulatorUpload,

@@ -72,6 +72,11 @@ export const fleetEnvironment = z.object({
   JOB_BACKOFF_MS: positiveInt.default(5000),
   /** Partial data the reducer holds at once; it merges as many patch positions per block as fit. */
   REDUCE_MEMORY_MB: positiveInt.default(512),
+  /**
+   * Memory one training job may take on this worker; an extract or reduce job whose model needs more
+   * (accumulator or factors, merge blocks, backbone) fails at once without retries. Unset: no check.
+   */
+  WORKER_MEMORY_MB: positiveInt.optional(),
   /** A job whose worker stops renewing its lock for this long is taken back and retried (stalled-job recovery). */
   LOCK_DURATION_MS: positiveInt.default(30000),
   STALLED_INTERVAL_MS: positiveInt.default(30000),

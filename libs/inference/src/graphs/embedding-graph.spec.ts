@@ -1,3 +1,4 @@
+import { onnx } from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
 import { BackboneSpec, TORCHVISION_NORMALIZATION } from '@padim-fleet/padim-core';
 import { OnnxGraphBuilder } from '../onnx/onnx-graph-builder';
@@ -105,6 +106,18 @@ describe('appendEmbeddingHead', () => {
   it('lines up grids that are not multiples of each other like F.interpolate(size=...) (40×40: grids 10, 5, 3)', async () => {
     await check(indices, 1, 40, 0);
     await check({ kind: 'indices', indices: Array.from({ length: F }, (_, i) => i) }, 1, 40, 0);
+  });
+
+  it('gathers from one layer, from layers with one skipped, in and out of order', async () => {
+    for (const chosen of [[1, 3], [3, 1], [14, 2], [12, 9, 10]]) await check({ kind: 'indices', indices: chosen }, 1, 40, 0);
+  });
+
+  it('upsamples only the chosen channels: every Resize takes a Gather of its layer', () => {
+    const graph = onnx.ModelProto.decode(appendEmbeddingHead(tinyBackbone(), spec, indices)).graph!;
+    const producer = new Map(graph.node!.flatMap((n) => n.output!.map((o) => [o, n.opType] as const)));
+    const resizes = graph.node!.filter((n) => n.opType === 'Resize');
+    expect(resizes).toHaveLength(2);
+    for (const r of resizes) expect(producer.get(r.input![0])).toBe('Gather');
   });
 
   it('projects with the [F, d] matrix like upsample + concat + x·W', async () => {

@@ -15,7 +15,7 @@ const MIN_OPSET = 13;
 /**
  * Appends PaDiM's embedding head to a backbone graph: layer2 and layer3 are upsampled (nearest, asymmetric,
  * floor: PyTorch's F.interpolate(mode='nearest')) to layer1's grid, concatenated on channels, then reduced
- * by Gather (indices) or a bias-free 1×1 Conv (projection). The only output is `embedding` [N, d, H/4, W/4].
+ * by Gather (indices: each layer's channels are taken before upsampling) or a bias-free 1×1 Conv (projection). The only output is `embedding` [N, d, H/4, W/4].
  * Resize targets layer1's actual size rather than fixed ×2/×4 scales, so inputs that are not multiples
  * of 16 still line up, as anomalib's F.interpolate(size=...) does.
  */
@@ -50,14 +50,39 @@ export function appendEmbeddingHead(backboneBytes: Uint8Array, spec: BackboneSpe
     const sizes = g.node('Concat', [g.node('Slice', [g.node('Shape', [x]), ncStart, ncEnd]), gridHW], { axis: 0 });
     return g.node('Resize', [x, '', '', sizes], { mode: 'nearest', coordinate_transformation_mode: 'asymmetric', nearest_mode: 'floor' });
   };
-  const features = g.node('Concat', [l1, toGrid(l2), toGrid(l3)], { axis: 1 });
-
   let d: number;
   if (selection.kind === 'indices') {
     const indices = validateChannelIndices(selection.indices, F);
     d = indices.length;
-    g.node('Gather', [features, g.int64s('indices', indices)], { axis: 1 }, [EMBEDDING_OUTPUT]);
+    // Each layer's chosen channels are gathered before they are upsampled (nearest resizing and taking
+    // channels commute, so the values are the same): the full 1792-channel map of resnet50 at batch 8
+    // (235 MB, plus its upsampled parts) never exists, only the d channels kept.
+    const layers = [l1, l2, l3];
+    const parts: string[] = [];
+    const order: number[] = [];
+    let first = 0;
+    layers.forEach((layer, i) => {
+      const local: number[] = [];
+      indices.forEach((f, k) => {
+        if (f >= first && f < first + spec.channels[i]) {
+          local.push(f - first);
+          order.push(k);
+        }
+      });
+      first += spec.channels[i];
+      if (local.length === 0) return;
+      const picked = g.node('Gather', [layer, g.int64s(`indices_${i + 1}`, local)], { axis: 1 });
+      parts.push(i === 0 ? picked : toGrid(picked));
+    });
+    // order[j] is where the j-th concatenated channel goes; the last Gather puts them back in `indices`' order.
+    const position = new Array<number>(d);
+    order.forEach((k, j) => (position[k] = j));
+    const inOrder = position.every((j, k) => j === k);
+    const grouped = parts.length === 1 ? parts[0] : g.node('Concat', parts, { axis: 1 }, inOrder ? [EMBEDDING_OUTPUT] : undefined);
+    if (!inOrder) g.node('Gather', [grouped, g.int64s('indices', position)], { axis: 1 }, [EMBEDDING_OUTPUT]);
+    else if (parts.length === 1) g.node('Identity', [grouped], {}, [EMBEDDING_OUTPUT]);
   } else {
+    const features = g.node('Concat', [l1, toGrid(l2), toGrid(l3)], { axis: 1 });
     d = selection.d;
     if (!Number.isInteger(d) || d < 1 || selection.matrix.length !== F * d) {
       throw new Error(`appendEmbeddingHead: projection matrix has ${selection.matrix.length} values, expected F×d = ${F}×${d}`);

@@ -2,7 +2,8 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ModelManifest, TORCHVISION_NORMALIZATION } from '@padim-fleet/padim-core';
-import { INV_CHOLESKY_FILE, MANIFEST_FILE, MEAN_FILE, readModelFolder, writeModelFolder } from './model-folder';
+import { createHash } from 'node:crypto';
+import { INV_CHOLESKY_FILE, MANIFEST_FILE, MEAN_FILE, readFloat32File, readModelFolder, sha256Hex, writeModelFolder } from './model-folder';
 
 const P = 6;
 const d = 4;
@@ -80,4 +81,44 @@ describe('model folders', () => {
     await expect(readModelFolder(out)).rejects.toThrow(/no manifest.json \(not a model folder\)/);
     expect(await fs.readFile(path.join(out, MEAN_FILE))).toBeTruthy();
   });
+});
+
+describe('readFloat32File', () => {
+  let dir: string;
+  beforeAll(async () => (dir = await fs.mkdtemp(path.join(os.tmpdir(), 'padim-f32-'))));
+  afterAll(async () => fs.rm(dir, { recursive: true, force: true }));
+
+  it('reads the values in chunks into an aligned array, and refuses a partial value', async () => {
+    const values = Float32Array.from({ length: 1001 }, (_, i) => i / 7 - 3);
+    const file = path.join(dir, 'values.f32');
+    await fs.writeFile(file, new Uint8Array(values.buffer));
+    // 12-byte chunks: 334 reads, the last one short.
+    expect(await readFloat32File(file, 12)).toEqual(values);
+    await fs.writeFile(file, new Uint8Array(values.buffer, 0, 4002));
+    await expect(readFloat32File(file)).rejects.toThrow(/has 4002 bytes, not a whole number of float32 values/);
+  });
+
+  it('reads a file above 2 GiB (resnet50 d=550 factors are 2.5 GB), which fs.readFile refuses', async () => {
+    const file = path.join(dir, 'large.f32');
+    const size = 2 ** 31 + 4096;
+    // Sparse: no disk used; the last value is set so the read is checked to the end.
+    const handle = await fs.open(file, 'w');
+    await handle.truncate(size);
+    await handle.write(new Uint8Array(Float32Array.of(1.5).buffer), 0, 4, size - 4);
+    await handle.close();
+    await expect(fs.readFile(file)).rejects.toThrow(/greater than 2 GiB/);
+    const values = await readFloat32File(file);
+    expect(values.length).toBe(size / 4);
+    expect([values[0], values[values.length - 1]]).toEqual([0, 1.5]);
+  }, 60_000);
+});
+
+describe('sha256Hex', () => {
+  it('hashes 2 GiB and more (resnet50 d=550 factors are 2.5 GB), which one hash update refuses', () => {
+    const bytes = new Uint8Array(2 ** 31 + 3);
+    bytes[bytes.length - 1] = 9;
+    expect(() => createHash('sha256').update(bytes)).toThrow(/data is too long/);
+    const expected = createHash('sha256').update(bytes.subarray(0, 2 ** 30)).update(bytes.subarray(2 ** 30)).digest('hex');
+    expect(sha256Hex(bytes)).toBe(expected);
+  }, 60_000);
 });

@@ -18,8 +18,13 @@ export interface LoadedModel {
   tensors: ModelTensors;
 }
 
+/** Bytes given to the hash at a time: one update of 2 GiB or more fails ("data is too long"), and resnet50 d=550's factors are 2.5 GB. */
+const HASH_CHUNK_BYTES = 256 * 1024 ** 2;
+
 export function sha256Hex(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
+  const hash = createHash('sha256');
+  for (let at = 0; at < bytes.length; at += HASH_CHUNK_BYTES) hash.update(bytes.subarray(at, at + HASH_CHUNK_BYTES));
+  return hash.digest('hex');
 }
 
 function bytesOf(a: Float32Array): Uint8Array {
@@ -87,23 +92,45 @@ async function replaceDirectory(from: string, to: string): Promise<void> {
 
 async function readTensor(dir: string, entry: TensorEntry): Promise<Float32Array> {
   const file = path.join(dir, entry.file);
-  let bytes: Buffer;
+  let values: Float32Array;
   try {
-    bytes = await fs.readFile(file);
+    const { size } = await fs.stat(file);
+    if (size !== entry.bytes) {
+      throw new ModelFormatError(`model ${dir}: ${entry.file} has ${size} bytes, the manifest says ${entry.bytes} (truncated or replaced)`);
+    }
+    values = await readFloat32File(file);
   } catch (error) {
+    if (error instanceof ModelFormatError) throw error;
     throw new ModelFormatError(`model ${dir}: cannot read ${entry.file} (${(error as Error).message})`);
   }
-  if (bytes.length !== entry.bytes) {
-    throw new ModelFormatError(`model ${dir}: ${entry.file} has ${bytes.length} bytes, the manifest says ${entry.bytes} (truncated or replaced)`);
-  }
-  const digest = sha256Hex(bytes);
+  const digest = sha256Hex(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
   if (digest !== entry.sha256) {
     throw new ModelFormatError(`model ${dir}: ${entry.file} checksum ${digest.slice(0, 12)}… does not match the manifest's ${entry.sha256.slice(0, 12)}… (corrupted)`);
   }
-  // Copy into an aligned buffer: a Buffer's offset in Node's pool need not be a multiple of 4.
-  const out = new Float32Array(bytes.length / 4);
-  new Uint8Array(out.buffer).set(bytes);
-  return out;
+  return values;
+}
+
+/**
+ * A file of float32 values, read straight into an aligned array a chunk at a time: fs.readFile stops
+ * at 2 GiB (resnet50 d=550's factors are 2.5 GB), and its Buffer, which need not be 4-byte aligned,
+ * would be copied once more.
+ */
+export async function readFloat32File(file: string, chunkBytes = 256 * 1024 ** 2): Promise<Float32Array> {
+  const handle = await fs.open(file, 'r');
+  try {
+    const { size } = await handle.stat();
+    if (size % 4 !== 0) throw new RangeError(`${file} has ${size} bytes, not a whole number of float32 values`);
+    const values = new Float32Array(size / 4);
+    const bytes = new Uint8Array(values.buffer);
+    for (let at = 0; at < size; ) {
+      const { bytesRead } = await handle.read(bytes, at, Math.min(chunkBytes, size - at), at);
+      if (bytesRead === 0) throw new RangeError(`${file} ended after ${at} of ${size} bytes`);
+      at += bytesRead;
+    }
+    return values;
+  } finally {
+    await handle.close();
+  }
 }
 
 export async function readModelManifest(dir: string): Promise<ModelManifest> {

@@ -8,6 +8,11 @@ import { EmbeddingExtractor, RuntimeOptions, runtimeThreads } from './embedding-
 
 /** Keep each block of unpacked L⁻¹ under this many bytes (d=550 needs 1.2 MB per position). */
 const MAX_FACTOR_BLOCK_BYTES = 512 * 1024 * 1024;
+/**
+ * The wasm kernel up to a whole wasm32 memory: it holds the packed factors once (2.6 GB for resnet50
+ * d=550), where the ONNX fallback holds them unpacked to d×d per position (5 GB).
+ */
+const MAX_KERNEL_BYTES = 2 ** 32;
 export const ANOMALY_MAP_SIGMA = 4;
 /** Largest backbone batch made by joining concurrent requests. */
 export const MAX_COALESCED_IMAGES = 32;
@@ -72,7 +77,7 @@ export class PadimScorer {
     // Distances and maps of batch k run while the backbone runs batch k+1: half the threads each, so
     // their thread pools do not spin against each other (on 2 cores: 5 to 9 % more images/s, measured).
     const overlappedThreads = Math.max(1, Math.floor(runtimeThreads(runtime) / 2));
-    const kernel = (runtime.device ?? 'cpu') === 'cpu' && shared.distances !== 'onnx' ? createMahalanobisKernel(tensors.mean, tensors.invCholesky, d, P) : null;
+    const kernel = (runtime.device ?? 'cpu') === 'cpu' && shared.distances !== 'onnx' ? createMahalanobisKernel(tensors.mean, tensors.invCholesky, d, P, { maxBytes: MAX_KERNEL_BYTES }) : null;
     const blocks: FactorBlock[] = [];
     for (let start = 0; kernel === null && start < P; start += perBlock) {
       const end = Math.min(P, start + perBlock);

@@ -1,4 +1,4 @@
-import { accumulateEmbeddings, createGaussianAccumulator, finalizeGaussianFloat32 } from '@padim-fleet/padim-core';
+import { accumulateEmbeddings, cloneAccumulator, createGaussianAccumulator, finalizeGaussianFloat32 } from '@padim-fleet/padim-core';
 import { randomFloats } from '../testing/random-floats';
 import { FinalizePool, finalizeInParallel, finalizeInSlices, finalizeThreadsAvailable } from './finalize-in-parallel';
 
@@ -49,6 +49,23 @@ describe('FinalizePool', () => {
       await pool.close();
     }
   }, 60_000);
+
+  it('in place: the same values written over the co-moments, on threads and in slices, with no second buffer', async () => {
+    // 64 positions on 2 threads are 8 slices, whose replies arrive in any order.
+    for (const [P, d, threads] of [[64, 5, 2]]) {
+      const acc = accumulator(P, d, P);
+      const single = finalizeGaussianFloat32(acc);
+      for (const finalize of [(a: typeof acc) => finalizeInParallel(a, { threads, inPlace: true }), (a: typeof acc) => finalizeInSlices(a, { inPlace: true })]) {
+        const consumed = cloneAccumulator(acc);
+        const buffer = consumed.comoment.buffer;
+        const g = await finalize(consumed);
+        expect(Array.from(g.invCholesky)).toEqual(Array.from(single.invCholesky));
+        expect(Array.from(g.mean)).toEqual(Array.from(single.mean));
+        expect(g.invCholesky.buffer).toBe(buffer);
+        expect(consumed.comoment.length).toBe(0);
+      }
+    }
+  });
 
   it('names the position (in the whole map) whose covariance is not positive definite, and checks its input first', async () => {
     const acc = createGaussianAccumulator(40, 2);

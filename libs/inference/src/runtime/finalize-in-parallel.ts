@@ -8,6 +8,8 @@ import {
   FinalizeGaussianOptions,
   GaussianAccumulator,
   checkFinalizable,
+  consumeAccumulator,
+  factorsOverComoments,
   finalizeGaussianFloat32,
   sliceAccumulator,
   triangleSize,
@@ -15,6 +17,15 @@ import {
 
 /** Co-moments copied to a worker at a time: bounds the extra memory (d=550: 52 positions a slice). */
 const MAX_SLICE_BYTES = 64 * 1024 ** 2;
+export interface FinalizeInPlaceOption {
+  /**
+   * Write the float32 factors over the accumulator's co-moments, which it consumes (see
+   * finalizeGaussianInPlace): the peak is the accumulator alone, not the accumulator and the factors.
+   * @defaultValue false
+   */
+  inPlace?: boolean;
+}
+
 /** Slices per thread, so a thread that falls behind (a busy core) does not hold up the others long. */
 const SLICES_PER_THREAD = 4;
 
@@ -76,7 +87,7 @@ export class FinalizePool {
     this.threads = Math.max(1, Math.floor(threads));
   }
 
-  async finalize(acc: GaussianAccumulator, opts: FinalizeGaussianOptions = {}): Promise<Float32Gaussian> {
+  async finalize(acc: GaussianAccumulator, opts: FinalizeGaussianOptions & FinalizeInPlaceOption = {}): Promise<Float32Gaussian> {
     checkFinalizable(acc, opts);
     const core = compiledCorePath();
     if (core === null) return finalizeInSlices(acc, opts);
@@ -86,8 +97,10 @@ export class FinalizePool {
     const { positions: P, dim: d } = acc;
     const T = triangleSize(d);
     const slice = Math.max(1, Math.min(Math.ceil(P / (threads * SLICES_PER_THREAD)), Math.floor(MAX_SLICE_BYTES / (T * 8))));
-    const invCholesky = new Float32Array(P * T);
+    const invCholesky = opts.inPlace ? factorsOverComoments(acc) : new Float32Array(P * T);
     const firstPosition = opts.firstPosition ?? 0;
+    // Slices are copied out in position order before any reply lands, so a reply written in place
+    // (over positions below its own end) never overwrites co-moments not yet copied.
     let next = 0;
     await Promise.all(
       this.workers.slice(0, threads).map(async (worker) => {
@@ -111,7 +124,7 @@ export class FinalizePool {
         }
       }),
     );
-    return { positions: P, dim: d, count: acc.count, mean: Float32Array.from(acc.mean), invCholesky };
+    return opts.inPlace ? consumeAccumulator(acc, invCholesky) : { positions: P, dim: d, count: acc.count, mean: Float32Array.from(acc.mean), invCholesky };
   }
 
   async close(): Promise<void> {
@@ -125,23 +138,23 @@ export class FinalizePool {
 const FLOPS_PER_SLICE = 2e8;
 
 /** finalizeGaussianFloat32 on the calling thread, a slice of positions at a time with the event loop let in between. */
-export async function finalizeInSlices(acc: GaussianAccumulator, opts: FinalizeGaussianOptions = {}): Promise<Float32Gaussian> {
+export async function finalizeInSlices(acc: GaussianAccumulator, opts: FinalizeGaussianOptions & FinalizeInPlaceOption = {}): Promise<Float32Gaussian> {
   checkFinalizable(acc, opts);
   const { positions: P, dim: d } = acc;
   const T = triangleSize(d);
   const slice = Math.max(1, Math.floor(FLOPS_PER_SLICE / d ** 3));
-  if (slice >= P) return finalizeGaussianFloat32(acc, opts);
-  const invCholesky = new Float32Array(P * T);
+  const invCholesky = opts.inPlace ? factorsOverComoments(acc) : new Float32Array(P * T);
+  // In order: a slice's factors land over co-moments of positions below its end, all read by then.
   for (let start = 0; start < P; start += slice) {
     const end = Math.min(P, start + slice);
     invCholesky.set(finalizeGaussianFloat32(sliceAccumulator(acc, start, end), { ...opts, firstPosition: (opts.firstPosition ?? 0) + start }).invCholesky, start * T);
-    await setImmediate();
+    if (end < P) await setImmediate();
   }
-  return { positions: P, dim: d, count: acc.count, mean: Float32Array.from(acc.mean), invCholesky };
+  return opts.inPlace ? consumeAccumulator(acc, invCholesky) : { positions: P, dim: d, count: acc.count, mean: Float32Array.from(acc.mean), invCholesky };
 }
 
 /** One FinalizePool.finalize with a pool of its own. */
-export async function finalizeInParallel(acc: GaussianAccumulator, opts: FinalizeGaussianOptions & { threads?: number } = {}): Promise<Float32Gaussian> {
+export async function finalizeInParallel(acc: GaussianAccumulator, opts: FinalizeGaussianOptions & FinalizeInPlaceOption & { threads?: number } = {}): Promise<Float32Gaussian> {
   const pool = new FinalizePool(opts.threads);
   try {
     return await pool.finalize(acc, opts);

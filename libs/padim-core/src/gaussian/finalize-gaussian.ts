@@ -61,6 +61,32 @@ export function finalizeGaussianFloat32(acc: GaussianAccumulator, opts: Finalize
   return { positions: acc.positions, dim: acc.dim, count: acc.count, mean: Float32Array.from(acc.mean), invCholesky };
 }
 
+/**
+ * finalizeGaussianFloat32 written over the accumulator's own co-moments, which it consumes: the float32
+ * factors of position p take bytes [4pT, 4(p+1)T) of the co-moment buffer, which hold only co-moments of
+ * positions ≤ p, already read. No second buffer: for resnet50 d=550 that is 2.5 GB less at the peak.
+ * The accumulator is left with no co-moments (any later use of it fails its shape check); the factors
+ * keep its whole buffer alive.
+ */
+export function finalizeGaussianInPlace(acc: GaussianAccumulator, opts: FinalizeGaussianOptions = {}): Float32Gaussian {
+  const invCholesky = factorsOverComoments(acc);
+  finalizeInto(acc, opts, invCholesky);
+  return consumeAccumulator(acc, invCholesky);
+}
+
+/** The float32 view, over the start of the accumulator's co-moment buffer, that in-place finalisation writes its factors to. */
+export function factorsOverComoments(acc: GaussianAccumulator): Float32Array {
+  assertAccumulator(acc);
+  return new Float32Array(acc.comoment.buffer, acc.comoment.byteOffset, acc.positions * triangleSize(acc.dim));
+}
+
+/** The Gaussian whose factors were written over `acc`'s co-moments; `acc` is left without co-moments. */
+export function consumeAccumulator(acc: GaussianAccumulator, invCholesky: Float32Array): Float32Gaussian {
+  const gaussian = { positions: acc.positions, dim: acc.dim, count: acc.count, mean: Float32Array.from(acc.mean), invCholesky };
+  acc.comoment = new Float64Array(0);
+  return gaussian;
+}
+
 function finalizeInto(acc: GaussianAccumulator, opts: FinalizeGaussianOptions, invCholesky: Float64Array | Float32Array): void {
   checkFinalizable(acc, opts);
   const { regularization = 0.01, firstPosition = 0 } = opts;

@@ -12,6 +12,7 @@ import {
   sliceAccumulator,
   toFloat32Gaussian,
   finalizeGaussianFloat32,
+  finalizeGaussianInPlace,
   type GaussianAccumulator,
 } from './index';
 
@@ -363,5 +364,20 @@ describe('finalizeGaussian', () => {
     expect(direct.mean).toEqual(viaFloat64.mean);
     expect([direct.positions, direct.dim, direct.count]).toEqual([p, d, 25]);
     expect(() => finalizeGaussianFloat32(createGaussianAccumulator(2, 3))).toThrow(/at least 2 samples.*count=0/);
+  });
+
+  it('finalizeGaussianInPlace gives finalizeGaussianFloat32 bit for bit in the co-moments\' own buffer, and consumes them', () => {
+    const d = 13;
+    const p = 7;
+    const acc = accumulateRange(makeSamples(5, 30, d, p, 2), d, p, 0, 30, [10, 20]);
+    const expected = finalizeGaussianFloat32(acc, { regularization: 0.02 });
+    const buffer = acc.comoment.buffer;
+    const inPlace = finalizeGaussianInPlace(acc, { regularization: 0.02 });
+    expect(inPlace.invCholesky).toEqual(expected.invCholesky);
+    expect(inPlace.mean).toEqual(expected.mean);
+    expect([inPlace.positions, inPlace.dim, inPlace.count]).toEqual([p, d, 30]);
+    expect(inPlace.invCholesky.buffer).toBe(buffer);
+    expect(acc.comoment.length).toBe(0);
+    expect(() => finalizeGaussianInPlace(acc)).toThrow(/comoment has 0 entries/);
   });
 });

@@ -1,0 +1,97 @@
+import { triangleSize } from '@padim-fleet/padim-core';
+
+/** What one PaDiM model of `positions` patch positions × d takes, in bytes. */
+export interface ModelMemory {
+  /** float64 mean and packed co-moments (P·(d + d(d+1)/2)·8): what training and each extract shard hold. */
+  accumulatorBytes: number;
+  /** float32 mean and packed L⁻¹ (P·(d + d(d+1)/2)·4): the model's tensors. */
+  factorsBytes: number;
+  /**
+   * The scorer's Mahalanobis kernel (mahalanobis-kernel.wat's layout): L⁻¹ in blocks of four rows
+   * padded to a multiple of four (8·nb(nb+1) floats, nb = ⌈d/4⌉), the means and one group of eight
+   * embeddings, per position, float32.
+   */
+  kernelBytes: number;
+}
+
+export function modelMemory(positions: number, d: number): ModelMemory {
+  const values = positions * (d + triangleSize(d));
+  const nb = Math.ceil(d / 4);
+  return { accumulatorBytes: values * 8, factorsBytes: values * 4, kernelBytes: positions * (8 * nb * (nb + 1) + 9 * d) * 4 };
+}
+
+/**
+ * Peak RSS besides the model's statistics: Node, two backbone sessions (batch 8, 256×256) with their
+ * arenas, decoded batches and embeddings in flight. Measured as the peak RSS of extracting 32 screw
+ * images with no accumulator (resnet18 0.50 GB, resnet50 1.25 GB) and rounded up; a custom ONNX
+ * backbone is taken to need what resnet50 does.
+ */
+export const BACKBONE_WORKING_BYTES: Readonly<Record<string, number>> = {
+  resnet18: 0.6e9,
+  resnet50: 1.3e9,
+};
+
+export function backboneWorkingBytes(backbone: string): number {
+  return BACKBONE_WORKING_BYTES[backbone] ?? BACKBONE_WORKING_BYTES.resnet50;
+}
+
+/**
+ * What a job holds at its peak. train: the accumulator (the factors are written over it) and the
+ * scorer's kernel that sets the thresholds; extract: a shard's accumulator; reduce: the merge blocks,
+ * the factors read back and the kernel; score: the factors and the kernel built from them.
+ */
+export type MemoryRole = 'train' | 'extract' | 'reduce' | 'score';
+
+export interface MemoryNeedInput {
+  role: MemoryRole;
+  backbone: string;
+  positions: number;
+  d: number;
+  /** The reducer's merge blocks (REDUCE_MEMORY_MB), held besides the factors it writes. @defaultValue 0 */
+  reduceBufferBytes?: number;
+}
+
+export interface MemoryNeed {
+  bytes: number;
+  /** What the bytes are, for error messages: "accumulator 4.97 GB + backbone 1.6 GB". */
+  parts: string;
+}
+
+/** Peak memory of one job (see MemoryRole), an upper bound: the parts are added even where they come one after the other. */
+export function memoryNeed(m: MemoryNeedInput): MemoryNeed {
+  const { accumulatorBytes, factorsBytes, kernelBytes } = modelMemory(m.positions, m.d);
+  const backbone = backboneWorkingBytes(m.backbone);
+  const parts: [string, number][] =
+    m.role === 'train'
+      ? [[`accumulator`, accumulatorBytes], [`scoring kernel`, kernelBytes]]
+      : m.role === 'extract'
+        ? [[`accumulator`, accumulatorBytes]]
+        : m.role === 'reduce'
+          ? [[`merge blocks`, m.reduceBufferBytes ?? 0], [`factors`, factorsBytes], [`scoring kernel`, kernelBytes]]
+          : [[`factors`, factorsBytes], [`scoring kernel`, kernelBytes]];
+  parts.push([`${m.backbone} backbone and scratch`, backbone]);
+  const bytes = parts.reduce((a, [, b]) => a + b, 0);
+  return { bytes, parts: `${m.backbone} d=${m.d}, ${m.positions} positions: ${parts.filter(([, b]) => b > 0).map(([name, b]) => `${name} ${gigabytes(b)}`).join(' + ')}` };
+}
+
+/** A job needs more memory than the process is allowed: refused before it starts, not killed by the kernel half-way. */
+export class InsufficientMemoryError extends Error {
+  override name = 'InsufficientMemoryError';
+  constructor(
+    readonly what: string,
+    readonly need: MemoryNeed,
+    readonly availableBytes: number,
+    readonly setting: string,
+  ) {
+    super(`${what} needs about ${gigabytes(need.bytes)} of memory (${need.parts}), ${setting} allows ${gigabytes(availableBytes)}`);
+  }
+}
+
+/** Throws InsufficientMemoryError when `need` exceeds `availableBytes` (what `setting` allows). */
+export function assertMemoryFits(what: string, need: MemoryNeed, availableBytes: number, setting: string): void {
+  if (need.bytes > availableBytes) throw new InsufficientMemoryError(what, need, availableBytes, setting);
+}
+
+export function gigabytes(bytes: number): string {
+  return `${(bytes / 1e9).toFixed(2)} GB`;
+}
