@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { FleetConfig, JobName, QueueName, WorkerRole, abortStaleWrites, fitGaussianJob, redactingLog, s3Connection, sweepOnlineResults } from '@padim-fleet/contracts';
-import { RUN_MARK_TTL_SECONDS, RedisRegistryLock, ScoringRuns, TrainingRuns, checkEvictionPolicy, createRedis, failedRunKey, removeOnlineRequest, scoringInputPrefix, scoringPlanKey, scoringPrefix, scoringUploadPrefix } from '@padim-fleet/fleet';
+import { RUN_MARK_TTL_SECONDS, RedisRegistryLock, ScoringRuns, TrainingRuns, checkEvictionPolicy, cleanUpWithRetries, createRedis, failedRunKey, removeOnlineRequest, scoringInputPrefix, scoringPlanKey, scoringPrefix, scoringUploadPrefix } from '@padim-fleet/fleet';
 import { BlobStore, ModelRegistry, openBlobStore, runPrefix } from '@padim-fleet/storage';
 import { extractFeatures } from './jobs/extract-features.handler';
 import { fitGaussian } from './jobs/fit-gaussian.handler';
@@ -172,6 +172,8 @@ async function cleanUpFailedRun(ctx: JobContext, job: Job): Promise<void> {
     await ctx.store.delete(scoringPlanKey(data.scoringId));
     await ctx.store.deletePrefix(scoringUploadPrefix(data.scoringId));
   }
-  // A failed online request keeps neither its images nor the PNGs written so far.
-  if (job.name === JobName.ScoreImages && id(data.requestId)) await removeOnlineRequest(ctx.store, data.requestId);
+  // A failed online request keeps neither its images nor the PNGs written so far; retried, like the
+  // handler's own clean-up, while the store is unreachable (a last failure is often an outage).
+  const requestId = data.requestId;
+  if (job.name === JobName.ScoreImages && id(requestId)) await cleanUpWithRetries(() => removeOnlineRequest(ctx.store, requestId));
 }
