@@ -1,8 +1,10 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import sharp from 'sharp';
+import { publishModel, tinyModel } from '@padim-fleet/fleet';
+import { LocalBlobStore, ModelRegistry } from '@padim-fleet/storage';
 import { FleetApiClient } from '../support/fleet-api';
 import { API_MAIN, FleetProcess, WORKER_MAIN, freePort, pollUntil } from '../support/fleet-processes';
 import { PrivateRedis } from '../support/private-redis';
@@ -144,6 +146,28 @@ describe('API with a faulty Redis', () => {
     expect(other.body.runId).not.toBe(first.body.runId);
     const runs = (await client.request('GET', '/v1/trainings')).body as { runId: string }[];
     expect(runs.map((r) => r.runId).sort()).toEqual([first.body.runId, other.body.runId].sort());
+  });
+
+  it('answers 503 to an online scoring when Redis goes down while it waits for a worker, and keeps none of its images', async () => {
+    const redis = await privateRedis();
+    const env = await fleetEnv(redis);
+    const tiny = tinyModel();
+    await publishModel(new ModelRegistry(new LocalBlobStore(env.PADIM_STORE)), 'line', 'v1', { ...tiny, manifest: { ...tiny.manifest, category: 'line' } });
+    // No worker: the request is queued and waits until Redis goes.
+    const client = await startApi({ ...env, SCORE_TIMEOUT_MS: '60000' });
+    const form = new FormData();
+    form.append('images', new Blob([await sharp(path.join(dataset, '0.png')).png().toBuffer()]), 'part.png');
+    const answer = timed(() =>
+      fetch(`${client.baseUrl}/v1/models/line/score`, { method: 'POST', headers: { authorization: `Bearer ${API_KEY}` }, body: form }).then(async (res) => ({ status: res.status, body: (await res.json()) as any })),
+    );
+    await pollUntil(async () => (existsSync(path.join(env.PADIM_STORE, 'uploads')) ? readdirSync(path.join(env.PADIM_STORE, 'uploads')).length : 0), (n) => n > 0, 10_000, 'the upload to be stored');
+    await new Promise((r) => setTimeout(r, 500));
+    await redis.kill();
+    const { value, ms } = await answer;
+    expect(value).toEqual({ status: 503, body: expect.objectContaining({ message: expect.stringMatching(/redis/i) }) });
+    expect(ms).toBeLessThan(15_000);
+    const uploads = path.join(env.PADIM_STORE, 'uploads');
+    expect(existsSync(uploads) ? readdirSync(uploads) : []).toEqual([]);
   });
 
   it('replays batches by Idempotency-Key, and refuses a key reused with another request', async () => {

@@ -143,6 +143,8 @@ describeWithShared('online scoring end to end: time-outs, failures and same-name
           const res = await score(`http://127.0.0.1:${setup.port}`, [image], '?inline=true');
           expect(res.status).toBe(200);
           alone.push(((await res.json()) as OnlineScoreResponse).results[0]);
+          // Removed by the API before it answers, not left to the worker (which may be killed once it has answered).
+          expect(await keysUnder(store, 'uploads/')).toEqual([]);
         }
         const expectOwn = async (heatmaps: Buffer[]) => {
           expect(heatmaps[0].equals(heatmaps[1])).toBe(false);

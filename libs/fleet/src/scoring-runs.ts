@@ -129,13 +129,20 @@ export class ScoringRuns {
     await this.events.waitUntilReady();
     const job = await this.queue.add(JobName.ScoreImages, data, { jobId: data.requestId, attempts: 2, backoff: { type: 'fixed', delay: 200 }, removeOnComplete: { age: ONLINE_RESULT_TTL_SECONDS }, removeOnFail: { age: 24 * 3600 } });
     const started = Date.now();
+    // Redis going away ends the wait at once (a 503 to retry), rather than at the time-out.
+    let onClose = () => undefined as void;
+    const connectionLost = new Promise<never>((_, reject) => {
+      onClose = () => reject(new Error('Connection is closed: redis went away while the request waited for a score worker'));
+      this.redis.once('close', onClose);
+    });
     try {
-      return await job.waitUntilFinished(this.events, timeoutMs);
+      return await Promise.race([job.waitUntilFinished(this.events, timeoutMs), connectionLost]);
     } catch (error) {
       // A failure of the job itself comes before the time-out.
       if (Date.now() - started < timeoutMs) throw error;
       throw new ScoreTimeoutError(timeoutMs);
     } finally {
+      this.redis.removeListener('close', onClose);
       // Fails while a worker holds the job (timed out, still running): that worker then finds the request's
       // images gone, and removeOnComplete takes the job later.
       await this.queue.remove(data.requestId).catch(() => undefined);

@@ -19,6 +19,7 @@ import {
   ScoreTimeoutError,
   ScoringRuns,
   cleanUpWithRetries,
+  isRedisUnavailableError,
   onlineOutputPrefix,
   removeOnlineRequest,
   resolveModelVersion,
@@ -89,18 +90,24 @@ export class ScoringService {
         await this.store.put(key, file.buffer);
         images.push({ key, name: names[i] });
       }
-      return await this.scoreStored({ requestId, category, version, images, inline: opts.inline ?? false });
+      const response = await this.scoreStored({ requestId, category, version, images, inline: opts.inline ?? false });
+      // The API removes what it uploaded, whatever the outcome: a worker killed just after answering cannot leave it behind.
+      await this.removeNow(requestId, () => this.store.deletePrefix(uploadPrefix(requestId)));
+      return response;
     } catch (error) {
       // A request that gets no answer keeps nothing: not its images, nor PNGs a worker wrote for it.
-      // Removed before the answer; while the store is unreachable the removal goes on in the background.
-      const remove = () => removeOnlineRequest(this.store, requestId);
-      await remove().catch(() => {
-        void cleanUpWithRetries(remove).then((removed) => {
-          if (!removed) this.logger.warn(`online request ${requestId}: its uploads could not be removed; the sweep of old uploads will`);
-        });
-      });
+      await this.removeNow(requestId, () => removeOnlineRequest(this.store, requestId));
       throw error;
     }
+  }
+
+  /** Removes before the answer; while the store is unreachable the removal goes on in the background. */
+  private async removeNow(requestId: string, remove: () => Promise<unknown>): Promise<void> {
+    await remove().catch(() => {
+      void cleanUpWithRetries(remove).then((removed) => {
+        if (!removed) this.logger.warn(`online request ${requestId}: its uploads could not be removed; the sweep of old uploads will`);
+      });
+    });
   }
 
   private async scoreStored(job: ScoreImagesJob): Promise<OnlineScoreResponse> {
@@ -108,6 +115,8 @@ export class ScoringService {
       return (await this.runs.scoreNow(job, this.config.SCORE_TIMEOUT_MS)) as OnlineScoreResponse;
     } catch (error) {
       if (error instanceof ScoreTimeoutError) throw new GatewayTimeoutException(error.message);
+      // Redis out is not the worker's failure: a 503 (DomainErrorsFilter) tells the client to retry.
+      if (isRedisUnavailableError(error)) throw error;
       throw new BadGatewayException(`scoring failed: ${(error as Error).message}`);
     }
   }

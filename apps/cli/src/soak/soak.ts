@@ -17,9 +17,10 @@ import { createWriteStream, promises as fs, mkdtempSync, readFileSync, rmSync } 
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
+import { Queue } from 'bullmq';
 import { ZipFile } from 'yazl';
 import { DeleteBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import type { ScoreRow, ScoringStatus, TrainingStatus } from '@padim-fleet/contracts';
+import { QueueName, type ScoreRow, type ScoringStatus, type TrainingStatus } from '@padim-fleet/contracts';
 import { FleetProcess, SCORING_OUTPUTS, freePort, loadRegistryModel, publishModel, relativeDifference, sleep } from '@padim-fleet/fleet';
 import { TrainedModel, listImagesRecursive, resolveBackbone, trainModel } from '@padim-fleet/inference';
 import { ModelRegistry, S3BlobStore } from '@padim-fleet/storage';
@@ -507,6 +508,7 @@ class Soak {
     const { body, finished } = await this.pollUntilDone<ScoringStatus>(`/v1/scorings/${scoringId}`, (s) => s.state === 'completed' || s.state === 'failed');
     log(`scoring ${scoringId} (${archiveName}) ${body?.state ?? 'unknown'}`);
     if (!finished || body?.state !== 'completed' || !body.outputs) {
+      if (!finished) await this.logScoringJobs(scoringId);
       this.batchScoringsFailed.push({ scoringId, reason: finished ? `failed: ${body?.error ?? 'no reason given'}` : `unfinished at the deadline (last state ${body?.state ?? 'unknown'})` });
       this.lostRows += entries.size;
       return;
@@ -539,6 +541,25 @@ class Soak {
         this.duplicateRows += n - 1;
         log(`scoring ${scoringId}: ${n} rows for ${entry}`);
       }
+    }
+  }
+
+  /** Logs the state of each job of a scoring's flow, to explain one that did not finish. */
+  private async logScoringJobs(scoringId: string): Promise<void> {
+    const queue = new Queue(QueueName.Score, { connection: { url: this.redis.url, maxRetriesPerRequest: 1 }, prefix: this.env.PADIM_QUEUE_PREFIX });
+    try {
+      const ids = [scoringId, `${scoringId}-assemble`];
+      for (let chunk = 0; chunk < 8; chunk++) ids.push(`${scoringId}-chunk-${chunk}`);
+      for (const id of ids) {
+        const job = await queue.getJob(id);
+        if (!job) continue;
+        const dependencies = id.endsWith('-assemble') ? await job.getDependenciesCount() : undefined;
+        log(`scoring ${scoringId}: job ${id} ${await job.getState()}, attempts ${job.attemptsMade}/${job.attemptsStarted}, stalled ${job.stalledCounter}, delay ${job.delay}, failed ${job.failedReason ?? '-'}${dependencies ? `, dependencies ${JSON.stringify(dependencies)}` : ''}`);
+      }
+    } catch (error) {
+      log(`scoring ${scoringId}: jobs not readable: ${(error as Error).message}`);
+    } finally {
+      await queue.close();
     }
   }
 

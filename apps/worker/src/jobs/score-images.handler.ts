@@ -1,6 +1,6 @@
 import { Job, UnrecoverableError } from 'bullmq';
 import { OnlineScoreResponse, OnlineScoreResult, ScoreImagesJob, scoreImagesJob } from '@padim-fleet/contracts';
-import { cleanUpWithRetries, onlineOutputPrefix, scoreToStore, storeImageReader, uploadPrefix } from '@padim-fleet/fleet';
+import { onlineOutputPrefix, scoreToStore, storeImageReader } from '@padim-fleet/fleet';
 import { BlobStore, ModelNotFoundError } from '@padim-fleet/storage';
 import { JobContext, parseJobData } from './job-context';
 
@@ -53,8 +53,6 @@ export async function scoreImagesHandler(job: Job, ctx: JobContext): Promise<Onl
     await ctx.store.deletePrefix(prefix);
     return null;
   }
-  // Only a success removes the images: a failed attempt leaves them to its retry, and a last failure's
-  // clean-up removes them. The answer does not wait for it.
-  void cleanUpWithRetries(() => ctx.store.deletePrefix(uploadPrefix(data.requestId)));
+  // The images stay: a failed attempt leaves them to its retry, and the API removes them once it has its answer.
   return { category: data.category, version: lease.version, results };
 }
