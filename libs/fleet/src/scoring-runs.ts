@@ -170,18 +170,19 @@ export class ScoringRuns {
   }
 
   async status(scoringId: string): Promise<ScoringStatus | null> {
+    // Each job's state is read before the job itself, so a finished state always comes with its finished job (return value).
+    const prepareState = await this.queue.getJobState(scoringId);
     const prepare = await this.queue.getJob(scoringId);
     if (!prepare) return null;
     const request = parseContract(prepareScoringJob, prepare.data, `job ${scoringId}`);
-    const prepareState = await prepare.getState();
     const base = { scoringId, category: request.category, createdAt: request.createdAt };
     if (prepareState !== 'completed') {
       const failed = prepareState === 'failed';
       return { ...base, version: request.version, state: failed ? 'failed' : 'preparing', images: 0, imagesDone: 0, chunks: [], error: failed ? prepare.failedReason : undefined };
     }
     const prepared = prepare.returnvalue as { version: string; images: number; chunks: number };
+    const parentState = await this.queue.getJobState(`${scoringId}-assemble`);
     const parent = await this.queue.getJob(`${scoringId}-assemble`);
-    const parentState = parent ? await parent.getState() : 'unknown';
     // One read for every chunk's progress, whatever their number (the chunk jobs keep the hash).
     const progress = await this.redis.hgetall(scoringProgressKey(this.queuePrefix, scoringId));
     const chunks = Array.from({ length: prepared.chunks }, (_, chunk) =>

@@ -163,14 +163,20 @@ export class TrainingRuns {
   }
 
   async status(runId: string): Promise<TrainingStatus | null> {
+    // Each job's state is read before the job itself, so a finished state always comes with its finished job (timings, result).
+    const reduceState = (await this.reduceQueue.getJobState(runId)) as JobState;
     const parent = await this.reduceQueue.getJob(runId);
     if (!parent) return this.preparingStatus(runId);
     const data = parseContract(fitGaussianJob, parent.data, `job ${runId}`);
-    const shardJobs = await Promise.all(
-      Array.from({ length: data.shardCount }, (_, shard) => this.extractQueue.getJob(extractFeatures.jobId({ runId, shard, shardCount: data.shardCount, imageCount: 0 }))),
+    const shardReads = await Promise.all(
+      Array.from({ length: data.shardCount }, async (_, shard) => {
+        const jobId = extractFeatures.jobId({ runId, shard, shardCount: data.shardCount, imageCount: 0 });
+        const state = (await this.extractQueue.getJobState(jobId)) as JobState;
+        return { state, job: await this.extractQueue.getJob(jobId) };
+      }),
     );
-    const shards: ShardStatus[] = await Promise.all(shardJobs.map((job, shard) => shardStatus(job, shard)));
-    const reduceState = (await parent.getState()) as JobState;
+    const shardJobs = shardReads.map((r) => r.job);
+    const shards: ShardStatus[] = shardReads.map((r, shard) => shardStatus(r.job, r.state, shard));
     const reduceProgress = (typeof parent.progress === 'object' ? parent.progress : {}) as Partial<ReduceProgress>;
     const cancelled = (await this.redis.exists(cancelKey(this.queuePrefix, runId))) === 1;
     const result = parent.returnvalue as FitGaussianResult | null;
@@ -296,10 +302,9 @@ export class TrainingRuns {
   }
 }
 
-async function shardStatus(job: Job | undefined, shard: number): Promise<ShardStatus> {
+function shardStatus(job: Job | undefined, state: JobState, shard: number): ShardStatus {
   if (!job) return { shard, state: 'unknown', imagesDone: 0, imagesTotal: 0, attemptsMade: 0 };
   const data = job.data as ExtractFeaturesJob;
-  const state = (await job.getState()) as JobState;
   const progress = (typeof job.progress === 'object' ? job.progress : {}) as Partial<ExtractProgress>;
   const result = job.returnvalue as ExtractFeaturesResult | null;
   return {
