@@ -152,6 +152,26 @@ describeWithShared('fleet end to end: HTTP API, worker processes, Redis, radosgw
         await expectNoLeftovers();
       }, 600_000);
 
+      it('fails a run whose shard stalls past MAX_STALLED_COUNT (its worker frozen), with the reason, and leaves nothing behind', async () => {
+        for (const worker of workers.splice(0)) await worker.kill('SIGKILL');
+        const strict = { ...env, MAX_STALLED_COUNT: '0', LOCK_DURATION_MS: '2000', STALLED_INTERVAL_MS: '1000' };
+        const frozen = await FleetProcess.startWorker('worker-frozen', strict);
+        const runId = await client.train({ category: 'screw-stall', dataset: path.join(SCREW, 'train/good'), backbone: 'resnet18', shards: 1 });
+        await pollUntil(() => client.status(runId), (s) => s.shards[0]?.state === 'active' && s.shards[0].imagesDone > 0, 120_000, 'the shard in progress');
+        // A worker that no longer runs (stopped, not killed) renews no lock: its job stalls, and the next worker to take it fails it.
+        frozen.child.kill('SIGSTOP');
+        workers.push(await FleetProcess.startWorker('worker-strict', strict));
+        const status = await client.waitForRun(runId);
+        await frozen.kill('SIGKILL');
+        expect([status.state, status.error]).toEqual(['failed', expect.stringMatching(/shard 0: job stalled more than allowable limit/)]);
+        await pollUntil(() => storeKeys(store, `runs/${runId}/`), (keys) => keys.length === 0, 30_000, 'the run to be cleaned up');
+        expect((await client.request('GET', '/v1/models/screw-stall')).status).toBe(404);
+        await expectNoLeftovers();
+        for (const worker of workers.splice(0)) await worker.kill('SIGKILL');
+        await startWorker('worker-5');
+        await startWorker('worker-6');
+      }, 300_000);
+
       it('rides out an S3 outage of 20 s during a run with retries', async () => {
         const runId = await client.train({ category: 'screw-outage', dataset: path.join(SCREW, 'train/good'), backbone: 'resnet18', shards: 2 });
         await pollUntil(() => client.status(runId), (s) => s.shards.some((x) => x.state === 'active'), 120_000, 'a shard to start');

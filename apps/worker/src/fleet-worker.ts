@@ -100,12 +100,15 @@ export async function startFleetWorker(config: FleetConfig, opts: FleetWorkerOpt
         concurrency: concurrency[role],
         lockDuration: config.LOCK_DURATION_MS,
         stalledInterval: config.STALLED_INTERVAL_MS,
-        maxStalledCount: 2,
+        maxStalledCount: config.MAX_STALLED_COUNT,
       },
     );
     worker.on('failed', (job, error) => {
       if (!job) return;
       log(`${role}: job ${job.id} failed (attempt ${job.attemptsMade}): ${error.message}`);
+      // A job that stalled more than MAX_STALLED_COUNT times is failed by the next worker to take it without
+      // running the processor above, so its run is cleaned up here.
+      if (job.deferredFailure) void cleanUpFailedRun(ctx, job).catch((e: Error) => log(`${role}: cleaning up after ${job.id} failed: ${e.message}`));
     });
     worker.on('completed', (job) => log(`${role}: job ${job.id} completed`));
     worker.on('error', (error) => log(`${role}: ${error.message}`));

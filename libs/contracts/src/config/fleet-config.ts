@@ -80,6 +80,8 @@ export const fleetEnvironment = z.object({
   /** A job whose worker stops renewing its lock for this long is taken back and retried (stalled-job recovery). */
   LOCK_DURATION_MS: positiveInt.default(30000),
   STALLED_INTERVAL_MS: positiveInt.default(30000),
+  /** A job taken back this many times (its worker died or starved each time) fails for good on the next: a job that kills its worker does not loop. */
+  MAX_STALLED_COUNT: z.coerce.number().int().min(0).max(100).default(2),
   /** Scratch space for the reducer's merged blocks (about one model's size). */
   PADIM_SCRATCH_DIR: z.string().min(1).optional(),
   /** Memory for cached scoring models per score worker (least recently used out). */
