@@ -2,6 +2,7 @@
 import { redactCredentials } from '@padim-fleet/contracts';
 import { CommandSpec, HelpRequested, UsageError } from './args';
 import { DEMO_COMMAND, demoCommand } from './commands/demo.command';
+import { DOCTOR_COMMAND, doctorCommand } from './commands/doctor.command';
 import { EVAL_COMMAND, evalCommand } from './commands/eval.command';
 import { EXPORT_COMMAND, exportCommand } from './commands/export.command';
 import { IMPORT_COMMAND, importCommand } from './commands/import.command';
@@ -15,6 +16,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; spec: C
   export: { run: exportCommand, spec: EXPORT_COMMAND },
   import: { run: importCommand, spec: IMPORT_COMMAND },
   demo: { run: demoCommand, spec: DEMO_COMMAND },
+  doctor: { run: doctorCommand, spec: DOCTOR_COMMAND },
 };
 
 function usage(): string {
