@@ -1,6 +1,4 @@
-export * from './accumulator-stream';
 export * from './image-source';
-export * from './merge-partials';
 export * from './plan-training';
 export * from './redis-connection';
 export * from './redis-registry-lock';
@@ -8,10 +6,6 @@ export * from './training-runs';
 export * from './testing/fleet-process';
 export * from './testing/tiny-model';
 export * from './testing/model-compare';
-export * from './scoring';
-export * from './model-cache';
 export * from './registry-model';
 export * from './scoring-runs';
-export * from './sweep-online-results';
-export * from './unpack-archive';
 export * from './model-archive';
