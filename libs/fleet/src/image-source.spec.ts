@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { UnreadableImageError, trainingRequest } from '@padim-fleet/contracts';
 import { LocalBlobStore, S3BlobStore, StoreUnavailableError } from '@padim-fleet/storage';
-import { freePort } from './testing/fleet-process';
+import { freePort } from '../../../test/support/fleet-processes';
 import { openImageSource, readImageObject, storeImageReader } from './image-source';
 import { planTraining } from './plan-training';
 import { TooManyInputsError, listScoringInputs } from './scoring-runs';
