@@ -3,12 +3,13 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import sharp from 'sharp';
-import { publishModel, tinyModel } from '@padim-fleet/fleet';
+import { publishModel } from '@padim-fleet/fleet';
 import { LocalBlobStore, ModelRegistry } from '@padim-fleet/storage';
 import { FleetApiClient } from '../support/fleet-api';
 import { API_MAIN, FleetProcess, WORKER_MAIN, freePort, pollUntil } from '../support/fleet-processes';
 import { PrivateRedis } from '../support/private-redis';
 import { testName } from '../support/services';
+import { tinyModel } from '../support/tiny-model';
 
 const API_KEY = 'e2e-redis-faults-Vb7nK2qW9xT4mZ8cR5dL';
 

@@ -7,11 +7,12 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import * as tar from 'tar-stream';
 import { readArchiveEntries } from '@padim-fleet/archives';
-import { loadRegistryModel, publishModel, tinyModel } from '@padim-fleet/fleet';
+import { loadRegistryModel, publishModel } from '@padim-fleet/fleet';
 import { FleetApiClient } from '../support/fleet-api';
 import { setUpFleetE2e, tearDownFleetE2e, type FleetE2e } from '../support/fleet-e2e';
 import { FleetProcess } from '../support/fleet-processes';
 import { describeWithRedis, describeWithS3, redisTestUrl } from '../support/services';
+import { tinyModel } from '../support/tiny-model';
 
 const API_KEY = 'e2e-archive-key-0123456789abcdefXYZ';
 

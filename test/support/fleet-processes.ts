@@ -1,1 +1,1 @@
-export * from '../../libs/fleet/src/testing/fleet-process';
+export * from '../../apps/cli/src/fleet/fleet-process';

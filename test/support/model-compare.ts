@@ -1,1 +1,1 @@
-export * from '../../libs/fleet/src/testing/model-compare';
+export * from '../../apps/cli/src/fleet/model-compare';

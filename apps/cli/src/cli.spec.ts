@@ -5,7 +5,7 @@ import * as zlib from 'node:zlib';
 import * as tar from 'tar-stream';
 import * as yazl from 'yazl';
 import sharp from 'sharp';
-import type { ScoreRow, ScoringSummary } from '@padim-fleet/fleet';
+import type { ScoreRow, ScoringSummary } from '@padim-fleet/compute';
 import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import * as ort from 'onnxruntime-node';

@@ -3,6 +3,7 @@ export * from './api/training-status.dto';
 export * from './api/scoring.dto';
 export * from './api/model-archive.dto';
 export * from './config/fleet-config';
+export * from './datasets';
 export * from './input-locations';
 export * from './jobs';
 export * from './names';

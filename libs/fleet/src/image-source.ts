@@ -1,7 +1,16 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { type DatasetSource, RESERVED_STORE_PREFIXES, type S3Connection, touchesReservedPrefixes } from '@padim-fleet/contracts';
-import { ImageReader, UnreadableImageError, isImageFileName, listImagesRecursive, listMvtecTestSet } from '@padim-fleet/inference';
+import {
+  type DatasetSource,
+  ImageReader,
+  RESERVED_STORE_PREFIXES,
+  type S3Connection,
+  UnreadableImageError,
+  isImageFileName,
+  listImagesRecursive,
+  listMvtecTestSet,
+  touchesReservedPrefixes,
+} from '@padim-fleet/contracts';
 import { BlobNotFoundError, BlobStore, S3BlobStore } from '@padim-fleet/storage';
 
 /** Where a run's images are: a server folder (references are paths) or an S3 prefix (references are keys). */

@@ -7,7 +7,7 @@ import { ArchiveRejectedError, readArchiveEntries } from '@padim-fleet/archives'
 import { BlobStore, LocalBlobStore, ModelConflictError, ModelRegistry } from '@padim-fleet/storage';
 import { MODEL_ARCHIVE_HEADER, RegistryImportTarget, importModelArchive, openModelArchive } from './model-archive';
 import { loadRegistryModel, publishModel } from './registry-model';
-import { tinyModel } from './testing/tiny-model';
+import { tinyModel } from '../../../test/support/tiny-model';
 
 async function keysUnder(store: BlobStore, prefix: string): Promise<string[]> {
   const keys: string[] = [];

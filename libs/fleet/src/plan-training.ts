@@ -6,8 +6,7 @@ import {
   parseDatasetLocation,
   versionFor,
 } from '@padim-fleet/contracts';
-import { splitHoldout } from '@padim-fleet/inference';
-import { fprResolutionWarning } from '@padim-fleet/padim-core';
+import { fprResolutionWarning, splitHoldout } from '@padim-fleet/padim-core';
 import { type BlobStore, StoreUnavailableError } from '@padim-fleet/storage';
 import { DatasetError, checkServerFolder, checkValidationSet, openImageSource } from './image-source';
 

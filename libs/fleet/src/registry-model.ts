@@ -1,5 +1,4 @@
-import type { ModelTensors } from '@padim-fleet/inference';
-import { ModelManifest, parseModelManifest } from '@padim-fleet/padim-core';
+import { ModelManifest, ModelTensors, parseModelManifest } from '@padim-fleet/padim-core';
 import { ModelNotFoundError, ModelRegistry } from '@padim-fleet/storage';
 
 /** Stored float32 bytes as a Float32Array, copied only when the Buffer is not 4-byte aligned. */

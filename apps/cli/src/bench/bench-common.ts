@@ -70,7 +70,7 @@ export function round(x: number, digits = 3): number {
   return Number(x.toFixed(digits));
 }
 
-export { freePort } from '@padim-fleet/fleet';
+export { freePort } from '../fleet/fleet-process';
 
 export const API_KEY = 'bench-fleet-Tn5vQ9xL2wR7mC4kZ8bJ';
 export const S3_ENDPOINT = process.env.S3_ENDPOINT ?? 'http://127.0.0.1:7480';

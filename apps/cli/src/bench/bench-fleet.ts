@@ -15,10 +15,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { redactCredentials } from '@padim-fleet/contracts';
-import { API_MAIN, FleetProcess, WORKER_MAIN, accumulatorStream, mergePartials, pollUntil } from '@padim-fleet/fleet';
+import { accumulatorStream, mergePartials } from '@padim-fleet/compute';
 import { resolveBackbone, trainModel } from '@padim-fleet/inference';
 import { accumulateEmbeddings, createGaussianAccumulator } from '@padim-fleet/padim-core';
 import { BlobStore, LocalBlobStore, S3BlobStore } from '@padim-fleet/storage';
+import { API_MAIN, FleetProcess, WORKER_MAIN, pollUntil } from '../fleet/fleet-process';
 import { API_KEY, S3_ENDPOINT, S3_KEYS, benchStoreSpec, fleetEnv, freePort, percentile, round, screwDir, screwTrainFiles } from './bench-common';
 
 

@@ -9,9 +9,10 @@
 import { promises as fs, mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { API_MAIN, FleetProcess, WORKER_MAIN, pollUntil, publishModel } from '@padim-fleet/fleet';
+import { publishModel } from '@padim-fleet/fleet';
 import { PadimScorer, TrainedModel, embedImages, listMvtecTestSet, resolveBackbone, scoreImages, trainModel } from '@padim-fleet/inference';
 import { ModelRegistry, S3BlobStore, createBlobStore } from '@padim-fleet/storage';
+import { API_MAIN, FleetProcess, WORKER_MAIN, pollUntil } from '../fleet/fleet-process';
 import { API_KEY, S3_ENDPOINT, S3_KEYS, backboneRate, benchStoreSpec, cpuMeter, fleetEnv, freePort, measureStep, percentile, pidsNamed, round, screwDir, screwTrainFiles } from './bench-common';
 
 /** Concurrent online clients (BENCH_CLIENTS overrides, for diagnosis). */

@@ -1,10 +1,11 @@
 import * as path from 'node:path';
 import { PadimScorer, readModelFolder, resolveBackbone } from '@padim-fleet/inference';
-import { ScoreRow, scoreInputChunks, scoreToStore, writeScoringResults } from '@padim-fleet/fleet';
+import { ScoreRow, scoreToStore, writeScoringResults } from '@padim-fleet/compute';
 import { LocalBlobStore } from '@padim-fleet/storage';
 import { CommandSpec, parseCommand, UsageError } from '../args';
 import { MODEL_OPTIONS, RUNTIME_OPTIONS, backboneOptionsFrom, runtimeFrom } from '../common-options';
 import { progressBar } from '../progress-bar';
+import { scoreInputChunks } from '../scoring/score-inputs';
 
 export const SCORE_COMMAND = {
   name: 'score',

@@ -1,6 +1,6 @@
 import { ChildProcess, execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
-import { sleep } from '@padim-fleet/fleet';
+import { sleep } from '../fleet/fleet-process';
 
 const execFileAsync = promisify(execFile);
 

@@ -21,11 +21,13 @@ import { Queue } from 'bullmq';
 import { ZipFile } from 'yazl';
 import { DeleteBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { QueueName, type ScoreRow, type ScoringStatus, type TrainingStatus } from '@padim-fleet/contracts';
-import { FleetProcess, SCORING_OUTPUTS, freePort, loadRegistryModel, publishModel, relativeDifference, sleep } from '@padim-fleet/fleet';
+import { SCORING_OUTPUTS, loadRegistryModel, publishModel } from '@padim-fleet/fleet';
 import { TrainedModel, listImagesRecursive, resolveBackbone, trainModel } from '@padim-fleet/inference';
 import { ModelRegistry, S3BlobStore } from '@padim-fleet/storage';
 import { CommandSpec, HelpRequested, UsageError, intOption, parseCommand } from '../args';
 import { S3_ENDPOINT, S3_KEYS, benchStoreSpec, percentile, round, screwDir } from '../bench/bench-common';
+import { FleetProcess, freePort, sleep } from '../fleet/fleet-process';
+import { relativeDifference } from '../fleet/model-compare';
 import { PrivateRedis } from './private-redis';
 import { TcpProxy } from './tcp-proxy';
 

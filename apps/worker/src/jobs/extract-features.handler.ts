@@ -7,7 +7,8 @@ import {
   extractFeaturesJob,
   s3Connection,
 } from '@padim-fleet/contracts';
-import { accumulatorStream, openImageSource, readPlan } from '@padim-fleet/fleet';
+import { accumulatorStream } from '@padim-fleet/compute';
+import { openImageSource, readPlan } from '@padim-fleet/fleet';
 import { accumulateImages } from '@padim-fleet/inference';
 import { BlobNotFoundError, runPartialKey } from '@padim-fleet/storage';
 import type { ExtractorLease } from '../repositories/feature-extractor.repository';

@@ -11,7 +11,8 @@ import {
   fitGaussianJob,
   s3Connection,
 } from '@padim-fleet/contracts';
-import { MERGED_ACCUMULATOR_FILE, MergeResult, NotEnoughSamplesError, mergePartials, openImageSource } from '@padim-fleet/fleet';
+import { MERGED_ACCUMULATOR_FILE, MergeResult, NotEnoughSamplesError, mergePartials } from '@padim-fleet/compute';
+import { openImageSource } from '@padim-fleet/fleet';
 import {
   INV_CHOLESKY_FILE,
   MEAN_FILE,

@@ -7,7 +7,7 @@ import sharp from 'sharp';
 import type { ScoreImagesJob } from '@padim-fleet/contracts';
 import { removeOnlineRequest, uploadPrefix } from '@padim-fleet/fleet';
 import { BlobBody, LocalBlobStore, PutOptions } from '@padim-fleet/storage';
-import { fakeScorer } from '../../../../libs/fleet/src/testing/fake-scorer';
+import { fakeScorer } from '../../../../libs/compute/src/testing/fake-scorer';
 import type { JobContext } from './job-context';
 import { scoreImagesHandler } from './score-images.handler';
 

@@ -1,6 +1,7 @@
 import { Job, UnrecoverableError } from 'bullmq';
 import { OnlineScoreResponse, OnlineScoreResult, ScoreImagesJob, scoreImagesJob } from '@padim-fleet/contracts';
-import { onlineOutputPrefix, scoreToStore, storeImageReader } from '@padim-fleet/fleet';
+import { scoreToStore } from '@padim-fleet/compute';
+import { onlineOutputPrefix, storeImageReader } from '@padim-fleet/fleet';
 import { BlobStore, ModelNotFoundError } from '@padim-fleet/storage';
 import { JobContext, parseJobData } from './job-context';
 

@@ -8,14 +8,12 @@ import {
   s3Connection,
   scoreChunkJob,
 } from '@padim-fleet/contracts';
+import { ScoreRow, archiveLimitsOf, scoreToStore, sweepOnlineResults, unpackArchive, writeScoringResults } from '@padim-fleet/compute';
 import {
-  ScoreRow,
   TooManyInputsError,
   listScoringInputs,
-  archiveLimitsOf,
   readScoringPlan,
   resolveModelVersion,
-  scoreToStore,
   scoringChunkKey,
   scoringInputPrefix,
   scoringPlanKey,
@@ -23,9 +21,6 @@ import {
   scoringUploadPrefix,
   splitContiguous,
   storeImageReader,
-  sweepOnlineResults,
-  unpackArchive,
-  writeScoringResults,
 } from '@padim-fleet/fleet';
 import { BlobStore, ModelNotFoundError, S3BlobStore } from '@padim-fleet/storage';
 import { JobContext, parseJobData } from './job-context';

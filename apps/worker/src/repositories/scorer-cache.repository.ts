@@ -1,4 +1,5 @@
-import { ModelCache, ModelLease, loadRegistryModel, resolveModelVersion } from '@padim-fleet/fleet';
+import { ModelCache, ModelLease } from '@padim-fleet/compute';
+import { loadRegistryModel, resolveModelVersion } from '@padim-fleet/fleet';
 import { PadimScorer, RuntimeOptions, resolveBackbone } from '@padim-fleet/inference';
 import type { ModelRegistry } from '@padim-fleet/storage';
 

@@ -1,17 +1,14 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { ModelFormatError, ModelManifest, TensorEntry, parseModelManifest } from '@padim-fleet/padim-core';
+import { ModelFormatError, ModelManifest, ModelTensors, TensorEntry, parseModelManifest } from '@padim-fleet/padim-core';
 
 export const MANIFEST_FILE = 'manifest.json';
 export const MEAN_FILE = 'mean.f32';
 export const INV_CHOLESKY_FILE = 'inv_cholesky.f32';
 
-/** The numbers a scorer needs, as stored: float32, position-major. */
-export interface ModelTensors {
-  mean: Float32Array; // [P, d]
-  invCholesky: Float32Array; // [P, d(d+1)/2], packed lower triangle of L⁻¹
-}
+// Defined in padim-core, so that reading models from the registry needs no inference stack.
+export type { ModelTensors };
 
 export interface LoadedModel {
   manifest: ModelManifest;

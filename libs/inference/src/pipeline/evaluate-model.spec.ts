@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { aupro, auroc, f1Max } from '@padim-fleet/padim-core';
-import type { LabelledImage } from '../datasets/mvtec';
+import type { LabelledImage } from '@padim-fleet/contracts';
 import { evaluationMetrics, flattenPixels } from './evaluate-model';
 import type { ScoredImage } from './score-images';
 

@@ -1,5 +1,5 @@
 import { aupro, auroc, f1Max } from '@padim-fleet/padim-core';
-import type { LabelledImage } from '../datasets/mvtec';
+import type { LabelledImage } from '@padim-fleet/contracts';
 import { PadimScorer } from './padim-scorer';
 import { ProgressListener } from './progress';
 import { ScoredImage, scoreImages } from './score-images';

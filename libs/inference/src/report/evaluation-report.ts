@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { centerCropOffsets, proCurve, rocCurve, type ModelManifest, type ModelThresholds } from '@padim-fleet/padim-core';
 import sharp, { type OverlayOptions } from 'sharp';
-import type { LabelledImage } from '../datasets/mvtec';
+import type { LabelledImage } from '@padim-fleet/contracts';
 import { decodeImage } from '../images/decode-image';
 import { type EvaluationMetrics, pixelLabelledImages } from '../pipeline/evaluate-model';
 import type { ScoredImage } from '../pipeline/score-images';

@@ -1,2 +1,4 @@
 export * from './model-manifest';
 export * from './thresholds';
+export * from './holdout';
+export * from './model-tensors';

@@ -1,4 +1,3 @@
 export * from './output-names';
-export * from './score-inputs';
 export * from './score-row';
 export * from './score-to-store';

@@ -1,5 +1,4 @@
-import { ModelManifest, TORCHVISION_NORMALIZATION } from '@padim-fleet/padim-core';
-import type { ModelTensors } from '@padim-fleet/inference';
+import { ModelManifest, ModelTensors, TORCHVISION_NORMALIZATION } from '@padim-fleet/padim-core';
 
 /** A 2×3-grid, d=4 model: small, but a valid manifest with real tensors. */
 export function tinyModel(): { manifest: Omit<ModelManifest, 'tensors'>; tensors: ModelTensors } {

@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { ArchiveLimits, detectArchiveFormat, inspectArchive, readArchiveEntries, readArchiveHead } from '@padim-fleet/archives';
 import { ImageReader, listImagesRecursive } from '@padim-fleet/inference';
-import type { ScoreItem } from './score-to-store';
+import type { ScoreItem } from '@padim-fleet/compute';
 
 export interface ScoreInputChunk {
   items: ScoreItem[];

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 
-/** The repository root, from libs/fleet/src/testing or libs/fleet/dist/testing alike. */
+/** The repository root, from apps/cli/src/fleet or apps/cli/dist/fleet alike. */
 export const REPO_ROOT = path.resolve(__dirname, '../../../..');
 export const API_MAIN = path.join(REPO_ROOT, 'apps/api/dist/main.js');
 export const WORKER_MAIN = path.join(REPO_ROOT, 'apps/worker/dist/main.js');

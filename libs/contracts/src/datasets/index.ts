@@ -1,0 +1,3 @@
+export * from './image-folder';
+export * from './image-reader';
+export * from './mvtec';
