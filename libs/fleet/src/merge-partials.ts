@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import {
   ACCUMULATOR_HEADER_BYTES,
   AccumulatorHeader,
+  COVARIANCE_REGULARIZATION,
   GaussianAccumulator,
   accumulatorLayout,
   decodeAccumulatorPayload,
@@ -125,7 +126,7 @@ export async function mergePartials(store: BlobStore, keys: string[], opts: Merg
       if (pool) {
         // On the pool's threads, so the event loop stays free (job locks keep renewing) and the next
         // block's read goes on meanwhile.
-        const { mean, invCholesky: factor } = await pool.finalize(merged, { regularization: opts.regularization ?? 0.01, firstPosition: start });
+        const { mean, invCholesky: factor } = await pool.finalize(merged, { regularization: opts.regularization ?? COVARIANCE_REGULARIZATION, firstPosition: start });
         await meanOut!.write(new Uint8Array(mean.buffer), 0, mean.byteLength, start * dim * 4);
         await factorOut!.write(new Uint8Array(factor.buffer), 0, factor.byteLength, start * T * 4);
       }

@@ -25,11 +25,11 @@ import {
   writeEvaluationReport,
   readFloat32File,
 } from '@padim-fleet/inference';
-import { ModelManifest, parseModelManifest } from '@padim-fleet/padim-core';
+import { COVARIANCE_REGULARIZATION, ModelManifest, parseModelManifest } from '@padim-fleet/padim-core';
 import { ModelNotFoundError, REPORT_FOLDER, modelVersionPrefix, runPrefix } from '@padim-fleet/storage';
 import { loadPlan } from './extract-features.handler';
 import { refuseUnlessMemoryFits } from './memory-budget';
-import { REGULARIZATION, gridOf, manifestBaseOf, publishFittedShard, thresholdImages, versionManifest } from './fit-one-shard';
+import { gridOf, manifestBaseOf, publishFittedShard, thresholdImages, versionManifest } from './fit-one-shard';
 import { JobContext, RunStoppedError, parseJobData, runStopReason, runtimeOf, throwIfStopped } from './job-context';
 
 /** Most memory the threshold images' embeddings may take while they wait for the merge (32 screw images: 52 MB). */
@@ -91,7 +91,7 @@ export async function fitGaussian(job: Job, ctx: JobContext): Promise<FitGaussia
       merged = await mergePartials(ctx.store, keys, {
         dir,
         memoryBytes: ctx.config.REDUCE_MEMORY_MB * 1024 ** 2,
-        regularization: REGULARIZATION,
+        regularization: COVARIANCE_REGULARIZATION,
         expect: { positions, dim: selection.d },
         threads: runtime.threads,
         onProgress: (done, total) => report({ stage: 'merge', done, total }),

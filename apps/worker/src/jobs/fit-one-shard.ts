@@ -2,11 +2,10 @@ import { UnrecoverableError } from 'bullmq';
 import { ExtractFeaturesResult, FitGaussianJob, FitGaussianResult, FittedArtifact, FittedShard, TrainingPlan } from '@padim-fleet/contracts';
 import { MERGED_ACCUMULATOR_FILE, accumulatorStream } from '@padim-fleet/fleet';
 import { AccumulateResult, EmbeddingExtractor, INV_CHOLESKY_FILE, ImageReader, MEAN_FILE, ModelTensors, computeThresholds, finalizeInParallel, modelManifestBase } from '@padim-fleet/inference';
-import { ModelManifest, ModelThresholds, parseModelManifest } from '@padim-fleet/padim-core';
+import { COVARIANCE_REGULARIZATION, ModelManifest, ModelThresholds, parseModelManifest } from '@padim-fleet/padim-core';
 import { putHashed, runPrefix } from '@padim-fleet/storage';
 import { JobContext, runtimeOf, throwIfStopped } from './job-context';
 
-export const REGULARIZATION = 0.01;
 /**
  * Co-moments above this size are finalised in place after their upload rather than beside it: the
  * extract job's peak is then the accumulator, not it and the factors (2.5 GB less for resnet50 d=550),
@@ -48,7 +47,7 @@ export async function fitOnlyShard(
   const accumulatorUpload = putHashed(ctx.store, prefix + MERGED_ACCUMULATOR_FILE, accumulatorStream(acc).stream);
   accumulatorUpload.catch(() => undefined); // awaited below; a failure meanwhile must not go unhandled
   if (inPlace) await accumulatorUpload;
-  const { mean, invCholesky } = await finalizeInParallel(acc, { regularization: REGULARIZATION, threads: ctx.config.PADIM_THREADS, inPlace });
+  const { mean, invCholesky } = await finalizeInParallel(acc, { regularization: COVARIANCE_REGULARIZATION, threads: ctx.config.PADIM_THREADS, inPlace });
   const finalizedAt = Date.now();
   const uploads = Promise.all([
     accumulatorUpload,
@@ -94,7 +93,7 @@ export function manifestBaseOf(plan: TrainingPlan, model: Pick<EmbeddingExtracto
     size: plan.request.size,
     crop: plan.request.crop ?? null,
     grid: gridOf(plan, model.backbone),
-    regularization: REGULARIZATION,
+    regularization: COVARIANCE_REGULARIZATION,
     imageCount,
     heldOutCount: plan.heldOut.length,
     skipped,

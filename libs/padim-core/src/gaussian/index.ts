@@ -2,6 +2,7 @@ export { accumulateEmbeddingGroup, accumulateEmbeddings, accumulateEmbeddingsRef
 export { crc32, crc32Update } from './crc32';
 export {
   checkFinalizable,
+  COVARIANCE_REGULARIZATION,
   finalizeGaussian,
   finalizeGaussianFloat32,
   finalizeGaussianInPlace,
