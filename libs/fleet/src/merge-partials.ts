@@ -2,10 +2,13 @@ import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import {
+  ACCUMULATOR_FILE,
   ACCUMULATOR_HEADER_BYTES,
   AccumulatorHeader,
   COVARIANCE_REGULARIZATION,
   GaussianAccumulator,
+  INV_CHOLESKY_FILE,
+  MEAN_FILE,
   accumulatorLayout,
   decodeAccumulatorPayload,
   encodeAccumulatorHeader,
@@ -16,9 +19,6 @@ import { FinalizePool, fastCrc32Update } from '@padim-fleet/inference';
 import type { BlobStore } from '@padim-fleet/storage';
 import { readStoredAccumulatorHeader } from './accumulator-stream';
 
-export const MERGED_ACCUMULATOR_FILE = 'accumulator.pdmacc';
-export const MERGED_MEAN_FILE = 'mean.f32';
-export const MERGED_INV_CHOLESKY_FILE = 'inv_cholesky.f32';
 
 export interface MergeOptions {
   /** Scratch folder for the outputs (created if missing). */
@@ -90,9 +90,9 @@ export async function mergePartials(store: BlobStore, keys: string[], opts: Merg
   const T = (dim * (dim + 1)) / 2;
 
   await fs.mkdir(opts.dir, { recursive: true });
-  const accumulatorFile = path.join(opts.dir, MERGED_ACCUMULATOR_FILE);
-  const meanFile = path.join(opts.dir, MERGED_MEAN_FILE);
-  const invCholeskyFile = path.join(opts.dir, MERGED_INV_CHOLESKY_FILE);
+  const accumulatorFile = path.join(opts.dir, ACCUMULATOR_FILE);
+  const meanFile = path.join(opts.dir, MEAN_FILE);
+  const invCholeskyFile = path.join(opts.dir, INV_CHOLESKY_FILE);
   const accOut = await fs.open(accumulatorFile, 'w');
   const meanOut = finalize ? await fs.open(meanFile, 'w') : null;
   const factorOut = finalize ? await fs.open(invCholeskyFile, 'w') : null;

@@ -23,6 +23,7 @@ import { DeleteBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { QueueName, type ScoreRow, type ScoringStatus, type TrainingStatus } from '@padim-fleet/contracts';
 import { FleetProcess, SCORING_OUTPUTS, freePort, loadRegistryModel, publishModel, relativeDifference, sleep } from '@padim-fleet/fleet';
 import { TrainedModel, listImagesRecursive, resolveBackbone, trainModel } from '@padim-fleet/inference';
+import { MANIFEST_FILE } from '@padim-fleet/padim-core';
 import { ModelRegistry, S3BlobStore } from '@padim-fleet/storage';
 import { CommandSpec, HelpRequested, UsageError, intOption, parseCommand } from '../args';
 import { S3_ENDPOINT, S3_KEYS, benchStoreSpec, percentile, round, screwDir } from '../bench/bench-common';
@@ -670,7 +671,7 @@ class Soak {
       else if (parts[0] === 'scorings' && !outputs.some((o) => parts.slice(2).join('/').startsWith(o))) orphans.push(described);
       else if (parts[0] === 'models' && parts.length === 4) {
         const version = parts.slice(0, 3).join('/');
-        versions.set(version, (versions.get(version) ?? false) || parts[3] === 'manifest.json');
+        versions.set(version, (versions.get(version) ?? false) || parts[3] === MANIFEST_FILE);
       }
     }
     return { orphans, incompleteVersions: [...versions.values()].filter((complete) => !complete).length };

@@ -11,10 +11,8 @@ import {
   fitGaussianJob,
   s3Connection,
 } from '@padim-fleet/contracts';
-import { MERGED_ACCUMULATOR_FILE, MergeResult, NotEnoughSamplesError, mergePartials, openImageSource } from '@padim-fleet/fleet';
+import { MergeResult, NotEnoughSamplesError, mergePartials, openImageSource } from '@padim-fleet/fleet';
 import {
-  INV_CHOLESKY_FILE,
-  MEAN_FILE,
   ModelTensors,
   PadimScorer,
   computeThresholds,
@@ -25,7 +23,7 @@ import {
   writeEvaluationReport,
   readFloat32File,
 } from '@padim-fleet/inference';
-import { COVARIANCE_REGULARIZATION, ModelManifest, parseModelManifest } from '@padim-fleet/padim-core';
+import { ACCUMULATOR_FILE, COVARIANCE_REGULARIZATION, INV_CHOLESKY_FILE, MEAN_FILE, ModelManifest, parseModelManifest } from '@padim-fleet/padim-core';
 import { ModelNotFoundError, REPORT_FOLDER, modelVersionPrefix, runPrefix } from '@padim-fleet/storage';
 import { loadPlan } from './extract-features.handler';
 import { refuseUnlessMemoryFits } from './memory-budget';
@@ -107,8 +105,8 @@ export async function fitGaussian(job: Job, ctx: JobContext): Promise<FitGaussia
     const uploads = Promise.all([
       // A run of one shard: its partial is the model's accumulator, copied within the store, not uploaded again.
       merged.sameAs
-        ? ctx.registry.copyArtifact(category, version, MERGED_ACCUMULATOR_FILE, merged.sameAs)
-        : ctx.registry.writeArtifact(category, version, MERGED_ACCUMULATOR_FILE, createReadStream(merged.accumulatorFile)),
+        ? ctx.registry.copyArtifact(category, version, ACCUMULATOR_FILE, merged.sameAs)
+        : ctx.registry.writeArtifact(category, version, ACCUMULATOR_FILE, createReadStream(merged.accumulatorFile)),
       ctx.registry.writeArtifact(category, version, MEAN_FILE, createReadStream(merged.meanFile!)),
       ctx.registry.writeArtifact(category, version, INV_CHOLESKY_FILE, createReadStream(merged.invCholeskyFile!)),
     ]);
