@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
+import { crc32 } from 'node:zlib';
 import {
   ACCUMULATOR_FILE,
   ACCUMULATOR_HEADER_BYTES,
@@ -15,7 +16,7 @@ import {
   encodeAccumulatorPayload,
   mergeInto,
 } from '@padim-fleet/padim-core';
-import { FinalizePool, fastCrc32Update } from '@padim-fleet/inference';
+import { FinalizePool } from '@padim-fleet/inference';
 import type { BlobStore } from '@padim-fleet/storage';
 import { readStoredAccumulatorHeader } from './accumulator-stream';
 
@@ -115,12 +116,12 @@ export async function mergePartials(store: BlobStore, keys: string[], opts: Merg
       const meta = (i: number) => ({ positions: end - start, dim, count: headers[i].count });
       const merged: GaussianAccumulator = decodeAccumulatorPayload(payloads[0], meta(0));
       payloads.forEach((payload, i) => {
-        crcs[i] = fastCrc32Update(crcs[i], payload);
+        crcs[i] = crc32(payload, crcs[i]);
         if (i > 0) mergeInto(merged, decodeAccumulatorPayload(payload, meta(i)));
       });
       // One input: the merged bytes are its bytes (decoding and encoding float64 is exact).
       const mergedBytes = keys.length === 1 ? payloads[0] : encodeAccumulatorPayload(merged);
-      mergedCrc = keys.length === 1 ? crcs[0] : fastCrc32Update(mergedCrc, mergedBytes);
+      mergedCrc = keys.length === 1 ? crcs[0] : crc32(mergedBytes, mergedCrc);
       sameHash?.update(mergedBytes);
       await accOut.write(mergedBytes, 0, mergedBytes.length, ACCUMULATOR_HEADER_BYTES + start * layout.bytesPerPosition);
       if (pool) {
