@@ -5,8 +5,7 @@ import * as tar from 'tar-stream';
 import { ArchiveRejectedError, streamArchiveEntries, type ArchiveLimits } from '@padim-fleet/archives';
 import { ModelArchiveHeader, modelArchiveHeader } from '@padim-fleet/contracts';
 import { MANIFEST_FILE, ModelManifest, TensorEntry, parseModelManifest } from '@padim-fleet/padim-core';
-import { ModelConflictError, ModelIntegrityError, ModelRegistry, pipeInto, putHashed, sha256Stream } from '@padim-fleet/storage';
-import { uploadPrefix } from './scoring-runs';
+import { ModelConflictError, ModelIntegrityError, ModelRegistry, pipeInto, putHashed, sha256Stream, uploadPrefix } from '@padim-fleet/storage';
 
 /**
  * A model archive is a tar of one published version: `padim-model.json` (ModelArchiveHeader), then the

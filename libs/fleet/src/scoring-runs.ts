@@ -18,18 +18,8 @@ import {
   scoreChunk,
   scoringPlan,
 } from '@padim-fleet/contracts';
-import type { BlobStore } from '@padim-fleet/storage';
+import { BlobStore, SCORING_OUTPUTS, onlineOutputPrefix, scoringPlanKey, scoringPrefix, uploadPrefix } from '@padim-fleet/storage';
 import { blockingRedisOf } from './redis-connection';
-
-export const scoringPrefix = (scoringId: string) => `scorings/${scoringId}/`;
-export const scoringPlanKey = (scoringId: string) => `${scoringPrefix(scoringId)}plan.json`;
-export const scoringChunkKey = (scoringId: string, chunk: number) => `${scoringPrefix(scoringId)}chunks/chunk-${String(chunk).padStart(5, '0')}.jsonl`;
-export const scoringInputPrefix = (scoringId: string) => `${scoringPrefix(scoringId)}input/`;
-/** An archive uploaded through the API, before it is unpacked. */
-export const scoringUploadPrefix = (scoringId: string) => `${scoringPrefix(scoringId)}upload/`;
-/** Uploaded images of an online request, and where its PNGs go. */
-export const uploadPrefix = (requestId: string) => `uploads/${requestId}/`;
-export const onlineOutputPrefix = (requestId: string) => `scores/${requestId}/`;
 
 /**
  * Removes what an online request stored: its uploaded images first, then its PNGs. A worker still scoring
@@ -68,8 +58,6 @@ export class ScoreTimeoutError extends Error {
     super(`no score worker answered within ${timeoutMs} ms`);
   }
 }
-
-export const SCORING_OUTPUTS = { resultsCsv: 'results.csv', resultsJsonl: 'results.jsonl', summary: 'summary.json', heatmaps: 'heatmaps/', masks: 'masks/' } as const;
 
 /** A scoring input with more files than SCORING_MAX_INPUTS: retrying will not make it fewer. */
 export class TooManyInputsError extends Error {

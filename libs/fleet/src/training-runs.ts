@@ -26,12 +26,8 @@ import {
   trainingPlan,
   versionFor,
 } from '@padim-fleet/contracts';
-import { BlobStore, runPrefix } from '@padim-fleet/storage';
+import { BlobStore, runPlanKey } from '@padim-fleet/storage';
 
-export const planKey = (runId: string) => `${runPrefix(runId)}plan.json`;
-/** An uploaded training archive, before it is unpacked, and the images unpacked from it. */
-export const runUploadPrefix = (runId: string) => `${runPrefix(runId)}upload/`;
-export const runImagesPrefix = (runId: string) => `${runPrefix(runId)}images/`;
 /** Redis key that marks a run as cancelled; workers check it between batches. */
 export const cancelKey = (queuePrefix: string, runId: string) => `${queuePrefix}:run-cancelled:${runId}`;
 /** Redis key that marks a run as failed for good (a shard ran out of attempts); other shards stop and clean up. */
@@ -53,7 +49,7 @@ export interface TrainingRunSummary {
 }
 
 export async function readPlan(store: BlobStore, runId: string): Promise<TrainingPlan> {
-  const text = (await store.get(planKey(runId))).toString('utf8');
+  const text = (await store.get(runPlanKey(runId))).toString('utf8');
   return parseContract(trainingPlan, JSON.parse(text), `plan of run ${runId}`);
 }
 
@@ -95,7 +91,7 @@ export class TrainingRuns {
     const index = runIndexKey(this.queuePrefix);
     try {
       for (const plan of plans) {
-        await this.store.put(planKey(plan.runId), JSON.stringify(plan));
+        await this.store.put(runPlanKey(plan.runId), JSON.stringify(plan));
         written.push(plan);
       }
       const indexing = this.redis.multi();
@@ -104,7 +100,7 @@ export class TrainingRuns {
       await this.flows.addBulk(plans.map((plan) => this.flowOf(plan)));
     } catch (error) {
       await Promise.all([
-        ...written.map((plan) => this.store.delete(planKey(plan.runId)).catch(() => undefined)),
+        ...written.map((plan) => this.store.delete(runPlanKey(plan.runId)).catch(() => undefined)),
         this.redis.zrem(index, ...plans.map((plan) => plan.runId)).catch(() => undefined),
       ]);
       throw error;

@@ -20,11 +20,11 @@ import { promisify } from 'node:util';
 import { Queue } from 'bullmq';
 import { ZipFile } from 'yazl';
 import { DeleteBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { QueueName, type ScoreRow, type ScoringStatus, type TrainingStatus } from '@padim-fleet/contracts';
-import { FleetProcess, SCORING_OUTPUTS, freePort, loadRegistryModel, publishModel, relativeDifference, sleep } from '@padim-fleet/fleet';
+import { QueueName, STORE_ROOTS, type ScoreRow, type ScoringStatus, type TrainingStatus } from '@padim-fleet/contracts';
+import { FleetProcess, freePort, loadRegistryModel, publishModel, relativeDifference, sleep } from '@padim-fleet/fleet';
 import { TrainedModel, listImagesRecursive, resolveBackbone, trainModel } from '@padim-fleet/inference';
 import { MANIFEST_FILE } from '@padim-fleet/padim-core';
-import { ModelRegistry, S3BlobStore } from '@padim-fleet/storage';
+import { ModelRegistry, S3BlobStore, SCORING_OUTPUTS } from '@padim-fleet/storage';
 import { CommandSpec, HelpRequested, UsageError, intOption, parseCommand } from '../args';
 import { S3_ENDPOINT, S3_KEYS, benchStoreSpec, percentile, round, screwDir } from '../bench/bench-common';
 import { PrivateRedis } from './private-redis';
@@ -667,9 +667,9 @@ class Soak {
       const parts = key.split('/');
       // When it was written, in seconds of the load, to match it with a fault.
       const described = `${key} (written at ${lastModified ? ((lastModified.getTime() - this.loadStart) / 1000).toFixed(0) : '?'} s)`;
-      if (parts[0] === 'runs' || parts[0] === 'uploads') orphans.push(described);
-      else if (parts[0] === 'scorings' && !outputs.some((o) => parts.slice(2).join('/').startsWith(o))) orphans.push(described);
-      else if (parts[0] === 'models' && parts.length === 4) {
+      if (key.startsWith(STORE_ROOTS.runs) || key.startsWith(STORE_ROOTS.uploads)) orphans.push(described);
+      else if (key.startsWith(STORE_ROOTS.scorings) && !outputs.some((o) => parts.slice(2).join('/').startsWith(o))) orphans.push(described);
+      else if (key.startsWith(STORE_ROOTS.models) && parts.length === 4) {
         const version = parts.slice(0, 3).join('/');
         versions.set(version, (versions.get(version) ?? false) || parts[3] === MANIFEST_FILE);
       }

@@ -3,7 +3,7 @@ import { ExtractFeaturesResult, FitGaussianJob, FitGaussianResult, FittedArtifac
 import { accumulatorStream } from '@padim-fleet/fleet';
 import { AccumulateResult, EmbeddingExtractor, ImageReader, ModelTensors, computeThresholds, finalizeInParallel, modelManifestBase } from '@padim-fleet/inference';
 import { ACCUMULATOR_FILE, COVARIANCE_REGULARIZATION, INV_CHOLESKY_FILE, MEAN_FILE, ModelManifest, ModelThresholds, parseModelManifest } from '@padim-fleet/padim-core';
-import { putHashed, runPrefix } from '@padim-fleet/storage';
+import { putHashed, runFittedPrefix } from '@padim-fleet/storage';
 import { JobContext, runtimeOf, throwIfStopped } from './job-context';
 
 /**
@@ -40,7 +40,7 @@ export async function fitOnlyShard(
     throw new UnrecoverableError(`run ${plan.runId}: training needs at least 2 usable images, the shards hold ${acc.count}${why}`);
   }
   const started = Date.now();
-  const prefix = `${runPrefix(plan.runId)}fitted/`;
+  const prefix = runFittedPrefix(plan.runId);
   // The statistics are final: they upload while the factors are computed and the thresholds set. A large
   // accumulator is uploaded first and then finalised in place, so the factors never sit beside it.
   const inPlace = acc.comoment.byteLength >= FINALIZE_IN_PLACE_BYTES;

@@ -1,7 +1,8 @@
 import { Job, UnrecoverableError } from 'bullmq';
 import { ArchiveRejectedError } from '@padim-fleet/archives';
 import { TrainingPlan, prepareTrainingJob, s3Connection, trainingRequest } from '@padim-fleet/contracts';
-import { DatasetError, archiveLimitsOf, planTraining, runImagesPrefix, unpackArchive } from '@padim-fleet/fleet';
+import { DatasetError, archiveLimitsOf, planTraining, unpackArchive } from '@padim-fleet/fleet';
+import { runImagesPrefix } from '@padim-fleet/storage';
 import { JobContext, parseJobData, throwIfStopped } from './job-context';
 
 /**

@@ -1,7 +1,7 @@
 import { Job, UnrecoverableError } from 'bullmq';
 import { OnlineScoreResponse, OnlineScoreResult, ScoreImagesJob, scoreImagesJob } from '@padim-fleet/contracts';
-import { onlineOutputPrefix, scoreToStore, storeImageReader } from '@padim-fleet/fleet';
-import { BlobStore, ModelNotFoundError } from '@padim-fleet/storage';
+import { scoreToStore, storeImageReader } from '@padim-fleet/fleet';
+import { BlobStore, ModelNotFoundError, onlineOutputPrefix } from '@padim-fleet/storage';
 import { JobContext, parseJobData } from './job-context';
 
 /**
