@@ -16,6 +16,7 @@ import {
   prepareScoring,
   prepareScoringJob,
   scoreChunk,
+  scoreImages,
   scoringPlan,
 } from '@padim-fleet/contracts';
 import { BlobStore, SCORING_OUTPUTS, onlineOutputPrefix, scoringPlanKey, scoringPrefix, uploadPrefix } from '@padim-fleet/storage';
@@ -115,7 +116,7 @@ export class ScoringRuns {
   async scoreNow(data: ScoreImagesJob, timeoutMs: number): Promise<unknown> {
     this.events ??= new QueueEvents(QueueName.Score, { connection: blockingRedisOf(this.redis, 'padim-score-events'), prefix: this.queuePrefix });
     await this.events.waitUntilReady();
-    const job = await this.queue.add(JobName.ScoreImages, data, { jobId: data.requestId, attempts: 2, backoff: { type: 'fixed', delay: 200 }, removeOnComplete: { age: ONLINE_RESULT_TTL_SECONDS }, removeOnFail: { age: 24 * 3600 } });
+    const job = await this.queue.add(JobName.ScoreImages, data, { jobId: scoreImages.jobId(data), attempts: 2, backoff: { type: 'fixed', delay: 200 }, removeOnComplete: { age: ONLINE_RESULT_TTL_SECONDS }, removeOnFail: { age: 24 * 3600 } });
     const started = Date.now();
     // Redis going away ends the wait at once (a 503 to retry), rather than at the time-out.
     let onClose = () => undefined as void;
@@ -133,7 +134,7 @@ export class ScoringRuns {
       this.redis.removeListener('close', onClose);
       // Fails while a worker holds the job (timed out, still running): that worker then finds the request's
       // images gone, and removeOnComplete takes the job later.
-      await this.queue.remove(data.requestId).catch(() => undefined);
+      await this.queue.remove(scoreImages.jobId(data)).catch(() => undefined);
     }
   }
 
@@ -158,7 +159,7 @@ export class ScoringRuns {
   }
 
   async status(scoringId: string): Promise<ScoringStatus | null> {
-    const prepare = await this.queue.getJob(scoringId);
+    const prepare = await this.queue.getJob(prepareScoring.jobId({ scoringId }));
     if (!prepare) return null;
     const request = parseContract(prepareScoringJob, prepare.data, `job ${scoringId}`);
     const prepareState = await prepare.getState();
@@ -168,7 +169,7 @@ export class ScoringRuns {
       return { ...base, version: request.version, state: failed ? 'failed' : 'preparing', images: 0, imagesDone: 0, chunks: [], error: failed ? prepare.failedReason : undefined };
     }
     const prepared = prepare.returnvalue as { version: string; images: number; chunks: number };
-    const parent = await this.queue.getJob(`${scoringId}-assemble`);
+    const parent = await this.queue.getJob(assembleScoring.jobId({ scoringId }));
     const parentState = parent ? await parent.getState() : 'unknown';
     // One read for every chunk's progress, whatever their number (the chunk jobs keep the hash).
     const progress = await this.redis.hgetall(scoringProgressKey(this.queuePrefix, scoringId));

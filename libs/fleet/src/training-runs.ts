@@ -146,7 +146,7 @@ export class TrainingRuns {
 
   /** Whether the run's flow was queued (a retried PrepareTraining job must not queue it twice). */
   async submitted(runId: string): Promise<boolean> {
-    return (await this.reduceQueue.getJob(runId)) !== undefined;
+    return (await this.reduceQueue.getJob(fitGaussian.jobId({ runId }))) !== undefined;
   }
 
   /** Extract workers connected to Redis now (each BullMQ Worker instance counts once). */
@@ -159,11 +159,11 @@ export class TrainingRuns {
   }
 
   async status(runId: string): Promise<TrainingStatus | null> {
-    const parent = await this.reduceQueue.getJob(runId);
+    const parent = await this.reduceQueue.getJob(fitGaussian.jobId({ runId }));
     if (!parent) return this.preparingStatus(runId);
     const data = parseContract(fitGaussianJob, parent.data, `job ${runId}`);
     const shardJobs = await Promise.all(
-      Array.from({ length: data.shardCount }, (_, shard) => this.extractQueue.getJob(extractFeatures.jobId({ runId, shard, shardCount: data.shardCount, imageCount: 0 }))),
+      Array.from({ length: data.shardCount }, (_, shard) => this.extractQueue.getJob(extractFeatures.jobId({ runId, shard }))),
     );
     const shards: ShardStatus[] = await Promise.all(shardJobs.map((job, shard) => shardStatus(job, shard)));
     const reduceState = (await parent.getState()) as JobState;
@@ -256,7 +256,7 @@ export class TrainingRuns {
     for (let offset = 0; recent.length < limit; ) {
       const ids = await this.redis.zrevrange(index, offset, offset + limit - recent.length - 1);
       if (ids.length === 0) break;
-      const jobs = await Promise.all(ids.map(async (id) => (await this.reduceQueue.getJob(id)) ?? (await this.reduceQueue.getJob(prepareTraining.jobId({ runId: id })))));
+      const jobs = await Promise.all(ids.map(async (runId) => (await this.reduceQueue.getJob(fitGaussian.jobId({ runId }))) ?? (await this.reduceQueue.getJob(prepareTraining.jobId({ runId })))));
       const gone = ids.filter((_, i) => !jobs[i]);
       if (gone.length > 0) await this.redis.zrem(index, ...gone);
       recent.push(...jobs.filter((j): j is Job => Boolean(j) && (j!.name === JobName.FitGaussian || j!.name === JobName.PrepareTraining)));

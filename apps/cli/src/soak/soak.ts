@@ -20,7 +20,7 @@ import { promisify } from 'node:util';
 import { Queue } from 'bullmq';
 import { ZipFile } from 'yazl';
 import { DeleteBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { QueueName, STORE_ROOTS, type ScoreRow, type ScoringStatus, type TrainingStatus } from '@padim-fleet/contracts';
+import { QueueName, STORE_ROOTS, assembleScoring, prepareScoring, scoreChunk, type ScoreRow, type ScoringStatus, type TrainingStatus } from '@padim-fleet/contracts';
 import { FleetProcess, freePort, loadRegistryModel, publishModel, relativeDifference, sleep } from '@padim-fleet/fleet';
 import { TrainedModel, listImagesRecursive, resolveBackbone, trainModel } from '@padim-fleet/inference';
 import { MANIFEST_FILE } from '@padim-fleet/padim-core';
@@ -549,12 +549,13 @@ class Soak {
   private async logScoringJobs(scoringId: string): Promise<void> {
     const queue = new Queue(QueueName.Score, { connection: { url: this.redis.url, maxRetriesPerRequest: 1 }, prefix: this.env.PADIM_QUEUE_PREFIX });
     try {
-      const ids = [scoringId, `${scoringId}-assemble`];
-      for (let chunk = 0; chunk < 8; chunk++) ids.push(`${scoringId}-chunk-${chunk}`);
+      const assembleId = assembleScoring.jobId({ scoringId });
+      const ids = [prepareScoring.jobId({ scoringId }), assembleId];
+      for (let chunk = 0; chunk < 8; chunk++) ids.push(scoreChunk.jobId({ scoringId, chunk }));
       for (const id of ids) {
         const job = await queue.getJob(id);
         if (!job) continue;
-        const dependencies = id.endsWith('-assemble') ? await job.getDependenciesCount() : undefined;
+        const dependencies = id === assembleId ? await job.getDependenciesCount() : undefined;
         log(`scoring ${scoringId}: job ${id} ${await job.getState()}, attempts ${job.attemptsMade}/${job.attemptsStarted}, stalled ${job.stalledCounter}, delay ${job.delay}, failed ${job.failedReason ?? '-'}${dependencies ? `, dependencies ${JSON.stringify(dependencies)}` : ''}`);
       }
     } catch (error) {
