@@ -3,8 +3,8 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { generateSyntheticDataset, listImagesRecursive } from '@padim-fleet/inference';
 import type { TrainingPlan } from '@padim-fleet/contracts';
-import { createRedis, planKey } from '@padim-fleet/fleet';
-import { S3BlobStore } from '@padim-fleet/storage';
+import { createRedis } from '@padim-fleet/fleet';
+import { S3BlobStore, runPlanKey } from '@padim-fleet/storage';
 import { FleetApiClient } from '../support/fleet-api';
 import { setUpFleetE2e, tearDownFleetE2e, type FleetE2e } from '../support/fleet-e2e';
 import { FleetProcess, freePort } from '../support/fleet-processes';
@@ -64,7 +64,7 @@ describeWithRedis('fleet exposure: inputs, limits, documentation and logs', () =
     }, 60_000);
 
     const train = (body: Record<string, unknown>) => client.request('POST', '/v1/trainings', { category: 'weave', size: 64, ...body });
-    const plan = async (runId: string) => JSON.parse((await store.get(planKey(runId))).toString('utf8')) as TrainingPlan;
+    const plan = async (runId: string) => JSON.parse((await store.get(runPlanKey(runId))).toString('utf8')) as TrainingPlan;
 
     describe('documentation', () => {
       it('serves every documentation route only with a key', async () => {

@@ -1,4 +1,4 @@
-import { ModelManifest, ModelTensors, TORCHVISION_NORMALIZATION } from '@padim-fleet/padim-core';
+import { COVARIANCE_REGULARIZATION, ModelManifest, ModelTensors, TORCHVISION_NORMALIZATION } from '@padim-fleet/padim-core';
 
 /** A 2×3-grid, d=4 model: small, but a valid manifest with real tensors. */
 export function tinyModel(): { manifest: Omit<ModelManifest, 'tensors'>; tensors: ModelTensors } {
@@ -13,7 +13,7 @@ export function tinyModel(): { manifest: Omit<ModelManifest, 'tensors'>; tensors
       grid: { height: 2, width: 3 },
       featureCount: 448,
       embedding: { kind: 'random', d: 4, seed: 42, indices: [1, 2, 3, 4] },
-      regularization: 0.01,
+      regularization: COVARIANCE_REGULARIZATION,
       training: { imageCount: 10, heldOutCount: 2, skipped: [], seconds: 1 },
       thresholds: { image: 5, pixel: 5, min: 1, max: 9, rule: 'holdout-mean-3std', sampleCount: 2 },
     },

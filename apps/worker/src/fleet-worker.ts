@@ -4,8 +4,8 @@ import * as path from 'node:path';
 import { Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { FleetConfig, JobName, QueueName, WorkerRole, abortStaleWrites, fitGaussianJob, redactingLog, s3Connection, sweepOnlineResults } from '@padim-fleet/contracts';
-import { RUN_MARK_TTL_SECONDS, RedisRegistryLock, ScoringRuns, TrainingRuns, checkEvictionPolicy, cleanUpWithRetries, createRedis, failedRunKey, removeOnlineRequest, scoringInputPrefix, scoringPlanKey, scoringPrefix, scoringUploadPrefix } from '@padim-fleet/fleet';
-import { BlobStore, ModelRegistry, openBlobStore, runPrefix } from '@padim-fleet/storage';
+import { RUN_MARK_TTL_SECONDS, RedisRegistryLock, ScoringRuns, TrainingRuns, checkEvictionPolicy, cleanUpWithRetries, createRedis, failedRunKey, removeOnlineRequest } from '@padim-fleet/fleet';
+import { BlobStore, ModelRegistry, openBlobStore, runPrefix, scoringChunksPrefix, scoringInputPrefix, scoringPlanKey, scoringUploadPrefix } from '@padim-fleet/storage';
 import { extractFeatures } from './jobs/extract-features.handler';
 import { fitGaussian } from './jobs/fit-gaussian.handler';
 import { abortStaleWritesHandler } from './jobs/maintenance.handlers';
@@ -171,7 +171,7 @@ async function cleanUpFailedRun(ctx: JobContext, job: Job): Promise<void> {
   if (id(data.scoringId)) {
     // The scoring's scratch objects go; results written so far stay for inspection.
     await ctx.store.deletePrefix(scoringInputPrefix(data.scoringId));
-    await ctx.store.deletePrefix(`${scoringPrefix(data.scoringId)}chunks/`);
+    await ctx.store.deletePrefix(scoringChunksPrefix(data.scoringId));
     await ctx.store.delete(scoringPlanKey(data.scoringId));
     await ctx.store.deletePrefix(scoringUploadPrefix(data.scoringId));
   }

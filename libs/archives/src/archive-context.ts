@@ -21,7 +21,7 @@ export interface ArchiveContext {
 }
 
 /** The first bytes of a file, enough to tell its archive format by magic bytes. */
-export async function readArchiveHead(file: string): Promise<Uint8Array> {
+async function readArchiveHead(file: string): Promise<Uint8Array> {
   const handle = await fs.open(file, 'r');
   try {
     const head = Buffer.alloc(ARCHIVE_HEAD_BYTES);
@@ -30,6 +30,15 @@ export async function readArchiveHead(file: string): Promise<Uint8Array> {
   } finally {
     await handle.close();
   }
+}
+
+/**
+ * The archive format of a file on disk: by its first bytes, else by the extension of its path, else by that
+ * of `name` (the name it was uploaded or stored under); null when none of them tells.
+ */
+export async function detectArchiveFile(file: string, name?: string): Promise<ArchiveFormat | null> {
+  const head = await readArchiveHead(file);
+  return detectArchiveFormat(file, head) ?? (name === undefined ? null : detectArchiveFormat(name));
 }
 
 /** Resolves limits, label and format. A missing or unreadable file throws the file system error unchanged. */
@@ -42,11 +51,7 @@ export async function resolveArchiveContext(file: string, opts: ArchiveOptions =
   const stat = await fs.stat(file);
   if (!stat.isFile()) throw new ArchiveRejectedError(label, 'not a regular file');
   if (stat.size === 0) throw new ArchiveRejectedError(label, 'empty file (0 bytes), not an archive');
-  let format = opts.format ?? null;
-  if (format === null) {
-    const head = await readArchiveHead(file);
-    format = detectArchiveFormat(file, head) ?? (opts.label === undefined ? null : detectArchiveFormat(opts.label));
-  }
+  const format = opts.format ?? (await detectArchiveFile(file, opts.label));
   if (format === null) throw new ArchiveRejectedError(label, 'unknown format: not a zip, tar or tar.gz archive');
   return { file, label, limits, format };
 }

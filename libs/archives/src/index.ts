@@ -2,7 +2,7 @@ export * from './archive-entry';
 export * from './archive-format';
 export * from './archive-limits';
 export * from './archive-rejected-error';
-export { readArchiveHead, type ArchiveOptions } from './archive-context';
+export { detectArchiveFile, type ArchiveOptions } from './archive-context';
 export * from './extract-archive';
 export * from './inspect-archive';
 export * from './read-archive-entries';

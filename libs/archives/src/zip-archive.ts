@@ -1,10 +1,10 @@
 import type { Readable } from 'node:stream';
+import { crc32 } from 'node:zlib';
 import * as yauzl from 'yauzl';
 import type { ArchiveContext } from './archive-context';
 import type { ArchiveEntry } from './archive-entry';
 import { errorCode, isSystemError, rejection, shortMessage } from './archive-errors';
 import { ArchiveRejectedError } from './archive-rejected-error';
-import { crc32 } from './crc32';
 import { describeEntry } from './entry-path';
 import { EntryValidator, type EntryKind, type RawEntry } from './entry-validator';
 

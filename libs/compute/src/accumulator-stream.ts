@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import { crc32 } from 'node:zlib';
 import {
   ACCUMULATOR_HEADER_BYTES,
   AccumulatorHeader,
@@ -8,7 +9,6 @@ import {
   encodeAccumulatorPayload,
   readAccumulatorHeader,
 } from '@padim-fleet/padim-core';
-import { fastCrc32Update } from '@padim-fleet/inference';
 import type { BlobStore } from '@padim-fleet/storage';
 
 /** Positions encoded per chunk: a few MB at d=100, so a partial streams without a second full copy. */
@@ -24,7 +24,7 @@ function chunkPositions(dim: number): number {
 export function accumulatorStream(acc: GaussianAccumulator): { stream: Readable; bytes: number } {
   const step = chunkPositions(acc.dim);
   let crc = 0;
-  for (let p = 0; p < acc.positions; p += step) crc = fastCrc32Update(crc, encodeAccumulatorPayload(acc, p, Math.min(acc.positions, p + step)));
+  for (let p = 0; p < acc.positions; p += step) crc = crc32(encodeAccumulatorPayload(acc, p, Math.min(acc.positions, p + step)), crc);
   const header = encodeAccumulatorHeader(acc, crc);
   function* chunks(): Generator<Uint8Array> {
     yield header;

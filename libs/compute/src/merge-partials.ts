@@ -1,23 +1,25 @@
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
+import { crc32 } from 'node:zlib';
 import {
+  ACCUMULATOR_FILE,
   ACCUMULATOR_HEADER_BYTES,
   AccumulatorHeader,
+  COVARIANCE_REGULARIZATION,
   GaussianAccumulator,
+  INV_CHOLESKY_FILE,
+  MEAN_FILE,
   accumulatorLayout,
   decodeAccumulatorPayload,
   encodeAccumulatorHeader,
   encodeAccumulatorPayload,
   mergeInto,
 } from '@padim-fleet/padim-core';
-import { FinalizePool, fastCrc32Update } from '@padim-fleet/inference';
+import { FinalizePool } from '@padim-fleet/inference';
 import type { BlobStore } from '@padim-fleet/storage';
 import { readStoredAccumulatorHeader } from './accumulator-stream';
 
-export const MERGED_ACCUMULATOR_FILE = 'accumulator.pdmacc';
-export const MERGED_MEAN_FILE = 'mean.f32';
-export const MERGED_INV_CHOLESKY_FILE = 'inv_cholesky.f32';
 
 export interface MergeOptions {
   /** Scratch folder for the outputs (created if missing). */
@@ -89,9 +91,9 @@ export async function mergePartials(store: BlobStore, keys: string[], opts: Merg
   const T = (dim * (dim + 1)) / 2;
 
   await fs.mkdir(opts.dir, { recursive: true });
-  const accumulatorFile = path.join(opts.dir, MERGED_ACCUMULATOR_FILE);
-  const meanFile = path.join(opts.dir, MERGED_MEAN_FILE);
-  const invCholeskyFile = path.join(opts.dir, MERGED_INV_CHOLESKY_FILE);
+  const accumulatorFile = path.join(opts.dir, ACCUMULATOR_FILE);
+  const meanFile = path.join(opts.dir, MEAN_FILE);
+  const invCholeskyFile = path.join(opts.dir, INV_CHOLESKY_FILE);
   const accOut = await fs.open(accumulatorFile, 'w');
   const meanOut = finalize ? await fs.open(meanFile, 'w') : null;
   const factorOut = finalize ? await fs.open(invCholeskyFile, 'w') : null;
@@ -114,18 +116,18 @@ export async function mergePartials(store: BlobStore, keys: string[], opts: Merg
       const meta = (i: number) => ({ positions: end - start, dim, count: headers[i].count });
       const merged: GaussianAccumulator = decodeAccumulatorPayload(payloads[0], meta(0));
       payloads.forEach((payload, i) => {
-        crcs[i] = fastCrc32Update(crcs[i], payload);
+        crcs[i] = crc32(payload, crcs[i]);
         if (i > 0) mergeInto(merged, decodeAccumulatorPayload(payload, meta(i)));
       });
       // One input: the merged bytes are its bytes (decoding and encoding float64 is exact).
       const mergedBytes = keys.length === 1 ? payloads[0] : encodeAccumulatorPayload(merged);
-      mergedCrc = keys.length === 1 ? crcs[0] : fastCrc32Update(mergedCrc, mergedBytes);
+      mergedCrc = keys.length === 1 ? crcs[0] : crc32(mergedBytes, mergedCrc);
       sameHash?.update(mergedBytes);
       await accOut.write(mergedBytes, 0, mergedBytes.length, ACCUMULATOR_HEADER_BYTES + start * layout.bytesPerPosition);
       if (pool) {
         // On the pool's threads, so the event loop stays free (job locks keep renewing) and the next
         // block's read goes on meanwhile.
-        const { mean, invCholesky: factor } = await pool.finalize(merged, { regularization: opts.regularization ?? 0.01, firstPosition: start });
+        const { mean, invCholesky: factor } = await pool.finalize(merged, { regularization: opts.regularization ?? COVARIANCE_REGULARIZATION, firstPosition: start });
         await meanOut!.write(new Uint8Array(mean.buffer), 0, mean.byteLength, start * dim * 4);
         await factorOut!.write(new Uint8Array(factor.buffer), 0, factor.byteLength, start * T * 4);
       }

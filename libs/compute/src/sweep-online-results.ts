@@ -1,8 +1,14 @@
-import type { BlobStore } from '@padim-fleet/storage';
+import { STORE_ROOTS } from '@padim-fleet/contracts';
+import { BlobStore, onlineOutputPrefix, uploadPrefix } from '@padim-fleet/storage';
 
-export const ONLINE_RESULTS_ROOT = 'scores/';
-/** Where online requests keep their images while they are scored; the request removes them when it ends. */
-export const ONLINE_UPLOADS_ROOT = 'uploads/';
+/**
+ * Online requests' PNGs, and the images they keep while they are scored (the request removes them when
+ * it ends): the root each is listed under, and a request's own prefix there.
+ */
+const ONLINE_AREAS = [
+  { root: STORE_ROOTS.scores, requestPrefix: onlineOutputPrefix },
+  { root: STORE_ROOTS.uploads, requestPrefix: uploadPrefix },
+];
 
 /**
  * Removes online scoring results whose newest object is older than `maxAgeMs`: a request's PNGs stay
@@ -12,9 +18,9 @@ export const ONLINE_UPLOADS_ROOT = 'uploads/';
  */
 export async function sweepOnlineResults(store: BlobStore, maxAgeMs: number, now = Date.now()): Promise<string[]> {
   const removed = new Set<string>();
-  for (const root of [ONLINE_RESULTS_ROOT, ONLINE_UPLOADS_ROOT]) {
+  for (const { root, requestPrefix } of ONLINE_AREAS) {
     for (const request of await expiredRequests(store, root, maxAgeMs, now)) {
-      await store.deletePrefix(`${root}${request}/`);
+      await store.deletePrefix(requestPrefix(request));
       removed.add(request);
     }
   }

@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { ArchiveLimits, ArchiveRejectedError, detectArchiveFormat, readArchiveHead, streamArchiveEntries } from '@padim-fleet/archives';
+import { ArchiveLimits, ArchiveRejectedError, detectArchiveFile, streamArchiveEntries } from '@padim-fleet/archives';
 import type { FleetConfig } from '@padim-fleet/contracts';
 import type { BlobStore } from '@padim-fleet/storage';
 
@@ -44,7 +44,7 @@ export async function unpackArchive(opts: UnpackArchiveOptions): Promise<Unpacke
   const file = path.join(dir, 'archive');
   try {
     await pipeline(await opts.source.openRead(opts.key), createWriteStream(file));
-    const format = detectArchiveFormat(name, await readArchiveHead(file));
+    const format = await detectArchiveFile(file, name);
     if (!format) throw new ArchiveRejectedError(name, 'not a .zip, .tar or .tar.gz archive');
     const files: UnpackedFile[] = [];
     for await (const { entry, content } of streamArchiveEntries(file, { format, limits: opts.limits, label: name })) {

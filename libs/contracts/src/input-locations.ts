@@ -1,8 +1,12 @@
 import { z } from 'zod';
 import type { FleetConfig } from './config/fleet-config';
 
-/** Top-level prefixes the fleet writes itself; no input may point into them (or list them). */
-export const RESERVED_STORE_PREFIXES = ['models/', 'runs/', 'scorings/', 'scores/', 'uploads/'] as const;
+/**
+ * Top-level prefixes the fleet writes itself: published models, training runs, batch scorings, online
+ * results and uploads (the store's key builders start from these). No input may point into them (or list them).
+ */
+export const STORE_ROOTS = { models: 'models/', runs: 'runs/', scorings: 'scorings/', scores: 'scores/', uploads: 'uploads/' } as const;
+export const RESERVED_STORE_PREFIXES = Object.values(STORE_ROOTS);
 
 export const S3_BUCKET_NAME_RULES =
   'S3 bucket names are 3-63 lowercase letters, digits, "." and "-", start and end with a letter or digit, have no ".." and are not an IP address';

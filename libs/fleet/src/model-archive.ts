@@ -4,9 +4,8 @@ import { Readable } from 'node:stream';
 import * as tar from 'tar-stream';
 import { ArchiveRejectedError, streamArchiveEntries, type ArchiveLimits } from '@padim-fleet/archives';
 import { ModelArchiveHeader, modelArchiveHeader } from '@padim-fleet/contracts';
-import { ModelManifest, TensorEntry, parseModelManifest } from '@padim-fleet/padim-core';
-import { MANIFEST_NAME, ModelConflictError, ModelIntegrityError, ModelRegistry, pipeInto, putHashed, sha256Stream } from '@padim-fleet/storage';
-import { uploadPrefix } from './scoring-runs';
+import { MANIFEST_FILE, ModelManifest, TensorEntry, parseModelManifest } from '@padim-fleet/padim-core';
+import { ModelConflictError, ModelIntegrityError, ModelRegistry, pipeInto, putHashed, sha256Stream, uploadPrefix } from '@padim-fleet/storage';
 
 /**
  * A model archive is a tar of one published version: `padim-model.json` (ModelArchiveHeader), then the
@@ -40,7 +39,7 @@ export async function openModelArchive(registry: ModelRegistry, category: string
   const pack = tar.pack();
   const writeEntries = async () => {
     pack.entry({ name: MODEL_ARCHIVE_HEADER, mode: 0o644, mtime }, jsonBytes(header));
-    pack.entry({ name: MANIFEST_NAME, mode: 0o644, mtime }, jsonBytes(stored));
+    pack.entry({ name: MANIFEST_FILE, mode: 0o644, mtime }, jsonBytes(stored));
     for (const tensor of tensorsOf(manifest)) {
       const hashing = pipeInto(await registry.openArtifact(category, version, tensor.file), sha256Stream());
       await new Promise<void>((resolve, reject) => {
@@ -92,12 +91,12 @@ export async function importModelArchive(file: string, target: ModelImportTarget
         continue;
       }
       if (manifest === undefined) {
-        if (entry.path !== MANIFEST_NAME) throw reject(`expected ${MANIFEST_NAME} after ${MODEL_ARCHIVE_HEADER}, found ${entry.path}`);
+        if (entry.path !== MANIFEST_FILE) throw reject(`expected ${MANIFEST_FILE} after ${MODEL_ARCHIVE_HEADER}, found ${entry.path}`);
         const json = await readJsonEntry(entry.path, entry.size, content, reject);
         try {
           manifest = parseModelManifest(json);
         } catch (error) {
-          throw reject(`${MANIFEST_NAME}: ${(error as Error).message}`);
+          throw reject(`${MANIFEST_FILE}: ${(error as Error).message}`);
         }
         await target.begin(header, manifest);
         begun = true;
@@ -114,7 +113,7 @@ export async function importModelArchive(file: string, target: ModelImportTarget
       written.add(entry.path);
     }
     if (header === undefined) throw reject(`not a model archive: no ${MODEL_ARCHIVE_HEADER}`);
-    if (manifest === undefined) throw reject(`no ${MANIFEST_NAME}`);
+    if (manifest === undefined) throw reject(`no ${MANIFEST_FILE}`);
     const missing = tensorsOf(manifest).filter((t) => !written.has(t.file));
     if (missing.length > 0) throw reject(`missing ${missing.map((t) => t.file).join(', ')}`);
     await target.publish(manifest);

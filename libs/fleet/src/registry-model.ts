@@ -1,4 +1,4 @@
-import { ModelManifest, ModelTensors, parseModelManifest } from '@padim-fleet/padim-core';
+import { INV_CHOLESKY_FILE, MEAN_FILE, ModelManifest, ModelTensors, parseModelManifest } from '@padim-fleet/padim-core';
 import { ModelNotFoundError, ModelRegistry } from '@padim-fleet/storage';
 
 /** Stored float32 bytes as a Float32Array, copied only when the Buffer is not 4-byte aligned. */
@@ -40,14 +40,14 @@ export async function publishModel(
   const { mean, invCholesky } = model.tensors;
   const d = model.manifest.embedding.d;
   const P = model.manifest.grid.height * model.manifest.grid.width;
-  const meanEntry = await registry.writeArtifact(category, version, 'mean.f32', bytes(mean));
-  const factorEntry = await registry.writeArtifact(category, version, 'inv_cholesky.f32', bytes(invCholesky));
+  const meanEntry = await registry.writeArtifact(category, version, MEAN_FILE, bytes(mean));
+  const factorEntry = await registry.writeArtifact(category, version, INV_CHOLESKY_FILE, bytes(invCholesky));
   const manifest: ModelManifest = {
     ...model.manifest,
     category,
     tensors: {
-      mean: { file: 'mean.f32', dtype: 'float32', shape: [P, d], bytes: meanEntry.bytes, sha256: meanEntry.sha256 },
-      invCholesky: { file: 'inv_cholesky.f32', dtype: 'float32', shape: [P, (d * (d + 1)) / 2], bytes: factorEntry.bytes, sha256: factorEntry.sha256 },
+      mean: { file: MEAN_FILE, dtype: 'float32', shape: [P, d], bytes: meanEntry.bytes, sha256: meanEntry.sha256 },
+      invCholesky: { file: INV_CHOLESKY_FILE, dtype: 'float32', shape: [P, (d * (d + 1)) / 2], bytes: factorEntry.bytes, sha256: factorEntry.sha256 },
     },
   };
   parseModelManifest(JSON.parse(JSON.stringify(manifest)));

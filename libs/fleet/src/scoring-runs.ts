@@ -16,20 +16,11 @@ import {
   prepareScoring,
   prepareScoringJob,
   scoreChunk,
+  scoreImages,
   scoringPlan,
 } from '@padim-fleet/contracts';
-import type { BlobStore } from '@padim-fleet/storage';
+import { BlobStore, SCORING_OUTPUTS, onlineOutputPrefix, scoringPlanKey, scoringPrefix, uploadPrefix } from '@padim-fleet/storage';
 import { blockingRedisOf } from './redis-connection';
-
-export const scoringPrefix = (scoringId: string) => `scorings/${scoringId}/`;
-export const scoringPlanKey = (scoringId: string) => `${scoringPrefix(scoringId)}plan.json`;
-export const scoringChunkKey = (scoringId: string, chunk: number) => `${scoringPrefix(scoringId)}chunks/chunk-${String(chunk).padStart(5, '0')}.jsonl`;
-export const scoringInputPrefix = (scoringId: string) => `${scoringPrefix(scoringId)}input/`;
-/** An archive uploaded through the API, before it is unpacked. */
-export const scoringUploadPrefix = (scoringId: string) => `${scoringPrefix(scoringId)}upload/`;
-/** Uploaded images of an online request, and where its PNGs go. */
-export const uploadPrefix = (requestId: string) => `uploads/${requestId}/`;
-export const onlineOutputPrefix = (requestId: string) => `scores/${requestId}/`;
 
 /**
  * Removes what an online request stored: its uploaded images first, then its PNGs. A worker still scoring
@@ -68,8 +59,6 @@ export class ScoreTimeoutError extends Error {
     super(`no score worker answered within ${timeoutMs} ms`);
   }
 }
-
-export const SCORING_OUTPUTS = { resultsCsv: 'results.csv', resultsJsonl: 'results.jsonl', summary: 'summary.json', heatmaps: 'heatmaps/', masks: 'masks/' } as const;
 
 /** A scoring input with more files than SCORING_MAX_INPUTS: retrying will not make it fewer. */
 export class TooManyInputsError extends Error {
@@ -127,7 +116,7 @@ export class ScoringRuns {
   async scoreNow(data: ScoreImagesJob, timeoutMs: number): Promise<unknown> {
     this.events ??= new QueueEvents(QueueName.Score, { connection: blockingRedisOf(this.redis, 'padim-score-events'), prefix: this.queuePrefix });
     await this.events.waitUntilReady();
-    const job = await this.queue.add(JobName.ScoreImages, data, { jobId: data.requestId, attempts: 2, backoff: { type: 'fixed', delay: 200 }, removeOnComplete: { age: ONLINE_RESULT_TTL_SECONDS }, removeOnFail: { age: 24 * 3600 } });
+    const job = await this.queue.add(JobName.ScoreImages, data, { jobId: scoreImages.jobId(data), attempts: 2, backoff: { type: 'fixed', delay: 200 }, removeOnComplete: { age: ONLINE_RESULT_TTL_SECONDS }, removeOnFail: { age: 24 * 3600 } });
     const started = Date.now();
     // Redis going away ends the wait at once (a 503 to retry), rather than at the time-out.
     let onClose = () => undefined as void;
@@ -145,7 +134,7 @@ export class ScoringRuns {
       this.redis.removeListener('close', onClose);
       // Fails while a worker holds the job (timed out, still running): that worker then finds the request's
       // images gone, and removeOnComplete takes the job later.
-      await this.queue.remove(data.requestId).catch(() => undefined);
+      await this.queue.remove(scoreImages.jobId(data)).catch(() => undefined);
     }
   }
 
@@ -171,8 +160,8 @@ export class ScoringRuns {
 
   async status(scoringId: string): Promise<ScoringStatus | null> {
     // Each job's state is read before the job itself, so a finished state always comes with its finished job (return value).
-    const prepareState = await this.queue.getJobState(scoringId);
-    const prepare = await this.queue.getJob(scoringId);
+    const prepareState = await this.queue.getJobState(prepareScoring.jobId({ scoringId }));
+    const prepare = await this.queue.getJob(prepareScoring.jobId({ scoringId }));
     if (!prepare) return null;
     const request = parseContract(prepareScoringJob, prepare.data, `job ${scoringId}`);
     const base = { scoringId, category: request.category, createdAt: request.createdAt };
@@ -181,8 +170,8 @@ export class ScoringRuns {
       return { ...base, version: request.version, state: failed ? 'failed' : 'preparing', images: 0, imagesDone: 0, chunks: [], error: failed ? prepare.failedReason : undefined };
     }
     const prepared = prepare.returnvalue as { version: string; images: number; chunks: number };
-    const parentState = await this.queue.getJobState(`${scoringId}-assemble`);
-    const parent = await this.queue.getJob(`${scoringId}-assemble`);
+    const parentState = await this.queue.getJobState(assembleScoring.jobId({ scoringId }));
+    const parent = await this.queue.getJob(assembleScoring.jobId({ scoringId }));
     // One read for every chunk's progress, whatever their number (the chunk jobs keep the hash).
     const progress = await this.redis.hgetall(scoringProgressKey(this.queuePrefix, scoringId));
     const chunks = Array.from({ length: prepared.chunks }, (_, chunk) =>

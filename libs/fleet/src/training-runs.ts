@@ -26,12 +26,8 @@ import {
   trainingPlan,
   versionFor,
 } from '@padim-fleet/contracts';
-import { BlobStore, runPrefix } from '@padim-fleet/storage';
+import { BlobStore, runPlanKey } from '@padim-fleet/storage';
 
-export const planKey = (runId: string) => `${runPrefix(runId)}plan.json`;
-/** An uploaded training archive, before it is unpacked, and the images unpacked from it. */
-export const runUploadPrefix = (runId: string) => `${runPrefix(runId)}upload/`;
-export const runImagesPrefix = (runId: string) => `${runPrefix(runId)}images/`;
 /** Redis key that marks a run as cancelled; workers check it between batches. */
 export const cancelKey = (queuePrefix: string, runId: string) => `${queuePrefix}:run-cancelled:${runId}`;
 /** Redis key that marks a run as failed for good (a shard ran out of attempts); other shards stop and clean up. */
@@ -53,7 +49,7 @@ export interface TrainingRunSummary {
 }
 
 export async function readPlan(store: BlobStore, runId: string): Promise<TrainingPlan> {
-  const text = (await store.get(planKey(runId))).toString('utf8');
+  const text = (await store.get(runPlanKey(runId))).toString('utf8');
   return parseContract(trainingPlan, JSON.parse(text), `plan of run ${runId}`);
 }
 
@@ -95,7 +91,7 @@ export class TrainingRuns {
     const index = runIndexKey(this.queuePrefix);
     try {
       for (const plan of plans) {
-        await this.store.put(planKey(plan.runId), JSON.stringify(plan));
+        await this.store.put(runPlanKey(plan.runId), JSON.stringify(plan));
         written.push(plan);
       }
       const indexing = this.redis.multi();
@@ -104,7 +100,7 @@ export class TrainingRuns {
       await this.flows.addBulk(plans.map((plan) => this.flowOf(plan)));
     } catch (error) {
       await Promise.all([
-        ...written.map((plan) => this.store.delete(planKey(plan.runId)).catch(() => undefined)),
+        ...written.map((plan) => this.store.delete(runPlanKey(plan.runId)).catch(() => undefined)),
         this.redis.zrem(index, ...plans.map((plan) => plan.runId)).catch(() => undefined),
       ]);
       throw error;
@@ -150,7 +146,7 @@ export class TrainingRuns {
 
   /** Whether the run's flow was queued (a retried PrepareTraining job must not queue it twice). */
   async submitted(runId: string): Promise<boolean> {
-    return (await this.reduceQueue.getJob(runId)) !== undefined;
+    return (await this.reduceQueue.getJob(fitGaussian.jobId({ runId }))) !== undefined;
   }
 
   /** Extract workers connected to Redis now (each BullMQ Worker instance counts once). */
@@ -164,13 +160,13 @@ export class TrainingRuns {
 
   async status(runId: string): Promise<TrainingStatus | null> {
     // Each job's state is read before the job itself, so a finished state always comes with its finished job (timings, result).
-    const reduceState = (await this.reduceQueue.getJobState(runId)) as JobState;
-    const parent = await this.reduceQueue.getJob(runId);
+    const reduceState = (await this.reduceQueue.getJobState(fitGaussian.jobId({ runId }))) as JobState;
+    const parent = await this.reduceQueue.getJob(fitGaussian.jobId({ runId }));
     if (!parent) return this.preparingStatus(runId);
     const data = parseContract(fitGaussianJob, parent.data, `job ${runId}`);
     const shardReads = await Promise.all(
       Array.from({ length: data.shardCount }, async (_, shard) => {
-        const jobId = extractFeatures.jobId({ runId, shard, shardCount: data.shardCount, imageCount: 0 });
+        const jobId = extractFeatures.jobId({ runId, shard });
         const state = (await this.extractQueue.getJobState(jobId)) as JobState;
         return { state, job: await this.extractQueue.getJob(jobId) };
       }),
@@ -266,7 +262,7 @@ export class TrainingRuns {
     for (let offset = 0; recent.length < limit; ) {
       const ids = await this.redis.zrevrange(index, offset, offset + limit - recent.length - 1);
       if (ids.length === 0) break;
-      const jobs = await Promise.all(ids.map(async (id) => (await this.reduceQueue.getJob(id)) ?? (await this.reduceQueue.getJob(prepareTraining.jobId({ runId: id })))));
+      const jobs = await Promise.all(ids.map(async (runId) => (await this.reduceQueue.getJob(fitGaussian.jobId({ runId }))) ?? (await this.reduceQueue.getJob(prepareTraining.jobId({ runId })))));
       const gone = ids.filter((_, i) => !jobs[i]);
       if (gone.length > 0) await this.redis.zrem(index, ...gone);
       recent.push(...jobs.filter((j): j is Job => Boolean(j) && (j!.name === JobName.FitGaussian || j!.name === JobName.PrepareTraining)));

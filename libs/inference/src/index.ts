@@ -24,6 +24,5 @@ export * from './runtime/memory-need';
 export * from './runtime/onnx-session';
 export * from './runtime/onnx-worker-session';
 export * from './graphs/anomaly-map-graph';
-export * from './checksums/fast-crc32';
 export * from './graphs/scorer-graph';
 export * from './graphs/gram-graph';

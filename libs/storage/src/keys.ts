@@ -1,3 +1,5 @@
+import { STORE_ROOTS } from '@padim-fleet/contracts';
+
 /**
  * Object keys are '/'-separated paths that must mean the same thing in a local folder and in S3:
  * no traversal ('..'), no absolute or empty segments, nothing a file system or a log would mangle.
@@ -84,11 +86,11 @@ export function validateRunId(runId: string): string {
 }
 
 export function modelsRoot(): string {
-  return 'models/';
+  return STORE_ROOTS.models;
 }
 
 export function modelCategoryPrefix(category: string): string {
-  return `models/${validateCategory(category)}/`;
+  return `${STORE_ROOTS.models}${validateCategory(category)}/`;
 }
 
 export function modelVersionPrefix(category: string, version: string): string {
@@ -100,7 +102,27 @@ export function modelCurrentKey(category: string): string {
 }
 
 export function runPrefix(runId: string): string {
-  return `runs/${validateRunId(runId)}/`;
+  return `${STORE_ROOTS.runs}${validateRunId(runId)}/`;
+}
+
+/** Everything a run's jobs need, written once before its flow is queued. */
+export function runPlanKey(runId: string): string {
+  return `${runPrefix(runId)}plan.json`;
+}
+
+/** An uploaded training archive, before it is unpacked. */
+export function runUploadPrefix(runId: string): string {
+  return `${runPrefix(runId)}upload/`;
+}
+
+/** The images unpacked from a run's uploaded archive. */
+export function runImagesPrefix(runId: string): string {
+  return `${runPrefix(runId)}images/`;
+}
+
+/** What a one-shard run's extract job fits and stores, for its reducer to publish. */
+export function runFittedPrefix(runId: string): string {
+  return `${runPrefix(runId)}fitted/`;
 }
 
 export function runPartialKey(runId: string, shard: number): string {
@@ -108,4 +130,44 @@ export function runPartialKey(runId: string, shard: number): string {
     throw new InvalidKeyError(`shard ${String(shard)}: must be a non-negative integer`);
   }
   return `${runPrefix(runId)}partials/shard-${String(shard).padStart(4, '0')}.pdmacc`;
+}
+
+export function scoringPrefix(scoringId: string): string {
+  return `${STORE_ROOTS.scorings}${scoringId}/`;
+}
+
+export function scoringPlanKey(scoringId: string): string {
+  return `${scoringPrefix(scoringId)}plan.json`;
+}
+
+/** The chunks' rows, until the scoring's results are assembled from them. */
+export function scoringChunksPrefix(scoringId: string): string {
+  return `${scoringPrefix(scoringId)}chunks/`;
+}
+
+export function scoringChunkKey(scoringId: string, chunk: number): string {
+  return `${scoringChunksPrefix(scoringId)}chunk-${String(chunk).padStart(5, '0')}.jsonl`;
+}
+
+/** The files unpacked from a scoring's archive. */
+export function scoringInputPrefix(scoringId: string): string {
+  return `${scoringPrefix(scoringId)}input/`;
+}
+
+/** An archive uploaded through the API, before it is unpacked. */
+export function scoringUploadPrefix(scoringId: string): string {
+  return `${scoringPrefix(scoringId)}upload/`;
+}
+
+/** What a scoring leaves under its prefix (or an output folder): the results, and a folder each of overlay and mask PNGs. */
+export const SCORING_OUTPUTS = { resultsCsv: 'results.csv', resultsJsonl: 'results.jsonl', summary: 'summary.json', heatmaps: 'heatmaps/', masks: 'masks/' } as const;
+
+/** Uploaded images of an online request (and files staged by an import). */
+export function uploadPrefix(requestId: string): string {
+  return `${STORE_ROOTS.uploads}${requestId}/`;
+}
+
+/** Where an online request's PNGs go. */
+export function onlineOutputPrefix(requestId: string): string {
+  return `${STORE_ROOTS.scores}${requestId}/`;
 }

@@ -1,10 +1,10 @@
+import { MANIFEST_FILE } from '@padim-fleet/padim-core';
 import { BlobNotFoundError, isReadableStream, type BlobStore, type ByteRange } from './blob-store';
 import { pipeInto, sha256Hex, sha256Stream } from './hashing';
 import { InvalidKeyError, modelCategoryPrefix, modelCurrentKey, modelsRoot, modelVersionPrefix, validateCategory, validateKey, validateVersion } from './keys';
 import { ModelConflictError, ModelIntegrityError, ModelNotFoundError, type ArtifactFingerprint } from './model-errors';
 import { InProcessRegistryLock, type RegistryLock } from './registry-lock';
 
-export const MANIFEST_NAME = 'manifest.json';
 /** Folder of a version's evaluation report (report.html and its PNGs), written with a version fitted on a validation set. */
 export const REPORT_FOLDER = 'report';
 
@@ -67,7 +67,7 @@ export class ModelRegistry {
   }
 
   private manifestKey(category: string, version: string): string {
-    return modelVersionPrefix(category, version) + MANIFEST_NAME;
+    return modelVersionPrefix(category, version) + MANIFEST_FILE;
   }
 
   private notFound(category: string, version: string, artifact: string | undefined, err: unknown): unknown {
@@ -77,7 +77,7 @@ export class ModelRegistry {
   /** Stores one artifact, hashing it while it streams; the manifest goes through writeManifest. */
   async writeArtifact(category: string, version: string, name: string, body: Uint8Array | NodeJS.ReadableStream): Promise<WrittenArtifact> {
     const key = this.artifactKey(category, version, name);
-    if (name === MANIFEST_NAME) throw new InvalidKeyError(`artifact name "${name}": reserved, use writeManifest`);
+    if (name === MANIFEST_FILE) throw new InvalidKeyError(`artifact name "${name}": reserved, use writeManifest`);
     return putHashed(this.store, key, body);
   }
 
@@ -87,7 +87,7 @@ export class ModelRegistry {
    */
   async copyArtifact(category: string, version: string, name: string, source: { key: string; sha256: string; bytes: number }): Promise<WrittenArtifact> {
     const key = this.artifactKey(category, version, name);
-    if (name === MANIFEST_NAME) throw new InvalidKeyError(`artifact name "${name}": reserved, use writeManifest`);
+    if (name === MANIFEST_FILE) throw new InvalidKeyError(`artifact name "${name}": reserved, use writeManifest`);
     const { size } = await this.store.copy(source.key, key);
     if (size !== source.bytes) throw new Error(`copying ${source.key} to ${key} in ${this.store.location}: ${size} bytes, expected ${source.bytes}`);
     return { key, bytes: size, sha256: source.sha256 };
@@ -112,7 +112,7 @@ export class ModelRegistry {
     try {
       return JSON.parse(raw.toString('utf8')) as unknown;
     } catch (err) {
-      throw new ModelIntegrityError(category, version, MANIFEST_NAME, 'valid JSON', `unparsable JSON (${(err as Error).message})`, this.store.location);
+      throw new ModelIntegrityError(category, version, MANIFEST_FILE, 'valid JSON', `unparsable JSON (${(err as Error).message})`, this.store.location);
     }
   }
 

@@ -20,14 +20,10 @@ import {
   ScoringRuns,
   cleanUpWithRetries,
   isRedisUnavailableError,
-  onlineOutputPrefix,
   removeOnlineRequest,
   resolveModelVersion,
-  scoringPrefix,
-  scoringUploadPrefix,
-  uploadPrefix,
 } from '@padim-fleet/fleet';
-import { BlobNotFoundError, BlobStore, ModelRegistry } from '@padim-fleet/storage';
+import { BlobNotFoundError, BlobStore, ModelRegistry, onlineOutputPrefix, scoringPrefix, scoringUploadPrefix, uploadPrefix } from '@padim-fleet/storage';
 import { receiveArchiveUpload } from '../common/archive-upload';
 import { BLOB_STORE, FLEET_CONFIG } from '../common/tokens';
 import { ZodValidationPipe } from '../common/zod-validation.pipe';

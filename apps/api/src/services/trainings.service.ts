@@ -13,8 +13,8 @@ import {
   trainingUploadRequest,
   versionFor,
 } from '@padim-fleet/contracts';
-import { DatasetError, TrainingRuns, planTraining, planWarnings, runUploadPrefix } from '@padim-fleet/fleet';
-import { BlobStore, LocalBlobStore, ModelNotFoundError, ModelRegistry, runPrefix } from '@padim-fleet/storage';
+import { DatasetError, TrainingRuns, planTraining, planWarnings } from '@padim-fleet/fleet';
+import { BlobStore, LocalBlobStore, ModelNotFoundError, ModelRegistry, runPrefix, runUploadPrefix } from '@padim-fleet/storage';
 import { receiveArchiveUpload } from '../common/archive-upload';
 import { BLOB_STORE, FLEET_CONFIG } from '../common/tokens';
 import { ZodValidationPipe } from '../common/zod-validation.pipe';

@@ -14,7 +14,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { redactCredentials } from '@padim-fleet/contracts';
+import { STORE_ROOTS, redactCredentials } from '@padim-fleet/contracts';
 import { accumulatorStream, mergePartials } from '@padim-fleet/compute';
 import { resolveBackbone, trainModel } from '@padim-fleet/inference';
 import { accumulateEmbeddings, createGaussianAccumulator } from '@padim-fleet/padim-core';
@@ -137,8 +137,8 @@ async function main(): Promise<void> {
   } finally {
     if (useS3) {
       const store = new S3BlobStore({ endpoint: S3_ENDPOINT, region: 'us-east-1', forcePathStyle: true, bucket: storeSpec.slice(5), ...S3_KEYS });
-      await store.deletePrefix('models/').catch(() => undefined);
-      await store.deletePrefix('runs/').catch(() => undefined);
+      await store.deletePrefix(STORE_ROOTS.models).catch(() => undefined);
+      await store.deletePrefix(STORE_ROOTS.runs).catch(() => undefined);
     }
     rmSync(scratch, { recursive: true, force: true });
   }

@@ -9,6 +9,7 @@
 import { promises as fs, mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { STORE_ROOTS } from '@padim-fleet/contracts';
 import { publishModel } from '@padim-fleet/fleet';
 import { PadimScorer, TrainedModel, embedImages, listMvtecTestSet, resolveBackbone, scoreImages, trainModel } from '@padim-fleet/inference';
 import { ModelRegistry, S3BlobStore, createBlobStore } from '@padim-fleet/storage';
@@ -94,7 +95,7 @@ async function poolFigures(trained: TrainedModel, files: string[]): Promise<Pool
     await Promise.all([api.kill('SIGTERM'), worker.kill('SIGTERM')]);
     if (useS3) {
       const s3 = new S3BlobStore({ endpoint: S3_ENDPOINT, region: 'us-east-1', forcePathStyle: true, bucket: spec.slice(5), ...S3_KEYS });
-      for (const prefix of ['models/', 'scorings/', 'bench-input/', 'scores/']) await s3.deletePrefix(prefix).catch(() => undefined);
+      for (const prefix of [STORE_ROOTS.models, STORE_ROOTS.scorings, 'bench-input/', STORE_ROOTS.scores]) await s3.deletePrefix(prefix).catch(() => undefined);
     }
     rmSync(scratch, { recursive: true, force: true });
   }

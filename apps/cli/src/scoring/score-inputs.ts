@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { ArchiveLimits, detectArchiveFormat, inspectArchive, readArchiveEntries, readArchiveHead } from '@padim-fleet/archives';
+import { ArchiveLimits, detectArchiveFile, inspectArchive, readArchiveEntries } from '@padim-fleet/archives';
 import { ImageReader, listImagesRecursive } from '@padim-fleet/inference';
 import type { ScoreItem } from '@padim-fleet/compute';
 
@@ -55,7 +55,7 @@ async function planInputs(inputs: string[], limits: Partial<ArchiveLimits> | und
     const stat = await statInput(input);
     if (stat.isDirectory()) resolved.push({ input, abs, kind: 'folder', files: await listImagesRecursive(abs) });
     else if (!stat.isFile()) throw new Error(`${input}: not a file or folder`);
-    else if (detectArchiveFormat(abs, await readArchiveHead(abs)) !== null) resolved.push({ input, abs, kind: 'archive' });
+    else if ((await detectArchiveFile(abs)) !== null) resolved.push({ input, abs, kind: 'archive' });
     else resolved.push({ input, abs, kind: 'file', files: [abs] });
   }
   const local = resolved.filter((r) => r.kind !== 'archive');

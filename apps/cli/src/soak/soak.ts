@@ -20,10 +20,11 @@ import { promisify } from 'node:util';
 import { Queue } from 'bullmq';
 import { ZipFile } from 'yazl';
 import { DeleteBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { QueueName, type ScoreRow, type ScoringStatus, type TrainingStatus } from '@padim-fleet/contracts';
-import { SCORING_OUTPUTS, loadRegistryModel, publishModel } from '@padim-fleet/fleet';
+import { QueueName, STORE_ROOTS, assembleScoring, prepareScoring, scoreChunk, type ScoreRow, type ScoringStatus, type TrainingStatus } from '@padim-fleet/contracts';
+import { loadRegistryModel, publishModel } from '@padim-fleet/fleet';
 import { TrainedModel, listImagesRecursive, resolveBackbone, trainModel } from '@padim-fleet/inference';
-import { ModelRegistry, S3BlobStore } from '@padim-fleet/storage';
+import { MANIFEST_FILE } from '@padim-fleet/padim-core';
+import { ModelRegistry, S3BlobStore, SCORING_OUTPUTS } from '@padim-fleet/storage';
 import { CommandSpec, HelpRequested, UsageError, intOption, parseCommand } from '../args';
 import { S3_ENDPOINT, S3_KEYS, benchStoreSpec, percentile, round, screwDir } from '../bench/bench-common';
 import { FleetProcess, freePort, sleep } from '../fleet/fleet-process';
@@ -550,12 +551,13 @@ class Soak {
   private async logScoringJobs(scoringId: string): Promise<void> {
     const queue = new Queue(QueueName.Score, { connection: { url: this.redis.url, maxRetriesPerRequest: 1 }, prefix: this.env.PADIM_QUEUE_PREFIX });
     try {
-      const ids = [scoringId, `${scoringId}-assemble`];
-      for (let chunk = 0; chunk < 8; chunk++) ids.push(`${scoringId}-chunk-${chunk}`);
+      const assembleId = assembleScoring.jobId({ scoringId });
+      const ids = [prepareScoring.jobId({ scoringId }), assembleId];
+      for (let chunk = 0; chunk < 8; chunk++) ids.push(scoreChunk.jobId({ scoringId, chunk }));
       for (const id of ids) {
         const job = await queue.getJob(id);
         if (!job) continue;
-        const dependencies = id.endsWith('-assemble') ? await job.getDependenciesCount() : undefined;
+        const dependencies = id === assembleId ? await job.getDependenciesCount() : undefined;
         log(`scoring ${scoringId}: job ${id} ${await job.getState()}, attempts ${job.attemptsMade}/${job.attemptsStarted}, stalled ${job.stalledCounter}, delay ${job.delay}, failed ${job.failedReason ?? '-'}${dependencies ? `, dependencies ${JSON.stringify(dependencies)}` : ''}`);
       }
     } catch (error) {
@@ -668,11 +670,11 @@ class Soak {
       const parts = key.split('/');
       // When it was written, in seconds of the load, to match it with a fault.
       const described = `${key} (written at ${lastModified ? ((lastModified.getTime() - this.loadStart) / 1000).toFixed(0) : '?'} s)`;
-      if (parts[0] === 'runs' || parts[0] === 'uploads') orphans.push(described);
-      else if (parts[0] === 'scorings' && !outputs.some((o) => parts.slice(2).join('/').startsWith(o))) orphans.push(described);
-      else if (parts[0] === 'models' && parts.length === 4) {
+      if (key.startsWith(STORE_ROOTS.runs) || key.startsWith(STORE_ROOTS.uploads)) orphans.push(described);
+      else if (key.startsWith(STORE_ROOTS.scorings) && !outputs.some((o) => parts.slice(2).join('/').startsWith(o))) orphans.push(described);
+      else if (key.startsWith(STORE_ROOTS.models) && parts.length === 4) {
         const version = parts.slice(0, 3).join('/');
-        versions.set(version, (versions.get(version) ?? false) || parts[3] === 'manifest.json');
+        versions.set(version, (versions.get(version) ?? false) || parts[3] === MANIFEST_FILE);
       }
     }
     return { orphans, incompleteVersions: [...versions.values()].filter((complete) => !complete).length };

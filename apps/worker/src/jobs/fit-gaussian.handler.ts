@@ -11,11 +11,9 @@ import {
   fitGaussianJob,
   s3Connection,
 } from '@padim-fleet/contracts';
-import { MERGED_ACCUMULATOR_FILE, MergeResult, NotEnoughSamplesError, mergePartials } from '@padim-fleet/compute';
+import { MergeResult, NotEnoughSamplesError, mergePartials } from '@padim-fleet/compute';
 import { openImageSource } from '@padim-fleet/fleet';
 import {
-  INV_CHOLESKY_FILE,
-  MEAN_FILE,
   ModelTensors,
   PadimScorer,
   computeThresholds,
@@ -26,11 +24,11 @@ import {
   writeEvaluationReport,
   readFloat32File,
 } from '@padim-fleet/inference';
-import { ModelManifest, parseModelManifest } from '@padim-fleet/padim-core';
+import { ACCUMULATOR_FILE, COVARIANCE_REGULARIZATION, INV_CHOLESKY_FILE, MEAN_FILE, ModelManifest, parseModelManifest } from '@padim-fleet/padim-core';
 import { ModelNotFoundError, REPORT_FOLDER, modelVersionPrefix, runPrefix } from '@padim-fleet/storage';
 import { loadPlan } from './extract-features.handler';
 import { refuseUnlessMemoryFits } from './memory-budget';
-import { REGULARIZATION, gridOf, manifestBaseOf, publishFittedShard, thresholdImages, versionManifest } from './fit-one-shard';
+import { gridOf, manifestBaseOf, publishFittedShard, thresholdImages, versionManifest } from './fit-one-shard';
 import { JobContext, RunStoppedError, parseJobData, runStopReason, runtimeOf, throwIfStopped } from './job-context';
 
 /** Most memory the threshold images' embeddings may take while they wait for the merge (32 screw images: 52 MB). */
@@ -92,7 +90,7 @@ export async function fitGaussian(job: Job, ctx: JobContext): Promise<FitGaussia
       merged = await mergePartials(ctx.store, keys, {
         dir,
         memoryBytes: ctx.config.REDUCE_MEMORY_MB * 1024 ** 2,
-        regularization: REGULARIZATION,
+        regularization: COVARIANCE_REGULARIZATION,
         expect: { positions, dim: selection.d },
         threads: runtime.threads,
         onProgress: (done, total) => report({ stage: 'merge', done, total }),
@@ -108,8 +106,8 @@ export async function fitGaussian(job: Job, ctx: JobContext): Promise<FitGaussia
     const uploads = Promise.all([
       // A run of one shard: its partial is the model's accumulator, copied within the store, not uploaded again.
       merged.sameAs
-        ? ctx.registry.copyArtifact(category, version, MERGED_ACCUMULATOR_FILE, merged.sameAs)
-        : ctx.registry.writeArtifact(category, version, MERGED_ACCUMULATOR_FILE, createReadStream(merged.accumulatorFile)),
+        ? ctx.registry.copyArtifact(category, version, ACCUMULATOR_FILE, merged.sameAs)
+        : ctx.registry.writeArtifact(category, version, ACCUMULATOR_FILE, createReadStream(merged.accumulatorFile)),
       ctx.registry.writeArtifact(category, version, MEAN_FILE, createReadStream(merged.meanFile!)),
       ctx.registry.writeArtifact(category, version, INV_CHOLESKY_FILE, createReadStream(merged.invCholeskyFile!)),
     ]);

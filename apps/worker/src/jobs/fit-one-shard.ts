@@ -1,12 +1,11 @@
 import { UnrecoverableError } from 'bullmq';
 import { ExtractFeaturesResult, FitGaussianJob, FitGaussianResult, FittedArtifact, FittedShard, TrainingPlan } from '@padim-fleet/contracts';
-import { MERGED_ACCUMULATOR_FILE, accumulatorStream } from '@padim-fleet/compute';
-import { AccumulateResult, EmbeddingExtractor, INV_CHOLESKY_FILE, ImageReader, MEAN_FILE, ModelTensors, computeThresholds, finalizeInParallel, modelManifestBase } from '@padim-fleet/inference';
-import { ModelManifest, ModelThresholds, parseModelManifest } from '@padim-fleet/padim-core';
-import { putHashed, runPrefix } from '@padim-fleet/storage';
+import { accumulatorStream } from '@padim-fleet/compute';
+import { AccumulateResult, EmbeddingExtractor, ImageReader, ModelTensors, computeThresholds, finalizeInParallel, modelManifestBase } from '@padim-fleet/inference';
+import { ACCUMULATOR_FILE, COVARIANCE_REGULARIZATION, INV_CHOLESKY_FILE, MEAN_FILE, ModelManifest, ModelThresholds, parseModelManifest } from '@padim-fleet/padim-core';
+import { putHashed, runFittedPrefix } from '@padim-fleet/storage';
 import { JobContext, runtimeOf, throwIfStopped } from './job-context';
 
-export const REGULARIZATION = 0.01;
 /**
  * Co-moments above this size are finalised in place after their upload rather than beside it: the
  * extract job's peak is then the accumulator, not it and the factors (2.5 GB less for resnet50 d=550),
@@ -41,14 +40,14 @@ export async function fitOnlyShard(
     throw new UnrecoverableError(`run ${plan.runId}: training needs at least 2 usable images, the shards hold ${acc.count}${why}`);
   }
   const started = Date.now();
-  const prefix = `${runPrefix(plan.runId)}fitted/`;
+  const prefix = runFittedPrefix(plan.runId);
   // The statistics are final: they upload while the factors are computed and the thresholds set. A large
   // accumulator is uploaded first and then finalised in place, so the factors never sit beside it.
   const inPlace = acc.comoment.byteLength >= FINALIZE_IN_PLACE_BYTES;
-  const accumulatorUpload = putHashed(ctx.store, prefix + MERGED_ACCUMULATOR_FILE, accumulatorStream(acc).stream);
+  const accumulatorUpload = putHashed(ctx.store, prefix + ACCUMULATOR_FILE, accumulatorStream(acc).stream);
   accumulatorUpload.catch(() => undefined); // awaited below; a failure meanwhile must not go unhandled
   if (inPlace) await accumulatorUpload;
-  const { mean, invCholesky } = await finalizeInParallel(acc, { regularization: REGULARIZATION, threads: ctx.config.PADIM_THREADS, inPlace });
+  const { mean, invCholesky } = await finalizeInParallel(acc, { regularization: COVARIANCE_REGULARIZATION, threads: ctx.config.PADIM_THREADS, inPlace });
   const finalizedAt = Date.now();
   const uploads = Promise.all([
     accumulatorUpload,
@@ -94,7 +93,7 @@ export function manifestBaseOf(plan: TrainingPlan, model: Pick<EmbeddingExtracto
     size: plan.request.size,
     crop: plan.request.crop ?? null,
     grid: gridOf(plan, model.backbone),
-    regularization: REGULARIZATION,
+    regularization: COVARIANCE_REGULARIZATION,
     imageCount,
     heldOutCount: plan.heldOut.length,
     skipped,
@@ -115,7 +114,7 @@ export function versionManifest(
       mean: { file: MEAN_FILE, dtype: 'float32', shape: [positions, d], bytes: artifacts.mean.bytes, sha256: artifacts.mean.sha256 },
       invCholesky: { file: INV_CHOLESKY_FILE, dtype: 'float32', shape: [positions, (d * (d + 1)) / 2], bytes: artifacts.invCholesky.bytes, sha256: artifacts.invCholesky.sha256 },
     },
-    accumulator: { file: MERGED_ACCUMULATOR_FILE, bytes: artifacts.accumulator.bytes, sha256: artifacts.accumulator.sha256 },
+    accumulator: { file: ACCUMULATOR_FILE, bytes: artifacts.accumulator.bytes, sha256: artifacts.accumulator.sha256 },
     lineage,
   };
   parseModelManifest(JSON.parse(JSON.stringify(manifest))); // never publish what could not be read back
@@ -137,7 +136,7 @@ export async function publishFittedShard(
   const { category, version } = data;
   const fitted = child.fitted;
   const [accumulator, mean, invCholesky] = await Promise.all([
-    ctx.registry.copyArtifact(category, version, MERGED_ACCUMULATOR_FILE, fitted.accumulator),
+    ctx.registry.copyArtifact(category, version, ACCUMULATOR_FILE, fitted.accumulator),
     ctx.registry.copyArtifact(category, version, MEAN_FILE, fitted.mean),
     ctx.registry.copyArtifact(category, version, INV_CHOLESKY_FILE, fitted.invCholesky),
   ]);

@@ -2,7 +2,8 @@ import { Job, UnrecoverableError } from 'bullmq';
 import { ArchiveRejectedError } from '@padim-fleet/archives';
 import { TrainingPlan, prepareTrainingJob, s3Connection, trainingRequest } from '@padim-fleet/contracts';
 import { archiveLimitsOf, unpackArchive } from '@padim-fleet/compute';
-import { DatasetError, planTraining, runImagesPrefix } from '@padim-fleet/fleet';
+import { DatasetError, planTraining } from '@padim-fleet/fleet';
+import { runImagesPrefix } from '@padim-fleet/storage';
 import { JobContext, parseJobData, throwIfStopped } from './job-context';
 
 /**

@@ -1,8 +1,8 @@
 import { Job, UnrecoverableError } from 'bullmq';
 import { OnlineScoreResponse, OnlineScoreResult, ScoreImagesJob, scoreImagesJob } from '@padim-fleet/contracts';
 import { scoreToStore } from '@padim-fleet/compute';
-import { onlineOutputPrefix, storeImageReader } from '@padim-fleet/fleet';
-import { BlobStore, ModelNotFoundError } from '@padim-fleet/storage';
+import { storeImageReader } from '@padim-fleet/fleet';
+import { BlobStore, ModelNotFoundError, onlineOutputPrefix } from '@padim-fleet/storage';
 import { JobContext, parseJobData } from './job-context';
 
 /**

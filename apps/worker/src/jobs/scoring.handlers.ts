@@ -14,15 +14,20 @@ import {
   listScoringInputs,
   readScoringPlan,
   resolveModelVersion,
+  splitContiguous,
+  storeImageReader,
+} from '@padim-fleet/fleet';
+import {
+  BlobStore,
+  ModelNotFoundError,
+  S3BlobStore,
   scoringChunkKey,
+  scoringChunksPrefix,
   scoringInputPrefix,
   scoringPlanKey,
   scoringPrefix,
   scoringUploadPrefix,
-  splitContiguous,
-  storeImageReader,
-} from '@padim-fleet/fleet';
-import { BlobStore, ModelNotFoundError, S3BlobStore } from '@padim-fleet/storage';
+} from '@padim-fleet/storage';
 import { JobContext, parseJobData } from './job-context';
 
 /** Where a scoring's input lives: the fleet's own store (`store:<key>`, uploads) or another bucket. */
@@ -134,7 +139,7 @@ export async function assembleScoringHandler(job: Job, ctx: JobContext): Promise
   }
   const threshold = rows.find((r) => Number.isFinite(r.threshold))?.threshold ?? NaN;
   const { summary } = await writeScoringResults(ctx.store, prefix, rows, { category: data.category, version: data.version, threshold });
-  await ctx.store.deletePrefix(`${prefix}chunks/`);
+  await ctx.store.deletePrefix(scoringChunksPrefix(data.scoringId));
   await ctx.store.deletePrefix(scoringInputPrefix(data.scoringId));
   await ctx.store.deletePrefix(scoringUploadPrefix(data.scoringId));
   await ctx.store.delete(scoringPlanKey(data.scoringId));

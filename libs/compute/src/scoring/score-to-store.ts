@@ -1,6 +1,6 @@
 import { ImageReader, PadimScorer, ProgressListener, renderMaskPng, renderOverlayPng, scoreImages } from '@padim-fleet/inference';
 import { normalizeScore } from '@padim-fleet/padim-core';
-import type { BlobStore } from '@padim-fleet/storage';
+import { BlobStore, SCORING_OUTPUTS } from '@padim-fleet/storage';
 import { distinctOutputPngNames } from './output-names';
 import { ScoreRow, ScoringSummary, summarizeScores, toResultsCsv, toResultsJsonl } from './score-row';
 
@@ -117,8 +117,8 @@ export async function scoreToStore(scorer: PadimScorer, items: ScoreItem[], opts
         const { map, pixels } = result;
         if (!heatmaps || !map || !pixels) return;
         const name = outputNames[index];
-        row.heatmap = `heatmaps/${name}`;
-        row.mask = `masks/${name}`;
+        row.heatmap = SCORING_OUTPUTS.heatmaps + name;
+        row.mask = SCORING_OUTPUTS.masks + name;
         const heatmapKey = opts.prefix + row.heatmap;
         const maskKey = opts.prefix + row.mask;
         await writes.add(async () => {
@@ -152,7 +152,7 @@ export async function writeScoringResults(
   model: { category: string; version?: string; threshold: number },
 ): Promise<{ summary: ScoringSummary; keys: ScoringResultKeys }> {
   checkPrefix(prefix);
-  const keys = { csv: `${prefix}results.csv`, jsonl: `${prefix}results.jsonl`, summary: `${prefix}summary.json` };
+  const keys = { csv: prefix + SCORING_OUTPUTS.resultsCsv, jsonl: prefix + SCORING_OUTPUTS.resultsJsonl, summary: prefix + SCORING_OUTPUTS.summary };
   const summary = summarizeScores(rows, model);
   await output.put(keys.csv, toResultsCsv(rows), { contentType: 'text/csv; charset=utf-8' });
   await output.put(keys.jsonl, toResultsJsonl(rows), { contentType: 'application/x-ndjson' });

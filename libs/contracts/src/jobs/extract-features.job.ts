@@ -19,5 +19,5 @@ export const extractFeatures = {
   queue: QueueName.Extract,
   schema: extractFeaturesJob,
   /** Fixed per (run, shard): a resubmission cannot duplicate the shard. */
-  jobId: (data: ExtractFeaturesJob) => `${data.runId}-shard-${data.shard}`,
+  jobId: (data: Pick<ExtractFeaturesJob, 'runId' | 'shard'>) => `${data.runId}-shard-${data.shard}`,
 } as const;

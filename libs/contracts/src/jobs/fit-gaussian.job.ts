@@ -21,5 +21,5 @@ export const fitGaussian = {
   name: JobName.FitGaussian,
   queue: QueueName.Reduce,
   schema: fitGaussianJob,
-  jobId: (data: FitGaussianJob) => data.runId,
+  jobId: (data: Pick<FitGaussianJob, 'runId'>) => data.runId,
 } as const;

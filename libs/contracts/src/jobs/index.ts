@@ -28,9 +28,6 @@ export const JOBS = {
   [JobName.PrepareTraining]: prepareTraining,
 } as const satisfies Record<JobName, { name: JobName; queue: QueueName; schema: z.ZodType; jobId: (data: never) => string }>;
 
-export type JobOf<N extends JobName> = z.infer<(typeof JOBS)[N]['schema']>;
-export type JobItem = { [N in JobName]: { name: N; data: JobOf<N> } }[JobName];
-
 export interface RetryPolicy {
   attempts: number;
   backoffMs: number;

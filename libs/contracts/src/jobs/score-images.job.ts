@@ -30,5 +30,5 @@ export const scoreImages = {
   name: JobName.ScoreImages,
   queue: QueueName.Score,
   schema: scoreImagesJob,
-  jobId: (data: ScoreImagesJob) => data.requestId,
+  jobId: (data: Pick<ScoreImagesJob, 'requestId'>) => data.requestId,
 } as const;

@@ -42,21 +42,21 @@ export const prepareScoring = {
   name: JobName.PrepareScoring,
   queue: QueueName.Score,
   schema: prepareScoringJob,
-  jobId: (data: PrepareScoringJob) => data.scoringId,
+  jobId: (data: Pick<PrepareScoringJob, 'scoringId'>) => data.scoringId,
 } as const;
 
 export const scoreChunk = {
   name: JobName.ScoreChunk,
   queue: QueueName.Score,
   schema: scoreChunkJob,
-  jobId: (data: ScoreChunkJob) => `${data.scoringId}-chunk-${data.chunk}`,
+  jobId: (data: Pick<ScoreChunkJob, 'scoringId' | 'chunk'>) => `${data.scoringId}-chunk-${data.chunk}`,
 } as const;
 
 export const assembleScoring = {
   name: JobName.AssembleScoring,
   queue: QueueName.Score,
   schema: assembleScoringJob,
-  jobId: (data: AssembleScoringJob) => `${data.scoringId}-assemble`,
+  jobId: (data: Pick<AssembleScoringJob, 'scoringId'>) => `${data.scoringId}-assemble`,
 } as const;
 
 /** What PrepareScoring writes to `scorings/<id>/plan.json`. */

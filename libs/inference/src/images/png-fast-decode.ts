@@ -2,7 +2,6 @@ import { constants as bufferConstants } from 'node:buffer';
 import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
 import { resizePil, resizePilByRows, unfilterPng } from '@padim-fleet/padim-core';
-import { fastCrc32Update } from '../checksums/fast-crc32';
 import { DEFAULT_PIXEL_LIMIT, FULL_DECODE_MAX_PIXELS } from './pixel-limit';
 
 /** An 8-bit, non-interlaced, non-palette PNG, checked and ready to inflate. */
@@ -62,7 +61,7 @@ export function parsePngForFastPath(bytes: Uint8Array): FastPathPng | null {
       );
     }
     const stored = view.getUint32(off + 8 + length);
-    const computed = fastCrc32Update(0, bytes.subarray(off + 4, off + 8 + length));
+    const computed = zlib.crc32(bytes.subarray(off + 4, off + 8 + length));
     if (stored !== computed) {
       throw new Error(`PNG: CRC mismatch in the ${type} chunk at byte ${off} (stored ${hex(stored)}, computed ${hex(computed)}): corrupt file`);
     }

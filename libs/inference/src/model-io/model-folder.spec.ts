@@ -3,7 +3,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { ModelManifest, TORCHVISION_NORMALIZATION } from '@padim-fleet/padim-core';
 import { createHash } from 'node:crypto';
-import { INV_CHOLESKY_FILE, MANIFEST_FILE, MEAN_FILE, readFloat32File, readModelFolder, sha256Hex, writeModelFolder } from './model-folder';
+import { INV_CHOLESKY_FILE, MANIFEST_FILE, MEAN_FILE } from '@padim-fleet/padim-core';
+import { readFloat32File, readModelFolder, sha256Hex, writeModelFolder } from './model-folder';
 
 const P = 6;
 const d = 4;

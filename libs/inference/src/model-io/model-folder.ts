@@ -1,11 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { ModelFormatError, ModelManifest, ModelTensors, TensorEntry, parseModelManifest } from '@padim-fleet/padim-core';
-
-export const MANIFEST_FILE = 'manifest.json';
-export const MEAN_FILE = 'mean.f32';
-export const INV_CHOLESKY_FILE = 'inv_cholesky.f32';
+import { INV_CHOLESKY_FILE, MANIFEST_FILE, MEAN_FILE, ModelFormatError, ModelManifest, ModelTensors, TensorEntry, parseModelManifest } from '@padim-fleet/padim-core';
 
 // Defined in padim-core, so that reading models from the registry needs no inference stack.
 export type { ModelTensors };

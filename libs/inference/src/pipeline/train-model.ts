@@ -1,4 +1,5 @@
 import {
+  COVARIANCE_REGULARIZATION,
   EmbeddingSelection,
   GaussianAccumulator,
   ModelManifest,
@@ -221,7 +222,7 @@ async function fitAndSetThresholds(
   // Unless the accumulator is asked for, the factors are written over its co-moments (165 MB for
   // resnet18 d=100, 5 GB for resnet50 d=550): the peak is then the accumulator alone, not it and the factors.
   const gaussian = await finalizeInParallel(accumulator, {
-    regularization: opts.regularization ?? 0.01,
+    regularization: opts.regularization ?? COVARIANCE_REGULARIZATION,
     threads: runtimeThreads(opts.runtime ?? {}),
     inPlace: !opts.keepAccumulator,
   });
@@ -239,7 +240,7 @@ async function fitAndSetThresholds(
     size,
     crop,
     grid: extractor.grid,
-    regularization: opts.regularization ?? 0.01,
+    regularization: opts.regularization ?? COVARIANCE_REGULARIZATION,
     imageCount,
     heldOutCount: heldOut.length,
     skipped,

@@ -1,4 +1,4 @@
-import { crc32 } from '@padim-fleet/padim-core';
+import { crc32 } from 'node:zlib';
 
 /** A PNG chunk: length, type, data and CRC. */
 export function pngChunk(type: string, data: Uint8Array): Buffer {

@@ -19,10 +19,13 @@ export interface Float32Gaussian {
   invCholesky: Float32Array;
 }
 
+/** Added to every covariance diagonal, as anomalib's PaDiM does: what a model is fitted with unless told otherwise. */
+export const COVARIANCE_REGULARIZATION = 0.01;
+
 export interface FinalizeGaussianOptions {
   /**
-   * Added to the covariance diagonal, as anomalib's PaDiM does.
-   * @defaultValue 0.01
+   * Added to the covariance diagonal.
+   * @defaultValue COVARIANCE_REGULARIZATION
    */
   regularization?: number;
   /** Index of the accumulator's first position in the whole map, for errors about a slice of it. @defaultValue 0 */
@@ -30,7 +33,7 @@ export interface FinalizeGaussianOptions {
 }
 
 /** The checks finalisation makes before any work: at least 2 samples, a finite regularisation ≥ 0. */
-export function checkFinalizable(acc: GaussianAccumulator, { regularization = 0.01 }: FinalizeGaussianOptions = {}): void {
+export function checkFinalizable(acc: GaussianAccumulator, { regularization = COVARIANCE_REGULARIZATION }: FinalizeGaussianOptions = {}): void {
   assertAccumulator(acc);
   if (acc.count < 2) {
     throw new RangeError(`finalizeGaussian: need at least 2 samples for an unbiased covariance, got count=${acc.count}`);
@@ -89,7 +92,7 @@ export function consumeAccumulator(acc: GaussianAccumulator, invCholesky: Float3
 
 function finalizeInto(acc: GaussianAccumulator, opts: FinalizeGaussianOptions, invCholesky: Float64Array | Float32Array): void {
   checkFinalizable(acc, opts);
-  const { regularization = 0.01, firstPosition = 0 } = opts;
+  const { regularization = COVARIANCE_REGULARIZATION, firstPosition = 0 } = opts;
   const { positions: P, dim: d, count } = acc;
   const T = triangleSize(d);
   const scale = 1 / (count - 1);

@@ -1,7 +1,7 @@
 export { accumulateEmbeddingGroup, accumulateEmbeddings, accumulateEmbeddingsReference, createResidentGaussianAccumulator, DEFAULT_RESIDENT_MAX_BATCH } from './accumulate-embeddings';
-export { crc32, crc32Update } from './crc32';
 export {
   checkFinalizable,
+  COVARIANCE_REGULARIZATION,
   finalizeGaussian,
   finalizeGaussianFloat32,
   finalizeGaussianInPlace,

@@ -1,5 +1,5 @@
+import { crc32 } from 'node:zlib';
 import { PythonRandom } from '../random';
-import { crc32, crc32Update } from './crc32';
 import { accumulateEmbeddings } from './accumulate-embeddings';
 import { createGaussianAccumulator, sliceAccumulator, type GaussianAccumulator } from './gaussian-accumulator';
 import {
@@ -80,7 +80,7 @@ describe('accumulator serialisation', () => {
     const chunks: Uint8Array[] = [];
     for (const [a, b] of [[0, 2], [2, 3], [3, 6]]) {
       const chunk = encodeAccumulatorPayload(acc, a, b);
-      crc = crc32Update(crc, chunk);
+      crc = crc32(chunk, crc);
       chunks.push(chunk);
     }
     const header = encodeAccumulatorHeader(acc, crc);

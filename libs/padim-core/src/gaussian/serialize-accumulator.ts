@@ -1,6 +1,7 @@
+// zlib's CRC-32 is a pure function of the bytes, native and fast: no I/O.
+import { crc32 } from 'node:zlib';
 import { triangleSize } from '../linalg';
 import { assertAccumulator, type GaussianAccumulator } from './gaussian-accumulator';
-import { crc32 } from './crc32';
 
 /*
  * Binary layout, all little-endian:

@@ -1,4 +1,4 @@
-import { crc32 } from '../gaussian';
+import { crc32 } from 'node:zlib';
 import { mulberry32 } from '../random';
 import { PilRowResize, resizePil, resizePilByRows, resizePilByRowsScalar, resizePilScalar } from './resize-pil';
 import { resizeBilinearAntialias } from './resize-bilinear-antialias';

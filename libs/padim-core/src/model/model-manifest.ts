@@ -2,6 +2,13 @@ import type { Normalization } from '../backbone/backbone-spec';
 
 export const MODEL_FORMAT_VERSION = 1;
 
+/** The files of a model, in a model folder and under a version's prefix in the registry. */
+export const MANIFEST_FILE = 'manifest.json';
+export const MEAN_FILE = 'mean.f32';
+export const INV_CHOLESKY_FILE = 'inv_cholesky.f32';
+/** The merged Gaussian statistics (accumulator format), kept beside the tensors to extend the model later. */
+export const ACCUMULATOR_FILE = 'accumulator.pdmacc';
+
 /** A binary tensor beside the manifest: raw little-endian values, checked by length and SHA-256 on load. */
 export interface TensorEntry {
   file: string;
