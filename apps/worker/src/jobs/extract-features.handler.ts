@@ -1,19 +1,13 @@
 import { Job, UnrecoverableError } from 'bullmq';
-import {
-  ContractError,
-  ExtractFeaturesResult,
-  ExtractProgress,
-  TrainingPlan,
-  extractFeaturesJob,
-  s3Connection,
-} from '@padim-fleet/contracts';
-import { accumulatorStream, openImageSource, readPlan } from '@padim-fleet/fleet';
+import { ExtractFeaturesResult, ExtractProgress, extractFeaturesJob, s3Connection } from '@padim-fleet/contracts';
+import { accumulatorStream, openImageSource } from '@padim-fleet/fleet';
 import { accumulateImages } from '@padim-fleet/inference';
-import { BlobNotFoundError, runPartialKey } from '@padim-fleet/storage';
+import { runPartialKey } from '@padim-fleet/storage';
 import type { ExtractorLease } from '../repositories/feature-extractor.repository';
 import { fitOnlyShard, fitsInExtractJob } from './fit-one-shard';
 import { refuseUnlessMemoryFits } from './memory-budget';
 import { JobContext, RunStoppedError, parseJobData, runStopReason, throwIfStopped } from './job-context';
+import { loadPlan } from './training-plan';
 
 /** Progress goes to Redis at most this often. */
 const PROGRESS_INTERVAL_MS = 500;
@@ -24,7 +18,7 @@ const CANCEL_POLL_MS = 1000;
  * a key fixed by (run, shard), so a retry overwrites it. Returns only the key. The only shard of a run
  * with nothing to merge fits the model itself instead (fitOnlyShard).
  */
-export async function extractFeatures(job: Job, ctx: JobContext): Promise<ExtractFeaturesResult> {
+export async function extractFeaturesHandler(job: Job, ctx: JobContext): Promise<ExtractFeaturesResult> {
   const started = Date.now();
   const data = parseJobData(extractFeaturesJob, job);
   await throwIfStopped(ctx, data.runId);
@@ -78,15 +72,5 @@ export async function extractFeatures(job: Job, ctx: JobContext): Promise<Extrac
     clearInterval(poll);
     await lease?.release();
     await source.close();
-  }
-}
-
-export async function loadPlan(ctx: JobContext, runId: string): Promise<TrainingPlan> {
-  try {
-    return await readPlan(ctx.store, runId);
-  } catch (error) {
-    if (error instanceof BlobNotFoundError) throw new UnrecoverableError(`run ${runId}: its plan is missing from the store (${error.message})`);
-    if (error instanceof ContractError) throw new UnrecoverableError(error.message);
-    throw error;
   }
 }

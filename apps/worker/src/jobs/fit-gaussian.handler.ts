@@ -27,10 +27,10 @@ import {
 } from '@padim-fleet/inference';
 import { ModelManifest, parseModelManifest } from '@padim-fleet/padim-core';
 import { ModelNotFoundError, REPORT_FOLDER, modelVersionPrefix, runPrefix } from '@padim-fleet/storage';
-import { loadPlan } from './extract-features.handler';
 import { refuseUnlessMemoryFits } from './memory-budget';
 import { REGULARIZATION, gridOf, manifestBaseOf, publishFittedShard, thresholdImages, versionManifest } from './fit-one-shard';
 import { JobContext, RunStoppedError, parseJobData, runStopReason, runtimeOf, throwIfStopped } from './job-context';
+import { loadPlan } from './training-plan';
 
 /** Most memory the threshold images' embeddings may take while they wait for the merge (32 screw images: 52 MB). */
 const EMBED_AHEAD_BYTES = 256 * 1024 ** 2;
@@ -41,7 +41,7 @@ const EMBED_AHEAD_BYTES = 256 * 1024 ** 2;
  * `current`. Safe to retry at every step: artifacts are rewritten under the run's fixed version, the
  * manifest is written after them, and a retry that finds this run's manifest only finishes up.
  */
-export async function fitGaussian(job: Job, ctx: JobContext): Promise<FitGaussianResult> {
+export async function fitGaussianHandler(job: Job, ctx: JobContext): Promise<FitGaussianResult> {
   const started = Date.now();
   const data = parseJobData(fitGaussianJob, job);
   const { runId, category, version } = data;
