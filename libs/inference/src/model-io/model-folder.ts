@@ -31,8 +31,36 @@ function bytesOf(a: Float32Array): Uint8Array {
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 }
 
-export function tensorEntry(file: string, data: Float32Array, shape: number[]): TensorEntry {
-  return { file, dtype: 'float32', shape, bytes: data.byteLength, sha256: sha256Hex(bytesOf(data)) };
+/** A stored tensor's length and SHA-256, as its manifest entry records them. */
+export interface StoredTensor {
+  bytes: number;
+  sha256: string;
+}
+
+/**
+ * The complete manifest of a model: `manifest` with the entries of its two tensors (stored as MEAN_FILE
+ * and INV_CHOLESKY_FILE), then, where the model has them, its stored statistics and its lineage.
+ * Checked to read back: nothing is published that could not be loaded.
+ */
+export function manifestWithTensors(
+  manifest: Omit<ModelManifest, 'tensors'>,
+  tensors: { mean: StoredTensor; invCholesky: StoredTensor },
+  kept: Pick<ModelManifest, 'accumulator' | 'lineage'> = {},
+): ModelManifest {
+  const d = manifest.embedding.d;
+  const positions = manifest.grid.height * manifest.grid.width;
+  const entry = (file: string, stored: StoredTensor, shape: number[]): TensorEntry => ({ file, dtype: 'float32', shape, bytes: stored.bytes, sha256: stored.sha256 });
+  const full: ModelManifest = {
+    ...manifest,
+    tensors: {
+      mean: entry(MEAN_FILE, tensors.mean, [positions, d]),
+      invCholesky: entry(INV_CHOLESKY_FILE, tensors.invCholesky, [positions, (d * (d + 1)) / 2]),
+    },
+    ...(kept.accumulator && { accumulator: kept.accumulator }),
+    ...(kept.lineage && { lineage: kept.lineage }),
+  };
+  parseModelManifest(JSON.parse(JSON.stringify(full)));
+  return full;
 }
 
 /**
@@ -45,16 +73,8 @@ export async function writeModelFolder(
   tensors: ModelTensors,
 ): Promise<ModelManifest> {
   if (manifest.thresholds.rule === 'unset') throw new Error(`model ${dir}: thresholds were never set; refusing to publish`);
-  const d = manifest.embedding.d;
-  const positions = manifest.grid.height * manifest.grid.width;
-  const full: ModelManifest = {
-    ...manifest,
-    tensors: {
-      mean: tensorEntry(MEAN_FILE, tensors.mean, [positions, d]),
-      invCholesky: tensorEntry(INV_CHOLESKY_FILE, tensors.invCholesky, [positions, (d * (d + 1)) / 2]),
-    },
-  };
-  parseModelManifest(JSON.parse(JSON.stringify(full))); // never publish what we could not read back
+  const stored = (a: Float32Array): StoredTensor => ({ bytes: a.byteLength, sha256: sha256Hex(bytesOf(a)) });
+  const full = manifestWithTensors(manifest, { mean: stored(tensors.mean), invCholesky: stored(tensors.invCholesky) });
   const parent = path.dirname(path.resolve(dir));
   await fs.mkdir(parent, { recursive: true });
   const tmp = path.join(parent, `.${path.basename(dir)}.tmp-${randomBytes(6).toString('hex')}`);
