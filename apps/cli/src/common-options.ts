@@ -13,6 +13,7 @@ import {
   resolveBackbone,
   resolveEmbedding,
 } from '@padim-fleet/inference';
+import { patchGrid } from '@padim-fleet/padim-core';
 import { OptionSpecs, choice, intList, intOption } from './args';
 
 export const MODEL_OPTIONS = {
@@ -81,8 +82,8 @@ export function checkTrainingMemory(backbone: ResolvedBackbone, values: Values, 
   const { d } = resolveEmbedding(backbone, embeddingFrom(values));
   const { size, crop } = inputFrom(values);
   const side = crop ?? size ?? DEFAULT_IMAGE_SIZE;
-  const cells = Math.ceil(side / backbone.spec.strides[0]);
-  const need = memoryNeed({ role: 'train', backbone: backbone.spec.name, positions: cells * cells, d });
+  const grid = patchGrid(backbone.spec, side);
+  const need = memoryNeed({ role: 'train', backbone: backbone.spec.name, positions: grid.height * grid.width, d });
   assertMemoryFits('training', need, machine.totalBytes, "this machine's memory");
   if (need.bytes <= machine.freeBytes) return null;
   return `warning: training needs about ${gigabytes(need.bytes)} of memory (${need.parts}), ${gigabytes(machine.freeBytes)} is free now\n`;

@@ -6,12 +6,15 @@ import type { Redis } from 'ioredis';
 import { FleetConfig, JobName, QueueName, WorkerRole, abortStaleWrites, fitGaussianJob, redactingLog, s3Connection, sweepOnlineResults } from '@padim-fleet/contracts';
 import { RUN_MARK_TTL_SECONDS, RedisRegistryLock, ScoringRuns, TrainingRuns, checkEvictionPolicy, cleanUpWithRetries, createRedis, failedRunKey, removeOnlineRequest } from '@padim-fleet/fleet';
 import { BlobStore, ModelRegistry, openBlobStore, runPrefix, scoringChunksPrefix, scoringInputPrefix, scoringPlanKey, scoringUploadPrefix } from '@padim-fleet/storage';
-import { extractFeatures } from './jobs/extract-features.handler';
-import { fitGaussian } from './jobs/fit-gaussian.handler';
-import { abortStaleWritesHandler } from './jobs/maintenance.handlers';
-import { prepareTraining } from './jobs/prepare-training.handler';
+import { abortStaleWritesHandler } from './jobs/abort-stale-writes.handler';
+import { assembleScoringHandler } from './jobs/assemble-scoring.handler';
+import { extractFeaturesHandler } from './jobs/extract-features.handler';
+import { fitGaussianHandler } from './jobs/fit-gaussian.handler';
+import { prepareScoringHandler } from './jobs/prepare-scoring.handler';
+import { prepareTrainingHandler } from './jobs/prepare-training.handler';
+import { scoreChunkHandler } from './jobs/score-chunk.handler';
 import { scoreImagesHandler } from './jobs/score-images.handler';
-import { assembleScoringHandler, prepareScoringHandler, scoreChunkHandler, sweepOnlineResultsHandler } from './jobs/scoring.handlers';
+import { sweepOnlineResultsHandler } from './jobs/sweep-online-results.handler';
 import { ScorerCacheRepository } from './repositories/scorer-cache.repository';
 import { JobContext, runtimeOf } from './jobs/job-context';
 import { FeatureExtractorRepository } from './repositories/feature-extractor.repository';
@@ -20,15 +23,15 @@ type Handler = (job: Job, ctx: JobContext) => Promise<unknown>;
 
 /** Every job name has its handler; a missing one is a compile error. */
 const HANDLERS: Record<JobName, Handler> = {
-  [JobName.ExtractFeatures]: extractFeatures,
-  [JobName.FitGaussian]: fitGaussian,
+  [JobName.ExtractFeatures]: extractFeaturesHandler,
+  [JobName.FitGaussian]: fitGaussianHandler,
   [JobName.ScoreImages]: scoreImagesHandler,
   [JobName.PrepareScoring]: prepareScoringHandler,
   [JobName.ScoreChunk]: scoreChunkHandler,
   [JobName.AssembleScoring]: assembleScoringHandler,
   [JobName.SweepOnlineResults]: sweepOnlineResultsHandler,
   [JobName.AbortStaleWrites]: abortStaleWritesHandler,
-  [JobName.PrepareTraining]: prepareTraining,
+  [JobName.PrepareTraining]: prepareTrainingHandler,
 };
 
 /** How often the score pool sweeps expired online results, and the reduce workers abort stale writes. */

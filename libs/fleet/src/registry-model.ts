@@ -1,5 +1,5 @@
-import { INV_CHOLESKY_FILE, MEAN_FILE, ModelManifest, ModelTensors, parseModelManifest } from '@padim-fleet/padim-core';
-import { ModelNotFoundError, ModelRegistry } from '@padim-fleet/storage';
+import { INV_CHOLESKY_FILE, MEAN_FILE, ACCUMULATOR_FILE, ModelManifest, ModelTensors, manifestWithTensors, parseModelManifest } from '@padim-fleet/padim-core';
+import { ModelNotFoundError, ModelRegistry, WrittenArtifact } from '@padim-fleet/storage';
 
 /** Stored float32 bytes as a Float32Array, copied only when the Buffer is not 4-byte aligned. */
 export function float32View(bytes: Buffer): Float32Array {
@@ -25,6 +25,33 @@ export async function loadRegistryModel(registry: ModelRegistry, category: strin
   return { manifest, tensors: { mean: float32View(mean), invCholesky: float32View(invCholesky) } };
 }
 
+/** The files of a fitted model, written or copied into its version: its tensors, and its statistics when kept. */
+export interface VersionFiles {
+  mean: WrittenArtifact;
+  invCholesky: WrittenArtifact;
+  /** The accumulator, kept so that a later run can extend the model. */
+  accumulator?: WrittenArtifact;
+}
+
+/**
+ * Publishes `category/version` once its files are in place: writes its manifest (manifestWithTensors),
+ * which is what makes the version exist, so it goes in last. Every path that fits a model into the
+ * registry ends here: the fleet's reducer, and publishModel for a model trained in process.
+ */
+export async function publishVersion(
+  registry: ModelRegistry,
+  category: string,
+  version: string,
+  manifest: Omit<ModelManifest, 'tensors'>,
+  files: VersionFiles,
+  lineage?: ModelManifest['lineage'],
+): Promise<ModelManifest> {
+  const accumulator = files.accumulator && { file: ACCUMULATOR_FILE, bytes: files.accumulator.bytes, sha256: files.accumulator.sha256 };
+  const full = manifestWithTensors(manifest, files, { accumulator, lineage });
+  await registry.writeManifest(category, version, full);
+  return full;
+}
+
 /**
  * Publishes a model made elsewhere (the in-process trainer, say) as `category/version`: tensors first,
  * the manifest after them, and `current` last when asked.
@@ -37,21 +64,9 @@ export async function publishModel(
   opts: { makeCurrent?: boolean } = {},
 ): Promise<ModelManifest> {
   const bytes = (a: Float32Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
-  const { mean, invCholesky } = model.tensors;
-  const d = model.manifest.embedding.d;
-  const P = model.manifest.grid.height * model.manifest.grid.width;
-  const meanEntry = await registry.writeArtifact(category, version, MEAN_FILE, bytes(mean));
-  const factorEntry = await registry.writeArtifact(category, version, INV_CHOLESKY_FILE, bytes(invCholesky));
-  const manifest: ModelManifest = {
-    ...model.manifest,
-    category,
-    tensors: {
-      mean: { file: MEAN_FILE, dtype: 'float32', shape: [P, d], bytes: meanEntry.bytes, sha256: meanEntry.sha256 },
-      invCholesky: { file: INV_CHOLESKY_FILE, dtype: 'float32', shape: [P, (d * (d + 1)) / 2], bytes: factorEntry.bytes, sha256: factorEntry.sha256 },
-    },
-  };
-  parseModelManifest(JSON.parse(JSON.stringify(manifest)));
-  await registry.writeManifest(category, version, manifest);
+  const mean = await registry.writeArtifact(category, version, MEAN_FILE, bytes(model.tensors.mean));
+  const invCholesky = await registry.writeArtifact(category, version, INV_CHOLESKY_FILE, bytes(model.tensors.invCholesky));
+  const manifest = await publishVersion(registry, category, version, { ...model.manifest, category }, { mean, invCholesky });
   if (opts.makeCurrent ?? true) await registry.setCurrent(category, version);
   return manifest;
 }

@@ -12,6 +12,7 @@ export * from './npy/read-npy';
 export * from './onnx/onnx-graph-builder';
 export * from './pipeline/embedding-extractor';
 export * from './pipeline/evaluate-model';
+export * from './pipeline/fit-model';
 export * from './pipeline/image-batches';
 export * from './pipeline/padim-scorer';
 export * from './pipeline/progress';

@@ -1,31 +1,38 @@
 import { Job, UnrecoverableError } from 'bullmq';
-import {
-  ContractError,
-  ExtractFeaturesResult,
-  ExtractProgress,
-  TrainingPlan,
-  extractFeaturesJob,
-  s3Connection,
-} from '@padim-fleet/contracts';
+import { ExtractFeaturesResult, ExtractProgress, FittedShard, TrainingPlan, extractFeaturesJob, s3Connection } from '@padim-fleet/contracts';
 import { accumulatorStream } from '@padim-fleet/compute';
-import { openImageSource, readPlan } from '@padim-fleet/fleet';
-import { accumulateImages } from '@padim-fleet/inference';
-import { BlobNotFoundError, runPartialKey } from '@padim-fleet/storage';
+import { openImageSource } from '@padim-fleet/fleet';
+import {
+  AccumulateResult,
+  EmbeddingExtractor,
+  ImageReader,
+  accumulateImages,
+  finalizeInParallel,
+  manifestWithThresholds,
+} from '@padim-fleet/inference';
+import { ACCUMULATOR_FILE, COVARIANCE_REGULARIZATION, INV_CHOLESKY_FILE, MEAN_FILE } from '@padim-fleet/padim-core';
+import { putHashed, runFittedPrefix, runPartialKey, runPrefix } from '@padim-fleet/storage';
 import type { ExtractorLease } from '../repositories/feature-extractor.repository';
-import { fitOnlyShard, fitsInExtractJob } from './fit-one-shard';
 import { refuseUnlessMemoryFits } from './memory-budget';
-import { JobContext, RunStoppedError, parseJobData, runStopReason, throwIfStopped } from './job-context';
+import { JobContext, RunStoppedError, parseJobData, runStopReason, runtimeOf, throwIfStopped } from './job-context';
+import { fitInputOf, fitsInExtractJob, loadPlan, thresholdImages } from './training-plan';
 
 /** Progress goes to Redis at most this often. */
 const PROGRESS_INTERVAL_MS = 500;
 const CANCEL_POLL_MS = 1000;
+/**
+ * Co-moments above this size are finalised in place after their upload rather than beside it: the
+ * extract job's peak is then the accumulator, not it and the factors (2.5 GB less for resnet50 d=550),
+ * at the cost of the upload's overlap, which is seconds against the minutes such a finalisation takes.
+ */
+const FINALIZE_IN_PLACE_BYTES = 1024 ** 3;
 
 /**
  * One shard: decode its images, run the backbone, accumulate, and write the partial accumulator under
  * a key fixed by (run, shard), so a retry overwrites it. Returns only the key. The only shard of a run
  * with nothing to merge fits the model itself instead (fitOnlyShard).
  */
-export async function extractFeatures(job: Job, ctx: JobContext): Promise<ExtractFeaturesResult> {
+export async function extractFeaturesHandler(job: Job, ctx: JobContext): Promise<ExtractFeaturesResult> {
   const started = Date.now();
   const data = parseJobData(extractFeaturesJob, job);
   await throwIfStopped(ctx, data.runId);
@@ -82,12 +89,55 @@ export async function extractFeatures(job: Job, ctx: JobContext): Promise<Extrac
   }
 }
 
-export async function loadPlan(ctx: JobContext, runId: string): Promise<TrainingPlan> {
-  try {
-    return await readPlan(ctx.store, runId);
-  } catch (error) {
-    if (error instanceof BlobNotFoundError) throw new UnrecoverableError(`run ${runId}: its plan is missing from the store (${error.message})`);
-    if (error instanceof ContractError) throw new UnrecoverableError(error.message);
-    throw error;
+/**
+ * Finalises the only shard's statistics, sets the thresholds on the held-out images (or the training
+ * images) with the shard's warm extractor while the tensors and statistics upload under the run's
+ * prefix, and returns what the reducer needs to publish them. Safe to retry: the keys are fixed.
+ */
+async function fitOnlyShard(
+  ctx: JobContext,
+  plan: TrainingPlan,
+  extracted: AccumulateResult,
+  extractor: EmbeddingExtractor,
+  read: ImageReader | undefined,
+): Promise<FittedShard> {
+  const acc = extracted.accumulator;
+  if (acc.count < 2) {
+    const why = extracted.skipped.slice(0, 5).map((s) => `; ${s.file}: ${s.error}`).join('');
+    throw new UnrecoverableError(`run ${plan.runId}: training needs at least 2 usable images, the shards hold ${acc.count}${why}`);
   }
+  const started = Date.now();
+  const prefix = runFittedPrefix(plan.runId);
+  // The statistics are final: they upload while the factors are computed and the thresholds set. A large
+  // accumulator is uploaded first and then finalised in place, so the factors never sit beside it.
+  const inPlace = acc.comoment.byteLength >= FINALIZE_IN_PLACE_BYTES;
+  const accumulatorUpload = putHashed(ctx.store, prefix + ACCUMULATOR_FILE, accumulatorStream(acc).stream);
+  accumulatorUpload.catch(() => undefined); // awaited below; a failure meanwhile must not go unhandled
+  if (inPlace) await accumulatorUpload;
+  const { mean, invCholesky } = await finalizeInParallel(acc, { regularization: COVARIANCE_REGULARIZATION, threads: ctx.config.PADIM_THREADS, inPlace });
+  const finalizedAt = Date.now();
+  const uploads = Promise.all([
+    accumulatorUpload,
+    putHashed(ctx.store, prefix + MEAN_FILE, new Uint8Array(mean.buffer, mean.byteOffset, mean.byteLength)),
+    putHashed(ctx.store, prefix + INV_CHOLESKY_FILE, new Uint8Array(invCholesky.buffer, invCholesky.byteOffset, invCholesky.byteLength)),
+  ]);
+  uploads.catch(() => undefined);
+
+  const { thresholds } = await manifestWithThresholds(
+    fitInputOf(plan, extractor, acc.count, extracted.skipped),
+    { mean, invCholesky },
+    { backbone: extractor.backbone, runtime: runtimeOf(ctx.config), read, thresholdRule: plan.request.thresholdRule },
+    thresholdImages(plan, extracted.skipped),
+    extractor,
+  );
+  const thresholdsAt = Date.now();
+  const [accumulator, meanArtifact, factorArtifact] = await uploads;
+  return {
+    imageCount: acc.count,
+    thresholds: { ...thresholds },
+    accumulator,
+    mean: meanArtifact,
+    invCholesky: factorArtifact,
+    stages: { finalizeSeconds: (finalizedAt - started) / 1000, thresholdsSeconds: (thresholdsAt - finalizedAt) / 1000, uploadWaitSeconds: (Date.now() - thresholdsAt) / 1000 },
+  };
 }

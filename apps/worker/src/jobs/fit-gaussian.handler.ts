@@ -6,30 +6,31 @@ import {
   ExtractFeaturesResult,
   FitGaussianJob,
   FitGaussianResult,
+  FittedShard,
   ReduceProgress,
   TrainingPlan,
   fitGaussianJob,
   s3Connection,
 } from '@padim-fleet/contracts';
 import { MergeResult, NotEnoughSamplesError, mergePartials } from '@padim-fleet/compute';
-import { openImageSource } from '@padim-fleet/fleet';
+import { VersionFiles, openImageSource, publishVersion } from '@padim-fleet/fleet';
 import {
   ModelTensors,
   PadimScorer,
-  computeThresholds,
   embedImages,
   evaluateModel,
+  manifestWithThresholds,
+  modelManifestBase,
   storedMetrics,
   listMvtecTestSet,
   writeEvaluationReport,
   readFloat32File,
 } from '@padim-fleet/inference';
-import { ACCUMULATOR_FILE, COVARIANCE_REGULARIZATION, INV_CHOLESKY_FILE, MEAN_FILE, ModelManifest, parseModelManifest } from '@padim-fleet/padim-core';
+import { ACCUMULATOR_FILE, COVARIANCE_REGULARIZATION, INV_CHOLESKY_FILE, MEAN_FILE, ModelManifest, ModelThresholds, parseModelManifest } from '@padim-fleet/padim-core';
 import { ModelNotFoundError, REPORT_FOLDER, modelVersionPrefix, runPrefix } from '@padim-fleet/storage';
-import { loadPlan } from './extract-features.handler';
 import { refuseUnlessMemoryFits } from './memory-budget';
-import { gridOf, manifestBaseOf, publishFittedShard, thresholdImages, versionManifest } from './fit-one-shard';
 import { JobContext, RunStoppedError, parseJobData, runStopReason, runtimeOf, throwIfStopped } from './job-context';
+import { fitInputOf, gridOf, loadPlan, thresholdImages } from './training-plan';
 
 /** Most memory the threshold images' embeddings may take while they wait for the merge (32 screw images: 52 MB). */
 const EMBED_AHEAD_BYTES = 256 * 1024 ** 2;
@@ -40,7 +41,7 @@ const EMBED_AHEAD_BYTES = 256 * 1024 ** 2;
  * `current`. Safe to retry at every step: artifacts are rewritten under the run's fixed version, the
  * manifest is written after them, and a retry that finds this run's manifest only finishes up.
  */
-export async function fitGaussian(job: Job, ctx: JobContext): Promise<FitGaussianResult> {
+export async function fitGaussianHandler(job: Job, ctx: JobContext): Promise<FitGaussianResult> {
   const started = Date.now();
   const data = parseJobData(fitGaussianJob, job);
   const { runId, category, version } = data;
@@ -57,9 +58,7 @@ export async function fitGaussian(job: Job, ctx: JobContext): Promise<FitGaussia
   const plan = await loadPlan(ctx, runId);
   const children = Object.values(await job.getChildrenValues<ExtractFeaturesResult>()).sort((a, b) => a.partialKey.localeCompare(b.partialKey));
   if (children.length !== data.shardCount) throw new Error(`run ${runId}: expected ${data.shardCount} partials, the shards returned ${children.length}`);
-  if (children.length === 1 && children[0].fitted) {
-    return publishFittedShard(ctx, data, plan, { ...children[0], fitted: children[0].fitted }, (manifest) => finish(ctx, data, manifest, started));
-  }
+  if (children.length === 1 && children[0].fitted) return publishFittedShard(ctx, data, plan, { ...children[0], fitted: children[0].fitted }, started);
   await refuseUnlessMemoryFits(ctx, plan, `run ${runId} (fit-gaussian)`, 'reduce');
   const keys = children.map((c) => c.partialKey);
   const { backbone, selection } = await ctx.extractors.selection(plan.request);
@@ -114,8 +113,13 @@ export async function fitGaussian(job: Job, ctx: JobContext): Promise<FitGaussia
     uploads.catch(() => undefined); // awaited below; a failure while thresholds run must not go unhandled
     const tensors: ModelTensors = { mean: await readFloat32File(merged.meanFile!), invCholesky: await readFloat32File(merged.invCholeskyFile!) };
 
-    const base = manifestBaseOf(plan, { backbone, selection }, merged.count, skipped);
-    base.thresholds = await computeThresholds(base, tensors, { backbone, runtime, validation, thresholdRule: plan.request.thresholdRule, read: source.read }, embedAhead ? await embedAhead : normals, lease.extractor);
+    const base = await manifestWithThresholds(
+      fitInputOf(plan, { backbone, selection }, merged.count, skipped),
+      tensors,
+      { backbone, runtime, validation, thresholdRule: plan.request.thresholdRule, read: source.read },
+      embedAhead ? await embedAhead : normals,
+      lease.extractor,
+    );
     if (validation) {
       const scorer = await PadimScorer.create({ ...base, tensors: undefined as never }, tensors, backbone, runtime, { extractor: lease.extractor });
       try {
@@ -131,13 +135,9 @@ export async function fitGaussian(job: Job, ctx: JobContext): Promise<FitGaussia
     }
     const thresholdsAt = Date.now();
     report({ stage: 'publish', done: 0, total: 1 });
-    const [accumulator, meanArtifact, factorArtifact] = await uploads;
+    const [accumulator, mean, invCholesky] = await uploads;
     const uploadedAt = Date.now();
-    base.training.seconds = (Date.now() - Date.parse(data.createdAt)) / 1000;
-    const manifest = versionManifest(base, { accumulator, mean: meanArtifact, invCholesky: factorArtifact }, { runId, baseVersion });
-    await throwIfStopped(ctx, runId); // a run cancelled by now is not published; its files are removed with it
-    await ctx.registry.writeManifest(category, version, manifest);
-    const result = await finish(ctx, data, manifest, started);
+    const result = await finish(ctx, data, await publishRunModel(ctx, data, base, { accumulator, mean, invCholesky }, baseVersion), started);
     result.stages = {
       // The slowest shard's write of its partial, for the record of where a run's time goes.
       partialUploadSeconds: Math.max(0, ...children.map((c) => c.uploadSeconds ?? 0)),
@@ -153,6 +153,45 @@ export async function fitGaussian(job: Job, ctx: JobContext): Promise<FitGaussia
     await source.close();
     await fs.rm(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * A run whose only shard fitted the model (see fitOnlyShard): its files are copied into the version
+ * within the store (no bytes through this process), then published with the thresholds it set.
+ */
+async function publishFittedShard(
+  ctx: JobContext,
+  data: FitGaussianJob,
+  plan: TrainingPlan,
+  child: ExtractFeaturesResult & { fitted: FittedShard },
+  started: number,
+): Promise<FitGaussianResult> {
+  const copyStarted = Date.now();
+  const { category, version } = data;
+  const fitted = child.fitted;
+  const [accumulator, mean, invCholesky] = await Promise.all([
+    ctx.registry.copyArtifact(category, version, ACCUMULATOR_FILE, fitted.accumulator),
+    ctx.registry.copyArtifact(category, version, MEAN_FILE, fitted.mean),
+    ctx.registry.copyArtifact(category, version, INV_CHOLESKY_FILE, fitted.invCholesky),
+  ]);
+  const copiedAt = Date.now();
+  const base = modelManifestBase(fitInputOf(plan, await ctx.extractors.selection(plan.request), fitted.imageCount, child.skipped));
+  base.thresholds = fitted.thresholds as unknown as ModelThresholds;
+  const result = await finish(ctx, data, await publishRunModel(ctx, data, base, { accumulator, mean, invCholesky }, null), started);
+  result.stages = {
+    fitInExtractSeconds: fitted.stages.finalizeSeconds + fitted.stages.thresholdsSeconds + fitted.stages.uploadWaitSeconds,
+    ...fitted.stages,
+    copySeconds: (copiedAt - copyStarted) / 1000,
+    publishSeconds: (Date.now() - copiedAt) / 1000,
+  };
+  return result;
+}
+
+/** Publishes the run's model, whose files are in its version, unless the run was stopped meanwhile. */
+async function publishRunModel(ctx: JobContext, data: FitGaussianJob, base: Omit<ModelManifest, 'tensors'>, files: VersionFiles, baseVersion: string | null): Promise<ModelManifest> {
+  base.training.seconds = (Date.now() - Date.parse(data.createdAt)) / 1000;
+  await throwIfStopped(ctx, data.runId); // a run cancelled by now is not published; its files are removed with it
+  return publishVersion(ctx.registry, data.category, data.version, base, files, { runId: data.runId, baseVersion });
 }
 
 /**

@@ -1,7 +1,7 @@
 import { UnrecoverableError } from 'bullmq';
 import { TrainingPlan } from '@padim-fleet/contracts';
 import { InsufficientMemoryError, MemoryRole, assertMemoryFits, memoryNeed } from '@padim-fleet/inference';
-import { gridOf } from './fit-one-shard';
+import { gridOf } from './training-plan';
 import { JobContext } from './job-context';
 
 /**

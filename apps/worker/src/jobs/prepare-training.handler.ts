@@ -12,7 +12,7 @@ import { JobContext, parseJobData, throwIfStopped } from './job-context';
  * Safe to retry: the keys are fixed, and a flow already queued is not queued again. The archive itself
  * is removed once the flow is queued; the images go with the run's other objects when it ends.
  */
-export async function prepareTraining(job: Job, ctx: JobContext): Promise<{ images: number; shards: number }> {
+export async function prepareTrainingHandler(job: Job, ctx: JobContext): Promise<{ images: number; shards: number }> {
   const data = parseJobData(prepareTrainingJob, job);
   const { runId } = data;
   if (await ctx.trainingRuns.submitted(runId)) {

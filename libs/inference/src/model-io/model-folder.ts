@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { INV_CHOLESKY_FILE, MANIFEST_FILE, MEAN_FILE, ModelFormatError, ModelManifest, ModelTensors, TensorEntry, parseModelManifest } from '@padim-fleet/padim-core';
+import { INV_CHOLESKY_FILE, MANIFEST_FILE, MEAN_FILE, ModelFormatError, ModelManifest, ModelTensors, StoredTensor, TensorEntry, manifestWithTensors, parseModelManifest } from '@padim-fleet/padim-core';
 
 // Defined in padim-core, so that reading models from the registry needs no inference stack.
 export type { ModelTensors };
@@ -24,10 +24,6 @@ function bytesOf(a: Float32Array): Uint8Array {
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 }
 
-export function tensorEntry(file: string, data: Float32Array, shape: number[]): TensorEntry {
-  return { file, dtype: 'float32', shape, bytes: data.byteLength, sha256: sha256Hex(bytesOf(data)) };
-}
-
 /**
  * Writes a model folder so that `dir` either holds the complete new model or what it held before:
  * everything is written into a sibling temporary folder, then renamed over `dir`.
@@ -38,16 +34,8 @@ export async function writeModelFolder(
   tensors: ModelTensors,
 ): Promise<ModelManifest> {
   if (manifest.thresholds.rule === 'unset') throw new Error(`model ${dir}: thresholds were never set; refusing to publish`);
-  const d = manifest.embedding.d;
-  const positions = manifest.grid.height * manifest.grid.width;
-  const full: ModelManifest = {
-    ...manifest,
-    tensors: {
-      mean: tensorEntry(MEAN_FILE, tensors.mean, [positions, d]),
-      invCholesky: tensorEntry(INV_CHOLESKY_FILE, tensors.invCholesky, [positions, (d * (d + 1)) / 2]),
-    },
-  };
-  parseModelManifest(JSON.parse(JSON.stringify(full))); // never publish what we could not read back
+  const stored = (a: Float32Array): StoredTensor => ({ bytes: a.byteLength, sha256: sha256Hex(bytesOf(a)) });
+  const full = manifestWithTensors(manifest, { mean: stored(tensors.mean), invCholesky: stored(tensors.invCholesky) });
   const parent = path.dirname(path.resolve(dir));
   await fs.mkdir(parent, { recursive: true });
   const tmp = path.join(parent, `.${path.basename(dir)}.tmp-${randomBytes(6).toString('hex')}`);

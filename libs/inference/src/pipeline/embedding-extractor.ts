@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import { EmbeddingSelection, featureCount, randomChannelSelection, semiOrthogonalProjection, validateChannelIndices } from '@padim-fleet/padim-core';
+import { EmbeddingSelection, featureCount, patchGrid, randomChannelSelection, semiOrthogonalProjection, validateChannelIndices } from '@padim-fleet/padim-core';
 import type { ResolvedBackbone } from '../backbones/resolve-backbone';
 import { appendEmbeddingHead, type ChannelSelection } from '../graphs/embedding-graph';
 import { OnnxDevice } from '../runtime/onnx-session';
@@ -103,8 +103,7 @@ export class EmbeddingExtractor {
   }
 
   get grid(): { height: number; width: number } {
-    const stride = this.backbone.spec.strides[0];
-    return { height: Math.ceil(this.side / stride), width: Math.ceil(this.side / stride) };
+    return patchGrid(this.backbone.spec, this.side);
   }
 
   /**

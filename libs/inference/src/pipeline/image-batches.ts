@@ -15,6 +15,16 @@ export interface BatchOptions {
   read?: ImageReader;
 }
 
+/** How images are read and prepared for the backbone. */
+export interface InputOptions {
+  size?: number;
+  crop?: number | null;
+  batchSize?: number;
+  pixelLimit?: number;
+  /** Reads an image's bytes by reference; default: references are local paths. */
+  read?: ImageReader;
+}
+
 export interface ImageBatch<T> {
   items: T[];
   /** NCHW float32; only the first n images are valid. */

@@ -4,7 +4,7 @@ import { resolveBackbone } from '../backbones/resolve-backbone';
 import { randomFloats } from '../testing/random-floats';
 import { resolveEmbedding } from './embedding-extractor';
 import { PadimScorer } from './padim-scorer';
-import { modelManifestBase } from './train-model';
+import { modelManifestBase } from './fit-model';
 
 describe('PadimScorer', () => {
   it('joins concurrent requests into fewer backbone calls, with the results of separate calls', async () => {

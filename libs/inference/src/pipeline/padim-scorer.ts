@@ -1,4 +1,4 @@
-import { EmbeddingSelection, MahalanobisKernel, ModelManifest, createMahalanobisKernel, gaussianBlur, resizeBilinear } from '@padim-fleet/padim-core';
+import { EmbeddingSelection, MahalanobisKernel, ModelManifest, createMahalanobisKernel } from '@padim-fleet/padim-core';
 import type { ResolvedBackbone } from '../backbones/resolve-backbone';
 import { buildAnomalyMapGraph } from '../graphs/anomaly-map-graph';
 import { buildMahalanobisGraph, unpackLowerTriangular } from '../graphs/mahalanobis-graph';
@@ -188,13 +188,6 @@ export class PadimScorer {
   async anomalyMaps(distances: Float32Array, n: number): Promise<Float32Array> {
     const out = await this.mapSession.run({ distance: { data: distances.subarray(0, n * this.positions), dims: [n, this.positions] } });
     return out.map.data as Float32Array;
-  }
-
-  /** The side×side anomaly map of one image's patch distances: bilinear upsampling, then Gaussian blur σ=4 (the reference of anomalyMaps). */
-  anomalyMap(distances: Float32Array): Float32Array {
-    const { height, width } = this.manifest.grid;
-    const up = resizeBilinear(distances, { c: 1, h: height, w: width }, this.side, this.side);
-    return gaussianBlur(up, { h: this.side, w: this.side }, ANOMALY_MAP_SIGMA);
   }
 
   async release(): Promise<void> {

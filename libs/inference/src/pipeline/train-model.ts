@@ -1,34 +1,20 @@
 import {
-  COVARIANCE_REGULARIZATION,
   EmbeddingSelection,
   GaussianAccumulator,
   ModelManifest,
-  ModelThresholds,
-  ThresholdRule,
   accumulateEmbeddingGroup,
   accumulateGroupByGram,
   createGaussianAccumulator,
   createResidentGaussianAccumulator,
-  featureCount,
-  splitHoldout,
-  thresholdsFromNormalScores,
-  thresholdsFromValidation,
+  COVARIANCE_REGULARIZATION,
 } from '@padim-fleet/padim-core';
-import type { ImageReader } from '../images/decode-queue';
-import type { ResolvedBackbone } from '../backbones/resolve-backbone';
-import type { LabelledImage } from '@padim-fleet/contracts';
 import type { ModelTensors } from '../model-io/model-folder';
 import { createGramSession } from '../graphs/gram-graph';
 import { finalizeInParallel } from '../runtime/finalize-in-parallel';
-import { EmbeddingExtractor, EmbeddingRequest, RuntimeOptions, resolveEmbedding, runtimeThreads } from './embedding-extractor';
-import { flattenPixels } from './evaluate-model';
-import { ImageBatch, imageBatches } from './image-batches';
-import { PadimScorer, maxOf } from './padim-scorer';
+import { EmbeddingExtractor, EmbeddingRequest, resolveEmbedding, runtimeThreads } from './embedding-extractor';
+import { EmbeddedImages, ManifestBaseInput, ThresholdOptions, manifestWithThresholds, modelManifestBase } from './fit-model';
+import { ImageBatch, InputOptions, imageBatches } from './image-batches';
 import { ProgressListener } from './progress';
-import { scoreImages } from './score-images';
-
-// Held out here and when a run is planned (libs/fleet, without the inference stack) alike.
-export { splitHoldout } from '@padim-fleet/padim-core';
 
 export const DEFAULT_IMAGE_SIZE = 256;
 export const DEFAULT_BATCH_SIZE = 8;
@@ -48,15 +34,8 @@ const FLOAT64_GROUP_IMAGES = 16;
  * reference). Both give the same accumulator format.
  */
 export type ComomentPath = 'gram' | 'float64';
-
-export interface InputOptions {
-  size?: number;
-  crop?: number | null;
-  batchSize?: number;
-  pixelLimit?: number;
-  /** Reads an image's bytes by reference; default: references are local paths. */
-  read?: ImageReader;
-}
+/** Below this many images nothing is held out and the thresholds come from the training images. */
+const MIN_IMAGES_FOR_HOLDOUT = 10;
 
 export interface AccumulateResult {
   accumulator: GaussianAccumulator;
@@ -147,22 +126,15 @@ async function streamIntoAccumulator(
   return { accumulator: acc, used, skipped };
 }
 
-export interface TrainOptions extends InputOptions {
+export interface TrainOptions extends InputOptions, ThresholdOptions {
   category: string;
   files: string[];
-  backbone: ResolvedBackbone;
   embedding?: EmbeddingRequest;
   /** Fraction of the images held out of fitting to set the thresholds (when no validation set is given). */
   holdout?: number;
-  /** Labelled images (normal and defective, masks optional): thresholds become F1-optimal on them. */
-  validation?: LabelledImage[];
-  /** How the held-out (or training) images set the threshold without a validation set. @defaultValue mean + 3·std */
-  thresholdRule?: ThresholdRule;
   regularization?: number;
   /** Leave thresholds unset (rule 'unset'); the caller sets them, e.g. from an evaluation it runs anyway. */
   skipThresholds?: boolean;
-  runtime?: RuntimeOptions;
-  onProgress?: ProgressListener;
   /** Return the fitted accumulator too (to store it for incremental retraining). @defaultValue false */
   keepAccumulator?: boolean;
 }
@@ -184,6 +156,16 @@ function extractorBatches<T extends { file: string }>(extractor: EmbeddingExtrac
     pixelLimit: opts.pixelLimit,
     read: opts.read,
   });
+}
+
+/** Every k-th file (deterministic, spread over the sorted list) is held out. */
+export function splitHoldout(files: string[], fraction: number): { fit: string[]; heldOut: string[] } {
+  if (!(fraction >= 0 && fraction < 1)) throw new Error(`holdout must be in [0, 1), got ${fraction}`);
+  const count = files.length >= MIN_IMAGES_FOR_HOLDOUT ? Math.max(2, Math.round(files.length * fraction)) : 0;
+  if (fraction === 0 || count === 0) return { fit: files, heldOut: [] };
+  const step = files.length / count;
+  const held = new Set(Array.from({ length: count }, (_, i) => Math.floor(i * step + step / 2)));
+  return { fit: files.filter((_, i) => !held.has(i)), heldOut: files.filter((_, i) => held.has(i)) };
 }
 
 export async function trainModel(opts: TrainOptions): Promise<TrainedModel> {
@@ -233,7 +215,7 @@ async function fitAndSetThresholds(
     (extracted as Partial<AccumulateResult>).accumulator = undefined;
   }
 
-  const base = modelManifestBase({
+  const model: ManifestBaseInput = {
     category: opts.category,
     backbone: opts.backbone,
     selection,
@@ -244,55 +226,16 @@ async function fitAndSetThresholds(
     imageCount,
     heldOutCount: heldOut.length,
     skipped,
-  });
-  if (!opts.skipThresholds) base.thresholds = await computeThresholds(base, tensors, opts, heldOut.length > 0 ? heldOut : used, extractor);
-  base.training.seconds = (Date.now() - started) / 1000;
-  return { manifest: base, tensors, accumulator };
-}
-
-export interface ManifestBaseInput {
-  category: string;
-  backbone: ResolvedBackbone;
-  selection: EmbeddingSelection;
-  size: number;
-  crop: number | null;
-  grid: { height: number; width: number };
-  regularization: number;
-  imageCount: number;
-  heldOutCount: number;
-  skipped: { file: string; error: string }[];
-}
-
-/** The manifest of a freshly fitted model, before its thresholds and tensors are known. */
-export function modelManifestBase(m: ManifestBaseInput): Omit<ModelManifest, 'tensors'> {
-  return {
-    format: 'padim-model',
-    formatVersion: 1,
-    category: m.category,
-    createdAt: new Date().toISOString(),
-    backbone: { ...m.backbone.spec, onnxSha256: m.backbone.onnxSha256 },
-    input: { size: m.size, crop: m.crop },
-    grid: m.grid,
-    featureCount: featureCount(m.backbone.spec),
-    embedding: m.selection,
-    regularization: m.regularization,
-    training: { imageCount: m.imageCount, heldOutCount: m.heldOutCount, skipped: m.skipped, seconds: 0 },
-    thresholds: { image: 0, pixel: 0, min: 0, max: 0, rule: 'unset', sampleCount: 0 },
   };
-}
-
-export type ThresholdOptions = Pick<TrainOptions, 'backbone' | 'runtime' | 'validation' | 'thresholdRule' | 'batchSize' | 'pixelLimit' | 'onProgress' | 'read'>;
-
-/** Images decoded and run through the backbone and embedding head, in batches; unreadable ones listed apart. */
-export interface EmbeddedImages {
-  batches: { data: Float32Array; n: number; files: string[] }[];
-  failures: { file: string; error: string }[];
+  const manifest = opts.skipThresholds ? modelManifestBase(model) : await manifestWithThresholds(model, tensors, opts, heldOut.length > 0 ? heldOut : used, extractor);
+  manifest.training.seconds = (Date.now() - started) / 1000;
+  return { manifest, tensors, accumulator };
 }
 
 /**
  * The embeddings of `files`. They depend on the backbone and the channel selection only, not on a
  * model's statistics, so the images that set a model's thresholds can be embedded while the model is
- * still being fitted (computeThresholds takes them instead of the files).
+ * still being fitted (manifestWithThresholds takes them instead of the files).
  */
 export async function embedImages(extractor: EmbeddingExtractor, files: string[], opts: InputOptions = {}): Promise<EmbeddedImages> {
   const embedded: EmbeddedImages = { batches: [], failures: [] };
@@ -309,45 +252,4 @@ export async function embedImages(extractor: EmbeddingExtractor, files: string[]
   }
   await Promise.all(inFlight);
   return embedded;
-}
-
-/**
- * Thresholds for a fitted model: F1-optimal on `opts.validation` when given, else `opts.thresholdRule`
- * (default mean + 3·std) on the scores of `normals` (held-out images when the manifest records any, else
- * the training images), given as files or as their embeddings.
- */
-export async function computeThresholds(
-  manifest: Omit<ModelManifest, 'tensors'>,
-  tensors: ModelTensors,
-  opts: ThresholdOptions,
-  normals: string[] | EmbeddedImages,
-  extractor?: EmbeddingExtractor,
-): Promise<ModelThresholds> {
-  const scorer = await PadimScorer.create({ ...manifest, tensors: undefined as never }, tensors, opts.backbone, opts.runtime, { extractor });
-  const source = manifest.training.heldOutCount > 0 ? 'holdout' : 'training';
-  try {
-    if (!Array.isArray(normals) && !opts.validation) {
-      const scores: number[] = [];
-      const S = scorer.side * scorer.side;
-      for (const b of normals.batches) {
-        const maps = await scorer.anomalyMaps(await scorer.distancesFromEmbeddings(b.data, b.n), b.n);
-        for (let i = 0; i < b.n; i++) scores.push(maxOf(maps.subarray(i * S, (i + 1) * S)).value);
-      }
-      return thresholdsFromNormalScores(scores, source, opts.thresholdRule);
-    }
-    if (opts.validation) {
-      const scored = await scoreImages(scorer, opts.validation, { ...opts, read: undefined, collectMaps: true, onProgress: opts.onProgress, stage: 'validate' });
-      const ok = scored.filter((r) => r.error === undefined);
-      // Masks that mark no anomalous pixel (or none at all) leave the pixel threshold to the image's.
-      const withMasks = ok.filter((r) => r.mask !== undefined && r.mask.some((v) => v !== 0));
-      const pixels = withMasks.length > 0 ? flattenPixels(withMasks.map((r) => r.map!), withMasks.map((r) => r.mask!)) : undefined;
-      return thresholdsFromValidation(ok.map((r) => r.score!), ok.map((r) => r.item.label), pixels);
-    }
-    const files = Array.isArray(normals) ? normals : normals.batches.flatMap((b) => b.files);
-    const scored = await scoreImages(scorer, files.map((file) => ({ file })), { ...opts, onProgress: opts.onProgress, stage: 'threshold' });
-    const scores = scored.filter((r) => r.error === undefined).map((r) => r.score!);
-    return thresholdsFromNormalScores(scores, source, opts.thresholdRule);
-  } finally {
-    await scorer.release();
-  }
 }

@@ -38,3 +38,9 @@ export const KERAS_CAFFE_NORMALIZATION: Normalization = {
 export function featureCount(spec: Pick<BackboneSpec, 'channels'>): number {
   return spec.channels[0] + spec.channels[1] + spec.channels[2];
 }
+
+/** The patch grid of a model: its input side over the backbone's first stride, where the embedding is taken. */
+export function patchGrid(spec: Pick<BackboneSpec, 'strides'>, side: number): { height: number; width: number } {
+  const cells = Math.ceil(side / spec.strides[0]);
+  return { height: cells, width: cells };
+}

@@ -1,5 +1,5 @@
 import { mulberry32 } from '../random';
-import { accumulateEmbeddingsReference } from './accumulate-embeddings';
+import { accumulateEmbeddingsReference } from './accumulate-embeddings.reference';
 import { accumulateGroupByGram, centredBlockPositions, gramBlockPositions, type BatchedGram } from './accumulate-by-gram';
 import { createGaussianAccumulator } from './gaussian-accumulator';
 

@@ -280,38 +280,6 @@ function comomentScalar(
   }
 }
 
-/**
- * Per-sample Welford update, one image at a time: μ' = μ + (x−μ)/n, M += (x−μ)(x−μ')ᵀ.
- * Slow and simple; the reference that `accumulateEmbeddings` is tested against.
- */
-export function accumulateEmbeddingsReference(
-  acc: GaussianAccumulator,
-  batch: Float32Array,
-  batchSize: number,
-): GaussianAccumulator {
-  assertBatch(acc, batch, batchSize, 'accumulateEmbeddingsReference');
-  const { positions: P, dim: d } = acc;
-  const T = triangleSize(d);
-  const before = new Float64Array(d);
-  const after = new Float64Array(d);
-  for (let b = 0; b < batchSize; b++) {
-    const n = acc.count + 1;
-    for (let p = 0; p < P; p++) {
-      for (let c = 0; c < d; c++) {
-        const v = batch[b * d * P + c * P + p];
-        const dl = v - acc.mean[p * d + c];
-        before[c] = dl;
-        acc.mean[p * d + c] += dl / n;
-        after[c] = v - acc.mean[p * d + c];
-      }
-      let k = p * T;
-      for (let i = 0; i < d; i++) for (let j = i; j < d; j++) acc.comoment[k++] += before[i] * after[j];
-    }
-    acc.count = n;
-  }
-  return acc;
-}
-
 function assertBatch(acc: GaussianAccumulator, batch: Float32Array, batchSize: number, fn: string): void {
   assertAccumulator(acc);
   if (!Number.isSafeInteger(batchSize) || batchSize < 0) {

@@ -26,53 +26,6 @@ export function createGaussianAccumulator(positions: number, dim: number): Gauss
   };
 }
 
-/**
- * Merges moments computed elsewhere (e.g. a float64 MatMul graph) into `acc`, in place.
- * `batchMean` is P*d; `batchComoment` is P*d*d, full row-major and symmetric, holding the batch's own
- * centred co-moment Σ (x−x̄)(x−x̄)ᵀ (not a covariance); only its upper triangle is read.
- */
-export function addBatchMoments(
-  acc: GaussianAccumulator,
-  batchCount: number,
-  batchMean: Float64Array,
-  batchComoment: Float64Array,
-): GaussianAccumulator {
-  assertAccumulator(acc);
-  if (!Number.isSafeInteger(batchCount) || batchCount < 0) {
-    throw new RangeError(`addBatchMoments: batchCount must be a non-negative integer, got ${batchCount}`);
-  }
-  const { positions: P, dim: d } = acc;
-  if (batchMean.length !== P * d) {
-    throw new RangeError(`addBatchMoments: batchMean has ${batchMean.length} entries, expected P*d = ${P * d}`);
-  }
-  if (batchComoment.length !== P * d * d) {
-    throw new RangeError(`addBatchMoments: batchComoment has ${batchComoment.length} entries, expected P*d*d = ${P * d * d}`);
-  }
-  if (batchCount === 0) return acc;
-  const { f, wb, n } = mergeWeights(acc.count, batchCount);
-  const T = triangleSize(d);
-  const mean = acc.mean;
-  const m = acc.comoment;
-  const delta = new Float64Array(d);
-  for (let p = 0; p < P; p++) {
-    const mo = p * d;
-    for (let c = 0; c < d; c++) {
-      const dl = batchMean[mo + c] - mean[mo + c];
-      delta[c] = dl;
-      mean[mo + c] += dl * wb;
-    }
-    let k = p * T;
-    const co = p * d * d;
-    for (let i = 0; i < d; i++) {
-      const di = delta[i] * f;
-      const ro = co + i * d;
-      for (let j = i; j < d; j++) m[k++] += batchComoment[ro + j] + di * delta[j];
-    }
-  }
-  acc.count = n;
-  return acc;
-}
-
 /** Merges `b` into `a` in place and returns `a`. */
 export function mergeInto(a: GaussianAccumulator, b: GaussianAccumulator): GaussianAccumulator {
   assertSameShape(a, b);

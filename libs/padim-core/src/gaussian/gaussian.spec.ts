@@ -2,8 +2,6 @@ import { PythonRandom } from '../random';
 import { triangleSize, unpackLower } from '../linalg';
 import {
   accumulateEmbeddings,
-  accumulateEmbeddingsReference,
-  addBatchMoments,
   cloneAccumulator,
   createGaussianAccumulator,
   finalizeGaussian,
@@ -15,6 +13,7 @@ import {
   finalizeGaussianInPlace,
   type GaussianAccumulator,
 } from './index';
+import { accumulateEmbeddingsReference } from './accumulate-embeddings.reference';
 
 /** N samples, layout [N, d, P], correlated across channels through a shared per-sample factor. */
 function makeSamples(seed: number, n: number, d: number, p: number, offset = 0, sigma = 1): Float32Array {
@@ -196,38 +195,6 @@ describe('accumulateEmbeddings', () => {
     );
     expect(() => accumulateEmbeddings(acc, new Float32Array(12), 1.5)).toThrow(/batchSize must be a non-negative integer/);
     expect(() => createGaussianAccumulator(0, 3)).toThrow(/positions must be a positive integer/);
-  });
-});
-
-describe('addBatchMoments', () => {
-  it('merging externally computed batch moments equals accumulating the raw batches', () => {
-    const d = 6;
-    const p = 4;
-    const n = 30;
-    const samples = makeSamples(9, n, d, p, 1);
-    const viaMoments = createGaussianAccumulator(p, d);
-    for (const [s, e] of [[0, 8], [8, 9], [9, 30]]) {
-      const { mean, comoment } = twoPass(samplesRange(samples, d, p, s, e), e - s, d, p);
-      const full = new Float64Array(p * d * d);
-      const T = triangleSize(d);
-      for (let q = 0; q < p; q++) {
-        let k = q * T;
-        for (let a = 0; a < d; a++)
-          for (let b = a; b < d; b++, k++) {
-            full[q * d * d + a * d + b] = comoment[k];
-            full[q * d * d + b * d + a] = comoment[k];
-          }
-      }
-      addBatchMoments(viaMoments, e - s, mean, full);
-    }
-    expectSameAccumulator(viaMoments, accumulateRange(samples, d, p, 0, n, [16]));
-  });
-
-  it('validates shapes', () => {
-    const acc = createGaussianAccumulator(2, 3);
-    expect(() => addBatchMoments(acc, 4, new Float64Array(5), new Float64Array(18))).toThrow(/batchMean has 5 entries, expected P\*d = 6/);
-    expect(() => addBatchMoments(acc, 4, new Float64Array(6), new Float64Array(12))).toThrow(/batchComoment has 12 entries, expected P\*d\*d = 18/);
-    expect(() => addBatchMoments(acc, -1, new Float64Array(6), new Float64Array(18))).toThrow(/batchCount/);
   });
 });
 

@@ -1,4 +1,4 @@
-export { accumulateEmbeddingGroup, accumulateEmbeddings, accumulateEmbeddingsReference, createResidentGaussianAccumulator, DEFAULT_RESIDENT_MAX_BATCH } from './accumulate-embeddings';
+export { accumulateEmbeddingGroup, accumulateEmbeddings, createResidentGaussianAccumulator, DEFAULT_RESIDENT_MAX_BATCH } from './accumulate-embeddings';
 export {
   checkFinalizable,
   COVARIANCE_REGULARIZATION,
@@ -13,7 +13,6 @@ export {
   type Float32Gaussian,
 } from './finalize-gaussian';
 export {
-  addBatchMoments,
   cloneAccumulator,
   createGaussianAccumulator,
   mergeGaussianAccumulators,
@@ -36,5 +35,4 @@ export {
   type AccumulatorLayout,
   type AccumulatorMeta,
 } from './serialize-accumulator';
-export { benchAccumulate, type AccumulateBenchResult } from './accumulate.bench';
 export { accumulateGroupByGram, centredBlockPositions, CENTRED_BLOCK_BYTES, gramBlockPositions, GRAM_BLOCK_BYTES, type BatchedGram } from './accumulate-by-gram';

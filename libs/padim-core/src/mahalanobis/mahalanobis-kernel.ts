@@ -37,7 +37,8 @@ const DEFAULT_MAX_BYTES = 2 ** 30;
  * A kernel holding `mean` (P·d, position-major) and `invCholesky` (P·d(d+1)/2, packed lower L⁻¹ per
  * position) in its own wasm memory, sized once here and never grown. Null where WebAssembly SIMD is
  * unavailable or that memory (factors, means and scratch for one group of eight images: `bytes`)
- * would exceed `maxBytes` (default 1 GiB); the caller then uses mahalanobisMapBatch.
+ * would exceed `maxBytes` (default 1 GiB); the caller then computes the distances another way (the
+ * scorer: an onnxruntime MatMul over the unpacked factors).
  */
 export function createMahalanobisKernel(
   mean: Float32Array,

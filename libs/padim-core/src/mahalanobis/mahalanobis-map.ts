@@ -6,7 +6,8 @@ type Floats = Float32Array | Float64Array;
 const POSITION_BLOCK = 16;
 
 /**
- * Mahalanobis distance (not squared) per position for one image, the JS reference and fallback.
+ * Mahalanobis distance (not squared) per position for one image, in plain JS: the reference that the
+ * wasm kernel and the scorer's onnxruntime distances are tested against.
  *
  * `embedding` is [d, P] (one image of an NCHW batch), `mean` is P*d position-major, `invCholesky` is
  * P*T packed lower L⁻¹ with Σ = L·Lᵀ. The distance is ‖L⁻¹(x − μ)‖, summed in float64.

@@ -276,6 +276,38 @@ export function parseModelManifest(value: unknown): ModelManifest {
   return manifest;
 }
 
+/** A stored tensor's length and SHA-256, as its manifest entry records them. */
+export interface StoredTensor {
+  bytes: number;
+  sha256: string;
+}
+
+/**
+ * The complete manifest of a model: `manifest` with the entries of its two tensors (stored as MEAN_FILE
+ * and INV_CHOLESKY_FILE), then, where the model has them, its stored statistics and its lineage.
+ * Checked to read back: nothing is published that could not be loaded.
+ */
+export function manifestWithTensors(
+  manifest: Omit<ModelManifest, 'tensors'>,
+  tensors: { mean: StoredTensor; invCholesky: StoredTensor },
+  kept: Pick<ModelManifest, 'accumulator' | 'lineage'> = {},
+): ModelManifest {
+  const d = manifest.embedding.d;
+  const positions = manifest.grid.height * manifest.grid.width;
+  const entry = (file: string, stored: StoredTensor, shape: number[]): TensorEntry => ({ file, dtype: 'float32', shape, bytes: stored.bytes, sha256: stored.sha256 });
+  const full: ModelManifest = {
+    ...manifest,
+    tensors: {
+      mean: entry(MEAN_FILE, tensors.mean, [positions, d]),
+      invCholesky: entry(INV_CHOLESKY_FILE, tensors.invCholesky, [positions, (d * (d + 1)) / 2]),
+    },
+    ...(kept.accumulator && { accumulator: kept.accumulator }),
+    ...(kept.lineage && { lineage: kept.lineage }),
+  };
+  parseModelManifest(JSON.parse(JSON.stringify(full)));
+  return full;
+}
+
 /** Min-max normalisation with the threshold at 0.5 (anomalib's rule), clamped to [0, 1]. */
 export function normalizeScore(score: number, thresholds: Pick<ModelThresholds, 'image' | 'min' | 'max'>, threshold = thresholds.image): number {
   const range = thresholds.max - thresholds.min;

@@ -5,7 +5,8 @@
  * remaining weights renormalised. When upscaling it equals plain bilinear with clamped borders.
  *
  * Unlike Pillow on 8-bit images, the result is float with no intermediate or final rounding,
- * so values can differ from Pillow's uint8 output by up to about one grey level.
+ * so values can differ from Pillow's uint8 output by up to about one grey level. The specs' float
+ * reference for resizePil; not part of the library.
  *
  * @param src   HWC pixels (e.g. RGB bytes), length h*w*c
  * @param shape `{ h, w, c }` of `src`
