@@ -1,7 +1,7 @@
 import { UnrecoverableError } from 'bullmq';
 import { ExtractFeaturesResult, FitGaussianJob, FitGaussianResult, FittedArtifact, FittedShard, TrainingPlan } from '@padim-fleet/contracts';
 import { MERGED_ACCUMULATOR_FILE, accumulatorStream } from '@padim-fleet/fleet';
-import { AccumulateResult, EmbeddingExtractor, INV_CHOLESKY_FILE, ImageReader, MEAN_FILE, ModelTensors, computeThresholds, finalizeInParallel, modelManifestBase } from '@padim-fleet/inference';
+import { AccumulateResult, EmbeddingExtractor, INV_CHOLESKY_FILE, ImageReader, MEAN_FILE, computeThresholds, finalizeInParallel, modelManifestBase } from '@padim-fleet/inference';
 import { ModelManifest, ModelThresholds, parseModelManifest } from '@padim-fleet/padim-core';
 import { putHashed, runPrefix } from '@padim-fleet/storage';
 import { JobContext, runtimeOf, throwIfStopped } from './job-context';

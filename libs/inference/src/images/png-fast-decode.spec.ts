@@ -1,6 +1,6 @@
 import { deflateSync, inflateSync } from 'node:zlib';
 import sharp, { type PngOptions } from 'sharp';
-import { crc32, mulberry32, resizePil } from '@padim-fleet/padim-core';
+import { mulberry32, resizePil } from '@padim-fleet/padim-core';
 import { handPng, pngChunk } from '../testing/hand-png';
 import { decodePngFast, parsePngForFastPath } from './png-fast-decode';
 
