@@ -47,7 +47,7 @@ describeWithShared('fleet end to end: HTTP API, worker processes, Redis, radosgw
       let store: S3BlobStore;
       let registry: ModelRegistry;
       let api: FleetProcess;
-      let workers: FleetProcess[] = [];
+      const workers: FleetProcess[] = [];
       let client: FleetApiClient;
       let env: Record<string, string>;
       let scratch: string;

@@ -11,7 +11,7 @@ import {
   manifestWithThresholds,
 } from '@padim-fleet/inference';
 import { ACCUMULATOR_FILE, COVARIANCE_REGULARIZATION, INV_CHOLESKY_FILE, MEAN_FILE } from '@padim-fleet/padim-core';
-import { putHashed, runFittedPrefix, runPartialKey, runPrefix } from '@padim-fleet/storage';
+import { putHashed, runFittedPrefix, runPartialKey } from '@padim-fleet/storage';
 import type { ExtractorLease } from '../repositories/feature-extractor.repository';
 import { refuseUnlessMemoryFits } from './memory-budget';
 import { JobContext, RunStoppedError, parseJobData, runStopReason, runtimeOf, throwIfStopped } from './job-context';

@@ -290,7 +290,7 @@ export function kerasLayersToOnnx(model: TfjsLayersModel, opts: KerasToOnnxOptio
         if ((cfg.groups ?? 1) !== 1) throw new Error(`layer "${layer.name}" (Conv2D): groups ${String(cfg.groups)} is not supported`);
         const kernel = weight(layer, 'kernel', [kh, kw, x.channels, filters]);
         const weights = hwioToOihw(kernel.data, kh, kw, x.channels, filters);
-        let bias = cfg.use_bias === false ? new Float32Array(filters) : Float32Array.from(weight(layer, 'bias', [filters]).data);
+        const bias = cfg.use_bias === false ? new Float32Array(filters) : Float32Array.from(weight(layer, 'bias', [filters]).data);
 
         // Keras applies the conv's own activation before any following BatchNormalization, so fold only into linear convs.
         const bn = soleConsumer(layer.name);

@@ -82,6 +82,7 @@ async function loadCustomOnnx(file: string): Promise<ResolvedBackbone> {
   return { spec, onnx: bytes, onnxSha256: sha, defaultD: Math.min(100, sidecar.channels[0] + sidecar.channels[1] + sidecar.channels[2]) };
 }
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- parsed JSON of unknown shape, checked field by field below
 function parseSidecar(v: any, where: string): OnnxSidecar {
   const bad = (what: string): never => {
     throw new Error(`${where}: ${what}`);

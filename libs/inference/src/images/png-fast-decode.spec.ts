@@ -1,4 +1,4 @@
-import { crc32, deflateSync, inflateSync } from 'node:zlib';
+import { deflateSync, inflateSync } from 'node:zlib';
 import sharp, { type PngOptions } from 'sharp';
 import { mulberry32, resizePil } from '@padim-fleet/padim-core';
 import { handPng, pngChunk } from '../testing/hand-png';

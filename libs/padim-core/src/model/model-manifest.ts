@@ -122,9 +122,9 @@ function str(v: unknown, path: string): string {
   if (typeof v !== 'string' || v.length === 0) fail(path, 'must be a non-empty string');
   return v;
 }
-function tuple3(v: unknown, path: string, kind: 'number' | 'string'): [any, any, any] {
+function tuple3<T extends number | string>(v: unknown, path: string, kind: 'number' | 'string'): [T, T, T] {
   if (!Array.isArray(v) || v.length !== 3 || v.some((x) => typeof x !== kind)) fail(path, `must be three ${kind}s`);
-  return v as [any, any, any];
+  return v as [T, T, T];
 }
 
 function tensorEntry(v: unknown, path: string): TensorEntry {
