@@ -29,7 +29,9 @@ describe('API with a faulty Redis', () => {
     dataset = path.join(scratch, 'datasets', 'line');
     mkdirSync(dataset, { recursive: true });
     for (let i = 0; i < 4; i++) {
-      await sharp({ create: { width: 32, height: 32, channels: 3, background: { r: 10 * i, g: 80, b: 120 } } }).png().toFile(path.join(dataset, `${i}.png`));
+      await sharp({ create: { width: 32, height: 32, channels: 3, background: { r: 10 * i, g: 80, b: 120 } } })
+        .png()
+        .toFile(path.join(dataset, `${i}.png`));
     }
   });
 
@@ -134,7 +136,12 @@ describe('API with a faulty Redis', () => {
     expect((await client.request('GET', '/readyz', undefined, { auth: false })).status).toBe(503);
 
     await redis.restart();
-    await pollUntil(() => client.request('GET', '/readyz', undefined, { auth: false }), (r) => r.status === 200, 20_000, 'the API to be ready again');
+    await pollUntil(
+      () => client.request('GET', '/readyz', undefined, { auth: false }),
+      (r) => r.status === 200,
+      20_000,
+      'the API to be ready again',
+    );
     expect((await client.request('GET', '/v1/trainings')).body).toEqual([]);
     expect(existsSync(path.join(env.PADIM_STORE, 'runs'))).toBe(false);
 
@@ -159,9 +166,17 @@ describe('API with a faulty Redis', () => {
     const form = new FormData();
     form.append('images', new Blob([await sharp(path.join(dataset, '0.png')).png().toBuffer()]), 'part.png');
     const answer = timed(() =>
-      fetch(`${client.baseUrl}/v1/models/line/score`, { method: 'POST', headers: { authorization: `Bearer ${API_KEY}` }, body: form }).then(async (res) => ({ status: res.status, body: (await res.json()) as any })),
+      fetch(`${client.baseUrl}/v1/models/line/score`, { method: 'POST', headers: { authorization: `Bearer ${API_KEY}` }, body: form }).then(async (res) => ({
+        status: res.status,
+        body: (await res.json()) as any,
+      })),
     );
-    await pollUntil(async () => (existsSync(path.join(env.PADIM_STORE, 'uploads')) ? readdirSync(path.join(env.PADIM_STORE, 'uploads')).length : 0), (n) => n > 0, 10_000, 'the upload to be stored');
+    await pollUntil(
+      async () => (existsSync(path.join(env.PADIM_STORE, 'uploads')) ? readdirSync(path.join(env.PADIM_STORE, 'uploads')).length : 0),
+      (n) => n > 0,
+      10_000,
+      'the upload to be stored',
+    );
     await new Promise((r) => setTimeout(r, 500));
     await redis.kill();
     const { value, ms } = await answer;
@@ -180,9 +195,18 @@ describe('API with a faulty Redis', () => {
         headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json', 'idempotency-key': key },
         body: JSON.stringify(body),
       }).then(async (res) => ({ status: res.status, replayed: res.headers.get('idempotent-replayed'), body: (await res.json()) as any }));
-    const batch = { runs: [{ category: 'line-a', dataset, shards: 1 }, { category: 'line-b', dataset, shards: 1 }] };
+    const batch = {
+      runs: [
+        { category: 'line-a', dataset, shards: 1 },
+        { category: 'line-b', dataset, shards: 1 },
+      ],
+    };
     const first = await post('/v1/trainings/batch', 'batch-1', batch);
-    expect([first.status, first.replayed, first.body.runs]).toEqual([202, null, [expect.objectContaining({ category: 'line-a' }), expect.objectContaining({ category: 'line-b' })]]);
+    expect([first.status, first.replayed, first.body.runs]).toEqual([
+      202,
+      null,
+      [expect.objectContaining({ category: 'line-a' }), expect.objectContaining({ category: 'line-b' })],
+    ]);
     const again = await post('/v1/trainings/batch', 'batch-1', batch);
     expect(again).toEqual({ ...first, replayed: 'true' });
     expect((await client.request('GET', '/v1/trainings')).body).toHaveLength(2);

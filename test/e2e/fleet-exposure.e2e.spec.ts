@@ -46,8 +46,10 @@ describeWithRedis('fleet exposure: inputs, limits, documentation and logs', () =
       data = path.join(setup.scratch, 'data');
       await generateSyntheticDataset(path.join(data, 'weave'), { size: 64, train: 6, testGood: 1, testPerDefect: 1 });
       const other = new S3BlobStore({ ...s3TestSettings(), bucket: otherBucket });
-      for (const file of await listImagesRecursive(path.join(data, 'weave', 'train', 'good'))) await other.put(`weave/${path.basename(file)}`, await fs.readFile(file));
-      for (const file of await listImagesRecursive(path.join(data, 'weave', 'train', 'good'))) await store.put(`datasets/weave/${path.basename(file)}`, await fs.readFile(file));
+      for (const file of await listImagesRecursive(path.join(data, 'weave', 'train', 'good')))
+        await other.put(`weave/${path.basename(file)}`, await fs.readFile(file));
+      for (const file of await listImagesRecursive(path.join(data, 'weave', 'train', 'good')))
+        await store.put(`datasets/weave/${path.basename(file)}`, await fs.readFile(file));
       await other.close?.();
       api = await FleetProcess.startApi(setup.env);
       processes.push(api);
@@ -58,7 +60,8 @@ describeWithRedis('fleet exposure: inputs, limits, documentation and logs', () =
       await tearDownFleetE2e(setup, processes);
       // The runs planned here were never meant to run (no extract worker): their jobs go with the suite's queue prefix.
       const redis = createRedis(redisTestUrl(), 'padim-e2e-cleanup');
-      for await (const keys of redis.scanStream({ match: `${setup.env.PADIM_QUEUE_PREFIX}:*`, count: 500 })) if ((keys as string[]).length > 0) await redis.del(...(keys as string[]));
+      for await (const keys of redis.scanStream({ match: `${setup.env.PADIM_QUEUE_PREFIX}:*`, count: 500 }))
+        if ((keys as string[]).length > 0) await redis.del(...(keys as string[]));
       await redis.quit();
       if (otherBucket) await removeTestBucket(otherBucket);
     }, 60_000);
@@ -68,7 +71,16 @@ describeWithRedis('fleet exposure: inputs, limits, documentation and logs', () =
 
     describe('documentation', () => {
       it('serves every documentation route only with a key', async () => {
-        for (const route of ['/docs', '/docs/', '/docs/openapi.json', '/docs/openapi.yaml', '/docs-yaml', '/docs-json', '/DOCS-yaml', '/docs/swagger-ui-init.js']) {
+        for (const route of [
+          '/docs',
+          '/docs/',
+          '/docs/openapi.json',
+          '/docs/openapi.yaml',
+          '/docs-yaml',
+          '/docs-json',
+          '/DOCS-yaml',
+          '/docs/swagger-ui-init.js',
+        ]) {
           const anonymous = await client.request('GET', route, undefined, { auth: false });
           expect([route, anonymous.status]).toEqual([route, 401]);
         }
@@ -94,7 +106,11 @@ describeWithRedis('fleet exposure: inputs, limits, documentation and logs', () =
         // 200 KB is within the limit: the request is read and refused for what it says.
         const large = await client.request('POST', '/v1/trainings', { category: 'weave', dataset: `/${'a'.repeat(200 * 1024)}` });
         expect(large.status).toBe(400);
-        const res = await fetch(`${client.baseUrl}/v1/trainings`, { method: 'POST', headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' }, body: '{"category":' });
+        const res = await fetch(`${client.baseUrl}/v1/trainings`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
+          body: '{"category":',
+        });
         expect(res.status).toBe(400);
         expect(((await res.json()) as { message: string }).message).toMatch(/body: not valid JSON/);
       });
@@ -120,12 +136,22 @@ describeWithRedis('fleet exposure: inputs, limits, documentation and logs', () =
           expect(res.body.message).toMatch(reason);
         }
         const scoring = await client.request('POST', '/v1/scorings', { category: 'weave', input: 's3://not-listed-bucket/x.zip' });
-        expect([scoring.status, scoring.body.message]).toEqual([400, expect.stringMatching(/body\.input: bucket not-listed-bucket is not in PADIM_S3_INPUT_BUCKETS/)]);
+        expect([scoring.status, scoring.body.message]).toEqual([
+          400,
+          expect.stringMatching(/body\.input: bucket not-listed-bucket is not in PADIM_S3_INPUT_BUCKETS/),
+        ]);
       });
 
-      it('keeps inputs out of the store\'s own prefixes however they are spelled, in the store\'s bucket too', async () => {
+      it("keeps inputs out of the store's own prefixes however they are spelled, in the store's bucket too", async () => {
         const port = await freePort();
-        processes.push(await FleetProcess.startApi({ ...setup.env, API_PORT: String(port), PADIM_STORE: `s3://${setup.bucket}/fleet`, PADIM_S3_INPUT_BUCKETS: `${setup.bucket},${otherBucket}` }));
+        processes.push(
+          await FleetProcess.startApi({
+            ...setup.env,
+            API_PORT: String(port),
+            PADIM_STORE: `s3://${setup.bucket}/fleet`,
+            PADIM_S3_INPUT_BUCKETS: `${setup.bucket},${otherBucket}`,
+          }),
+        );
         const storeClient = new FleetApiClient(`http://127.0.0.1:${port}`, API_KEY);
         const b = setup.bucket;
         const spellings = [
@@ -150,7 +176,10 @@ describeWithRedis('fleet exposure: inputs, limits, documentation and logs', () =
         for (const dataset of spellings) {
           const res = await storeClient.request('POST', '/v1/trainings', { category: 'weave', size: 64, dataset });
           expect([dataset, res.status]).toEqual([dataset, 400]);
-          expect([dataset, res.body.message]).toEqual([dataset, expect.stringMatching(/body\.dataset: (must not name the fleet's own prefixes|.*S3 bucket names)/)]);
+          expect([dataset, res.body.message]).toEqual([
+            dataset,
+            expect.stringMatching(/body\.dataset: (must not name the fleet's own prefixes|.*S3 bucket names)/),
+          ]);
           // As a scoring input: the same location as a prefix to list.
           const input = dataset.endsWith('/') ? dataset : `${dataset}/`;
           const scoring = await storeClient.request('POST', '/v1/scorings', { category: 'weave', input });
@@ -213,7 +242,10 @@ describeWithRedis('fleet exposure: inputs, limits, documentation and logs', () =
         await fs.cp(path.join(data, 'weave', 'test'), path.join(masks, 'test'), { recursive: true });
         await fs.symlink(path.join(outside, 'ground_truth'), path.join(masks, 'ground_truth'));
         const maskRes = await train({ dataset, validation: masks });
-        expect([maskRes.status, maskRes.body.message]).toEqual([400, expect.stringMatching(/validation: .*ground_truth.* is not under an allowed dataset root/)]);
+        expect([maskRes.status, maskRes.body.message]).toEqual([
+          400,
+          expect.stringMatching(/validation: .*ground_truth.* is not under an allowed dataset root/),
+        ]);
 
         const good = await train({ dataset, validation: `${data}/weave/test/..` });
         expect([good.status, good.body.message]).toEqual([202, undefined]);

@@ -21,7 +21,6 @@ import { describeWithRedis, describeWithS3, redisTestUrl } from '../support/serv
 const API_KEY = 'e2e-scoring-Hc6tY1wR8nM3qZ5vJ2kP';
 const SCREW = sharedPath('datasets/mvtec-ad/screw');
 
-
 async function zipFolder(dir: string, out: string, extra: { name: string; data: Buffer }[] = []): Promise<void> {
   const zip = new ZipFile();
   for (const file of await listImagesRecursive(dir)) zip.addFile(file, path.relative(dir, file));
@@ -54,13 +53,29 @@ describeWithShared('scoring pool end to end: online and batch scoring through th
       async function runScoring(body: Record<string, unknown>, onRunning?: (s: ScoringStatus) => Promise<void>): Promise<ScoringStatus> {
         const res = await client.request('POST', '/v1/scorings', body);
         expect([res.status, res.body]).toEqual([202, expect.objectContaining({ scoringId: expect.any(String) })]);
-        if (onRunning) await onRunning(await pollUntil(() => client.request('GET', `/v1/scorings/${res.body.scoringId}`).then((r) => r.body as ScoringStatus), (s) => s.chunks.some((c) => c.state === 'active') || s.state === 'completed', 120_000, 'a chunk to run'));
-        return pollUntil(() => client.request('GET', `/v1/scorings/${res.body.scoringId}`).then((r) => r.body as ScoringStatus), (s) => s.state === 'completed' || s.state === 'failed', 300_000, 'the scoring');
+        if (onRunning)
+          await onRunning(
+            await pollUntil(
+              () => client.request('GET', `/v1/scorings/${res.body.scoringId}`).then((r) => r.body as ScoringStatus),
+              (s) => s.chunks.some((c) => c.state === 'active') || s.state === 'completed',
+              120_000,
+              'a chunk to run',
+            ),
+          );
+        return pollUntil(
+          () => client.request('GET', `/v1/scorings/${res.body.scoringId}`).then((r) => r.body as ScoringStatus),
+          (s) => s.state === 'completed' || s.state === 'failed',
+          300_000,
+          'the scoring',
+        );
       }
 
       async function resultRows(status: ScoringStatus): Promise<ScoreRow[]> {
         const text = (await store.get(status.outputs!.resultsJsonl)).toString('utf8');
-        return text.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as ScoreRow);
+        return text
+          .split('\n')
+          .filter((l) => l.trim() !== '')
+          .map((l) => JSON.parse(l) as ScoreRow);
       }
 
       beforeAll(async () => {
@@ -73,7 +88,12 @@ describeWithShared('scoring pool end to end: online and batch scoring through th
         ({ store, registry, env, scratch } = setup);
         // A screw model trained in process and published to the registry: what the pool serves.
         const backbone = await resolveBackbone('resnet18');
-        const trained = await trainModel({ category: 'screw', files: await listImagesRecursive(path.join(SCREW, 'train/good')), backbone, runtime: { threads: 2 } });
+        const trained = await trainModel({
+          category: 'screw',
+          files: await listImagesRecursive(path.join(SCREW, 'train/good')),
+          backbone,
+          runtime: { threads: 2 },
+        });
         manifest = await publishModel(registry, 'screw', 'v1', trained);
         const scorer = await PadimScorer.create(manifest, trained.tensors, backbone, { threads: 2 });
         try {
@@ -96,11 +116,16 @@ describeWithShared('scoring pool end to end: online and batch scoring through th
         expect(new Set(rows.map((r) => r.file)).size).toBe(160);
         expect(rows.filter((r) => r.error !== null)).toEqual([]);
         const labels = rows.map((r) => (r.file.startsWith('good/') ? 0 : 1));
-        expect(auroc(rows.map((r) => r.score!), labels)).toBeCloseTo(evalAuroc, 6);
+        expect(
+          auroc(
+            rows.map((r) => r.score!),
+            labels,
+          ),
+        ).toBeCloseTo(evalAuroc, 6);
         for (const r of rows) expect([r.file, r.score!]).toEqual([r.file, expect.closeTo(evalScores.get(r.file)!, 3)]);
       }
 
-      it('scores screw\'s test set as a .tar.gz: one row per image, the AUROC of padim eval, heatmaps that mark defects', async () => {
+      it("scores screw's test set as a .tar.gz: one row per image, the AUROC of padim eval, heatmaps that mark defects", async () => {
         const archive = path.join(scratch, 'screw-test.tar.gz');
         execFileSync('tar', ['-czf', archive, '-C', path.join(SCREW, 'test'), '.']);
         await store.put('inputs/screw-test.tar.gz', await fs.readFile(archive));
@@ -116,10 +141,17 @@ describeWithShared('scoring pool end to end: online and batch scoring through th
         let flagged = 0;
         for (const r of rows.filter((x) => x.label === 'anomalous' && !x.file.startsWith('good/')).slice(0, 20)) {
           flagged++;
-          const mask = await sharp(await store.get(`scorings/${status.scoringId}/${r.mask}`)).greyscale().raw().toBuffer({ resolveWithObject: true });
+          const mask = await sharp(await store.get(`scorings/${status.scoringId}/${r.mask}`))
+            .greyscale()
+            .raw()
+            .toBuffer({ resolveWithObject: true });
           expect([mask.info.width, mask.info.height]).toEqual([256, 256]);
           const [defect, name] = r.file.split('/');
-          const truth = await sharp(path.join(SCREW, 'ground_truth', defect, name.replace('.png', '_mask.png'))).resize(256, 256, { kernel: 'nearest' }).greyscale().raw().toBuffer();
+          const truth = await sharp(path.join(SCREW, 'ground_truth', defect, name.replace('.png', '_mask.png')))
+            .resize(256, 256, { kernel: 'nearest' })
+            .greyscale()
+            .raw()
+            .toBuffer();
           if (mask.data.some((v, i) => v > 127 && truth[i] > 127)) overlapping++;
           const overlay = await sharp(await store.get(`scorings/${status.scoringId}/${r.heatmap}`)).metadata();
           expect([overlay.format, overlay.width, overlay.height]).toEqual(['png', 256, 256]);
@@ -132,7 +164,13 @@ describeWithShared('scoring pool end to end: online and batch scoring through th
         expect(csv.status).toBe(200);
         expect(String(csv.body).trim().split('\n')).toHaveLength(161);
         expect(await store.head(`scorings/${status.scoringId}/plan.json`)).toBeNull();
-        expect((await (async () => { const k: string[] = []; for await (const i of store.list(`scorings/${status.scoringId}/input/`)) k.push(i.key); return k; })())).toEqual([]);
+        expect(
+          await (async () => {
+            const k: string[] = [];
+            for await (const i of store.list(`scorings/${status.scoringId}/input/`)) k.push(i.key);
+            return k;
+          })(),
+        ).toEqual([]);
       }, 600_000);
 
       it('scores the same set as a .zip, and completes with exactly one row per image when a score worker is killed mid-batch', async () => {
@@ -159,14 +197,17 @@ describeWithShared('scoring pool end to end: online and batch scoring through th
           'sixteen-bit.png': await sharp(good).toColourspace('rgb16').png().toBuffer(),
           'cmyk.jpg': await sharp(rgb.data, { raw: rgb.info }).toColourspace('cmyk').jpeg().toBuffer(),
           'palette.png': await sharp(good).png({ palette: true, colours: 64 }).toBuffer(),
-          'huge.png': await sharp({ create: { width: 12000, height: 9000, channels: 3, background: { r: 0, g: 0, b: 0 } } }).png({ compressionLevel: 9 }).toBuffer(),
+          'huge.png': await sharp({ create: { width: 12000, height: 9000, channels: 3, background: { r: 0, g: 0, b: 0 } } })
+            .png({ compressionLevel: 9 })
+            .toBuffer(),
         };
         for (const [name, data] of Object.entries(files)) await store.put(`inputs/mixed/${name}`, data);
         const status = await runScoring({ category: 'screw', input: `s3://${setup.bucket}/inputs/mixed/`, chunkSize: 3 });
         expect(status.state).toBe('completed');
         const rows = new Map((await resultRows(status)).map((r) => [r.file, r]));
         expect(rows.size).toBe(8);
-        for (const name of ['ok.png', 'sixteen-bit.png', 'cmyk.jpg', 'palette.png']) expect([name, rows.get(name)!.error, typeof rows.get(name)!.score]).toEqual([name, null, 'number']);
+        for (const name of ['ok.png', 'sixteen-bit.png', 'cmyk.jpg', 'palette.png'])
+          expect([name, rows.get(name)!.error, typeof rows.get(name)!.score]).toEqual([name, null, 'number']);
         expect(rows.get('truncated.png')!.error).toMatch(/corrupt or truncated/);
         expect(rows.get('empty.png')!.error).toMatch(/empty file/);
         expect(rows.get('notes.txt')!.error).toMatch(/not a supported image/);
@@ -210,7 +251,8 @@ describeWithShared('scoring pool end to end: online and batch scoring through th
 
       it('scores single images online: results, heatmap links, inline PNGs; batched with concurrent requests', async () => {
         const form = new FormData();
-        for (const f of ['good/000.png', 'scratch_head/000.png']) form.append('images', new Blob([await fs.readFile(path.join(SCREW, 'test', f))]), f.replace('/', '_'));
+        for (const f of ['good/000.png', 'scratch_head/000.png'])
+          form.append('images', new Blob([await fs.readFile(path.join(SCREW, 'test', f))]), f.replace('/', '_'));
         form.append('images', new Blob([Buffer.from('garbage')]), 'broken.png');
         const res = await fetch(`${client.baseUrl}/v1/models/screw/score`, { method: 'POST', headers: { authorization: `Bearer ${API_KEY}` }, body: form });
         expect(res.status).toBe(200);
@@ -227,7 +269,11 @@ describeWithShared('scoring pool end to end: online and batch scoring through th
 
         const inline = new FormData();
         inline.append('images', new Blob([await fs.readFile(path.join(SCREW, 'test/good/001.png'))]), 'a.png');
-        const inlineRes = await fetch(`${client.baseUrl}/v1/models/screw/score?inline=true&version=v1`, { method: 'POST', headers: { authorization: `Bearer ${API_KEY}` }, body: inline });
+        const inlineRes = await fetch(`${client.baseUrl}/v1/models/screw/score?inline=true&version=v1`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${API_KEY}` },
+          body: inline,
+        });
         const inlineBody = (await inlineRes.json()) as { results: { heatmap: null; heatmapPng: string; maskPng: string }[] };
         expect(inlineBody.results[0].heatmap).toBeNull();
         expect((await sharp(Buffer.from(inlineBody.results[0].heatmapPng, 'base64')).metadata()).width).toBe(256);
@@ -244,11 +290,19 @@ describeWithShared('scoring pool end to end: online and batch scoring through th
         // A promotion takes effect on the next request, without restarting the pool.
         for (const f of ['mean.f32', 'inv_cholesky.f32', 'manifest.json']) await store.put(`models/screw/v1b/${f}`, await store.get(`models/screw/v1/${f}`));
         expect((await client.request('POST', '/v1/models/screw/versions/v1b/promote')).status).toBe(200);
-        const promoted = await fetch(`${client.baseUrl}/v1/models/screw/score`, { method: 'POST', headers: { authorization: `Bearer ${API_KEY}` }, body: inline });
+        const promoted = await fetch(`${client.baseUrl}/v1/models/screw/score`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${API_KEY}` },
+          body: inline,
+        });
         expect(((await promoted.json()) as { version: string }).version).toBe('v1b');
         expect((await client.request('POST', '/v1/models/screw/versions/v1/promote')).status).toBe(200);
 
-        const missing = await fetch(`${client.baseUrl}/v1/models/nope/score`, { method: 'POST', headers: { authorization: `Bearer ${API_KEY}` }, body: inline });
+        const missing = await fetch(`${client.baseUrl}/v1/models/nope/score`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${API_KEY}` },
+          body: inline,
+        });
         expect(missing.status).toBe(404);
         const missingVersion = await client.request('POST', '/v1/scorings', { category: 'screw', version: 'v9', input: `s3://${setup.bucket}/inputs/mixed/` });
         expect(missingVersion.status).toBe(404);
@@ -266,7 +320,12 @@ describeWithShared('scoring pool end to end: online and batch scoring through th
         const res = await fetch(`${client.baseUrl}/v1/scorings/upload`, { method: 'POST', headers: { authorization: `Bearer ${API_KEY}` }, body: form });
         expect(res.status).toBe(202);
         const { scoringId } = (await res.json()) as { scoringId: string };
-        const status = await pollUntil(() => client.request('GET', `/v1/scorings/${scoringId}`).then((r) => r.body as ScoringStatus), (s) => s.state === 'completed' || s.state === 'failed', 120_000, 'the scoring');
+        const status = await pollUntil(
+          () => client.request('GET', `/v1/scorings/${scoringId}`).then((r) => r.body as ScoringStatus),
+          (s) => s.state === 'completed' || s.state === 'failed',
+          120_000,
+          'the scoring',
+        );
         expect(status.state).toBe('completed');
         const rows = await resultRows(status);
         expect(rows.map((r) => r.file).sort()).toEqual(['good/000.png', 'good/001.png', 'scratch_head/000.png']);

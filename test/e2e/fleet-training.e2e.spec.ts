@@ -28,11 +28,13 @@ const SCREW = sharedPath('datasets/mvtec-ad/screw');
 /** A private Redis for this suite on a free port (set before it starts), so that restarting it touches nothing else. */
 let REDIS_PORT = 0;
 
-
 function infra(script: string, ...args: string[]): void {
-  execFileSync('bash', [path.join(REPO_ROOT, 'infra', script), ...args], { stdio: 'ignore', env: { ...process.env, PADIM_REDIS_PORT: String(REDIS_PORT) }, timeout: 120_000 });
+  execFileSync('bash', [path.join(REPO_ROOT, 'infra', script), ...args], {
+    stdio: 'ignore',
+    env: { ...process.env, PADIM_REDIS_PORT: String(REDIS_PORT) },
+    timeout: 120_000,
+  });
 }
-
 
 async function storeKeys(store: BlobStore, prefix = ''): Promise<string[]> {
   const keys: string[] = [];
@@ -85,7 +87,12 @@ describeWithShared('fleet end to end: HTTP API, worker processes, Redis, radosgw
           redisUrl: `redis://127.0.0.1:${REDIS_PORT}`,
           apiKey: API_KEY,
           scratchPrefix: 'padim-e2e-',
-          extra: (dir) => ({ PADIM_DATASET_ROOTS: `${sharedPath('datasets')},${dir}`, PADIM_SCRATCH_DIR: path.join(dir, 'reduce'), JOB_ATTEMPTS: '6', JOB_BACKOFF_MS: '2000' }),
+          extra: (dir) => ({
+            PADIM_DATASET_ROOTS: `${sharedPath('datasets')},${dir}`,
+            PADIM_SCRATCH_DIR: path.join(dir, 'reduce'),
+            JOB_ATTEMPTS: '6',
+            JOB_BACKOFF_MS: '2000',
+          }),
         });
         ({ store, registry, env, scratch } = setup);
         api = await FleetProcess.startApi(env);
@@ -140,7 +147,12 @@ describeWithShared('fleet end to end: HTTP API, worker processes, Redis, radosgw
       it('recovers a shard whose worker is killed mid-way (stalled job) and makes the same model', async () => {
         const runId = await client.train({ category: 'screw-kill', dataset: path.join(SCREW, 'train/good'), backbone: 'resnet18', shards: 2 });
         // Wait until a shard is part-way, then SIGKILL the process that holds it.
-        const running = await pollUntil(() => client.status(runId), (s) => s.shards.some((x) => x.state === 'active' && x.imagesDone > 0 && x.imagesDone < x.imagesTotal), 120_000, 'a shard in progress');
+        const running = await pollUntil(
+          () => client.status(runId),
+          (s) => s.shards.some((x) => x.state === 'active' && x.imagesDone > 0 && x.imagesDone < x.imagesTotal),
+          120_000,
+          'a shard in progress',
+        );
         expect(running.state).toBe('running');
         for (const worker of workers.splice(0)) await worker.kill('SIGKILL');
         await startWorker('worker-3');
@@ -157,14 +169,24 @@ describeWithShared('fleet end to end: HTTP API, worker processes, Redis, radosgw
         const strict = { ...env, MAX_STALLED_COUNT: '0', LOCK_DURATION_MS: '2000', STALLED_INTERVAL_MS: '1000' };
         const frozen = await FleetProcess.startWorker('worker-frozen', strict);
         const runId = await client.train({ category: 'screw-stall', dataset: path.join(SCREW, 'train/good'), backbone: 'resnet18', shards: 1 });
-        await pollUntil(() => client.status(runId), (s) => s.shards[0]?.state === 'active' && s.shards[0].imagesDone > 0, 120_000, 'the shard in progress');
+        await pollUntil(
+          () => client.status(runId),
+          (s) => s.shards[0]?.state === 'active' && s.shards[0].imagesDone > 0,
+          120_000,
+          'the shard in progress',
+        );
         // A worker that no longer runs (stopped, not killed) renews no lock: its job stalls, and the next worker to take it fails it.
         frozen.child.kill('SIGSTOP');
         workers.push(await FleetProcess.startWorker('worker-strict', strict));
         const status = await client.waitForRun(runId);
         await frozen.kill('SIGKILL');
         expect([status.state, status.error]).toEqual(['failed', expect.stringMatching(/shard 0: job stalled more than allowable limit/)]);
-        await pollUntil(() => storeKeys(store, `runs/${runId}/`), (keys) => keys.length === 0, 30_000, 'the run to be cleaned up');
+        await pollUntil(
+          () => storeKeys(store, `runs/${runId}/`),
+          (keys) => keys.length === 0,
+          30_000,
+          'the run to be cleaned up',
+        );
         expect((await client.request('GET', '/v1/models/screw-stall')).status).toBe(404);
         await expectNoLeftovers();
         for (const worker of workers.splice(0)) await worker.kill('SIGKILL');
@@ -174,7 +196,12 @@ describeWithShared('fleet end to end: HTTP API, worker processes, Redis, radosgw
 
       it('rides out an S3 outage of 20 s during a run with retries', async () => {
         const runId = await client.train({ category: 'screw-outage', dataset: path.join(SCREW, 'train/good'), backbone: 'resnet18', shards: 2 });
-        await pollUntil(() => client.status(runId), (s) => s.shards.some((x) => x.state === 'active'), 120_000, 'a shard to start');
+        await pollUntil(
+          () => client.status(runId),
+          (s) => s.shards.some((x) => x.state === 'active'),
+          120_000,
+          'a shard to start',
+        );
         infra('radosgw.sh', 'stop-gateway');
         try {
           const ready = await client.request('GET', '/readyz', undefined, { auth: false });
@@ -243,12 +270,15 @@ describeWithShared('fleet end to end: HTTP API, worker processes, Redis, radosgw
       it('trains from an S3 prefix with corrupt images among good ones, reporting them', async () => {
         const data = path.join(scratch, 'prefix-data');
         await generateSyntheticDataset(data, { size: 96, train: 10, testGood: 1, testPerDefect: 1 });
-        for (const file of await listImagesRecursive(path.join(data, 'train/good'))) await store.put(`datasets/weave/${path.basename(file)}`, await fs.readFile(file));
+        for (const file of await listImagesRecursive(path.join(data, 'train/good')))
+          await store.put(`datasets/weave/${path.basename(file)}`, await fs.readFile(file));
         const good = await fs.readFile((await listImagesRecursive(path.join(data, 'train/good')))[0]);
         await store.put('datasets/weave/truncated.png', good.subarray(0, 200));
         await store.put('datasets/weave/not-an-image.png', 'hello');
         await store.put('datasets/weave/empty.png', new Uint8Array(0));
-        const status = await client.waitForRun(await client.train({ category: 'weave-s3', dataset: `s3://${setup.bucket}/datasets/weave/`, size: 64, shards: 2, holdout: 0 }));
+        const status = await client.waitForRun(
+          await client.train({ category: 'weave-s3', dataset: `s3://${setup.bucket}/datasets/weave/`, size: 64, shards: 2, holdout: 0 }),
+        );
         expect(status.error).toBeUndefined();
         expect(status.state).toBe('completed');
         const { manifest } = await fleetModel('weave-s3', status.version);
@@ -293,7 +323,9 @@ describeWithShared('fleet end to end: HTTP API, worker processes, Redis, radosgw
       it('fails a run whose images are all unreadable, with the reason, and leaves nothing behind', async () => {
         await store.put('datasets/broken/a.png', 'not a png');
         await store.put('datasets/broken/b.png', 'not a png either');
-        const status = await client.waitForRun(await client.train({ category: 'broken', dataset: `s3://${setup.bucket}/datasets/broken/`, size: 64, holdout: 0 }));
+        const status = await client.waitForRun(
+          await client.train({ category: 'broken', dataset: `s3://${setup.bucket}/datasets/broken/`, size: 64, holdout: 0 }),
+        );
         expect(status.state).toBe('failed');
         expect(status.error).toMatch(/at least 2 usable images.*a\.png/);
         expect((await client.request('GET', '/v1/models/broken')).status).toBe(404);
@@ -302,11 +334,21 @@ describeWithShared('fleet end to end: HTTP API, worker processes, Redis, radosgw
 
       it('cancels a running run: its jobs stop and nothing it wrote is left', async () => {
         const runId = await client.train({ category: 'screw-cancel', dataset: path.join(SCREW, 'train/good'), backbone: 'resnet18', shards: 2 });
-        await pollUntil(() => client.status(runId), (s) => s.shards.some((x) => x.state === 'active'), 120_000, 'a shard to start');
+        await pollUntil(
+          () => client.status(runId),
+          (s) => s.shards.some((x) => x.state === 'active'),
+          120_000,
+          'a shard to start',
+        );
         const cancel = await client.request('DELETE', `/v1/trainings/${runId}`);
         expect(cancel.status).toBe(202);
         expect(cancel.body.state).toBe('cancelled');
-        await pollUntil(() => client.status(runId), (s) => s.shards.every((x) => x.state !== 'active' && x.state !== 'waiting') && s.reduce.state !== 'active', 120_000, 'the jobs to stop');
+        await pollUntil(
+          () => client.status(runId),
+          (s) => s.shards.every((x) => x.state !== 'active' && x.state !== 'waiting') && s.reduce.state !== 'active',
+          120_000,
+          'the jobs to stop',
+        );
         expect((await client.status(runId)).state).toBe('cancelled');
         expect((await client.request('GET', '/v1/models/screw-cancel')).status).toBe(404);
         await expectNoLeftovers();
@@ -352,7 +394,9 @@ describeWithShared('fleet end to end: HTTP API, worker processes, Redis, radosgw
         expect((await client.request('GET', '/docs', undefined, { auth: false })).status).toBe(401);
         const doc = await client.request('GET', '/docs/openapi.json');
         expect(doc.status).toBe(200);
-        expect(Object.keys(doc.body.paths)).toEqual(expect.arrayContaining(['/v1/trainings', '/v1/trainings/batch', '/v1/trainings/{id}', '/v1/models/{category}']));
+        expect(Object.keys(doc.body.paths)).toEqual(
+          expect.arrayContaining(['/v1/trainings', '/v1/trainings/batch', '/v1/trainings/{id}', '/v1/models/{category}']),
+        );
         expect(doc.body.paths['/v1/trainings'].post.requestBody.content['application/json'].schema.properties.category).toBeDefined();
         expect((await client.request('GET', '/docs')).status).toBe(200);
       });

@@ -128,7 +128,13 @@ describeWithRedis('uploads through the API: limits while streaming, archives unp
         { name: 'archive', filename: name, data: readFileSync(archive) },
       ]);
 
-    const waitUntilPrepared = (runId: string) => pollUntil(() => client.status(runId), (s) => s.state !== 'preparing', 60_000, `run ${runId} to be prepared`);
+    const waitUntilPrepared = (runId: string) =>
+      pollUntil(
+        () => client.status(runId),
+        (s) => s.state !== 'preparing',
+        60_000,
+        `run ${runId} to be prepared`,
+      );
 
     beforeAll(async () => {
       setup = await setUpFleetE2e({
@@ -190,9 +196,16 @@ describeWithRedis('uploads through the API: limits while streaming, archives unp
       const res = await trainingUpload(bomb, 'bomb.tar.gz');
       const answeredMs = Date.now() - started;
       expect(res.status).toBe(202);
-      const status = await pollUntil(() => client.status(res.body.runId), (s) => s.state === 'failed' || s.state === 'queued', 60_000, 'the bomb to be refused');
+      const status = await pollUntil(
+        () => client.status(res.body.runId),
+        (s) => s.state === 'failed' || s.state === 'queued',
+        60_000,
+        'the bomb to be refused',
+      );
       const rssAfter = rssBytes(pid);
-      console.log(`API RSS around a 3 x 400 MiB tar.gz bomb upload: ${(rssBefore / MiB).toFixed(0)} MB before, ${(rssAfter / MiB).toFixed(0)} MB after; answered in ${answeredMs} ms`);
+      console.log(
+        `API RSS around a 3 x 400 MiB tar.gz bomb upload: ${(rssBefore / MiB).toFixed(0)} MB before, ${(rssAfter / MiB).toFixed(0)} MB after; answered in ${answeredMs} ms`,
+      );
       expect(status.state).toBe('failed');
       expect(status.error).toMatch(/^archive bomb\.tar\.gz: suspicious compression ratio of \d+:1 \(limit 200:1; possible gzip bomb\)$/);
       expect(await storeKeys(store, `runs/${res.body.runId}/`)).toEqual([]);
@@ -266,7 +279,13 @@ describeWithRedis('uploads through the API: limits while streaming, archives unp
       const before = await storeKeys(store);
       for (const [route, fields] of [
         ['/v1/trainings/upload', [{ name: 'request', value: JSON.stringify({ category: 'weave' }) }]],
-        ['/v1/scorings/upload', [{ name: 'category', value: 'widget' }, { name: 'version', value: 'v1' }]],
+        [
+          '/v1/scorings/upload',
+          [
+            { name: 'category', value: 'widget' },
+            { name: 'version', value: 'v1' },
+          ],
+        ],
       ] as const) {
         const req = http.request(`${client.baseUrl}${route}`, {
           method: 'POST',
@@ -277,9 +296,19 @@ describeWithRedis('uploads through the API: limits while streaming, archives unp
         req.write(partHeader({ name: 'archive', filename: 'half.zip', data: Buffer.alloc(0) }));
         for await (const chunk of zipLikeBytes(36)) if (!req.write(chunk)) await new Promise((r) => req.once('drain', r));
         // The first 16 MiB parts are in the store by now, in a multipart upload that is still open.
-        await pollUntil(() => unfinishedUploads(setup.bucket), (count) => count > 0, 10_000, 'a multipart upload to begin');
+        await pollUntil(
+          () => unfinishedUploads(setup.bucket),
+          (count) => count > 0,
+          10_000,
+          'a multipart upload to begin',
+        );
         req.destroy();
-        await pollUntil(() => unfinishedUploads(setup.bucket), (count) => count === 0, 10_000, `the aborted write of ${route} to be abandoned`);
+        await pollUntil(
+          () => unfinishedUploads(setup.bucket),
+          (count) => count === 0,
+          10_000,
+          `the aborted write of ${route} to be abandoned`,
+        );
       }
       expect(await storeKeys(store)).toEqual(before);
     }, 60_000);
@@ -298,7 +327,10 @@ describeWithRedis('uploads through the API: limits while streaming, archives unp
       expect(await storeKeys(store, 'uploads/')).toEqual(uploadsBefore);
 
       // No score worker: two requests wait for the pool (until SCORE_TIMEOUT_MS), a third is turned away at once.
-      const held = [postMultipart(client.baseUrl, '/v1/models/widget/score?version=v1', [image(1)]), postMultipart(client.baseUrl, '/v1/models/widget/score?version=v1', [image(2)])];
+      const held = [
+        postMultipart(client.baseUrl, '/v1/models/widget/score?version=v1', [image(1)]),
+        postMultipart(client.baseUrl, '/v1/models/widget/score?version=v1', [image(2)]),
+      ];
       await sleep(1000);
       const third = await postMultipart(client.baseUrl, '/v1/models/widget/score?version=v1', [image(3)]);
       expect([third.status, third.body.message]).toEqual([429, expect.stringMatching(/ONLINE_MAX_CONCURRENT=2/)]);

@@ -20,7 +20,9 @@ describe('a fresh clone with nothing beside it', () => {
   beforeAll(async () => {
     tmp = await fs.realpath(await fs.mkdtemp(path.join(os.tmpdir(), 'padim-fresh-clone-')));
     clone = path.join(tmp, 'padim-fleet');
-    const tracked = execFileSync('git', ['ls-files', '-z'], { cwd: REPO_ROOT, encoding: 'utf8' }).split('\0').filter((f) => f !== '');
+    const tracked = execFileSync('git', ['ls-files', '-z'], { cwd: REPO_ROOT, encoding: 'utf8' })
+      .split('\0')
+      .filter((f) => f !== '');
     for (const file of tracked) {
       // A file deleted in the working tree but not yet in the index is not part of the clone either.
       if (!existsSync(path.join(REPO_ROOT, file))) continue;
@@ -28,7 +30,11 @@ describe('a fresh clone with nothing beside it', () => {
       await fs.copyFile(path.join(REPO_ROOT, file), path.join(clone, file));
     }
     await linkNodeModules(REPO_ROOT, clone);
-    execFileSync(process.execPath, [path.join(clone, 'node_modules/typescript/bin/tsc'), '-b', 'apps/cli', 'apps/api', 'apps/worker'], { cwd: clone, env, stdio: 'pipe' });
+    execFileSync(process.execPath, [path.join(clone, 'node_modules/typescript/bin/tsc'), '-b', 'apps/cli', 'apps/api', 'apps/worker'], {
+      cwd: clone,
+      env,
+      stdio: 'pipe',
+    });
     await generateSyntheticDataset(path.join(tmp, 'data'), { size: 128, train: 12, testGood: 0, testPerDefect: 0 });
   }, 240_000);
 
@@ -65,7 +71,9 @@ describe('a fresh clone with nothing beside it', () => {
   }, 60_000);
 
   it('keeps the weights, their checksums and their licence in the inference package file list', () => {
-    const [pack] = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: path.join(clone, 'libs/inference'), env, encoding: 'utf8' }));
+    const [pack] = JSON.parse(
+      execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: path.join(clone, 'libs/inference'), env, encoding: 'utf8' }),
+    );
     const files = new Set(pack.files.map((f: { path: string }) => f.path));
     const assets = ['LICENSE', 'SHA256SUMS', 'conv1.weight.npy', 'layer3.1.conv2.weight.npy'].map((f) => `assets/resnet18-torchvision/${f}`);
     for (const asset of assets) expect(files).toContain(asset);

@@ -61,7 +61,11 @@ describeWithRedis('model archives between two fleets', () => {
       const form = new FormData();
       for (const [k, v] of Object.entries(fields)) form.append(k, v);
       form.append('archive', new Blob([archive]), 'screw-v7.tar');
-      const res = await fetch(`http://127.0.0.1:${to.port}/v1/models/${category}/import`, { method: 'POST', headers: { authorization: `Bearer ${API_KEY}` }, body: form });
+      const res = await fetch(`http://127.0.0.1:${to.port}/v1/models/${category}/import`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${API_KEY}` },
+        body: form,
+      });
       return { status: res.status, body: await res.json() };
     }
 
@@ -87,7 +91,10 @@ describeWithRedis('model archives between two fleets', () => {
       expect(again.status).toBe(409);
       expect(again.body.message).toMatch(/screw\/v7: already exists/);
 
-      expect(await upload('screw', archive, { version: 'v8', promote: 'true' })).toEqual({ status: 201, body: { category: 'screw', version: 'v8', current: 'v8' } });
+      expect(await upload('screw', archive, { version: 'v8', promote: 'true' })).toEqual({
+        status: 201,
+        body: { category: 'screw', version: 'v8', current: 'v8' },
+      });
       expect(await uploadsLeft()).toEqual([]);
     }, 60_000);
 
@@ -104,7 +111,11 @@ describeWithRedis('model archives between two fleets', () => {
 
     it('answers 404 for a missing version, 400 without an archive or with a bad field', async () => {
       expect((await source.request('GET', '/v1/models/screw/versions/nope/archive')).status).toBe(404);
-      const noFile = await fetch(`http://127.0.0.1:${to.port}/v1/models/screw/import`, { method: 'POST', headers: { authorization: `Bearer ${API_KEY}` }, body: new FormData() });
+      const noFile = await fetch(`http://127.0.0.1:${to.port}/v1/models/screw/import`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${API_KEY}` },
+        body: new FormData(),
+      });
       expect(noFile.status).toBe(400);
       expect(((await noFile.json()) as { message: string }).message).toMatch(/archive: upload an archive/);
       const badField = await upload('screw', Buffer.from('x'), { promote: 'yes' });

@@ -56,13 +56,17 @@ describeWithRedis('registry routes on two API processes', () => {
 
       await publish('without-report');
       const missing = await promoter.request('GET', '/v1/models/screw/versions/without-report/report/report.html');
-      expect([missing.status, missing.body.message]).toEqual([404, expect.stringContaining('screw/without-report has no report.html in its evaluation report')]);
+      expect([missing.status, missing.body.message]).toEqual([
+        404,
+        expect.stringContaining('screw/without-report has no report.html in its evaluation report'),
+      ]);
       const noVersion = await promoter.request('GET', '/v1/models/screw/versions/nope/report/report.html');
       expect([noVersion.status, noVersion.body.message]).toEqual([404, 'no version nope of category screw']);
       const badName = await promoter.request('GET', '/v1/models/screw/versions/with-report/report/manifest.json');
       expect([badName.status, badName.body.message]).toEqual([400, expect.stringMatching(/file.*must be report\.html or a PNG of the report/)]);
       expect((await promoter.request('GET', '/v1/models/screw/versions/with-report/report/roc.png', undefined, { auth: false })).status).toBe(401);
-      for (const version of ['with-report', 'without-report']) expect((await deleter.request('DELETE', `/v1/models/screw/versions/${version}`)).status).toBe(204);
+      for (const version of ['with-report', 'without-report'])
+        expect((await deleter.request('DELETE', `/v1/models/screw/versions/${version}`)).status).toBe(204);
     }, 60_000);
 
     it('promote on one API and delete on the other, sent together 30 times: one wins each round and current always exists', async () => {

@@ -69,7 +69,12 @@ describeWithShared('online scoring end to end: time-outs, failures and same-name
         (await queue.getJobs(states)).filter((job) => job.name === JobName.ScoreImages);
 
       beforeAll(async () => {
-        setup = await setUpFleetE2e({ redisUrl: redisTestUrl(), apiKey: API_KEY, scratchPrefix: 'padim-e2e-online-', extra: () => ({ WORKER_ROLES: 'score' }) });
+        setup = await setUpFleetE2e({
+          redisUrl: redisTestUrl(),
+          apiKey: API_KEY,
+          scratchPrefix: 'padim-e2e-online-',
+          extra: () => ({ WORKER_ROLES: 'score' }),
+        });
         store = setup.store;
         redis = createRedis(redisTestUrl(), 'padim-test');
         queue = new Queue(QueueName.Score, { connection: redis, prefix: setup.env.PADIM_QUEUE_PREFIX });
@@ -91,7 +96,10 @@ describeWithShared('online scoring end to end: time-outs, failures and same-name
       }, 120_000);
 
       it('answers 504 when no worker answers in time, and leaves neither the job nor the images behind', async () => {
-        const res = await score(impatientUrl, [{ name: '000.png', data: images['good/000.png'] }, { name: '001.png', data: images['scratch_head/000.png'] }]);
+        const res = await score(impatientUrl, [
+          { name: '000.png', data: images['good/000.png'] },
+          { name: '001.png', data: images['scratch_head/000.png'] },
+        ]);
         expect(res.status).toBe(504);
         expect(((await res.json()) as { message: string }).message).toMatch(/no score worker answered within 300 ms/);
         expect(await onlineJobs(['waiting', 'delayed', 'prioritized', 'active'])).toEqual([]);
@@ -103,7 +111,12 @@ describeWithShared('online scoring end to end: time-outs, failures and same-name
         // The worker takes the job at once, but loading the model takes it longer than the API waits.
         const res = await score(impatientUrl, [{ name: '000.png', data: images['scratch_head/000.png'] }]);
         expect(res.status).toBe(504);
-        await pollUntil(() => onlineJobs(['waiting', 'delayed', 'prioritized', 'active']), (jobs) => jobs.length === 0, 60_000, 'the late job to end');
+        await pollUntil(
+          () => onlineJobs(['waiting', 'delayed', 'prioritized', 'active']),
+          (jobs) => jobs.length === 0,
+          60_000,
+          'the late job to end',
+        );
         const ended = await onlineJobs(['completed', 'failed']);
         expect(ended.map((job) => [job.failedReason, job.returnvalue])).toEqual([[undefined, null]]);
         await expectNothingLeft();
@@ -111,7 +124,10 @@ describeWithShared('online scoring end to end: time-outs, failures and same-name
 
       it('rejects a file name that is too long with a 400 naming the field and the file, before storing anything', async () => {
         const long = `${'frame-'.repeat(100)}.png`;
-        const res = await score(`http://127.0.0.1:${setup.port}`, [{ name: 'ok.png', data: images['good/000.png'] }, { name: long, data: images['good/000.png'] }]);
+        const res = await score(`http://127.0.0.1:${setup.port}`, [
+          { name: 'ok.png', data: images['good/000.png'] },
+          { name: long, data: images['good/000.png'] },
+        ]);
         expect(res.status).toBe(400);
         const { message } = (await res.json()) as { message: string };
         expect(message).toMatch(/^images\.1 \("frame-frame-.*….*\.png"\): must be at most 255 characters/);

@@ -103,7 +103,7 @@ function balancedEnd(text: string, start: number): number {
   return -1;
 }
 
-describeWithShared('the README\'s fleet commands, run as written', () => {
+describeWithShared("the README's fleet commands, run as written", () => {
   describeWithRedis('with Redis', () => {
     describeWithS3('with S3', () => {
       let setup: FleetE2e;
@@ -113,7 +113,12 @@ describeWithShared('the README\'s fleet commands, run as written', () => {
       beforeAll(async () => {
         // The blocks' `npm run build` is left to the caller, as for every e2e test: without it the API never answers.
         for (const main of [API_MAIN, WORKER_MAIN]) if (!existsSync(main)) throw new Error(`${main} is missing: run \`npm run build\` first`);
-        setup = await setUpFleetE2e({ redisUrl: redisTestUrl(), apiKey: 'unused-the-readme-makes-its-own-key', scratchPrefix: 'padim-readme-', extra: () => ({}) });
+        setup = await setUpFleetE2e({
+          redisUrl: redisTestUrl(),
+          apiKey: 'unused-the-readme-makes-its-own-key',
+          scratchPrefix: 'padim-readme-',
+          extra: () => ({}),
+        });
         const blocks = bashBlocksOf(readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8'), SECTIONS);
         expect(blocks.map((b) => b.section)).toEqual(expect.arrayContaining(SECTIONS));
         let script = blocks.map((b) => `# --- ${b.section}\n${b.code}`).join('\n');
@@ -149,17 +154,17 @@ describeWithShared('the README\'s fleet commands, run as written', () => {
       });
 
       // curl's own errors first (the processes' logs fill the tail), then the end of the output.
-  const failure = () => {
-    const lines = result.output.split('\n');
-    const curlErrors = [...result.output.matchAll(/curl: \((?!7\))\d+\)[^\n]*/g)].map((m) => m[0]);
-    return `the README's commands failed (exit ${result.code}):\n${curlErrors.join('\n')}\nlast output:\n${lines.slice(-40).join('\n')}`;
-  };
+      const failure = () => {
+        const lines = result.output.split('\n');
+        const curlErrors = [...result.output.matchAll(/curl: \((?!7\))\d+\)[^\n]*/g)].map((m) => m[0]);
+        return `the README's commands failed (exit ${result.code}):\n${curlErrors.join('\n')}\nlast output:\n${lines.slice(-40).join('\n')}`;
+      };
 
       it('runs every command of the blocks without an error (curl -f fails on any 4xx or 5xx)', () => {
         if (result.code !== 0) throw new Error(failure());
       });
 
-      it('trains screw through the API to a completed run and a current version with its threshold\'s false-positive rate', () => {
+      it("trains screw through the API to a completed run and a current version with its threshold's false-positive rate", () => {
         const json = jsonObjects(result.output);
         const status = json.find((j) => typeof j.runId === 'string' && 'shards' in j);
         expect(status).toMatchObject({ state: 'completed', category: 'screw', heldOutCount: 32 });
@@ -173,7 +178,9 @@ describeWithShared('the README\'s fleet commands, run as written', () => {
       it('scores an image online and a batch archive with the trained model', () => {
         const json = jsonObjects(result.output);
         const online = json.find((j) => Array.isArray(j.results));
-        expect(online?.results).toEqual([expect.objectContaining({ score: expect.any(Number), label: expect.stringMatching(/^(normal|anomalous)$/), threshold: expect.any(Number) })]);
+        expect(online?.results).toEqual([
+          expect.objectContaining({ score: expect.any(Number), label: expect.stringMatching(/^(normal|anomalous)$/), threshold: expect.any(Number) }),
+        ]);
         const csv = result.output.split('\n');
         const header = csv.findIndex((l) => l.startsWith('file,score,normalizedScore,label'));
         expect(header).toBeGreaterThanOrEqual(0);

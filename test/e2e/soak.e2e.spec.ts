@@ -8,16 +8,21 @@ import { describeWithShared } from '../../libs/inference/src/testing/shared-data
 /** The short soak's summary (apps/cli/src/soak/soak.ts): its last line of output. */
 function runShortSoak(): Promise<{ code: number | null; summary: any; stderr: string }> {
   return new Promise((resolve) => {
-    const child = execFile(process.execPath, [path.join(REPO_ROOT, 'apps/cli/dist/soak/soak.js'), '--short'], { maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
-      const last = stdout.trim().split('\n').pop() ?? '';
-      let summary: unknown = null;
-      try {
-        summary = JSON.parse(last);
-      } catch {
-        // no summary: the soak itself failed, and its stderr says why
-      }
-      resolve({ code: error ? (child.exitCode ?? 1) : 0, summary, stderr });
-    });
+    const child = execFile(
+      process.execPath,
+      [path.join(REPO_ROOT, 'apps/cli/dist/soak/soak.js'), '--short'],
+      { maxBuffer: 64 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        const last = stdout.trim().split('\n').pop() ?? '';
+        let summary: unknown = null;
+        try {
+          summary = JSON.parse(last);
+        } catch {
+          // no summary: the soak itself failed, and its stderr says why
+        }
+        resolve({ code: error ? (child.exitCode ?? 1) : 0, summary, stderr });
+      },
+    );
   });
 }
 
@@ -38,7 +43,12 @@ describeWithShared('soak: the fleet under load with worker kills, a store outage
       // Batch scoring: one correct row per archive entry, corrupt entries included.
       expect(summary.batchScoringsFailed).toEqual([]);
       expect(summary.batchRowsExpected).toBeGreaterThan(0);
-      expect({ rows: summary.batchRows, lost: summary.lostRows, duplicated: summary.duplicateRows, wrong: summary.wrongRows }).toEqual({ rows: summary.batchRowsExpected, lost: 0, duplicated: 0, wrong: 0 });
+      expect({ rows: summary.batchRows, lost: summary.lostRows, duplicated: summary.duplicateRows, wrong: summary.wrongRows }).toEqual({
+        rows: summary.batchRowsExpected,
+        lost: 0,
+        duplicated: 0,
+        wrong: 0,
+      });
       // Online scoring answers, and fails only while a fault lasts.
       expect(summary.onlineRequests).toBeGreaterThan(0);
       expect(summary.onlineErrorsOutsideFaults).toBe(0);

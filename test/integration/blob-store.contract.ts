@@ -4,7 +4,16 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { PassThrough, Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
-import { BlobNotFoundError, BlobRangeError, InvalidKeyError, SizeLimitError, compareKeys, putLimited, type BlobInfo, type BlobStore } from '@padim-fleet/storage';
+import {
+  BlobNotFoundError,
+  BlobRangeError,
+  InvalidKeyError,
+  SizeLimitError,
+  compareKeys,
+  putLimited,
+  type BlobInfo,
+  type BlobStore,
+} from '@padim-fleet/storage';
 
 export interface BlobStoreContractOptions {
   /** A store of the same kind that cannot do any I/O (unreachable server, missing folder). */

@@ -8,13 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { CreateMultipartUploadCommand, ListMultipartUploadsCommand, UploadPartCommand } from '@aws-sdk/client-s3';
-import {
-  InvalidKeyError,
-  LocalBlobStore,
-  S3BlobStore,
-  createBlobStore,
-  type BlobStore,
-} from '@padim-fleet/storage';
+import { InvalidKeyError, LocalBlobStore, S3BlobStore, createBlobStore, type BlobStore } from '@padim-fleet/storage';
 import { blobStoreContract, collect, generatedStream, sha256OfStream } from './blob-store.contract';
 import { createTestBucket, describeWithS3, removeTestBucket, s3TestSettings, s3TestStore, testName } from '../support/services';
 
@@ -186,15 +180,10 @@ describeWithS3('S3BlobStore on radosgw', () => {
     return store;
   };
 
-  blobStoreContract(
-    'S3 (radosgw)',
-    makeStore,
-    async (store) => wipe((store as S3BlobStore).prefix),
-    {
-      makeOffline: () => new S3BlobStore({ ...s3TestSettings(), endpoint: 'http://127.0.0.1:1', bucket, maxAttempts: 1 }),
-      listPageSize: LIST_PAGE_SIZE,
-    },
-  );
+  blobStoreContract('S3 (radosgw)', makeStore, async (store) => wipe((store as S3BlobStore).prefix), {
+    makeOffline: () => new S3BlobStore({ ...s3TestSettings(), endpoint: 'http://127.0.0.1:1', bucket, maxAttempts: 1 }),
+    listPageSize: LIST_PAGE_SIZE,
+  });
 
   describe('S3 specifics', () => {
     let store: S3BlobStore;
@@ -245,7 +234,15 @@ describeWithS3('S3BlobStore on radosgw', () => {
       const other = s3TestStore(bucket, { prefix: `${store.prefix}elsewhere-not-mine/` });
       stores.push(other);
       const started = await store.client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: `${store.prefix}crashed/partial` }));
-      await store.client.send(new UploadPartCommand({ Bucket: bucket, Key: `${store.prefix}crashed/partial`, UploadId: started.UploadId, PartNumber: 1, Body: Buffer.alloc(1024, 1) }));
+      await store.client.send(
+        new UploadPartCommand({
+          Bucket: bucket,
+          Key: `${store.prefix}crashed/partial`,
+          UploadId: started.UploadId,
+          PartNumber: 1,
+          Body: Buffer.alloc(1024, 1),
+        }),
+      );
       const uploadsBelow = async (prefix: string) =>
         ((await store.client.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: prefix }))).Uploads ?? []).map((u) => u.Key);
       expect(await uploadsBelow(store.prefix)).toEqual([`${store.prefix}crashed/partial`]);

@@ -64,7 +64,11 @@ function registryCases(makeStore: () => Promise<BlobStore>, cleanup: (store: Blo
     const i = await registry.writeArtifact(category, version, 'inv_cholesky.f32', Readable.from([inv.subarray(0, 1_000_000), inv.subarray(1_000_000)]));
     expect(m).toEqual({ key: `models/${category}/${version}/mean.f32`, bytes: mean.length, sha256: sha256(mean) });
     expect(i).toEqual({ key: `models/${category}/${version}/inv_cholesky.f32`, bytes: inv.length, sha256: sha256(inv) });
-    const manifest = { formatVersion: 1, version, tensors: { 'mean.f32': { bytes: m.bytes, sha256: m.sha256 }, 'inv_cholesky.f32': { bytes: i.bytes, sha256: i.sha256 } } };
+    const manifest = {
+      formatVersion: 1,
+      version,
+      tensors: { 'mean.f32': { bytes: m.bytes, sha256: m.sha256 }, 'inv_cholesky.f32': { bytes: i.bytes, sha256: i.sha256 } },
+    };
     await registry.writeManifest(category, version, manifest);
     return { mean, manifest };
   }
@@ -192,7 +196,10 @@ function registryCases(makeStore: () => Promise<BlobStore>, cleanup: (store: Blo
     await registry.writeArtifact('screw', 'v2', 'inv_cholesky.f32', Buffer.from('also'));
     await expect(registry.deleteUnpublishedVersion('screw', 'v2')).resolves.toBe(2);
     await expect(registry.deleteUnpublishedVersion('screw', 'v1')).resolves.toBe(0);
-    expect(await collect(store.list('models/screw/'))).toEqual([expect.objectContaining({ key: 'models/screw/v1/manifest.json' }), expect.objectContaining({ key: 'models/screw/v1/mean.f32' })]);
+    expect(await collect(store.list('models/screw/'))).toEqual([
+      expect.objectContaining({ key: 'models/screw/v1/manifest.json' }),
+      expect.objectContaining({ key: 'models/screw/v1/mean.f32' }),
+    ]);
   });
 
   it('rejects bad category, version and artifact names before touching the store', async () => {

@@ -71,7 +71,10 @@ describe('run listings and progress read from Redis in a few commands', () => {
     try {
       const plans = Array.from({ length: 30 }, (_, i) => plan(new Date(Date.UTC(2026, 0, 1, 0, 0, i))));
       for (const p of plans) await runs.submit(p);
-      const newest = plans.slice(-3).reverse().map((p) => p.runId);
+      const newest = plans
+        .slice(-3)
+        .reverse()
+        .map((p) => p.runId);
 
       let listed: { runId: string }[] = [];
       const cost = await commandsOf(server, async () => (listed = await runs.list(3)));
@@ -91,11 +94,19 @@ describe('run listings and progress read from Redis in a few commands', () => {
     const scorings = new ScoringRuns(redis, prefix, { attempts: 1, backoffMs: 1000 });
     const blocking = createRedis(server.url, 'test-worker');
     // A stand-in for the prepare job: it plans 40 chunks of 2 images (their jobs are not needed to read progress).
-    const worker = new Worker(QueueName.Score, async (job) => (job.name === JobName.PrepareScoring ? { version: 'v1', images: 80, chunks: 40 } : null), { connection: blocking, prefix });
+    const worker = new Worker(QueueName.Score, async (job) => (job.name === JobName.PrepareScoring ? { version: 'v1', images: 80, chunks: 40 } : null), {
+      connection: blocking,
+      prefix,
+    });
     try {
       const scoringId = randomUUID();
       await scorings.submit({ scoringId, category: 'line', version: 'v1', input: 's3://bucket/prefix/', chunkSize: 2, createdAt: new Date().toISOString() });
-      await pollUntil(() => scorings.queue.getJobState(scoringId), (s) => s === 'completed', 10_000, 'the prepare job');
+      await pollUntil(
+        () => scorings.queue.getJobState(scoringId),
+        (s) => s === 'completed',
+        10_000,
+        'the prepare job',
+      );
       await scorings.recordChunkProgress(scoringId, 0, 2);
       await scorings.recordChunkProgress(scoringId, 1, 1);
       await scorings.recordChunkFailure(scoringId, 2, 'store unavailable');

@@ -13,13 +13,7 @@ import {
   trainModel,
   imageBatches,
 } from '@padim-fleet/inference';
-import {
-  GaussianAccumulator,
-  accumulateEmbeddings,
-  createGaussianAccumulator,
-  finalizeGaussian,
-  mergeGaussianAccumulators,
-} from '@padim-fleet/padim-core';
+import { GaussianAccumulator, accumulateEmbeddings, createGaussianAccumulator, finalizeGaussian, mergeGaussianAccumulators } from '@padim-fleet/padim-core';
 import { describeWithShared, sharedPath } from '../../libs/inference/src/testing/shared-data';
 
 const screw = () => sharedPath('datasets', 'mvtec-ad', 'screw');
@@ -68,7 +62,11 @@ describeWithShared('PaDiM-R18 on MVTec screw (resnet18, d=100, seed 42, 256x256)
     const identity = perImage.map((_, i) => i);
     const shuffled = [...identity].sort((a, b) => ((a * 7919) % 23) - ((b * 7919) % 23));
     const one = finalizeGaussian(shardAccumulators(1, identity));
-    for (const [shards, order] of [[3, shuffled], [7, identity], [7, shuffled.reverse()]] as const) {
+    for (const [shards, order] of [
+      [3, shuffled],
+      [7, identity],
+      [7, shuffled.reverse()],
+    ] as const) {
       const other = finalizeGaussian(shardAccumulators(shards, [...order]));
       expect(maxRelativeDifference(one.mean, other.mean)).toBeLessThanOrEqual(1e-9);
       expect(maxRelativeDifference(one.invCholesky, other.invCholesky)).toBeLessThanOrEqual(1e-9);
@@ -83,4 +81,3 @@ function maxRelativeDifference(a: Float64Array, b: Float64Array): number {
   for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]) / scale);
   return worst;
 }
-

@@ -3,7 +3,17 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { Queue, QueueEvents } from 'bullmq';
-import { FleetConfig, JobName, QueueName, TrainingPlan, TrainingRequest, TrainingStatus, abortStaleWrites, loadFleetConfig, trainingRequest } from '@padim-fleet/contracts';
+import {
+  FleetConfig,
+  JobName,
+  QueueName,
+  TrainingPlan,
+  TrainingRequest,
+  TrainingStatus,
+  abortStaleWrites,
+  loadFleetConfig,
+  trainingRequest,
+} from '@padim-fleet/contracts';
 import { TrainingRuns, createRedis, loadRegistryModel, planTraining } from '@padim-fleet/fleet';
 import { generateSyntheticDataset, listImagesRecursive, resolveBackbone, trainModel } from '@padim-fleet/inference';
 import { ModelManifest, deserializeAccumulator, parseModelManifest } from '@padim-fleet/padim-core';
@@ -78,7 +88,12 @@ describeWithShared('training flow (in-process workers, real Redis, local store)'
 
     function plan(input: Partial<TrainingRequest> & { dataset: string }, createdAt = new Date()): Promise<TrainingPlan> {
       const request = trainingRequest.parse({ category: 'weave', backbone: 'resnet18', size: 64, ...input });
-      return planTraining(request, { runId: crypto.randomUUID(), createdAt, datasetRoots: config.PADIM_DATASET_ROOTS, s3: { region: 'us-east-1', forcePathStyle: true } });
+      return planTraining(request, {
+        runId: crypto.randomUUID(),
+        createdAt,
+        datasetRoots: config.PADIM_DATASET_ROOTS,
+        s3: { region: 'us-east-1', forcePathStyle: true },
+      });
     }
 
     async function submit(planned: TrainingPlan): Promise<TrainingPlan> {
@@ -88,7 +103,12 @@ describeWithShared('training flow (in-process workers, real Redis, local store)'
 
     async function run(planned: TrainingPlan): Promise<TrainingStatus> {
       await submit(planned);
-      return pollUntil(() => runs.status(planned.runId).then((s) => s!), (s) => s.state === 'completed' || s.state === 'failed', 120_000, `run ${planned.runId}`);
+      return pollUntil(
+        () => runs.status(planned.runId).then((s) => s!),
+        (s) => s.state === 'completed' || s.state === 'failed',
+        120_000,
+        `run ${planned.runId}`,
+      );
     }
 
     async function train(input: Partial<TrainingRequest> & { dataset: string }): Promise<TrainingStatus> {
@@ -108,13 +128,24 @@ describeWithShared('training flow (in-process workers, real Redis, local store)'
       const status = await train({ dataset: path.join(data, 'train/good'), shards: 3 });
       expect(status.error).toBeUndefined();
       expect(status.state).toBe('completed');
-      expect(status.shards.map((s) => [s.state, s.imagesDone])).toEqual([['completed', 7], ['completed', 7], ['completed', 8]]);
+      expect(status.shards.map((s) => [s.state, s.imagesDone])).toEqual([
+        ['completed', 7],
+        ['completed', 7],
+        ['completed', 8],
+      ]);
       expect(status.heldOutCount).toBe(2);
       const manifest = await manifestOf(status);
       expect(await registry.getCurrent('weave')).toBe(status.version);
 
       const files = await listImagesRecursive(path.join(data, 'train/good'));
-      const local = await trainModel({ category: 'weave', files, backbone: await resolveBackbone('resnet18'), size: 64, runtime: { threads: 2 }, keepAccumulator: true });
+      const local = await trainModel({
+        category: 'weave',
+        files,
+        backbone: await resolveBackbone('resnet18'),
+        size: 64,
+        runtime: { threads: 2 },
+        keepAccumulator: true,
+      });
       expect(local.accumulator!.count).toBe(local.manifest.training.imageCount);
       const fleet = await loadTensors(manifest);
       expect(relativeDifference(fleet.mean, local.tensors.mean)).toBeLessThan(1e-5);
@@ -137,17 +168,29 @@ describeWithShared('training flow (in-process workers, real Redis, local store)'
       expect(status.result?.stages).not.toHaveProperty('mergeSeconds');
       const manifest = await manifestOf(status);
       const files = await listImagesRecursive(path.join(data, 'train/good'));
-      const local = await trainModel({ category: 'weave-one', files, backbone: await resolveBackbone('resnet18'), size: 64, runtime: { threads: 2 }, keepAccumulator: true });
+      const local = await trainModel({
+        category: 'weave-one',
+        files,
+        backbone: await resolveBackbone('resnet18'),
+        size: 64,
+        runtime: { threads: 2 },
+        keepAccumulator: true,
+      });
       const fleet = await loadTensors(manifest);
       expect(relativeDifference(fleet.mean, local.tensors.mean)).toBeLessThan(1e-5);
       expect(relativeDifference(fleet.invCholesky, local.tensors.invCholesky)).toBeLessThan(1e-5);
       expect(manifest.thresholds.rule).toBe(local.manifest.thresholds.rule);
       expect(manifest.thresholds.sampleCount).toBe(local.manifest.thresholds.sampleCount);
       expect(manifest.thresholds.image).toBeCloseTo(local.manifest.thresholds.image, 3);
-      expect([manifest.training.imageCount, manifest.training.heldOutCount]).toEqual([local.manifest.training.imageCount, local.manifest.training.heldOutCount]);
+      expect([manifest.training.imageCount, manifest.training.heldOutCount]).toEqual([
+        local.manifest.training.imageCount,
+        local.manifest.training.heldOutCount,
+      ]);
       expect(manifest.lineage).toEqual({ runId: status.runId, baseVersion: null });
       // The stored statistics are the fitted images' (checked against the manifest's SHA-256 on read).
-      const stored = deserializeAccumulator(new Uint8Array(await registry.readArtifact('weave-one', status.version, manifest.accumulator!.file, manifest.accumulator!)));
+      const stored = deserializeAccumulator(
+        new Uint8Array(await registry.readArtifact('weave-one', status.version, manifest.accumulator!.file, manifest.accumulator!)),
+      );
       expect(stored.count).toBe(local.accumulator!.count);
       expect(relativeDifference(Float32Array.from(stored.mean), Float32Array.from(local.accumulator!.mean))).toBeLessThan(1e-6);
       const left: string[] = [];
@@ -155,10 +198,17 @@ describeWithShared('training flow (in-process workers, real Redis, local store)'
       expect(left).toEqual([]);
     }, 240_000);
 
-    it('sets the threshold by the request\'s rule in the extract job\'s fit and in the reducer, as the in-process trainer does', async () => {
+    it("sets the threshold by the request's rule in the extract job's fit and in the reducer, as the in-process trainer does", async () => {
       const files = await listImagesRecursive(path.join(data, 'train/good'));
       // 2 held out: a target of 0.5 lets one of them through, halfway between their two scores
-      const local = await trainModel({ category: 'weave-fpr', files, backbone: await resolveBackbone('resnet18'), size: 64, runtime: { threads: 2 }, thresholdRule: { kind: 'fpr', fpr: 0.5 } });
+      const local = await trainModel({
+        category: 'weave-fpr',
+        files,
+        backbone: await resolveBackbone('resnet18'),
+        size: 64,
+        runtime: { threads: 2 },
+        thresholdRule: { kind: 'fpr', fpr: 0.5 },
+      });
       expect(local.manifest.thresholds).toMatchObject({ rule: 'holdout-fpr', targetFpr: 0.5, sampleCount: 2, falsePositives: { count: 1, of: 2, rate: 0.5 } });
       for (const shards of [1, 2]) {
         const status = await train({ dataset: path.join(data, 'train/good'), shards, category: 'weave-fpr', thresholdRule: { kind: 'fpr', fpr: 0.5 } });
@@ -209,7 +259,13 @@ describeWithShared('training flow (in-process workers, real Redis, local store)'
       expect(status.result?.metrics).toEqual(manifest.metrics);
       // The evaluation report on the validation set is stored with the version.
       const report = `${modelVersionPrefix('weave-val', status.version)}report/`;
-      expect((await keysUnder(report)).map((key) => key.slice(report.length)).sort()).toEqual(['pro.png', 'report.html', 'roc.png', 'score-histograms.png', 'worst-cases.png']);
+      expect((await keysUnder(report)).map((key) => key.slice(report.length)).sort()).toEqual([
+        'pro.png',
+        'report.html',
+        'roc.png',
+        'score-histograms.png',
+        'worst-cases.png',
+      ]);
       const html = (await store.get(`${report}report.html`)).toString('utf8');
       expect(html).toContain(`<tr><th>AUPRO@0.3</th><td>${manifest.metrics!.aupro!.toFixed(4)}</td></tr>`);
       expect(html).toContain('<tr><th>rule</th><td>validation-f1</td></tr>');
@@ -229,7 +285,12 @@ describeWithShared('training flow (in-process workers, real Redis, local store)'
       expect(manifest.metrics!.imageAUROC).toBeGreaterThan(0.5);
       expect(status.result?.metrics).toEqual(manifest.metrics);
       const report = `${modelVersionPrefix('weave-val-no-masks', status.version)}report/`;
-      expect((await keysUnder(report)).map((key) => key.slice(report.length)).sort()).toEqual(['report.html', 'roc.png', 'score-histograms.png', 'worst-cases.png']);
+      expect((await keysUnder(report)).map((key) => key.slice(report.length)).sort()).toEqual([
+        'report.html',
+        'roc.png',
+        'score-histograms.png',
+        'worst-cases.png',
+      ]);
       expect((await store.get(`${report}report.html`)).toString('utf8')).toContain('No PRO curve: the test set has no ground-truth masks.');
     }, 240_000);
 

@@ -100,7 +100,14 @@ describeWithRedis('submitting training runs when Redis fails part-way (real Redi
     config = loadFleetConfig({ REDIS_URL: redisTestUrl(), PADIM_QUEUE_PREFIX: testName(), PADIM_STORE: path.join(dir, testName()), PADIM_DATASET_ROOTS: dir });
     store = new LocalBlobStore(config.PADIM_STORE);
     // A connection that fails its commands once cut, instead of waiting for Redis to come back.
-    connection = new IORedis({ host: '127.0.0.1', port: proxy.port, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false, lazyConnect: true });
+    connection = new IORedis({
+      host: '127.0.0.1',
+      port: proxy.port,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+      enableOfflineQueue: false,
+      lazyConnect: true,
+    });
     await connection.connect();
     runs = new TrainingRuns(connection, config.PADIM_QUEUE_PREFIX, store, { attempts: 1, backoffMs: 100 });
   });
@@ -142,7 +149,12 @@ describeWithRedis('submitting training runs when Redis fails part-way (real Redi
   });
 
   it('a run whose queueing fails leaves no plan.json', async () => {
-    const plan = await planTraining(request('single-run'), { runId: crypto.randomUUID(), createdAt: new Date(), datasetRoots: [dir], s3: { region: 'us-east-1', forcePathStyle: true } });
+    const plan = await planTraining(request('single-run'), {
+      runId: crypto.randomUUID(),
+      createdAt: new Date(),
+      datasetRoots: [dir],
+      s3: { region: 'us-east-1', forcePathStyle: true },
+    });
     proxy.cutAt = Buffer.from('single-run');
     await expect(runs.submit(plan)).rejects.toThrow();
     expect(await queuedJobs()).toBe(0);

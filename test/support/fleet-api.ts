@@ -36,6 +36,11 @@ export class FleetApiClient {
   }
 
   waitForRun(runId: string, timeoutMs = 300_000): Promise<TrainingStatus> {
-    return pollUntil(() => this.status(runId), (s) => s.state === 'completed' || s.state === 'failed' || s.state === 'cancelled', timeoutMs, `run ${runId} to finish`);
+    return pollUntil(
+      () => this.status(runId),
+      (s) => s.state === 'completed' || s.state === 'failed' || s.state === 'cancelled',
+      timeoutMs,
+      `run ${runId} to finish`,
+    );
   }
 }

@@ -21,7 +21,12 @@ export interface FleetE2e {
  * test keys, the bucket as the one s3:// inputs may name, a queue prefix of its own, one onnxruntime
  * thread per process and stalled jobs noticed within seconds (the tests kill workers).
  */
-export async function setUpFleetE2e(opts: { redisUrl: string; apiKey: string; scratchPrefix: string; extra: (scratch: string) => Record<string, string> }): Promise<FleetE2e> {
+export async function setUpFleetE2e(opts: {
+  redisUrl: string;
+  apiKey: string;
+  scratchPrefix: string;
+  extra: (scratch: string) => Record<string, string>;
+}): Promise<FleetE2e> {
   const bucket = await createTestBucket();
   const s3 = s3TestSettings();
   const store = new S3BlobStore({ ...s3, bucket });

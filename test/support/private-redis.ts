@@ -28,7 +28,9 @@ export class PrivateRedis {
   /** Starts the server (again, empty) on the same port and waits until it answers. */
   async restart(): Promise<void> {
     if (this.child) throw new Error(`redis on port ${this.port} is already running`);
-    const child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...this.args], { stdio: 'ignore' });
+    const child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...this.args], {
+      stdio: 'ignore',
+    });
     this.child = child;
     const deadline = Date.now() + 10_000;
     for (;;) {

@@ -27,7 +27,9 @@ export async function createApiApp(config: FleetConfig, opts: ApiAppOptions = {}
   const logger = opts.logger === false ? false : new RedactingLogger(config, opts.logger ?? ['log', 'warn', 'error']);
   const app = await NestFactory.create(ApiModule.forConfig(config), { logger, bodyParser: false });
   const readJson = json({ limit: MAX_JSON_BODY_BYTES });
-  app.use((req: Request, res: Response, next: NextFunction) => readJson(req, res, (error?: unknown) => next(error === undefined ? undefined : bodyReadingError(error))));
+  app.use((req: Request, res: Response, next: NextFunction) =>
+    readJson(req, res, (error?: unknown) => next(error === undefined ? undefined : bodyReadingError(error))),
+  );
   // The documentation is behind the API keys too: only /healthz and /readyz are public.
   const keys = config.API_KEYS.map((k) => Buffer.from(k));
   app.use((req: Request, res: Response, next: NextFunction) => {

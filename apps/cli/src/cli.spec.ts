@@ -58,7 +58,10 @@ async function tarGzOf(entries: Entry[]): Promise<Buffer> {
 
 async function readRows(out: string): Promise<ScoreRow[]> {
   const text = await fs.readFile(path.join(out, 'results.jsonl'), 'utf8');
-  return text.trim().split('\n').map((line) => JSON.parse(line) as ScoreRow);
+  return text
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as ScoreRow);
 }
 
 describe('padim CLI (in process, ResNet-50 from npm, generated data)', () => {
@@ -117,7 +120,8 @@ describe('padim CLI (in process, ResNet-50 from npm, generated data)', () => {
   it('prints the threshold, held-out false-positive rate and defect recall of each rule', async () => {
     const r = await padim('eval', '--data', data, '--threshold-rules', ...FAST);
     expect(r.code).toBe(0);
-    for (const rule of ['mean \\+ 3σ', 'fpr 0\\.01', 'fpr 0\\.05', 'F1-optimal on test']) expect(r.stdout).toMatch(new RegExp(`^  ${rule} +[\\d.]+ +[\\d.]+ +[\\d.]+`, 'm'));
+    for (const rule of ['mean \\+ 3σ', 'fpr 0\\.01', 'fpr 0\\.05', 'F1-optimal on test'])
+      expect(r.stdout).toMatch(new RegExp(`^  ${rule} +[\\d.]+ +[\\d.]+ +[\\d.]+`, 'm'));
     const summary = JSON.parse(r.stdout.trim().split('\n').pop()!);
     expect(summary.heldOutNormals).toBe(2);
     expect(summary.thresholdRules.map((t: { rule: string }) => t.rule)).toEqual(['mean + 3σ', 'fpr 0.01', 'fpr 0.05', 'F1-optimal on test']);
@@ -176,7 +180,7 @@ describe('padim CLI (in process, ResNet-50 from npm, generated data)', () => {
     expect(r.stdout).toBe(`scored 13 images (${summary.anomalous} anomalous, 1 failed); results in ${path.join(scores, 'results.csv')}\n`);
   });
 
-  it('exports a standalone ONNX scorer whose scores are padim score\'s, and imports a model archive into a folder or a store', async () => {
+  it("exports a standalone ONNX scorer whose scores are padim score's, and imports a model archive into a folder or a store", async () => {
     const model = await trained();
     const onnxFile = path.join(work, 'scorer.onnx');
     const exported = await padim('export', '--model', model, '--out', onnxFile);
@@ -203,7 +207,10 @@ describe('padim CLI (in process, ResNet-50 from npm, generated data)', () => {
     const folder = path.join(work, 'imported');
     expect(await padim('import', '--archive', archive, '--out', folder)).toMatchObject({ code: 0, stdout: `imported woven/v1 into ${folder}\n` });
     expect((await readModelFolder(folder)).tensors).toEqual((await readModelFolder(model)).tensors);
-    expect(await padim('import', '--archive', archive, '--out', folder)).toMatchObject({ code: 2, stderr: expect.stringMatching(/already exists and is not empty/) });
+    expect(await padim('import', '--archive', archive, '--out', folder)).toMatchObject({
+      code: 2,
+      stderr: expect.stringMatching(/already exists and is not empty/),
+    });
     const storeDir = path.join(work, 'imported-store');
     expect((await padim('import', '--archive', archive, '--store', storeDir, '--promote')).code).toBe(0);
     expect(await new ModelRegistry(new LocalBlobStore(storeDir)).getCurrent('woven')).toBe('v1');
@@ -336,15 +343,28 @@ describe('padim CLI (in process, ResNet-50 from npm, generated data)', () => {
     expect(summary.scored + summary.failed).toBe(summary.images);
     expect(summary.histogram.reduce((n, b) => n + b.count, 0)).toBe(summary.scored);
     expect(summary.anomalies).toHaveLength(summary.anomalous);
-    expect(summary.errors.map((e) => e.file).sort()).toEqual(rows.filter((row) => row.error !== null).map((row) => row.file).sort());
-    expect(r.stdout).toBe(`scored ${2 * good.length} images (${summary.anomalous} anomalous, 6 failed); results in ${path.join(fromArchives, 'results.csv')}\n`);
+    expect(summary.errors.map((e) => e.file).sort()).toEqual(
+      rows
+        .filter((row) => row.error !== null)
+        .map((row) => row.file)
+        .sort(),
+    );
+    expect(r.stdout).toBe(
+      `scored ${2 * good.length} images (${summary.anomalous} anomalous, 6 failed); results in ${path.join(fromArchives, 'results.csv')}\n`,
+    );
   });
 
   it('refuses a hostile archive before scoring anything and writes nothing', async () => {
     const model = await trained();
     const png = await fs.readFile(path.join(data, 'test', 'good', '000.png'));
     const evil = path.join(work, 'evil.tar.gz');
-    await fs.writeFile(evil, await tarGzOf([{ name: 'fine.png', data: png }, { name: '../evil.png', data: png }]));
+    await fs.writeFile(
+      evil,
+      await tarGzOf([
+        { name: 'fine.png', data: png },
+        { name: '../evil.png', data: png },
+      ]),
+    );
     const out = path.join(work, 'scores-evil');
     const r = await padim('score', '--model', model, '--out', out, path.join(data, 'test', 'good'), evil);
     expect(r.code).toBe(1);
@@ -368,9 +388,15 @@ describe('padim CLI (in process, ResNet-50 from npm, generated data)', () => {
     expect((await padim('train', '--data', data, '--d', 'many')).stderr).toMatch(/--d must be an integer/);
     expect((await padim('train', '--data', data, '--threshold-fpr', '1.5')).stderr).toMatch(/--threshold-fpr must be above 0 and below 1, got "1.5"/);
     expect((await padim('train', '--data', data, '--threshold-sigma', '0')).stderr).toMatch(/--threshold-sigma must be above 0, got "0"/);
-    expect((await padim('train', '--data', data, '--threshold-fpr', '0.1', '--threshold-sigma', '2')).stderr).toMatch(/--threshold-fpr and --threshold-sigma are two rules: give one/);
-    expect((await padim('train', '--data', data, '--threshold-fpr', '0.1', '--validation', path.join(data, 'test'))).stderr).toMatch(/--threshold-fpr does not apply with --validation/);
-    expect((await padim('eval', '--data', data, '--model', path.join(work, 'any'), '--threshold-rules')).stderr).toMatch(/--threshold-rules trains the model itself/);
+    expect((await padim('train', '--data', data, '--threshold-fpr', '0.1', '--threshold-sigma', '2')).stderr).toMatch(
+      /--threshold-fpr and --threshold-sigma are two rules: give one/,
+    );
+    expect((await padim('train', '--data', data, '--threshold-fpr', '0.1', '--validation', path.join(data, 'test'))).stderr).toMatch(
+      /--threshold-fpr does not apply with --validation/,
+    );
+    expect((await padim('eval', '--data', data, '--model', path.join(work, 'any'), '--threshold-rules')).stderr).toMatch(
+      /--threshold-rules trains the model itself/,
+    );
     expect((await padim('frobnicate')).code).toBe(2);
   });
 });
@@ -392,7 +418,26 @@ describe('padim --help', () => {
 
   it('train --help lists every option train accepts', async () => {
     const { stdout } = await padim('train', '--help');
-    for (const option of ['--data', '--category', '--out', '--backbone', '--d', '--seed', '--indices', '--embedding', '--size', '--crop', '--holdout', '--validation', '--device', '--threads', '--backbone-sessions', '--batch', '--resnet18-dir', '--cache-dir']) {
+    for (const option of [
+      '--data',
+      '--category',
+      '--out',
+      '--backbone',
+      '--d',
+      '--seed',
+      '--indices',
+      '--embedding',
+      '--size',
+      '--crop',
+      '--holdout',
+      '--validation',
+      '--device',
+      '--threads',
+      '--backbone-sessions',
+      '--batch',
+      '--resnet18-dir',
+      '--cache-dir',
+    ]) {
       expect(stdout).toMatch(new RegExp(`^  ${option} `, 'm'));
     }
   });
@@ -408,7 +453,11 @@ describe('padim --help', () => {
   });
 
   it('an unknown option still fails with exit 2 naming it, --help or not', async () => {
-    for (const argv of [['train', '--bogus'], ['score', '--bogus', 'x'], ['eval', '--bogus', '--help']]) {
+    for (const argv of [
+      ['train', '--bogus'],
+      ['score', '--bogus', 'x'],
+      ['eval', '--bogus', '--help'],
+    ]) {
       const r = await padim(...argv);
       expect(r.code).toBe(2);
       expect(r.stderr).toMatch(/Unknown option '--bogus'/);
@@ -456,7 +505,10 @@ describeWithShared('padim eval on a category without ground_truth/ (screw, image
   });
 
   it('fails with a clear message, before training, when the defect folders are empty or absent', async () => {
-    for (const [name, test] of [['screw-empty-defects', { good: 3, scratch_head: 0 }], ['screw-only-good', { good: 3 }]] as const) {
+    for (const [name, test] of [
+      ['screw-empty-defects', { good: 3, scratch_head: 0 }],
+      ['screw-only-good', { good: 3 }],
+    ] as const) {
       const data = await screwCopy(name, test);
       const r = await padim('eval', '--data', data, ...resnet18);
       expect(r.code).toBe(1);

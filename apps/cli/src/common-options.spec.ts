@@ -14,7 +14,9 @@ describe('checkTrainingMemory', () => {
   });
 
   it('warns when it fits the machine but not what is free now', () => {
-    expect(checkTrainingMemory(resnet50, {}, { totalBytes: 24e9, freeBytes: 5e9 })).toMatch(/^warning: training needs about 8\.88 GB .* 5\.00 GB is free now\n$/);
+    expect(checkTrainingMemory(resnet50, {}, { totalBytes: 24e9, freeBytes: 5e9 })).toMatch(
+      /^warning: training needs about 8\.88 GB .* 5\.00 GB is free now\n$/,
+    );
     expect(checkTrainingMemory(resnet50, {}, { totalBytes: 24e9, freeBytes: 9e9 })).toBeNull();
   });
 });

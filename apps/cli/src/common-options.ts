@@ -17,14 +17,23 @@ import { patchGrid } from '@padim-fleet/padim-core';
 import { OptionSpecs, choice, intList, intOption } from './args';
 
 export const MODEL_OPTIONS = {
-  backbone: { type: 'string', default: 'resnet18', value: 'resnet18|resnet50|file.onnx', description: 'the feature extractor (an ONNX file needs a sidecar <name>.json)' },
+  backbone: {
+    type: 'string',
+    default: 'resnet18',
+    value: 'resnet18|resnet50|file.onnx',
+    description: 'the feature extractor (an ONNX file needs a sidecar <name>.json)',
+  },
   d: { type: 'string', value: 'n', description: 'channels kept per patch (default 100 for resnet18, 550 for resnet50)' },
   seed: { type: 'string', value: 'n', description: 'seed of the random channel selection or projection (default 42)' },
   indices: { type: 'string', value: 'a,b,c', description: 'the channels to keep, instead of a seeded selection' },
   embedding: { type: 'string', value: 'random|semi-orthogonal', description: 'channel selection (default random)' },
   size: { type: 'string', value: 'px', description: 'images are resized to size×size (default 256)' },
   crop: { type: 'string', value: 'px', description: 'then centre-cropped to crop×crop (default: no crop)' },
-  'resnet18-dir': { type: 'string', value: 'dir', description: 'folder of the resnet18 .npy weights (default PADIM_RESNET18_DIR, else the weights shipped in libs/inference/assets)' },
+  'resnet18-dir': {
+    type: 'string',
+    value: 'dir',
+    description: 'folder of the resnet18 .npy weights (default PADIM_RESNET18_DIR, else the weights shipped in libs/inference/assets)',
+  },
   'cache-dir': { type: 'string', value: 'dir', description: 'where converted backbones are cached (default PADIM_CACHE_DIR, else .cache)' },
 } as const satisfies OptionSpecs;
 
@@ -78,7 +87,11 @@ export async function loadBackbone(values: Values): Promise<ResolvedBackbone> {
  * memory, see memoryNeed) rather than being killed by the kernel minutes in: throws above the total
  * memory, and returns a warning line above what is free now.
  */
-export function checkTrainingMemory(backbone: ResolvedBackbone, values: Values, machine = { totalBytes: os.totalmem(), freeBytes: os.freemem() }): string | null {
+export function checkTrainingMemory(
+  backbone: ResolvedBackbone,
+  values: Values,
+  machine = { totalBytes: os.totalmem(), freeBytes: os.freemem() },
+): string | null {
   const { d } = resolveEmbedding(backbone, embeddingFrom(values));
   const { size, crop } = inputFrom(values);
   const side = crop ?? size ?? DEFAULT_IMAGE_SIZE;

@@ -3,9 +3,38 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { FleetConfig, JobName, QueueName, WorkerRole, abortStaleWrites, fitGaussianJob, redactingLog, s3Connection, sweepOnlineResults } from '@padim-fleet/contracts';
-import { RUN_MARK_TTL_SECONDS, RedisRegistryLock, ScoringRuns, TrainingRuns, checkEvictionPolicy, cleanUpWithRetries, createRedis, failedRunKey, removeOnlineRequest } from '@padim-fleet/fleet';
-import { BlobStore, ModelRegistry, openBlobStore, runPrefix, scoringChunksPrefix, scoringInputPrefix, scoringPlanKey, scoringUploadPrefix } from '@padim-fleet/storage';
+import {
+  FleetConfig,
+  JobName,
+  QueueName,
+  WorkerRole,
+  abortStaleWrites,
+  fitGaussianJob,
+  redactingLog,
+  s3Connection,
+  sweepOnlineResults,
+} from '@padim-fleet/contracts';
+import {
+  RUN_MARK_TTL_SECONDS,
+  RedisRegistryLock,
+  ScoringRuns,
+  TrainingRuns,
+  checkEvictionPolicy,
+  cleanUpWithRetries,
+  createRedis,
+  failedRunKey,
+  removeOnlineRequest,
+} from '@padim-fleet/fleet';
+import {
+  BlobStore,
+  ModelRegistry,
+  openBlobStore,
+  runPrefix,
+  scoringChunksPrefix,
+  scoringInputPrefix,
+  scoringPlanKey,
+  scoringUploadPrefix,
+} from '@padim-fleet/storage';
 import { abortStaleWritesHandler } from './jobs/abort-stale-writes.handler';
 import { assembleScoringHandler } from './jobs/assemble-scoring.handler';
 import { extractFeaturesHandler } from './jobs/extract-features.handler';
@@ -119,13 +148,21 @@ export async function startFleetWorker(config: FleetConfig, opts: FleetWorkerOpt
   });
   if (roles.includes('score')) {
     // Every score worker upserts the same scheduler, so the pool sweeps once per period whatever its size.
-    await scoringRuns.queue.upsertJobScheduler(sweepOnlineResults.jobId(), { every: SWEEP_EVERY_MS }, { name: JobName.SweepOnlineResults, data: {}, opts: { removeOnComplete: 10, removeOnFail: 10 } });
+    await scoringRuns.queue.upsertJobScheduler(
+      sweepOnlineResults.jobId(),
+      { every: SWEEP_EVERY_MS },
+      { name: JobName.SweepOnlineResults, data: {}, opts: { removeOnComplete: 10, removeOnFail: 10 } },
+    );
   }
   let reduceQueue: Queue | null = null;
   if (roles.includes('reduce')) {
     // As for the sweep: one scheduler whatever the number of reduce workers.
     reduceQueue = new Queue(QueueName.Reduce, { connection: redis, prefix: config.PADIM_QUEUE_PREFIX });
-    await reduceQueue.upsertJobScheduler(abortStaleWrites.jobId(), { every: SWEEP_EVERY_MS }, { name: JobName.AbortStaleWrites, data: {}, opts: { removeOnComplete: 10, removeOnFail: 10 } });
+    await reduceQueue.upsertJobScheduler(
+      abortStaleWrites.jobId(),
+      { every: SWEEP_EVERY_MS },
+      { name: JobName.AbortStaleWrites, data: {}, opts: { removeOnComplete: 10, removeOnFail: 10 } },
+    );
   }
   if (roles.includes('extract') || roles.includes('reduce')) {
     for (const name of config.PADIM_PRELOAD_BACKBONES) {

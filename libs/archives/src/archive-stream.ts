@@ -23,10 +23,7 @@ export async function inspectContext(ctx: ArchiveContext): Promise<ArchiveEntry[
  * Inspects the whole archive first, then yields the file entries `filter` keeps, in archive order, each with
  * its bytes; the bytes are checked again against the declared size and the limits as they are read.
  */
-export async function* streamArchive(
-  ctx: ArchiveContext,
-  filter?: (path: string) => boolean,
-): AsyncGenerator<StreamedEntry, void, undefined> {
+export async function* streamArchive(ctx: ArchiveContext, filter?: (path: string) => boolean): AsyncGenerator<StreamedEntry, void, undefined> {
   const totals = { bytes: 0 };
   if (ctx.format === 'zip') {
     const zip = await openZipArchive(ctx);

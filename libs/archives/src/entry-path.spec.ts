@@ -69,8 +69,8 @@ describe('EntryValidator', () => {
 
   it('accepts files, skips directories and macOS metadata', () => {
     const validator = new EntryValidator('t.zip', { ...DEFAULT_ARCHIVE_LIMITS });
-    const accepted = [dir('./'), dir('photos/'), file('./photos/a.png', 3), file('photos/._a.png'), file('__MACOSX/x'), file('b.png', 0)].map(
-      (entry) => validator.accept(entry),
+    const accepted = [dir('./'), dir('photos/'), file('./photos/a.png', 3), file('photos/._a.png'), file('__MACOSX/x'), file('b.png', 0)].map((entry) =>
+      validator.accept(entry),
     );
     expect(accepted).toEqual([null, null, { path: 'photos/a.png', size: 3 }, null, null, { path: 'b.png', size: 0 }]);
   });

@@ -145,7 +145,13 @@ describe.each(['tar', 'tar.gz'] as const)('%s', (format) => {
       ['a control character', 'evil\u0007.png', /NUL or control character/],
       ['an empty path', '.', /empty after normalisation/],
     ])('rejects %s', async (_case, name, reason) => {
-      await expectRejectedEverywhere(await archive([{ name: 'fine.png', data: png(5) }, { name, data: png(5) }]), reason);
+      await expectRejectedEverywhere(
+        await archive([
+          { name: 'fine.png', data: png(5) },
+          { name, data: png(5) },
+        ]),
+        reason,
+      );
     });
 
     it('rejects a NUL in a pax path', async () => {
@@ -174,7 +180,11 @@ describe.each(['tar', 'tar.gz'] as const)('%s', (format) => {
     });
 
     it('rejects more entries than maxEntries, directories included', async () => {
-      const file = await archive([{ name: 'a/', type: 'directory' }, { name: 'b/', type: 'directory' }, { name: 'a/1.png', data: png(5) }]);
+      const file = await archive([
+        { name: 'a/', type: 'directory' },
+        { name: 'b/', type: 'directory' },
+        { name: 'a/1.png', data: png(5) },
+      ]);
       await expectRejectedEverywhere(file, /more than 2 entries/, { maxEntries: 2 });
     });
 
@@ -189,17 +199,28 @@ describe.each(['tar', 'tar.gz'] as const)('%s', (format) => {
     });
 
     it('rejects duplicate paths after normalisation', async () => {
-      const file = await archive([{ name: 'x/a.png', data: png(5) }, { name: './x//a.png', data: png(5) }]);
+      const file = await archive([
+        { name: 'x/a.png', data: png(5) },
+        { name: './x//a.png', data: png(5) },
+      ]);
       await expectRejectedEverywhere(file, /duplicate entry "x\/a\.png"/);
     });
 
     it('rejects a file that is also used as a directory', async () => {
-      const file = await archive([{ name: 'a', data: png(5) }, { name: 'a/', type: 'directory' }]);
+      const file = await archive([
+        { name: 'a', data: png(5) },
+        { name: 'a/', type: 'directory' },
+      ]);
       await expectRejectedEverywhere(file, /directory with the same path as a file/);
     });
 
     it('rejects an archive cut in half', async () => {
-      const bytes = pack(await buildTar([{ name: 'a.png', data: png(5000) }, { name: 'b.png', data: png(5000) }]));
+      const bytes = pack(
+        await buildTar([
+          { name: 'a.png', data: png(5000) },
+          { name: 'b.png', data: png(5000) },
+        ]),
+      );
       await expectRejectedEverywhere(await write(bytes.subarray(0, Math.floor(bytes.length / 2)), `half${EXTENSIONS[format]}`), /truncated/);
     });
 
@@ -211,7 +232,10 @@ describe.each(['tar', 'tar.gz'] as const)('%s', (format) => {
     });
 
     it('rejects a header with a bad checksum', async () => {
-      const bytes = await buildTar([{ name: 'a.png', data: png(5) }, { name: 'b.png', data: png(5) }]);
+      const bytes = await buildTar([
+        { name: 'a.png', data: png(5) },
+        { name: 'b.png', data: png(5) },
+      ]);
       bytes[1024] = 0x41; // first byte of the second header's name
       await expectRejectedEverywhere(await write(pack(bytes), `corrupt${EXTENSIONS[format]}`), /corrupt tar: a header fails its checksum/);
     });
@@ -278,8 +302,6 @@ describe('tar.gz bombs', () => {
 
   it('rejects a truncated gzip stream', async () => {
     const gz = zlib.gzipSync(await buildTar([{ name: 'a.png', data: png(5000) }]));
-    expect((await rejection(inspectArchive(await write(gz.subarray(0, gz.length - 4), 'short.tar.gz')))).reason).toMatch(
-      /truncated gzip stream/,
-    );
+    expect((await rejection(inspectArchive(await write(gz.subarray(0, gz.length - 4), 'short.tar.gz')))).reason).toMatch(/truncated gzip stream/);
   });
 });

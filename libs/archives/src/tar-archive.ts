@@ -107,7 +107,10 @@ export async function* walkTar(ctx: ArchiveContext): AsyncGenerator<TarFileEntry
       const allowed = declared + OVERHEAD_SLACK + headers * OVERHEAD_PER_ENTRY;
       if (fed > allowed) {
         const what = gzip ? 'decompressed data' : 'tar data';
-        throw rejection(ctx.label, `${what} exceeds what the tar headers declare by more than ${allowed - declared} bytes (possible ${gzip ? 'gzip' : 'tar'} bomb)`);
+        throw rejection(
+          ctx.label,
+          `${what} exceeds what the tar headers declare by more than ${allowed - declared} bytes (possible ${gzip ? 'gzip' : 'tar'} bomb)`,
+        );
       }
       // bytesWritten: the compressed bytes zlib has consumed so far, not what the file stream has read ahead.
       if (gunzip && fed - window.startFed >= RATIO_WINDOW_BYTES) {

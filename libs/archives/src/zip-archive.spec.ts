@@ -210,7 +210,11 @@ describe('zip: rejections', () => {
   });
 
   it('counts directories as entries', async () => {
-    const zip = await buildZip([{ name: 'a/', directory: true }, { name: 'b/', directory: true }, { name: 'a/1.png', data: png(5) }]);
+    const zip = await buildZip([
+      { name: 'a/', directory: true },
+      { name: 'b/', directory: true },
+      { name: 'a/1.png', data: png(5) },
+    ]);
     await expectRejectedEverywhere(await write(zip), /more than the limit of 2/, { maxEntries: 2 });
   });
 
@@ -227,26 +231,41 @@ describe('zip: rejections', () => {
   });
 
   it('rejects duplicate paths, also after normalisation', async () => {
-    const twice = await buildZip([{ name: 'a.png', data: png(5) }, { name: 'a.png', data: png(5) }]);
+    const twice = await buildZip([
+      { name: 'a.png', data: png(5) },
+      { name: 'a.png', data: png(5) },
+    ]);
     await expectRejectedEverywhere(await write(twice), /duplicate entry "a\.png"/);
-    const normalised = await buildZip([{ name: 'x/a.png', data: png(5) }, { name: './x//a.png', data: png(5) }]);
+    const normalised = await buildZip([
+      { name: 'x/a.png', data: png(5) },
+      { name: './x//a.png', data: png(5) },
+    ]);
     await expectRejectedEverywhere(await write(normalised), /duplicate entry "x\/a\.png"/);
   });
 
   it('rejects a file that is also used as a directory', async () => {
-    const zip = await buildZip([{ name: 'a', data: png(5) }, { name: 'a/b.png', data: png(5) }]);
+    const zip = await buildZip([
+      { name: 'a', data: png(5) },
+      { name: 'a/b.png', data: png(5) },
+    ]);
     await expectRejectedEverywhere(await write(zip), /lies below entry "a", which is a file/);
   });
 
   it('rejects entries that share their compressed bytes', async () => {
-    const zip = await buildZip([{ name: 'a.png', data: png(100) }, { name: 'b.png', data: png(100) }]);
+    const zip = await buildZip([
+      { name: 'a.png', data: png(100) },
+      { name: 'b.png', data: png(100) },
+    ]);
     const [first, second] = offsetsOf(zip, CENTRAL_HEADER);
     zip.writeUInt32LE(zip.readUInt32LE(first! + 42), second! + 42);
     await expectRejectedEverywhere(await write(zip), /overlaps/);
   });
 
   it('rejects a truncated zip', async () => {
-    const zip = await buildZip([{ name: 'a.png', data: png(5000) }, { name: 'b.png', data: png(5000) }]);
+    const zip = await buildZip([
+      { name: 'a.png', data: png(5000) },
+      { name: 'b.png', data: png(5000) },
+    ]);
     await expectRejectedEverywhere(await write(zip.subarray(0, Math.floor(zip.length / 2))), /truncated/);
   });
 
@@ -261,7 +280,10 @@ describe('zip: rejections', () => {
 describe('zip: lying or corrupt data is caught while reading', () => {
   it('cuts off an entry that holds more data than its header declares', async () => {
     const data = png(5000);
-    const zip = await buildZip([{ name: 'ok.png', data: png(10) }, { name: 'liar.png', data }]);
+    const zip = await buildZip([
+      { name: 'ok.png', data: png(10) },
+      { name: 'liar.png', data },
+    ]);
     const [, central] = offsetsOf(zip, CENTRAL_HEADER);
     zip.writeUInt32LE(100, central! + 24); // declared uncompressed size
     const file = await write(zip);
@@ -347,7 +369,10 @@ describe('zip: extraction', () => {
   });
 
   it('removes what it wrote when an entry turns out to lie about its size', async () => {
-    const zip = await buildZip([{ name: 'photos/ok.png', data: png(10) }, { name: 'photos/liar.png', data: png(5000) }]);
+    const zip = await buildZip([
+      { name: 'photos/ok.png', data: png(10) },
+      { name: 'photos/liar.png', data: png(5000) },
+    ]);
     const [, central] = offsetsOf(zip, CENTRAL_HEADER);
     zip.writeUInt32LE(100, central! + 24);
     const file = await write(zip);

@@ -106,9 +106,7 @@ function checkZipFileEntry(zipEntry: yauzl.Entry, name: string, validator: Entry
   if (zipEntry.uncompressedSize > RATIO_CHECK_MIN_BYTES) {
     const ratio = zipEntry.uncompressedSize / Math.max(zipEntry.compressedSize, 1);
     if (ratio > ctx.limits.maxCompressionRatio) {
-      validator.reject(
-        `${shown} has a suspicious compression ratio of ${Math.round(ratio)}:1 (limit ${ctx.limits.maxCompressionRatio}:1; possible zip bomb)`,
-      );
+      validator.reject(`${shown} has a suspicious compression ratio of ${Math.round(ratio)}:1 (limit ${ctx.limits.maxCompressionRatio}:1; possible zip bomb)`);
     }
   }
 }

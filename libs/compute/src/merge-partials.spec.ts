@@ -13,7 +13,11 @@ const d = 5;
 function partial(seed: number, images: number) {
   const next = mulberry32(seed);
   const acc = createGaussianAccumulator(P, d);
-  accumulateEmbeddings(acc, Float32Array.from({ length: images * d * P }, () => next() * 4 - 1), images);
+  accumulateEmbeddings(
+    acc,
+    Float32Array.from({ length: images * d * P }, () => next() * 4 - 1),
+    images,
+  );
   return acc;
 }
 

@@ -20,7 +20,6 @@ import { FinalizePool } from '@padim-fleet/inference';
 import type { BlobStore } from '@padim-fleet/storage';
 import { readStoredAccumulatorHeader } from './accumulator-stream';
 
-
 export interface MergeOptions {
   /** Scratch folder for the outputs (created if missing). */
   dir: string;
@@ -127,7 +126,10 @@ export async function mergePartials(store: BlobStore, keys: string[], opts: Merg
       if (pool) {
         // On the pool's threads, so the event loop stays free (job locks keep renewing) and the next
         // block's read goes on meanwhile.
-        const { mean, invCholesky: factor } = await pool.finalize(merged, { regularization: opts.regularization ?? COVARIANCE_REGULARIZATION, firstPosition: start });
+        const { mean, invCholesky: factor } = await pool.finalize(merged, {
+          regularization: opts.regularization ?? COVARIANCE_REGULARIZATION,
+          firstPosition: start,
+        });
         await meanOut!.write(new Uint8Array(mean.buffer), 0, mean.byteLength, start * dim * 4);
         await factorOut!.write(new Uint8Array(factor.buffer), 0, factor.byteLength, start * T * 4);
       }

@@ -13,7 +13,14 @@ it('removes the requests whose results are all older than the limit, and nothing
   const hour = 3600_000;
   const now = Date.now();
   const age = (key: string, hours: number) => utimesSync(path.join(root, key), new Date(now - hours * hour), new Date(now - hours * hour));
-  for (const key of ['scores/old/heatmaps/a.png', 'scores/old/masks/a.png', 'scores/mixed/heatmaps/a.png', 'scores/mixed/masks/a.png', 'scores/new/heatmaps/a.png', 'models/screw/v1/manifest.json']) {
+  for (const key of [
+    'scores/old/heatmaps/a.png',
+    'scores/old/masks/a.png',
+    'scores/mixed/heatmaps/a.png',
+    'scores/mixed/masks/a.png',
+    'scores/new/heatmaps/a.png',
+    'models/screw/v1/manifest.json',
+  ]) {
     await store.put(key, 'x');
   }
   age('scores/old/heatmaps/a.png', 30);

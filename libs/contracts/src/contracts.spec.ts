@@ -49,14 +49,18 @@ describe('trainingRequest', () => {
     const bad = () => parseContract(trainingRequest, { ...base, category: '../x', d: 449, crop: 300, shards: 0, extra: 1 }, 'request', 'body');
     expect(bad).toThrow(/body\.category: must be 1-64/);
     expect(bad).toThrow(/unrecognized key|extra/i);
-    expect(() => parseContract(trainingRequest, { ...base, d: 449, crop: 300 }, 'request', 'body')).toThrow(/body\.d: must be at most 448 for resnet18; body\.crop: must be at most size \(256\)/);
+    expect(() => parseContract(trainingRequest, { ...base, d: 449, crop: 300 }, 'request', 'body')).toThrow(
+      /body\.d: must be at most 448 for resnet18; body\.crop: must be at most size \(256\)/,
+    );
     expect(() => parseContract(trainingRequest, { ...base, dataset: 'data/screw' }, 'request', 'body')).toThrow(/body\.dataset: must be s3:\/\/bucket\/prefix/);
     expect(() => parseContract(trainingRequest, { ...base, dataset: 's3://bucket-a/data/../etc/' }, 'request', 'body')).toThrow(/"\.\." segments/);
     expect(() => parseContract(trainingRequest, { ...base, dataset: 'store:data/../models/' }, 'request', 'body')).toThrow(/"\.\." segments/);
     // A server folder may say '..': the API resolves it and checks the result against the roots.
     expect(trainingRequest.parse({ ...base, dataset: '/data/roots/../screw' }).dataset).toBe('/data/roots/../screw');
     expect(() => parseContract(trainingRequest, { ...base, dataset: 's3://' }, 'request', 'body')).toThrow(/body\.dataset: must name a bucket/);
-    expect(() => parseContract(trainingRequest, { ...base, dataset: 's3://My_Bucket/x/' }, 'request', 'body')).toThrow(/body\.dataset: "My_Bucket" is not a valid bucket name \(S3 bucket names/);
+    expect(() => parseContract(trainingRequest, { ...base, dataset: 's3://My_Bucket/x/' }, 'request', 'body')).toThrow(
+      /body\.dataset: "My_Bucket" is not a valid bucket name \(S3 bucket names/,
+    );
   });
 
   it('takes a threshold rule: mean + k·std, or a target false-positive rate with or without its kind', () => {
@@ -72,7 +76,7 @@ describe('trainingRequest', () => {
     );
   });
 
-  it('keeps API requests out of the fleet\'s own prefixes', () => {
+  it("keeps API requests out of the fleet's own prefixes", () => {
     expect(() => parseContract(trainingRequestBody, { ...base, dataset: 'store:runs/x/' }, 'request', 'body')).toThrow(/body\.dataset: must not name/);
     expect(trainingRequestBody.parse({ ...base, dataset: 'store:incoming/screw/' }).dataset).toBe('store:incoming/screw/');
     expect(isUserStoreKey('store:models')).toBe(false);
@@ -116,7 +120,15 @@ describe('API keys', () => {
   });
 
   it('refuses short keys, one character repeated, few distinct characters and short patterns repeated, naming the variable', () => {
-    for (const key of ['aaaaaaaaaaaaaaaa', 'change-me-to-a-long-secret', 'a'.repeat(64), 'ab'.repeat(20), 'aabbccddeeffgg'.repeat(3), 'abcdefgh'.repeat(4), 'Secret12'.repeat(5).slice(0, 37)]) {
+    for (const key of [
+      'aaaaaaaaaaaaaaaa',
+      'change-me-to-a-long-secret',
+      'a'.repeat(64),
+      'ab'.repeat(20),
+      'aabbccddeeffgg'.repeat(3),
+      'abcdefgh'.repeat(4),
+      'Secret12'.repeat(5).slice(0, 37),
+    ]) {
       expect([key, problem(key)]).toEqual([key, expect.stringMatching(/API_KEYS\.0: each API key must be at least 32 characters/)]);
     }
     expect(problem('Zr8qT2vLm9XcB4nHw7KdF3jPs6YgA1eQ,short')).toMatch(/API_KEYS\.1:/);

@@ -16,7 +16,9 @@ describe('redactCredentials', () => {
   });
 
   it('hides credential query parameters', () => {
-    expect(redactCredentials('GET https://b.s3/k?X-Amz-Credential=AKIA%2F1&X-Amz-Signature=abcd&part=1')).toBe('GET https://b.s3/k?X-Amz-Credential=***&X-Amz-Signature=***&part=1');
+    expect(redactCredentials('GET https://b.s3/k?X-Amz-Credential=AKIA%2F1&X-Amz-Signature=abcd&part=1')).toBe(
+      'GET https://b.s3/k?X-Amz-Credential=***&X-Amz-Signature=***&part=1',
+    );
     expect(redactCredentials('http://h/?password=hunter2')).toBe('http://h/?password=***');
   });
 
@@ -35,7 +37,9 @@ describe('configSecrets and redactingLog', () => {
   });
 
   it('names the S3 secret, the API keys and the URL passwords, raw and decoded', () => {
-    expect(configSecrets(config)).toEqual(expect.arrayContaining(['the-s3-secret-access-key-value', 'Zr8qT2vLm9XcB4nHw7KdF3jPs6YgA1eQ', 'p%40ss-word', 'p@ss-word']));
+    expect(configSecrets(config)).toEqual(
+      expect.arrayContaining(['the-s3-secret-access-key-value', 'Zr8qT2vLm9XcB4nHw7KdF3jPs6YgA1eQ', 'p%40ss-word', 'p@ss-word']),
+    );
   });
 
   it('redacts every line it passes on', () => {

@@ -28,14 +28,16 @@ describe('bounded reads and listings of stored images', () => {
   it('lists a scoring input prefix up to SCORING_MAX_INPUTS and refuses a larger one, naming it', async () => {
     for (let i = 0; i < 4; i++) await store.put(`incoming/${i}.png`, Buffer.from('x'));
     expect((await listScoringInputs(store, 'incoming/', 'store:incoming/', 4)).map((i) => i.file)).toEqual(['0.png', '1.png', '2.png', '3.png']);
-    await expect(listScoringInputs(store, 'incoming/', 'store:incoming/', 3)).rejects.toThrow(new TooManyInputsError('input store:incoming/: more than 3 files (SCORING_MAX_INPUTS)'));
+    await expect(listScoringInputs(store, 'incoming/', 'store:incoming/', 3)).rejects.toThrow(
+      new TooManyInputsError('input store:incoming/: more than 3 files (SCORING_MAX_INPUTS)'),
+    );
   });
 });
 
 const readerRoot = mkdtempSync(path.join(os.tmpdir(), 'padim-image-source-'));
 afterAll(() => rmSync(readerRoot, { recursive: true, force: true }));
 
-it('reads images by key; a key gone since it was listed is that image\'s error', async () => {
+it("reads images by key; a key gone since it was listed is that image's error", async () => {
   const store = new LocalBlobStore(readerRoot);
   await store.put('in/a.png', 'bytes');
   const read = storeImageReader(store);
@@ -43,9 +45,16 @@ it('reads images by key; a key gone since it was listed is that image\'s error',
   await expect(read('in/gone.png')).rejects.toBeInstanceOf(UnreadableImageError);
 });
 
-it('throws the store\'s own failure when the store cannot be reached, so the job is retried', async () => {
+it("throws the store's own failure when the store cannot be reached, so the job is retried", async () => {
   const closed = await freePort();
-  const store = new S3BlobStore({ endpoint: `http://127.0.0.1:${closed}`, region: 'us-east-1', forcePathStyle: true, bucket: 'nowhere', accessKeyId: 'a', secretAccessKey: 'b' });
+  const store = new S3BlobStore({
+    endpoint: `http://127.0.0.1:${closed}`,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    bucket: 'nowhere',
+    accessKeyId: 'a',
+    secretAccessKey: 'b',
+  });
   const error = await storeImageReader(store)('in/a.png').then(
     () => null,
     (e: unknown) => e,

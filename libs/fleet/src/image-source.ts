@@ -168,7 +168,13 @@ export async function checkValidationSet(folder: string, roots: string[], storeF
   const real = await checkServerFolder(folder, roots, 'validation', storeFolder);
   for (const name of ['test', 'ground_truth']) {
     const inner = path.join(real, name);
-    if (await fs.lstat(inner).then(() => true, () => false)) await checkServerPath(inner, roots, 'validation', storeFolder);
+    if (
+      await fs.lstat(inner).then(
+        () => true,
+        () => false,
+      )
+    )
+      await checkServerPath(inner, roots, 'validation', storeFolder);
   }
   let items: Awaited<ReturnType<typeof listMvtecTestSet>>;
   try {

@@ -96,7 +96,11 @@ describe('model archives', () => {
       ['no header', entries.slice(1), /first entry is manifest\.json, expected padim-model\.json/],
       ['a missing tensor', entries.slice(0, 3), /missing inv_cholesky\.f32/],
       ['an extra file', [...entries, { path: 'notes.txt', data: Buffer.from('x') }], /notes\.txt: not a tensor of the manifest/],
-      ['a truncated tensor', [...entries.slice(0, 3), { path: 'inv_cholesky.f32', data: entries[3].data.subarray(4) }], /inv_cholesky\.f32: 236 bytes, the manifest says 240/],
+      [
+        'a truncated tensor',
+        [...entries.slice(0, 3), { path: 'inv_cholesky.f32', data: entries[3].data.subarray(4) }],
+        /inv_cholesky\.f32: 236 bytes, the manifest says 240/,
+      ],
       ['a bad header', [{ path: MODEL_ARCHIVE_HEADER, data: Buffer.from('{"format":"zip"}') }, ...entries.slice(1)], /padim-model\.json: format/],
     ];
     for (const [name, content, message] of cases) {

@@ -74,7 +74,11 @@ export interface ModelImportTarget {
  * Anything wrong (order, an unknown or missing entry, a mismatch) is an ArchiveRejectedError naming the entry,
  * and nothing is published.
  */
-export async function importModelArchive(file: string, target: ModelImportTarget, opts: { label?: string } = {}): Promise<{ header: ModelArchiveHeader; manifest: ModelManifest }> {
+export async function importModelArchive(
+  file: string,
+  target: ModelImportTarget,
+  opts: { label?: string } = {},
+): Promise<{ header: ModelArchiveHeader; manifest: ModelManifest }> {
   const label = opts.label ?? path.basename(file);
   const reject = (reason: string) => new ArchiveRejectedError(label, reason);
   let header: ModelArchiveHeader | undefined;
@@ -86,7 +90,8 @@ export async function importModelArchive(file: string, target: ModelImportTarget
       if (header === undefined) {
         if (entry.path !== MODEL_ARCHIVE_HEADER) throw reject(`not a model archive: the first entry is ${entry.path}, expected ${MODEL_ARCHIVE_HEADER}`);
         const parsed = modelArchiveHeader.safeParse(await readJsonEntry(entry.path, entry.size, content, reject));
-        if (!parsed.success) throw reject(`${MODEL_ARCHIVE_HEADER}: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'value'} ${i.message}`).join('; ')}`);
+        if (!parsed.success)
+          throw reject(`${MODEL_ARCHIVE_HEADER}: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'value'} ${i.message}`).join('; ')}`);
         header = parsed.data;
         continue;
       }
@@ -103,12 +108,19 @@ export async function importModelArchive(file: string, target: ModelImportTarget
         continue;
       }
       const expected = tensorsOf(manifest).find((t) => t.file === entry.path);
-      if (!expected) throw reject(`${entry.path}: not a tensor of the manifest (expected ${tensorsOf(manifest).map((t) => t.file).join(', ')})`);
+      if (!expected)
+        throw reject(
+          `${entry.path}: not a tensor of the manifest (expected ${tensorsOf(manifest)
+            .map((t) => t.file)
+            .join(', ')})`,
+        );
       if (written.has(entry.path)) throw reject(`${entry.path}: appears twice`);
       if (entry.size !== expected.bytes) throw reject(`${entry.path}: ${entry.size} bytes, the manifest says ${expected.bytes}`);
       const stored = await target.writeTensor(entry.path, Readable.from(content));
       if (stored.bytes !== expected.bytes || stored.sha256 !== expected.sha256.toLowerCase()) {
-        throw reject(`${entry.path}: SHA-256 ${stored.sha256} (${stored.bytes} bytes) does not match the manifest's ${expected.sha256} (${expected.bytes} bytes)`);
+        throw reject(
+          `${entry.path}: SHA-256 ${stored.sha256} (${stored.bytes} bytes) does not match the manifest's ${expected.sha256} (${expected.bytes} bytes)`,
+        );
       }
       written.add(entry.path);
     }
@@ -180,7 +192,11 @@ export class RegistryImportTarget implements ModelImportTarget {
 
   private async refuseExisting(): Promise<void> {
     if (await this.registry.hasVersion(this.category, this.version)) {
-      throw new ModelConflictError(this.category, this.version, 'already exists; an import never replaces a version (delete it, or import under another version)');
+      throw new ModelConflictError(
+        this.category,
+        this.version,
+        'already exists; an import never replaces a version (delete it, or import under another version)',
+      );
     }
   }
 }

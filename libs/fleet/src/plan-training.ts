@@ -1,11 +1,4 @@
-import {
-  DatasetSource,
-  S3Connection,
-  TrainingPlan,
-  TrainingRequest,
-  parseDatasetLocation,
-  versionFor,
-} from '@padim-fleet/contracts';
+import { DatasetSource, S3Connection, TrainingPlan, TrainingRequest, parseDatasetLocation, versionFor } from '@padim-fleet/contracts';
 import { fprResolutionWarning, splitHoldout } from '@padim-fleet/padim-core';
 import { type BlobStore, StoreUnavailableError } from '@padim-fleet/storage';
 import { DatasetError, checkServerFolder, checkValidationSet, openImageSource } from './image-source';

@@ -16,7 +16,11 @@ export async function resolveModelVersion(registry: ModelRegistry, category: str
 }
 
 /** A published model's manifest and tensors, each tensor checked against the manifest's length and SHA-256. */
-export async function loadRegistryModel(registry: ModelRegistry, category: string, version: string): Promise<{ manifest: ModelManifest; tensors: ModelTensors }> {
+export async function loadRegistryModel(
+  registry: ModelRegistry,
+  category: string,
+  version: string,
+): Promise<{ manifest: ModelManifest; tensors: ModelTensors }> {
   const manifest = parseModelManifest(await registry.readManifest(category, version));
   const [mean, invCholesky] = await Promise.all([
     registry.readArtifact(category, version, manifest.tensors.mean.file, manifest.tensors.mean),

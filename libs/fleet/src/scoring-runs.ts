@@ -116,7 +116,13 @@ export class ScoringRuns {
   async scoreNow(data: ScoreImagesJob, timeoutMs: number): Promise<unknown> {
     this.events ??= new QueueEvents(QueueName.Score, { connection: blockingRedisOf(this.redis, 'padim-score-events'), prefix: this.queuePrefix });
     await this.events.waitUntilReady();
-    const job = await this.queue.add(JobName.ScoreImages, data, { jobId: scoreImages.jobId(data), attempts: 2, backoff: { type: 'fixed', delay: 200 }, removeOnComplete: { age: ONLINE_RESULT_TTL_SECONDS }, removeOnFail: { age: 24 * 3600 } });
+    const job = await this.queue.add(JobName.ScoreImages, data, {
+      jobId: scoreImages.jobId(data),
+      attempts: 2,
+      backoff: { type: 'fixed', delay: 200 },
+      removeOnComplete: { age: ONLINE_RESULT_TTL_SECONDS },
+      removeOnFail: { age: 24 * 3600 },
+    });
     const started = Date.now();
     // Redis going away ends the wait at once (a 503 to retry), rather than at the time-out.
     let onClose = () => undefined as void;
@@ -167,7 +173,15 @@ export class ScoringRuns {
     const base = { scoringId, category: request.category, createdAt: request.createdAt };
     if (prepareState !== 'completed') {
       const failed = prepareState === 'failed';
-      return { ...base, version: request.version, state: failed ? 'failed' : 'preparing', images: 0, imagesDone: 0, chunks: [], error: failed ? prepare.failedReason : undefined };
+      return {
+        ...base,
+        version: request.version,
+        state: failed ? 'failed' : 'preparing',
+        images: 0,
+        imagesDone: 0,
+        chunks: [],
+        error: failed ? prepare.failedReason : undefined,
+      };
     }
     const prepared = prepare.returnvalue as { version: string; images: number; chunks: number };
     const parentState = await this.queue.getJobState(assembleScoring.jobId({ scoringId }));
@@ -179,7 +193,13 @@ export class ScoringRuns {
     );
     const failedChunk = chunks.find((c) => c.state === 'failed');
     const state: ScoringStatus['state'] =
-      parentState === 'completed' ? 'completed' : parentState === 'failed' || failedChunk ? 'failed' : chunks.some((c) => c.state !== 'waiting') ? 'running' : 'queued';
+      parentState === 'completed'
+        ? 'completed'
+        : parentState === 'failed' || failedChunk
+          ? 'failed'
+          : chunks.some((c) => c.state !== 'waiting')
+            ? 'running'
+            : 'queued';
     const summary = parent?.returnvalue as ScoringStatus['summary'] | null;
     const prefix = scoringPrefix(scoringId);
     return {
@@ -213,7 +233,12 @@ export class ScoringRuns {
   /** Called by a chunk job whose attempt failed (it may be retried). */
   async recordChunkFailure(scoringId: string, chunk: number, message: string): Promise<void> {
     const key = scoringProgressKey(this.queuePrefix, scoringId);
-    await this.redis.multi().hincrby(key, `failures:${chunk}`, 1).hset(key, `error:${chunk}`, message.slice(0, 1000)).expire(key, SCORING_PROGRESS_TTL_SECONDS).exec();
+    await this.redis
+      .multi()
+      .hincrby(key, `failures:${chunk}`, 1)
+      .hset(key, `error:${chunk}`, message.slice(0, 1000))
+      .expire(key, SCORING_PROGRESS_TTL_SECONDS)
+      .exec();
   }
 
   async close(): Promise<void> {
@@ -232,6 +257,14 @@ function chunkStatus(chunk: number, images: number, progress: Record<string, str
   const done = parentState === 'completed' ? images : Math.min(images, Number(progress[String(chunk)] ?? 0));
   // An attempt starts its count from 0: a chunk with an error and nothing done waits for its retry.
   const state =
-    done === images ? 'completed' : error !== undefined && parentState === 'failed' ? 'failed' : done > 0 ? 'active' : error !== undefined ? 'retrying' : 'waiting';
+    done === images
+      ? 'completed'
+      : error !== undefined && parentState === 'failed'
+        ? 'failed'
+        : done > 0
+          ? 'active'
+          : error !== undefined
+            ? 'retrying'
+            : 'waiting';
   return { chunk, state, images, attemptsMade, error: state === 'failed' || state === 'retrying' ? error : undefined, done };
 }

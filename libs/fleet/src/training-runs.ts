@@ -109,7 +109,15 @@ export class TrainingRuns {
 
   /** A run's flow: the FitGaussian parent on the reduce queue, one ExtractFeatures child per shard. */
   private flowOf(plan: TrainingPlan): FlowJob {
-    const parent: FitGaussianJob = { runId: plan.runId, shardCount: plan.shards.length, category: plan.request.category, version: plan.version, createdAt: plan.createdAt, heldOutCount: plan.heldOut.length, promote: plan.request.promote };
+    const parent: FitGaussianJob = {
+      runId: plan.runId,
+      shardCount: plan.shards.length,
+      category: plan.request.category,
+      version: plan.version,
+      createdAt: plan.createdAt,
+      heldOutCount: plan.heldOut.length,
+      promote: plan.request.promote,
+    };
     const options = jobOptions(this.retry);
     return {
       name: JobName.FitGaussian,
@@ -135,7 +143,11 @@ export class TrainingRuns {
   async submitUpload(data: PrepareTrainingJob): Promise<void> {
     const parsed = parseContract(prepareTrainingJob, data, `run ${data.runId}`);
     const index = runIndexKey(this.queuePrefix);
-    await this.redis.multi().zadd(index, Date.parse(parsed.createdAt), parsed.runId).zremrangebyrank(index, 0, -RUN_INDEX_MAX - 1).exec();
+    await this.redis
+      .multi()
+      .zadd(index, Date.parse(parsed.createdAt), parsed.runId)
+      .zremrangebyrank(index, 0, -RUN_INDEX_MAX - 1)
+      .exec();
     try {
       await this.reduceQueue.add(JobName.PrepareTraining, parsed, { ...jobOptions(this.retry), jobId: prepareTraining.jobId(parsed) });
     } catch (error) {
@@ -192,7 +204,13 @@ export class TrainingRuns {
     const finished = state === 'completed' || state === 'failed' ? parent.finishedOn : undefined;
     const seconds = (a?: number, b?: number) => (a !== undefined && b !== undefined ? (b - a) / 1000 : undefined);
     const error =
-      state === 'failed' ? (failedShard ? `shard ${failedShard.shard}: ${failedShard.error}` : parent.failedReason) : state === 'cancelled' ? 'cancelled' : undefined;
+      state === 'failed'
+        ? failedShard
+          ? `shard ${failedShard.shard}: ${failedShard.error}`
+          : parent.failedReason
+        : state === 'cancelled'
+          ? 'cancelled'
+          : undefined;
     return {
       runId,
       category: data.category,
@@ -247,7 +265,14 @@ export class TrainingRuns {
     // Completed means the flow is queued, and status() and list() report the flow instead; only a race with its removal gets here.
     const state: RunState = cancelled ? 'cancelled' : jobState === 'failed' ? 'failed' : jobState === 'completed' ? 'queued' : 'preparing';
     const error = state === 'failed' ? `archive ${data.archive.name}: ${prepare.failedReason}` : state === 'cancelled' ? 'cancelled' : undefined;
-    return { runId: data.runId, category: data.request.category, version: versionFor(data.runId, new Date(data.createdAt)), state, createdAt: data.createdAt, error };
+    return {
+      runId: data.runId,
+      category: data.request.category,
+      version: versionFor(data.runId, new Date(data.createdAt)),
+      state,
+      createdAt: data.createdAt,
+      error,
+    };
   }
 
   /**
@@ -259,10 +284,14 @@ export class TrainingRuns {
   async list(limit: number): Promise<TrainingRunSummary[]> {
     const index = runIndexKey(this.queuePrefix);
     const recent: Job[] = [];
-    for (let offset = 0; recent.length < limit; ) {
+    for (let offset = 0; recent.length < limit;) {
       const ids = await this.redis.zrevrange(index, offset, offset + limit - recent.length - 1);
       if (ids.length === 0) break;
-      const jobs = await Promise.all(ids.map(async (runId) => (await this.reduceQueue.getJob(fitGaussian.jobId({ runId }))) ?? (await this.reduceQueue.getJob(prepareTraining.jobId({ runId })))));
+      const jobs = await Promise.all(
+        ids.map(
+          async (runId) => (await this.reduceQueue.getJob(fitGaussian.jobId({ runId }))) ?? (await this.reduceQueue.getJob(prepareTraining.jobId({ runId }))),
+        ),
+      );
       const gone = ids.filter((_, i) => !jobs[i]);
       if (gone.length > 0) await this.redis.zrem(index, ...gone);
       recent.push(...jobs.filter((j): j is Job => Boolean(j) && (j!.name === JobName.FitGaussian || j!.name === JobName.PrepareTraining)));
@@ -276,7 +305,14 @@ export class TrainingRuns {
         const cancelled = (await this.redis.exists(cancelKey(this.queuePrefix, data.runId))) === 1;
         const state: RunState =
           jobState === 'completed' ? 'completed' : cancelled ? 'cancelled' : jobState === 'failed' ? 'failed' : jobState === 'active' ? 'running' : 'queued';
-        return { runId: data.runId, category: data.category, version: data.version, state, createdAt: data.createdAt, error: jobState === 'failed' ? job.failedReason : undefined };
+        return {
+          runId: data.runId,
+          category: data.category,
+          version: data.version,
+          state,
+          createdAt: data.createdAt,
+          error: jobState === 'failed' ? job.failedReason : undefined,
+        };
       }),
     );
   }
@@ -309,6 +345,6 @@ function shardStatus(job: Job | undefined, state: JobState, shard: number): Shar
     imagesDone: state === 'completed' ? data.imageCount : (progress.imagesDone ?? 0),
     imagesTotal: data.imageCount,
     attemptsMade: job.attemptsMade,
-    error: state === 'failed' ? job.failedReason : (result?.skipped.length ? `${result.skipped.length} images skipped` : undefined),
+    error: state === 'failed' ? job.failedReason : result?.skipped.length ? `${result.skipped.length} images skipped` : undefined,
   };
 }

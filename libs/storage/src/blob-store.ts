@@ -82,10 +82,7 @@ export class BlobRangeError extends RangeError {
     readonly end: number,
     readonly size: number | undefined,
   ) {
-    super(
-      `byte range [${start}, ${end}) of ${JSON.stringify(key)} in ${location} is not inside the blob` +
-        (size === undefined ? '' : ` (size ${size})`),
-    );
+    super(`byte range [${start}, ${end}) of ${JSON.stringify(key)} in ${location} is not inside the blob` + (size === undefined ? '' : ` (size ${size})`));
   }
 }
 

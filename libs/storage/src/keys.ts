@@ -160,7 +160,13 @@ export function scoringUploadPrefix(scoringId: string): string {
 }
 
 /** What a scoring leaves under its prefix (or an output folder): the results, and a folder each of overlay and mask PNGs. */
-export const SCORING_OUTPUTS = { resultsCsv: 'results.csv', resultsJsonl: 'results.jsonl', summary: 'summary.json', heatmaps: 'heatmaps/', masks: 'masks/' } as const;
+export const SCORING_OUTPUTS = {
+  resultsCsv: 'results.csv',
+  resultsJsonl: 'results.jsonl',
+  summary: 'summary.json',
+  heatmaps: 'heatmaps/',
+  masks: 'masks/',
+} as const;
 
 /** Uploaded images of an online request (and files staged by an import). */
 export function uploadPrefix(requestId: string): string {

@@ -111,7 +111,10 @@ export class LocalBlobStore implements BlobStore {
       // copy_file_range or a reflink where the file system has them.
       return await writeThenRename(this.pathOf(toKey), (temp) => fs.copyFile(source, temp, fsConstants.COPYFILE_EXCL | fsConstants.COPYFILE_FICLONE));
     } catch (err) {
-      const sourceIsFile = await fs.stat(source).then((st) => st.isFile(), () => false);
+      const sourceIsFile = await fs.stat(source).then(
+        (st) => st.isFile(),
+        () => false,
+      );
       if (!sourceIsFile) throw new BlobNotFoundError(this.location, fromKey);
       throw err;
     }

@@ -33,10 +33,7 @@ export class ModelIntegrityError extends Error {
     readonly actual: ArtifactFingerprint | string,
     location: string,
   ) {
-    super(
-      `model ${category}/${version}: artifact "${artifact}" in ${location} is corrupt: ` +
-        `expected ${describe(expected)}, found ${describe(actual)}`,
-    );
+    super(`model ${category}/${version}: artifact "${artifact}" in ${location} is corrupt: ` + `expected ${describe(expected)}, found ${describe(actual)}`);
   }
 }
 

@@ -18,7 +18,12 @@ export class SizeLimitError extends Error {
  * itself fails, its own error is thrown rather than the store's report of it, so callers can tell a bad
  * upload from a failing store.
  */
-export async function putLimited(store: BlobStore, key: string, source: AsyncIterable<Buffer>, opts: { maxBytes?: number; what?: string } = {}): Promise<{ size: number }> {
+export async function putLimited(
+  store: BlobStore,
+  key: string,
+  source: AsyncIterable<Buffer>,
+  opts: { maxBytes?: number; what?: string } = {},
+): Promise<{ size: number }> {
   let sourceError: unknown;
   let bytes = 0;
   async function* counted(): AsyncGenerator<Buffer, void, undefined> {

@@ -100,7 +100,11 @@ function isUnavailable(err: unknown, status: number | undefined): boolean {
   const name = errorName(err);
   const message = err instanceof Error ? err.message : '';
   // The SDK wraps Node's socket errors, whose code then shows only in the message.
-  return (code !== undefined && NETWORK_ERROR_CODES.has(code)) || name === 'TimeoutError' || /socket hang up|\b(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE)\b/.test(message);
+  return (
+    (code !== undefined && NETWORK_ERROR_CODES.has(code)) ||
+    name === 'TimeoutError' ||
+    /socket hang up|\b(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE)\b/.test(message)
+  );
 }
 
 function isMissingBucket(err: unknown): boolean {
@@ -392,7 +396,9 @@ export class S3BlobStore implements BlobStore {
     for (;;) {
       let out: ListMultipartUploadsCommandOutput;
       try {
-        out = await this.client.send(new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: this.prefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }));
+        out = await this.client.send(
+          new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: this.prefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }),
+        );
       } catch (err) {
         throw this.describe('ListMultipartUploads', this.prefix, err);
       }
@@ -478,9 +484,7 @@ export class S3BlobStore implements BlobStore {
       batch = [];
       let out: DeleteObjectsCommandOutput;
       try {
-        out = await this.client.send(
-          new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true } }),
-        );
+        out = await this.client.send(new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true } }));
       } catch (err) {
         throw this.describe('delete under', prefix, err);
       }

@@ -4,7 +4,15 @@ import { ArchiveRejectedError } from '@padim-fleet/archives';
 import { ContractError } from '@padim-fleet/contracts';
 import { DatasetError, isRedisUnavailableError } from '@padim-fleet/fleet';
 import { ModelFormatError } from '@padim-fleet/padim-core';
-import { InvalidKeyError, ModelConflictError, ModelIntegrityError, ModelNotFoundError, ModelRegistryBusyError, SizeLimitError, StoreUnavailableError } from '@padim-fleet/storage';
+import {
+  InvalidKeyError,
+  ModelConflictError,
+  ModelIntegrityError,
+  ModelNotFoundError,
+  ModelRegistryBusyError,
+  SizeLimitError,
+  StoreUnavailableError,
+} from '@padim-fleet/storage';
 
 /** Maps the libraries' errors to HTTP: bad input 400, missing 404, conflicts 409, too large 413, a busy registry, Redis or the store unreachable 503; anything else is a 500 that is logged. */
 @Catch()

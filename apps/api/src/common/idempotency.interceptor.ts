@@ -1,4 +1,16 @@
-import { BadRequestException, CallHandler, ConflictException, ExecutionContext, Inject, Injectable, Logger, NestInterceptor, UnprocessableEntityException, UseInterceptors, applyDecorators } from '@nestjs/common';
+import {
+  BadRequestException,
+  CallHandler,
+  ConflictException,
+  ExecutionContext,
+  Inject,
+  Injectable,
+  Logger,
+  NestInterceptor,
+  UnprocessableEntityException,
+  UseInterceptors,
+  applyDecorators,
+} from '@nestjs/common';
 import { ApiHeader } from '@nestjs/swagger';
 import { createHash } from 'node:crypto';
 import type { Request, Response } from 'express';
@@ -51,7 +63,8 @@ export class IdempotencyInterceptor implements NestInterceptor {
     if ((await this.redis.set(redisKey, JSON.stringify(pending), 'EX', PENDING_TTL_SECONDS, 'NX')) !== 'OK') {
       const stored = await this.redis.get(redisKey);
       const record = stored ? (JSON.parse(stored) as IdempotencyRecord) : null;
-      if (!record || record.state === 'pending') throw new ConflictException('Idempotency-Key header: a request with this key is still being handled; retry later');
+      if (!record || record.state === 'pending')
+        throw new ConflictException('Idempotency-Key header: a request with this key is still being handled; retry later');
       if (record.request !== request) throw new UnprocessableEntityException('Idempotency-Key header: already used with a different request');
       res.status(record.status ?? 200);
       res.setHeader('Idempotent-Replayed', 'true');
@@ -60,7 +73,14 @@ export class IdempotencyInterceptor implements NestInterceptor {
     const ttlSeconds = this.config.IDEMPOTENCY_TTL_HOURS * 3600;
     return next.handle().pipe(
       // The work failed: nothing was created, so a retry may do it.
-      catchError((error: unknown) => from(this.redis.del(redisKey).then(() => Promise.reject(error), () => Promise.reject(error)))),
+      catchError((error: unknown) =>
+        from(
+          this.redis.del(redisKey).then(
+            () => Promise.reject(error),
+            () => Promise.reject(error),
+          ),
+        ),
+      ),
       mergeMap((body) => {
         const done: IdempotencyRecord = { state: 'done', request, status: res.statusCode, body };
         // The work is done and must be acknowledged even if the answer cannot be kept: a retry then finds

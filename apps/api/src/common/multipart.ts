@@ -15,7 +15,8 @@ export interface MultipartLimits {
 /** A 413 before any byte is read when the declared body is larger than `maxBytes`. */
 export function rejectDeclaredLength(req: Request, maxBytes: number, what: string): void {
   const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > maxBytes) throw new PayloadTooLargeException(`${what}: the request declares ${declared} bytes, over the limit of ${maxBytes}`);
+  if (Number.isFinite(declared) && declared > maxBytes)
+    throw new PayloadTooLargeException(`${what}: the request declares ${declared} bytes, over the limit of ${maxBytes}`);
 }
 
 /**
@@ -27,7 +28,10 @@ export function rejectDeclaredLength(req: Request, maxBytes: number, what: strin
 export async function* readMultipart(req: Request, limits: MultipartLimits): AsyncGenerator<MultipartPart, void, undefined> {
   let parser: busboy.Busboy;
   try {
-    parser = busboy({ headers: req.headers, limits: { files: limits.files, fields: limits.fields, fieldSize: limits.fieldBytes, parts: limits.files + limits.fields } });
+    parser = busboy({
+      headers: req.headers,
+      limits: { files: limits.files, fields: limits.fields, fieldSize: limits.fieldBytes, parts: limits.files + limits.fields },
+    });
   } catch (error) {
     throw new BadRequestException(`body: must be multipart/form-data (${(error as Error).message})`);
   }

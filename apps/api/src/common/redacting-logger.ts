@@ -10,7 +10,14 @@ export class RedactingLogger extends ConsoleLogger {
     this.secrets = configSecrets(config);
   }
 
-  protected override formatMessage(logLevel: LogLevel, message: unknown, pidMessage: string, formattedLogLevel: string, contextMessage: string, timestampDiff: string): string {
+  protected override formatMessage(
+    logLevel: LogLevel,
+    message: unknown,
+    pidMessage: string,
+    formattedLogLevel: string,
+    contextMessage: string,
+    timestampDiff: string,
+  ): string {
     return redactCredentials(super.formatMessage(logLevel, message, pidMessage, formattedLogLevel, contextMessage, timestampDiff), this.secrets);
   }
 

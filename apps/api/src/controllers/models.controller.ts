@@ -26,7 +26,10 @@ export class ModelsController {
   }
 
   @Get(':category/versions/:version/report/:file')
-  @ApiOperation({ summary: "A file of a version's evaluation report (report.html, roc.png, pro.png, score-histograms.png, worst-cases.png), made when its run had a validation set" })
+  @ApiOperation({
+    summary:
+      "A file of a version's evaluation report (report.html, roc.png, pro.png, score-histograms.png, worst-cases.png), made when its run had a validation set",
+  })
   async report(
     @Param('category', new ZodValidationPipe(categoryName, 'category')) category: string,
     @Param('version', new ZodValidationPipe(versionName, 'version')) version: string,
@@ -60,7 +63,9 @@ export class ModelsController {
 
   @Post(':category/import')
   @HttpCode(201)
-  @ApiOperation({ summary: 'Publish a model archive (multipart field "archive"; fields promote?, version?) with every checksum verified; an existing version is a 409' })
+  @ApiOperation({
+    summary: 'Publish a model archive (multipart field "archive"; fields promote?, version?) with every checksum verified; an existing version is a 409',
+  })
   @ApiConsumes('multipart/form-data')
   @ApiBody({ schema: { type: 'object', properties: { archive: { type: 'string', format: 'binary' }, ...openApiSchema(modelImportFields).properties } } })
   import(@Param('category', new ZodValidationPipe(categoryName, 'category')) category: string, @Req() req: Request) {

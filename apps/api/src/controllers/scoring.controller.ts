@@ -77,7 +77,10 @@ export class ScoringController {
 
   @Get('v1/scorings/:id/files/:name')
   @ApiOperation({ summary: 'results.csv, results.jsonl or summary.json of a finished scoring' })
-  async file(@Param('id', new ZodValidationPipe(runId, 'id')) id: string, @Param('name', new ZodValidationPipe(resultFile, 'name')) name: z.infer<typeof resultFile>) {
+  async file(
+    @Param('id', new ZodValidationPipe(runId, 'id')) id: string,
+    @Param('name', new ZodValidationPipe(resultFile, 'name')) name: z.infer<typeof resultFile>,
+  ) {
     const type = name.endsWith('.csv') ? 'text/csv' : name.endsWith('.json') ? 'application/json' : 'application/x-ndjson';
     return new StreamableFile((await this.service.output(id, name)) as Readable, { type });
   }

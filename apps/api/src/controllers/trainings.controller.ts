@@ -2,7 +2,15 @@ import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query, Req, UseGu
 import { ApiBearerAuth, ApiBody, ApiConsumes, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Request } from 'express';
 import { z } from 'zod';
-import { TrainingBatchRequest, TrainingRequest, runId, trainingBatchRequest, trainingRequest, trainingRequestBody, trainingUploadRequest } from '@padim-fleet/contracts';
+import {
+  TrainingBatchRequest,
+  TrainingRequest,
+  runId,
+  trainingBatchRequest,
+  trainingRequest,
+  trainingRequestBody,
+  trainingUploadRequest,
+} from '@padim-fleet/contracts';
 import { Idempotent } from '../common/idempotency.interceptor';
 import { openApiSchema } from '../common/json-schema';
 import { RedisReadyGuard } from '../common/redis-ready.guard';

@@ -36,7 +36,9 @@ export class HealthService {
     ]);
     const ready = redis === 'ok' && policy.ok && store === 'ok';
     const report: HealthReport = { status: ready ? 'ready' : 'not ready', redis, evictionPolicy: policy.detail, store: `${store} (${this.store.location})` };
-    const problems = ready ? '' : [redis !== 'ok' && `redis ${redis}`, !policy.ok && `redis ${policy.detail}`, store !== 'ok' && `store ${report.store}`].filter(Boolean).join('; ');
+    const problems = ready
+      ? ''
+      : [redis !== 'ok' && `redis ${redis}`, !policy.ok && `redis ${policy.detail}`, store !== 'ok' && `store ${report.store}`].filter(Boolean).join('; ');
     if (problems !== this.lastProblems) {
       if (problems) this.logger.error(`not ready: ${problems}`);
       else this.logger.log('ready again');
@@ -58,7 +60,9 @@ export class HealthService {
       );
     });
     if (!(await this.redisReady(waitMs))) {
-      this.logger.warn(`redis: not reachable within ${waitMs} ms of start; its eviction policy is checked once it connects, and /readyz says not ready until then`);
+      this.logger.warn(
+        `redis: not reachable within ${waitMs} ms of start; its eviction policy is checked once it connects, and /readyz says not ready until then`,
+      );
       return;
     }
     await checkEvictionPolicy(this.redis, (line) => this.logger.warn(line));
@@ -83,7 +87,10 @@ export class HealthService {
 async function withTimeout<T>(work: Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   try {
-    return await Promise.race([work, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer in ${PROBE_TIMEOUT_MS} ms`)), PROBE_TIMEOUT_MS)))]);
+    return await Promise.race([
+      work,
+      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer in ${PROBE_TIMEOUT_MS} ms`)), PROBE_TIMEOUT_MS))),
+    ]);
   } finally {
     clearTimeout(timer);
   }

@@ -66,7 +66,9 @@ export class ModelsService {
       return await this.registry.openArtifact(category, version, `${REPORT_FOLDER}/${file}`);
     } catch (error) {
       if (!(error instanceof ModelNotFoundError)) throw error;
-      throw new NotFoundException(`${category}/${version} has no ${file} in its evaluation report: a version has one when its run was trained with a validation set`);
+      throw new NotFoundException(
+        `${category}/${version} has no ${file} in its evaluation report: a version has one when its run was trained with a validation set`,
+      );
     }
   }
 

@@ -29,7 +29,10 @@ export class OnlineScoringService {
   async score(category: string, query: { version?: string; inline?: boolean }, req: Request): Promise<OnlineScoreResponse> {
     if (this.inFlight >= this.config.ONLINE_MAX_CONCURRENT) {
       throw new HttpException(
-        { statusCode: HttpStatus.TOO_MANY_REQUESTS, message: `too many online scoring requests in progress (ONLINE_MAX_CONCURRENT=${this.config.ONLINE_MAX_CONCURRENT}); retry shortly` },
+        {
+          statusCode: HttpStatus.TOO_MANY_REQUESTS,
+          message: `too many online scoring requests in progress (ONLINE_MAX_CONCURRENT=${this.config.ONLINE_MAX_CONCURRENT}); retry shortly`,
+        },
         HttpStatus.TOO_MANY_REQUESTS,
       );
     }

@@ -15,21 +15,16 @@ import {
   categoryName,
   versionName,
 } from '@padim-fleet/contracts';
-import {
-  ScoreTimeoutError,
-  ScoringRuns,
-  cleanUpWithRetries,
-  isRedisUnavailableError,
-  removeOnlineRequest,
-  resolveModelVersion,
-} from '@padim-fleet/fleet';
+import { ScoreTimeoutError, ScoringRuns, cleanUpWithRetries, isRedisUnavailableError, removeOnlineRequest, resolveModelVersion } from '@padim-fleet/fleet';
 import { BlobNotFoundError, BlobStore, ModelRegistry, onlineOutputPrefix, scoringPrefix, scoringUploadPrefix, uploadPrefix } from '@padim-fleet/storage';
 import { receiveArchiveUpload } from '../common/archive-upload';
 import { BLOB_STORE, FLEET_CONFIG } from '../common/tokens';
 import { ZodValidationPipe } from '../common/zod-validation.pipe';
 
 /** The text fields of POST /v1/scorings/upload. */
-const uploadFields = z.object({ category: categoryName, version: versionName.optional(), chunkSize: z.coerce.number().int().min(1).max(1024).default(64) }).strict();
+const uploadFields = z
+  .object({ category: categoryName, version: versionName.optional(), chunkSize: z.coerce.number().int().min(1).max(1024).default(64) })
+  .strict();
 type UploadFields = z.infer<typeof uploadFields>;
 
 export interface UploadedImage {
@@ -40,7 +35,10 @@ export interface UploadedImage {
 
 /** Keeps an uploaded file's name usable as one key segment and as the row's name. */
 function safeName(name: string, index: number): string {
-  const base = path.basename(name.replace(/\\/g, '/')).replace(/[^A-Za-z0-9._-]/g, '_').replace(/^\.+/, '');
+  const base = path
+    .basename(name.replace(/\\/g, '/'))
+    .replace(/[^A-Za-z0-9._-]/g, '_')
+    .replace(/^\.+/, '');
   return `${String(index).padStart(3, '0')}-${base || 'image'}`.slice(0, 200);
 }
 
@@ -127,7 +125,14 @@ export class ScoringService {
     if (problem) throw new ContractError('request', [{ path: 'body.input', message: problem }]);
     await this.checkModel(request.category, request.version);
     const scoringId = randomUUID();
-    await this.runs.submit({ scoringId, category: request.category, version: request.version ?? null, input: request.input, chunkSize: request.chunkSize, createdAt: new Date().toISOString() });
+    await this.runs.submit({
+      scoringId,
+      category: request.category,
+      version: request.version ?? null,
+      input: request.input,
+      chunkSize: request.chunkSize,
+      createdAt: new Date().toISOString(),
+    });
     return { scoringId, status: `/v1/scorings/${scoringId}` };
   }
 
@@ -154,7 +159,14 @@ export class ScoringService {
     try {
       await checkFields(upload.fields);
       if (!checked) throw new BadRequestException('category: required (multipart field "category")');
-      await this.runs.submit({ scoringId, category: checked.category, version: checked.version ?? null, input: `store:${upload.archive.key}`, chunkSize: checked.chunkSize, createdAt: new Date().toISOString() });
+      await this.runs.submit({
+        scoringId,
+        category: checked.category,
+        version: checked.version ?? null,
+        input: `store:${upload.archive.key}`,
+        chunkSize: checked.chunkSize,
+        createdAt: new Date().toISOString(),
+      });
       return { scoringId, status: `/v1/scorings/${scoringId}` };
     } catch (error) {
       await this.store.deletePrefix(scoringPrefix(scoringId)).catch(() => undefined);

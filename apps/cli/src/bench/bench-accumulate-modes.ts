@@ -23,7 +23,13 @@ export interface AccumulateModesResult {
  * its own group size, on random features (uniform in [0, 1), as post-ReLU features are non-negative),
  * after one warm-up each.
  */
-export async function benchAccumulateModes({ dim = 100, kernelGroup = 16, gramGroup = 64, positions = 4096, repeats = 5 } = {}): Promise<AccumulateModesResult> {
+export async function benchAccumulateModes({
+  dim = 100,
+  kernelGroup = 16,
+  gramGroup = 64,
+  positions = 4096,
+  repeats = 5,
+} = {}): Promise<AccumulateModesResult> {
   const data = new Float32Array(Math.max(kernelGroup, gramGroup) * dim * positions);
   let state = 12345;
   for (let i = 0; i < data.length; i++) {

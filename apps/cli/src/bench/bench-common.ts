@@ -38,7 +38,10 @@ export async function measureStep(images: () => number, step: () => Promise<unkn
  */
 export async function backboneRate(extractor: EmbeddingExtractor, files: string[], batchSize: number, size: number): Promise<StepRate> {
   const batches: { tensor: Float32Array; n: number }[] = [];
-  for await (const b of imageBatches(files.map((file) => ({ file })), { size, normalization: extractor.backbone.spec.normalization, batchSize })) {
+  for await (const b of imageBatches(
+    files.map((file) => ({ file })),
+    { size, normalization: extractor.backbone.spec.normalization, batchSize },
+  )) {
     batches.push({ tensor: b.tensor.slice(), n: b.n });
   }
   // Warm-up, then one batch in flight per backbone session, as the pipelines keep them.
@@ -52,7 +55,10 @@ export async function backboneRate(extractor: EmbeddingExtractor, files: string[
       images += b.n;
     }
   };
-  return measureStep(() => images, () => Promise.all(Array.from({ length: extractor.lanes }, lane)));
+  return measureStep(
+    () => images,
+    () => Promise.all(Array.from({ length: extractor.lanes }, lane)),
+  );
 }
 
 /** Runs this script again in a child process with `args` and returns the JSON it prints last. */
@@ -78,7 +84,6 @@ export const S3_KEYS = {
   accessKeyId: process.env.S3_ACCESS_KEY_ID ?? 'padim-test-access',
   secretAccessKey: process.env.S3_SECRET_ACCESS_KEY ?? 'padim-test-secret-key-0123456789',
 };
-
 
 /** A fresh bucket on radosgw when it answers at S3_ENDPOINT, else the local folder `fallback`. */
 export async function benchStoreSpec(fallback: string): Promise<{ spec: string; useS3: boolean }> {

@@ -35,10 +35,20 @@ async function main(): Promise<void> {
   const side = scorer.side;
 
   let scorerResults: ScoredImage<{ file: string }>[] = [];
-  const runScorer = () => measureStep(() => scorerResults.length, async () => (scorerResults = await scoreImages(scorer, files.map((file) => ({ file })), { batchSize: BATCH })));
+  const runScorer = () =>
+    measureStep(
+      () => scorerResults.length,
+      async () =>
+        (scorerResults = await scoreImages(
+          scorer,
+          files.map((file) => ({ file })),
+          { batchSize: BATCH },
+        )),
+    );
   const onnxScores: number[] = [];
   // The next batch decodes while onnxruntime runs this one, as scoreImages overlaps them.
-  const decodeBatch = (start: number) => Promise.all(files.slice(start, start + BATCH).map((f) => decodeImage(f, { width: manifest.input.size, height: manifest.input.size })));
+  const decodeBatch = (start: number) =>
+    Promise.all(files.slice(start, start + BATCH).map((f) => decodeImage(f, { width: manifest.input.size, height: manifest.input.size })));
   const runOnnx = () =>
     measureStep(
       () => onnxScores.length,

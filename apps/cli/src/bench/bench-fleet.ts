@@ -22,12 +22,14 @@ import { BlobStore, LocalBlobStore, S3BlobStore } from '@padim-fleet/storage';
 import { API_MAIN, FleetProcess, WORKER_MAIN, pollUntil } from '../fleet/fleet-process';
 import { API_KEY, S3_ENDPOINT, S3_KEYS, benchStoreSpec, fleetEnv, freePort, percentile, round, screwDir, screwTrainFiles } from './bench-common';
 
-
 /** In-process and 1-worker fleet runs of each (BENCH_FLEET_REPEATS overrides). */
 const REPEATS = Number(process.env.BENCH_FLEET_REPEATS ?? 3);
 
 function median(values: number[]): number {
-  return percentile([...values].sort((a, b) => a - b), 50);
+  return percentile(
+    [...values].sort((a, b) => a - b),
+    50,
+  );
 }
 
 async function fleetRun(workers: number, env: Record<string, string>): Promise<{ seconds: number; timings: unknown }> {
@@ -50,7 +52,14 @@ async function fleetRun(workers: number, env: Record<string, string>): Promise<{
     const body = (await res.json()) as { runId: string };
     if (res.status !== 202) throw new Error(`POST /v1/trainings: ${res.status} ${JSON.stringify(body)}`);
     const status = await pollUntil(
-      async () => (await (await fetch(`http://127.0.0.1:${port}/v1/trainings/${body.runId}`, { headers })).json()) as { state: string; error?: string; timings: unknown; shards: unknown[]; result?: { stages?: unknown } },
+      async () =>
+        (await (await fetch(`http://127.0.0.1:${port}/v1/trainings/${body.runId}`, { headers })).json()) as {
+          state: string;
+          error?: string;
+          timings: unknown;
+          shards: unknown[];
+          result?: { stages?: unknown };
+        },
       (s) => s.state === 'completed' || s.state === 'failed',
       1_800_000,
       'the fleet run',
@@ -70,7 +79,12 @@ async function writePartials(store: BlobStore, count: number): Promise<string[]>
   const acc = createGaussianAccumulator(P, d);
   const batch = new Float32Array(8 * d * P);
   for (let i = 0; i < batch.length; i++) batch[i] = Math.sin(i * 12.9898) * 43758.5453 - Math.floor(Math.sin(i * 12.9898) * 43758.5453);
-  for (let r = 0; r < 3; r++) accumulateEmbeddings(acc, batch.map((x) => x * (r + 1)), 8);
+  for (let r = 0; r < 3; r++)
+    accumulateEmbeddings(
+      acc,
+      batch.map((x) => x * (r + 1)),
+      8,
+    );
   const keys: string[] = [];
   for (let i = 0; i < count; i++) {
     const key = `bench/partials/shard-${String(i).padStart(4, '0')}.pdmacc`;
@@ -84,11 +98,19 @@ async function main(): Promise<void> {
   const files = await screwTrainFiles();
   const scratch = mkdtempSync(path.join(tmpdir(), 'padim-bench-fleet-'));
   const { spec: storeSpec, useS3 } = await benchStoreSpec(path.join(scratch, 'store'));
-  console.log(redactCredentials(`store: ${storeSpec}${useS3 ? ` (radosgw at ${S3_ENDPOINT})` : ' (radosgw not answering: local folder)'}; ${availableParallelism()} cores; ${files.length} images`));
+  console.log(
+    redactCredentials(
+      `store: ${storeSpec}${useS3 ? ` (radosgw at ${S3_ENDPOINT})` : ' (radosgw not answering: local folder)'}; ${availableParallelism()} cores; ${files.length} images`,
+    ),
+  );
   try {
     const backbone = await resolveBackbone('resnet18');
     // Workers preload the backbone, as long-running workers have it; the in-process time excludes building it too.
-    const env = fleetEnv(storeSpec, { PADIM_DATASET_ROOTS: path.dirname(screwDir()), PADIM_SCRATCH_DIR: path.join(scratch, 'reduce'), PADIM_PRELOAD_BACKBONES: 'resnet18' });
+    const env = fleetEnv(storeSpec, {
+      PADIM_DATASET_ROOTS: path.dirname(screwDir()),
+      PADIM_SCRATCH_DIR: path.join(scratch, 'reduce'),
+      PADIM_PRELOAD_BACKBONES: 'resnet18',
+    });
     // In-process and 1-worker runs alternate, REPEATS of each, and the medians are compared: on a shared
     // machine one pair can differ by a second either way.
     const inProcessRuns: number[] = [];
@@ -105,7 +127,9 @@ async function main(): Promise<void> {
     const inProcessSeconds = median(inProcessRuns);
     const fleet1Seconds = median(fleet1Runs);
     const overhead = fleet1Seconds / inProcessSeconds - 1;
-    console.log(`medians of ${REPEATS}: in process ${inProcessSeconds.toFixed(2)} s, fleet with 1 worker ${fleet1Seconds.toFixed(2)} s: overhead ${(overhead * 100).toFixed(1)} % (target <= 10 %)`);
+    console.log(
+      `medians of ${REPEATS}: in process ${inProcessSeconds.toFixed(2)} s, fleet with 1 worker ${fleet1Seconds.toFixed(2)} s: overhead ${(overhead * 100).toFixed(1)} % (target <= 10 %)`,
+    );
     if (process.env.BENCH_FLEET_QUICK === '1') {
       console.log(JSON.stringify({ inProcessSeconds: round(inProcessSeconds, 2), fleet1Seconds: round(fleet1Seconds, 2), overhead: round(overhead, 3) }));
       return;

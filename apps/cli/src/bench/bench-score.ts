@@ -14,7 +14,22 @@ import { publishModel } from '@padim-fleet/fleet';
 import { PadimScorer, TrainedModel, embedImages, listMvtecTestSet, resolveBackbone, scoreImages, trainModel } from '@padim-fleet/inference';
 import { ModelRegistry, S3BlobStore, createBlobStore } from '@padim-fleet/storage';
 import { API_MAIN, FleetProcess, WORKER_MAIN, pollUntil } from '../fleet/fleet-process';
-import { API_KEY, S3_ENDPOINT, S3_KEYS, backboneRate, benchStoreSpec, cpuMeter, fleetEnv, freePort, measureStep, percentile, pidsNamed, round, screwDir, screwTrainFiles } from './bench-common';
+import {
+  API_KEY,
+  S3_ENDPOINT,
+  S3_KEYS,
+  backboneRate,
+  benchStoreSpec,
+  cpuMeter,
+  fleetEnv,
+  freePort,
+  measureStep,
+  percentile,
+  pidsNamed,
+  round,
+  screwDir,
+  screwTrainFiles,
+} from './bench-common';
 
 /** Concurrent online clients (BENCH_CLIENTS overrides, for diagnosis). */
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 4);
@@ -108,14 +123,28 @@ async function main(): Promise<void> {
   const trained = await trainModel({ category: 'screw', files: await screwTrainFiles(), backbone, embedding: { d: 100, seed: 42 }, batchSize: BATCH });
   const scorer = await PadimScorer.create({ ...trained.manifest, tensors: undefined as never }, trained.tensors, backbone);
   const test = await listMvtecTestSet(screwDir());
-  const backboneOnly = await backboneRate(scorer.extractor, test.slice(0, 64).map((t) => t.file), BATCH, scorer.side);
+  const backboneOnly = await backboneRate(
+    scorer.extractor,
+    test.slice(0, 64).map((t) => t.file),
+    BATCH,
+    scorer.side,
+  );
   let results: unknown[] = [];
   const scoring = await measureStep(
     () => results.length,
-    async () => (results = await scoreImages(scorer, test.map((t) => ({ file: t.file })), { batchSize: BATCH })),
+    async () =>
+      (results = await scoreImages(
+        scorer,
+        test.map((t) => ({ file: t.file })),
+        { batchSize: BATCH },
+      )),
   );
   // Distances and maps alone, on embeddings made beforehand.
-  const embedded = await embedImages(scorer.extractor, test.slice(0, 32).map((t) => t.file), { batchSize: BATCH });
+  const embedded = await embedImages(
+    scorer.extractor,
+    test.slice(0, 32).map((t) => t.file),
+    { batchSize: BATCH },
+  );
   let distanceMs = 0;
   let mapMs = 0;
   for (const b of embedded.batches) {
@@ -127,7 +156,10 @@ async function main(): Promise<void> {
     mapMs += performance.now() - t;
   }
   await scorer.release();
-  const pool = await poolFigures(trained, test.map((t) => t.file));
+  const pool = await poolFigures(
+    trained,
+    test.map((t) => t.file),
+  );
   const summary = {
     backbone: 'resnet18',
     d: 100,
@@ -154,7 +186,9 @@ async function main(): Promise<void> {
       `scoring         ${summary.scoreImagesPerSec} img/s (decode + backbone + Mahalanobis + map, ${summary.scoreCpuMsPerImage} ms CPU/image), ratio ${summary.ratio}\n` +
       `cpu-bound ratio ${summary.cpuBoundRatio} (backbone CPU / scoring CPU: the ratio with every core busy all the time)\n` +
       `score pool      ${summary.poolImagesPerSec} img/s (+ PNG encode + upload, through API and queue), ratio ${summary.poolRatio} (target >= 0.75)\n` +
-      `pool CPU        ${Object.entries(summary.poolCpuMsPerImage).map(([k, v]) => `${k} ${v ?? '?'}`).join(', ')} ms per image (batch scoring, by process)\n` +
+      `pool CPU        ${Object.entries(summary.poolCpuMsPerImage)
+        .map(([k, v]) => `${k} ${v ?? '?'}`)
+        .join(', ')} ms per image (batch scoring, by process)\n` +
       `online          p50 ${summary.p50Ms} ms, p95 ${summary.p95Ms} ms (single images, ${CLIENTS} concurrent clients, model cached)\n` +
       `alone           Mahalanobis ${summary.distanceMsPerImage} ms/image, anomaly map ${summary.mapMsPerImage} ms/image (batches of ${BATCH})\n`,
   );

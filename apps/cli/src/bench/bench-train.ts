@@ -13,7 +13,16 @@
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { EmbeddingExtractor, accumulateImages, decodeImage, finalizeInParallel, resolveBackbone, resolveEmbedding, trainModel, writeModelFolder } from '@padim-fleet/inference';
+import {
+  EmbeddingExtractor,
+  accumulateImages,
+  decodeImage,
+  finalizeInParallel,
+  resolveBackbone,
+  resolveEmbedding,
+  trainModel,
+  writeModelFolder,
+} from '@padim-fleet/inference';
 import { finalizeGaussianFloat32 } from '@padim-fleet/padim-core';
 import { benchAccumulateModes, median } from './bench-accumulate-modes';
 import { backboneRate, measureStep, peakRssMB, round, runChild, screwTrainFiles } from './bench-common';

@@ -65,7 +65,8 @@ describe('padim doctor (the built CLI)', () => {
     const r = await doctor('--help');
     expect(r).toMatchObject({ code: 0, stderr: '' });
     expect(r.stdout).toMatch(/^usage: padim doctor/);
-    for (const option of ['--device', '--backbone', '--d', '--size', '--images', '--data', '--json']) expect(r.stdout).toMatch(new RegExp(`^  ${option} .* {2,}\\S`, 'm'));
+    for (const option of ['--device', '--backbone', '--d', '--size', '--images', '--data', '--json'])
+      expect(r.stdout).toMatch(new RegExp(`^  ${option} .* {2,}\\S`, 'm'));
     expect(r.stdout).toMatch(/\nexample:\n {2}padim doctor /);
   });
 

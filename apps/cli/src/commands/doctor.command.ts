@@ -23,7 +23,11 @@ export const DOCTOR_COMMAND = {
     d: MODEL_OPTIONS.d,
     size: MODEL_OPTIONS.size,
     images: { type: 'string', default: '32', value: 'n', description: 'images measured at each stage (all held in memory as embeddings)' },
-    data: { type: 'string', value: 'dir', description: 'a folder of your own images, or an MVTec-style category (its train/good) (default: synthetic 1024×1024 PNGs)' },
+    data: {
+      type: 'string',
+      value: 'dir',
+      description: 'a folder of your own images, or an MVTec-style category (its train/good) (default: synthetic 1024×1024 PNGs)',
+    },
     json: { type: 'boolean', description: 'print one JSON object only' },
   },
   example: 'padim doctor --device cuda --backbone resnet50',
@@ -71,7 +75,9 @@ function machineLines(m: MachineReport): string {
     `providers    listed by onnxruntime-node: ${providers}\n` +
     `devices      a session opens on: ${m.devices.join(', ')}\n` +
     `gpus         ${m.gpus.length > 0 ? m.gpus.join('; ') : 'none (nvidia-smi lists none or is missing)'}\n` +
-    (m.loadAverage > m.availableParallelism ? `note         load average ${m.loadAverage} on ${m.availableParallelism} CPUs: other work shares them now, so the rates below run low\n` : '')
+    (m.loadAverage > m.availableParallelism
+      ? `note         load average ${m.loadAverage} on ${m.availableParallelism} CPUs: other work shares them now, so the rates below run low\n`
+      : '')
   );
 }
 
@@ -111,7 +117,10 @@ function stageLine(name: StageName, rates: Partial<StageRates>, grid: string): s
 
 /** The JSON object --json prints: the figures rounded to 3 significant digits, the stages in their order. */
 function doctorJson(m: MachineReport, run: Record<string, unknown>, rates: StageRates, seconds: number): object {
-  const rate = (r: { imagesPerSec: number; cpuMsPerImage: number }) => ({ imagesPerSec: significant(r.imagesPerSec), cpuMsPerImage: significant(r.cpuMsPerImage) });
+  const rate = (r: { imagesPerSec: number; cpuMsPerImage: number }) => ({
+    imagesPerSec: significant(r.imagesPerSec),
+    cpuMsPerImage: significant(r.cpuMsPerImage),
+  });
   const stage = (r: StageRate) => ({ ...rate(r), device: r.device });
   const { finalize, trainingPipeline, backbone } = rates;
   return {
@@ -164,11 +173,22 @@ export async function doctorCommand(argv: string[]): Promise<void> {
     );
     const stride = backbone.spec.strides[0];
     const grid = `${Math.ceil(size / stride)}×${Math.ceil(size / stride)} grid`;
-    const rates = await measureStages(images.files, { backbone, selection, size, batchSize: DEFAULT_BATCH_SIZE, runtime: { device } }, (name, sofar) => print(stageLine(name, sofar, grid)));
+    const rates = await measureStages(images.files, { backbone, selection, size, batchSize: DEFAULT_BATCH_SIZE, runtime: { device } }, (name, sofar) =>
+      print(stageLine(name, sofar, grid)),
+    );
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     print(`done in ${significant(seconds)} s\n`);
     if (json) {
-      const run = { device, executionProvider: device, backbone: backbone.spec.name, d: selection.d, size, batch: DEFAULT_BATCH_SIZE, images: images.files.length, data: values.data ? path.resolve(values.data) : 'synthetic' };
+      const run = {
+        device,
+        executionProvider: device,
+        backbone: backbone.spec.name,
+        d: selection.d,
+        size,
+        batch: DEFAULT_BATCH_SIZE,
+        images: images.files.length,
+        data: values.data ? path.resolve(values.data) : 'synthetic',
+      };
       process.stdout.write(JSON.stringify(doctorJson(machine, run, rates, seconds)) + '\n');
     }
   } finally {

@@ -17,7 +17,16 @@ import {
 } from '@padim-fleet/inference';
 import { FalsePositives, ModelThresholds, ThresholdRule, falsePositivesAt, thresholdForRule } from '@padim-fleet/padim-core';
 import { CommandSpec, numberOption, parseCommand, UsageError } from '../args';
-import { MODEL_OPTIONS, RUNTIME_OPTIONS, backboneOptionsFrom, checkTrainingMemory, embeddingFrom, inputFrom, loadBackbone, runtimeFrom } from '../common-options';
+import {
+  MODEL_OPTIONS,
+  RUNTIME_OPTIONS,
+  backboneOptionsFrom,
+  checkTrainingMemory,
+  embeddingFrom,
+  inputFrom,
+  loadBackbone,
+  runtimeFrom,
+} from '../common-options';
 import { progressBar } from '../progress-bar';
 
 export const EVAL_COMMAND = {
@@ -75,7 +84,11 @@ export function thresholdRuleRows(heldOutScores: number[], test: { score: number
     const { threshold, warnings } = thresholdForRule(heldOutScores, rule);
     return row(name, threshold, warnings);
   });
-  rows.push(row('F1-optimal on test', f1Threshold, ['set on the test split it is measured on, so its recall is optimistic; a validation set apart from the test images gives a fair one']));
+  rows.push(
+    row('F1-optimal on test', f1Threshold, [
+      'set on the test split it is measured on, so its recall is optimistic; a validation set apart from the test images gives a fair one',
+    ]),
+  );
   return rows;
 }
 
@@ -83,7 +96,13 @@ export function thresholdRulesTable(rows: ThresholdRuleRow[]): string {
   const header = `  ${'rule'.padEnd(20)} ${'threshold'.padStart(9)} ${'held-out FPR'.padStart(12)} ${'FP / normals'.padStart(12)} ${'FPR ≤ (95 %)'.padStart(12)} ${'defect recall'.padStart(13)}`;
   const lines = rows.map((r) => {
     const fp = r.heldOutFalsePositives;
-    const cells = [r.threshold.toFixed(3).padStart(9), fp.rate.toFixed(4).padStart(12), `${fp.count} / ${fp.of}`.padStart(12), fp.upper95.toFixed(4).padStart(12), r.defectRecall.toFixed(4).padStart(13)];
+    const cells = [
+      r.threshold.toFixed(3).padStart(9),
+      fp.rate.toFixed(4).padStart(12),
+      `${fp.count} / ${fp.of}`.padStart(12),
+      fp.upper95.toFixed(4).padStart(12),
+      r.defectRecall.toFixed(4).padStart(13),
+    ];
     return `  ${r.rule.padEnd(20)} ${cells.join(' ')}`;
   });
   const warnings = rows.flatMap((r) => r.warnings.map((w) => `  ${r.rule}: ${w}`));
@@ -132,7 +151,10 @@ export async function evalCommand(argv: string[]): Promise<void> {
   let heldOut: string[] = [];
   if (values.model) {
     model = await readModelFolder(path.resolve(values.model));
-    backbone = await resolveBackbone(values.backbone && values.backbone.endsWith('.onnx') ? values.backbone : model.manifest.backbone.name, backboneOptionsFrom(values));
+    backbone = await resolveBackbone(
+      values.backbone && values.backbone.endsWith('.onnx') ? values.backbone : model.manifest.backbone.name,
+      backboneOptionsFrom(values),
+    );
   } else {
     backbone = await loadBackbone(values);
     process.stderr.write(checkTrainingMemory(backbone, values) ?? '');
@@ -168,15 +190,30 @@ export async function evalCommand(argv: string[]): Promise<void> {
       const dir = path.resolve(values.report);
       // A model trained here has no thresholds of its own: the report shows the F1-optimal ones of this test split.
       const thresholds = model.manifest.thresholds.rule === 'unset' ? testSplitThresholds(metrics) : model.manifest.thresholds;
-      const files = await writeEvaluationReport(dir, { manifest: model.manifest, thresholds, metrics, results: evaluation.results, side: scorer.side, dataset: data });
+      const files = await writeEvaluationReport(dir, {
+        manifest: model.manifest,
+        thresholds,
+        metrics,
+        results: evaluation.results,
+        side: scorer.side,
+        dataset: data,
+      });
       for (const r of evaluation.results) delete r.map;
       process.stderr.write(`report written to ${path.join(dir, 'report.html')} (${files.map((f) => f.name).join(', ')})\n`);
     }
     if (compareRules) {
       if (heldOut.length === 0) throw new UsageError('--threshold-rules needs held-out images: --holdout above 0 and at least 10 training images');
-      const normals = await scoreImages(scorer, heldOut.map((file) => ({ file })), { batchSize: runtime.batchSize, stage: 'threshold' });
+      const normals = await scoreImages(
+        scorer,
+        heldOut.map((file) => ({ file })),
+        { batchSize: runtime.batchSize, stage: 'threshold' },
+      );
       const test = evaluation.results.filter((r) => r.error === undefined).map((r) => ({ score: r.score!, label: r.item.label }));
-      ruleRows = thresholdRuleRows(normals.filter((r) => r.error === undefined).map((r) => r.score!), test, metrics.imageF1Threshold);
+      ruleRows = thresholdRuleRows(
+        normals.filter((r) => r.error === undefined).map((r) => r.score!),
+        test,
+        metrics.imageF1Threshold,
+      );
     }
   } finally {
     await scorer.release();
@@ -207,7 +244,8 @@ export async function evalCommand(argv: string[]): Promise<void> {
   };
   if (!values.json) {
     process.stdout.write(`${m.category} · ${m.backbone.name} · ${m.embedding.kind} d=${m.embedding.d} · ${m.input.size}px\n${metricsTable(metrics)}`);
-    if (ruleRows) process.stdout.write(`threshold rules (${heldOut.length} held-out normal images, ${metrics.anomalous} test defects)\n${thresholdRulesTable(ruleRows)}`);
+    if (ruleRows)
+      process.stdout.write(`threshold rules (${heldOut.length} held-out normal images, ${metrics.anomalous} test defects)\n${thresholdRulesTable(ruleRows)}`);
   } else if (metrics.pixelMetricsSkipped !== null) process.stderr.write(`no pixel metrics: ${metrics.pixelMetricsSkipped}\n`);
   process.stdout.write(JSON.stringify(summary) + '\n');
 }

@@ -16,7 +16,7 @@ export const IMPORT_COMMAND = {
   description:
     'Checks the archive (paths, links, limits) and every tensor against the manifest (length and SHA-256); a mismatch\n' +
     'fails naming the file and writes nothing. --out writes a model folder for padim score/eval/export (it must be\n' +
-    'missing or empty). --store publishes the version into a fleet\'s registry (S3 settings from S3_ENDPOINT, S3_ACCESS_KEY_ID,\n' +
+    "missing or empty). --store publishes the version into a fleet's registry (S3 settings from S3_ENDPOINT, S3_ACCESS_KEY_ID,\n" +
     'S3_SECRET_ACCESS_KEY, S3_REGION); an existing version is refused, and current moves only with --promote.',
   options: {
     archive: { type: 'string', value: 'file.tar', description: 'the model archive (required)' },

@@ -29,7 +29,8 @@ export const SCORE_COMMAND = {
 
 export async function scoreCommand(argv: string[]): Promise<void> {
   const { values, positionals } = parseCommand(argv, SCORE_COMMAND);
-  if (!values.model || positionals.length === 0) throw new UsageError(`--model and at least one image, folder or archive are required (padim score --help lists the options)`);
+  if (!values.model || positionals.length === 0)
+    throw new UsageError(`--model and at least one image, folder or archive are required (padim score --help lists the options)`);
   const out = path.resolve(values.out ?? 'padim-scores');
   const runtime = runtimeFrom(values);
   const heatmaps = !values['no-heatmaps'];
@@ -65,7 +66,9 @@ export async function scoreCommand(argv: string[]): Promise<void> {
     }
     const { summary } = await writeScoringResults(output, '', rows, { category: manifest.category, threshold: manifest.thresholds.image });
     for (const e of summary.errors) process.stderr.write(`error ${e.file}: ${e.error}\n`);
-    process.stdout.write(`scored ${summary.scored} images (${summary.anomalous} anomalous, ${summary.failed} failed); results in ${path.join(out, 'results.csv')}\n`);
+    process.stdout.write(
+      `scored ${summary.scored} images (${summary.anomalous} anomalous, ${summary.failed} failed); results in ${path.join(out, 'results.csv')}\n`,
+    );
   } finally {
     await chunks.return(undefined);
   }

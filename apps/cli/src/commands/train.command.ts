@@ -67,9 +67,7 @@ export async function trainCommand(argv: string[]): Promise<void> {
   const out = path.resolve(values.out ?? path.join('models', category));
   const thresholdRule = thresholdRuleFrom(values);
   const { folder, files } = await resolveTrainingFiles(data);
-  const validation = values.validation
-    ? await listMvtecTestSet(path.dirname(path.resolve(values.validation)), path.basename(values.validation))
-    : undefined;
+  const validation = values.validation ? await listMvtecTestSet(path.dirname(path.resolve(values.validation)), path.basename(values.validation)) : undefined;
   const runtime = runtimeFrom(values);
   const backbone = await loadBackbone(values);
   process.stderr.write(checkTrainingMemory(backbone, values) ?? '');

@@ -46,8 +46,15 @@ export async function machineReport(): Promise<MachineReport> {
 
 function nvidiaGpus(): string[] {
   try {
-    const out = execFileSync('nvidia-smi', ['--query-gpu=name,memory.total', '--format=csv,noheader'], { encoding: 'utf8', timeout: 10_000, stdio: ['ignore', 'pipe', 'ignore'] });
-    return out.split('\n').map((line) => line.trim()).filter((line) => line !== '');
+    const out = execFileSync('nvidia-smi', ['--query-gpu=name,memory.total', '--format=csv,noheader'], {
+      encoding: 'utf8',
+      timeout: 10_000,
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    return out
+      .split('\n')
+      .map((line) => line.trim())
+      .filter((line) => line !== '');
   } catch {
     return [];
   }
@@ -63,7 +70,14 @@ export const GPU_SETUP =
 
 /** Why --device cuda cannot run here, as far as the machine tells, and how to set a GPU box up. */
 export function cudaUnavailableMessage(machine: MachineReport): string {
-  const providerLibrary = path.join(path.dirname(require.resolve('onnxruntime-node/package.json')), 'bin', 'napi-v6', 'linux', 'x64', 'libonnxruntime_providers_cuda.so');
+  const providerLibrary = path.join(
+    path.dirname(require.resolve('onnxruntime-node/package.json')),
+    'bin',
+    'napi-v6',
+    'linux',
+    'x64',
+    'libonnxruntime_providers_cuda.so',
+  );
   let reason: string;
   if (!machine.executionProviders.some((p) => p.name === 'cuda')) {
     reason = `onnxruntime-node ${machine.onnxruntimeNode} has no CUDA execution provider on ${machine.platform}`;

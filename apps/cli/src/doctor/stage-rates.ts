@@ -71,7 +71,11 @@ export type StageName = keyof StageRates;
  * resnet50 at d=550): the one measured alone is finalised and scored with, then let go before the
  * training pipeline fills its own.
  */
-export async function measureStages(files: string[], settings: StageSettings, onStage: (name: StageName, rates: Partial<StageRates>) => void): Promise<StageRates> {
+export async function measureStages(
+  files: string[],
+  settings: StageSettings,
+  onStage: (name: StageName, rates: Partial<StageRates>) => void,
+): Promise<StageRates> {
   const { backbone, selection, size, batchSize, runtime } = settings;
   const device = runtime.device ?? 'cpu';
   const rates: Partial<StageRates> = {};
@@ -86,7 +90,10 @@ export async function measureStages(files: string[], settings: StageSettings, on
   const decode = await measureStep(
     () => pixels.length,
     async () => {
-      for await (const batch of imageBatches(files.map((file) => ({ file })), { size, normalization: backbone.spec.normalization, batchSize, keepPixels: true })) {
+      for await (const batch of imageBatches(
+        files.map((file) => ({ file })),
+        { size, normalization: backbone.spec.normalization, batchSize, keepPixels: true },
+      )) {
         const failure = batch.failures[0];
         if (failure) throw new Error(failure.error);
         pixels.push(...batch.pixels);
@@ -102,9 +109,19 @@ export async function measureStages(files: string[], settings: StageSettings, on
     const comoments = defaultComomentPath(selection.d);
     const { height, width } = extractor.grid;
     // Let go of (set to undefined) once used, so the training pipeline's own accumulator does not come on top.
-    let acc: GaussianAccumulator | undefined = (comoments === 'gram' ? createGaussianAccumulator : createResidentGaussianAccumulator)(height * width, selection.d);
+    let acc: GaussianAccumulator | undefined = (comoments === 'gram' ? createGaussianAccumulator : createResidentGaussianAccumulator)(
+      height * width,
+      selection.d,
+    );
     await accumulateInGroups(acc, { batches: embedded.batches.slice(0, 1), failures: [] }, comoments);
-    report('accumulate', { ...(await measureStep(() => files.length, () => accumulateInGroups(acc!, embedded, comoments))), device: 'cpu', comoments });
+    report('accumulate', {
+      ...(await measureStep(
+        () => files.length,
+        () => accumulateInGroups(acc!, embedded, comoments),
+      )),
+      device: 'cpu',
+      comoments,
+    });
     let gaussian: Float32Gaussian | undefined;
     // One model: its images/s is 1 / seconds and its CPU ms per image the CPU ms of the whole.
     const finalize = await measureStep(
@@ -114,8 +131,25 @@ export async function measureStages(files: string[], settings: StageSettings, on
     acc = undefined;
     report('finalize', { seconds: 1 / finalize.imagesPerSec, cpuSeconds: finalize.cpuMsPerImage / 1000, device: 'cpu' });
 
-    const manifest = modelManifestBase({ category: 'doctor', backbone, selection, size, crop: null, grid: extractor.grid, regularization: 0.01, imageCount: files.length, heldOutCount: 0, skipped: [] });
-    const scorer = await PadimScorer.create({ ...manifest, tensors: undefined as never }, { mean: gaussian!.mean, invCholesky: gaussian!.invCholesky }, backbone, runtime, { extractor });
+    const manifest = modelManifestBase({
+      category: 'doctor',
+      backbone,
+      selection,
+      size,
+      crop: null,
+      grid: extractor.grid,
+      regularization: 0.01,
+      imageCount: files.length,
+      heldOutCount: 0,
+      skipped: [],
+    });
+    const scorer = await PadimScorer.create(
+      { ...manifest, tensors: undefined as never },
+      { mean: gaussian!.mean, invCholesky: gaussian!.invCholesky },
+      backbone,
+      runtime,
+      { extractor },
+    );
     try {
       const first = embedded.batches[0];
       await scorer.anomalyMaps(await scorer.distancesFromEmbeddings(first.data, first.n), first.n);
@@ -140,7 +174,13 @@ export async function measureStages(files: string[], settings: StageSettings, on
       );
       report('anomalyMap', { ...anomalyMap, device });
       await encodeHeatmaps(pixels.slice(0, 1), maps.slice(0, 1), size, 1);
-      report('png', { ...(await measureStep(() => maps.length, () => encodeHeatmaps(pixels, maps, size, batchSize))), device: 'cpu' });
+      report('png', {
+        ...(await measureStep(
+          () => maps.length,
+          () => encodeHeatmaps(pixels, maps, size, batchSize),
+        )),
+        device: 'cpu',
+      });
     } finally {
       await scorer.release();
     }
@@ -195,7 +235,9 @@ async function encodeHeatmaps(pixels: PixelImage[], maps: Float32Array[], side: 
   const thresholds = { min, max, pixel: (min + max) / 2 };
   for (let start = 0; start < maps.length; start += concurrency) {
     await Promise.all(
-      maps.slice(start, start + concurrency).map((map, k) => Promise.all([renderOverlayPng(pixels[start + k], map, thresholds, side), renderMaskPng(map, thresholds.pixel, side)])),
+      maps
+        .slice(start, start + concurrency)
+        .map((map, k) => Promise.all([renderOverlayPng(pixels[start + k], map, thresholds, side), renderMaskPng(map, thresholds.pixel, side)])),
     );
   }
 }

@@ -58,7 +58,13 @@ beforeAll(async () => {
   // Detected by magic bytes, whatever the name says.
   await fs.writeFile(path.join(dir, 'upload.dat'), zip);
   await fs.writeFile(path.join(dir, 'series.tgz'), await buildTarGz(tarEntries));
-  await fs.writeFile(path.join(dir, 'evil.tar.gz'), await buildTarGz([{ name: 'ok.png', data: png() }, { name: '../evil.png', data: png() }]));
+  await fs.writeFile(
+    path.join(dir, 'evil.tar.gz'),
+    await buildTarGz([
+      { name: 'ok.png', data: png() },
+      { name: '../evil.png', data: png() },
+    ]),
+  );
 });
 afterAll(() => fs.rm(dir, { recursive: true, force: true }));
 
@@ -76,7 +82,8 @@ describe('scoreInputChunks', () => {
     ]);
     // Every file entry, images or not; macOS metadata is skipped.
     expect(archive.items.map((i) => i.file)).toEqual(['photos.zip/good/a.png', 'photos.zip/good/b.png', 'photos.zip/readme.txt']);
-    for (const item of archive.items) expect(await archive.read!(item.ref)).toEqual(zipEntries[item.file.slice('photos.zip/'.length) as keyof typeof zipEntries]);
+    for (const item of archive.items)
+      expect(await archive.read!(item.ref)).toEqual(zipEntries[item.file.slice('photos.zip/'.length) as keyof typeof zipEntries]);
     expect(chunks.every((c) => c.total === 7)).toBe(true);
   });
 

@@ -30,7 +30,6 @@ async function statInput(input: string): Promise<import('node:fs').Stats> {
   }
 }
 
-
 /** The deepest folder holding every path in `folders` (all absolute). */
 function commonFolder(folders: string[]): string {
   let base = folders[0];

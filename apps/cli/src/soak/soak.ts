@@ -20,7 +20,16 @@ import { promisify } from 'node:util';
 import { Queue } from 'bullmq';
 import { ZipFile } from 'yazl';
 import { DeleteBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { QueueName, STORE_ROOTS, assembleScoring, prepareScoring, scoreChunk, type ScoreRow, type ScoringStatus, type TrainingStatus } from '@padim-fleet/contracts';
+import {
+  QueueName,
+  STORE_ROOTS,
+  assembleScoring,
+  prepareScoring,
+  scoreChunk,
+  type ScoreRow,
+  type ScoringStatus,
+  type TrainingStatus,
+} from '@padim-fleet/contracts';
 import { loadRegistryModel, publishModel } from '@padim-fleet/fleet';
 import { TrainedModel, listImagesRecursive, resolveBackbone, trainModel } from '@padim-fleet/inference';
 import { MANIFEST_FILE } from '@padim-fleet/padim-core';
@@ -345,7 +354,12 @@ class Soak {
   private async request(method: string, route: string, body?: unknown): Promise<{ status: number; body: any }> {
     const headers: Record<string, string> = { authorization: `Bearer ${this.apiKey}` };
     if (body !== undefined) headers['content-type'] = 'application/json';
-    const res = await fetch(`${this.baseUrl}${route}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(30_000) });
+    const res = await fetch(`${this.baseUrl}${route}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(30_000),
+    });
     const text = await res.text();
     try {
       return { status: res.status, body: text === '' ? undefined : JSON.parse(text) };
@@ -406,7 +420,7 @@ class Soak {
     while (this.loading) {
       const category = this.categories[turn % this.categories.length];
       // One shard (fitted in its extract job) and two (partials merged by the reducer) alternate.
-      const shards = 1 + (Math.floor(turn / this.categories.length) + index) % 2;
+      const shards = 1 + ((Math.floor(turn / this.categories.length) + index) % 2);
       turn++;
       await this.trainOnce(category, shards).catch((error: Error) => {
         this.runFailures.push({ runId: 'not accepted', category: category.name, reason: error.message });
@@ -418,22 +432,39 @@ class Soak {
   private async trainOnce(category: Category, shards: number): Promise<void> {
     await this.holdWhileStoreCut();
     this.runsSubmitted++;
-    const { runId } = await this.submit('/v1/trainings', { category: category.name, dataset: `store:soak-data/${category.name}/`, backbone: 'resnet18', size: TRAIN_SIZE, shards });
-    const { body, finished } = await this.pollUntilDone<TrainingStatus>(`/v1/trainings/${runId}`, (s) => ['completed', 'failed', 'cancelled'].includes(s.state));
+    const { runId } = await this.submit('/v1/trainings', {
+      category: category.name,
+      dataset: `store:soak-data/${category.name}/`,
+      backbone: 'resnet18',
+      size: TRAIN_SIZE,
+      shards,
+    });
+    const { body, finished } = await this.pollUntilDone<TrainingStatus>(`/v1/trainings/${runId}`, (s) =>
+      ['completed', 'failed', 'cancelled'].includes(s.state),
+    );
     if (!finished || !body) {
       this.runsUnfinished++;
       this.runFailures.push({ runId, category: category.name, reason: `unfinished at the deadline (last state ${body?.state ?? 'unknown'})` });
       return;
     }
     if (body.state !== 'completed') {
-      this.runFailures.push({ runId, category: category.name, reason: `${body.state}: ${body.error ?? body.reduce.error ?? body.shards.find((s) => s.error)?.error ?? 'no reason given'}` });
+      this.runFailures.push({
+        runId,
+        category: category.name,
+        reason: `${body.state}: ${body.error ?? body.reduce.error ?? body.shards.find((s) => s.error)?.error ?? 'no reason given'}`,
+      });
       return;
     }
     this.runsSucceeded++;
     const t = body.timings;
-    log(`run ${runId} (${category.name}, ${shards} shard${shards > 1 ? 's' : ''}) completed in ${t.totalSeconds?.toFixed(1)} s (queued ${t.queuedSeconds?.toFixed(1)}, extract ${t.extractSeconds?.toFixed(1)}, reduce ${t.reduceSeconds?.toFixed(1)}; attempts ${body.shards.map((s) => s.attemptsMade).join('/')}, reduce ${body.reduce.attemptsMade})`);
+    log(
+      `run ${runId} (${category.name}, ${shards} shard${shards > 1 ? 's' : ''}) completed in ${t.totalSeconds?.toFixed(1)} s (queued ${t.queuedSeconds?.toFixed(1)}, extract ${t.extractSeconds?.toFixed(1)}, reduce ${t.reduceSeconds?.toFixed(1)}; attempts ${body.shards.map((s) => s.attemptsMade).join('/')}, reduce ${body.reduce.attemptsMade})`,
+    );
     const fleet = await loadRegistryModel(new ModelRegistry(this.store), category.name, body.version);
-    const difference = Math.max(relativeDifference(fleet.tensors.mean, category.reference.tensors.mean), relativeDifference(fleet.tensors.invCholesky, category.reference.tensors.invCholesky));
+    const difference = Math.max(
+      relativeDifference(fleet.tensors.mean, category.reference.tensors.mean),
+      relativeDifference(fleet.tensors.invCholesky, category.reference.tensors.invCholesky),
+    );
     this.modelsCompared++;
     this.maxModelDifference = Math.max(this.maxModelDifference, difference);
     if (difference < MODEL_TOLERANCE) this.modelsIdentical++;
@@ -453,7 +484,12 @@ class Soak {
       let outcome: string;
       let detail = '';
       try {
-        const res = await fetch(`${this.baseUrl}/v1/models/${ONLINE_CATEGORY}/score`, { method: 'POST', headers: { authorization: `Bearer ${this.apiKey}` }, body: form, signal: AbortSignal.timeout(120_000) });
+        const res = await fetch(`${this.baseUrl}/v1/models/${ONLINE_CATEGORY}/score`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${this.apiKey}` },
+          body: form,
+          signal: AbortSignal.timeout(120_000),
+        });
         const text = await res.text();
         const body = JSON.parse(text || 'null') as { results?: ScoreRow[]; message?: string } | null;
         outcome = res.status !== 200 ? String(res.status) : body?.results?.[0]?.error === null ? 'ok' : 'result-error';
@@ -514,12 +550,18 @@ class Soak {
     log(`scoring ${scoringId} (${archiveName}) ${body?.state ?? 'unknown'}`);
     if (!finished || body?.state !== 'completed' || !body.outputs) {
       if (!finished) await this.logScoringJobs(scoringId);
-      this.batchScoringsFailed.push({ scoringId, reason: finished ? `failed: ${body?.error ?? 'no reason given'}` : `unfinished at the deadline (last state ${body?.state ?? 'unknown'})` });
+      this.batchScoringsFailed.push({
+        scoringId,
+        reason: finished ? `failed: ${body?.error ?? 'no reason given'}` : `unfinished at the deadline (last state ${body?.state ?? 'unknown'})`,
+      });
       this.lostRows += entries.size;
       return;
     }
     const text = (await this.store.get(body.outputs.resultsJsonl)).toString('utf8');
-    const rows = text.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as ScoreRow);
+    const rows = text
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .map((l) => JSON.parse(l) as ScoreRow);
     this.batchRows += rows.length;
     const entryOf = (row: ScoreRow) => [...entries.keys()].find((e) => row.file === e || row.file.endsWith(`/${e}`));
     const seen = new Map<string, number>();
@@ -560,7 +602,9 @@ class Soak {
         const job = await queue.getJob(id);
         if (!job) continue;
         const dependencies = id === assembleId ? await job.getDependenciesCount() : undefined;
-        log(`scoring ${scoringId}: job ${id} ${await job.getState()}, attempts ${job.attemptsMade}/${job.attemptsStarted}, stalled ${job.stalledCounter}, delay ${job.delay}, failed ${job.failedReason ?? '-'}${dependencies ? `, dependencies ${JSON.stringify(dependencies)}` : ''}`);
+        log(
+          `scoring ${scoringId}: job ${id} ${await job.getState()}, attempts ${job.attemptsMade}/${job.attemptsStarted}, stalled ${job.stalledCounter}, delay ${job.delay}, failed ${job.failedReason ?? '-'}${dependencies ? `, dependencies ${JSON.stringify(dependencies)}` : ''}`,
+        );
       }
     } catch (error) {
       log(`scoring ${scoringId}: jobs not readable: ${(error as Error).message}`);
@@ -707,7 +751,9 @@ class Soak {
     for (const [name, samples] of this.workerRss) {
       const q2 = mean(samples.filter((x) => inQuarter(2, x.at)).map((x) => x.mb));
       const q4 = mean(samples.filter((x) => inQuarter(4, x.at)).map((x) => x.mb));
-      log(`${name}: RSS ${samples[0].mb.toFixed(0)} MB at ${((samples[0].at - this.loadStart) / 1000).toFixed(0)} s, ${samples[samples.length - 1].mb.toFixed(0)} MB at ${((samples[samples.length - 1].at - this.loadStart) / 1000).toFixed(0)} s; Q2 ${q2.toFixed(0)}, Q4 ${q4.toFixed(0)}`);
+      log(
+        `${name}: RSS ${samples[0].mb.toFixed(0)} MB at ${((samples[0].at - this.loadStart) / 1000).toFixed(0)} s, ${samples[samples.length - 1].mb.toFixed(0)} MB at ${((samples[samples.length - 1].at - this.loadStart) / 1000).toFixed(0)} s; Q2 ${q2.toFixed(0)}, Q4 ${q4.toFixed(0)}`,
+      );
       if (Number.isFinite(q2) && Number.isFinite(q4)) survivorGrowth.push(q4 / q2 - 1);
     }
     const sorted = [...this.latencies].sort((a, b) => a - b);
@@ -777,7 +823,8 @@ export function missedTargets(s: SoakSummary): string[] {
   // Quarters of a short soak are too short for a steady state: a worker's first jobs open its backbone
   // sessions, models and finalisation threads (100 to 400 MB within its first minute). The mean over the
   // warm workers is the measure: one worker's RSS swings by 100 MB with the job it is in.
-  if (s.durationSeconds >= RSS_CHECK_MIN_SECONDS && !(s.workerRssGrowth <= 0.1)) missed.push('worker RSS grows 10 % at most from the second quarter to the last');
+  if (s.durationSeconds >= RSS_CHECK_MIN_SECONDS && !(s.workerRssGrowth <= 0.1))
+    missed.push('worker RSS grows 10 % at most from the second quarter to the last');
   return missed;
 }
 
@@ -785,7 +832,8 @@ const SOAK_COMMAND = {
   name: 'soak',
   summary: 'the fleet under training, online and batch load while workers are killed, the store is cut and Redis restarts',
   synopsis: '[--duration <s>] [--short] [--logs <dir>]',
-  description: 'Starts a private Redis, a relay in front of radosgw, the API and 4 workers, loads them with faults, and prints the figures; the last line is JSON.',
+  description:
+    'Starts a private Redis, a relay in front of radosgw, the API and 4 workers, loads them with faults, and prints the figures; the last line is JSON.',
   options: {
     duration: { type: 'string', value: 's', description: 'seconds of load, 30 to 360 (default 300, 60 with --short)' },
     short: { type: 'boolean', description: 'the short form that CI runs' },

@@ -2,14 +2,7 @@ import { Job, UnrecoverableError } from 'bullmq';
 import { ExtractFeaturesResult, ExtractProgress, FittedShard, TrainingPlan, extractFeaturesJob, s3Connection } from '@padim-fleet/contracts';
 import { accumulatorStream } from '@padim-fleet/compute';
 import { openImageSource } from '@padim-fleet/fleet';
-import {
-  AccumulateResult,
-  EmbeddingExtractor,
-  ImageReader,
-  accumulateImages,
-  finalizeInParallel,
-  manifestWithThresholds,
-} from '@padim-fleet/inference';
+import { AccumulateResult, EmbeddingExtractor, ImageReader, accumulateImages, finalizeInParallel, manifestWithThresholds } from '@padim-fleet/inference';
 import { ACCUMULATOR_FILE, COVARIANCE_REGULARIZATION, INV_CHOLESKY_FILE, MEAN_FILE } from '@padim-fleet/padim-core';
 import { putHashed, runFittedPrefix, runPartialKey } from '@padim-fleet/storage';
 import type { ExtractorLease } from '../repositories/feature-extractor.repository';
@@ -40,11 +33,19 @@ export async function extractFeaturesHandler(job: Job, ctx: JobContext): Promise
   const files = plan.shards[data.shard];
   if (!files) throw new UnrecoverableError(`run ${data.runId}: plan has ${plan.shards.length} shards, job asks for shard ${data.shard}`);
   // A run of one shard is fitted here: its thresholds are set in this job too.
-  await refuseUnlessMemoryFits(ctx, plan, `run ${data.runId} shard ${data.shard} (extract-features)`, fitsInExtractJob(plan, data.shardCount) ? 'train' : 'extract');
+  await refuseUnlessMemoryFits(
+    ctx,
+    plan,
+    `run ${data.runId} shard ${data.shard} (extract-features)`,
+    fitsInExtractJob(plan, data.shardCount) ? 'train' : 'extract',
+  );
 
   let stopped: 'cancelled' | 'failed' | null = null;
   const poll = setInterval(() => {
-    runStopReason(ctx, data.runId).then((r) => (stopped ??= r), () => undefined);
+    runStopReason(ctx, data.runId).then(
+      (r) => (stopped ??= r),
+      () => undefined,
+    );
   }, CANCEL_POLL_MS);
   let lastReport = 0;
   const source = openImageSource(plan.source, s3Connection(ctx.config), ctx.store, ctx.config.IMAGE_MAX_BYTES);
@@ -103,7 +104,10 @@ async function fitOnlyShard(
 ): Promise<FittedShard> {
   const acc = extracted.accumulator;
   if (acc.count < 2) {
-    const why = extracted.skipped.slice(0, 5).map((s) => `; ${s.file}: ${s.error}`).join('');
+    const why = extracted.skipped
+      .slice(0, 5)
+      .map((s) => `; ${s.file}: ${s.error}`)
+      .join('');
     throw new UnrecoverableError(`run ${plan.runId}: training needs at least 2 usable images, the shards hold ${acc.count}${why}`);
   }
   const started = Date.now();
@@ -138,6 +142,10 @@ async function fitOnlyShard(
     accumulator,
     mean: meanArtifact,
     invCholesky: factorArtifact,
-    stages: { finalizeSeconds: (finalizedAt - started) / 1000, thresholdsSeconds: (thresholdsAt - finalizedAt) / 1000, uploadWaitSeconds: (Date.now() - thresholdsAt) / 1000 },
+    stages: {
+      finalizeSeconds: (finalizedAt - started) / 1000,
+      thresholdsSeconds: (thresholdsAt - finalizedAt) / 1000,
+      uploadWaitSeconds: (Date.now() - thresholdsAt) / 1000,
+    },
   };
 }

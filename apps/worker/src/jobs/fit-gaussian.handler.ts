@@ -26,7 +26,15 @@ import {
   writeEvaluationReport,
   readFloat32File,
 } from '@padim-fleet/inference';
-import { ACCUMULATOR_FILE, COVARIANCE_REGULARIZATION, INV_CHOLESKY_FILE, MEAN_FILE, ModelManifest, ModelThresholds, parseModelManifest } from '@padim-fleet/padim-core';
+import {
+  ACCUMULATOR_FILE,
+  COVARIANCE_REGULARIZATION,
+  INV_CHOLESKY_FILE,
+  MEAN_FILE,
+  ModelManifest,
+  ModelThresholds,
+  parseModelManifest,
+} from '@padim-fleet/padim-core';
 import { ModelNotFoundError, REPORT_FOLDER, modelVersionPrefix, runPrefix } from '@padim-fleet/storage';
 import { refuseUnlessMemoryFits } from './memory-budget';
 import { JobContext, RunStoppedError, parseJobData, runStopReason, runtimeOf, throwIfStopped } from './job-context';
@@ -96,7 +104,10 @@ export async function fitGaussianHandler(job: Job, ctx: JobContext): Promise<Fit
       });
     } catch (error) {
       if (!(error instanceof NotEnoughSamplesError)) throw error;
-      const why = skipped.slice(0, 5).map((s) => `; ${s.file}: ${s.error}`).join('');
+      const why = skipped
+        .slice(0, 5)
+        .map((s) => `; ${s.file}: ${s.error}`)
+        .join('');
       throw new UnrecoverableError(`run ${runId}: training needs at least 2 usable images, the shards hold ${error.count}${why}`);
     }
     const mergedAt = Date.now();
@@ -127,8 +138,16 @@ export async function fitGaussianHandler(job: Job, ctx: JobContext): Promise<Fit
         base.metrics = storedMetrics(metrics);
         // The report's files go in before the manifest, like every artifact: a version never shows half a report.
         const reportDir = path.join(dir, REPORT_FOLDER);
-        const files = await writeEvaluationReport(reportDir, { manifest: base, thresholds: base.thresholds, metrics, results, side: scorer.side, dataset: plan.request.validation! });
-        for (const file of files) await ctx.registry.writeArtifact(category, version, `${REPORT_FOLDER}/${file.name}`, createReadStream(path.join(reportDir, file.name)));
+        const files = await writeEvaluationReport(reportDir, {
+          manifest: base,
+          thresholds: base.thresholds,
+          metrics,
+          results,
+          side: scorer.side,
+          dataset: plan.request.validation!,
+        });
+        for (const file of files)
+          await ctx.registry.writeArtifact(category, version, `${REPORT_FOLDER}/${file.name}`, createReadStream(path.join(reportDir, file.name)));
       } finally {
         await scorer.release();
       }
@@ -188,7 +207,13 @@ async function publishFittedShard(
 }
 
 /** Publishes the run's model, whose files are in its version, unless the run was stopped meanwhile. */
-async function publishRunModel(ctx: JobContext, data: FitGaussianJob, base: Omit<ModelManifest, 'tensors'>, files: VersionFiles, baseVersion: string | null): Promise<ModelManifest> {
+async function publishRunModel(
+  ctx: JobContext,
+  data: FitGaussianJob,
+  base: Omit<ModelManifest, 'tensors'>,
+  files: VersionFiles,
+  baseVersion: string | null,
+): Promise<ModelManifest> {
   base.training.seconds = (Date.now() - Date.parse(data.createdAt)) / 1000;
   await throwIfStopped(ctx, data.runId); // a run cancelled by now is not published; its files are removed with it
   return publishVersion(ctx.registry, data.category, data.version, base, files, { runId: data.runId, baseVersion });
@@ -201,7 +226,14 @@ async function publishRunModel(ctx: JobContext, data: FitGaussianJob, base: Omit
 async function finish(ctx: JobContext, data: FitGaussianJob, manifest: ModelManifest, started: number): Promise<FitGaussianResult> {
   const current = data.promote ? await ctx.registry.advanceCurrent(data.category, data.version) : false;
   await ctx.store.deletePrefix(runPrefix(data.runId));
-  return { category: data.category, version: data.version, imageCount: manifest.training.imageCount, current, metrics: manifest.metrics, seconds: (Date.now() - started) / 1000 };
+  return {
+    category: data.category,
+    version: data.version,
+    imageCount: manifest.training.imageCount,
+    current,
+    metrics: manifest.metrics,
+    seconds: (Date.now() - started) / 1000,
+  };
 }
 
 async function readManifestIfAny(ctx: JobContext, category: string, version: string): Promise<ModelManifest | null> {
@@ -235,4 +267,3 @@ async function baseAccumulatorKey(
   if (problems.length > 0) throw new UnrecoverableError(`baseVersion ${category}/${baseVersion} cannot be extended: ${problems.join('; ')}`);
   return `${modelVersionPrefix(category, baseVersion)}${base.accumulator!.file}`;
 }
-

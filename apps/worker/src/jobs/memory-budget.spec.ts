@@ -27,13 +27,15 @@ describeWithShared('refuseUnlessMemoryFits', () => {
       'run run-memory-1 shard 0 (extract-features) needs about 0.77 GB of memory (resnet18 d=100, 4096 positions: accumulator 0.17 GB + resnet18 backbone and scratch 0.60 GB), WORKER_MEMORY_MB=512 allows 0.54 GB',
     );
     // The reducer holds the factors and its merge blocks (REDUCE_MEMORY_MB) instead of the accumulator.
-    await expect(refuseUnlessMemoryFits(ctxWith({ WORKER_MEMORY_MB: '800', REDUCE_MEMORY_MB: '512' }), plan, 'run run-memory-1 (fit-gaussian)', 'reduce')).rejects.toThrow(
-      /needs about 1\.32 GB .*merge blocks 0\.54 GB \+ factors 0\.08 GB \+ scoring kernel 0\.10 GB/,
-    );
+    await expect(
+      refuseUnlessMemoryFits(ctxWith({ WORKER_MEMORY_MB: '800', REDUCE_MEMORY_MB: '512' }), plan, 'run run-memory-1 (fit-gaussian)', 'reduce'),
+    ).rejects.toThrow(/needs about 1\.32 GB .*merge blocks 0\.54 GB \+ factors 0\.08 GB \+ scoring kernel 0\.10 GB/);
   });
 
   it('lets the job run when the model fits, or when WORKER_MEMORY_MB is unset', async () => {
     await expect(refuseUnlessMemoryFits(ctxWith({ WORKER_MEMORY_MB: '1024' }), plan, 'shard', 'extract')).resolves.toBeUndefined();
-    await expect(refuseUnlessMemoryFits(ctxWith({}), { ...plan, request: { ...plan.request, backbone: 'resnet50', d: 550 } }, 'shard', 'extract')).resolves.toBeUndefined();
+    await expect(
+      refuseUnlessMemoryFits(ctxWith({}), { ...plan, request: { ...plan.request, backbone: 'resnet50', d: 550 } }, 'shard', 'extract'),
+    ).resolves.toBeUndefined();
   });
 });

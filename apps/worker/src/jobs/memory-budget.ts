@@ -24,7 +24,8 @@ export async function refuseUnlessMemoryFits(ctx: JobContext, plan: TrainingPlan
   try {
     assertMemoryFits(what, need, limitMB * 1024 ** 2, `WORKER_MEMORY_MB=${limitMB}`);
   } catch (error) {
-    if (error instanceof InsufficientMemoryError) throw new UnrecoverableError(`${error.message}: raise WORKER_MEMORY_MB on a larger worker, or train with a smaller d or image size`);
+    if (error instanceof InsufficientMemoryError)
+      throw new UnrecoverableError(`${error.message}: raise WORKER_MEMORY_MB on a larger worker, or train with a smaller d or image size`);
     throw error;
   }
 }

@@ -57,7 +57,14 @@ export async function prepareScoringHandler(job: Job, ctx: JobContext): Promise<
 
 async function unpackScoringArchive(ctx: JobContext, store: BlobStore, key: string, scoringId: string): Promise<{ file: string; key: string }[]> {
   try {
-    return await unpackArchive({ source: store, key, target: ctx.store, prefix: scoringInputPrefix(scoringId), limits: archiveLimitsOf(ctx.config), scratchDir: ctx.scratchDir });
+    return await unpackArchive({
+      source: store,
+      key,
+      target: ctx.store,
+      prefix: scoringInputPrefix(scoringId),
+      limits: archiveLimitsOf(ctx.config),
+      scratchDir: ctx.scratchDir,
+    });
   } catch (error) {
     if (error instanceof ArchiveRejectedError) throw new UnrecoverableError(error.message);
     throw error;

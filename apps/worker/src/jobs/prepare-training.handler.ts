@@ -22,7 +22,15 @@ export async function prepareTrainingHandler(job: Job, ctx: JobContext): Promise
   await throwIfStopped(ctx, runId);
   const prefix = runImagesPrefix(runId);
   try {
-    await unpackArchive({ source: ctx.store, key: data.archive.key, name: data.archive.name, target: ctx.store, prefix, limits: archiveLimitsOf(ctx.config), scratchDir: ctx.scratchDir });
+    await unpackArchive({
+      source: ctx.store,
+      key: data.archive.key,
+      name: data.archive.name,
+      target: ctx.store,
+      prefix,
+      limits: archiveLimitsOf(ctx.config),
+      scratchDir: ctx.scratchDir,
+    });
   } catch (error) {
     if (error instanceof ArchiveRejectedError) throw new UnrecoverableError(error.reason);
     throw error;

@@ -37,7 +37,10 @@ let root: string;
 let store: FaultyStore;
 let ctx: JobContext;
 
-const grey = (v: number) => sharp({ create: { width: 24, height: 24, channels: 3, background: { r: v, g: v, b: v } } }).png().toBuffer();
+const grey = (v: number) =>
+  sharp({ create: { width: 24, height: 24, channels: 3, background: { r: v, g: v, b: v } } })
+    .png()
+    .toBuffer();
 
 async function keys(prefix: string): Promise<string[]> {
   const found: string[] = [];

@@ -6,7 +6,6 @@ import { COVARIANCE_REGULARIZATION, patchGrid } from '@padim-fleet/padim-core';
 import { BlobNotFoundError } from '@padim-fleet/storage';
 import { JobContext } from './job-context';
 
-
 /** A run's plan, as its jobs read it; a plan missing or unreadable fails the job without retries. */
 export async function loadPlan(ctx: JobContext, runId: string): Promise<TrainingPlan> {
   try {
@@ -40,7 +39,12 @@ export function gridOf(plan: TrainingPlan, backbone: EmbeddingExtractor['backbon
 }
 
 /** What the manifest of a run's model records of how it was made (see manifestWithThresholds). */
-export function fitInputOf(plan: TrainingPlan, model: Pick<EmbeddingExtractor, 'backbone' | 'selection'>, imageCount: number, skipped: { file: string; error: string }[]): ManifestBaseInput {
+export function fitInputOf(
+  plan: TrainingPlan,
+  model: Pick<EmbeddingExtractor, 'backbone' | 'selection'>,
+  imageCount: number,
+  skipped: { file: string; error: string }[],
+): ManifestBaseInput {
   return {
     category: plan.request.category,
     backbone: model.backbone,

@@ -1,10 +1,4 @@
-import {
-  EmbeddingExtractor,
-  ResolvedBackbone,
-  RuntimeOptions,
-  resolveBackbone,
-  resolveEmbedding,
-} from '@padim-fleet/inference';
+import { EmbeddingExtractor, ResolvedBackbone, RuntimeOptions, resolveBackbone, resolveEmbedding } from '@padim-fleet/inference';
 import { DEFAULT_D, TrainingRequest } from '@padim-fleet/contracts';
 import type { EmbeddingSelection } from '@padim-fleet/padim-core';
 

@@ -5,7 +5,15 @@ function row(file: string, over: Partial<ScoreRow> = {}): ScoreRow {
 }
 
 function scored(file: string, score: number, normalizedScore: number): ScoreRow {
-  return row(file, { score, normalizedScore, label: score >= 5 ? 'anomalous' : 'normal', maxX: 1, maxY: 2, heatmap: `heatmaps/${file}`, mask: `masks/${file}` });
+  return row(file, {
+    score,
+    normalizedScore,
+    label: score >= 5 ? 'anomalous' : 'normal',
+    maxX: 1,
+    maxY: 2,
+    heatmap: `heatmaps/${file}`,
+    mask: `masks/${file}`,
+  });
 }
 
 /** A minimal RFC 4180 reader, to check that what is written reads back field for field. */

@@ -7,7 +7,10 @@ import { FAKE_SCORER_SIDE as SIDE, fakeScorer } from '../testing/fake-scorer';
 import { ScoringSummary } from './score-row';
 import { ScoreItem, scoreToStore, writeScoringResults } from './score-to-store';
 
-const grey = (v: number) => sharp({ create: { width: 24, height: 24, channels: 3, background: { r: v, g: v, b: v } } }).png().toBuffer();
+const grey = (v: number) =>
+  sharp({ create: { width: 24, height: 24, channels: 3, background: { r: v, g: v, b: v } } })
+    .png()
+    .toBuffer();
 
 /** An in-memory store that counts puts in flight and can be made slow or failing. */
 class MemoryStore {
@@ -39,7 +42,14 @@ const images: Record<string, Buffer> = {};
 
 beforeAll(async () => {
   dir = await fs.mkdtemp(path.join(os.tmpdir(), 'score-to-store-'));
-  for (const [name, v] of [['dark', 0], ['mid', 128], ['bright', 255], ['dim', 40], ['light', 200]] as const) images[`${name}.png`] = await grey(v);
+  for (const [name, v] of [
+    ['dark', 0],
+    ['mid', 128],
+    ['bright', 255],
+    ['dim', 40],
+    ['light', 200],
+  ] as const)
+    images[`${name}.png`] = await grey(v);
   images['cut.png'] = images['bright.png'].subarray(0, 60);
   images['empty.png'] = Buffer.alloc(0);
   images['notes.txt'] = Buffer.from('plain text');
@@ -107,16 +117,35 @@ describe('scoreToStore', () => {
     expect(rows[0].heatmap).not.toBe(rows[1].heatmap);
     expect(rows[0].mask).not.toBe(rows[1].mask);
     expect(store.blobs.size).toBe(4);
-    const peak = async (key: string) => (await sharp(store.blobs.get(`req/${key}`)!).extractChannel(0).raw().toBuffer())[5 * SIDE + 5];
+    const peak = async (key: string) =>
+      (
+        await sharp(store.blobs.get(`req/${key}`)!)
+          .extractChannel(0)
+          .raw()
+          .toBuffer()
+      )[5 * SIDE + 5];
     expect([await peak(rows[0].mask!), await peak(rows[1].mask!)]).toEqual([255, 0]);
-    const overlays = await Promise.all(rows.map(async (r) => (await sharp(store.blobs.get(`req/${r.heatmap}`)!).raw().toBuffer()).reduce((a, v) => a + v, 0)));
+    const overlays = await Promise.all(
+      rows.map(async (r) =>
+        (
+          await sharp(store.blobs.get(`req/${r.heatmap}`)!)
+            .raw()
+            .toBuffer()
+        ).reduce((a, v) => a + v, 0),
+      ),
+    );
     // The bright image's overlay is the brighter one.
     expect(overlays[0]).toBeGreaterThan(overlays[1]);
   });
 
   it('writes nothing without heatmaps', async () => {
     const store = new MemoryStore();
-    const rows = await scoreToStore(fakeScorer(), [{ file: 'b.png', ref: 'bright.png' }], { output: store.asStore(), prefix: '', read: fromMemory, heatmaps: false });
+    const rows = await scoreToStore(fakeScorer(), [{ file: 'b.png', ref: 'bright.png' }], {
+      output: store.asStore(),
+      prefix: '',
+      read: fromMemory,
+      heatmaps: false,
+    });
     expect(rows[0]).toMatchObject({ label: 'anomalous', heatmap: null, mask: null });
     expect(store.blobs.size).toBe(0);
   });
@@ -136,7 +165,9 @@ describe('scoreToStore', () => {
   it('fails when the output store fails, with nothing still writing afterwards', async () => {
     const store = new MemoryStore({ delayMs: 5, failOn: /masks\/img-3/ });
     const items = Array.from({ length: 12 }, (_, i) => ({ file: `img-${i}.png`, ref: 'mid.png' }));
-    await expect(scoreToStore(fakeScorer(), items, { output: store.asStore(), prefix: '', read: fromMemory, batchSize: 2 })).rejects.toThrow(/disk full writing masks\/img-3/);
+    await expect(scoreToStore(fakeScorer(), items, { output: store.asStore(), prefix: '', read: fromMemory, batchSize: 2 })).rejects.toThrow(
+      /disk full writing masks\/img-3/,
+    );
     expect(store.inFlight).toBe(0);
   });
 
@@ -149,7 +180,11 @@ describe('writeScoringResults', () => {
   it('writes results.csv, results.jsonl and summary.json under the prefix', async () => {
     const out = path.join(dir, 'out');
     const store = new LocalBlobStore(out);
-    const rows = await scoreToStore(fakeScorer(), ['bright.png', 'dark.png', 'notes.txt'].map((n) => ({ file: n, ref: n })), { output: store, prefix: 'run/', read: fromMemory });
+    const rows = await scoreToStore(
+      fakeScorer(),
+      ['bright.png', 'dark.png', 'notes.txt'].map((n) => ({ file: n, ref: n })),
+      { output: store, prefix: 'run/', read: fromMemory },
+    );
     const { summary, keys } = await writeScoringResults(store, 'run/', rows, { category: 'grey', version: '3', threshold: 0.5 });
     expect(keys).toEqual({ csv: 'run/results.csv', jsonl: 'run/results.jsonl', summary: 'run/summary.json' });
     const written = JSON.parse(await fs.readFile(path.join(out, 'run', 'summary.json'), 'utf8')) as ScoringSummary;
@@ -158,7 +193,10 @@ describe('writeScoringResults', () => {
     expect(written.errors).toEqual([{ file: 'notes.txt', error: expect.stringMatching(/^not a supported image/) }]);
     const csv = (await fs.readFile(path.join(out, 'run', 'results.csv'), 'utf8')).split('\n');
     expect(csv).toHaveLength(5);
-    const jsonl = (await fs.readFile(path.join(out, 'run', 'results.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    const jsonl = (await fs.readFile(path.join(out, 'run', 'results.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(jsonl).toEqual(rows);
     await expect(fs.stat(path.join(out, 'run', rows[0].heatmap!))).resolves.toBeTruthy();
   });

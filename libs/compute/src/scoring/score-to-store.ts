@@ -122,11 +122,11 @@ export async function scoreToStore(scorer: PadimScorer, items: ScoreItem[], opts
         const heatmapKey = opts.prefix + row.heatmap;
         const maskKey = opts.prefix + row.mask;
         await writes.add(async () => {
-          const [overlay, mask] = await Promise.all([renderOverlayPng(pixels, map, thresholds, scorer.side), renderMaskPng(map, thresholds.pixel, scorer.side)]);
-          await Promise.all([
-            opts.output.put(heatmapKey, overlay, { contentType: 'image/png' }),
-            opts.output.put(maskKey, mask, { contentType: 'image/png' }),
+          const [overlay, mask] = await Promise.all([
+            renderOverlayPng(pixels, map, thresholds, scorer.side),
+            renderMaskPng(map, thresholds.pixel, scorer.side),
           ]);
+          await Promise.all([opts.output.put(heatmapKey, overlay, { contentType: 'image/png' }), opts.output.put(maskKey, mask, { contentType: 'image/png' })]);
         });
       },
     });

@@ -34,7 +34,8 @@ export function fakeScorer(): PadimScorer {
       const maps = new Float32Array(n * SIDE * SIDE);
       const cell = SIDE / GRID;
       for (let i = 0; i < n; i++) {
-        for (let y = 0; y < SIDE; y++) for (let x = 0; x < SIDE; x++) maps[i * SIDE * SIDE + y * SIDE + x] = distances[i * P + Math.floor(y / cell) * GRID + Math.floor(x / cell)];
+        for (let y = 0; y < SIDE; y++)
+          for (let x = 0; x < SIDE; x++) maps[i * SIDE * SIDE + y * SIDE + x] = distances[i * P + Math.floor(y / cell) * GRID + Math.floor(x / cell)];
       }
       return maps;
     },

@@ -14,7 +14,10 @@ export type ModelArchiveHeader = z.infer<typeof modelArchiveHeader>;
 export const modelImportFields = z
   .object({
     /** Make the imported version current; without it `current` does not move. */
-    promote: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
+    promote: z
+      .enum(['true', 'false'])
+      .default('false')
+      .transform((v) => v === 'true'),
     /** Publish under this version instead of the archive's. */
     version: versionName.optional(),
   })

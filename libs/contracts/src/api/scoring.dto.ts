@@ -29,7 +29,10 @@ export type ScoringRequest = z.infer<typeof scoringRequest>;
 export const onlineScoreQuery = z
   .object({
     version: versionName.optional(),
-    inline: z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1').optional(),
+    inline: z
+      .enum(['true', 'false', '1', '0'])
+      .transform((v) => v === 'true' || v === '1')
+      .optional(),
   })
   .strict();
 

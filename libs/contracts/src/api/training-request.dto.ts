@@ -27,10 +27,14 @@ export const datasetLocation = z
  */
 export const thresholdRule = z.preprocess(
   (v) => (typeof v === 'object' && v !== null && !('kind' in v) && 'fpr' in v ? { kind: 'fpr', ...v } : v),
-  z.discriminatedUnion('kind', [
-    z.object({ kind: z.literal('sigma'), k: z.number().gt(0).max(100) }).strict(),
-    z.object({ kind: z.literal('fpr'), fpr: z.number().gt(0, 'must be above 0').lt(1, 'must be below 1') }).strict(),
-  ], { error: 'must be {kind: "sigma", k} or {fpr}' }),
+  z.discriminatedUnion(
+    'kind',
+    [
+      z.object({ kind: z.literal('sigma'), k: z.number().gt(0).max(100) }).strict(),
+      z.object({ kind: z.literal('fpr'), fpr: z.number().gt(0, 'must be above 0').lt(1, 'must be below 1') }).strict(),
+    ],
+    { error: 'must be {kind: "sigma", k} or {fpr}' },
+  ),
 );
 export type ThresholdRuleRequest = z.infer<typeof thresholdRule>;
 
@@ -44,7 +48,12 @@ const trainingRequestFields = z
     backbone: z.enum(BACKBONE_NAMES as [BackboneName, ...BackboneName[]], { message: `must be one of ${BACKBONE_NAMES.join(', ')}` }).default('resnet18'),
     embedding: z.enum(['random', 'semi-orthogonal']).default('random'),
     d: z.number().int().min(1).optional(),
-    seed: z.number().int().min(0).max(2 ** 32 - 1).default(42),
+    seed: z
+      .number()
+      .int()
+      .min(0)
+      .max(2 ** 32 - 1)
+      .default(42),
     size: z.number().int().min(32).max(1024).default(256),
     crop: z.number().int().min(32).max(1024).optional(),
     /** Extract jobs; default one per extract worker online (at least 16 images each). */
@@ -61,7 +70,10 @@ const trainingRequestFields = z
   .strict();
 
 /** Bounds that depend on other fields: d against the backbone's feature count, crop against size. */
-function checkTrainingRequest(req: { backbone: BackboneName; d?: number; size: number; crop?: number; validation?: string; thresholdRule?: unknown }, ctx: z.RefinementCtx): void {
+function checkTrainingRequest(
+  req: { backbone: BackboneName; d?: number; size: number; crop?: number; validation?: string; thresholdRule?: unknown },
+  ctx: z.RefinementCtx,
+): void {
   const F = BACKBONE_FEATURES[req.backbone];
   if (req.validation !== undefined && req.thresholdRule !== undefined) {
     ctx.addIssue({ code: 'custom', path: ['thresholdRule'], message: 'must not be given with validation (thresholds are then F1-optimal on it)' });
@@ -80,7 +92,8 @@ export type TrainingRequestInput = z.input<typeof trainingRequest>;
  * (uploads are unpacked there by the API itself, which builds such requests without this check).
  */
 export const trainingRequestBody = trainingRequest.superRefine((req, ctx) => {
-  if (!isUserStoreKey(req.dataset)) ctx.addIssue({ code: 'custom', path: ['dataset'], message: `must not name the fleet's own prefixes (${RESERVED_STORE_PREFIXES.join(', ')})` });
+  if (!isUserStoreKey(req.dataset))
+    ctx.addIssue({ code: 'custom', path: ['dataset'], message: `must not name the fleet's own prefixes (${RESERVED_STORE_PREFIXES.join(', ')})` });
 });
 
 export const trainingBatchRequest = z.object({ runs: z.array(trainingRequestBody).min(1).max(100) }).strict();

@@ -8,7 +8,12 @@ export type WorkerRole = (typeof WORKER_ROLES)[number];
 const csv = <T extends z.ZodType<unknown, string>>(item: T) =>
   z
     .string()
-    .transform((s) => s.split(',').map((x) => x.trim()).filter((x) => x !== ''))
+    .transform((s) =>
+      s
+        .split(',')
+        .map((x) => x.trim())
+        .filter((x) => x !== ''),
+    )
     .pipe(z.array(item));
 
 export const API_KEY_RULE = 'each API key must be at least 32 characters, with at least 8 distinct characters, and not a short pattern repeated';
@@ -37,9 +42,15 @@ const positiveInt = z.coerce.number().int().min(1);
  * environment variables; the defaults run the embedded setup (local folder store, local Redis).
  */
 export const fleetEnvironment = z.object({
-  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').default('redis://127.0.0.1:6379'),
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
+    .default('redis://127.0.0.1:6379'),
   /** BullMQ key prefix: fleets (or test runs) sharing one Redis keep apart by prefix. */
-  PADIM_QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]{1,64}$/, 'must be 1-64 letters, digits, ":", "_" or "-"').default('padim'),
+  PADIM_QUEUE_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9:_-]{1,64}$/, 'must be 1-64 letters, digits, ":", "_" or "-"')
+    .default('padim'),
   /** `s3://bucket/optional/prefix`, or a local folder (the embedded default). */
   PADIM_STORE: z.string().min(1).default('.padim-store'),
   S3_ENDPOINT: z.url().optional(),
@@ -123,7 +134,11 @@ export type FleetConfig = z.infer<typeof fleetEnvironment>;
 
 /** Reads the configuration from `env` (process.env by default); a bad value fails naming the variable. */
 export function loadFleetConfig(env: Record<string, string | undefined> = process.env): FleetConfig {
-  const known = Object.fromEntries(Object.keys(fleetEnvironment.shape).filter((k) => env[k] !== undefined && env[k] !== '').map((k) => [k, env[k]]));
+  const known = Object.fromEntries(
+    Object.keys(fleetEnvironment.shape)
+      .filter((k) => env[k] !== undefined && env[k] !== '')
+      .map((k) => [k, env[k]]),
+  );
   return parseContract(fleetEnvironment, known, 'configuration');
 }
 

@@ -18,7 +18,10 @@ export interface LabelledImage {
 export async function listMvtecTestSet(categoryDir: string, split = 'test'): Promise<LabelledImage[]> {
   const testDir = path.join(categoryDir, split);
   if (!(await isDirectory(testDir))) throw new Error(`${categoryDir}: no ${split}/ folder (expected an MVTec-style category)`);
-  const defects = (await fs.readdir(testDir, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name).sort();
+  const defects = (await fs.readdir(testDir, { withFileTypes: true }))
+    .filter((e) => e.isDirectory())
+    .map((e) => e.name)
+    .sort();
   const out: LabelledImage[] = [];
   for (const defect of defects) {
     const files = (await listFolderFiles(path.join(testDir, defect))).filter(isImageFileName);

@@ -19,7 +19,10 @@ export const scoreImagesJob = z
     category: categoryName,
     /** null: the category's current version when the job runs. */
     version: versionName.nullable(),
-    images: z.array(z.object({ key: z.string().min(1), name: onlineImageName }).strict()).min(1).max(64),
+    images: z
+      .array(z.object({ key: z.string().min(1), name: onlineImageName }).strict())
+      .min(1)
+      .max(64),
     /** Return the PNGs base64-encoded in the result instead of storing them. */
     inline: z.boolean(),
   })

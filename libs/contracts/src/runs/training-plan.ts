@@ -47,6 +47,9 @@ export function parseDatasetLocation(location: string): DatasetSource {
 
 /** Sortable, unique per run, and the same on every retry: `20261129T230348Z-1a2b3c4d`. */
 export function versionFor(runIdValue: string, createdAt: Date): string {
-  const stamp = createdAt.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  const stamp = createdAt
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
   return `${stamp}-${runIdValue.replace(/-/g, '').slice(0, 8)}`;
 }

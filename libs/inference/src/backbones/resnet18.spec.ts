@@ -82,7 +82,11 @@ async function referenceResnet18(dir: string, image: Tensor): Promise<Tensor[]> 
   };
   let x = maxPool(relu(await convLayer(image, 'conv1', 2)));
   const outputs: Tensor[] = [];
-  for (const [layer, stride] of [[1, 1], [2, 2], [3, 2]]) {
+  for (const [layer, stride] of [
+    [1, 1],
+    [2, 2],
+    [3, 2],
+  ]) {
     x = await block(await block(x, `layer${layer}.0`, stride), `layer${layer}.1`, 1);
     outputs.push(x);
   }
@@ -94,7 +98,13 @@ const weightsPath = (...parts: string[]) => path.join(shippedResnet18Dir(), ...p
 
 describe('resnet18Spec', () => {
   it('describes the torchvision layers PaDiM-R18 uses', () => {
-    expect(resnet18Spec).toMatchObject({ name: 'resnet18', inputName: 'image', outputs: ['layer1', 'layer2', 'layer3'], channels: [64, 128, 256], strides: [4, 8, 16] });
+    expect(resnet18Spec).toMatchObject({
+      name: 'resnet18',
+      inputName: 'image',
+      outputs: ['layer1', 'layer2', 'layer3'],
+      channels: [64, 128, 256],
+      strides: [4, 8, 16],
+    });
     expect(resnet18Spec.normalization.mean).toEqual([0.485, 0.456, 0.406]);
   });
 });

@@ -92,7 +92,9 @@ export async function loadResnet18Weights(weightsDir: string): Promise<Map<strin
         if (!expectedSha) throw new Error(`${checksums.file} has no SHA-256 for ${name}`);
         const actualSha = sha256Hex(bytes);
         if (actualSha !== expectedSha) {
-          throw new Error(`ResNet-18 weight file corrupted: ${file} has SHA-256 ${actualSha}, ${checksums.file} expects ${expectedSha} (restore the file from the repository)`);
+          throw new Error(
+            `ResNet-18 weight file corrupted: ${file} has SHA-256 ${actualSha}, ${checksums.file} expects ${expectedSha} (restore the file from the repository)`,
+          );
         }
       }
       const npy = parseNpy(bytes, file);

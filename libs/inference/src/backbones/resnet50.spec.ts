@@ -40,7 +40,11 @@ async function caffeBatch(files: string[]): Promise<ort.Tensor> {
   const data = new Float32Array(files.length * 3 * plane);
   const mean = resnet50Spec.normalization.mean; // BGR order
   for (const [n, file] of files.entries()) {
-    const { data: rgb, info } = await sharp(file).removeAlpha().resize(size, size, { fit: 'cover', kernel: 'nearest' }).raw().toBuffer({ resolveWithObject: true });
+    const { data: rgb, info } = await sharp(file)
+      .removeAlpha()
+      .resize(size, size, { fit: 'cover', kernel: 'nearest' })
+      .raw()
+      .toBuffer({ resolveWithObject: true });
     expect(info.channels).toBe(3);
     for (let i = 0; i < plane; i++) {
       for (let c = 0; c < 3; c++) data[(n * 3 + c) * plane + i] = rgb[i * 3 + (2 - c)] - mean[c];
@@ -113,7 +117,10 @@ function refPad(t: Img, top: number, bottom: number, left: number, right: number
 /** Keras Conv2D (HWIO kernel); 'same' pads as TensorFlow does (the odd pixel goes at the end). */
 function refConv(t: Img, k: FakeWeight, bias: FakeWeight | undefined, stride: number, padding: 'valid' | 'same'): Img {
   const [kh, kw, cin, cout] = k.shape;
-  let oh: number, ow: number, pt = 0, pl = 0;
+  let oh: number,
+    ow: number,
+    pt = 0,
+    pl = 0;
   if (padding === 'valid') {
     oh = Math.floor((t.h - kh) / stride) + 1;
     ow = Math.floor((t.w - kw) / stride) + 1;
@@ -228,12 +235,30 @@ function tinyModel(): { layers: KerasLayer[]; weights: FakeWeight[]; w: Record<s
   add('fc/kernel', [45, 3], sym);
   add('fc/bias', [3], sym);
   const conv = (filters: number, k: number, strides: number, padding: string, activation = 'linear'): Record<string, unknown> => ({
-    filters, kernel_size: [k, k], strides: [strides, strides], padding, data_format: 'channels_last', dilation_rate: [1, 1], activation, use_bias: true,
+    filters,
+    kernel_size: [k, k],
+    strides: [strides, strides],
+    padding,
+    data_format: 'channels_last',
+    dilation_rate: [1, 1],
+    activation,
+    use_bias: true,
   });
   const bnCfg = (epsilon: number): Record<string, unknown> => ({ axis: [3], epsilon, center: true, scale: true });
   const layers = [
     kerasLayer('input_1', 'InputLayer', { batch_input_shape: [null, null, null, 3], dtype: 'float32' }, []),
-    kerasLayer('zp', 'ZeroPadding2D', { padding: [[1, 2], [2, 1]], data_format: 'channels_last' }, ['input_1']),
+    kerasLayer(
+      'zp',
+      'ZeroPadding2D',
+      {
+        padding: [
+          [1, 2],
+          [2, 1],
+        ],
+        data_format: 'channels_last',
+      },
+      ['input_1'],
+    ),
     kerasLayer('conv_a', 'Conv2D', conv(4, 3, 2, 'valid'), ['zp']),
     kerasLayer('bn_a', 'BatchNormalization', bnCfg(0.001), ['conv_a']),
     kerasLayer('act_a', 'Activation', { activation: 'relu' }, ['bn_a']),
@@ -286,7 +311,11 @@ function interpretKeras(model: Awaited<ReturnType<typeof loadTfjsLayersModel>>, 
         out = refConv(ins[0] as Img, wt(layer, 'kernel'), wt(layer, 'bias'), cfg.strides[0], cfg.padding);
         break;
       case 'BatchNormalization':
-        out = refBn(ins[0] as Img, ['gamma', 'beta', 'moving_mean', 'moving_variance'].map((p) => wt(layer, p)), cfg.epsilon);
+        out = refBn(
+          ins[0] as Img,
+          ['gamma', 'beta', 'moving_mean', 'moving_variance'].map((p) => wt(layer, p)),
+          cfg.epsilon,
+        );
         break;
       case 'Activation':
         if (cfg.activation !== 'relu') throw new Error(`interpreter: activation ${cfg.activation}`);
@@ -378,12 +407,19 @@ describe('Keras layers → ONNX converter on a tiny fake model', () => {
     const { layers, weights } = tinyModel();
     layers[4] = kerasLayer('act_a', 'Activation', { activation: 'elu' }, ['bn_a']);
     await writeFakeModel(dir, layers, weights, 'fc');
-    await expect(convertKerasResnet50({ modelDir: dir, head: 'classifier' })).rejects.toThrow(/layer "act_a" \(Activation\): activation "elu" is not supported/);
+    await expect(convertKerasResnet50({ modelDir: dir, head: 'classifier' })).rejects.toThrow(
+      /layer "act_a" \(Activation\): activation "elu" is not supported/,
+    );
   });
 
   it('fails clearly on a missing weight', async () => {
     const { layers, weights } = tinyModel();
-    await writeFakeModel(dir, layers, weights.filter((x) => x.name !== 'bn_a/moving_variance'), 'fc');
+    await writeFakeModel(
+      dir,
+      layers,
+      weights.filter((x) => x.name !== 'bn_a/moving_variance'),
+      'fc',
+    );
     await expect(convertKerasResnet50({ modelDir: dir, head: 'classifier' })).rejects.toThrow(
       /layer "bn_a" \(BatchNormalization\): weight "bn_a\/moving_variance" is missing from the weightsManifest/,
     );
@@ -394,7 +430,9 @@ describe('Keras layers → ONNX converter on a tiny fake model', () => {
     const k = weights.find((x) => x.name === 'conv_b/kernel')!;
     k.shape = [3, 3, 2, 8];
     await writeFakeModel(dir, layers, weights, 'fc');
-    await expect(convertKerasResnet50({ modelDir: dir, head: 'classifier' })).rejects.toThrow(/weight "conv_b\/kernel" has shape \[3, 3, 2, 8\], expected \[3, 3, 4, 4\]/);
+    await expect(convertKerasResnet50({ modelDir: dir, head: 'classifier' })).rejects.toThrow(
+      /weight "conv_b\/kernel" has shape \[3, 3, 2, 8\], expected \[3, 3, 4, 4\]/,
+    );
   });
 
   it("fails clearly when the 'features' layers are absent", async () => {
@@ -452,7 +490,11 @@ describe('Keras ResNet-50', () => {
     console.log(`resnet50 'features' conversion: ${convertMs.toFixed(0)} ms, ${(bytes.length / 1e6).toFixed(1)} MB, ${ops.length} nodes`);
 
     const r = mulberry32(1);
-    const input = new ort.Tensor('float32', Float32Array.from({ length: 3 * 256 * 256 }, () => r() * 255 - 120), [1, 3, 256, 256]);
+    const input = new ort.Tensor(
+      'float32',
+      Float32Array.from({ length: 3 * 256 * 256 }, () => r() * 255 - 120),
+      [1, 3, 256, 256],
+    );
     const folded = await (await session(bytes)).run({ image: input });
     for (const [i, name] of resnet50Spec.outputs.entries()) {
       const side = 256 / resnet50Spec.strides[i];

@@ -47,8 +47,7 @@ export function resnet50ModelDir(): string {
 export async function convertKerasResnet50(opts: ConvertKerasResnet50Options = {}): Promise<Uint8Array> {
   const model = await loadTfjsLayersModel(opts.modelDir ?? resnet50ModelDir());
   const head = opts.head ?? 'features';
-  const outputs: Record<string, string> =
-    head === 'features' ? { ...RESNET50_FEATURE_LAYERS } : { [RESNET50_CLASSIFIER_OUTPUT]: singleOutputLayer(model) };
+  const outputs: Record<string, string> = head === 'features' ? { ...RESNET50_FEATURE_LAYERS } : { [RESNET50_CLASSIFIER_OUTPUT]: singleOutputLayer(model) };
   return kerasLayersToOnnx(model, {
     graphName: `resnet50-keras-${head}`,
     inputName: resnet50Spec.inputName,
@@ -66,7 +65,10 @@ function singleOutputLayer(model: TfjsLayersModel): string {
 
 /** Where {@link loadResnet50Backbone} caches the 'features' graph for this model.json. */
 export async function resnet50CachePath(cacheDir: string, modelDir: string = resnet50ModelDir()): Promise<string> {
-  const hash = createHash('sha256').update(await readFile(join(modelDir, 'model.json'))).digest('hex').slice(0, 16);
+  const hash = createHash('sha256')
+    .update(await readFile(join(modelDir, 'model.json')))
+    .digest('hex')
+    .slice(0, 16);
   return join(cacheDir, `resnet50-keras-${hash}.onnx`);
 }
 
@@ -109,8 +111,16 @@ export interface KerasToOnnxOptions {
 }
 
 export const SUPPORTED_KERAS_LAYERS = [
-  'InputLayer', 'ZeroPadding2D', 'Conv2D', 'BatchNormalization', 'Activation', 'MaxPooling2D', 'Add',
-  'GlobalAveragePooling2D', 'Flatten', 'Dense',
+  'InputLayer',
+  'ZeroPadding2D',
+  'Conv2D',
+  'BatchNormalization',
+  'Activation',
+  'MaxPooling2D',
+  'Add',
+  'GlobalAveragePooling2D',
+  'Flatten',
+  'Dense',
 ] as const;
 
 /** A converted layer's output: its ONNX value, rank (4 = NCHW, 2 = [N, features]) and channel count. */
@@ -374,7 +384,8 @@ export function kerasLayersToOnnx(model: TfjsLayersModel, opts: KerasToOnnxOptio
         const [sh, sw] = pair(cfg.strides ?? cfg.pool_size, `layer "${layer.name}" strides`);
         const attrs: Record<string, number[] | string> = { kernel_shape: [ph, pw], strides: [sh, sw] };
         if (cfg.padding === 'valid') attrs.pads = [0, 0, 0, 0];
-        else if (cfg.padding === 'same') attrs.auto_pad = 'SAME_UPPER'; // padded cells are ignored, as in TensorFlow
+        else if (cfg.padding === 'same')
+          attrs.auto_pad = 'SAME_UPPER'; // padded cells are ignored, as in TensorFlow
         else throw new Error(`layer "${layer.name}" (MaxPooling2D): padding ${JSON.stringify(cfg.padding)} is not supported`);
         set(layer, { ...x, name: g.node('MaxPool', [x.name], attrs, [out]) });
         break;
@@ -387,7 +398,15 @@ export function kerasLayersToOnnx(model: TfjsLayersModel, opts: KerasToOnnxOptio
             throw new Error(`layer "${layer.name}" (Add): inputs differ in rank or channels (${ins.map((i) => `${i.rank}/${i.channels}`).join(', ')})`);
           }
         }
-        set(layer, { ...ins[0], name: g.node(ins.length === 2 ? 'Add' : 'Sum', ins.map((v) => v.name), {}, [out]) });
+        set(layer, {
+          ...ins[0],
+          name: g.node(
+            ins.length === 2 ? 'Add' : 'Sum',
+            ins.map((v) => v.name),
+            {},
+            [out],
+          ),
+        });
         break;
       }
       case 'GlobalAveragePooling2D': {
@@ -432,8 +451,7 @@ export function kerasLayersToOnnx(model: TfjsLayersModel, opts: KerasToOnnxOptio
 
   for (const [layerName, onnxName] of aliasOf) {
     const v = values.get(layerName)!;
-    const dims: OnnxDim[] =
-      v.rank === 4 ? ['n', v.channels, `${onnxName}_h`, `${onnxName}_w`] : ['n', v.channels >= 0 ? v.channels : `${onnxName}_features`];
+    const dims: OnnxDim[] = v.rank === 4 ? ['n', v.channels, `${onnxName}_h`, `${onnxName}_w`] : ['n', v.channels >= 0 ? v.channels : `${onnxName}_features`];
     g.output(onnxName, 'float', dims);
   }
   return g.toBytes();

@@ -15,7 +15,10 @@ describe('resolveBackbone', () => {
   afterAll(() => fs.rm(dir, { recursive: true, force: true }));
 
   it('loads any ONNX file with a sidecar naming its outputs, channels and normalisation', async () => {
-    await fs.writeFile(path.join(dir, 'custom.json'), JSON.stringify({ outputs: ['conv2', 'conv3', 'conv4'], channels: [256, 512, 1024], normalization: 'keras-caffe' }));
+    await fs.writeFile(
+      path.join(dir, 'custom.json'),
+      JSON.stringify({ outputs: ['conv2', 'conv3', 'conv4'], channels: [256, 512, 1024], normalization: 'keras-caffe' }),
+    );
     const backbone = await resolveBackbone(path.join(dir, 'custom.onnx'));
     expect(backbone.spec.name).toMatch(/^onnx:[0-9a-f]{16}$/);
     expect(backbone.spec.normalization).toEqual(KERAS_CAFFE_NORMALIZATION);
@@ -28,7 +31,10 @@ describe('resolveBackbone', () => {
   it('names what is wrong with a missing or malformed sidecar, and an unknown backbone', async () => {
     await fs.copyFile(path.join(dir, 'custom.onnx'), path.join(dir, 'lonely.onnx'));
     await expect(resolveBackbone(path.join(dir, 'lonely.onnx'))).rejects.toThrow(/needs a sidecar lonely.json/);
-    await fs.writeFile(path.join(dir, 'custom.json'), JSON.stringify({ outputs: ['conv2', 'conv3'], channels: [256, 512, 1024], normalization: 'keras-caffe' }));
+    await fs.writeFile(
+      path.join(dir, 'custom.json'),
+      JSON.stringify({ outputs: ['conv2', 'conv3'], channels: [256, 512, 1024], normalization: 'keras-caffe' }),
+    );
     await expect(resolveBackbone(path.join(dir, 'custom.onnx'))).rejects.toThrow(/"outputs" must name three outputs/);
     await fs.writeFile(path.join(dir, 'custom.json'), JSON.stringify({ outputs: ['a', 'b', 'c'], channels: [1, 2, 3], normalization: 'imagenet' }));
     await expect(resolveBackbone(path.join(dir, 'custom.onnx'))).rejects.toThrow(/"normalization" must be/);

@@ -70,7 +70,11 @@ async function loadCustomOnnx(file: string): Promise<ResolvedBackbone> {
   const bytes = new Uint8Array(onnx.buffer, onnx.byteOffset, onnx.length);
   const sha = sha256Hex(bytes);
   const normalization =
-    sidecar.normalization === 'torchvision' ? TORCHVISION_NORMALIZATION : sidecar.normalization === 'keras-caffe' ? KERAS_CAFFE_NORMALIZATION : sidecar.normalization;
+    sidecar.normalization === 'torchvision'
+      ? TORCHVISION_NORMALIZATION
+      : sidecar.normalization === 'keras-caffe'
+        ? KERAS_CAFFE_NORMALIZATION
+        : sidecar.normalization;
   const spec: BackboneSpec = {
     name: `onnx:${sha.slice(0, 16)}`,
     inputName: sidecar.inputName ?? 'image',
@@ -88,12 +92,20 @@ function parseSidecar(v: any, where: string): OnnxSidecar {
     throw new Error(`${where}: ${what}`);
   };
   if (typeof v !== 'object' || v === null) bad('must be a JSON object');
-  if (!Array.isArray(v.outputs) || v.outputs.length !== 3 || v.outputs.some((o: unknown) => typeof o !== 'string')) bad('"outputs" must name three outputs (strides 4, 8, 16)');
-  if (!Array.isArray(v.channels) || v.channels.length !== 3 || v.channels.some((c: unknown) => !Number.isInteger(c) || (c as number) < 1)) bad('"channels" must be three positive integers');
+  if (!Array.isArray(v.outputs) || v.outputs.length !== 3 || v.outputs.some((o: unknown) => typeof o !== 'string'))
+    bad('"outputs" must name three outputs (strides 4, 8, 16)');
+  if (!Array.isArray(v.channels) || v.channels.length !== 3 || v.channels.some((c: unknown) => !Number.isInteger(c) || (c as number) < 1))
+    bad('"channels" must be three positive integers');
   const n = v.normalization;
   const ok =
-    n === 'torchvision' || n === 'keras-caffe' ||
-    (typeof n === 'object' && n !== null && (n.channelOrder === 'rgb' || n.channelOrder === 'bgr') && typeof n.scale === 'number' && Array.isArray(n.mean) && Array.isArray(n.std));
+    n === 'torchvision' ||
+    n === 'keras-caffe' ||
+    (typeof n === 'object' &&
+      n !== null &&
+      (n.channelOrder === 'rgb' || n.channelOrder === 'bgr') &&
+      typeof n.scale === 'number' &&
+      Array.isArray(n.mean) &&
+      Array.isArray(n.std));
   if (!ok) bad('"normalization" must be "torchvision", "keras-caffe" or { channelOrder, scale, mean, std }');
   return v as OnnxSidecar;
 }

@@ -106,7 +106,9 @@ async function readWeights(modelDir: string, manifest: TfjsWeightGroup[]): Promi
   for (const group of manifest) {
     for (const w of group.weights) {
       if (w.quantization) {
-        throw new Error(`weight "${w.name}" is quantized (${JSON.stringify(w.quantization)}); quantized tfjs weights are not supported, re-export the model as float32`);
+        throw new Error(
+          `weight "${w.name}" is quantized (${JSON.stringify(w.quantization)}); quantized tfjs weights are not supported, re-export the model as float32`,
+        );
       }
       if (w.dtype !== 'float32') {
         throw new Error(`weight "${w.name}" has dtype ${w.dtype}; only float32 weights are supported`);

@@ -73,7 +73,9 @@ function paintDefect(kind: (typeof SYNTHETIC_DEFECTS)[number], img: Float32Array
 async function writePng(file: string, data: Float32Array | Uint8Array, size: number, channels: 1 | 3): Promise<void> {
   const bytes = data instanceof Uint8Array ? Buffer.from(data) : Buffer.from(Uint8Array.from(data, (v) => Math.round(255 * Math.min(1, Math.max(0, v)))));
   await fs.mkdir(path.dirname(file), { recursive: true });
-  await sharp(bytes, { raw: { width: size, height: size, channels } }).png().toFile(file);
+  await sharp(bytes, { raw: { width: size, height: size, channels } })
+    .png()
+    .toFile(file);
 }
 
 /**

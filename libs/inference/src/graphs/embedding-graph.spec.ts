@@ -83,7 +83,10 @@ async function check(selection: ChannelSelection, n: number, size: number, toler
   const image = new ort.Tensor('float32', randomFloats(n * 3 * size * size, size), [n, 3, size, size]);
   const backbone = await ort.InferenceSession.create(tinyBackbone());
   const maps = await backbone.run({ image });
-  const expected = referenceHead(spec.outputs.map((o) => ({ dims: maps[o].dims as number[], data: maps[o].data as Float32Array })), selection);
+  const expected = referenceHead(
+    spec.outputs.map((o) => ({ dims: maps[o].dims as number[], data: maps[o].data as Float32Array })),
+    selection,
+  );
 
   const session = await ort.InferenceSession.create(appendEmbeddingHead(tinyBackbone(), spec, selection));
   expect(session.outputNames).toEqual(['embedding']);
@@ -109,7 +112,13 @@ describe('appendEmbeddingHead', () => {
   });
 
   it('gathers from one layer, from layers with one skipped, in and out of order', async () => {
-    for (const chosen of [[1, 3], [3, 1], [14, 2], [12, 9, 10]]) await check({ kind: 'indices', indices: chosen }, 1, 40, 0);
+    for (const chosen of [
+      [1, 3],
+      [3, 1],
+      [14, 2],
+      [12, 9, 10],
+    ])
+      await check({ kind: 'indices', indices: chosen }, 1, 40, 0);
   });
 
   it('upsamples only the chosen channels: every Resize takes a Gather of its layer', () => {
@@ -134,8 +143,12 @@ describe('appendEmbeddingHead', () => {
   it('rejects bad selections and backbones with clear errors', () => {
     expect(() => appendEmbeddingHead(tinyBackbone(), spec, { kind: 'indices', indices: [0, 15] })).toThrow(/index at position 1 is 15, outside \[0, 15\)/);
     expect(() => appendEmbeddingHead(tinyBackbone(), spec, { kind: 'indices', indices: [] })).toThrow(/empty/);
-    expect(() => appendEmbeddingHead(tinyBackbone(), spec, { kind: 'projection', matrix: new Float32Array(14 * 6), d: 6 })).toThrow(/84 values, expected F×d = 15×6/);
-    expect(() => appendEmbeddingHead(tinyBackbone(), { ...spec, outputs: ['f1', 'f2', 'layer3'] }, indices)).toThrow(/backbone tiny has no output "layer3" \(outputs: f1, f2, f3\)/);
+    expect(() => appendEmbeddingHead(tinyBackbone(), spec, { kind: 'projection', matrix: new Float32Array(14 * 6), d: 6 })).toThrow(
+      /84 values, expected F×d = 15×6/,
+    );
+    expect(() => appendEmbeddingHead(tinyBackbone(), { ...spec, outputs: ['f1', 'f2', 'layer3'] }, indices)).toThrow(
+      /backbone tiny has no output "layer3" \(outputs: f1, f2, f3\)/,
+    );
     expect(() => appendEmbeddingHead(tinyBackbone(), { ...spec, channels: [4, 6, 5] }, indices)).toThrow(/output "f2" has 5 channels, the spec says 6/);
     expect(() => appendEmbeddingHead(tinyBackbone(11), spec, indices)).toThrow(/opset 11; the embedding head needs opset >= 13/);
   });

@@ -3,9 +3,7 @@ import { BackboneSpec, featureCount, validateChannelIndices } from '@padim-fleet
 import { OnnxGraphBuilder } from '../onnx/onnx-graph-builder';
 
 /** Which embedding channels PaDiM keeps: a subset of the F concatenated channels, or a projection to d. */
-export type ChannelSelection =
-  | { kind: 'indices'; indices: number[] }
-  | { kind: 'projection'; matrix: Float32Array /* [F, d] row-major */; d: number };
+export type ChannelSelection = { kind: 'indices'; indices: number[] } | { kind: 'projection'; matrix: Float32Array /* [F, d] row-major */; d: number };
 
 export const EMBEDDING_OUTPUT = 'embedding';
 const HEAD_PREFIX = 'embedding_head/';

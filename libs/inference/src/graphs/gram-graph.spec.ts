@@ -84,7 +84,10 @@ describeWithShared('Gram accumulation on screw features', () => {
     const session = await createGramSession(100);
     try {
       const dir = sharedPath('datasets/mvtec-ad/screw/train/good');
-      const files = readdirSync(dir).sort().slice(0, 40).map((f) => path.join(dir, f));
+      const files = readdirSync(dir)
+        .sort()
+        .slice(0, 40)
+        .map((f) => path.join(dir, f));
       const embedded = await embedImages(extractor, files, { size: 256, batchSize: 8 });
       const P = extractor.grid.height * extractor.grid.width;
       const byGram = createGaussianAccumulator(P, 100);

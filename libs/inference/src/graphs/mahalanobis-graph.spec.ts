@@ -73,5 +73,4 @@ describe('buildMahalanobisGraph', () => {
     const out = await runGraph(await ort.InferenceSession.create(buildMahalanobisGraph(d)), x, mean, randomPackedFactors(P, d, 4), 1, d, P);
     expect(Array.from(out.distance.data as Float32Array)).toEqual([0, 0, 0]);
   });
-
 });

@@ -13,7 +13,11 @@ import { SCORER_IMAGE_INPUT, SCORER_MAP_OUTPUT, SCORER_SCORE_OUTPUT, buildScorer
 const screw = (...parts: string[]) => sharedPath('datasets', 'mvtec-ad', 'screw', ...parts);
 
 async function firstImages(dir: string, n: number): Promise<string[]> {
-  return (await fs.readdir(dir)).filter((f) => f.endsWith('.png')).sort().slice(0, n).map((f) => path.join(dir, f));
+  return (await fs.readdir(dir))
+    .filter((f) => f.endsWith('.png'))
+    .sort()
+    .slice(0, n)
+    .map((f) => path.join(dir, f));
 }
 
 describeWithShared('buildScorerGraph on MVTec screw (resnet18, d=100)', () => {
@@ -26,7 +30,11 @@ describeWithShared('buildScorerGraph on MVTec screw (resnet18, d=100)', () => {
     const trained = await trainModel({ category: 'screw', files: trainFiles, backbone, embedding: { d: 100, seed: 42 }, holdout: 0, skipThresholds: true });
     const manifest = { ...trained.manifest, tensors: undefined as never };
     const side = manifest.input.size;
-    const testFiles = [...(await firstImages(screw('test', 'good'), 2)), ...(await firstImages(screw('test', 'scratch_head'), 2)), ...(await firstImages(screw('test', 'thread_side'), 2))];
+    const testFiles = [
+      ...(await firstImages(screw('test', 'good'), 2)),
+      ...(await firstImages(screw('test', 'scratch_head'), 2)),
+      ...(await firstImages(screw('test', 'thread_side'), 2)),
+    ];
     const pixels: PixelImage[] = await Promise.all(testFiles.map((f) => decodeImage(f, { width: side, height: side })));
     const n = pixels.length;
 

@@ -75,7 +75,17 @@ export function buildScorerGraph(manifest: ModelManifest, tensors: ModelTensors,
   // What another runtime needs besides the graph: how to prepare the input, and where to draw the line.
   model.metadataProps = [
     { key: 'padim.category', value: manifest.category },
-    { key: 'padim.input', value: JSON.stringify({ size: manifest.input.size, crop: manifest.input.crop, layout: 'NCHW', channels: 'RGB', range: [0, 255], resize: 'bilinear (Pillow)' }) },
+    {
+      key: 'padim.input',
+      value: JSON.stringify({
+        size: manifest.input.size,
+        crop: manifest.input.crop,
+        layout: 'NCHW',
+        channels: 'RGB',
+        range: [0, 255],
+        resize: 'bilinear (Pillow)',
+      }),
+    },
     { key: 'padim.thresholds', value: JSON.stringify(manifest.thresholds) },
   ];
   return onnx.ModelProto.encode(model).finish();
@@ -87,8 +97,27 @@ function normalizationGraph(backbone: ResolvedBackbone, side: number): onnx.IGra
   const g = new OnnxGraphBuilder('scorer_input');
   const image = g.input(SCORER_IMAGE_INPUT, 'float', ['N', 3, side, side]);
   const ordered = channelOrder === 'rgb' ? image : g.node('Gather', [image, g.int64s('bgr_order', [2, 1, 0])], { axis: 1 });
-  const scaled = g.node('Mul', [ordered, g.initializer('scale', Float32Array.from(std, (s) => scale / s), [1, 3, 1, 1])]);
-  g.node('Sub', [scaled, g.initializer('shift', Float32Array.from(mean, (m, c) => m / std[c]), [1, 3, 1, 1])], {}, [NORMALIZED_IMAGE]);
+  const scaled = g.node('Mul', [
+    ordered,
+    g.initializer(
+      'scale',
+      Float32Array.from(std, (s) => scale / s),
+      [1, 3, 1, 1],
+    ),
+  ]);
+  g.node(
+    'Sub',
+    [
+      scaled,
+      g.initializer(
+        'shift',
+        Float32Array.from(mean, (m, c) => m / std[c]),
+        [1, 3, 1, 1],
+      ),
+    ],
+    {},
+    [NORMALIZED_IMAGE],
+  );
   return g.toModelProto().graph!;
 }
 

@@ -45,7 +45,10 @@ describe('decodeImage', () => {
     const palette = await decodeImage(await png(3, [0, 0, 255], { palette: true }), size);
     expect(palette.channels).toBe(3);
     expect(palette.data[2]).toBeGreaterThan(250);
-    const cmyk = await sharp(await png(3, [0, 255, 0])).toColourspace('cmyk').jpeg().toBuffer();
+    const cmyk = await sharp(await png(3, [0, 255, 0]))
+      .toColourspace('cmyk')
+      .jpeg()
+      .toBuffer();
     const fromCmyk = await decodeImage(cmyk, size);
     expect(fromCmyk.channels).toBe(3);
     expect(fromCmyk.data[1]).toBeGreaterThan(fromCmyk.data[0]);
@@ -55,10 +58,20 @@ describe('decodeImage', () => {
     const next = mulberry32(11);
     const raw = Buffer.from(Array.from({ length: 40 * 30 * 3 }, () => Math.floor(next() * 256)));
     const expected = Array.from(resizePil(raw, 40, 30, 3, 8, 8));
-    const fromPng = await decodeImage(await sharp(raw, { raw: { width: 40, height: 30, channels: 3 } }).png().toBuffer(), size);
+    const fromPng = await decodeImage(
+      await sharp(raw, { raw: { width: 40, height: 30, channels: 3 } })
+        .png()
+        .toBuffer(),
+      size,
+    );
     expect(Array.from(fromPng.data)).toEqual(expected);
     // Lossless WebP goes through sharp: the same pixels, so the same resize.
-    const fromWebp = await decodeImage(await sharp(raw, { raw: { width: 40, height: 30, channels: 3 } }).webp({ lossless: true }).toBuffer(), size);
+    const fromWebp = await decodeImage(
+      await sharp(raw, { raw: { width: 40, height: 30, channels: 3 } })
+        .webp({ lossless: true })
+        .toBuffer(),
+      size,
+    );
     expect(Array.from(fromWebp.data)).toEqual(expected);
   });
 
@@ -79,7 +92,12 @@ describe('decodeMask', () => {
   it('binarises at 127 with nearest resizing', async () => {
     const raw = Buffer.alloc(16 * 16);
     for (let y = 0; y < 16; y++) for (let x = 8; x < 16; x++) raw[y * 16 + x] = 255;
-    const mask = await decodeMask(await sharp(raw, { raw: { width: 16, height: 16, channels: 1 } }).png().toBuffer(), size);
+    const mask = await decodeMask(
+      await sharp(raw, { raw: { width: 16, height: 16, channels: 1 } })
+        .png()
+        .toBuffer(),
+      size,
+    );
     expect(Array.from(mask.subarray(0, 8))).toEqual([0, 0, 0, 0, 1, 1, 1, 1]);
   });
 });
@@ -140,7 +158,9 @@ describe('decodeImage on a 9500×9500 RGBA PNG (90 MP, 361 MB of pixels in a few
       });`;
     const out = execFileSync(process.execPath, ['-e', script, file], { encoding: 'utf8', cwd: root });
     const result = JSON.parse(out.trim().split('\n').pop()!);
-    console.log(`9500×9500 RGBA PNG → 256×256: ${result.seconds.toFixed(2)} s, peak RSS ${result.peakRssMB.toFixed(0)} MB (${result.rssBeforeMB.toFixed(0)} MB before decoding)`);
+    console.log(
+      `9500×9500 RGBA PNG → 256×256: ${result.seconds.toFixed(2)} s, peak RSS ${result.peakRssMB.toFixed(0)} MB (${result.rssBeforeMB.toFixed(0)} MB before decoding)`,
+    );
     expect(result).toMatchObject({ width: 256, height: 256, channels: 3, pixels: ['40,120,200'] });
     expect(result.peakRssMB).toBeLessThan(300);
   }, 120_000);

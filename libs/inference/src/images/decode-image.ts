@@ -8,7 +8,10 @@ export { DEFAULT_PIXEL_LIMIT } from './pixel-limit';
 
 export class ImageDecodeError extends Error {
   override name = 'ImageDecodeError';
-  constructor(readonly source: string, reason: string) {
+  constructor(
+    readonly source: string,
+    reason: string,
+  ) {
     super(`${source}: ${reason}`);
   }
 }
@@ -23,7 +26,8 @@ function reasonOf(error: unknown): string {
   if (/pixel limit/i.test(message)) return `image is larger than the pixel limit`;
   if (/Input file is missing/i.test(message)) return 'file not found';
   // libvips sometimes loses the reason of a failed read of a cut-off file and reports "Unknown error".
-  if (/premature end|truncat|corrupt|bad|invalid|VipsJpeg|pngload|vipspng|read error|^unknown error/i.test(message)) return `corrupt or truncated image (${message.split('\n')[0]})`;
+  if (/premature end|truncat|corrupt|bad|invalid|VipsJpeg|pngload|vipspng|read error|^unknown error/i.test(message))
+    return `corrupt or truncated image (${message.split('\n')[0]})`;
   return message.split('\n')[0];
 }
 
@@ -65,7 +69,12 @@ export async function decodeImage(
         .resize(size.width, size.height, { fit: 'fill', kernel: 'linear' })
         .raw({ depth: 'uchar' })
         .toBuffer({ resolveWithObject: true });
-      return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height, channels: info.channels as PixelImage['channels'] };
+      return {
+        data: new Uint8Array(data.buffer, data.byteOffset, data.length),
+        width: info.width,
+        height: info.height,
+        channels: info.channels as PixelImage['channels'],
+      };
     }
     const { data, info } = await pipeline.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
     const channels = info.channels as 1 | 3;

@@ -2,11 +2,19 @@ import sharp from 'sharp';
 import { UnreadableImageError, decodeInOrder } from './decode-queue';
 
 const size = { width: 8, height: 8 };
-const png = () => sharp({ create: { width: 16, height: 16, channels: 3, background: { r: 10, g: 20, b: 30 } } }).png().toBuffer();
+const png = () =>
+  sharp({ create: { width: 16, height: 16, channels: 3, background: { r: 10, g: 20, b: 30 } } })
+    .png()
+    .toBuffer();
 
 async function decodeAll(files: string[], read: (ref: string) => Promise<Buffer>) {
   const out: { file: string; error?: string }[] = [];
-  for await (const d of decodeInOrder(files.map((file) => ({ file })), size, { read, concurrency: 2 })) out.push({ file: d.file, error: d.error });
+  for await (const d of decodeInOrder(
+    files.map((file) => ({ file })),
+    size,
+    { read, concurrency: 2 },
+  ))
+    out.push({ file: d.file, error: d.error });
   return out;
 }
 

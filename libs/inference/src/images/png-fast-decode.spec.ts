@@ -49,7 +49,7 @@ interface Chunk {
 function chunks(png: Uint8Array): Chunk[] {
   const view = new DataView(png.buffer, png.byteOffset, png.length);
   const list: Chunk[] = [];
-  for (let off = 8; off + 8 <= png.length; ) {
+  for (let off = 8; off + 8 <= png.length;) {
     const length = view.getUint32(off);
     list.push({ type: Buffer.from(png.subarray(off + 4, off + 8)).toString('latin1'), offset: off, length });
     off += 12 + length;
@@ -98,7 +98,11 @@ describe('parsePngForFastPath and decodePngFast', () => {
     const png = await encode(px, W, H, channels);
     const flat = withoutAlpha(px, channels);
     const c = channels < 3 ? 1 : 3;
-    for (const [w, h] of [[16, 11], [100, 50], [W, 20]]) {
+    for (const [w, h] of [
+      [16, 11],
+      [100, 50],
+      [W, 20],
+    ]) {
       const img = await decodePngFast(png, { width: w, height: h });
       expect([img.width, img.height, img.channels]).toEqual([w, h, c]);
       expect(same(img.data, resizePil(flat, W, H, c, w, h))).toBe(true);
@@ -109,7 +113,13 @@ describe('parsePngForFastPath and decodePngFast', () => {
     const px = testPixels(W, H, channels, 30 + channels);
     for (const compressionLevel of [0, 6]) {
       const png = await encode(px, W, H, channels, { compressionLevel });
-      for (const [w, h] of [[16, 11], [100, 50], [W, 20], [30, H], [W, H]]) {
+      for (const [w, h] of [
+        [16, 11],
+        [100, 50],
+        [W, 20],
+        [30, H],
+        [W, H],
+      ]) {
         const whole = await decodePngFast(png, { width: w, height: h });
         for (const bandRows of [1, 2, 7, 16, H]) {
           const banded = await decodePngFast(png, { width: w, height: h }, { fullDecodeMaxPixels: W * H - 1, bandRows });
@@ -146,7 +156,9 @@ describe('parsePngForFastPath and decodePngFast', () => {
   });
 
   it('return null for files that are not PNGs, and decodePngFast says so', async () => {
-    const jpeg = await sharp(testPixels(8, 8, 3, 1), { raw: { width: 8, height: 8, channels: 3 } }).jpeg().toBuffer();
+    const jpeg = await sharp(testPixels(8, 8, 3, 1), { raw: { width: 8, height: 8, channels: 3 } })
+      .jpeg()
+      .toBuffer();
     for (const bytes of [jpeg, Buffer.from('not an image at all'), Buffer.alloc(0), Buffer.from([0x89, 0x50, 0x4e])]) {
       expect(parsePngForFastPath(bytes)).toBeNull();
       await expect(decodePngFast(bytes, { width: 4, height: 4 })).rejects.toThrow(/not an 8-bit, non-interlaced grey or RGB\(A\) PNG/);

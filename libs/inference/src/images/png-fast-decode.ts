@@ -20,7 +20,6 @@ const CHANNELS_OF_COLOUR_TYPE: Record<number, 1 | 2 | 3 | 4> = { 0: 1, 2: 3, 4: 
 const SHARP_ONLY_CHUNKS = new Set(['iCCP', 'eXIf']);
 const MAX_DIMENSION = 2 ** 31 - 1;
 
-
 const inflate = promisify(zlib.inflate) as (buffer: Uint8Array, options: zlib.ZlibOptions) => Promise<Buffer>;
 
 /**
@@ -56,8 +55,7 @@ export function parsePngForFastPath(bytes: Uint8Array): FastPathPng | null {
     if (length > MAX_DIMENSION) throw new Error(`PNG: the ${type} chunk at byte ${off} has an impossible length ${length}`);
     if (off + 12 + length > bytes.length) {
       throw new Error(
-        `PNG: the file ends inside the ${type} chunk at byte ${off} (${length + 12} bytes with its header and CRC, ` +
-          `${bytes.length - off} left; truncated)`,
+        `PNG: the file ends inside the ${type} chunk at byte ${off} (${length + 12} bytes with its header and CRC, ` + `${bytes.length - off} left; truncated)`,
       );
     }
     const stored = view.getUint32(off + 8 + length);
@@ -126,7 +124,10 @@ export async function decodePngFast(
   size: { width: number; height: number },
   opts: { pixelLimit?: number; fullDecodeMaxPixels?: number; bandRows?: number } = {},
 ): Promise<{ data: Uint8Array; width: number; height: number; channels: 1 | 3 }> {
-  for (const [name, v] of [['width', size.width], ['height', size.height]] as const) {
+  for (const [name, v] of [
+    ['width', size.width],
+    ['height', size.height],
+  ] as const) {
     if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`decodePngFast: size.${name} must be a positive integer, got ${v}`);
   }
   const png = ArrayBuffer.isView(bytes) ? parsePngForFastPath(bytes) : bytes;
@@ -204,7 +205,8 @@ async function decodePngInBands(
     const rows = bandFill / rawRow;
     for (let i = 0; i < rows; i++) {
       const filter = band[(i + 1) * rawRow];
-      if (filter > 4) throw new Error(`PNG: corrupt image data (unfilterPng: row ${rowsDone + i} has filter type ${filter}, expected 0..4 (None, Sub, Up, Average, Paeth))`);
+      if (filter > 4)
+        throw new Error(`PNG: corrupt image data (unfilterPng: row ${rowsDone + i} has filter type ${filter}, expected 0..4 (None, Sub, Up, Average, Paeth))`);
     }
     const above = rowsDone === 0 ? 0 : 1;
     const raw = band.subarray((1 - above) * rawRow, (rows + 1) * rawRow);
@@ -224,7 +226,7 @@ async function decodePngInBands(
         inflated += chunk.length;
         if (inflated > expected) return void inflater.destroy(inflatesTooLong(expected));
         try {
-          for (let at = 0; at < chunk.length; ) {
+          for (let at = 0; at < chunk.length;) {
             const take = Math.min(chunk.length - at, bandRows * rawRow - bandFill);
             band.set(chunk.subarray(at, at + take), rawRow + bandFill);
             bandFill += take;

@@ -15,7 +15,14 @@ function manifest(): Omit<ModelManifest, 'tensors'> {
     formatVersion: 1,
     category: 'parts',
     createdAt: new Date(0).toISOString(),
-    backbone: { name: 'resnet18', outputs: ['layer1', 'layer2', 'layer3'], channels: [64, 128, 256], strides: [4, 8, 16], normalization: TORCHVISION_NORMALIZATION, onnxSha256: 'b'.repeat(64) },
+    backbone: {
+      name: 'resnet18',
+      outputs: ['layer1', 'layer2', 'layer3'],
+      channels: [64, 128, 256],
+      strides: [4, 8, 16],
+      normalization: TORCHVISION_NORMALIZATION,
+      onnxSha256: 'b'.repeat(64),
+    },
     input: { size: 256, crop: null },
     grid: { height: 2, width: 3 },
     featureCount: 448,
@@ -119,7 +126,10 @@ describe('sha256Hex', () => {
     const bytes = new Uint8Array(2 ** 31 + 3);
     bytes[bytes.length - 1] = 9;
     expect(() => createHash('sha256').update(bytes)).toThrow(/data is too long/);
-    const expected = createHash('sha256').update(bytes.subarray(0, 2 ** 30)).update(bytes.subarray(2 ** 30)).digest('hex');
+    const expected = createHash('sha256')
+      .update(bytes.subarray(0, 2 ** 30))
+      .update(bytes.subarray(2 ** 30))
+      .digest('hex');
     expect(sha256Hex(bytes)).toBe(expected);
   }, 60_000);
 });

@@ -1,7 +1,18 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { INV_CHOLESKY_FILE, MANIFEST_FILE, MEAN_FILE, ModelFormatError, ModelManifest, ModelTensors, StoredTensor, TensorEntry, manifestWithTensors, parseModelManifest } from '@padim-fleet/padim-core';
+import {
+  INV_CHOLESKY_FILE,
+  MANIFEST_FILE,
+  MEAN_FILE,
+  ModelFormatError,
+  ModelManifest,
+  ModelTensors,
+  StoredTensor,
+  TensorEntry,
+  manifestWithTensors,
+  parseModelManifest,
+} from '@padim-fleet/padim-core';
 
 // Defined in padim-core, so that reading models from the registry needs no inference stack.
 export type { ModelTensors };
@@ -28,11 +39,7 @@ function bytesOf(a: Float32Array): Uint8Array {
  * Writes a model folder so that `dir` either holds the complete new model or what it held before:
  * everything is written into a sibling temporary folder, then renamed over `dir`.
  */
-export async function writeModelFolder(
-  dir: string,
-  manifest: Omit<ModelManifest, 'tensors'>,
-  tensors: ModelTensors,
-): Promise<ModelManifest> {
+export async function writeModelFolder(dir: string, manifest: Omit<ModelManifest, 'tensors'>, tensors: ModelTensors): Promise<ModelManifest> {
   if (manifest.thresholds.rule === 'unset') throw new Error(`model ${dir}: thresholds were never set; refusing to publish`);
   const stored = (a: Float32Array): StoredTensor => ({ bytes: a.byteLength, sha256: sha256Hex(bytesOf(a)) });
   const full = manifestWithTensors(manifest, { mean: stored(tensors.mean), invCholesky: stored(tensors.invCholesky) });
@@ -86,7 +93,9 @@ async function readTensor(dir: string, entry: TensorEntry): Promise<Float32Array
   }
   const digest = sha256Hex(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
   if (digest !== entry.sha256) {
-    throw new ModelFormatError(`model ${dir}: ${entry.file} checksum ${digest.slice(0, 12)}… does not match the manifest's ${entry.sha256.slice(0, 12)}… (corrupted)`);
+    throw new ModelFormatError(
+      `model ${dir}: ${entry.file} checksum ${digest.slice(0, 12)}… does not match the manifest's ${entry.sha256.slice(0, 12)}… (corrupted)`,
+    );
   }
   return values;
 }
@@ -103,7 +112,7 @@ export async function readFloat32File(file: string, chunkBytes = 256 * 1024 ** 2
     if (size % 4 !== 0) throw new RangeError(`${file} has ${size} bytes, not a whole number of float32 values`);
     const values = new Float32Array(size / 4);
     const bytes = new Uint8Array(values.buffer);
-    for (let at = 0; at < size; ) {
+    for (let at = 0; at < size;) {
       const { bytesRead } = await handle.read(bytes, at, Math.min(chunkBytes, size - at), at);
       if (bytesRead === 0) throw new RangeError(`${file} ended after ${at} of ${size} bytes`);
       at += bytesRead;

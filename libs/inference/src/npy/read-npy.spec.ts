@@ -42,7 +42,9 @@ describe('parseNpy', () => {
 
   it('reads a scalar (shape ()) and an empty array', () => {
     expect(parseNpy(npyBytes("{'descr': '<f4', 'fortran_order': False, 'shape': (), }", bytesOf(new Float32Array([7]))))).toEqual({
-      dtype: '<f4', shape: [], data: new Float32Array([7]),
+      dtype: '<f4',
+      shape: [],
+      data: new Float32Array([7]),
     });
     expect(parseNpy(npyBytes("{'descr': '<f8', 'fortran_order': False, 'shape': (0, 4), }", new Uint8Array(0))).data.length).toBe(0);
   });

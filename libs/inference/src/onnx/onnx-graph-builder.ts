@@ -32,9 +32,11 @@ export function tensorProto(name: string, data: Float32Array | Float64Array | Bi
     throw new Error(`tensor ${name}: ${data.length} values for dims [${dims.join(', ')}] (expected ${expected})`);
   }
   const dataType =
-    data instanceof Float32Array ? onnx.TensorProto.DataType.FLOAT
-    : data instanceof Float64Array ? onnx.TensorProto.DataType.DOUBLE
-    : onnx.TensorProto.DataType.INT64;
+    data instanceof Float32Array
+      ? onnx.TensorProto.DataType.FLOAT
+      : data instanceof Float64Array
+        ? onnx.TensorProto.DataType.DOUBLE
+        : onnx.TensorProto.DataType.INT64;
   return { name, dataType, dims, rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
 }
 
@@ -68,7 +70,8 @@ export class OnnxGraphBuilder {
   /** A fresh, unused value name with the given prefix. */
   uniqueName(prefix: string): string {
     let name: string;
-    do name = `${prefix}_${this.counter++}`; while (this.names.has(name));
+    do name = `${prefix}_${this.counter++}`;
+    while (this.names.has(name));
     this.names.add(name);
     return name;
   }

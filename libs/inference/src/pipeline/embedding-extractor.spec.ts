@@ -48,7 +48,10 @@ describeWithShared('EmbeddingExtractor with several backbone sessions', () => {
     const backbone = await resolveBackbone('resnet18');
     const selection = resolveEmbedding(backbone, { d: 10, seed: 42 });
     const dir = sharedPath('datasets/mvtec-ad/screw/train/good');
-    const files = readdirSync(dir).sort().slice(0, 21).map((f) => path.join(dir, f));
+    const files = readdirSync(dir)
+      .sort()
+      .slice(0, 21)
+      .map((f) => path.join(dir, f));
     const one = await EmbeddingExtractor.create(backbone, selection, side, { threads: 1 });
     const two = await EmbeddingExtractor.create(backbone, selection, side, { threads: 2, backboneSessions: 2 });
     try {

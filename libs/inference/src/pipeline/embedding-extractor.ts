@@ -119,11 +119,15 @@ export class EmbeddingExtractor {
     let lane = 0;
     for (let i = 1; i < this.queued.length; i++) if (this.queued[i] < this.queued[lane]) lane = i;
     this.queued[lane]++;
-    const out = await this.sessions[lane].run({ [this.backbone.spec.inputName]: { data, dims: [n, 3, this.side, this.side] } }).finally(() => this.queued[lane]--);
+    const out = await this.sessions[lane]
+      .run({ [this.backbone.spec.inputName]: { data, dims: [n, 3, this.side, this.side] } })
+      .finally(() => this.queued[lane]--);
     const emb = out.embedding;
     const [, d, h, w] = emb.dims;
     if (d !== this.d || h !== this.grid.height || w !== this.grid.width) {
-      throw new Error(`backbone ${this.backbone.spec.name} gave embeddings [${emb.dims.join(', ')}], expected [${n}, ${this.d}, ${this.grid.height}, ${this.grid.width}]`);
+      throw new Error(
+        `backbone ${this.backbone.spec.name} gave embeddings [${emb.dims.join(', ')}], expected [${n}, ${this.d}, ${this.grid.height}, ${this.grid.width}]`,
+      );
     }
     return emb.data as Float32Array;
   }

@@ -43,11 +43,21 @@ describe('evaluationMetrics', () => {
     const m = evaluationMetrics([...good, ...withMask, noMask], SIDE);
     const used = [...good, ...withMask];
     const masks = used.map((r) => r.mask ?? new Uint8Array(SIDE * SIDE));
-    const flat = flattenPixels(used.map((r) => r.map!), masks);
+    const flat = flattenPixels(
+      used.map((r) => r.map!),
+      masks,
+    );
     expect(m.pixelMetricsSkipped).toBeNull();
     expect(m.pixelAUROC).toBe(auroc(flat.scores, flat.labels));
     expect(m.pixelF1).toBe(f1Max(flat.scores, flat.labels).f1);
-    expect(m.aupro).toBe(aupro(used.map((r) => r.map!), masks, { h: SIDE, w: SIDE }, 0.3));
+    expect(m.aupro).toBe(
+      aupro(
+        used.map((r) => r.map!),
+        masks,
+        { h: SIDE, w: SIDE },
+        0.3,
+      ),
+    );
     expect(m.anomalous).toBe(3);
   });
 

@@ -27,7 +27,11 @@ export interface EvaluationMetrics {
 export async function evaluateModel(
   scorer: PadimScorer,
   testSet: LabelledImage[],
-  opts: { batchSize?: number; onProgress?: ProgressListener; /** Keep each image's anomaly map in the results (a report draws from them). */ keepMaps?: boolean } = {},
+  opts: {
+    batchSize?: number;
+    onProgress?: ProgressListener;
+    /** Keep each image's anomaly map in the results (a report draws from them). */ keepMaps?: boolean;
+  } = {},
 ): Promise<{ metrics: EvaluationMetrics; results: ScoredImage<LabelledImage>[] }> {
   const results = await scoreImages(scorer, testSet, { batchSize: opts.batchSize, collectMaps: true, onProgress: opts.onProgress, stage: 'evaluate' });
   const metrics = evaluationMetrics(results, scorer.side);
@@ -51,12 +55,22 @@ export function evaluationMetrics(results: ScoredImage<LabelledImage>[], side: n
   assertBothClassesScored(results, labels);
   const image = f1Max(scores, labels);
   const pixelSet = pixelLabelledImages(ok);
-  let pixel: Pick<EvaluationMetrics, 'pixelAUROC' | 'aupro' | 'pixelF1' | 'pixelF1Threshold'> = { pixelAUROC: null, aupro: null, pixelF1: null, pixelF1Threshold: null };
+  let pixel: Pick<EvaluationMetrics, 'pixelAUROC' | 'aupro' | 'pixelF1' | 'pixelF1Threshold'> = {
+    pixelAUROC: null,
+    aupro: null,
+    pixelF1: null,
+    pixelF1Threshold: null,
+  };
   if (pixelSet.images) {
     const { maps, masks } = pixelSet.images;
     const flat = flattenPixels(maps, masks);
     const f1 = f1Max(flat.scores, flat.labels);
-    pixel = { pixelAUROC: auroc(flat.scores, flat.labels), aupro: aupro(maps, masks, { h: side, w: side }, 0.3), pixelF1: f1.f1, pixelF1Threshold: f1.threshold };
+    pixel = {
+      pixelAUROC: auroc(flat.scores, flat.labels),
+      aupro: aupro(maps, masks, { h: side, w: side }, 0.3),
+      pixelF1: f1.f1,
+      pixelF1Threshold: f1.threshold,
+    };
   }
   return {
     imageAUROC: auroc(scores, labels),
@@ -90,7 +104,10 @@ export function pixelLabelledImages(
   const defective = scored.filter((r) => r.item.label === 1);
   const withMask = defective.filter((r) => r.mask !== undefined);
   if (withMask.length === 0) {
-    return { images: null, skipped: `no ground-truth masks for the ${defective.length} defective images (no ground_truth/<defect>/<name>_mask.png): pixel metrics need them` };
+    return {
+      images: null,
+      skipped: `no ground-truth masks for the ${defective.length} defective images (no ground_truth/<defect>/<name>_mask.png): pixel metrics need them`,
+    };
   }
   if (!withMask.some((r) => r.mask!.some((v) => v !== 0))) {
     return { images: null, skipped: `the ${withMask.length} ground-truth masks mark no anomalous pixel: pixel metrics need some` };
@@ -101,7 +118,10 @@ export function pixelLabelledImages(
 
 /** Image metrics need normal and defective images that scored: name what is missing and why. */
 function assertBothClassesScored(results: ScoredImage<LabelledImage>[], labels: number[]): void {
-  for (const [label, kind] of [[0, 'normal (good)'], [1, 'defective']] as const) {
+  for (const [label, kind] of [
+    [0, 'normal (good)'],
+    [1, 'defective'],
+  ] as const) {
     if (labels.includes(label)) continue;
     const failed = results.filter((r) => r.item.label === label && r.error !== undefined);
     const why = failed.length > 0 ? `: all ${failed.length} failed to score (first: ${failed[0].item.file}: ${failed[0].error})` : ': there are none';

@@ -118,15 +118,35 @@ async function computeThresholds(
       return thresholdsFromNormalScores(scores, source, opts.thresholdRule);
     }
     if (opts.validation) {
-      const scored = await scoreImages(scorer, opts.validation, { ...opts, read: undefined, collectMaps: true, onProgress: opts.onProgress, stage: 'validate' });
+      const scored = await scoreImages(scorer, opts.validation, {
+        ...opts,
+        read: undefined,
+        collectMaps: true,
+        onProgress: opts.onProgress,
+        stage: 'validate',
+      });
       const ok = scored.filter((r) => r.error === undefined);
       // Masks that mark no anomalous pixel (or none at all) leave the pixel threshold to the image's.
       const withMasks = ok.filter((r) => r.mask !== undefined && r.mask.some((v) => v !== 0));
-      const pixels = withMasks.length > 0 ? flattenPixels(withMasks.map((r) => r.map!), withMasks.map((r) => r.mask!)) : undefined;
-      return thresholdsFromValidation(ok.map((r) => r.score!), ok.map((r) => r.item.label), pixels);
+      const pixels =
+        withMasks.length > 0
+          ? flattenPixels(
+              withMasks.map((r) => r.map!),
+              withMasks.map((r) => r.mask!),
+            )
+          : undefined;
+      return thresholdsFromValidation(
+        ok.map((r) => r.score!),
+        ok.map((r) => r.item.label),
+        pixels,
+      );
     }
     const files = Array.isArray(normals) ? normals : normals.batches.flatMap((b) => b.files);
-    const scored = await scoreImages(scorer, files.map((file) => ({ file })), { ...opts, onProgress: opts.onProgress, stage: 'threshold' });
+    const scored = await scoreImages(
+      scorer,
+      files.map((file) => ({ file })),
+      { ...opts, onProgress: opts.onProgress, stage: 'threshold' },
+    );
     const scores = scored.filter((r) => r.error === undefined).map((r) => r.score!);
     return thresholdsFromNormalScores(scores, source, opts.thresholdRule);
   } finally {

@@ -17,8 +17,21 @@ describe('PadimScorer', () => {
     const acc = createGaussianAccumulator(P, selection.d);
     accumulateEmbeddings(acc, randomFloats(30 * selection.d * P, 5), 30);
     const gaussian = toFloat32Gaussian(finalizeGaussian(acc));
-    const base = modelManifestBase({ category: 'c', backbone, selection, size: side, crop: null, grid, regularization: 0.01, imageCount: 30, heldOutCount: 0, skipped: [] });
-    const scorer = await PadimScorer.create({ ...base, tensors: undefined as never }, { mean: gaussian.mean, invCholesky: gaussian.invCholesky }, backbone, { threads: 1 });
+    const base = modelManifestBase({
+      category: 'c',
+      backbone,
+      selection,
+      size: side,
+      crop: null,
+      grid,
+      regularization: 0.01,
+      imageCount: 30,
+      heldOutCount: 0,
+      skipped: [],
+    });
+    const scorer = await PadimScorer.create({ ...base, tensors: undefined as never }, { mean: gaussian.mean, invCholesky: gaussian.invCholesky }, backbone, {
+      threads: 1,
+    });
     try {
       const plane = 3 * side * side;
       const requests = [1, 2, 1, 3].map((n, i) => ({ n, batch: randomFloats(n * plane, 100 + i) }));
@@ -36,17 +49,35 @@ describe('PadimScorer', () => {
         expect(worst).toBeLessThan(1e-4);
       });
       // A scorer on a borrowed extractor gives the same distances and leaves it open on release.
-      const borrowed = await PadimScorer.create({ ...base, tensors: undefined as never }, { mean: gaussian.mean, invCholesky: gaussian.invCholesky }, backbone, { threads: 1 }, { extractor: scorer.extractor });
+      const borrowed = await PadimScorer.create(
+        { ...base, tensors: undefined as never },
+        { mean: gaussian.mean, invCholesky: gaussian.invCholesky },
+        backbone,
+        { threads: 1 },
+        { extractor: scorer.extractor },
+      );
       const again = await borrowed.patchDistances(requests[1].batch, requests[1].n);
       await borrowed.release();
       expect(Array.from(again)).toEqual(Array.from(alone[1]));
       expect((await scorer.patchDistances(requests[0].batch, 1)).length).toBe(P);
       const otherSelection = { ...base, embedding: resolveEmbedding(backbone, { d: 20, seed: 4 }), tensors: undefined as never };
-      await expect(PadimScorer.create(otherSelection, { mean: gaussian.mean, invCholesky: gaussian.invCholesky }, backbone, { threads: 1 }, { extractor: scorer.extractor })).rejects.toThrow(
-        /shared extractor does not run the backbone, input size and embedding of this model/,
-      );
+      await expect(
+        PadimScorer.create(
+          otherSelection,
+          { mean: gaussian.mean, invCholesky: gaussian.invCholesky },
+          backbone,
+          { threads: 1 },
+          { extractor: scorer.extractor },
+        ),
+      ).rejects.toThrow(/shared extractor does not run the backbone, input size and embedding of this model/);
       // The wasm kernel (the CPU default) and onnxruntime's graph (the CUDA path) agree with the float64 reference.
-      const onnx = await PadimScorer.create({ ...base, tensors: undefined as never }, { mean: gaussian.mean, invCholesky: gaussian.invCholesky }, backbone, { threads: 1 }, { extractor: scorer.extractor, distances: 'onnx' });
+      const onnx = await PadimScorer.create(
+        { ...base, tensors: undefined as never },
+        { mean: gaussian.mean, invCholesky: gaussian.invCholesky },
+        backbone,
+        { threads: 1 },
+        { extractor: scorer.extractor, distances: 'onnx' },
+      );
       try {
         const emb = await scorer.extractor.run(requests[3].batch, requests[3].n);
         const reference = mahalanobisMapBatch(emb, gaussian.mean, gaussian.invCholesky, selection.d, P, requests[3].n);
@@ -60,7 +91,12 @@ describe('PadimScorer', () => {
         await onnx.release();
       }
       // With two backbone sessions the second request takes the idle one; the last two wait and go together.
-      const twoLanes = await PadimScorer.create({ ...base, tensors: undefined as never }, { mean: gaussian.mean, invCholesky: gaussian.invCholesky }, backbone, { threads: 2, backboneSessions: 2 });
+      const twoLanes = await PadimScorer.create(
+        { ...base, tensors: undefined as never },
+        { mean: gaussian.mean, invCholesky: gaussian.invCholesky },
+        backbone,
+        { threads: 2, backboneSessions: 2 },
+      );
       try {
         expect(twoLanes.lanes).toBe(2);
         const parallel = await Promise.all(requests.map((r) => twoLanes.patchDistances(r.batch, r.n)));

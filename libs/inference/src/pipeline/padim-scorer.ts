@@ -65,7 +65,12 @@ export class PadimScorer {
       );
     }
     const side = manifest.input.crop ?? manifest.input.size;
-    if (shared.extractor && (shared.extractor.backbone.onnxSha256 !== backbone.onnxSha256 || shared.extractor.side !== side || !sameSelection(shared.extractor.selection, manifest.embedding))) {
+    if (
+      shared.extractor &&
+      (shared.extractor.backbone.onnxSha256 !== backbone.onnxSha256 ||
+        shared.extractor.side !== side ||
+        !sameSelection(shared.extractor.selection, manifest.embedding))
+    ) {
       throw new Error('the shared extractor does not run the backbone, input size and embedding of this model');
     }
     const extractor = shared.extractor ?? (await EmbeddingExtractor.create(backbone, manifest.embedding, side, runtime));
@@ -77,15 +82,22 @@ export class PadimScorer {
     // Distances and maps of batch k run while the backbone runs batch k+1: half the threads each, so
     // their thread pools do not spin against each other (on 2 cores: 5 to 9 % more images/s, measured).
     const overlappedThreads = Math.max(1, Math.floor(runtimeThreads(runtime) / 2));
-    const kernel = (runtime.device ?? 'cpu') === 'cpu' && shared.distances !== 'onnx' ? createMahalanobisKernel(tensors.mean, tensors.invCholesky, d, P, { maxBytes: MAX_KERNEL_BYTES }) : null;
+    const kernel =
+      (runtime.device ?? 'cpu') === 'cpu' && shared.distances !== 'onnx'
+        ? createMahalanobisKernel(tensors.mean, tensors.invCholesky, d, P, { maxBytes: MAX_KERNEL_BYTES })
+        : null;
     const blocks: FactorBlock[] = [];
     for (let start = 0; kernel === null && start < P; start += perBlock) {
       const end = Math.min(P, start + perBlock);
       const n = end - start;
-      const session = await OnnxWorkerSession.create(graph, { device: runtime.device, threads: overlappedThreads, memoryArena: false }, {
-        mean: { data: tensors.mean.slice(start * d, end * d), dims: [n, d, 1] },
-        inv_cholesky: { data: unpackLowerTriangular(tensors.invCholesky.subarray(start * T, end * T), n, d), dims: [n, d, d] },
-      });
+      const session = await OnnxWorkerSession.create(
+        graph,
+        { device: runtime.device, threads: overlappedThreads, memoryArena: false },
+        {
+          mean: { data: tensors.mean.slice(start * d, end * d), dims: [n, d, 1] },
+          inv_cholesky: { data: unpackLowerTriangular(tensors.invCholesky.subarray(start * T, end * T), n, d), dims: [n, d, d] },
+        },
+      );
       blocks.push({ start, end, session });
     }
     const mapSession = await OnnxWorkerSession.create(buildAnomalyMapGraph(manifest.grid, side, ANOMALY_MAP_SIGMA), {
@@ -139,21 +151,24 @@ export class PadimScorer {
       const input = group.length === 1 ? group[0].batch : group.map((r) => r.batch.subarray(0, r.n * plane));
       this.backboneCalls++;
       this.backboneRunning++;
-      this.extractor.run(input, images).then(
-        (emb) => {
-          let offset = 0;
-          for (const r of group) {
-            r.resolve(group.length === 1 ? emb : emb.subarray(offset * perImage, (offset + r.n) * perImage));
-            offset += r.n;
-          }
-        },
-        (error: unknown) => {
-          for (const r of group) r.reject(error);
-        },
-      ).finally(() => {
-        this.backboneRunning--;
-        this.runBackbone();
-      });
+      this.extractor
+        .run(input, images)
+        .then(
+          (emb) => {
+            let offset = 0;
+            for (const r of group) {
+              r.resolve(group.length === 1 ? emb : emb.subarray(offset * perImage, (offset + r.n) * perImage));
+              offset += r.n;
+            }
+          },
+          (error: unknown) => {
+            for (const r of group) r.reject(error);
+          },
+        )
+        .finally(() => {
+          this.backboneRunning--;
+          this.runBackbone();
+        });
     }
   }
 

@@ -197,7 +197,10 @@ async function fitAndSetThresholds(
   let accumulator: GaussianAccumulator | undefined = extracted.accumulator;
   const imageCount = accumulator.count;
   if (imageCount < 2) {
-    const why = skipped.slice(0, 5).map((s) => `\n  ${s.error}`).join('');
+    const why = skipped
+      .slice(0, 5)
+      .map((s) => `\n  ${s.error}`)
+      .join('');
     throw new Error(`training needs at least 2 usable images, got ${imageCount} of ${fit.length}${why}`);
   }
   opts.onProgress?.({ stage: 'finalize', done: 0, total: 1 });
@@ -227,7 +230,9 @@ async function fitAndSetThresholds(
     heldOutCount: heldOut.length,
     skipped,
   };
-  const manifest = opts.skipThresholds ? modelManifestBase(model) : await manifestWithThresholds(model, tensors, opts, heldOut.length > 0 ? heldOut : used, extractor);
+  const manifest = opts.skipThresholds
+    ? modelManifestBase(model)
+    : await manifestWithThresholds(model, tensors, opts, heldOut.length > 0 ? heldOut : used, extractor);
   manifest.training.seconds = (Date.now() - started) / 1000;
   return { manifest, tensors, accumulator };
 }
@@ -240,7 +245,11 @@ async function fitAndSetThresholds(
 export async function embedImages(extractor: EmbeddingExtractor, files: string[], opts: InputOptions = {}): Promise<EmbeddedImages> {
   const embedded: EmbeddedImages = { batches: [], failures: [] };
   const inFlight: Promise<void>[] = [];
-  for await (const batch of extractorBatches(extractor, files.map((file) => ({ file })), opts)) {
+  for await (const batch of extractorBatches(
+    extractor,
+    files.map((file) => ({ file })),
+    opts,
+  )) {
     for (const f of batch.failures) embedded.failures.push({ file: f.item.file, error: f.error });
     if (batch.n === 0) continue;
     const entry: EmbeddedImages['batches'][number] = { data: new Float32Array(0), n: batch.n, files: batch.items.map((i) => i.file) };

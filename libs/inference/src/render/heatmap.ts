@@ -38,7 +38,12 @@ const overlayTable = (() => {
  * distance. The blend comes from a table of 1024 steps of that scale, in integers (within one grey
  * level of the exact blend), so a 256² overlay costs well under a millisecond before PNG encoding.
  */
-export async function renderOverlayPng(image: PixelImage, map: Float32Array, thresholds: Pick<ModelThresholds, 'pixel' | 'min' | 'max'>, side: number): Promise<Buffer> {
+export async function renderOverlayPng(
+  image: PixelImage,
+  map: Float32Array,
+  thresholds: Pick<ModelThresholds, 'pixel' | 'min' | 'max'>,
+  side: number,
+): Promise<Buffer> {
   if (map.length !== side * side) throw new Error(`anomaly map has ${map.length} values, expected ${side}x${side}`);
   const range = thresholds.max - thresholds.min || 1;
   const out = Buffer.alloc(side * side * 3);
@@ -64,12 +69,17 @@ export async function renderOverlayPng(image: PixelImage, map: Float32Array, thr
     }
   }
   // zlib level 1: about 1.2 ms less per overlay than level 3 for files about a fifth larger.
-  return sharp(out, { raw: { width: side, height: side, channels: 3 } }).png({ compressionLevel: 1 }).toBuffer();
+  return sharp(out, { raw: { width: side, height: side, channels: 3 } })
+    .png({ compressionLevel: 1 })
+    .toBuffer();
 }
 
 /** The binary anomaly mask (255 where the map reaches the pixel threshold) as a grey PNG. */
 export async function renderMaskPng(map: Float32Array, pixelThreshold: number, side: number): Promise<Buffer> {
   const out = Buffer.alloc(side * side);
   for (let i = 0; i < out.length; i++) out[i] = map[i] >= pixelThreshold ? 255 : 0;
-  return sharp(out, { raw: { width: side, height: side, channels: 1 } }).toColourspace('b-w').png({ compressionLevel: 3 }).toBuffer();
+  return sharp(out, { raw: { width: side, height: side, channels: 1 } })
+    .toColourspace('b-w')
+    .png({ compressionLevel: 3 })
+    .toBuffer();
 }

@@ -99,7 +99,11 @@ export function worstCases(scored: ScoredImage<LabelledImage>[], count = REPORT_
   ];
 }
 
-async function worstCasesGrid(scored: ScoredImage<LabelledImage>[], input: EvaluationReportInput, withGroundTruth: boolean): Promise<{ png: Buffer; width: number; height: number }> {
+async function worstCasesGrid(
+  scored: ScoredImage<LabelledImage>[],
+  input: EvaluationReportInput,
+  withGroundTruth: boolean,
+): Promise<{ png: Buffer; width: number; height: number }> {
   const { side, thresholds } = input;
   const columns = withGroundTruth ? ['original', 'ground truth', 'heatmap', 'mask'] : ['original', 'heatmap', 'mask'];
   const rows = worstCases(scored);
@@ -119,7 +123,15 @@ async function worstCasesGrid(scored: ScoredImage<LabelledImage>[], input: Evalu
     const cells = await gridCells(result, input, withGroundTruth);
     cells.forEach((png, k) => layers.push({ input: png, left: margin + k * (cell + gap), top: top + caption }));
   }
-  const resized = await Promise.all(layers.map(async (l) => ({ ...l, input: await sharp(l.input as Buffer).resize(cell, cell, { kernel: 'nearest' }).png().toBuffer() })));
+  const resized = await Promise.all(
+    layers.map(async (l) => ({
+      ...l,
+      input: await sharp(l.input as Buffer)
+        .resize(cell, cell, { kernel: 'nearest' })
+        .png()
+        .toBuffer(),
+    })),
+  );
   const textLayer = Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">${texts.join('')}</svg>`);
   const { data, info } = await sharp({ create: { width, height, channels: 3, background: '#ffffff' } })
     .composite([...resized, { input: textLayer, left: 0, top: 0 }])
@@ -148,7 +160,9 @@ async function gridCells(result: ScoredImage<LabelledImage>, input: EvaluationRe
 async function groundTruthPng(result: ScoredImage<LabelledImage>, side: number): Promise<Buffer> {
   const out = Buffer.alloc(side * side, result.item.label === 1 && result.mask === undefined ? 128 : 0);
   if (result.mask) for (let i = 0; i < out.length; i++) out[i] = result.mask[i] ? 255 : 0;
-  return sharp(out, { raw: { width: side, height: side, channels: 1 } }).png().toBuffer();
+  return sharp(out, { raw: { width: side, height: side, channels: 1 } })
+    .png()
+    .toBuffer();
 }
 
 /** Per defect type (good first): how many images, how many failed, how many have masks, their formats and sizes as read from the files. */
@@ -170,7 +184,14 @@ export async function datasetSummary(results: ScoredImage<LabelledImage>[]): Pro
         formats.add('unreadable');
       }
     }
-    out.push({ defect, images: group.length, failed: group.filter((r) => r.error !== undefined).length, masks: group.filter((r) => r.item.mask !== undefined).length, formats: [...formats].sort(), sizes: [...sizes].sort() });
+    out.push({
+      defect,
+      images: group.length,
+      failed: group.filter((r) => r.error !== undefined).length,
+      masks: group.filter((r) => r.item.mask !== undefined).length,
+      formats: [...formats].sort(),
+      sizes: [...sizes].sort(),
+    });
   }
   return out;
 }
@@ -191,7 +212,10 @@ function reportHtml(input: EvaluationReportInput, summary: DefectSummary[], file
   const fp = t.falsePositives;
   const table = (rows: [string, string][]) => `<table>${rows.map(([k, v]) => `<tr><th>${escapeHtml(k)}</th><td>${escapeHtml(v)}</td></tr>`).join('')}</table>`;
   const datasetRows = summary
-    .map((s) => `<tr><td>${escapeHtml(s.defect)}</td><td>${s.images}</td><td>${s.failed}</td><td>${s.defect === 'good' ? '—' : s.masks}</td><td>${escapeHtml(s.formats.join(', '))}</td><td>${escapeHtml(abbreviate(s.sizes))}</td></tr>`)
+    .map(
+      (s) =>
+        `<tr><td>${escapeHtml(s.defect)}</td><td>${s.images}</td><td>${s.failed}</td><td>${s.defect === 'good' ? '—' : s.masks}</td><td>${escapeHtml(s.formats.join(', '))}</td><td>${escapeHtml(abbreviate(s.sizes))}</td></tr>`,
+    )
     .join('');
   return `<!doctype html>
 <html lang="en">

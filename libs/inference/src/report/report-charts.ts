@@ -25,7 +25,13 @@ export async function renderChartPng(spec: TopLevelSpec): Promise<{ png: Buffer;
 }
 
 /** A curve chart whose plot area is CURVE_CHART; axes and title are added around it. */
-function curveSpec(title: string, points: { x: number; y: number }[], x: { title: string; max: number }, y: { title: string }, diagonal: boolean): TopLevelSpec {
+function curveSpec(
+  title: string,
+  points: { x: number; y: number }[],
+  x: { title: string; max: number },
+  y: { title: string },
+  diagonal: boolean,
+): TopLevelSpec {
   const layers: NonNullable<Extract<TopLevelSpec, { layer: unknown }>['layer']> = [
     {
       mark: { type: 'line', interpolate: 'linear', strokeWidth: 2, color: CLASS_COLOURS.good },
@@ -38,7 +44,12 @@ function curveSpec(title: string, points: { x: number; y: number }[], x: { title
   ];
   if (diagonal) {
     layers.push({
-      data: { values: [{ x: 0, y: 0 }, { x: 1, y: 1 }] },
+      data: {
+        values: [
+          { x: 0, y: 0 },
+          { x: 1, y: 1 },
+        ],
+      },
       mark: { type: 'line', strokeDash: [4, 4], color: '#999999', strokeWidth: 1 },
       encoding: { x: { field: 'x', type: 'quantitative' }, y: { field: 'y', type: 'quantitative' } },
     });
@@ -58,7 +69,13 @@ function curveSpec(title: string, points: { x: number; y: number }[], x: { title
 /** The image-level ROC curve, with the chance diagonal. */
 export function rocChartSpec(curve: { fpr: ArrayLike<number>; tpr: ArrayLike<number> }, auroc: number): TopLevelSpec {
   const points = Array.from(curve.fpr, (x, k) => ({ x, y: curve.tpr[k] }));
-  return curveSpec(`Image-level ROC (AUROC ${auroc.toFixed(4)})`, points, { title: 'false-positive rate (normal images)', max: 1 }, { title: 'true-positive rate (defective images)' }, true);
+  return curveSpec(
+    `Image-level ROC (AUROC ${auroc.toFixed(4)})`,
+    points,
+    { title: 'false-positive rate (normal images)', max: 1 },
+    { title: 'true-positive rate (defective images)' },
+    true,
+  );
 }
 
 /** The pixel-level per-region-overlap curve up to its FPR limit. */
@@ -90,7 +107,10 @@ export function scoreHistogramSpec(scores: { score: number; defect: string }[], 
     layer: [
       {
         data: {
-          values: [...good.map((s) => ({ score: s.score, images: 'good' })), ...scores.filter((s) => s.defect === defect).map((s) => ({ score: s.score, images: 'defective' }))],
+          values: [
+            ...good.map((s) => ({ score: s.score, images: 'good' })),
+            ...scores.filter((s) => s.defect === defect).map((s) => ({ score: s.score, images: 'defective' })),
+          ],
         },
         mark: { type: 'bar' as const, opacity: 0.6, binSpacing: 0 },
         encoding: {

@@ -55,7 +55,10 @@ describe('FinalizePool', () => {
     for (const [P, d, threads] of [[64, 5, 2]]) {
       const acc = accumulator(P, d, P);
       const single = finalizeGaussianFloat32(acc);
-      for (const finalize of [(a: typeof acc) => finalizeInParallel(a, { threads, inPlace: true }), (a: typeof acc) => finalizeInSlices(a, { inPlace: true })]) {
+      for (const finalize of [
+        (a: typeof acc) => finalizeInParallel(a, { threads, inPlace: true }),
+        (a: typeof acc) => finalizeInSlices(a, { inPlace: true }),
+      ]) {
         const consumed = cloneAccumulator(acc);
         const buffer = consumed.comoment.buffer;
         const g = await finalize(consumed);

@@ -116,7 +116,15 @@ export class FinalizePool {
               worker.off('error', onError);
               resolve(m);
             });
-            const message = { positions: end - start, dim: d, count: acc.count, mean: part.mean, comoment: part.comoment, regularization: opts.regularization, firstPosition: firstPosition + start };
+            const message = {
+              positions: end - start,
+              dim: d,
+              count: acc.count,
+              mean: part.mean,
+              comoment: part.comoment,
+              regularization: opts.regularization,
+              firstPosition: firstPosition + start,
+            };
             worker.postMessage(message, [part.mean.buffer as ArrayBuffer, part.comoment.buffer as ArrayBuffer]);
           });
           if (reply.error !== undefined) throw new RangeError(reply.error);
@@ -147,14 +155,20 @@ export async function finalizeInSlices(acc: GaussianAccumulator, opts: FinalizeG
   // In order: a slice's factors land over co-moments of positions below its end, all read by then.
   for (let start = 0; start < P; start += slice) {
     const end = Math.min(P, start + slice);
-    invCholesky.set(finalizeGaussianFloat32(sliceAccumulator(acc, start, end), { ...opts, firstPosition: (opts.firstPosition ?? 0) + start }).invCholesky, start * T);
+    invCholesky.set(
+      finalizeGaussianFloat32(sliceAccumulator(acc, start, end), { ...opts, firstPosition: (opts.firstPosition ?? 0) + start }).invCholesky,
+      start * T,
+    );
     if (end < P) await setImmediate();
   }
   return opts.inPlace ? consumeAccumulator(acc, invCholesky) : { positions: P, dim: d, count: acc.count, mean: Float32Array.from(acc.mean), invCholesky };
 }
 
 /** One FinalizePool.finalize with a pool of its own. */
-export async function finalizeInParallel(acc: GaussianAccumulator, opts: FinalizeGaussianOptions & FinalizeInPlaceOption & { threads?: number } = {}): Promise<Float32Gaussian> {
+export async function finalizeInParallel(
+  acc: GaussianAccumulator,
+  opts: FinalizeGaussianOptions & FinalizeInPlaceOption & { threads?: number } = {},
+): Promise<Float32Gaussian> {
   const pool = new FinalizePool(opts.threads);
   try {
     return await pool.finalize(acc, opts);

@@ -20,7 +20,9 @@ describe('memoryNeed', () => {
     expect(memoryNeed({ ...input, role: 'extract' }).bytes).toBe(accumulatorBytes + backbone);
     expect(memoryNeed({ ...input, role: 'reduce', reduceBufferBytes: 512 * 1024 ** 2 }).bytes).toBe(512 * 1024 ** 2 + factorsBytes + kernelBytes + backbone);
     expect(memoryNeed({ ...input, role: 'score' }).bytes).toBe(factorsBytes + kernelBytes + backbone);
-    expect(memoryNeed({ ...input, role: 'train' }).parts).toBe('resnet50 d=550, 4096 positions: accumulator 4.98 GB + scoring kernel 2.60 GB + resnet50 backbone and scratch 1.30 GB');
+    expect(memoryNeed({ ...input, role: 'train' }).parts).toBe(
+      'resnet50 d=550, 4096 positions: accumulator 4.98 GB + scoring kernel 2.60 GB + resnet50 backbone and scratch 1.30 GB',
+    );
     // A custom ONNX backbone is taken to need what resnet50 does.
     expect(memoryNeed({ ...input, role: 'score', backbone: 'mine' }).bytes).toBe(memoryNeed({ ...input, role: 'score' }).bytes);
   });

@@ -63,15 +63,31 @@ export function memoryNeed(m: MemoryNeedInput): MemoryNeed {
   const backbone = backboneWorkingBytes(m.backbone);
   const parts: [string, number][] =
     m.role === 'train'
-      ? [[`accumulator`, accumulatorBytes], [`scoring kernel`, kernelBytes]]
+      ? [
+          [`accumulator`, accumulatorBytes],
+          [`scoring kernel`, kernelBytes],
+        ]
       : m.role === 'extract'
         ? [[`accumulator`, accumulatorBytes]]
         : m.role === 'reduce'
-          ? [[`merge blocks`, m.reduceBufferBytes ?? 0], [`factors`, factorsBytes], [`scoring kernel`, kernelBytes]]
-          : [[`factors`, factorsBytes], [`scoring kernel`, kernelBytes]];
+          ? [
+              [`merge blocks`, m.reduceBufferBytes ?? 0],
+              [`factors`, factorsBytes],
+              [`scoring kernel`, kernelBytes],
+            ]
+          : [
+              [`factors`, factorsBytes],
+              [`scoring kernel`, kernelBytes],
+            ];
   parts.push([`${m.backbone} backbone and scratch`, backbone]);
   const bytes = parts.reduce((a, [, b]) => a + b, 0);
-  return { bytes, parts: `${m.backbone} d=${m.d}, ${m.positions} positions: ${parts.filter(([, b]) => b > 0).map(([name, b]) => `${name} ${gigabytes(b)}`).join(' + ')}` };
+  return {
+    bytes,
+    parts: `${m.backbone} d=${m.d}, ${m.positions} positions: ${parts
+      .filter(([, b]) => b > 0)
+      .map(([name, b]) => `${name} ${gigabytes(b)}`)
+      .join(' + ')}`,
+  };
 }
 
 /** A job needs more memory than the process is allowed: refused before it starts, not killed by the kernel half-way. */

@@ -67,7 +67,10 @@ export function availableDevices(): Promise<OnnxDevice[]> {
       g.input('x', 'float', [1]);
       g.node('Identity', ['x'], {}, ['y']);
       g.output('y', 'float', [1]);
-      const ok = await createOnnxSession(g.toBytes(), { device: 'cuda' }).then((s) => s.release().then(() => true), () => false);
+      const ok = await createOnnxSession(g.toBytes(), { device: 'cuda' }).then(
+        (s) => s.release().then(() => true),
+        () => false,
+      );
       if (ok) devices.push('cuda');
     }
     return devices;

@@ -10,9 +10,7 @@ export function validateChannelIndices(indices: ArrayLike<number>, featureCount:
   }
   if (indices.length === 0) throw new RangeError('validateChannelIndices: the channel index list is empty');
   if (indices.length > featureCount) {
-    throw new RangeError(
-      `validateChannelIndices: ${indices.length} indices cannot be distinct channels out of featureCount=${featureCount}`,
-    );
+    throw new RangeError(`validateChannelIndices: ${indices.length} indices cannot be distinct channels out of featureCount=${featureCount}`);
   }
   const seen = new Map<number, number>();
   const out = new Array<number>(indices.length);

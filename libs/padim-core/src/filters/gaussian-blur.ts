@@ -36,14 +36,12 @@ export function gaussianKernel1d(sigma: number, size: number = gaussianKernelSiz
  * Reflect padding needs the radius to be smaller than both sides (torch raises otherwise), so
  * h and w must exceed (kernelSize - 1) / 2; 17 for the default sigma 4.
  */
-export function gaussianBlur(
-  src: Float32Array,
-  shape: { h: number; w: number },
-  sigma = 4,
-  kernelSize: number = gaussianKernelSize(sigma),
-): Float32Array {
+export function gaussianBlur(src: Float32Array, shape: { h: number; w: number }, sigma = 4, kernelSize: number = gaussianKernelSize(sigma)): Float32Array {
   const { h, w } = shape;
-  for (const [name, v] of [['h', h], ['w', w]] as const) {
+  for (const [name, v] of [
+    ['h', h],
+    ['w', w],
+  ] as const) {
     if (!Number.isInteger(v) || v < 1) throw new RangeError(`gaussianBlur: ${name} must be a positive integer, got ${v}`);
   }
   if (src.length !== h * w) throw new RangeError(`gaussianBlur: src has length ${src.length}, expected h*w = ${h * w}`);

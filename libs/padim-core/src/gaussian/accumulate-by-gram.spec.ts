@@ -48,23 +48,29 @@ describe('accumulateGroupByGram', () => {
     [13, 9, 5, 5],
     [13, 9, 13, 4],
     [10, 1, 1, 1],
-  ])('accumulates several groups as the per-sample float64 reference does (P=%i, d=%i, blocks of %i and GEMMs of %i positions)', async (P, d, centred, gram) => {
-    const groups = [
-      [{ data: randomBatch(3, d, P, 1), n: 3 }, { data: randomBatch(2, d, P, 2), n: 2 }],
-      [{ data: randomBatch(1, d, P, 3), n: 1 }],
-      [{ data: randomBatch(4, d, P, 4), n: 4 }],
-    ];
-    const byGram = createGaussianAccumulator(P, d);
-    const reference = createGaussianAccumulator(P, d);
-    for (const group of groups) {
-      await accumulateGroupByGram(byGram, group, naiveGram, { centred, gram });
-      for (const b of group) accumulateEmbeddingsReference(reference, b.data, b.n);
-    }
-    expect(byGram.count).toBe(10);
-    expect(worstRelative(byGram.mean, reference.mean)).toBeLessThan(1e-12);
-    // Float32 rounding of the centred values and of the Gram; the reference sums float64 throughout.
-    expect(worstScaledError(byGram.comoment, reference.comoment, P, d)).toBeLessThan(1e-6);
-  });
+  ])(
+    'accumulates several groups as the per-sample float64 reference does (P=%i, d=%i, blocks of %i and GEMMs of %i positions)',
+    async (P, d, centred, gram) => {
+      const groups = [
+        [
+          { data: randomBatch(3, d, P, 1), n: 3 },
+          { data: randomBatch(2, d, P, 2), n: 2 },
+        ],
+        [{ data: randomBatch(1, d, P, 3), n: 1 }],
+        [{ data: randomBatch(4, d, P, 4), n: 4 }],
+      ];
+      const byGram = createGaussianAccumulator(P, d);
+      const reference = createGaussianAccumulator(P, d);
+      for (const group of groups) {
+        await accumulateGroupByGram(byGram, group, naiveGram, { centred, gram });
+        for (const b of group) accumulateEmbeddingsReference(reference, b.data, b.n);
+      }
+      expect(byGram.count).toBe(10);
+      expect(worstRelative(byGram.mean, reference.mean)).toBeLessThan(1e-12);
+      // Float32 rounding of the centred values and of the Gram; the reference sums float64 throughout.
+      expect(worstScaledError(byGram.comoment, reference.comoment, P, d)).toBeLessThan(1e-6);
+    },
+  );
 
   it('leaves the accumulator as it was for an empty group', async () => {
     const acc = createGaussianAccumulator(4, 3);

@@ -53,9 +53,7 @@ export async function accumulateGroupByGram(
   for (const b of batches) {
     const expected = b.n * d * P;
     if (!Number.isSafeInteger(b.n) || b.n < 0 || b.data.length !== expected) {
-      throw new RangeError(
-        `accumulateGroupByGram: batch has ${b.data.length} values for n=${b.n}, expected n*dim*positions = ${b.n}*${d}*${P} = ${expected}`,
-      );
+      throw new RangeError(`accumulateGroupByGram: batch has ${b.data.length} values for n=${b.n}, expected n*dim*positions = ${b.n}*${d}*${P} = ${expected}`);
     }
     for (let i = 0; i < b.n; i++) samples.push(b.data.subarray(i * d * P, (i + 1) * d * P));
   }

@@ -5,11 +5,7 @@ import type { GaussianAccumulator } from './gaussian-accumulator';
  * Per-sample Welford update, one image at a time: μ' = μ + (x−μ)/n, M += (x−μ)(x−μ')ᵀ.
  * Slow and simple; the reference the accumulation specs test against, not part of the library.
  */
-export function accumulateEmbeddingsReference(
-  acc: GaussianAccumulator,
-  batch: Float32Array,
-  batchSize: number,
-): GaussianAccumulator {
+export function accumulateEmbeddingsReference(acc: GaussianAccumulator, batch: Float32Array, batchSize: number): GaussianAccumulator {
   const { positions: P, dim: d } = acc;
   if (batch.length !== batchSize * d * P) throw new RangeError(`batch has ${batch.length} values, expected ${batchSize * d * P}`);
   const T = triangleSize(d);

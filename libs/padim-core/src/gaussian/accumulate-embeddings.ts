@@ -39,11 +39,7 @@ let scratchE = new Float64Array(0);
  * kernel (comoment-kernel.wat) where available, else in register-blocked scalar JS; both perform the
  * same float64 operations in the same order.
  */
-export function accumulateEmbeddings(
-  acc: GaussianAccumulator,
-  batch: Float32Array,
-  batchSize: number,
-): GaussianAccumulator {
+export function accumulateEmbeddings(acc: GaussianAccumulator, batch: Float32Array, batchSize: number): GaussianAccumulator {
   assertBatch(acc, batch, batchSize, 'accumulateEmbeddings');
   return accumulateSamples(acc, sampleViews(batch, batchSize, acc.dim * acc.positions));
 }
@@ -140,18 +136,7 @@ function gather(samples: Float32Array[], P: number, d: number, p0: number, pb: n
  * Centres the gathered block on its batch means, stores δ = batch mean − running mean in e and moves
  * the running mean by δ·wb; scalar twin of the wasm `centre`.
  */
-function centre(
-  mean: Float64Array,
-  p0: number,
-  pb: number,
-  d: number,
-  B: number,
-  x: Float64Array,
-  sb: number,
-  sc: number,
-  e: Float64Array,
-  wb: number,
-): void {
+function centre(mean: Float64Array, p0: number, pb: number, d: number, B: number, x: Float64Array, sb: number, sc: number, e: Float64Array, wb: number): void {
   const dB = d * B;
   const invB = 1 / B;
   for (let pp = 0; pp < pb; pp++) {
@@ -175,17 +160,7 @@ function centre(
  * M[p] += XᵀX + f·δδᵀ for one position, X centred at x[xo + c·B + b], δ at e[eo + c]. Register-blocked
  * 2 rows × 4 columns so each loaded value serves several multiply-adds.
  */
-function comomentScalar(
-  m: Float64Array,
-  p: number,
-  x: Float64Array,
-  xo: number,
-  e: Float64Array,
-  eo: number,
-  d: number,
-  B: number,
-  f: number,
-): void {
+function comomentScalar(m: Float64Array, p: number, x: Float64Array, xo: number, e: Float64Array, eo: number, d: number, B: number, f: number): void {
   const T = triangleSize(d);
   const base = p * T;
   let i = 0;
@@ -287,8 +262,6 @@ function assertBatch(acc: GaussianAccumulator, batch: Float32Array, batchSize: n
   }
   const expected = batchSize * acc.dim * acc.positions;
   if (batch.length !== expected) {
-    throw new RangeError(
-      `${fn}: batch has ${batch.length} values, expected batchSize*dim*positions = ${batchSize}*${acc.dim}*${acc.positions} = ${expected}`,
-    );
+    throw new RangeError(`${fn}: batch has ${batch.length} values, expected batchSize*dim*positions = ${batchSize}*${acc.dim}*${acc.positions} = ${expected}`);
   }
 }

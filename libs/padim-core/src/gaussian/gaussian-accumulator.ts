@@ -108,9 +108,7 @@ function assertSameShape(a: GaussianAccumulator, b: GaussianAccumulator): void {
   assertAccumulator(a);
   assertAccumulator(b);
   if (a.positions !== b.positions || a.dim !== b.dim) {
-    throw new RangeError(
-      `GaussianAccumulator: cannot merge positions=${b.positions}, dim=${b.dim} into positions=${a.positions}, dim=${a.dim}`,
-    );
+    throw new RangeError(`GaussianAccumulator: cannot merge positions=${b.positions}, dim=${b.dim} into positions=${a.positions}, dim=${a.dim}`);
   }
 }
 

@@ -78,14 +78,7 @@ function expectSameAccumulator(a: GaussianAccumulator, b: GaussianAccumulator, r
 }
 
 /** Accumulates samples [start, end) in batches of the given sizes, cycling through them. */
-function accumulateRange(
-  samples: Float32Array,
-  d: number,
-  p: number,
-  start: number,
-  end: number,
-  batchSizes: number[],
-): GaussianAccumulator {
+function accumulateRange(samples: Float32Array, d: number, p: number, start: number, end: number, batchSizes: number[]): GaussianAccumulator {
   const acc = createGaussianAccumulator(p, d);
   let s = start;
   for (let i = 0; s < end; i++) {
@@ -132,7 +125,12 @@ describe('accumulateEmbeddings', () => {
     const samples = makeSamples(100 + shards, n, d, p, 5);
     const single = accumulateRange(samples, d, p, 0, n, [16]);
     const rng = new PythonRandom(shards);
-    const cuts = rng.sample(Array.from({ length: n - 1 }, (_, i) => i + 1), shards - 1).sort((a, b) => a - b);
+    const cuts = rng
+      .sample(
+        Array.from({ length: n - 1 }, (_, i) => i + 1),
+        shards - 1,
+      )
+      .sort((a, b) => a - b);
     const bounds = [0, ...cuts, n];
     const parts = bounds.slice(1).map((end, i) => accumulateRange(samples, d, p, bounds[i], end, [3, 8]));
     const order = rng.sample(parts, parts.length);
@@ -190,9 +188,7 @@ describe('accumulateEmbeddings', () => {
   it('treats batchSize 0 as a no-op and validates the batch length', () => {
     const acc = createGaussianAccumulator(4, 3);
     expect(accumulateEmbeddings(acc, new Float32Array(0), 0).count).toBe(0);
-    expect(() => accumulateEmbeddings(acc, new Float32Array(10), 1)).toThrow(
-      /batch has 10 values, expected batchSize\*dim\*positions = 1\*3\*4 = 12/,
-    );
+    expect(() => accumulateEmbeddings(acc, new Float32Array(10), 1)).toThrow(/batch has 10 values, expected batchSize\*dim\*positions = 1\*3\*4 = 12/);
     expect(() => accumulateEmbeddings(acc, new Float32Array(12), 1.5)).toThrow(/batchSize must be a non-negative integer/);
     expect(() => createGaussianAccumulator(0, 3)).toThrow(/positions must be a positive integer/);
   });
@@ -231,8 +227,7 @@ describe('merging and slicing', () => {
     const slice = sliceAccumulator(acc, 3, 7);
     expect([slice.positions, slice.dim, slice.count]).toEqual([4, d, n]);
     const sub = new Float32Array(n * d * 4);
-    for (let i = 0; i < n; i++)
-      for (let c = 0; c < d; c++) for (let q = 0; q < 4; q++) sub[i * d * 4 + c * 4 + q] = samples[i * d * p + c * p + q + 3];
+    for (let i = 0; i < n; i++) for (let c = 0; c < d; c++) for (let q = 0; q < 4; q++) sub[i * d * 4 + c * 4 + q] = samples[i * d * p + c * p + q + 3];
     expectSameAccumulator(slice, accumulateRange(sub, d, 4, 0, n, [5]), 0);
     expect(() => sliceAccumulator(acc, 5, 5)).toThrow(/0 <= start < end <= 10/);
     expect(() => sliceAccumulator(acc, 0, 11)).toThrow(/0 <= start < end <= 10/);
@@ -333,7 +328,7 @@ describe('finalizeGaussian', () => {
     expect(() => finalizeGaussianFloat32(createGaussianAccumulator(2, 3))).toThrow(/at least 2 samples.*count=0/);
   });
 
-  it('finalizeGaussianInPlace gives finalizeGaussianFloat32 bit for bit in the co-moments\' own buffer, and consumes them', () => {
+  it("finalizeGaussianInPlace gives finalizeGaussianFloat32 bit for bit in the co-moments' own buffer, and consumes them", () => {
     const d = 13;
     const p = 7;
     const acc = accumulateRange(makeSamples(5, 30, d, p, 2), d, p, 0, 30, [10, 20]);

@@ -35,4 +35,11 @@ export {
   type AccumulatorLayout,
   type AccumulatorMeta,
 } from './serialize-accumulator';
-export { accumulateGroupByGram, centredBlockPositions, CENTRED_BLOCK_BYTES, gramBlockPositions, GRAM_BLOCK_BYTES, type BatchedGram } from './accumulate-by-gram';
+export {
+  accumulateGroupByGram,
+  centredBlockPositions,
+  CENTRED_BLOCK_BYTES,
+  gramBlockPositions,
+  GRAM_BLOCK_BYTES,
+  type BatchedGram,
+} from './accumulate-by-gram';

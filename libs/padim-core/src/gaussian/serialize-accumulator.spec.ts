@@ -78,7 +78,11 @@ describe('accumulator serialisation', () => {
     const acc = randomAccumulator(6, 3, 4, 4);
     let crc = 0;
     const chunks: Uint8Array[] = [];
-    for (const [a, b] of [[0, 2], [2, 3], [3, 6]]) {
+    for (const [a, b] of [
+      [0, 2],
+      [2, 3],
+      [3, 6],
+    ]) {
       const chunk = encodeAccumulatorPayload(acc, a, b);
       crc = crc32(chunk, crc);
       chunks.push(chunk);

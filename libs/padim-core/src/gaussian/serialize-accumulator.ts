@@ -88,9 +88,7 @@ export function encodeAccumulatorHeader(meta: AccumulatorMeta, payloadCrc32: num
 /** Parses and checks the header only; the payload need not be present. */
 export function readAccumulatorHeader(bytes: Uint8Array): AccumulatorHeader {
   if (bytes.length < ACCUMULATOR_HEADER_BYTES) {
-    throw new RangeError(
-      `Accumulator data is truncated: ${bytes.length} bytes, shorter than the ${ACCUMULATOR_HEADER_BYTES}-byte header`,
-    );
+    throw new RangeError(`Accumulator data is truncated: ${bytes.length} bytes, shorter than the ${ACCUMULATOR_HEADER_BYTES}-byte header`);
   }
   for (let i = 0; i < MAGIC_BYTES.length; i++) {
     if (bytes[i] !== MAGIC_BYTES[i]) {
@@ -100,16 +98,12 @@ export function readAccumulatorHeader(bytes: Uint8Array): AccumulatorHeader {
   const view = new DataView(bytes.buffer, bytes.byteOffset, ACCUMULATOR_HEADER_BYTES);
   const version = view.getUint16(6, true);
   if (version !== ACCUMULATOR_FORMAT_VERSION) {
-    throw new Error(
-      `Unsupported accumulator format version ${version}; this build reads version ${ACCUMULATOR_FORMAT_VERSION}`,
-    );
+    throw new Error(`Unsupported accumulator format version ${version}; this build reads version ${ACCUMULATOR_FORMAT_VERSION}`);
   }
   const storedHeaderCrc = view.getUint32(HEADER_CRC_OFFSET, true);
   const headerCrc = crc32(bytes.subarray(0, HEADER_CRC_OFFSET));
   if (storedHeaderCrc !== headerCrc) {
-    throw new Error(
-      `Accumulator header is corrupted: header CRC-32 is ${hex(headerCrc)}, the header records ${hex(storedHeaderCrc)}`,
-    );
+    throw new Error(`Accumulator header is corrupted: header CRC-32 is ${hex(headerCrc)}, the header records ${hex(storedHeaderCrc)}`);
   }
   const flags = view.getUint16(8, true);
   if (flags !== 0) throw new Error(`Accumulator header has unknown flags ${hex(flags)}`);
@@ -123,19 +117,13 @@ export function readAccumulatorHeader(bytes: Uint8Array): AccumulatorHeader {
   const payloadBytes = toSafeNumber(view.getBigUint64(32, true), 'payload length');
   const layout = accumulatorLayout(positions, dim);
   if (payloadBytes !== layout.payloadBytes) {
-    throw new Error(
-      `Accumulator header is inconsistent: payload length ${payloadBytes} but positions=${positions}, dim=${dim} need ${layout.payloadBytes}`,
-    );
+    throw new Error(`Accumulator header is inconsistent: payload length ${payloadBytes} but positions=${positions}, dim=${dim} need ${layout.payloadBytes}`);
   }
   return { version, flags, headerBytes, positions, dim, count, payloadBytes, payloadCrc32: view.getUint32(40, true) };
 }
 
 /** Payload bytes of positions [start, end): the exact slice of the serialised form at header + start*bytesPerPosition. */
-export function encodeAccumulatorPayload(
-  acc: GaussianAccumulator,
-  start = 0,
-  end = acc.positions,
-): Uint8Array {
+export function encodeAccumulatorPayload(acc: GaussianAccumulator, start = 0, end = acc.positions): Uint8Array {
   assertAccumulator(acc);
   if (!Number.isInteger(start) || !Number.isInteger(end) || start < 0 || end > acc.positions || start > end) {
     throw new RangeError(`encodeAccumulatorPayload: need integers 0 <= start <= end <= ${acc.positions}, got [${start}, ${end})`);
@@ -150,9 +138,7 @@ export function decodeAccumulatorPayload(payload: Uint8Array, meta: AccumulatorM
   const { positions, dim, count } = meta;
   const layout = accumulatorLayout(positions, dim);
   if (payload.length !== layout.payloadBytes) {
-    throw new RangeError(
-      `decodeAccumulatorPayload: got ${payload.length} bytes, positions=${positions}, dim=${dim} need ${layout.payloadBytes}`,
-    );
+    throw new RangeError(`decodeAccumulatorPayload: got ${payload.length} bytes, positions=${positions}, dim=${dim} need ${layout.payloadBytes}`);
   }
   const T = triangleSize(dim);
   const stride = dim + T;
@@ -193,8 +179,7 @@ export function deserializeAccumulator(bytes: Uint8Array): GaussianAccumulator {
   const expected = header.headerBytes + header.payloadBytes;
   if (bytes.length < expected) {
     throw new RangeError(
-      `Accumulator data is truncated: ${bytes.length} bytes, the header describes ${expected} ` +
-        `(positions=${header.positions}, dim=${header.dim})`,
+      `Accumulator data is truncated: ${bytes.length} bytes, the header describes ${expected} ` + `(positions=${header.positions}, dim=${header.dim})`,
     );
   }
   if (bytes.length > expected) {
@@ -203,9 +188,7 @@ export function deserializeAccumulator(bytes: Uint8Array): GaussianAccumulator {
   const payload = bytes.subarray(header.headerBytes, expected);
   const actual = crc32(payload);
   if (actual !== header.payloadCrc32) {
-    throw new Error(
-      `Accumulator payload checksum mismatch: CRC-32 is ${hex(actual)}, the header records ${hex(header.payloadCrc32)}`,
-    );
+    throw new Error(`Accumulator payload checksum mismatch: CRC-32 is ${hex(actual)}, the header records ${hex(header.payloadCrc32)}`);
   }
   return decodeAccumulatorPayload(payload, header);
 }

@@ -48,11 +48,26 @@ describe('unfilterPng', () => {
   it('undoes each filter type on a small grey image (hand-computed)', () => {
     // 3×5 grey, one filter per row: None, Sub, Up, Average, Paeth.
     const raw = Uint8Array.of(
-      0, 10, 20, 30, // None: 10 20 30
-      1, 5, 5, 250, // Sub: 5, 5+5 = 10, 10+250 = 260 → 4
-      2, 1, 2, 3, // Up: 5+1 = 6, 10+2 = 12, 4+3 = 7
-      3, 4, 4, 4, // Average: 4 + ⌊(0+6)/2⌋ = 7, 4 + ⌊(7+12)/2⌋ = 13, 4 + ⌊(13+7)/2⌋ = 14
-      4, 1, 1, 1, // Paeth: x=0 a=c=0 b=7 → b: 8; x=1 a=8 b=13 c=7 → p=14, pa=6 pb=1 pc=7 → b: 14;
+      0,
+      10,
+      20,
+      30, // None: 10 20 30
+      1,
+      5,
+      5,
+      250, // Sub: 5, 5+5 = 10, 10+250 = 260 → 4
+      2,
+      1,
+      2,
+      3, // Up: 5+1 = 6, 10+2 = 12, 4+3 = 7
+      3,
+      4,
+      4,
+      4, // Average: 4 + ⌊(0+6)/2⌋ = 7, 4 + ⌊(7+12)/2⌋ = 13, 4 + ⌊(13+7)/2⌋ = 14
+      4,
+      1,
+      1,
+      1, // Paeth: x=0 a=c=0 b=7 → b: 8; x=1 a=8 b=13 c=7 → p=14, pa=6 pb=1 pc=7 → b: 14;
       //             x=2 a=14 b=14 c=13 → p=15, pa=1 pb=1 pc=2 → a (tie goes to a): 15
     );
     const expected = [10, 20, 30, 5, 10, 4, 6, 12, 7, 7, 13, 14, 8, 14, 15];
@@ -61,7 +76,16 @@ describe('unfilterPng', () => {
   });
 
   // Widths below, at and above the kernel's 16-byte tiles; heights below, at and above its 16-row blocks.
-  const shapes: [number, number][] = [[1, 1], [1, 17], [5, 3], [16, 16], [17, 33], [40, 15], [64, 50], [333, 37]];
+  const shapes: [number, number][] = [
+    [1, 1],
+    [1, 17],
+    [5, 3],
+    [16, 16],
+    [17, 33],
+    [40, 15],
+    [64, 50],
+    [333, 37],
+  ];
 
   it.each([1, 2, 3, 4] as const)('round-trips images filtered with random filter types per row (bpp %i)', (bpp: Bpp) => {
     const rnd = mulberry32(100 + bpp);
@@ -103,7 +127,13 @@ describe('unfilterPng', () => {
           pixels[(2 * k + 1) * W + 2 * j + 1] = (id * 37) & 0xff;
         }
       }
-      const raw = filterRows(pixels, W, H, 1, Array.from({ length: H }, (_, y) => (y % 2 ? 4 : 0)));
+      const raw = filterRows(
+        pixels,
+        W,
+        H,
+        1,
+        Array.from({ length: H }, (_, y) => (y % 2 ? 4 : 0)),
+      );
       expect(same(unfilterPng(raw, W, H, 1), pixels)).toBe(true);
     }
   });
@@ -132,7 +162,13 @@ describe('unfilterPng', () => {
     for (let y = 0; y < h; y++) raw[y * (w * bpp + 1)] = y % 4;
     expect(same(unfilterPng(raw, w, h, bpp), unfilterPngScalar(raw, w, h, bpp))).toBe(true);
     const pixels = randomPixels(30 * 20, mulberry32(11), false);
-    const small = filterRows(pixels, 30, 20, 1, Array.from({ length: 20 }, (_, y) => y % 5));
+    const small = filterRows(
+      pixels,
+      30,
+      20,
+      1,
+      Array.from({ length: 20 }, (_, y) => y % 5),
+    );
     expect(same(unfilterPng(small, 30, 20, 1), pixels)).toBe(true);
   });
 

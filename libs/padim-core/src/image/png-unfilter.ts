@@ -23,24 +23,23 @@ export function unfilterPng(raw: Uint8Array, width: number, height: number, byte
 }
 
 /** The scalar JS twin of unfilterPng (same bytes, same errors), used where wasm is unavailable. */
-export function unfilterPngScalar(
-  raw: Uint8Array, width: number, height: number, bytesPerPixel: 1 | 2 | 3 | 4, out?: Uint8Array,
-): Uint8Array {
+export function unfilterPngScalar(raw: Uint8Array, width: number, height: number, bytesPerPixel: 1 | 2 | 3 | 4, out?: Uint8Array): Uint8Array {
   const dst = check('unfilterPngScalar', raw, width, height, bytesPerPixel, out);
   return unfilterScalar(raw, width * bytesPerPixel, height, bytesPerPixel, dst);
 }
 
 function check(name: string, raw: Uint8Array, width: number, height: number, bpp: number, out: Uint8Array | undefined): Uint8Array {
-  for (const [label, v] of [['width', width], ['height', height]] as const) {
+  for (const [label, v] of [
+    ['width', width],
+    ['height', height],
+  ] as const) {
     if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`${name}: ${label} must be a positive integer, got ${v}`);
   }
   if (bpp !== 1 && bpp !== 2 && bpp !== 3 && bpp !== 4) throw new RangeError(`${name}: bytesPerPixel must be 1, 2, 3 or 4, got ${bpp}`);
   const rowLen = width * bpp;
   const expected = height * (rowLen + 1);
   if (raw.length !== expected) {
-    throw new RangeError(
-      `${name}: raw has ${raw.length} bytes, expected height·(1 + width·bytesPerPixel) = ${height}·(1 + ${width}·${bpp}) = ${expected}`,
-    );
+    throw new RangeError(`${name}: raw has ${raw.length} bytes, expected height·(1 + width·bytesPerPixel) = ${height}·(1 + ${width}·${bpp}) = ${expected}`);
   }
   if (out && out.length !== height * rowLen) {
     throw new RangeError(`${name}: out has ${out.length} bytes, expected height·width·bytesPerPixel = ${height * rowLen}`);

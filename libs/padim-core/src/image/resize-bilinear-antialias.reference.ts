@@ -12,14 +12,15 @@
  * @param shape `{ h, w, c }` of `src`
  * @returns     HWC values of shape `{ h: outH, w: outW, c }`, in the input's value range
  */
-export function resizeBilinearAntialias(
-  src: Uint8Array | Float32Array,
-  shape: { h: number; w: number; c: number },
-  outH: number,
-  outW: number,
-): Float32Array {
+export function resizeBilinearAntialias(src: Uint8Array | Float32Array, shape: { h: number; w: number; c: number }, outH: number, outW: number): Float32Array {
   const { h, w, c } = shape;
-  for (const [name, v] of [['h', h], ['w', w], ['c', c], ['outH', outH], ['outW', outW]] as const) {
+  for (const [name, v] of [
+    ['h', h],
+    ['w', w],
+    ['c', c],
+    ['outH', outH],
+    ['outW', outW],
+  ] as const) {
     if (!Number.isInteger(v) || v < 1) {
       throw new RangeError(`resizeBilinearAntialias: ${name} must be a positive integer, got ${v}`);
     }
@@ -66,10 +67,7 @@ export function resizeBilinearAntialias(
 }
 
 /** Pillow's precompute_coeffs with the bilinear (triangle) filter. */
-function triangleCoeffs(
-  inSize: number,
-  outSize: number,
-): { start: Int32Array; count: Int32Array; weights: Float64Array; stride: number } {
+function triangleCoeffs(inSize: number, outSize: number): { start: Int32Array; count: Int32Array; weights: Float64Array; stride: number } {
   const scale = inSize / outSize;
   const filterScale = Math.max(1, scale);
   const support = filterScale; // triangle support 1, widened by the downscale factor

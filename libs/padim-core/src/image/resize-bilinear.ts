@@ -8,12 +8,7 @@
  * @param shape `{ c, h, w }` of `src`
  * @returns     CHW values of shape `{ c, h: outH, w: outW }`
  */
-export function resizeBilinear(
-  src: Float32Array,
-  shape: { c: number; h: number; w: number },
-  outH: number,
-  outW: number,
-): Float32Array {
+export function resizeBilinear(src: Float32Array, shape: { c: number; h: number; w: number }, outH: number, outW: number): Float32Array {
   const { c, h, w } = shape;
   checkDims('resizeBilinear', src.length, c, h, w, outH, outW);
   const xs = axisTaps(w, outW);
@@ -57,7 +52,13 @@ export function axisTaps(inSize: number, outSize: number): { i0: Int32Array; i1:
 }
 
 function checkDims(fn: string, length: number, c: number, h: number, w: number, outH: number, outW: number): void {
-  for (const [name, v] of [['c', c], ['h', h], ['w', w], ['outH', outH], ['outW', outW]] as const) {
+  for (const [name, v] of [
+    ['c', c],
+    ['h', h],
+    ['w', w],
+    ['outH', outH],
+    ['outW', outW],
+  ] as const) {
     if (!Number.isInteger(v) || v < 1) throw new RangeError(`${fn}: ${name} must be a positive integer, got ${v}`);
   }
   if (length !== c * h * w) throw new RangeError(`${fn}: src has length ${length}, expected c*h*w = ${c * h * w}`);

@@ -132,10 +132,7 @@ describe('resizePil', () => {
     // Vertical on those uint8 columns: [0, 200] → [0, 50, 150, 200]; [25, 214] → 72 (72.25+0.5), 167;
     // [75, 241] → 117, 200; [100, 255] → 139, 216.
     expect(Array.from(resizePil(Uint8Array.of(0, 100, 200, 255), 2, 2, 1, 4, 4))).toEqual([
-      0, 25, 75, 100,
-      50, 72, 117, 139,
-      150, 167, 200, 216,
-      200, 214, 241, 255,
+      0, 25, 75, 100, 50, 72, 117, 139, 150, 167, 200, 216, 200, 214, 241, 255,
     ]);
   });
 
@@ -245,7 +242,17 @@ describe('resizePilByRows', () => {
   }
 
   it('gives the bytes of resizePil whatever the bands, shrinking, enlarging or keeping either axis', () => {
-    const cases: [number, number, number, number][] = [[37, 23, 11, 7], [13, 9, 29, 17], [300, 200, 224, 224], [9, 40, 9, 13], [40, 9, 13, 9], [64, 64, 64, 20], [1, 5, 3, 1], [120, 333, 7, 5], [5, 7, 5, 7]];
+    const cases: [number, number, number, number][] = [
+      [37, 23, 11, 7],
+      [13, 9, 29, 17],
+      [300, 200, 224, 224],
+      [9, 40, 9, 13],
+      [40, 9, 13, 9],
+      [64, 64, 64, 20],
+      [1, 5, 3, 1],
+      [120, 333, 7, 5],
+      [5, 7, 5, 7],
+    ];
     for (const [w, h, ow, oh] of cases) {
       for (const c of [1, 2, 3, 4] as const) {
         const src = randomImage(w, h, c, w * h + c);

@@ -17,14 +17,7 @@ import { RESIZE_PIL_LAYOUT, RESIZE_PIL_WASM_BASE64 } from './resize-pil-wasm';
  * @param src HWC interleaved bytes, width·height·channels
  * @returns   HWC interleaved bytes, outWidth·outHeight·channels
  */
-export function resizePil(
-  src: Uint8Array,
-  width: number,
-  height: number,
-  channels: 1 | 2 | 3 | 4,
-  outWidth: number,
-  outHeight: number,
-): Uint8Array {
+export function resizePil(src: Uint8Array, width: number, height: number, channels: 1 | 2 | 3 | 4, outWidth: number, outHeight: number): Uint8Array {
   check('resizePil', src, width, height, channels, outWidth, outHeight);
   if (outWidth === width && outHeight === height) return src.slice();
   return resizeWasm(src, width, height, channels, outWidth, outHeight) ?? resizeScalar(src, width, height, channels, outWidth, outHeight);
@@ -127,9 +120,7 @@ function resizeScalar(src: Uint8Array, width: number, height: number, channels: 
   return verticalScalar(tmp, outWidth * channels, cy, first, outHeight);
 }
 
-function horizontalScalar(
-  src: Uint8Array, width: number, channels: number, firstRow: number, rows: number, cx: AxisCoeffs, outWidth: number,
-): Uint8Array {
+function horizontalScalar(src: Uint8Array, width: number, channels: number, firstRow: number, rows: number, cx: AxisCoeffs, outWidth: number): Uint8Array {
   const { kk, mins, counts, K } = cx;
   const inRow = width * channels;
   const outRow = outWidth * channels;
@@ -264,10 +255,7 @@ function clip8(ss: number): number {
 export interface ResizeKernelExports {
   memory: { buffer: ArrayBuffer; grow(pages: number): number };
   horizontal1(src: number, inW: number, rows: number, dst: number, outW: number, coef: number, mins: number, K: number): void;
-  horizontalN(
-    src: number, inW: number, rows: number, channels: number, dst: number, outW: number,
-    coef: number, mins: number, counts: number, K: number,
-  ): void;
+  horizontalN(src: number, inW: number, rows: number, channels: number, dst: number, outW: number, coef: number, mins: number, counts: number, K: number): void;
   vertical(src: number, rowBytes: number, dst: number, outH: number, coef: number, mins: number, counts: number, K: number): void;
 }
 
@@ -331,7 +319,12 @@ export function resizeLayout(width: number, height: number, channels: number, ou
  * gives for the layout's total bytes (by default the shared one); null where wasm is unavailable.
  */
 export function resizeWasm(
-  src: Uint8Array, width: number, height: number, channels: number, outWidth: number, outHeight: number,
+  src: Uint8Array,
+  width: number,
+  height: number,
+  channels: number,
+  outWidth: number,
+  outHeight: number,
   instanceWith: (bytes: number) => ResizeKernelExports | null = instanceWithMemory,
 ): Uint8Array | null {
   const { needH, needV, cx, cy, first, tmpRows, bytes, offsets, total } = resizeLayout(width, height, channels, outWidth, outHeight);
@@ -390,10 +383,13 @@ function verticalRowsWasm(src: Uint8Array, rowBytes: number, cy: AxisCoeffs, fir
 }
 
 /** `src` null: the sizes only. */
-function check(
-  name: string, src: Uint8Array | null, width: number, height: number, channels: number, outWidth: number, outHeight: number,
-): void {
-  for (const [label, v] of [['width', width], ['height', height], ['outWidth', outWidth], ['outHeight', outHeight]] as const) {
+function check(name: string, src: Uint8Array | null, width: number, height: number, channels: number, outWidth: number, outHeight: number): void {
+  for (const [label, v] of [
+    ['width', width],
+    ['height', height],
+    ['outWidth', outWidth],
+    ['outHeight', outHeight],
+  ] as const) {
     if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`${name}: ${label} must be a positive integer, got ${v}`);
   }
   if (channels !== 1 && channels !== 2 && channels !== 3 && channels !== 4) {

@@ -3,11 +3,7 @@
  * ignored). Row i of X = L⁻¹ is (e_i − Σ_{k<i} L[i][k]·X[k]) / L[i][i]; X[k] vanishes past column k,
  * so every update is a contiguous row prefix. Returns `out` (zeros above the diagonal).
  */
-export function invertLowerTriangular(
-  l: Float64Array,
-  d: number,
-  out: Float64Array = new Float64Array(d * d),
-): Float64Array {
+export function invertLowerTriangular(l: Float64Array, d: number, out: Float64Array = new Float64Array(d * d)): Float64Array {
   if (out === l) throw new Error('invertLowerTriangular: out must not alias the input');
   if (l.length < d * d || out.length < d * d) {
     throw new RangeError(`invertLowerTriangular: expected ${d * d} entries`);

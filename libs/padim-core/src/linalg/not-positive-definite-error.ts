@@ -10,9 +10,6 @@ export class NotPositiveDefiniteError extends Error {
     /** Optional context for the message, e.g. "position 17". */
     readonly context?: string,
   ) {
-    super(
-      `Matrix is not positive definite${context ? ` (${context})` : ''}: ` +
-        `Cholesky pivot ${pivot} is ${pivotValue}, expected > 0`,
-    );
+    super(`Matrix is not positive definite${context ? ` (${context})` : ''}: ` + `Cholesky pivot ${pivot} is ${pivotValue}, expected > 0`);
   }
 }

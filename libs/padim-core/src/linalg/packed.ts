@@ -20,12 +20,7 @@ export function packedLowerIndex(i: number, j: number): number {
 }
 
 /** Expands a packed upper triangle (at `offset` in `packed`) into a full symmetric row-major d×d matrix. */
-export function unpackSymmetricUpper(
-  packed: ArrayLike<number>,
-  d: number,
-  out: Float64Array = new Float64Array(d * d),
-  offset = 0,
-): Float64Array {
+export function unpackSymmetricUpper(packed: ArrayLike<number>, d: number, out: Float64Array = new Float64Array(d * d), offset = 0): Float64Array {
   let k = offset;
   for (let i = 0; i < d; i++) {
     for (let j = i; j < d; j++) {
@@ -38,12 +33,7 @@ export function unpackSymmetricUpper(
 }
 
 /** Packs the upper triangle of a full row-major d×d matrix. */
-export function packSymmetricUpper(
-  full: ArrayLike<number>,
-  d: number,
-  out: Float64Array = new Float64Array(triangleSize(d)),
-  offset = 0,
-): Float64Array {
+export function packSymmetricUpper(full: ArrayLike<number>, d: number, out: Float64Array = new Float64Array(triangleSize(d)), offset = 0): Float64Array {
   let k = offset;
   for (let i = 0; i < d; i++) {
     for (let j = i; j < d; j++) out[k++] = full[i * d + j];
@@ -52,12 +42,7 @@ export function packSymmetricUpper(
 }
 
 /** Packs the lower triangle of a full row-major d×d matrix. */
-export function packLower(
-  full: ArrayLike<number>,
-  d: number,
-  out: Float64Array = new Float64Array(triangleSize(d)),
-  offset = 0,
-): Float64Array {
+export function packLower(full: ArrayLike<number>, d: number, out: Float64Array = new Float64Array(triangleSize(d)), offset = 0): Float64Array {
   let k = offset;
   for (let i = 0; i < d; i++) {
     for (let j = 0; j <= i; j++) out[k++] = full[i * d + j];
@@ -66,12 +51,7 @@ export function packLower(
 }
 
 /** Expands a packed lower triangle into a full row-major d×d matrix with zeros above the diagonal. */
-export function unpackLower(
-  packed: ArrayLike<number>,
-  d: number,
-  out: Float64Array = new Float64Array(d * d),
-  offset = 0,
-): Float64Array {
+export function unpackLower(packed: ArrayLike<number>, d: number, out: Float64Array = new Float64Array(d * d), offset = 0): Float64Array {
   let k = offset;
   for (let i = 0; i < d; i++) {
     for (let j = 0; j < d; j++) out[i * d + j] = j <= i ? packed[k++] : 0;

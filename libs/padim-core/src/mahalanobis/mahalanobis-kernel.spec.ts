@@ -62,7 +62,13 @@ describe('createMahalanobisKernel', () => {
     const d = 33;
     const model = randomModel(d, P, 5);
     const kernel = createMahalanobisKernel(model.mean, model.invCholesky, d, P)!;
-    for (const [n, seed] of [[13, 1], [3, 2], [9, 3], [1, 4], [13, 5]]) {
+    for (const [n, seed] of [
+      [13, 1],
+      [3, 2],
+      [9, 3],
+      [1, 4],
+      [13, 5],
+    ]) {
       const embeddings = randomEmbeddings(n, d, P, seed);
       const out = new Float32Array(n * P).fill(-1);
       expect(kernel.distances(embeddings, n, out)).toBe(out);

@@ -18,10 +18,7 @@ export interface MahalanobisKernel {
 
 interface KernelExports {
   memory: { buffer: ArrayBuffer; grow(pages: number): number };
-  group(
-    count: number, d: number, D4: number, P: number, block: number,
-    lOff: number, meanOff: number, yOff: number, eOff: number, oOff: number,
-  ): void;
+  group(count: number, d: number, D4: number, P: number, block: number, lOff: number, meanOff: number, yOff: number, eOff: number, oOff: number): void;
 }
 
 /** Images per kernel call: two f32x4 lanes of images. */
@@ -49,7 +46,10 @@ export function createMahalanobisKernel(
 ): MahalanobisKernel | null {
   const d = dim;
   const P = positions;
-  for (const [name, v] of [['dim', d], ['positions', P]] as const) {
+  for (const [name, v] of [
+    ['dim', d],
+    ['positions', P],
+  ] as const) {
     if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`createMahalanobisKernel: ${name} must be a positive integer, got ${v}`);
   }
   const T = triangleSize(d);
@@ -57,9 +57,7 @@ export function createMahalanobisKernel(
     throw new RangeError(`createMahalanobisKernel: mean has ${mean.length} values, expected P·d = ${P}·${d} = ${P * d}`);
   }
   if (invCholesky.length !== P * T) {
-    throw new RangeError(
-      `createMahalanobisKernel: invCholesky has ${invCholesky.length} values, expected P·d(d+1)/2 = ${P}·${T} = ${P * T}`,
-    );
+    throw new RangeError(`createMahalanobisKernel: invCholesky has ${invCholesky.length} values, expected P·d(d+1)/2 = ${P}·${T} = ${P * T}`);
   }
   const maxBytes = opts.maxBytes ?? DEFAULT_MAX_BYTES;
 
@@ -134,11 +132,15 @@ export function mahalanobisLayout(d: number, P: number) {
   const D4 = Math.ceil(d / 4) * 4;
   const nb = D4 / 4;
   const S = 8 * nb * (nb + 1);
-  return { D4, S, ...layOutMemory(MAHALANOBIS_KERNEL_LAYOUT.layouts.group, {
-    L: P * S * 4,
-    mean: P * d * 4,
-    Y: POSITION_BLOCK * D4 * GROUP * 4,
-    E: GROUP * d * P * 4,
-    out: GROUP * P * 4,
-  }) };
+  return {
+    D4,
+    S,
+    ...layOutMemory(MAHALANOBIS_KERNEL_LAYOUT.layouts.group, {
+      L: P * S * 4,
+      mean: P * d * 4,
+      Y: POSITION_BLOCK * D4 * GROUP * 4,
+      E: GROUP * d * P * 4,
+      out: GROUP * P * 4,
+    }),
+  };
 }

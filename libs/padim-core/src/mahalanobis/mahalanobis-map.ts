@@ -106,16 +106,12 @@ export function mahalanobisMapBatch(
   return out;
 }
 
-function assertShapes(
-  embeddings: Floats,
-  mean: Floats,
-  invCholesky: Floats,
-  d: number,
-  P: number,
-  B: number,
-  out: Float32Array,
-): void {
-  for (const [name, v] of [['dim', d], ['positions', P], ['batchSize', B]] as const) {
+function assertShapes(embeddings: Floats, mean: Floats, invCholesky: Floats, d: number, P: number, B: number, out: Float32Array): void {
+  for (const [name, v] of [
+    ['dim', d],
+    ['positions', P],
+    ['batchSize', B],
+  ] as const) {
     if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`mahalanobisMap: ${name} must be a positive integer, got ${v}`);
   }
   if (embeddings.length !== B * d * P) {

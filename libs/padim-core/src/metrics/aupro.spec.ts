@@ -15,7 +15,12 @@ function regionsOf(mask: Uint8Array, h: number, w: number): number[][] {
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
       if (!mask[y * w + x]) continue;
-      for (const [dy, dx] of [[0, 1], [1, -1], [1, 0], [1, 1]]) {
+      for (const [dy, dx] of [
+        [0, 1],
+        [1, -1],
+        [1, 0],
+        [1, 1],
+      ]) {
         const ny = y + dy;
         const nx = x + dx;
         if (ny < h && nx >= 0 && nx < w && mask[ny * w + nx]) parent[find(y * w + x)] = find(ny * w + nx);
@@ -42,14 +47,7 @@ function trapezoid(x: number[], y: number[], xMax: number): number {
 }
 
 /** Naive AUPRO: explicit thresholds (descending), explicit per-threshold FPR and per-region overlap. */
-function naiveAupro(
-  maps: Float32Array[],
-  masks: Uint8Array[],
-  h: number,
-  w: number,
-  limit: number,
-  thresholds: number[],
-): number {
+function naiveAupro(maps: Float32Array[], masks: Uint8Array[], h: number, w: number, limit: number, thresholds: number[]): number {
   const regions = maps.flatMap((map, m) => regionsOf(masks[m], h, w).map((px) => px.map((i) => map[i])));
   const normal = maps.flatMap((map, m) => Array.from(map).filter((_, i) => !masks[m][i]));
   const xs = [0];

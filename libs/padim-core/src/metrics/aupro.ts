@@ -20,12 +20,7 @@ import { assertMapsAndMasks } from './validate';
  * @param maps  one anomaly map per image, each h*w
  * @param masks ground truth per image, nonzero = anomalous
  */
-export function aupro(
-  maps: readonly Float32Array[],
-  masks: readonly Uint8Array[],
-  shape: { h: number; w: number },
-  fprLimit = 0.3,
-): number {
+export function aupro(maps: readonly Float32Array[], masks: readonly Uint8Array[], shape: { h: number; w: number }, fprLimit = 0.3): number {
   assertFprLimit('aupro', fprLimit);
   let area = 0;
   let px = 0;

@@ -25,7 +25,7 @@ export function aurocSorted(pos: SortedScores, neg: SortedScores): number {
   let below = 0; // negatives strictly below the current positive value
   let atOrBelow = 0; // negatives <= the current positive value
   let twice = 0; // 2 × (wins + ties/2): an exact integer below 2^53 for any realistic n
-  for (let i = 0; i < p; ) {
+  for (let i = 0; i < p;) {
     const v = pos[i];
     let j = i + 1;
     while (j < p && pos[j] === v) j++;

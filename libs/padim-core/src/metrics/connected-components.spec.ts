@@ -17,41 +17,20 @@ function render(labels: Int32Array, h: number, w: number): string[] {
 }
 
 describe('connectedComponents', () => {
-  const drawing = [
-    '##..#.',
-    '.#..#.',
-    '..#...',
-    '......',
-    '#.##.#',
-    '#..#.#',
-  ];
+  const drawing = ['##..#.', '.#..#.', '..#...', '......', '#.##.#', '#..#.#'];
 
   it('8-connectivity joins diagonal neighbours (scipy.ndimage.label with a 3x3 structure of ones)', () => {
     const { mask, h, w } = parse(drawing);
     const { labels, count } = connectedComponents(mask, { h, w });
     expect(count).toBe(5);
-    expect(render(labels, h, w)).toEqual([
-      '11..2.',
-      '.1..2.',
-      '..1...',
-      '......',
-      '3.44.5',
-      '3..4.5',
-    ]);
+    expect(render(labels, h, w)).toEqual(['11..2.', '.1..2.', '..1...', '......', '3.44.5', '3..4.5']);
   });
 
   it('4-connectivity splits them (scipy default cross)', () => {
     const { mask, h, w } = parse(drawing);
     const { labels, count } = connectedComponents(mask, { h, w }, 4);
     expect(count).toBe(6);
-    expect(render(labels, h, w)).toEqual([
-      '11..2.',
-      '.1..2.',
-      '..3...',
-      '......',
-      '4.55.6',
-      '4..5.6',
-    ]);
+    expect(render(labels, h, w)).toEqual(['11..2.', '.1..2.', '..3...', '......', '4.55.6', '4..5.6']);
   });
 
   it('labels a U shape whose arms meet only at the bottom as one region, numbered by first pixel', () => {

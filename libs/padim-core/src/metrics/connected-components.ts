@@ -4,13 +4,12 @@
  * scipy's default cross. Labels run 1..count in raster order of each component's first pixel;
  * background is 0.
  */
-export function connectedComponents(
-  mask: Uint8Array,
-  shape: { h: number; w: number },
-  connectivity: 4 | 8 = 8,
-): { labels: Int32Array; count: number } {
+export function connectedComponents(mask: Uint8Array, shape: { h: number; w: number }, connectivity: 4 | 8 = 8): { labels: Int32Array; count: number } {
   const { h, w } = shape;
-  for (const [name, v] of [['h', h], ['w', w]] as const) {
+  for (const [name, v] of [
+    ['h', h],
+    ['w', w],
+  ] as const) {
     if (!Number.isInteger(v) || v < 1) throw new RangeError(`connectedComponents: ${name} must be a positive integer, got ${v}`);
   }
   if (mask.length !== h * w) {

@@ -8,10 +8,7 @@ import { assertBothClasses, assertScoresAndLabels } from './validate';
  *
  * @param labels 1 = anomalous image, 0 = normal; both classes required
  */
-export function imageMetrics(
-  scores: ArrayLike<number>,
-  labels: ArrayLike<number>,
-): { auroc: number; f1: number; threshold: number } {
+export function imageMetrics(scores: ArrayLike<number>, labels: ArrayLike<number>): { auroc: number; f1: number; threshold: number } {
   const positives = assertScoresAndLabels('imageMetrics', scores, labels);
   assertBothClasses('imageMetrics', positives, scores.length - positives);
   const { pos, neg } = sortByClass(scores, labels, positives);

@@ -5,7 +5,7 @@ import { pixelAurocF1 } from './pixel-metrics';
 describe('pixelAurocF1', () => {
   it('equals auroc and f1Max on the concatenated pixels of maps of different sizes', () => {
     let s = 3;
-    const rnd = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+    const rnd = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
     const maps = [36, 50, 9].map((n) => Float32Array.from({ length: n }, () => Math.floor(rnd() * 20) / 20));
     const masks = maps.map((m) => Uint8Array.from(m, (v) => (v + rnd() * 0.5 > 0.8 ? 255 : 0)));
     masks[2].fill(0); // a normal image contributes only negatives

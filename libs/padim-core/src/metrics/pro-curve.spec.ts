@@ -24,10 +24,12 @@ describe('proCurve', () => {
 
   it('its trapezoid area over the limit equals aupro on random maps, for several limits', () => {
     let s = 12345;
-    const rand = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+    const rand = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
     const side = 24;
     const randomMaps = Array.from({ length: 5 }, () => Float32Array.from({ length: side * side }, () => Math.round(rand() * 200) / 200));
-    const randomMasks = randomMaps.map((_, m) => Uint8Array.from({ length: side * side }, (_, i) => (m > 1 && i % side > 5 && i % side < 12 && i > side * 4 && i < side * 10 ? 1 : 0)));
+    const randomMasks = randomMaps.map((_, m) =>
+      Uint8Array.from({ length: side * side }, (_, i) => (m > 1 && i % side > 5 && i % side < 12 && i > side * 4 && i < side * 10 ? 1 : 0)),
+    );
     for (const limit of [0.05, 0.3, 1]) {
       const { fpr, pro } = proCurve(randomMaps, randomMasks, { h: side, w: side }, limit);
       expect(fpr[fpr.length - 1]).toBe(limit);

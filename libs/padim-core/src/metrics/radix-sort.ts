@@ -11,10 +11,7 @@ export function radixSortFloat32(values: Float32Array): Float32Array {
 }
 
 /** Like {@link radixSortFloat32}, moving `payload[i]` along with `values[i]` (stable for equal values). */
-export function radixSortFloat32Pairs(
-  values: Float32Array,
-  payload: Int32Array,
-): { values: Float32Array; payload: Int32Array } {
+export function radixSortFloat32Pairs(values: Float32Array, payload: Int32Array): { values: Float32Array; payload: Int32Array } {
   if (payload.length !== values.length) {
     throw new RangeError(`radixSortFloat32Pairs: payload has length ${payload.length}, expected ${values.length}`);
   }

@@ -6,10 +6,7 @@ import { assertBothClasses, assertScoresAndLabels } from './validate';
  * in decreasing threshold order, starting at (0, 0) with threshold +Infinity, like sklearn's
  * `roc_curve(..., drop_intermediate=False)`.
  */
-export function rocCurve(
-  scores: ArrayLike<number>,
-  labels: ArrayLike<number>,
-): { fpr: Float64Array; tpr: Float64Array; thresholds: Float64Array } {
+export function rocCurve(scores: ArrayLike<number>, labels: ArrayLike<number>): { fpr: Float64Array; tpr: Float64Array; thresholds: Float64Array } {
   const positives = assertScoresAndLabels('rocCurve', scores, labels);
   const negatives = scores.length - positives;
   assertBothClasses('rocCurve', positives, negatives);

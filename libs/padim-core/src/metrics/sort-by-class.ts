@@ -8,11 +8,7 @@ export type SortedScores = Float32Array | Float64Array;
  * (radix sort); anything else is sorted as f64 so distinct doubles are never merged into ties.
  * Inputs must already be validated; `positives` is the number of labels equal to 1.
  */
-export function sortByClass(
-  scores: ArrayLike<number>,
-  labels: ArrayLike<number>,
-  positives: number,
-): { pos: SortedScores; neg: SortedScores } {
+export function sortByClass(scores: ArrayLike<number>, labels: ArrayLike<number>, positives: number): { pos: SortedScores; neg: SortedScores } {
   const n = scores.length;
   if (scores instanceof Float32Array) {
     const pos = new Float32Array(positives);

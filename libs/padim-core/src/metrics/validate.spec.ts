@@ -14,9 +14,7 @@ describe('validate', () => {
   it('checks map/mask shapes', () => {
     const shape = { h: 2, w: 3 };
     expect(() => assertMapsAndMasks('m', [], [], shape)).toThrow('m: maps is empty');
-    expect(() => assertMapsAndMasks('m', [new Float32Array(5)], [new Uint8Array(6)], shape)).toThrow(
-      'm: maps[0] has length 5, expected h*w = 6',
-    );
+    expect(() => assertMapsAndMasks('m', [new Float32Array(5)], [new Uint8Array(6)], shape)).toThrow('m: maps[0] has length 5, expected h*w = 6');
     const badShape = { h: 2.5, w: 3 };
     expect(() => assertMapsAndMasks('m', [new Float32Array(6)], [new Uint8Array(6)], badShape)).toThrow(/h must be a positive integer/);
     expect(() => assertMapsAndMasks('m', [new Float32Array(6)], [new Uint8Array(6)], shape)).not.toThrow();

@@ -35,8 +35,7 @@ export function assertBinaryLabels(fn: string, name: string, labels: ArrayLike<n
 export function assertBothClasses(fn: string, positives: number, negatives: number): void {
   if (positives === 0 || negatives === 0) {
     throw new RangeError(
-      `${fn}: needs both classes, got ${positives} positive and ${negatives} negative samples; ` +
-        'the metric is undefined when only one class is present',
+      `${fn}: needs both classes, got ${positives} positive and ${negatives} negative samples; ` + 'the metric is undefined when only one class is present',
     );
   }
 }
@@ -53,14 +52,12 @@ export function assertScoresAndLabels(fn: string, scores: ArrayLike<number>, lab
  * Anomaly maps and ground-truth masks: equal counts, at least one pair, each of length h*w,
  * finite scores. Masks are read as nonzero = anomalous, so MVTec's 0/255 PNGs work as loaded.
  */
-export function assertMapsAndMasks(
-  fn: string,
-  maps: readonly Float32Array[],
-  masks: readonly Uint8Array[],
-  shape: { h: number; w: number },
-): void {
+export function assertMapsAndMasks(fn: string, maps: readonly Float32Array[], masks: readonly Uint8Array[], shape: { h: number; w: number }): void {
   const { h, w } = shape;
-  for (const [name, v] of [['h', h], ['w', w]] as const) {
+  for (const [name, v] of [
+    ['h', h],
+    ['w', w],
+  ] as const) {
     if (!Number.isInteger(v) || v < 1) throw new RangeError(`${fn}: ${name} must be a positive integer, got ${v}`);
   }
   assertSameLength(fn, 'maps', maps, 'masks', masks);

@@ -8,7 +8,14 @@ function validManifest(): ModelManifest {
     formatVersion: 1,
     category: 'screw',
     createdAt: '2026-01-01T00:00:00.000Z',
-    backbone: { name: 'resnet18', outputs: ['layer1', 'layer2', 'layer3'], channels: [64, 128, 256], strides: [4, 8, 16], normalization: TORCHVISION_NORMALIZATION, onnxSha256: sha },
+    backbone: {
+      name: 'resnet18',
+      outputs: ['layer1', 'layer2', 'layer3'],
+      channels: [64, 128, 256],
+      strides: [4, 8, 16],
+      normalization: TORCHVISION_NORMALIZATION,
+      onnxSha256: sha,
+    },
     input: { size: 256, crop: null },
     grid: { height: 2, width: 3 },
     featureCount: 448,
@@ -46,15 +53,27 @@ describe('parseModelManifest', () => {
     ['another format version', (m: any) => (m.formatVersion = 2), /formatVersion is 2; this build reads version 1/],
     ['a non-manifest', (m: any) => (m.format = 'zip'), /format is "zip"/],
     ['indices out of range', (m: any) => (m.embedding.indices = [1, 2, 3, 448]), /embedding.indices has 448, outside 0..447/],
-    ['a tensor length that does not match its shape', (m: any) => (m.tensors.mean.bytes = 10), /tensors.mean.bytes is 10 but shape \[6, 4\] of float32 needs 96/],
+    [
+      'a tensor length that does not match its shape',
+      (m: any) => (m.tensors.mean.bytes = 10),
+      /tensors.mean.bytes is 10 but shape \[6, 4\] of float32 needs 96/,
+    ],
     ['a tensor file with a path', (m: any) => (m.tensors.mean.file = '../x'), /tensors.mean.file must be a plain file name/],
-    ['a factor of the wrong size', (m: any) => {
-      m.tensors.invCholesky.shape = [6, 16];
-      m.tensors.invCholesky.bytes = 6 * 16 * 4;
-    }, /invCholesky.shape must be \[6, 10\]/],
+    [
+      'a factor of the wrong size',
+      (m: any) => {
+        m.tensors.invCholesky.shape = [6, 16];
+        m.tensors.invCholesky.bytes = 6 * 16 * 4;
+      },
+      /invCholesky.shape must be \[6, 10\]/,
+    ],
     ['a missing threshold', (m: any) => delete m.thresholds.image, /thresholds.image must be a finite number/],
     ['an unknown threshold rule', (m: any) => (m.thresholds.rule = 'guess'), /thresholds.rule must be one of validation-f1, holdout-mean-3std/],
-    ['a false-positive count that is not a number', (m: any) => (m.thresholds.falsePositives = { count: 'x', of: 2, rate: 0, upper95: 1 }), /thresholds.falsePositives.count must be a finite number/],
+    [
+      'a false-positive count that is not a number',
+      (m: any) => (m.thresholds.falsePositives = { count: 'x', of: 2, rate: 0, upper95: 1 }),
+      /thresholds.falsePositives.count must be a finite number/,
+    ],
   ])('rejects %s with a message naming the field', (_what, mutate, message) => {
     const m = JSON.parse(JSON.stringify(validManifest()));
     mutate(m);

@@ -18,9 +18,7 @@ export interface TensorEntry {
   sha256: string;
 }
 
-export type EmbeddingSelection =
-  | { kind: 'random'; d: number; seed: number | null; indices: number[] }
-  | { kind: 'semi-orthogonal'; d: number; seed: number };
+export type EmbeddingSelection = { kind: 'random'; d: number; seed: number | null; indices: number[] } | { kind: 'semi-orthogonal'; d: number; seed: number };
 
 /**
  * How raw scores map to decisions. `image` is the image-score threshold; normalised scores are
@@ -194,7 +192,8 @@ export function parseModelManifest(value: unknown): ModelManifest {
     const indices = emb.indices;
     if (!Array.isArray(indices) || indices.length !== d) fail('embedding.indices', `must list d=${d} channels`);
     for (const i of indices as unknown[]) {
-      if (!Number.isInteger(i) || (i as number) < 0 || (i as number) >= featureCount) fail('embedding.indices', `has ${String(i)}, outside 0..${featureCount - 1}`);
+      if (!Number.isInteger(i) || (i as number) < 0 || (i as number) >= featureCount)
+        fail('embedding.indices', `has ${String(i)}, outside 0..${featureCount - 1}`);
     }
     embedding = { kind: 'random', d, seed: emb.seed === null ? null : num(emb.seed, 'embedding.seed', { int: true }), indices: indices as number[] };
   } else if (emb.kind === 'semi-orthogonal') {
@@ -257,7 +256,11 @@ export function parseModelManifest(value: unknown): ModelManifest {
   };
   if (m.accumulator !== undefined) {
     const a = obj(m.accumulator, 'accumulator');
-    manifest.accumulator = { file: fileName(a.file, 'accumulator.file'), bytes: num(a.bytes, 'accumulator.bytes', { int: true, min: 64 }), sha256: sha256Of(a.sha256, 'accumulator.sha256') };
+    manifest.accumulator = {
+      file: fileName(a.file, 'accumulator.file'),
+      bytes: num(a.bytes, 'accumulator.bytes', { int: true, min: 64 }),
+      sha256: sha256Of(a.sha256, 'accumulator.sha256'),
+    };
   }
   if (m.lineage !== undefined) {
     const l = obj(m.lineage, 'lineage');
@@ -294,7 +297,13 @@ export function manifestWithTensors(
 ): ModelManifest {
   const d = manifest.embedding.d;
   const positions = manifest.grid.height * manifest.grid.width;
-  const entry = (file: string, stored: StoredTensor, shape: number[]): TensorEntry => ({ file, dtype: 'float32', shape, bytes: stored.bytes, sha256: stored.sha256 });
+  const entry = (file: string, stored: StoredTensor, shape: number[]): TensorEntry => ({
+    file,
+    dtype: 'float32',
+    shape,
+    bytes: stored.bytes,
+    sha256: stored.sha256,
+  });
   const full: ModelManifest = {
     ...manifest,
     tensors: {

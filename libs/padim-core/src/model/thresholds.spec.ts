@@ -71,7 +71,12 @@ describe('thresholdsFromNormalScores', () => {
   });
 
   it('names an fpr rule with its target and a sigma rule with its k', () => {
-    expect(thresholdsFromNormalScores(normals, 'holdout', { kind: 'fpr', fpr: 0.1 })).toMatchObject({ rule: 'holdout-fpr', targetFpr: 0.1, image: 18.5, falsePositives: { count: 2, rate: 0.1 } });
+    expect(thresholdsFromNormalScores(normals, 'holdout', { kind: 'fpr', fpr: 0.1 })).toMatchObject({
+      rule: 'holdout-fpr',
+      targetFpr: 0.1,
+      image: 18.5,
+      falsePositives: { count: 2, rate: 0.1 },
+    });
     expect(thresholdsFromNormalScores(normals, 'holdout', { kind: 'sigma', k: 2 })).toMatchObject({ rule: 'holdout-mean-kstd', k: 2 });
   });
 

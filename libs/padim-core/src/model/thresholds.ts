@@ -111,12 +111,18 @@ export function falsePositivesAt(normalScores: ArrayLike<number>, threshold: num
  * of them it labels anomalous. The normalisation range is [min, 2·threshold − min], so the lowest
  * normal score maps to 0 and the threshold to 0.5.
  */
-export function thresholdsFromNormalScores(scores: ArrayLike<number>, source: 'holdout' | 'training', rule: ThresholdRule = DEFAULT_THRESHOLD_RULE): ModelThresholds {
+export function thresholdsFromNormalScores(
+  scores: ArrayLike<number>,
+  source: 'holdout' | 'training',
+  rule: ThresholdRule = DEFAULT_THRESHOLD_RULE,
+): ModelThresholds {
   const { threshold: image, warnings } = thresholdForRule(scores, rule);
   let min = Infinity;
   for (let i = 0; i < scores.length; i++) min = Math.min(min, scores[i]);
   if (source === 'training') {
-    warnings.push('set on the training images themselves (too few to hold any out): their scores run lower than new images\', so the false-positive rate is optimistic');
+    warnings.push(
+      "set on the training images themselves (too few to hold any out): their scores run lower than new images', so the false-positive rate is optimistic",
+    );
   }
   const named =
     rule.kind === 'fpr'

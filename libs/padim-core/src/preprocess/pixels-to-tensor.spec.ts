@@ -43,7 +43,9 @@ describe('writeNormalizedChw', () => {
 
   it('rejects a buffer that does not match its shape, and a crop larger than the image', () => {
     const identity = TORCHVISION_NORMALIZATION;
-    expect(() => writeNormalizedChw({ data: new Uint8Array(5), width: 2, height: 2, channels: 1 }, identity, new Float32Array(12), 0)).toThrow(/5 bytes, expected 2x2x1/);
+    expect(() => writeNormalizedChw({ data: new Uint8Array(5), width: 2, height: 2, channels: 1 }, identity, new Float32Array(12), 0)).toThrow(
+      /5 bytes, expected 2x2x1/,
+    );
     expect(() => centerCropOffsets(10, 10, 11)).toThrow(/crop 11 is larger/);
   });
 });

@@ -21,13 +21,7 @@ export function centerCropOffsets(width: number, height: number, size: number): 
  * alpha is dropped, an optional centre crop is taken, then x = (pixel * scale - mean[c]) / std[c] in the
  * backbone's channel order. The pixels must already have the network's input size (before the crop).
  */
-export function writeNormalizedChw(
-  image: PixelImage,
-  normalization: Normalization,
-  out: Float32Array,
-  index: number,
-  crop?: number,
-): void {
+export function writeNormalizedChw(image: PixelImage, normalization: Normalization, out: Float32Array, index: number, crop?: number): void {
   const { width, height, channels, data } = image;
   if (data.length !== width * height * channels) {
     throw new Error(`pixel buffer has ${data.length} bytes, expected ${width}x${height}x${channels}`);

@@ -7,9 +7,7 @@ import { PythonRandom, randomChannelSelection } from './python-random';
 describe('PythonRandom', () => {
   it('getrandbits(32) after Random(42)', () => {
     const r = new PythonRandom(42);
-    expect(Array.from({ length: 5 }, () => r.getrandbits(32))).toEqual([
-      2746317213, 478163327, 107420369, 3184935163, 1181241943,
-    ]);
+    expect(Array.from({ length: 5 }, () => r.getrandbits(32))).toEqual([2746317213, 478163327, 107420369, 3184935163, 1181241943]);
   });
 
   it('getrandbits for k > 32 and k < 32: Random(42); 3x getrandbits(40), 2x getrandbits(53), 3x getrandbits(7)', () => {
@@ -60,7 +58,10 @@ describe('PythonRandom', () => {
   });
 
   it('sample, pool branch with k = n: Random(3).sample(range(20), 20) is a permutation', () => {
-    const out = new PythonRandom(3).sample(Array.from({ length: 20 }, (_, i) => i), 20);
+    const out = new PythonRandom(3).sample(
+      Array.from({ length: 20 }, (_, i) => i),
+      20,
+    );
     expect(out).toEqual([7, 18, 17, 4, 11, 14, 9, 19, 10, 13, 1, 0, 12, 2, 16, 15, 5, 6, 3, 8]);
   });
 
@@ -76,10 +77,9 @@ describe('PythonRandom', () => {
 describe('randomChannelSelection', () => {
   // python3 -c "import random; random.seed(42); print(random.sample(range(448), 100))"
   const seed42 = [
-    327, 57, 12, 379, 140, 125, 114, 71, 377, 52, 346, 444, 279, 44, 302, 216, 16, 15, 47, 111, 119, 258, 308, 13, 287,
-    101, 366, 332, 359, 435, 214, 112, 229, 301, 142, 3, 388, 81, 357, 432, 174, 413, 79, 110, 390, 172, 438, 429, 194,
-    49, 183, 176, 309, 135, 22, 373, 235, 274, 63, 193, 40, 282, 150, 321, 316, 185, 295, 98, 360, 35, 23, 338, 116, 148,
-    387, 427, 51, 399, 406, 232, 325, 186, 83, 189, 181, 107, 343, 136, 419, 349, 331, 36, 311, 367, 87, 273, 442, 365,
+    327, 57, 12, 379, 140, 125, 114, 71, 377, 52, 346, 444, 279, 44, 302, 216, 16, 15, 47, 111, 119, 258, 308, 13, 287, 101, 366, 332, 359, 435, 214, 112, 229,
+    301, 142, 3, 388, 81, 357, 432, 174, 413, 79, 110, 390, 172, 438, 429, 194, 49, 183, 176, 309, 135, 22, 373, 235, 274, 63, 193, 40, 282, 150, 321, 316, 185,
+    295, 98, 360, 35, 23, 338, 116, 148, 387, 427, 51, 399, 406, 232, 325, 186, 83, 189, 181, 107, 343, 136, 419, 349, 331, 36, 311, 367, 87, 273, 442, 365,
     236, 370,
   ];
 
@@ -102,7 +102,11 @@ describe('randomChannelSelection', () => {
   });
 
   it('returns distinct in-range indices', () => {
-    for (const [f, d] of [[448, 100], [50, 50], [10000, 7]]) {
+    for (const [f, d] of [
+      [448, 100],
+      [50, 50],
+      [10000, 7],
+    ]) {
       const idx = randomChannelSelection(123, f, d);
       expect(idx).toHaveLength(d);
       expect(new Set(idx).size).toBe(d);

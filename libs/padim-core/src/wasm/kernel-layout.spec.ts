@@ -19,9 +19,7 @@ const KERNEL_LAYOUTS: [string, KernelLayout][] = [
   ['png-unfilter.wat', PNG_UNFILTER_LAYOUT],
   ['resize-pil.wat', RESIZE_PIL_LAYOUT],
 ];
-const ALL_LAYOUTS = KERNEL_LAYOUTS.flatMap(([wat, kernel]) =>
-  Object.entries(kernel.layouts).map(([name, regions]) => [`${wat} ${name}`, regions] as const),
-);
+const ALL_LAYOUTS = KERNEL_LAYOUTS.flatMap(([wat, kernel]) => Object.entries(kernel.layouts).map(([name, regions]) => [`${wat} ${name}`, regions] as const));
 
 interface KernelMemory {
   memory: { buffer: ArrayBuffer; grow(pages: number): number };
@@ -59,7 +57,10 @@ function firstWritten(buffer: ArrayBuffer, from: number, to: number): number {
 
 /** Checks the kernel wrote nothing past `total`, nor in an `in` region, nor in the padding between regions. */
 function expectWritesInside<Name extends string>(
-  buffer: ArrayBuffer, regions: readonly MemoryRegion<Name>[], bytes: Record<Name, number | null>, layout: MemoryLayout<Name>,
+  buffer: ArrayBuffer,
+  regions: readonly MemoryRegion<Name>[],
+  bytes: Record<Name, number | null>,
+  layout: MemoryLayout<Name>,
   inputs: Partial<Record<Name, Uint8Array>>,
 ): void {
   let end = 0;
@@ -168,46 +169,52 @@ describe('kernel memory layouts', () => {
     [5, 3, 1],
     [17, 40, 3],
     [64, 33, 4],
-  ])('the PNG kernel unfilters from memory it did not clear and writes only scr, pad and out (width %i, height %i, %i bytes per pixel)', (width, height, bpp) => {
-    const rowLen = width * bpp;
-    const rnd = mulberry32(width * height);
-    const raw = Uint8Array.from({ length: height * (rowLen + 1) }, (_, i) => (i % (rowLen + 1) === 0 ? Math.floor(rnd() * 5) : Math.floor(rnd() * 256)));
-    const { SCRATCH_BYTES, PAD_LEAD_BYTES, PAD_EXTRA_ROWS, ROW_PADDING } = PNG_UNFILTER_LAYOUT.constants;
-    const regions = PNG_UNFILTER_LAYOUT.layouts.unfilter;
-    const bytes = { scr: SCRATCH_BYTES, raw: raw.length, pad: PAD_LEAD_BYTES + (height + PAD_EXTRA_ROWS) * (rowLen + ROW_PADDING), out: height * rowLen };
-    const layout = unfilterLayout(raw.length, rowLen, height);
-    expectWellFormed(regions, bytes, layout);
-    const { offsets } = layout;
-    const wasm = canaryInstance<KernelMemory & { unfilter(...args: number[]): void }>(PNG_UNFILTER_WASM_BASE64, layout.total);
-    const buffer = wasm.memory.buffer;
-    new Uint8Array(buffer, offsets.raw).set(raw);
+  ])(
+    'the PNG kernel unfilters from memory it did not clear and writes only scr, pad and out (width %i, height %i, %i bytes per pixel)',
+    (width, height, bpp) => {
+      const rowLen = width * bpp;
+      const rnd = mulberry32(width * height);
+      const raw = Uint8Array.from({ length: height * (rowLen + 1) }, (_, i) => (i % (rowLen + 1) === 0 ? Math.floor(rnd() * 5) : Math.floor(rnd() * 256)));
+      const { SCRATCH_BYTES, PAD_LEAD_BYTES, PAD_EXTRA_ROWS, ROW_PADDING } = PNG_UNFILTER_LAYOUT.constants;
+      const regions = PNG_UNFILTER_LAYOUT.layouts.unfilter;
+      const bytes = { scr: SCRATCH_BYTES, raw: raw.length, pad: PAD_LEAD_BYTES + (height + PAD_EXTRA_ROWS) * (rowLen + ROW_PADDING), out: height * rowLen };
+      const layout = unfilterLayout(raw.length, rowLen, height);
+      expectWellFormed(regions, bytes, layout);
+      const { offsets } = layout;
+      const wasm = canaryInstance<KernelMemory & { unfilter(...args: number[]): void }>(PNG_UNFILTER_WASM_BASE64, layout.total);
+      const buffer = wasm.memory.buffer;
+      new Uint8Array(buffer, offsets.raw).set(raw);
 
-    wasm.unfilter(rowLen, height, bpp, offsets.scr, offsets.raw, offsets.pad, offsets.out);
+      wasm.unfilter(rowLen, height, bpp, offsets.scr, offsets.raw, offsets.pad, offsets.out);
 
-    expectWritesInside(buffer, regions, bytes, layout, { raw });
-    expect(new Uint8Array(buffer, offsets.out, height * rowLen)).toEqual(unfilterPngScalar(raw, width, height, bpp as 1 | 2 | 3 | 4));
-  });
+      expectWritesInside(buffer, regions, bytes, layout, { raw });
+      expect(new Uint8Array(buffer, offsets.out, height * rowLen)).toEqual(unfilterPngScalar(raw, width, height, bpp as 1 | 2 | 3 | 4));
+    },
+  );
 
   it.each([
     [9, 7, 1, 4, 3],
     [13, 11, 3, 5, 11],
     [13, 11, 4, 13, 4],
     [40, 30, 2, 17, 23],
-  ])('the resize kernels write only tmp and out in the layout of resize-pil.wat (%i×%i, %i channels, to %i×%i)', (width, height, channels, outWidth, outHeight) => {
-    const rnd = mulberry32(width * outHeight);
-    const src = Uint8Array.from({ length: width * height * channels }, () => Math.floor(rnd() * 256));
-    const layout = resizeLayout(width, height, channels, outWidth, outHeight);
-    const regions = RESIZE_PIL_LAYOUT.layouts.resize;
-    expectWellFormed(regions, layout.bytes, layout);
-    let wasm: ResizeKernelExports | undefined;
-    const out = resizeWasm(src, width, height, channels, outWidth, outHeight, (bytes) => {
-      expect(bytes).toBe(layout.total);
-      return (wasm = canaryInstance<ResizeKernelExports>(RESIZE_PIL_WASM_BASE64, bytes));
-    });
+  ])(
+    'the resize kernels write only tmp and out in the layout of resize-pil.wat (%i×%i, %i channels, to %i×%i)',
+    (width, height, channels, outWidth, outHeight) => {
+      const rnd = mulberry32(width * outHeight);
+      const src = Uint8Array.from({ length: width * height * channels }, () => Math.floor(rnd() * 256));
+      const layout = resizeLayout(width, height, channels, outWidth, outHeight);
+      const regions = RESIZE_PIL_LAYOUT.layouts.resize;
+      expectWellFormed(regions, layout.bytes, layout);
+      let wasm: ResizeKernelExports | undefined;
+      const out = resizeWasm(src, width, height, channels, outWidth, outHeight, (bytes) => {
+        expect(bytes).toBe(layout.total);
+        return (wasm = canaryInstance<ResizeKernelExports>(RESIZE_PIL_WASM_BASE64, bytes));
+      });
 
-    const bytesOf = (a: Int32Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
-    const cx = layout.cx && { cx: bytesOf(layout.cx.kk), cxMins: bytesOf(layout.cx.mins) };
-    expectWritesInside(wasm!.memory.buffer, regions, layout.bytes, layout, { src, ...cx });
-    expect(out).toEqual(resizePilScalar(src, width, height, channels as 1 | 2 | 3 | 4, outWidth, outHeight));
-  });
+      const bytesOf = (a: Int32Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+      const cx = layout.cx && { cx: bytesOf(layout.cx.kk), cxMins: bytesOf(layout.cx.mins) };
+      expectWritesInside(wasm!.memory.buffer, regions, layout.bytes, layout, { src, ...cx });
+      expect(out).toEqual(resizePilScalar(src, width, height, channels as 1 | 2 | 3 | 4, outWidth, outHeight));
+    },
+  );
 });

@@ -29,10 +29,7 @@ export interface MemoryLayout<Name extends string> {
  * Offsets of `regions` laid out in order, each at its alignment after the previous one's bytes and
  * slack. `bytes` gives every region's size; null leaves a region out (it takes no memory).
  */
-export function layOutMemory<Name extends string>(
-  regions: readonly MemoryRegion<Name>[],
-  bytes: Record<Name, number | null>,
-): MemoryLayout<Name> {
+export function layOutMemory<Name extends string>(regions: readonly MemoryRegion<Name>[], bytes: Record<Name, number | null>): MemoryLayout<Name> {
   const offsets = {} as Record<Name, number>;
   let end = 0;
   for (const region of regions) {
