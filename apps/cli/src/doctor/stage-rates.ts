@@ -2,6 +2,8 @@ import {
   EmbeddedImages,
   EmbeddingExtractor,
   OnnxDevice,
+  FLOAT64_GROUP_IMAGES,
+  GRAM_GROUP_IMAGES,
   PadimScorer,
   ResolvedBackbone,
   RuntimeOptions,
@@ -29,11 +31,8 @@ import {
 } from '@padim-fleet/padim-core';
 import { StepRate, backboneRate, measureStep } from '../bench/bench-common';
 
-/**
- * Images per accumulation pass, as accumulateImages groups them for each co-moment path
- * (GRAM_GROUP_IMAGES and FLOAT64_GROUP_IMAGES in train-model.ts): the group size sets the cost per image.
- */
-const GROUP_IMAGES = { float64: 16, gram: 64 } as const;
+/** Images per accumulation pass, as accumulateImages groups them for each co-moment path: the group size sets the cost per image. */
+const GROUP_IMAGES = { float64: FLOAT64_GROUP_IMAGES, gram: GRAM_GROUP_IMAGES } as const;
 
 /** What the stages run with: the same images, backbone, embedding and input size throughout. */
 export interface StageSettings {

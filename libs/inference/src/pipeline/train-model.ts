@@ -24,9 +24,9 @@ export const DEFAULT_HOLDOUT = 0.1;
  * larger group spends less per image on that pass and gives the GEMM a longer inner dimension; it holds
  * the group's embeddings meanwhile (64 × 1.6 MB for resnet18 d=100 at 256×256).
  */
-const GRAM_GROUP_IMAGES = 64;
+export const GRAM_GROUP_IMAGES = 64;
 /** Images per pass of the float64 co-moment kernel (two batches of 8): measured fastest for it at resnet18 d=100. */
-const FLOAT64_GROUP_IMAGES = 16;
+export const FLOAT64_GROUP_IMAGES = 16;
 
 /**
  * How co-moments are accumulated: 'gram', a float32 GEMM per group of images through onnxruntime,
