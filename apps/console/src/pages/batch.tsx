@@ -209,7 +209,9 @@ function ScoringResults({ scoringId }: { scoringId: string }) {
               model {status.category}/{status.version ?? 'current'}
             </span>
             <span>created {formatTime(status.createdAt)}</span>
-            <span>{status.chunks.length} chunks</span>
+            <span>
+              {status.chunks.length} chunk{status.chunks.length === 1 ? '' : 's'}
+            </span>
           </div>
           <ProgressBar done={status.imagesDone} total={status.images} label={`${status.imagesDone} / ${status.images} images`} />
           {status.error ? <ErrorBox message={status.error} /> : null}

@@ -174,7 +174,7 @@ export function BatchTrainingForm({ onSubmitted }: { onSubmitted: () => void }) 
     void submission.run(async () => {
       const answer = await api.trainBatch(parsed.map((line) => requestOf(line.category, line.dataset, settings)));
       onSubmitted();
-      return `Queued ${answer.runs.length} runs: ${answer.runs.map((r) => r.category).join(', ')}`;
+      return `Queued ${answer.runs.length} run${answer.runs.length === 1 ? '' : 's'}: ${answer.runs.map((r) => r.category).join(', ')}`;
     });
   };
 
