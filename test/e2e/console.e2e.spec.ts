@@ -210,6 +210,16 @@ describeWithShared('web console end to end in headless Chromium', () => {
           const thresholdRow = await page.$$eval('#comparison tr', (rows) => rows.map((r) => (r as HTMLElement).innerText).find((t) => t.startsWith('image threshold')));
           expect(thresholdRow).toBeDefined();
           await screenshot('models');
+
+          // Roll back to the older version, then delete the newer one (no longer current).
+          const older = detail.versions.find((v) => v.version !== detail.current)!.version;
+          await page.click(`.versions-table tr[data-version="${older}"] button.small-button:not(.danger)`);
+          await page.waitForSelector(`.versions-table tr[data-version="${older}"] .badge`);
+          expect(((await client.request('GET', '/v1/models/screw')).body as { current: string }).current).toBe(older);
+          page.once('dialog', (dialog) => void dialog.accept());
+          await page.click(`.versions-table tr[data-version="${detail.current}"] button.danger`);
+          await page.waitForFunction(() => document.querySelectorAll('.versions-table tbody tr').length === 1);
+          expect(((await client.request('GET', '/v1/models/screw')).body as { versions: unknown[] }).versions).toHaveLength(1);
         }, 60_000);
 
         it('scores uploaded images and shows each original, heatmap overlay and mask', async () => {
@@ -278,6 +288,15 @@ describeWithShared('web console end to end in headless Chromium', () => {
           await imagesLoaded('.results-table img.thumb', files.length);
           await screenshot('batch-results');
         }, 240_000);
+
+        it('asks for the key again when the API refuses the one it holds', async () => {
+          allowed.push(/status of 401 \(Unauthorized\) \(http:\/\/[^)]*\/v1\/trainings\?limit=\d+\)$/);
+          await page.evaluate(() => sessionStorage.setItem('padim-console.api-key', 'revoked-key-0123456789-0123456789-abc'));
+          await page.goto(`${baseUrl}/console/runs`);
+          await page.waitForSelector('.key-prompt .error-box');
+          expect(await textOf('.key-prompt .error-box')).toBe('The API refused the key: invalid API key');
+          expect(await page.evaluate(() => sessionStorage.length)).toBe(0);
+        }, 60_000);
 
         it('logged no console errors but the ones provoked on purpose', () => {
           expect(consoleErrors.filter((e) => !allowed.some((a) => a.test(e)))).toEqual([]);

@@ -308,15 +308,17 @@ function ScoringResults({ scoringId }: { scoringId: string }) {
   );
 }
 
-/** Bars of the summary's histogram of normalised scores; the threshold sits at 0.5. */
+/** Bars of the summary's histogram of normalised scores, with the bin edges below; the threshold sits at 0.5. */
 function Histogram({ bins }: { bins: HistogramBin[] }) {
   const width = 420;
   const height = 160;
   const bottom = 20;
+  const margin = 12;
   const most = Math.max(1, ...bins.map((b) => b.count));
   const barWidth = width / Math.max(1, bins.length);
+  const edges = [...bins.map((b) => b.from), bins.length > 0 ? bins[bins.length - 1].to : 1];
   return (
-    <svg class="histogram" id="score-histogram" viewBox={`0 0 ${width} ${height + bottom}`} role="img" aria-label="histogram of normalised scores">
+    <svg class="histogram" id="score-histogram" viewBox={`${-margin} 0 ${width + 2 * margin} ${height + bottom}`} role="img" aria-label="histogram of normalised scores">
       {bins.map((bin, i) => {
         const h = (bin.count / most) * (height - 16);
         return (
@@ -327,12 +329,14 @@ function Histogram({ bins }: { bins: HistogramBin[] }) {
                 {bin.count}
               </text>
             ) : null}
-            <text x={i * barWidth + barWidth / 2} y={height + 14} text-anchor="middle" class="axis">
-              {bin.from.toFixed(1)}
-            </text>
           </g>
         );
       })}
+      {edges.map((edge, i) => (
+        <text key={i} x={i * barWidth} y={height + 14} text-anchor="middle" class="axis">
+          {edge.toFixed(1)}
+        </text>
+      ))}
       <line x1={width / 2} x2={width / 2} y1={0} y2={height} class="threshold-line" />
     </svg>
   );

@@ -253,7 +253,7 @@ function RunDetails({ status, rates }: { status: TrainingStatus; rates: Record<s
             <td>
               <Badge value={status.reduce.state} />
             </td>
-            <td>{status.reduce.stage ? `${status.reduce.stage} ${status.reduce.total ? `${status.reduce.done ?? 0}/${status.reduce.total}` : ''}` : ''}</td>
+            <td>{status.reduce.state === 'active' && status.reduce.stage ? `${status.reduce.stage} ${status.reduce.total ? `${status.reduce.done ?? 0}/${status.reduce.total}` : ''}` : ''}</td>
             <td />
             <td class="num">{status.reduce.attemptsMade}</td>
             <td class="cell-error">{status.reduce.error ?? ''}</td>
