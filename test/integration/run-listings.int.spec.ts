@@ -90,6 +90,35 @@ describe('run listings and progress read from Redis in a few commands', () => {
     }
   });
 
+  it('GET /v1/scorings reads the newest `limit` scorings only, and skips scorings whose jobs are gone', async () => {
+    const scorings = new ScoringRuns(redis, `${prefix}-list`, { attempts: 1, backoffMs: 1000 });
+    try {
+      const ids = Array.from({ length: 12 }, () => randomUUID());
+      for (const [i, scoringId] of ids.entries()) {
+        await scorings.submit({
+          scoringId,
+          category: 'line',
+          version: null,
+          input: 's3://bucket/prefix/',
+          chunkSize: 2,
+          createdAt: new Date(Date.UTC(2026, 0, 1, 0, 0, i)).toISOString(),
+        });
+      }
+      const newest = ids.slice(-3).reverse();
+
+      let listed: { scoringId: string; state: string }[] = [];
+      const cost = await commandsOf(server, async () => (listed = await scorings.list(3)));
+      expect(listed.map((s) => [s.scoringId, s.state])).toEqual(newest.map((id) => [id, 'preparing']));
+      expect(cost.total).toBeLessThan(40);
+
+      // BullMQ's retention removed the newest scoring's job: the listing goes on to the next ones.
+      await redis.del(`${prefix}-list:${QueueName.Score}:${newest[0]}`);
+      expect((await scorings.list(3)).map((s) => s.scoringId)).toEqual([...newest.slice(1), ids[8]]);
+    } finally {
+      await scorings.close();
+    }
+  });
+
   it('GET /v1/scorings/:id reads the progress of every chunk at once', async () => {
     const scorings = new ScoringRuns(redis, prefix, { attempts: 1, backoffMs: 1000 });
     const blocking = createRedis(server.url, 'test-worker');

@@ -6,6 +6,7 @@ import { API_KEY_RULE, type FleetConfig } from '@padim-fleet/contracts';
 import { json, type NextFunction, type Request, type Response } from 'express';
 import { ApiModule } from './api.module';
 import { bearerProblem } from './common/api-key.guard';
+import { CONSOLE_DIST, consoleFiles } from './common/console-files';
 import { RedactingLogger } from './common/redacting-logger';
 
 export interface ApiAppOptions {
@@ -38,6 +39,7 @@ export async function createApiApp(config: FleetConfig, opts: ApiAppOptions = {}
     if (problem) res.status(401).json({ statusCode: 401, message: problem });
     else next();
   });
+  app.use('/console', consoleFiles(CONSOLE_DIST));
   const document = SwaggerModule.createDocument(
     app,
     new DocumentBuilder()

@@ -10,3 +10,4 @@ export * from './names';
 export * from './redact-credentials';
 export * from './runs/training-plan';
 export * from './validation';
+export * from './api/models.dto';

@@ -87,6 +87,10 @@ export async function readScoringPlan(store: BlobStore, scoringId: string): Prom
  * `failures:<chunk>` the failed attempts and `error:<chunk>` the last error of that chunk.
  */
 export const scoringProgressKey = (queuePrefix: string, scoringId: string) => `${queuePrefix}:scoring-progress:${scoringId}`;
+/** Sorted set of batch scoring ids scored by creation time (ms): GET /v1/scorings reads its newest entries only. */
+export const scoringIndexKey = (queuePrefix: string) => `${queuePrefix}:scorings-by-time`;
+/** The index keeps the newest this many scorings (a listing shows at most 1000). */
+export const SCORING_INDEX_MAX = 10_000;
 /** An online result nobody read (its request timed out) is removed from Redis after this long. */
 const ONLINE_RESULT_TTL_SECONDS = 60;
 /** As long as BullMQ keeps a failed job: the progress outlives no job it describes by much. */
@@ -144,8 +148,39 @@ export class ScoringRuns {
     }
   }
 
+  /** Indexes the scoring, then queues its PrepareScoring job; when that fails the index entry goes too. */
   async submit(data: PrepareScoringJob): Promise<void> {
-    await this.queue.add(JobName.PrepareScoring, data, { ...jobOptions(this.retry), jobId: prepareScoring.jobId(data) });
+    const index = scoringIndexKey(this.queuePrefix);
+    await this.redis
+      .multi()
+      .zadd(index, Date.parse(data.createdAt), data.scoringId)
+      .zremrangebyrank(index, 0, -SCORING_INDEX_MAX - 1)
+      .exec();
+    try {
+      await this.queue.add(JobName.PrepareScoring, data, { ...jobOptions(this.retry), jobId: prepareScoring.jobId(data) });
+    } catch (error) {
+      await this.redis.zrem(index, data.scoringId).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /**
+   * The most recent batch scorings, newest first, each with its status: the newest `limit` entries of the
+   * index. Entries whose jobs are gone (removed by BullMQ's retention) are dropped from the index as they are met.
+   */
+  async list(limit: number): Promise<ScoringStatus[]> {
+    const index = scoringIndexKey(this.queuePrefix);
+    const recent: ScoringStatus[] = [];
+    for (let offset = 0; recent.length < limit;) {
+      const ids = await this.redis.zrevrange(index, offset, offset + limit - recent.length - 1);
+      if (ids.length === 0) break;
+      const statuses = await Promise.all(ids.map((id) => this.status(id)));
+      const gone = ids.filter((_, i) => !statuses[i]);
+      if (gone.length > 0) await this.redis.zrem(index, ...gone);
+      recent.push(...statuses.filter((s): s is ScoringStatus => s !== null));
+      offset += ids.length - gone.length;
+    }
+    return recent;
   }
 
   /** Called by the prepare job once the plan is written: one ScoreChunk per chunk under an AssembleScoring parent. */

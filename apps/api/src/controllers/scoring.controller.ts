@@ -5,6 +5,7 @@ import { Readable } from 'node:stream';
 import { z } from 'zod';
 import { ScoringRequest, categoryName, onlineScoreQuery, runId, scoringRequest } from '@padim-fleet/contracts';
 import { Idempotent } from '../common/idempotency.interceptor';
+import { ListQuery, listQuery } from '../common/list-query';
 import { openApiSchema } from '../common/json-schema';
 import { RedisReadyGuard } from '../common/redis-ready.guard';
 import { ZodValidationPipe } from '../common/zod-validation.pipe';
@@ -67,6 +68,12 @@ export class ScoringController {
   @ApiConsumes('multipart/form-data')
   submitUpload(@Req() req: Request) {
     return this.service.submitUpload(req);
+  }
+
+  @Get('v1/scorings')
+  @ApiOperation({ summary: 'The most recent batch scorings with their state and progress, newest first (?limit=, default 50, at most 1000)' })
+  list(@Query(new ZodValidationPipe(listQuery, 'query')) query: ListQuery) {
+    return this.service.list(query.limit);
   }
 
   @Get('v1/scorings/:id')

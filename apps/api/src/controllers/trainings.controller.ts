@@ -1,7 +1,6 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query, Req, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiConsumes, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Request } from 'express';
-import { z } from 'zod';
 import {
   TrainingBatchRequest,
   TrainingRequest,
@@ -12,12 +11,11 @@ import {
   trainingUploadRequest,
 } from '@padim-fleet/contracts';
 import { Idempotent } from '../common/idempotency.interceptor';
+import { ListQuery, listQuery } from '../common/list-query';
 import { openApiSchema } from '../common/json-schema';
 import { RedisReadyGuard } from '../common/redis-ready.guard';
 import { ZodValidationPipe } from '../common/zod-validation.pipe';
 import { TrainingsService } from '../services/trainings.service';
-
-const listQuery = z.object({ limit: z.coerce.number().int().min(1).max(1000).default(50) }).strict();
 
 @ApiTags('trainings')
 @ApiBearerAuth()
@@ -59,7 +57,7 @@ export class TrainingsController {
 
   @Get()
   @ApiOperation({ summary: 'The most recent runs, newest first (?limit=, default 50, at most 1000)' })
-  list(@Query(new ZodValidationPipe(listQuery, 'query')) query: z.infer<typeof listQuery>) {
+  list(@Query(new ZodValidationPipe(listQuery, 'query')) query: ListQuery) {
     return this.service.list(query.limit);
   }
 

@@ -13,21 +13,7 @@ import { BlobStore, ModelNotFoundError, ModelRegistry, REPORT_FOLDER, uploadPref
 import { receiveArchiveUpload } from '../common/archive-upload';
 import { BLOB_STORE, FLEET_CONFIG } from '../common/tokens';
 import { ZodValidationPipe } from '../common/zod-validation.pipe';
-
-export interface ModelVersionSummary {
-  version: string;
-  current: boolean;
-  createdAt: string;
-  backbone: string;
-  d: number;
-  embedding: string;
-  input: { size: number; crop: number | null };
-  imageCount: number;
-  thresholds: ModelManifest['thresholds'];
-  metrics?: Record<string, number | null>;
-  baseVersion: string | null;
-  runId: string | null;
-}
+import type { ModelCategoryDetail, ModelCategorySummary, ModelVersionSummary } from '@padim-fleet/contracts';
 
 @Injectable()
 export class ModelsService {
@@ -37,7 +23,7 @@ export class ModelsService {
     @Inject(BLOB_STORE) private readonly store: BlobStore,
   ) {}
 
-  async list(): Promise<{ category: string; current: string | null; versions: number }[]> {
+  async list(): Promise<ModelCategorySummary[]> {
     const categories = await this.registry.listCategories();
     return Promise.all(
       categories.map(async (category) => ({
@@ -48,7 +34,7 @@ export class ModelsService {
     );
   }
 
-  async get(category: string): Promise<{ category: string; current: string | null; versions: ModelVersionSummary[] }> {
+  async get(category: string): Promise<ModelCategoryDetail> {
     validateCategory(category);
     const versions = await this.registry.listVersions(category);
     if (versions.length === 0) throw new NotFoundException(`no models for category ${category}`);
@@ -131,6 +117,12 @@ function summarize(m: ModelManifest, version: string, current: string | null): M
     embedding: m.embedding.kind,
     input: m.input,
     imageCount: m.training.imageCount,
+    training: {
+      imageCount: m.training.imageCount,
+      heldOutCount: m.training.heldOutCount,
+      skippedCount: m.training.skipped.length,
+      seconds: m.training.seconds,
+    },
     thresholds: m.thresholds,
     metrics: m.metrics,
     baseVersion: m.lineage?.baseVersion ?? null,

@@ -174,6 +174,10 @@ export class ScoringService {
     }
   }
 
+  list(limit: number): Promise<ScoringStatus[]> {
+    return this.runs.list(limit);
+  }
+
   async status(scoringId: string): Promise<ScoringStatus> {
     const status = await this.runs.status(scoringId);
     if (!status) throw new NotFoundException(`scoring ${scoringId} not found`);

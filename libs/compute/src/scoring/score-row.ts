@@ -1,6 +1,6 @@
-import type { ScoreRow } from '@padim-fleet/contracts';
+import type { HistogramBin, ScoreRow, ScoringSummary } from '@padim-fleet/contracts';
 
-export type { ScoreRow };
+export type { HistogramBin, ScoreRow, ScoringSummary };
 
 export const RESULT_COLUMNS = ['file', 'score', 'normalizedScore', 'label', 'threshold', 'maxX', 'maxY', 'heatmap', 'mask', 'error'] as const;
 
@@ -19,27 +19,6 @@ export function toResultsCsv(rows: ScoreRow[]): string {
 /** One JSON object per line (JSON escapes line breaks inside strings, so a line is always one row). */
 export function toResultsJsonl(rows: ScoreRow[]): string {
   return rows.map((row) => JSON.stringify(Object.fromEntries(RESULT_COLUMNS.map((k) => [k, row[k]]))) + '\n').join('');
-}
-
-export interface HistogramBin {
-  from: number;
-  to: number;
-  count: number;
-}
-
-export interface ScoringSummary {
-  images: number;
-  scored: number;
-  failed: number;
-  anomalous: number;
-  normal: number;
-  threshold: number;
-  /** 10 bins of normalizedScore over [0, 1]; the last bin includes 1. */
-  histogram: HistogramBin[];
-  /** Every anomalous row, highest score first. */
-  anomalies: { file: string; score: number; normalizedScore: number }[];
-  errors: { file: string; error: string }[];
-  model: { category: string; version?: string };
 }
 
 const HISTOGRAM_BINS = 10;

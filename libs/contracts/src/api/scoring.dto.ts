@@ -69,6 +69,28 @@ export interface OnlineScoreResponse {
   results: OnlineScoreResult[];
 }
 
+export interface HistogramBin {
+  from: number;
+  to: number;
+  count: number;
+}
+
+/** summary.json of a batch scoring (and of `padim score`). */
+export interface ScoringSummary {
+  images: number;
+  scored: number;
+  failed: number;
+  anomalous: number;
+  normal: number;
+  threshold: number;
+  /** 10 bins of normalizedScore over [0, 1]; the last bin includes 1. */
+  histogram: HistogramBin[];
+  /** Every anomalous row, highest score first. */
+  anomalies: { file: string; score: number; normalizedScore: number }[];
+  errors: { file: string; error: string }[];
+  model: { category: string; version?: string };
+}
+
 export interface ScoringStatus {
   scoringId: string;
   category: string;
