@@ -6,6 +6,7 @@ import {
   accumulateGroupByGram,
   createGaussianAccumulator,
   createResidentGaussianAccumulator,
+  splitHoldout,
   COVARIANCE_REGULARIZATION,
 } from '@padim-fleet/padim-core';
 import type { ModelTensors } from '../model-io/model-folder';
@@ -15,6 +16,9 @@ import { EmbeddingExtractor, EmbeddingRequest, resolveEmbedding, runtimeThreads 
 import { EmbeddedImages, ManifestBaseInput, ThresholdOptions, manifestWithThresholds, modelManifestBase } from './fit-model';
 import { ImageBatch, InputOptions, imageBatches } from './image-batches';
 import { ProgressListener } from './progress';
+
+// Held out here and when a run is planned (libs/fleet, without the inference stack) alike.
+export { splitHoldout } from '@padim-fleet/padim-core';
 
 export const DEFAULT_IMAGE_SIZE = 256;
 export const DEFAULT_BATCH_SIZE = 8;
@@ -34,8 +38,6 @@ export const FLOAT64_GROUP_IMAGES = 16;
  * reference). Both give the same accumulator format.
  */
 export type ComomentPath = 'gram' | 'float64';
-/** Below this many images nothing is held out and the thresholds come from the training images. */
-const MIN_IMAGES_FOR_HOLDOUT = 10;
 
 export interface AccumulateResult {
   accumulator: GaussianAccumulator;
@@ -156,16 +158,6 @@ function extractorBatches<T extends { file: string }>(extractor: EmbeddingExtrac
     pixelLimit: opts.pixelLimit,
     read: opts.read,
   });
-}
-
-/** Every k-th file (deterministic, spread over the sorted list) is held out. */
-export function splitHoldout(files: string[], fraction: number): { fit: string[]; heldOut: string[] } {
-  if (!(fraction >= 0 && fraction < 1)) throw new Error(`holdout must be in [0, 1), got ${fraction}`);
-  const count = files.length >= MIN_IMAGES_FOR_HOLDOUT ? Math.max(2, Math.round(files.length * fraction)) : 0;
-  if (fraction === 0 || count === 0) return { fit: files, heldOut: [] };
-  const step = files.length / count;
-  const held = new Set(Array.from({ length: count }, (_, i) => Math.floor(i * step + step / 2)));
-  return { fit: files.filter((_, i) => !held.has(i)), heldOut: files.filter((_, i) => held.has(i)) };
 }
 
 export async function trainModel(opts: TrainOptions): Promise<TrainedModel> {
