@@ -2,10 +2,12 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { buffer } from 'node:stream/consumers';
 import { Job, UnrecoverableError } from 'bullmq';
+import * as tar from 'tar-stream';
 import { PrepareScoringJob, ScoringPlan, loadFleetConfig } from '@padim-fleet/contracts';
 import { publishModel } from '@padim-fleet/fleet';
-import { LocalBlobStore, ModelRegistry, scoringPlanKey } from '@padim-fleet/storage';
+import { LocalBlobStore, ModelRegistry, scoringInputPrefix, scoringPlanKey, scoringUploadPrefix } from '@padim-fleet/storage';
 import { tinyModel } from '../../../../test/support/tiny-model';
 import { fakeScorer } from '../../../../libs/compute/src/testing/fake-scorer';
 import type { JobContext } from './job-context';
@@ -60,6 +62,16 @@ describe('prepareScoringHandler', () => {
     expect(plan.chunks.map((chunk) => chunk.map((item) => item.file))).toEqual([['a.png'], ['b.png', 'c.png'], ['d/e.png', 'f.png']]);
     expect(plan.chunks[2][0].key).toBe('batches/screw/d/e.png');
     expect(flows).toEqual([plan]);
+  });
+
+  it("unpacks an uploaded archive into the scoring's input prefix and plans its entries", async () => {
+    const pack = tar.pack();
+    for (const name of ['x.png', 'y.png', 'z.png']) pack.entry({ name }, 'png');
+    pack.finalize();
+    const upload = `${scoringUploadPrefix(SCORING)}000-batch.tar`;
+    await store.put(upload, await buffer(pack));
+    expect(await prepareScoringHandler(job({ input: `store:${upload}`, chunkSize: 3 }), ctx)).toEqual({ version: 'v1', images: 3, chunks: 1 });
+    expect(flows[0].chunks).toEqual([['x.png', 'y.png', 'z.png'].map((file) => ({ file, key: `${scoringInputPrefix(SCORING)}${file}` }))]);
   });
 
   it('refuses an empty input without retries, naming it, and queues nothing', async () => {
