@@ -3,11 +3,14 @@ import { BadRequestException, HttpException, INestApplication, LogLevel, Payload
 import { NestFactory } from '@nestjs/core';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { API_KEY_RULE, type FleetConfig } from '@padim-fleet/contracts';
+import { ApiMetrics } from '@padim-fleet/fleet';
 import { json, type NextFunction, type Request, type Response } from 'express';
 import { ApiModule } from './api.module';
 import { bearerProblem } from './common/api-key.guard';
 import { CONSOLE_DIST, consoleFiles } from './common/console-files';
+import { httpMetrics } from './common/http-metrics';
 import { RedactingLogger } from './common/redacting-logger';
+import { ONLINE_SCORING_PATH } from './controllers/scoring.controller';
 
 export interface ApiAppOptions {
   logger?: LogLevel[] | false;
@@ -27,6 +30,16 @@ export async function createApiApp(config: FleetConfig, opts: ApiAppOptions = {}
   if (config.API_KEYS.length === 0) throw new Error(`API_KEYS is empty: set at least one API key (comma separated; ${API_KEY_RULE})`);
   const logger = opts.logger === false ? false : new RedactingLogger(config, opts.logger ?? ['log', 'warn', 'error']);
   const app = await NestFactory.create(ApiModule.forConfig(config), { logger, bodyParser: false });
+  // First, so that every answer is counted, those of the middleware below included.
+  app.use(
+    httpMetrics(app.get(ApiMetrics), {
+      staticRoutes: [
+        ['/docs', DOCUMENTATION_PATH],
+        ['/console', /^\/console(?:\/|$)/i],
+      ],
+      onlineScoringRoute: `/${ONLINE_SCORING_PATH}`,
+    }),
+  );
   const readJson = json({ limit: MAX_JSON_BODY_BYTES });
   app.use((req: Request, res: Response, next: NextFunction) =>
     readJson(req, res, (error?: unknown) => next(error === undefined ? undefined : bodyReadingError(error))),

@@ -1,8 +1,9 @@
 import { DynamicModule, Inject, Injectable, Logger, Module, OnApplicationShutdown } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import type { Redis } from 'ioredis';
-import { FleetConfig, s3Connection } from '@padim-fleet/contracts';
-import { RedisRegistryLock, ScoringRuns, TrainingRuns, createRequestRedis } from '@padim-fleet/fleet';
+import { Queue } from 'bullmq';
+import { FleetConfig, QueueName, s3Connection } from '@padim-fleet/contracts';
+import { ApiMetrics, RedisRegistryLock, ScoringRuns, TrainingRuns, createRequestRedis } from '@padim-fleet/fleet';
 import { BlobStore, ModelRegistry, openBlobStore } from '@padim-fleet/storage';
 import { ApiKeyGuard } from './common/api-key.guard';
 import { IdempotencyInterceptor } from './common/idempotency.interceptor';
@@ -10,6 +11,7 @@ import { RedisReadyGuard } from './common/redis-ready.guard';
 import { DomainErrorsFilter } from './common/domain-errors.filter';
 import { BLOB_STORE, FLEET_CONFIG, REDIS } from './common/tokens';
 import { HealthController } from './controllers/health.controller';
+import { MetricsController } from './controllers/metrics.controller';
 import { ModelsController } from './controllers/models.controller';
 import { ScoringController } from './controllers/scoring.controller';
 import { TrainingsController } from './controllers/trainings.controller';
@@ -27,12 +29,13 @@ class ConnectionsCloser implements OnApplicationShutdown {
     @Inject(BLOB_STORE) private readonly store: BlobStore,
     private readonly runs: TrainingRuns,
     private readonly scorings: ScoringRuns,
+    private readonly metrics: ApiMetrics,
   ) {}
 
   async onApplicationShutdown(): Promise<void> {
     // With Redis down, closing the queues would wait for a connection that is not coming.
     if (this.redis.status !== 'ready') this.redis.disconnect();
-    await Promise.all([this.runs.close(), this.scorings.close()]);
+    await Promise.all([this.runs.close(), this.scorings.close(), this.metrics.close()]);
     await this.redis.quit().catch(() => this.redis.disconnect());
     await this.store.close?.();
   }
@@ -43,7 +46,7 @@ export class ApiModule {
   static forConfig(config: FleetConfig): DynamicModule {
     return {
       module: ApiModule,
-      controllers: [HealthController, TrainingsController, ModelsController, ScoringController],
+      controllers: [HealthController, TrainingsController, ModelsController, ScoringController, MetricsController],
       providers: [
         { provide: FLEET_CONFIG, useValue: config },
         { provide: BLOB_STORE, useFactory: () => openBlobStore(config.PADIM_STORE, s3Connection(config), (message) => new Logger('api').warn(message)) },
@@ -62,6 +65,13 @@ export class ApiModule {
         {
           provide: ScoringRuns,
           useFactory: (redis: Redis) => new ScoringRuns(redis, config.PADIM_QUEUE_PREFIX, { attempts: config.JOB_ATTEMPTS, backoffMs: config.JOB_BACKOFF_MS }),
+          inject: [REDIS],
+        },
+        {
+          provide: ApiMetrics,
+          // The queue depths are read through Queues of their own on the request connection: a scrape fails fast while Redis is out.
+          useFactory: (redis: Redis) =>
+            new ApiMetrics(Object.values(QueueName).map((name) => new Queue(name, { connection: redis, prefix: config.PADIM_QUEUE_PREFIX }))),
           inject: [REDIS],
         },
         TrainingsService,

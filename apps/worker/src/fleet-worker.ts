@@ -19,6 +19,7 @@ import {
   RedisRegistryLock,
   ScoringRuns,
   TrainingRuns,
+  WorkerMetrics,
   checkEvictionPolicy,
   cleanUpWithRetries,
   createRedis,
@@ -47,6 +48,8 @@ import { sweepOnlineResultsHandler } from './jobs/sweep-online-results.handler';
 import { ScorerCacheRepository } from './repositories/scorer-cache.repository';
 import { JobContext, runtimeOf } from './jobs/job-context';
 import { FeatureExtractorRepository } from './repositories/feature-extractor.repository';
+import { JobEnd, countRunEnd } from './job-metrics';
+import { MetricsServer, startMetricsServer } from './metrics-server';
 
 type Handler = (job: Job, ctx: JobContext) => Promise<unknown>;
 
@@ -71,6 +74,9 @@ const ROLE_QUEUES: Record<WorkerRole, QueueName> = { extract: QueueName.Extract,
 export interface FleetWorker {
   readonly roles: WorkerRole[];
   readonly workers: Worker[];
+  readonly metrics: WorkerMetrics;
+  /** The /metrics and /healthz server's address, when WORKER_METRICS_PORT is set. */
+  readonly metricsUrl: string | null;
   /** Finishes the current jobs (up to `graceMs`), then releases them to other workers and disconnects. */
   close(graceMs?: number): Promise<void>;
 }
@@ -98,32 +104,50 @@ export async function startFleetWorker(config: FleetConfig, opts: FleetWorkerOpt
   const retry = { attempts: config.JOB_ATTEMPTS, backoffMs: config.JOB_BACKOFF_MS };
   const scoringRuns = new ScoringRuns(redis, config.PADIM_QUEUE_PREFIX, retry);
   const trainingRuns = new TrainingRuns(redis, config.PADIM_QUEUE_PREFIX, store, retry);
+  const metrics = new WorkerMetrics();
   const ctx: JobContext = {
     config,
     store,
     registry,
     redis,
     extractors: new FeatureExtractorRepository(runtime, config.PADIM_CACHE_DIR),
-    scorers: new ScorerCacheRepository(registry, runtime, config.SCORE_CACHE_MB * 1024 ** 2, config.PADIM_CACHE_DIR),
+    scorers: new ScorerCacheRepository(registry, runtime, config.SCORE_CACHE_MB * 1024 ** 2, config.PADIM_CACHE_DIR, (hit) => metrics.modelCacheLookup(hit)),
     scoringRuns,
     trainingRuns,
     scratchDir,
+    metrics,
   };
+  metrics.watchModelCache(() => ctx.scorers.loadedBytes);
+  const countEnd = (job: Job, end: JobEnd) =>
+    countRunEnd(metrics, redis, config.PADIM_QUEUE_PREFIX, job, end).catch((e: Error) =>
+      log(`worker: counting the end of ${job.id}'s run failed: ${e.message}`),
+    );
   const concurrency: Record<WorkerRole, number> = { extract: config.EXTRACT_CONCURRENCY, reduce: config.REDUCE_CONCURRENCY, score: config.SCORE_CONCURRENCY };
   const roles = config.WORKER_ROLES;
   const workers = roles.map((role) => {
+    const queue = ROLE_QUEUES[role];
+    metrics.jobsInFlight.set({ queue }, 0);
     const worker = new Worker(
-      ROLE_QUEUES[role],
+      queue,
       async (job: Job) => {
         const handler = HANDLERS[job.name as JobName];
-        if (!handler) throw new UnrecoverableError(`no handler for job ${job.name} on queue ${ROLE_QUEUES[role]}`);
+        if (!handler) throw new UnrecoverableError(`no handler for job ${job.name} on queue ${queue}`);
+        const endTimer = metrics.jobSeconds.startTimer({ queue, job: job.name });
+        metrics.jobsInFlight.inc({ queue });
         try {
-          return await handler(job, ctx);
+          const result = await handler(job, ctx);
+          endTimer({ outcome: 'completed' });
+          await countEnd(job, { completed: true, result });
+          return result;
         } catch (error) {
+          endTimer({ outcome: 'failed' });
           // A last failure fails the run: clean up before BullMQ records it, so no reader sees a failed run with leftovers.
           const final = error instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
           if (final) await cleanUpFailedRun(ctx, job).catch((e: Error) => log(`${role}: cleaning up after ${job.id} failed: ${e.message}`));
+          await countEnd(job, { completed: false, final, error: error instanceof Error ? error : null });
           throw error;
+        } finally {
+          metrics.jobsInFlight.dec({ queue });
         }
       },
       {
@@ -140,12 +164,26 @@ export async function startFleetWorker(config: FleetConfig, opts: FleetWorkerOpt
       log(`${role}: job ${job.id} failed (attempt ${job.attemptsMade}): ${error.message}`);
       // A job that stalled more than MAX_STALLED_COUNT times is failed by the next worker to take it without
       // running the processor above, so its run is cleaned up here.
-      if (job.deferredFailure) void cleanUpFailedRun(ctx, job).catch((e: Error) => log(`${role}: cleaning up after ${job.id} failed: ${e.message}`));
+      if (job.deferredFailure) {
+        void cleanUpFailedRun(ctx, job).catch((e: Error) => log(`${role}: cleaning up after ${job.id} failed: ${e.message}`));
+        void countEnd(job, { completed: false, final: true, error });
+      }
     });
     worker.on('completed', (job) => log(`${role}: job ${job.id} completed`));
     worker.on('error', (error) => log(`${role}: ${error.message}`));
     return worker;
   });
+  // Up before the backbones preload, so that /healthz answers while they do.
+  let metricsServer: MetricsServer | null = null;
+  if (config.WORKER_METRICS_PORT !== undefined) {
+    metricsServer = await startMetricsServer({
+      host: config.WORKER_METRICS_HOST,
+      port: config.WORKER_METRICS_PORT,
+      metrics,
+      problem: () => healthProblem(redis, workers),
+    });
+    log(`worker: metrics on ${metricsServer.url}/metrics, health on ${metricsServer.url}/healthz`);
+  }
   if (roles.includes('score')) {
     // Every score worker upserts the same scheduler, so the pool sweeps once per period whatever its size.
     await scoringRuns.queue.upsertJobScheduler(
@@ -178,6 +216,8 @@ export async function startFleetWorker(config: FleetConfig, opts: FleetWorkerOpt
   return {
     roles,
     workers,
+    metrics,
+    metricsUrl: metricsServer?.url ?? null,
     async close(graceMs = 60_000) {
       const graceful = Promise.all(workers.map((w) => w.close()));
       const timedOut = await Promise.race([graceful.then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), graceMs).unref())]);
@@ -189,8 +229,16 @@ export async function startFleetWorker(config: FleetConfig, opts: FleetWorkerOpt
       await reduceQueue?.close();
       await redis.quit().catch(() => redis.disconnect());
       await store.close?.();
+      await metricsServer?.close();
     },
   };
+}
+
+/** Why the worker is not healthy (its Redis connection down, or one of its BullMQ workers stopped), or null. */
+function healthProblem(redis: Redis, workers: Worker[]): string | null {
+  if (redis.status !== 'ready') return `redis connection ${redis.status}`;
+  const stopped = workers.filter((w) => !w.isRunning()).map((w) => w.name);
+  return stopped.length > 0 ? `workers not running: ${stopped.join(', ')}` : null;
 }
 
 /**

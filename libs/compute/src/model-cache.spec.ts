@@ -24,6 +24,21 @@ describe('ModelCache', () => {
     expect(cache.loads).toBe(1);
   });
 
+  it('tells each lookup as a hit or a miss: a miss loads, a request joining a load or served from memory is a hit', async () => {
+    const { loader } = fakeLoader({ a: 40, b: 40, c: 40 });
+    const lookups: boolean[] = [];
+    const cache = new ModelCache(100, loader, (hit) => lookups.push(hit));
+    const joined = await Promise.all([cache.acquire('a'), cache.acquire('a')]);
+    joined.forEach((l) => l.done());
+    (await cache.acquire('a')).done();
+    (await cache.acquire('b')).done();
+    (await cache.acquire('c')).done(); // evicts a
+    await flush();
+    (await cache.acquire('a')).done();
+    expect(lookups).toEqual([false, true, true, false, false, false]);
+    expect(lookups.filter((hit) => !hit).length).toBe(cache.loads);
+  });
+
   it('evicts the least recently used idle model when the budget is exceeded', async () => {
     const { loader, released } = fakeLoader({ a: 40, b: 40, c: 40 });
     const cache = new ModelCache(100, loader);

@@ -31,13 +31,16 @@ export class ModelCache<T> {
   private clock = 0;
   loads = 0;
 
+  /** `onLookup` hears of every acquire: a hit when the model was loaded or loading, a miss when it is loaded now (metrics). */
   constructor(
     private readonly budgetBytes: number,
     private readonly load: (key: string) => Promise<CachedModel<T>>,
+    private readonly onLookup: (hit: boolean) => void = () => undefined,
   ) {}
 
   async acquire(key: string): Promise<ModelLease<T>> {
     let entry = this.entries.get(key);
+    this.onLookup(entry !== undefined);
     if (!entry) {
       this.loads++;
       const created: Entry<T> = { key, loading: this.load(key), users: 0, lastUsed: 0 };

@@ -36,6 +36,18 @@ describe('loadFleetConfig', () => {
     const paths = (error as ContractError).issues.map((i) => i.path);
     expect(paths).toEqual(expect.arrayContaining(['REDIS_URL', 'WORKER_ROLES.1', 'API_KEYS.0', 'EXTRACT_CONCURRENCY']));
   });
+
+  it("reads the worker's metrics server settings: none by default, a port (0 picks one) and a bind address", () => {
+    const defaults = loadFleetConfig({});
+    expect([defaults.WORKER_METRICS_PORT, defaults.WORKER_METRICS_HOST]).toEqual([undefined, '127.0.0.1']);
+    expect(loadFleetConfig({ WORKER_METRICS_PORT: '9464', WORKER_METRICS_HOST: '0.0.0.0' })).toMatchObject({
+      WORKER_METRICS_PORT: 9464,
+      WORKER_METRICS_HOST: '0.0.0.0',
+    });
+    expect(loadFleetConfig({ WORKER_METRICS_PORT: '0' }).WORKER_METRICS_PORT).toBe(0);
+    expect(() => loadFleetConfig({ WORKER_METRICS_PORT: '70000' })).toThrow(/WORKER_METRICS_PORT/);
+    expect(() => loadFleetConfig({ WORKER_METRICS_PORT: 'metrics' })).toThrow(/WORKER_METRICS_PORT/);
+  });
 });
 
 describe('trainingRequest', () => {

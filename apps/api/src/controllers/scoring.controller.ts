@@ -15,6 +15,9 @@ import { ScoringService } from '../services/scoring.service';
 const outputName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,250}\.png$/, 'must be a PNG name from a result');
 const resultFile = z.enum(['results.csv', 'results.jsonl', 'summary.json']);
 
+/** The online scoring route; its requests also feed `padim_online_scoring_seconds`. */
+export const ONLINE_SCORING_PATH = 'v1/models/:category/score';
+
 function png(stream: NodeJS.ReadableStream): StreamableFile {
   return new StreamableFile(stream as Readable, { type: 'image/png' });
 }
@@ -29,7 +32,7 @@ export class ScoringController {
     private readonly online: OnlineScoringService,
   ) {}
 
-  @Post('v1/models/:category/score')
+  @Post(ONLINE_SCORING_PATH)
   @HttpCode(200)
   @ApiOperation({ summary: 'Score uploaded images with a model (default: the current version); served by the score pool' })
   @ApiConsumes('multipart/form-data')

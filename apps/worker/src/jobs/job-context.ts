@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import { Job, UnrecoverableError } from 'bullmq';
 import type { z } from 'zod';
 import { FleetConfig, parseContract } from '@padim-fleet/contracts';
-import { ScoringRuns, TrainingRuns, cancelKey, failedRunKey } from '@padim-fleet/fleet';
+import { ScoringRuns, TrainingRuns, WorkerMetrics, cancelKey, failedRunKey } from '@padim-fleet/fleet';
 import type { RuntimeOptions } from '@padim-fleet/inference';
 import type { BlobStore, ModelRegistry } from '@padim-fleet/storage';
 import type { FeatureExtractorRepository } from '../repositories/feature-extractor.repository';
@@ -22,6 +22,8 @@ export interface JobContext {
   trainingRuns: TrainingRuns;
   /** Scratch folder for the reducer's block outputs. */
   scratchDir: string;
+  /** The worker's Prometheus metrics (images extracted and scored). */
+  metrics: WorkerMetrics;
 }
 
 /** onnxruntime's device, threads and backbone sessions, as the configuration sets them. */
@@ -31,7 +33,10 @@ export function runtimeOf(config: FleetConfig): RuntimeOptions {
 
 /** Thrown when a run was cancelled or has already failed: no retry, and what the job wrote is removed. */
 export class RunStoppedError extends UnrecoverableError {
-  constructor(runId: string, reason: 'cancelled' | 'failed') {
+  constructor(
+    runId: string,
+    readonly reason: 'cancelled' | 'failed',
+  ) {
     super(reason === 'cancelled' ? `run ${runId} was cancelled` : `run ${runId} has failed in another shard`);
   }
 }

@@ -26,6 +26,7 @@ export async function scoreChunkHandler(job: Job, ctx: JobContext): Promise<{ ro
         onProgress: (e) => void ctx.scoringRuns.recordChunkProgress(data.scoringId, data.chunk, e.done).catch(() => undefined),
       },
     );
+    ctx.metrics.imagesScored.inc({ kind: 'batch' }, rows.filter((row) => row.error === null).length);
     await ctx.store.put(scoringChunkKey(data.scoringId, data.chunk), rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
     await ctx.scoringRuns.recordChunkProgress(data.scoringId, data.chunk, items.length);
     return { rows: rows.length };

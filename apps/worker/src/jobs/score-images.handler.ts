@@ -32,6 +32,7 @@ export async function scoreImagesHandler(job: Job, ctx: JobContext): Promise<Onl
       data.images.map((i) => ({ file: i.name, ref: i.key })),
       { output: ctx.store, prefix, read: storeImageReader(ctx.store) },
     );
+    ctx.metrics.imagesScored.inc({ kind: 'online' }, rows.filter((row) => row.error === null).length);
     for (const row of rows) {
       const result: OnlineScoreResult = {
         ...row,

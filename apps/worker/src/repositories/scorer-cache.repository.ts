@@ -27,22 +27,32 @@ export class ScorerCacheRepository {
     runtime: RuntimeOptions,
     budgetBytes: number,
     cacheDir?: string,
+    onLookup?: (hit: boolean) => void,
   ) {
-    this.cache = new ModelCache(budgetBytes, async (key) => {
-      const [category, version] = key.split('/');
-      const { manifest, tensors } = await loadRegistryModel(this.registry, category, version);
-      const backbone = await resolveBackbone(manifest.backbone.name, { cacheDir });
-      const scorer = await PadimScorer.create(manifest, tensors, backbone, runtime);
-      // The loaded tensors are copied into the distance kernel (or onnxruntime) and let go.
-      const bytes = scorer.distanceBytes + scorer.lanes * BACKBONE_SESSION_BYTES;
-      return { value: scorer, bytes, release: () => scorer.release() };
-    });
+    this.cache = new ModelCache(
+      budgetBytes,
+      async (key) => {
+        const [category, version] = key.split('/');
+        const { manifest, tensors } = await loadRegistryModel(this.registry, category, version);
+        const backbone = await resolveBackbone(manifest.backbone.name, { cacheDir });
+        const scorer = await PadimScorer.create(manifest, tensors, backbone, runtime);
+        // The loaded tensors are copied into the distance kernel (or onnxruntime) and let go.
+        const bytes = scorer.distanceBytes + scorer.lanes * BACKBONE_SESSION_BYTES;
+        return { value: scorer, bytes, release: () => scorer.release() };
+      },
+      onLookup,
+    );
   }
 
   async acquire(category: string, version: string | null): Promise<ScorerLease> {
     const resolved = await resolveModelVersion(this.registry, category, version);
     const lease = await this.cache.acquire(`${category}/${resolved}`);
     return { ...lease, category, version: resolved };
+  }
+
+  /** Bytes of the models loaded now. */
+  get loadedBytes(): number {
+    return this.cache.loadedBytes;
   }
 
   clear(): Promise<void> {

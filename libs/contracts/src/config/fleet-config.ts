@@ -95,6 +95,13 @@ export const fleetEnvironment = z.object({
   MAX_STALLED_COUNT: z.coerce.number().int().min(0).max(100).default(2),
   /** Scratch space for the reducer's merged blocks (about one model's size). */
   PADIM_SCRATCH_DIR: z.string().min(1).optional(),
+  /**
+   * Port of the worker's own HTTP server: `GET /metrics` (Prometheus) and `GET /healthz`. Unset: no
+   * server; 0: a free port, printed at start.
+   */
+  WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  /** Address that server binds: the loopback by default; `0.0.0.0` (or the host's address) for a Prometheus elsewhere. */
+  WORKER_METRICS_HOST: z.string().min(1).default('127.0.0.1'),
   /** Memory for cached scoring models per score worker (least recently used out). */
   SCORE_CACHE_MB: positiveInt.default(2048),
   /** Limits on archives submitted for scoring or training, checked before anything is unpacked. */

@@ -1,0 +1,19 @@
+import { Controller, Get, Header } from '@nestjs/common';
+import { ApiBearerAuth, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import { ApiMetrics, METRICS_CONTENT_TYPE } from '@padim-fleet/fleet';
+
+@ApiTags('metrics')
+@ApiBearerAuth()
+@Controller()
+export class MetricsController {
+  constructor(private readonly metrics: ApiMetrics) {}
+
+  /** Behind the API keys like every route but the probes: Prometheus sends `Authorization: Bearer <key>`. */
+  @Get('metrics')
+  @Header('Content-Type', METRICS_CONTENT_TYPE)
+  @ApiProduces(METRICS_CONTENT_TYPE)
+  @ApiOperation({ summary: 'Prometheus metrics: queue depths, HTTP requests by route and status, online scoring latency, process metrics' })
+  scrape(): Promise<string> {
+    return this.metrics.registry.metrics();
+  }
+}
