@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import type { Job } from 'bullmq';
 import sharp from 'sharp';
 import { ScoreRow, ScoringPlan, loadFleetConfig } from '@padim-fleet/contracts';
+import { WorkerMetrics } from '@padim-fleet/fleet';
 import { BlobBody, LocalBlobStore, PutOptions, scoringChunkKey, scoringPlanKey } from '@padim-fleet/storage';
 import { fakeScorer } from '../../../../libs/compute/src/testing/fake-scorer';
 import type { JobContext } from './job-context';
@@ -62,7 +63,7 @@ beforeEach(async () => {
     recordChunkProgress: async (id: string, chunk: number, done: number) => void calls.push(`progress ${id === SCORING} ${chunk} ${done}`),
     recordChunkFailure: async (id: string, chunk: number, error: string) => void calls.push(`failure ${id === SCORING} ${chunk} ${error}`),
   };
-  ctx = { config: loadFleetConfig({}), store, scorers, scoringRuns } as unknown as JobContext;
+  ctx = { config: loadFleetConfig({}), store, scorers, scoringRuns, metrics: new WorkerMetrics() } as unknown as JobContext;
 });
 afterEach(() => fs.rm(root, { recursive: true, force: true }));
 
@@ -77,6 +78,11 @@ describe('scoreChunkHandler', () => {
     expect(await store.head(scoringChunkKey(SCORING, 0))).toBeNull();
     expect(calls[0]).toBe('progress true 1 0');
     expect(calls.slice(-2)).toEqual(['progress true 1 2', 'done']);
+    const scored = (await ctx.metrics.imagesScored.get()).values.map((v) => [v.labels.kind, v.value]);
+    expect(scored).toEqual([
+      ['online', 0],
+      ['batch', 2],
+    ]);
   });
 
   it('records the failure and rethrows when the store refuses its rows, and gives the scorer back', async () => {

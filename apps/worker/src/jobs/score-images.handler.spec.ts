@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import type { Job } from 'bullmq';
 import sharp from 'sharp';
 import type { ScoreImagesJob } from '@padim-fleet/contracts';
-import { removeOnlineRequest } from '@padim-fleet/fleet';
+import { WorkerMetrics, removeOnlineRequest } from '@padim-fleet/fleet';
 import { BlobBody, LocalBlobStore, PutOptions, uploadPrefix } from '@padim-fleet/storage';
 import { fakeScorer } from '../../../../libs/compute/src/testing/fake-scorer';
 import type { JobContext } from './job-context';
@@ -60,6 +60,11 @@ async function request(attemptsMade: number, inline = false): Promise<Job> {
   return { id: REQUEST, name: 'ScoreImages', data, attemptsMade, opts: { attempts: 2 } } as unknown as Job;
 }
 
+/** `padim_images_scored_total` of one kind, as the worker's /metrics would show it. */
+async function imagesScored(kind: 'online' | 'batch'): Promise<number | undefined> {
+  return (await ctx.metrics.imagesScored.get()).values.find((v) => v.labels.kind === kind)?.value;
+}
+
 /** Lets any clean-up the handler did not await run before the store is read. */
 const settle = () => new Promise((resolve) => setTimeout(resolve, 100));
 
@@ -67,7 +72,7 @@ beforeEach(async () => {
   root = await fs.mkdtemp(path.join(os.tmpdir(), 'score-images-'));
   store = new FaultyStore(root);
   const scorers = { acquire: async () => ({ value: fakeScorer(), version: 'v1', category: 'grey', done: () => undefined }) };
-  ctx = { store, scorers } as unknown as JobContext;
+  ctx = { store, scorers, metrics: new WorkerMetrics() } as unknown as JobContext;
 });
 afterEach(() => fs.rm(root, { recursive: true, force: true }));
 
@@ -82,15 +87,18 @@ describe('scoreImagesHandler', () => {
     // The API removes them once it has the answer (a worker killed after answering could not).
     expect(await keys('uploads/')).toHaveLength(2);
     expect(await keys('scores/')).toHaveLength(4);
+    expect(await imagesScored('online')).toBe(2);
   });
 
   it('keeps the images for the retry when an attempt fails, and the retry scores them', async () => {
     store.failNextPng = true;
     await expect(scoreImagesHandler(await request(0), ctx)).rejects.toThrow(/disk full/);
+    expect(await imagesScored('online')).toBe(0);
     await settle();
     expect(await keys('uploads/')).toHaveLength(2);
     const answer = await scoreImagesHandler(await request(1), ctx);
     expect(answer!.results.map((r) => r.error)).toEqual([null, null]);
+    expect(await imagesScored('online')).toBe(2);
   });
 
   it('scores nothing and writes nothing for a request whose images the API has removed', async () => {
