@@ -6,3 +6,4 @@ export * from './training-runs';
 export * from './registry-model';
 export * from './scoring-runs';
 export * from './model-archive';
+export * from './completion-callbacks';
