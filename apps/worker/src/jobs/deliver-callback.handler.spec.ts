@@ -126,7 +126,10 @@ describe('deliverCallbackHandler', () => {
 
   it("checks the host against this worker's PADIM_CALLBACK_HOSTS before sending anything", async () => {
     const other = await failureOf(deliver(`http://127.0.0.1:${port}/`, configFor('hooks.example.com')));
-    expect([other instanceof UnrecoverableError, other.message]).toEqual([true, expect.stringMatching(`host 127.0.0.1:${port} is not in PADIM_CALLBACK_HOSTS`)]);
+    expect([other instanceof UnrecoverableError, other.message]).toEqual([
+      true,
+      expect.stringMatching(`host 127.0.0.1:${port} is not in PADIM_CALLBACK_HOSTS`),
+    ]);
     const none = await failureOf(deliver(`http://127.0.0.1:${port}/`, loadFleetConfig({})));
     expect([none instanceof UnrecoverableError, none.message]).toEqual([true, expect.stringMatching(/callbacks are disabled/)]);
     expect(received).toEqual([]);

@@ -126,7 +126,14 @@ describe('PADIM_CALLBACK_HOSTS and callbackUrlProblem', () => {
     expect(configError({ PADIM_CALLBACK_HOSTS: 'hooks.example.com', PADIM_CALLBACK_SECRET: 'short' }).message).toMatch(
       /PADIM_CALLBACK_SECRET: must be at least 32 characters/,
     );
-    for (const entry of ['https://hooks.example.com', 'hooks.example.com/path', 'user@hooks.example.com', 'hooks.example.com:0', 'hooks.example.com:70000', '-x'])
+    for (const entry of [
+      'https://hooks.example.com',
+      'hooks.example.com/path',
+      'user@hooks.example.com',
+      'hooks.example.com:0',
+      'hooks.example.com:70000',
+      '-x',
+    ])
       expect([entry, configError({ PADIM_CALLBACK_HOSTS: entry, PADIM_CALLBACK_SECRET: SECRET }).issues.map((i) => i.path)]).toEqual([
         entry,
         ['PADIM_CALLBACK_HOSTS.0'],
