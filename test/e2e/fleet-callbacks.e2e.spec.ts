@@ -263,6 +263,24 @@ describeWithRedis('fleet completion callbacks', () => {
       expect(status.summary!.images).toBe(5);
     }, 240_000);
 
+    it('sends scoring.failed with the reason when a batch scoring fails', async () => {
+      const status = await scoring({ category: 'weave', input: 'store:inputs/nothing-here/', callbackUrl: receiver.url('/hooks/score-failed') });
+      expect(status.state).toBe('failed');
+      const deliveries = await receiver.received('/hooks/score-failed');
+      expect(deliveries).toHaveLength(1);
+      expect(verifiedEvent(deliveries[0])).toEqual({
+        event: 'scoring.failed',
+        deliveryId: `scoring-${status.scoringId}`,
+        id: status.scoringId,
+        category: 'weave',
+        state: 'failed',
+        error: 'input store:inputs/nothing-here/: no files to score',
+        status: `/v1/scorings/${status.scoringId}`,
+        finishedAt: expect.any(String),
+        sentAt: expect.any(String),
+      });
+    }, 120_000);
+
     it('retries a receiver that answers 500 twice: three attempts of the same delivery, each signed', async () => {
       receiver.scripted.set('/hooks/flaky', [500, 500]);
       const status = await scoring({ category: 'weave', input: 'store:inputs/weave/', callbackUrl: receiver.url('/hooks/flaky') });
