@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import {
+  DeliverCallbackJob,
   FleetConfig,
   JobName,
   QueueName,
@@ -15,6 +16,7 @@ import {
   sweepOnlineResults,
 } from '@padim-fleet/contracts';
 import {
+  CompletionCallbacks,
   RUN_MARK_TTL_SECONDS,
   RedisRegistryLock,
   ScoringRuns,
@@ -38,6 +40,8 @@ import {
 } from '@padim-fleet/storage';
 import { abortStaleWritesHandler } from './jobs/abort-stale-writes.handler';
 import { assembleScoringHandler } from './jobs/assemble-scoring.handler';
+import { failedCallback, succeededCallback } from './jobs/completion-events';
+import { CallbackDelivery, deliverCallbackHandler } from './jobs/deliver-callback.handler';
 import { extractFeaturesHandler } from './jobs/extract-features.handler';
 import { fitGaussianHandler } from './jobs/fit-gaussian.handler';
 import { prepareScoringHandler } from './jobs/prepare-scoring.handler';
@@ -64,10 +68,14 @@ const HANDLERS: Record<JobName, Handler> = {
   [JobName.SweepOnlineResults]: sweepOnlineResultsHandler,
   [JobName.AbortStaleWrites]: abortStaleWritesHandler,
   [JobName.PrepareTraining]: prepareTrainingHandler,
+  [JobName.DeliverCallback]: deliverCallbackHandler,
 };
 
 /** How often the score pool sweeps expired online results, and the reduce workers abort stale writes. */
 const SWEEP_EVERY_MS = 3600_000;
+
+/** Deliveries a worker process makes at once: they wait on the receivers, not on this machine. */
+const CALLBACK_CONCURRENCY = 8;
 
 const ROLE_QUEUES: Record<WorkerRole, QueueName> = { extract: QueueName.Extract, reduce: QueueName.Reduce, score: QueueName.Score };
 
@@ -122,6 +130,19 @@ export async function startFleetWorker(config: FleetConfig, opts: FleetWorkerOpt
     countRunEnd(metrics, redis, config.PADIM_QUEUE_PREFIX, job, end).catch((e: Error) =>
       log(`worker: counting the end of ${job.id}'s run failed: ${e.message}`),
     );
+  const callbacks = new CompletionCallbacks(redis, config.PADIM_QUEUE_PREFIX, {
+    attempts: config.PADIM_CALLBACK_ATTEMPTS,
+    backoffMs: config.PADIM_CALLBACK_BACKOFF_MS,
+  });
+  /** Queues a run's completion event; a failure is logged, never the job's: the callback must not fail or hold up the run. */
+  const sendCallback = async (role: string, job: Job, build: () => DeliverCallbackJob | null | Promise<DeliverCallbackJob | null>) => {
+    try {
+      const callback = await build();
+      if (callback) await callbacks.send(callback);
+    } catch (error) {
+      log(`${role}: queueing the completion callback of ${job.id} failed: ${(error as Error).message}`);
+    }
+  };
   const concurrency: Record<WorkerRole, number> = { extract: config.EXTRACT_CONCURRENCY, reduce: config.REDUCE_CONCURRENCY, score: config.SCORE_CONCURRENCY };
   const roles = config.WORKER_ROLES;
   const workers = roles.map((role) => {
@@ -134,21 +155,27 @@ export async function startFleetWorker(config: FleetConfig, opts: FleetWorkerOpt
         if (!handler) throw new UnrecoverableError(`no handler for job ${job.name} on queue ${queue}`);
         const endTimer = metrics.jobSeconds.startTimer({ queue, job: job.name });
         metrics.jobsInFlight.inc({ queue });
+        let result: unknown;
         try {
-          const result = await handler(job, ctx);
+          result = await handler(job, ctx);
           endTimer({ outcome: 'completed' });
           await countEnd(job, { completed: true, result });
-          return result;
         } catch (error) {
           endTimer({ outcome: 'failed' });
           // A last failure fails the run: clean up before BullMQ records it, so no reader sees a failed run with leftovers.
           const final = error instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-          if (final) await cleanUpFailedRun(ctx, job).catch((e: Error) => log(`${role}: cleaning up after ${job.id} failed: ${e.message}`));
+          if (final) {
+            // Queued first: the first job to fail a run names the reason (the others only stop because it failed).
+            await sendCallback(role, job, () => failedCallback(ctx, job, error as Error));
+            await cleanUpFailedRun(ctx, job).catch((e: Error) => log(`${role}: cleaning up after ${job.id} failed: ${e.message}`));
+          }
           await countEnd(job, { completed: false, final, error: error instanceof Error ? error : null });
           throw error;
         } finally {
           metrics.jobsInFlight.dec({ queue });
         }
+        await sendCallback(role, job, () => succeededCallback(job, result));
+        return result;
       },
       {
         connection: redis,
@@ -165,7 +192,9 @@ export async function startFleetWorker(config: FleetConfig, opts: FleetWorkerOpt
       // A job that stalled more than MAX_STALLED_COUNT times is failed by the next worker to take it without
       // running the processor above, so its run is cleaned up here.
       if (job.deferredFailure) {
-        void cleanUpFailedRun(ctx, job).catch((e: Error) => log(`${role}: cleaning up after ${job.id} failed: ${e.message}`));
+        void sendCallback(role, job, () => failedCallback(ctx, job, error))
+          .then(() => cleanUpFailedRun(ctx, job))
+          .catch((e: Error) => log(`${role}: cleaning up after ${job.id} failed: ${e.message}`));
         void countEnd(job, { completed: false, final: true, error });
       }
     });
@@ -173,6 +202,28 @@ export async function startFleetWorker(config: FleetConfig, opts: FleetWorkerOpt
     worker.on('error', (error) => log(`${role}: ${error.message}`));
     return worker;
   });
+  // Only a worker that may send callbacks (its PADIM_CALLBACK_HOSTS lists hosts, so it has the key) takes deliveries.
+  if (config.PADIM_CALLBACK_HOSTS.length > 0) {
+    const deliveries: Worker = new Worker(QueueName.Callbacks, (job: Job): Promise<unknown> => deliverCallbackHandler(job, ctx), {
+      connection: redis,
+      prefix: config.PADIM_QUEUE_PREFIX,
+      concurrency: CALLBACK_CONCURRENCY,
+      lockDuration: config.LOCK_DURATION_MS,
+      stalledInterval: config.STALLED_INTERVAL_MS,
+      maxStalledCount: config.MAX_STALLED_COUNT,
+    });
+    deliveries.on('completed', (job, result) => {
+      const delivery = result as CallbackDelivery;
+      log(`callbacks: ${job.id} delivered (answered ${delivery.status} to attempt ${delivery.attempt})`);
+    });
+    deliveries.on('failed', (job, error) => {
+      if (!job) return;
+      const last = error instanceof UnrecoverableError || job.attemptsMade >= (job.opts.attempts ?? 1);
+      log(`callbacks: ${job.id} attempt ${job.attemptsMade} failed${last ? ', given up' : ', will retry'}: ${error.message}`);
+    });
+    deliveries.on('error', (error) => log(`callbacks: ${error.message}`));
+    workers.push(deliveries);
+  }
   // Up before the backbones preload, so that /healthz answers while they do.
   let metricsServer: MetricsServer | null = null;
   if (config.WORKER_METRICS_PORT !== undefined) {
@@ -226,6 +277,7 @@ export async function startFleetWorker(config: FleetConfig, opts: FleetWorkerOpt
       await ctx.scorers.clear();
       await scoringRuns.close();
       await trainingRuns.close();
+      await callbacks.close();
       await reduceQueue?.close();
       await redis.quit().catch(() => redis.disconnect());
       await store.close?.();

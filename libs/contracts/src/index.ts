@@ -2,6 +2,7 @@ export * from './api/training-request.dto';
 export * from './api/training-status.dto';
 export * from './api/scoring.dto';
 export * from './api/model-archive.dto';
+export * from './api/completion-callback.dto';
 export * from './config/fleet-config';
 export * from './datasets';
 export * from './input-locations';

@@ -35,9 +35,9 @@ export function redactCredentials(text: string, secrets: readonly string[] = [])
   return out;
 }
 
-/** The configured values no log line may show: the S3 secret key, the API keys and the passwords in URLs (raw and decoded). */
+/** The configured values no log line may show: the S3 secret key, the API keys, the callbacks' key and the passwords in URLs (raw and decoded). */
 export function configSecrets(config: Partial<FleetConfig>): string[] {
-  const secrets = [config.S3_SECRET_ACCESS_KEY, ...(config.API_KEYS ?? [])];
+  const secrets = [config.S3_SECRET_ACCESS_KEY, config.PADIM_CALLBACK_SECRET, ...(config.API_KEYS ?? [])];
   for (const url of [config.REDIS_URL, config.S3_ENDPOINT, config.PADIM_STORE]) {
     const match = url ? /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)/i.exec(url) : null;
     const password = match ? urlPassword(match[1]) : '';

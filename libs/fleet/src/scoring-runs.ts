@@ -11,6 +11,7 @@ import {
   ScoringPlan,
   ScoringStatus,
   assembleScoring,
+  assembleScoringJob,
   jobOptions,
   parseContract,
   prepareScoring,
@@ -186,7 +187,13 @@ export class ScoringRuns {
   /** Called by the prepare job once the plan is written: one ScoreChunk per chunk under an AssembleScoring parent. */
   async addFlow(plan: ScoringPlan): Promise<void> {
     const options = jobOptions(this.retry);
-    const parent: AssembleScoringJob = { scoringId: plan.scoringId, chunkCount: plan.chunks.length, category: plan.category, version: plan.version };
+    const parent: AssembleScoringJob = {
+      scoringId: plan.scoringId,
+      chunkCount: plan.chunks.length,
+      category: plan.category,
+      version: plan.version,
+      ...(plan.callbackUrl !== undefined ? { callbackUrl: plan.callbackUrl } : {}),
+    };
     await this.flows.add({
       name: JobName.AssembleScoring,
       queueName: QueueName.Score,
@@ -197,6 +204,12 @@ export class ScoringRuns {
         return { name: JobName.ScoreChunk, queueName: QueueName.Score, data, opts: { ...options, jobId: scoreChunk.jobId(data), failParentOnFailure: true } };
       }),
     });
+  }
+
+  /** The payload of a scoring's AssembleScoring job (its category, version and callbackUrl), or null before its flow is queued. */
+  async flowParent(scoringId: string): Promise<AssembleScoringJob | null> {
+    const parent = await this.queue.getJob(assembleScoring.jobId({ scoringId }));
+    return parent ? parseContract(assembleScoringJob, parent.data, `job ${parent.id}`) : null;
   }
 
   async status(scoringId: string): Promise<ScoringStatus | null> {

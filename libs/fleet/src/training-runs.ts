@@ -117,6 +117,7 @@ export class TrainingRuns {
       createdAt: plan.createdAt,
       heldOutCount: plan.heldOut.length,
       promote: plan.request.promote,
+      ...(plan.request.callbackUrl !== undefined ? { callbackUrl: plan.request.callbackUrl } : {}),
     };
     const options = jobOptions(this.retry);
     return {
@@ -159,6 +160,12 @@ export class TrainingRuns {
   /** Whether the run's flow was queued (a retried PrepareTraining job must not queue it twice). */
   async submitted(runId: string): Promise<boolean> {
     return (await this.reduceQueue.getJob(fitGaussian.jobId({ runId }))) !== undefined;
+  }
+
+  /** The payload of a run's FitGaussian job (its category, version and callbackUrl), or null before its flow is queued. */
+  async flowParent(runId: string): Promise<FitGaussianJob | null> {
+    const parent = await this.reduceQueue.getJob(fitGaussian.jobId({ runId }));
+    return parent ? parseContract(fitGaussianJob, parent.data, `job ${runId}`) : null;
   }
 
   /** Extract workers connected to Redis now (each BullMQ Worker instance counts once). */

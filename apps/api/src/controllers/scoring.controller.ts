@@ -67,7 +67,7 @@ export class ScoringController {
   @Post('v1/scorings/upload')
   @Idempotent()
   @HttpCode(202)
-  @ApiOperation({ summary: 'Score an uploaded archive (multipart field "archive", with fields category, version?, chunkSize?)' })
+  @ApiOperation({ summary: 'Score an uploaded archive (multipart field "archive", with fields category, version?, chunkSize?, callbackUrl?)' })
   @ApiConsumes('multipart/form-data')
   submitUpload(@Req() req: Request) {
     return this.service.submitUpload(req);

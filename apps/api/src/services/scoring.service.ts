@@ -10,6 +10,8 @@ import {
   ScoreImagesJob,
   ScoringRequest,
   ScoringStatus,
+  callbackUrl,
+  callbackUrlProblem,
   inputAccessProblem,
   onlineImageName,
   categoryName,
@@ -23,7 +25,12 @@ import { ZodValidationPipe } from '../common/zod-validation.pipe';
 
 /** The text fields of POST /v1/scorings/upload. */
 const uploadFields = z
-  .object({ category: categoryName, version: versionName.optional(), chunkSize: z.coerce.number().int().min(1).max(1024).default(64) })
+  .object({
+    category: categoryName,
+    version: versionName.optional(),
+    chunkSize: z.coerce.number().int().min(1).max(1024).default(64),
+    callbackUrl: callbackUrl.optional(),
+  })
   .strict();
 type UploadFields = z.infer<typeof uploadFields>;
 
@@ -123,6 +130,7 @@ export class ScoringService {
     // Before the model: the input is read with the server's credential, so the caller must be allowed to name it.
     const problem = inputAccessProblem(request.input, this.config);
     if (problem) throw new ContractError('request', [{ path: 'body.input', message: problem }]);
+    this.checkCallback(request.callbackUrl);
     await this.checkModel(request.category, request.version);
     const scoringId = randomUUID();
     await this.runs.submit({
@@ -132,6 +140,7 @@ export class ScoringService {
       input: request.input,
       chunkSize: request.chunkSize,
       createdAt: new Date().toISOString(),
+      ...(request.callbackUrl !== undefined ? { callbackUrl: request.callbackUrl } : {}),
     });
     return { scoringId, status: `/v1/scorings/${scoringId}` };
   }
@@ -147,6 +156,7 @@ export class ScoringService {
     const checkFields = async (fields: Record<string, string>) => {
       if (checked || fields.category === undefined) return;
       const parsed = new ZodValidationPipe(uploadFields, 'body').transform(fields);
+      this.checkCallback(parsed.callbackUrl);
       await this.checkModel(parsed.category, parsed.version);
       checked = parsed;
     };
@@ -166,12 +176,20 @@ export class ScoringService {
         input: `store:${upload.archive.key}`,
         chunkSize: checked.chunkSize,
         createdAt: new Date().toISOString(),
+        ...(checked.callbackUrl !== undefined ? { callbackUrl: checked.callbackUrl } : {}),
       });
       return { scoringId, status: `/v1/scorings/${scoringId}` };
     } catch (error) {
       await this.store.deletePrefix(scoringPrefix(scoringId)).catch(() => undefined);
       throw error;
     }
+  }
+
+  /** The fleet POSTs to a callbackUrl from inside its network: only to the hosts PADIM_CALLBACK_HOSTS lists. */
+  private checkCallback(url: string | undefined): void {
+    if (url === undefined) return;
+    const problem = callbackUrlProblem(url, this.config);
+    if (problem) throw new ContractError('request', [{ path: 'body.callbackUrl', message: problem }]);
   }
 
   list(limit: number): Promise<ScoringStatus[]> {

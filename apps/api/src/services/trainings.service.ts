@@ -8,6 +8,7 @@ import {
   TrainingRequest,
   TrainingStatus,
   TrainingUploadRequest,
+  callbackUrlProblem,
   inputAccessProblem,
   s3Connection,
   trainingUploadRequest,
@@ -111,6 +112,7 @@ export class TrainingsService {
       throw new BadRequestException('request: must be valid JSON');
     }
     const request = new ZodValidationPipe(trainingUploadRequest, 'request').transform(json);
+    this.checkCallback(request, 'request');
     await this.checkBaseVersion(request, 'request');
     return request;
   }
@@ -135,6 +137,14 @@ export class TrainingsService {
   private checkAccess(request: TrainingRequest, root: string): void {
     const problem = inputAccessProblem(request.dataset, this.config);
     if (problem) throw new ContractError('request', [{ path: `${root}.dataset`, message: problem }]);
+    this.checkCallback(request, root);
+  }
+
+  /** The fleet POSTs to a callbackUrl from inside its network: only to the hosts PADIM_CALLBACK_HOSTS lists. */
+  private checkCallback(request: { callbackUrl?: string }, root: string): void {
+    if (request.callbackUrl === undefined) return;
+    const problem = callbackUrlProblem(request.callbackUrl, this.config);
+    if (problem) throw new ContractError('request', [{ path: `${root}.callbackUrl`, message: problem }]);
   }
 
   private async checkBaseVersion(request: { category: string; baseVersion?: string }, root: string): Promise<void> {

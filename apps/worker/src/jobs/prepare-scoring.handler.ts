@@ -49,6 +49,7 @@ export async function prepareScoringHandler(job: Job, ctx: JobContext): Promise<
     input: data.input,
     source,
     chunks: splitContiguous(items, Math.ceil(items.length / data.chunkSize)),
+    ...(data.callbackUrl !== undefined ? { callbackUrl: data.callbackUrl } : {}),
   };
   await ctx.store.put(scoringPlanKey(data.scoringId), JSON.stringify(plan));
   await ctx.scoringRuns.addFlow(plan);

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { RESERVED_STORE_PREFIXES, isUserStoreKey, checkS3Location } from '../input-locations';
 import { categoryName, versionName } from '../names';
+import { callbackUrl } from './completion-callback.dto';
 
 /** POST /v1/scorings: score an archive or a prefix of images in the object store with a category's model. */
 export const scoringRequest = z
@@ -21,6 +22,8 @@ export const scoringRequest = z
       .refine(isUserStoreKey, `must not name the fleet's own prefixes (${RESERVED_STORE_PREFIXES.join(', ')})`),
     /** Images per chunk job. */
     chunkSize: z.number().int().min(1).max(1024).default(64),
+    /** POSTed the scoring's completion event (scoring.succeeded or scoring.failed) when it ends; its host must be in PADIM_CALLBACK_HOSTS. */
+    callbackUrl: callbackUrl.optional(),
   })
   .strict();
 export type ScoringRequest = z.infer<typeof scoringRequest>;

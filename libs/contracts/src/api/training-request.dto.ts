@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { RESERVED_STORE_PREFIXES, isUserStoreKey, checkS3Location } from '../input-locations';
 import { categoryName, versionName } from '../names';
+import { callbackUrl } from './completion-callback.dto';
 
 /** Backbones the fleet can build, with their feature count F (the upper bound of d). */
 export const BACKBONE_FEATURES = { resnet18: 448, resnet50: 1792 } as const;
@@ -66,6 +67,8 @@ const trainingRequestFields = z
     baseVersion: versionName.optional(),
     /** Make the new version current when it is published, unless a newer version is current by then. */
     promote: z.boolean().default(true),
+    /** POSTed the run's completion event (training.succeeded or training.failed) when it ends; its host must be in PADIM_CALLBACK_HOSTS. */
+    callbackUrl: callbackUrl.optional(),
   })
   .strict();
 

@@ -34,6 +34,40 @@ const apiKey = z.string().refine(
   { message: API_KEY_RULE },
 );
 
+/** One entry of PADIM_CALLBACK_HOSTS: a host a completion callback may be sent to, and its port if only that one. */
+export interface CallbackHost {
+  /** Lower case, as a URL's hostname spells it (an IPv6 address in brackets). */
+  host: string;
+  /** null: the scheme's default port only (80 for http, 443 for https). */
+  port: number | null;
+}
+
+export const CALLBACK_HOST_RULE = 'must be host or host:port (a name, an IPv4 address or a bracketed IPv6 address; no scheme, path or credentials)';
+
+/** `hooks.example.com`, `hooks.example.com:8443`, `10.0.0.7:9000`, `[::1]:8080` → its host and port. */
+export const callbackHost = z.string().transform((entry, ctx): CallbackHost => {
+  const match = /^(\[[0-9a-f:.]+\]|[a-z0-9]([a-z0-9.-]*[a-z0-9])?\.?)(?::(\d{1,5}))?$/i.exec(entry);
+  const port = match?.[3] === undefined ? null : Number(match[3]);
+  const host = match ? callbackHostName(`http://${match[1]}/`) : null;
+  if (host === null || (port !== null && (port < 1 || port > 65535))) {
+    ctx.addIssue({ code: 'custom', message: `${JSON.stringify(entry)} ${CALLBACK_HOST_RULE}` });
+    return z.NEVER;
+  }
+  return { host, port };
+});
+
+/**
+ * A URL's host as callbacks compare it: as WHATWG URL parsing writes it (lower case, IPv4 in dotted
+ * decimal, IPv6 compressed in brackets), without a final dot; null when `url` does not parse.
+ */
+export function callbackHostName(url: string): string | null {
+  try {
+    return new URL(url).hostname.replace(/\.$/, '');
+  } catch {
+    return null;
+  }
+}
+
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 const positiveInt = z.coerce.number().int().min(1);
 
@@ -135,7 +169,25 @@ export const fleetEnvironment = z.object({
   SCORING_MAX_INPUTS: positiveInt.default(100_000),
   /** Largest image object read from a store (training or scoring); a larger one is an error for that image. */
   IMAGE_MAX_BYTES: positiveInt.default(64 * 1024 ** 2),
+  /**
+   * Hosts a completion callback (a request's callbackUrl) may be sent to, as host or host:port; none by
+   * default (callbackUrl refused), so that the fleet cannot be made to POST into the network it runs in.
+   */
+  PADIM_CALLBACK_HOSTS: csv(callbackHost).default([]),
+  /** Key of the callbacks' HMAC-SHA256 signature (X-Padim-Signature); required when PADIM_CALLBACK_HOSTS lists any host. */
+  PADIM_CALLBACK_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  /** Attempts per callback before it is given up (exponential backoff from PADIM_CALLBACK_BACKOFF_MS between them). */
+  PADIM_CALLBACK_ATTEMPTS: positiveInt.default(8),
+  PADIM_CALLBACK_BACKOFF_MS: positiveInt.default(10_000),
+  /** How long one callback request may take, answer included. */
+  PADIM_CALLBACK_TIMEOUT_MS: positiveInt.default(10_000),
 });
+
+/** Settings that depend on one another, checked once each has parsed. */
+function checkSettingsTogether(config: z.infer<typeof fleetEnvironment>, ctx: z.RefinementCtx): void {
+  if (config.PADIM_CALLBACK_HOSTS.length > 0 && config.PADIM_CALLBACK_SECRET === undefined)
+    ctx.addIssue({ code: 'custom', path: ['PADIM_CALLBACK_SECRET'], message: 'required when PADIM_CALLBACK_HOSTS lists hosts (it signs the callbacks)' });
+}
 
 export type FleetConfig = z.infer<typeof fleetEnvironment>;
 
@@ -146,7 +198,7 @@ export function loadFleetConfig(env: Record<string, string | undefined> = proces
       .filter((k) => env[k] !== undefined && env[k] !== '')
       .map((k) => [k, env[k]]),
   );
-  return parseContract(fleetEnvironment, known, 'configuration');
+  return parseContract(fleetEnvironment.superRefine(checkSettingsTogether), known, 'configuration');
 }
 
 export interface S3Connection {

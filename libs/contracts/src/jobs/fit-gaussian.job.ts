@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { callbackUrl } from '../api/completion-callback.dto';
 import { categoryName, runId, versionName } from '../names';
 import { JobName, QueueName } from './queue-name';
 
@@ -13,6 +14,8 @@ export const fitGaussianJob = z
     heldOutCount: z.number().int().min(0),
     /** Move `current` to the new version once it is published. */
     promote: z.boolean(),
+    /** The request's callbackUrl: the run's completion event goes there, also when a shard fails the run. */
+    callbackUrl: callbackUrl.optional(),
   })
   .strict();
 export type FitGaussianJob = z.infer<typeof fitGaussianJob>;

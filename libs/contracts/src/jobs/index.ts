@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { deliverCallback } from './deliver-callback.job';
 import { extractFeatures } from './extract-features.job';
 import { fitGaussian } from './fit-gaussian.job';
 import { abortStaleWrites } from './maintenance.job';
@@ -7,6 +8,7 @@ import { scoreImages } from './score-images.job';
 import { assembleScoring, prepareScoring, scoreChunk, sweepOnlineResults } from './scoring-jobs.job';
 import { JobName, QueueName } from './queue-name';
 
+export * from './deliver-callback.job';
 export * from './extract-features.job';
 export * from './fit-gaussian.job';
 export * from './maintenance.job';
@@ -26,6 +28,7 @@ export const JOBS = {
   [JobName.SweepOnlineResults]: sweepOnlineResults,
   [JobName.AbortStaleWrites]: abortStaleWrites,
   [JobName.PrepareTraining]: prepareTraining,
+  [JobName.DeliverCallback]: deliverCallback,
 } as const satisfies Record<JobName, { name: JobName; queue: QueueName; schema: z.ZodType; jobId: (data: never) => string }>;
 
 export interface RetryPolicy {

@@ -2,6 +2,8 @@ export enum QueueName {
   Extract = 'extract',
   Reduce = 'reduce',
   Score = 'score',
+  /** Completion callbacks (DeliverCallback): served by every worker process whose PADIM_CALLBACK_HOSTS lists hosts. */
+  Callbacks = 'callbacks',
 }
 
 export enum JobName {
@@ -14,4 +16,5 @@ export enum JobName {
   SweepOnlineResults = 'SweepOnlineResults',
   AbortStaleWrites = 'AbortStaleWrites',
   PrepareTraining = 'PrepareTraining',
+  DeliverCallback = 'DeliverCallback',
 }

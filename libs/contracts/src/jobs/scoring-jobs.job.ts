@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { callbackUrl } from '../api/completion-callback.dto';
 import { categoryName, runId, versionName } from '../names';
 import { JobName, QueueName } from './queue-name';
 
@@ -15,6 +16,8 @@ export const prepareScoringJob = z
     input: z.string().min(6),
     chunkSize: z.number().int().min(1).max(1024),
     createdAt: z.string(),
+    /** The request's callbackUrl, for the scoring's completion event. */
+    callbackUrl: callbackUrl.optional(),
   })
   .strict();
 export type PrepareScoringJob = z.infer<typeof prepareScoringJob>;
@@ -34,6 +37,8 @@ export const assembleScoringJob = z
     chunkCount: z.number().int().min(0),
     category: categoryName,
     version: versionName,
+    /** The request's callbackUrl: the scoring's completion event goes there, also when a chunk fails the scoring. */
+    callbackUrl: callbackUrl.optional(),
   })
   .strict();
 export type AssembleScoringJob = z.infer<typeof assembleScoringJob>;
@@ -70,6 +75,7 @@ export const scoringPlan = z
     source: z.string().regex(/^(store|s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])$/),
     /** Per chunk: each image's name in the results and the object key it is read from. */
     chunks: z.array(z.array(z.object({ file: z.string().min(1), key: z.string().min(1) }).strict())),
+    callbackUrl: callbackUrl.optional(),
   })
   .strict();
 export type ScoringPlan = z.infer<typeof scoringPlan>;
