@@ -39,7 +39,6 @@ export const runIndexKey = (queuePrefix: string) => `${queuePrefix}:runs-by-time
 /** The index keeps the newest this many runs (a listing shows at most 1000). */
 export const RUN_INDEX_MAX = 10_000;
 
-
 export async function readPlan(store: BlobStore, runId: string): Promise<TrainingPlan> {
   const text = (await store.get(runPlanKey(runId))).toString('utf8');
   return parseContract(trainingPlan, JSON.parse(text), `plan of run ${runId}`);

@@ -73,7 +73,8 @@ export const REMOTE_MODELS = {
   name: 'remote models',
   summary: "the categories with models, or a category's versions",
   synopsis: '[category] [--json]',
-  description: "Without a category: every category with its current version (GET /v1/models). With one: its versions, their\nthresholds and metrics, the current one marked * (GET /v1/models/:category).",
+  description:
+    'Without a category: every category with its current version (GET /v1/models). With one: its versions, their\nthresholds and metrics, the current one marked * (GET /v1/models/:category).',
   options: { ...JSON_OPTION, ...CONNECTION_OPTIONS },
   example: 'padim remote models screw',
   positionals: true,
@@ -167,7 +168,7 @@ const SUBCOMMANDS: Record<string, { spec: CommandSpec; run: (argv: string[]) => 
 
 export const REMOTE_COMMAND = {
   name: 'remote',
-  summary: "drive a fleet through its API: train, runs, models, promote, score, scorings, download",
+  summary: 'drive a fleet through its API: train, runs, models, promote, score, scorings, download',
   synopsis: '<subcommand> [options]',
   description: "Talks to a fleet's HTTP API at PADIM_API_URL with the key PADIM_API_KEY (--api-url and --api-key override them).",
   options: {},
@@ -242,7 +243,10 @@ async function waitForRun(api: RemoteApi, runId: string): Promise<TrainingStatus
   let lastState = '';
   for (;;) {
     const status = await api.json('GET', `/v1/trainings/${runId}`, trainingStatus);
-    const state = status.state === 'running' && status.reduce.state === 'active' ? `running (reduce${status.reduce.stage ? `: ${status.reduce.stage}` : ''})` : status.state;
+    const state =
+      status.state === 'running' && status.reduce.state === 'active'
+        ? `running (reduce${status.reduce.stage ? `: ${status.reduce.stage}` : ''})`
+        : status.state;
     if (state !== lastState) {
       if (tty) process.stderr.write('\r\x1b[K');
       process.stderr.write(`run ${runId}: ${state}\n`);
@@ -304,7 +308,13 @@ async function remoteModels(argv: string[]): Promise<void> {
   if (!category) {
     const list = await api.json('GET', '/v1/models', modelCategoryList);
     if (values.json) process.stdout.write(`${JSON.stringify(list, null, 2)}\n`);
-    else process.stdout.write(table(['CATEGORY', 'CURRENT', 'VERSIONS'], list.map((c) => [c.category, c.current ?? '-', String(c.versions)])));
+    else
+      process.stdout.write(
+        table(
+          ['CATEGORY', 'CURRENT', 'VERSIONS'],
+          list.map((c) => [c.category, c.current ?? '-', String(c.versions)]),
+        ),
+      );
     return;
   }
   const detail = await api.json('GET', `/v1/models/${encodeURIComponent(category)}`, modelCategoryDetail);
@@ -378,7 +388,12 @@ async function remoteScoreBatch(argv: string[]): Promise<void> {
   const api = new RemoteApi(remoteSettings(values));
   let submitted;
   if (/^(s3:\/\/|store:)/.test(input)) {
-    submitted = await api.json('POST', '/v1/scorings', submittedScoring, { category, input, ...(values.version ? { version: values.version } : {}), ...(chunkSize ? { chunkSize } : {}) });
+    submitted = await api.json('POST', '/v1/scorings', submittedScoring, {
+      category,
+      input,
+      ...(values.version ? { version: values.version } : {}),
+      ...(chunkSize ? { chunkSize } : {}),
+    });
   } else {
     const form = new FormData();
     // The fields go first, so that the API checks the model before it stores the archive.
@@ -433,7 +448,15 @@ async function remoteScorings(argv: string[]): Promise<void> {
   process.stdout.write(
     table(
       ['SCORING', 'CATEGORY', 'VERSION', 'STATE', 'IMAGES', 'ANOMALOUS', 'CREATED'],
-      list.map((s) => [s.scoringId, s.category, s.version ?? '-', s.state, `${s.imagesDone}/${s.images}`, s.summary ? String(s.summary.anomalous) : '-', s.createdAt]),
+      list.map((s) => [
+        s.scoringId,
+        s.category,
+        s.version ?? '-',
+        s.state,
+        `${s.imagesDone}/${s.images}`,
+        s.summary ? String(s.summary.anomalous) : '-',
+        s.createdAt,
+      ]),
     ),
   );
 }

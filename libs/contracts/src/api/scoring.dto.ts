@@ -95,7 +95,9 @@ export const scoringStatus = z.object({
   createdAt: z.string(),
   images: z.number().int(),
   imagesDone: z.number().int(),
-  chunks: z.array(z.object({ chunk: z.number().int(), state: z.string(), images: z.number().int(), attemptsMade: z.number().int(), error: z.string().optional() })),
+  chunks: z.array(
+    z.object({ chunk: z.number().int(), state: z.string(), images: z.number().int(), attemptsMade: z.number().int(), error: z.string().optional() }),
+  ),
   /** Keys of the result files (under scorings/<id>/) once completed. */
   outputs: z.object({ resultsCsv: z.string(), resultsJsonl: z.string(), summary: z.string(), heatmaps: z.string(), masks: z.string() }).optional(),
   summary: z.object({ images: z.number().int(), scored: z.number().int(), failed: z.number().int(), anomalous: z.number().int() }).optional(),
