@@ -360,8 +360,10 @@ async function remoteScore(argv: string[]): Promise<void> {
   const answer = await api.json('POST', route, onlineScoreResponse, form);
   if (values.out) {
     await fs.mkdir(values.out, { recursive: true });
+    // Images of the same name from different folders get their position in the list, so that none overwrites another.
+    const names = images.map((image) => path.parse(image).name);
     for (const [i, r] of answer.results.entries()) {
-      const stem = path.join(values.out, path.parse(images[i]).name);
+      const stem = path.join(values.out, names.indexOf(names[i]) === names.lastIndexOf(names[i]) ? names[i] : `${names[i]}-${i}`);
       if (r.heatmapPng) await fs.writeFile(`${stem}.heatmap.png`, Buffer.from(r.heatmapPng, 'base64'));
       if (r.maskPng) await fs.writeFile(`${stem}.mask.png`, Buffer.from(r.maskPng, 'base64'));
     }
