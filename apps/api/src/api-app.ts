@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { BadRequestException, HttpException, INestApplication, LogLevel, PayloadTooLargeException } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import { API_KEY_RULE, type FleetConfig } from '@padim-fleet/contracts';
 import { ApiMetrics } from '@padim-fleet/fleet';
 import { json, type NextFunction, type Request, type Response } from 'express';
@@ -53,7 +53,13 @@ export async function createApiApp(config: FleetConfig, opts: ApiAppOptions = {}
     else next();
   });
   app.use('/console', consoleFiles(CONSOLE_DIST));
-  const document = SwaggerModule.createDocument(
+  SwaggerModule.setup('docs', app, openApiDocument(app), { jsonDocumentUrl: 'docs/openapi.json', yamlDocumentUrl: 'docs/openapi.yaml' });
+  return app;
+}
+
+/** The OpenAPI document of the app's routes: requests and responses from the contracts' zod schemas. */
+export function openApiDocument(app: INestApplication): OpenAPIObject {
+  return SwaggerModule.createDocument(
     app,
     new DocumentBuilder()
       .setTitle('padim-fleet')
@@ -62,8 +68,6 @@ export async function createApiApp(config: FleetConfig, opts: ApiAppOptions = {}
       .addBearerAuth()
       .build(),
   );
-  SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs/openapi.json', yamlDocumentUrl: 'docs/openapi.yaml' });
-  return app;
 }
 
 /** The body parser's errors as answers that name the body: over the limit is a 413, malformed a 400. */

@@ -6,6 +6,7 @@ import { DOCTOR_COMMAND, doctorCommand } from './commands/doctor.command';
 import { EVAL_COMMAND, evalCommand } from './commands/eval.command';
 import { EXPORT_COMMAND, exportCommand } from './commands/export.command';
 import { IMPORT_COMMAND, importCommand } from './commands/import.command';
+import { REMOTE_COMMAND, remoteCommand } from './commands/remote.command';
 import { SCORE_COMMAND, scoreCommand } from './commands/score.command';
 import { TRAIN_COMMAND, trainCommand } from './commands/train.command';
 
@@ -17,6 +18,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; spec: C
   import: { run: importCommand, spec: IMPORT_COMMAND },
   demo: { run: demoCommand, spec: DEMO_COMMAND },
   doctor: { run: doctorCommand, spec: DOCTOR_COMMAND },
+  remote: { run: remoteCommand, spec: REMOTE_COMMAND },
 };
 
 function usage(): string {

@@ -1,10 +1,13 @@
 import type { ProgressEvent } from '@padim-fleet/inference';
 
+/** A stage's progress: the in-process pipeline's events, or a fleet run's stages as `padim remote train` polls them. */
+export type StageProgress = Pick<ProgressEvent, 'done' | 'total'> & { stage: string };
+
 /**
  * Progress on stderr: a redrawn bar with images/s on a terminal, a line per quarter otherwise
  * (logs stay short in CI).
  */
-export function progressBar(stream: NodeJS.WriteStream = process.stderr): (e: ProgressEvent) => void {
+export function progressBar(stream: NodeJS.WriteStream = process.stderr): (e: StageProgress) => void {
   const started = new Map<string, number>();
   const lastQuarter = new Map<string, number>();
   return (e) => {

@@ -12,3 +12,5 @@ export * from './redact-credentials';
 export * from './runs/training-plan';
 export * from './validation';
 export * from './api/models.dto';
+export * from './api/api-error.dto';
+export * from './api/health.dto';

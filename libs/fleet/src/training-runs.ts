@@ -15,6 +15,7 @@ import {
   RunState,
   ShardStatus,
   TrainingPlan,
+  TrainingRunSummary,
   TrainingStatus,
   extractFeatures,
   fitGaussian,
@@ -37,16 +38,6 @@ export const RUN_MARK_TTL_SECONDS = 30 * 24 * 3600;
 export const runIndexKey = (queuePrefix: string) => `${queuePrefix}:runs-by-time`;
 /** The index keeps the newest this many runs (a listing shows at most 1000). */
 export const RUN_INDEX_MAX = 10_000;
-
-export interface TrainingRunSummary {
-  runId: string;
-  category: string;
-  version: string;
-  /** 'queued' also covers runs whose shards are under way: the parent job waits for its children. */
-  state: RunState;
-  createdAt: string;
-  error?: string;
-}
 
 export async function readPlan(store: BlobStore, runId: string): Promise<TrainingPlan> {
   const text = (await store.get(runPlanKey(runId))).toString('utf8');

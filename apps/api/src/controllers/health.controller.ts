@@ -1,6 +1,9 @@
 import { Controller, Get, HttpException } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { HealthReport, healthReport, liveness, readiness } from '@padim-fleet/contracts';
+import { ApiResponses } from '../common/api-responses';
 import { Public } from '../common/api-key.guard';
+import { openApiSchema } from '../common/json-schema';
 import { HealthService } from '../services/health.service';
 
 @ApiTags('health')
@@ -10,14 +13,17 @@ export class HealthController {
 
   @Public()
   @Get('healthz')
-  healthz() {
+  @ApiResponses({ status: 200, schema: liveness, description: 'The process answers' }, [])
+  healthz(): { status: 'ok' } {
     return { status: 'ok' };
   }
 
   /** Public, so it says only ready or not: where the store is and why it fails are for /v1/health and the logs. */
   @Public()
   @Get('readyz')
-  async readyz() {
+  @ApiResponses({ status: 200, schema: readiness, description: 'Ready' }, [])
+  @ApiResponse({ status: 503, description: 'Not ready', schema: openApiSchema(readiness, 'output') })
+  async readyz(): Promise<{ status: HealthReport['status'] }> {
     const report = await this.health.report();
     if (report.status !== 'ready') throw new HttpException({ status: report.status }, 503);
     return { status: report.status };
@@ -26,7 +32,9 @@ export class HealthController {
   @Get('v1/health')
   @ApiBearerAuth()
   @ApiOperation({ summary: 'Readiness with its details: Redis, its eviction policy, the store; 503 when not ready' })
-  async details() {
+  @ApiResponses({ status: 200, schema: healthReport, description: 'Ready, with the details' }, [401])
+  @ApiResponse({ status: 503, description: 'Not ready, with the reasons', schema: openApiSchema(healthReport, 'output') })
+  async details(): Promise<HealthReport> {
     const report = await this.health.report();
     if (report.status !== 'ready') throw new HttpException(report, 503);
     return report;

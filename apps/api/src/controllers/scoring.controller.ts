@@ -3,7 +3,21 @@ import { ApiBearerAuth, ApiBody, ApiConsumes, ApiOperation, ApiTags } from '@nes
 import type { Request } from 'express';
 import { Readable } from 'node:stream';
 import { z } from 'zod';
-import { ScoringRequest, categoryName, onlineScoreQuery, runId, scoringRequest } from '@padim-fleet/contracts';
+import {
+  OnlineScoreResponse,
+  ScoringRequest,
+  ScoringStatus,
+  SubmittedScoring,
+  categoryName,
+  onlineScoreQuery,
+  onlineScoreResponse,
+  runId,
+  scoringRequest,
+  scoringStatus,
+  scoringStatusList,
+  submittedScoring,
+} from '@padim-fleet/contracts';
+import { ApiResponses } from '../common/api-responses';
 import { Idempotent } from '../common/idempotency.interceptor';
 import { ListQuery, listQuery } from '../common/list-query';
 import { openApiSchema } from '../common/json-schema';
@@ -37,16 +51,18 @@ export class ScoringController {
   @ApiOperation({ summary: 'Score uploaded images with a model (default: the current version); served by the score pool' })
   @ApiConsumes('multipart/form-data')
   @ApiBody({ schema: { type: 'object', properties: { images: { type: 'array', items: { type: 'string', format: 'binary' } } } } })
+  @ApiResponses({ status: 200, schema: onlineScoreResponse, description: 'A score and label per image' }, [400, 401, 404, 413, 429, 502, 503, 504])
   score(
     @Param('category', new ZodValidationPipe(categoryName, 'category')) category: string,
     @Query(new ZodValidationPipe(onlineScoreQuery, 'query')) query: z.infer<typeof onlineScoreQuery>,
     @Req() req: Request,
-  ) {
+  ): Promise<OnlineScoreResponse> {
     return this.online.score(category, query, req);
   }
 
   @Get('v1/scores/:requestId/:kind/:name')
   @ApiOperation({ summary: 'A heatmap overlay or mask PNG of an online scoring' })
+  @ApiResponses({ status: 200, produces: ['image/png'], description: 'The PNG' }, [400, 401, 404, 503])
   async onlineOutput(
     @Param('requestId', new ZodValidationPipe(runId, 'requestId')) requestId: string,
     @Param('kind', new ZodValidationPipe(z.enum(['heatmaps', 'masks']), 'kind')) kind: 'heatmaps' | 'masks',
@@ -60,7 +76,8 @@ export class ScoringController {
   @HttpCode(202)
   @ApiOperation({ summary: 'Score an archive (.zip, .tar, .tar.gz) or a prefix of images in S3, in chunks across the score pool' })
   @ApiBody({ schema: openApiSchema(scoringRequest) })
-  submit(@Body(new ZodValidationPipe(scoringRequest, 'body')) body: ScoringRequest) {
+  @ApiResponses({ status: 202, schema: submittedScoring, description: 'The scoring is queued' }, [400, 401, 404, 409, 413, 422, 503])
+  submit(@Body(new ZodValidationPipe(scoringRequest, 'body')) body: ScoringRequest): Promise<SubmittedScoring> {
     return this.service.submit(body);
   }
 
@@ -69,24 +86,28 @@ export class ScoringController {
   @HttpCode(202)
   @ApiOperation({ summary: 'Score an uploaded archive (multipart field "archive", with fields category, version?, chunkSize?, callbackUrl?)' })
   @ApiConsumes('multipart/form-data')
-  submitUpload(@Req() req: Request) {
+  @ApiResponses({ status: 202, schema: submittedScoring, description: 'The archive is stored; the scoring is queued' }, [400, 401, 404, 409, 413, 422, 503])
+  submitUpload(@Req() req: Request): Promise<SubmittedScoring> {
     return this.service.submitUpload(req);
   }
 
   @Get('v1/scorings')
   @ApiOperation({ summary: 'The most recent batch scorings with their state and progress, newest first (?limit=, default 50, at most 1000)' })
-  list(@Query(new ZodValidationPipe(listQuery, 'query')) query: ListQuery) {
+  @ApiResponses({ status: 200, schema: scoringStatusList, description: 'The most recent scorings' }, [400, 401, 503])
+  list(@Query(new ZodValidationPipe(listQuery, 'query')) query: ListQuery): Promise<ScoringStatus[]> {
     return this.service.list(query.limit);
   }
 
   @Get('v1/scorings/:id')
   @ApiOperation({ summary: 'State and progress of a batch scoring, and its outputs once done' })
-  status(@Param('id', new ZodValidationPipe(runId, 'id')) id: string) {
+  @ApiResponses({ status: 200, schema: scoringStatus, description: 'The scoring' }, [400, 401, 404, 503])
+  status(@Param('id', new ZodValidationPipe(runId, 'id')) id: string): Promise<ScoringStatus> {
     return this.service.status(id);
   }
 
   @Get('v1/scorings/:id/files/:name')
   @ApiOperation({ summary: 'results.csv, results.jsonl or summary.json of a finished scoring' })
+  @ApiResponses({ status: 200, produces: ['text/csv', 'application/x-ndjson', 'application/json'], description: 'The file' }, [400, 401, 404, 503])
   async file(
     @Param('id', new ZodValidationPipe(runId, 'id')) id: string,
     @Param('name', new ZodValidationPipe(resultFile, 'name')) name: z.infer<typeof resultFile>,
@@ -97,6 +118,7 @@ export class ScoringController {
 
   @Get('v1/scorings/:id/:kind/:name')
   @ApiOperation({ summary: 'A heatmap overlay or mask PNG of a batch scoring' })
+  @ApiResponses({ status: 200, produces: ['image/png'], description: 'The PNG' }, [400, 401, 404, 503])
   async output(
     @Param('id', new ZodValidationPipe(runId, 'id')) id: string,
     @Param('kind', new ZodValidationPipe(z.enum(['heatmaps', 'masks']), 'kind')) kind: 'heatmaps' | 'masks',

@@ -1,18 +1,11 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { EvictionPolicy, checkEvictionPolicy, readEvictionPolicy } from '@padim-fleet/fleet';
+import type { HealthReport } from '@padim-fleet/contracts';
 import type { BlobStore } from '@padim-fleet/storage';
 import { BLOB_STORE, REDIS } from '../common/tokens';
 
 const PROBE_TIMEOUT_MS = 2000;
-
-/** The details behind readiness: for authenticated callers and the logs, never for public probes. */
-export interface HealthReport {
-  status: 'ready' | 'not ready';
-  redis: string;
-  evictionPolicy: string;
-  store: string;
-}
 
 @Injectable()
 export class HealthService {

@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { NotFoundException } from '@nestjs/common';
-import { loadFleetConfig } from '@padim-fleet/contracts';
+import { loadFleetConfig, modelCategoryDetail, modelCategoryList } from '@padim-fleet/contracts';
 import { publishModel } from '@padim-fleet/fleet';
 import { LocalBlobStore, ModelConflictError, ModelNotFoundError, ModelRegistry } from '@padim-fleet/storage';
 import { tinyModel } from '../../../../test/support/tiny-model';
@@ -34,6 +34,9 @@ describe('ModelsService', () => {
 
   it("describes a category's versions from their manifests, marking the current one", async () => {
     const detail = await service.get('screw');
+    // The answer is what the OpenAPI document and `padim remote` read it as.
+    expect(modelCategoryDetail.parse(detail)).toEqual(detail);
+    expect(modelCategoryList.parse(await service.list())).toEqual(await service.list());
     expect(detail.current).toBe('v1');
     expect(detail.versions.map((v) => [v.version, v.current, v.d, v.training.heldOutCount])).toEqual([
       ['v1', true, 4, 2],

@@ -13,7 +13,7 @@ import { BlobStore, ModelNotFoundError, ModelRegistry, REPORT_FOLDER, uploadPref
 import { receiveArchiveUpload } from '../common/archive-upload';
 import { BLOB_STORE, FLEET_CONFIG } from '../common/tokens';
 import { ZodValidationPipe } from '../common/zod-validation.pipe';
-import type { ModelCategoryDetail, ModelCategorySummary, ModelVersionSummary } from '@padim-fleet/contracts';
+import type { ModelCategoryDetail, ModelCategorySummary, ModelImported, ModelPromoted, ModelVersionSummary } from '@padim-fleet/contracts';
 
 @Injectable()
 export class ModelsService {
@@ -58,7 +58,7 @@ export class ModelsService {
     }
   }
 
-  async promote(category: string, version: string): Promise<{ category: string; current: string }> {
+  async promote(category: string, version: string): Promise<ModelPromoted> {
     validateCategory(category);
     validateVersion(version);
     await this.registry.setCurrent(category, version);
@@ -76,7 +76,7 @@ export class ModelsService {
    * is streamed into the store under uploads/ like every other (API_MAX_UPLOAD_BYTES, 413 at the first
    * byte over), read back through a scratch file (archives are read from files), and removed afterwards.
    */
-  async importUpload(category: string, req: Request): Promise<{ category: string; version: string; current: string | null }> {
+  async importUpload(category: string, req: Request): Promise<ModelImported> {
     validateCategory(category);
     const prefix = uploadPrefix(`model-upload-${randomUUID()}`);
     const fieldsOf = (raw: Record<string, string>) => new ZodValidationPipe(modelImportFields, 'body').transform(raw) as ModelImportFields;

@@ -10,6 +10,7 @@ import {
   ScoreImagesJob,
   ScoringRequest,
   ScoringStatus,
+  SubmittedScoring,
   callbackUrl,
   callbackUrlProblem,
   inputAccessProblem,
@@ -126,7 +127,7 @@ export class ScoringService {
     return this.open(`${onlineOutputPrefix(requestId)}${kind}/${name}`);
   }
 
-  async submit(request: ScoringRequest): Promise<{ scoringId: string; status: string }> {
+  async submit(request: ScoringRequest): Promise<SubmittedScoring> {
     // Before the model: the input is read with the server's credential, so the caller must be allowed to name it.
     const problem = inputAccessProblem(request.input, this.config);
     if (problem) throw new ContractError('request', [{ path: 'body.input', message: problem }]);
@@ -150,7 +151,7 @@ export class ScoringService {
    * from there. The fields are checked, and the model too, when they arrive: before the archive is stored
    * if they are sent first. A refused upload leaves nothing stored.
    */
-  async submitUpload(req: Request): Promise<{ scoringId: string; status: string }> {
+  async submitUpload(req: Request): Promise<SubmittedScoring> {
     const scoringId = randomUUID();
     let checked: UploadFields | undefined;
     const checkFields = async (fields: Record<string, string>) => {

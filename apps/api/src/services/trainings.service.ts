@@ -4,6 +4,9 @@ import type { Request } from 'express';
 import {
   ContractError,
   FleetConfig,
+  SubmittedTraining,
+  SubmittedTrainingUpload,
+  TrainingRunSummary,
   TrainingPlan,
   TrainingRequest,
   TrainingStatus,
@@ -20,27 +23,6 @@ import { receiveArchiveUpload } from '../common/archive-upload';
 import { BLOB_STORE, FLEET_CONFIG } from '../common/tokens';
 import { ZodValidationPipe } from '../common/zod-validation.pipe';
 
-export interface SubmittedRun {
-  runId: string;
-  category: string;
-  version: string;
-  shards: number;
-  images: number;
-  heldOut: number;
-  status: string;
-  /** Set when the threshold rule's target is finer than the held-out images resolve; the run goes ahead. */
-  warnings?: string[];
-}
-
-/** The answer to an upload: the run exists, in state 'preparing', until its archive is unpacked. */
-export interface SubmittedUpload {
-  runId: string;
-  category: string;
-  version: string;
-  state: 'preparing';
-  status: string;
-}
-
 @Injectable()
 export class TrainingsService {
   constructor(
@@ -50,7 +32,7 @@ export class TrainingsService {
     private readonly registry: ModelRegistry,
   ) {}
 
-  async submit(request: TrainingRequest): Promise<SubmittedRun> {
+  async submit(request: TrainingRequest): Promise<SubmittedTraining> {
     this.checkAccess(request, 'body');
     const plan = await this.plan(request, 'body');
     await this.runs.submit(plan);
@@ -61,7 +43,7 @@ export class TrainingsService {
    * All runs are planned (and so checked) before any is queued, then queued in one Redis transaction:
    * one bad entry, or Redis failing part-way, queues nothing.
    */
-  async submitBatch(requests: TrainingRequest[]): Promise<SubmittedRun[]> {
+  async submitBatch(requests: TrainingRequest[]): Promise<SubmittedTraining[]> {
     requests.forEach((request, i) => this.checkAccess(request, `body.runs.${i}`));
     const plans: TrainingPlan[] = [];
     for (const [i, request] of requests.entries()) plans.push(await this.plan(request, `runs.${i}`));
@@ -75,7 +57,7 @@ export class TrainingsService {
    * run; the answer is a 202 as soon as the archive is stored. The request is checked when it arrives,
    * before the archive if it is sent first; a bad one (or a bad archive) leaves nothing stored.
    */
-  async submitUpload(req: Request): Promise<SubmittedUpload> {
+  async submitUpload(req: Request): Promise<SubmittedTrainingUpload> {
     const runId = randomUUID();
     const createdAt = new Date();
     let request: TrainingUploadRequest | undefined;
@@ -117,7 +99,7 @@ export class TrainingsService {
     return request;
   }
 
-  list(limit: number) {
+  list(limit: number): Promise<TrainingRunSummary[]> {
     return this.runs.list(limit);
   }
 
@@ -179,7 +161,7 @@ export class TrainingsService {
   }
 }
 
-function summary(plan: TrainingPlan): SubmittedRun {
+function summary(plan: TrainingPlan): SubmittedTraining {
   const warnings = planWarnings(plan);
   return {
     runId: plan.runId,

@@ -40,71 +40,75 @@ export const onlineScoreQuery = z
   .strict();
 
 /** One scored input, as written to results.csv / results.jsonl. */
-export interface ScoreRow {
+export const scoreRow = z.object({
   /** The input's name: a path relative to the input root, or `<archive name>/<entry path>`. */
-  file: string;
+  file: z.string(),
   /** Raw image score: the maximum of the anomaly map. */
-  score: number | null;
+  score: z.number().nullable(),
   /** The score on the model's normalised scale (threshold at 0.5, clamped to [0, 1]). */
-  normalizedScore: number | null;
-  label: 'anomalous' | 'normal' | null;
+  normalizedScore: z.number().nullable(),
+  label: z.enum(['anomalous', 'normal']).nullable(),
   /** The model's image threshold. */
-  threshold: number;
+  threshold: z.number(),
   /** Where the maximum is, in the side×side map. */
-  maxX: number | null;
-  maxY: number | null;
+  maxX: z.number().int().nullable(),
+  maxY: z.number().int().nullable(),
   /** Key of the overlay PNG relative to the output prefix, e.g. 'heatmaps/a__b-0123456789ab.png'. */
-  heatmap: string | null;
+  heatmap: z.string().nullable(),
   /** Key of the binary mask PNG relative to the output prefix. */
-  mask: string | null;
-  error: string | null;
-}
+  mask: z.string().nullable(),
+  error: z.string().nullable(),
+});
+export type ScoreRow = z.infer<typeof scoreRow>;
 
 /** An online result: `heatmap` and `mask` are URLs on the API, or null with `inline`, which returns the PNGs base64-encoded. */
-export interface OnlineScoreResult extends ScoreRow {
-  heatmapPng?: string;
-  maskPng?: string;
-}
+export const onlineScoreResult = scoreRow.extend({ heatmapPng: z.string().optional(), maskPng: z.string().optional() });
+export type OnlineScoreResult = z.infer<typeof onlineScoreResult>;
 
-export interface OnlineScoreResponse {
-  category: string;
-  version: string;
-  results: OnlineScoreResult[];
-}
+/** 200 of POST /v1/models/:category/score. */
+export const onlineScoreResponse = z.object({ category: z.string(), version: z.string(), results: z.array(onlineScoreResult) });
+export type OnlineScoreResponse = z.infer<typeof onlineScoreResponse>;
 
-export interface HistogramBin {
-  from: number;
-  to: number;
-  count: number;
-}
+export const histogramBin = z.object({ from: z.number(), to: z.number(), count: z.number().int() });
+export type HistogramBin = z.infer<typeof histogramBin>;
 
 /** summary.json of a batch scoring (and of `padim score`). */
-export interface ScoringSummary {
-  images: number;
-  scored: number;
-  failed: number;
-  anomalous: number;
-  normal: number;
-  threshold: number;
+export const scoringSummary = z.object({
+  images: z.number().int(),
+  scored: z.number().int(),
+  failed: z.number().int(),
+  anomalous: z.number().int(),
+  normal: z.number().int(),
+  threshold: z.number(),
   /** 10 bins of normalizedScore over [0, 1]; the last bin includes 1. */
-  histogram: HistogramBin[];
+  histogram: z.array(histogramBin),
   /** Every anomalous row, highest score first. */
-  anomalies: { file: string; score: number; normalizedScore: number }[];
-  errors: { file: string; error: string }[];
-  model: { category: string; version?: string };
-}
+  anomalies: z.array(z.object({ file: z.string(), score: z.number(), normalizedScore: z.number() })),
+  errors: z.array(z.object({ file: z.string(), error: z.string() })),
+  model: z.object({ category: z.string(), version: z.string().optional() }),
+});
+export type ScoringSummary = z.infer<typeof scoringSummary>;
 
-export interface ScoringStatus {
-  scoringId: string;
-  category: string;
-  version: string | null;
-  state: 'preparing' | 'queued' | 'running' | 'completed' | 'failed';
-  createdAt: string;
-  images: number;
-  imagesDone: number;
-  chunks: { chunk: number; state: string; images: number; attemptsMade: number; error?: string }[];
+/** GET /v1/scorings/:id, and each entry of GET /v1/scorings. */
+export const scoringStatus = z.object({
+  scoringId: z.string(),
+  category: z.string(),
+  version: z.string().nullable(),
+  state: z.enum(['preparing', 'queued', 'running', 'completed', 'failed']),
+  createdAt: z.string(),
+  images: z.number().int(),
+  imagesDone: z.number().int(),
+  chunks: z.array(
+    z.object({ chunk: z.number().int(), state: z.string(), images: z.number().int(), attemptsMade: z.number().int(), error: z.string().optional() }),
+  ),
   /** Keys of the result files (under scorings/<id>/) once completed. */
-  outputs?: { resultsCsv: string; resultsJsonl: string; summary: string; heatmaps: string; masks: string };
-  summary?: { images: number; scored: number; failed: number; anomalous: number };
-  error?: string;
-}
+  outputs: z.object({ resultsCsv: z.string(), resultsJsonl: z.string(), summary: z.string(), heatmaps: z.string(), masks: z.string() }).optional(),
+  summary: z.object({ images: z.number().int(), scored: z.number().int(), failed: z.number().int(), anomalous: z.number().int() }).optional(),
+  error: z.string().optional(),
+});
+export type ScoringStatus = z.infer<typeof scoringStatus>;
+export const scoringStatusList = z.array(scoringStatus);
+
+/** 202 of POST /v1/scorings and /v1/scorings/upload. */
+export const submittedScoring = z.object({ scoringId: z.string(), status: z.string() });
+export type SubmittedScoring = z.infer<typeof submittedScoring>;
