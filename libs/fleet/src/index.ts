@@ -6,8 +6,5 @@ export * from './training-runs';
 export * from './registry-model';
 export * from './scoring-runs';
 export * from './model-archive';
-<<<<<<< HEAD
 export * from './metrics';
-=======
 export * from './completion-callbacks';
->>>>>>> webhooks
