@@ -56,6 +56,8 @@ export async function extractFeaturesHandler(job: Job, ctx: JobContext): Promise
       size: plan.request.size,
       crop: plan.request.crop ?? null,
       read: source.read,
+      comoments: ctx.config.PADIM_ACCUMULATE,
+      groupImages: ctx.config.PADIM_ACCUMULATE_GROUP,
       onProgress: (e) => {
         if (stopped) throw new RunStoppedError(data.runId, stopped);
         const now = Date.now();

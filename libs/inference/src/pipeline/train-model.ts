@@ -65,9 +65,13 @@ export interface AccumulateResult {
  */
 export const GRAM_MIN_DIM = 300;
 
-/** With the backbone on CUDA the statistics are computed there too ('in-graph'); on the CPU by d. */
+/** With the backbone on CUDA the statistics are computed there too ('in-graph'); on the CPU, on the host by d. */
 export function defaultComomentPath(d: number, device: OnnxDevice = 'cpu'): ComomentPath {
-  if (device === 'cuda') return 'in-graph';
+  return device === 'cuda' ? 'in-graph' : hostComomentPath(d);
+}
+
+/** The host path for d channels: the float64 kernel below GRAM_MIN_DIM, the Gram products from there. */
+export function hostComomentPath(d: number): 'gram' | 'float64' {
   return d >= GRAM_MIN_DIM ? 'gram' : 'float64';
 }
 
