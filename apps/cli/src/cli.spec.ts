@@ -435,6 +435,8 @@ describe('padim --help', () => {
       '--threads',
       '--backbone-sessions',
       '--batch',
+      '--accumulate',
+      '--accumulate-group',
       '--resnet18-dir',
       '--cache-dir',
     ]) {

@@ -2,6 +2,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import {
   BackboneOptions,
+  COMOMENT_PATHS,
+  ComomentPath,
   DEFAULT_IMAGE_SIZE,
   EmbeddingRequest,
   OnnxDevice,
@@ -44,7 +46,25 @@ export const RUNTIME_OPTIONS = {
   batch: { type: 'string', value: 'n', description: 'images per backbone batch (default 8)' },
 } as const satisfies OptionSpecs;
 
+/** How training sums the co-moments (train and eval, which trains). */
+export const ACCUMULATE_OPTIONS = {
+  accumulate: {
+    type: 'string',
+    value: 'in-graph|gram|float64',
+    description:
+      "how co-moments are summed: in-graph (in the backbone's graph, on its device; default with --device cuda), or on the host: gram or float64 (default on the CPU: float64 below d=300, gram from there)",
+  },
+  'accumulate-group': { type: 'string', value: 'n', description: 'images per backbone run with --accumulate in-graph (default 64): they bound its memory' },
+} as const satisfies OptionSpecs;
+
 type Values = Record<string, string | boolean | undefined>;
+
+export function accumulateFrom(values: Values): { comoments?: ComomentPath; groupImages?: number } {
+  return {
+    comoments: choice<ComomentPath>(values.accumulate as string | undefined, 'accumulate', COMOMENT_PATHS),
+    groupImages: intOption(values['accumulate-group'] as string | undefined, 'accumulate-group'),
+  };
+}
 
 export function runtimeFrom(values: Values): RuntimeOptions & { batchSize?: number } {
   return {

@@ -27,3 +27,4 @@ export * from './runtime/onnx-worker-session';
 export * from './graphs/anomaly-map-graph';
 export * from './graphs/scorer-graph';
 export * from './graphs/gram-graph';
+export * from './graphs/group-statistics-graph';

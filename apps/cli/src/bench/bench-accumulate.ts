@@ -3,8 +3,15 @@
  * step alone on random features of the extractor's shape, the float64 co-moment kernel against the float32
  * Gram path (onnxruntime MatMul), interleaved so that both see the same load. Prints ms per image of each
  * and their ratio per repetition; the last line is JSON.
+ *
+ * npm run bench:accumulate -- --pipeline [--images 64] [--group 64] [--batch 8] [--size 256] [--d 100]: decode + backbone +
+ * accumulation of screw train images (resnet18) on the CPU, the two-step path (embedding graph, then the
+ * Gram path on the host) against the in-graph path (the group's means and co-moments computed in the
+ * backbone's graph), each in its own process: images/s, CPU ms per image, bytes per image that reach the
+ * host, peak RSS. The last line is JSON.
  */
 import { benchAccumulateModes } from './bench-accumulate-modes';
+import { benchPipelineAccumulate, measurePipelineAccumulate, pipelineLine } from './bench-accumulate-pipeline';
 import { round } from './bench-common';
 
 function option(name: string, fallback: number): number {
@@ -12,7 +19,29 @@ function option(name: string, fallback: number): number {
   return i >= 0 ? Number(process.argv[i + 1]) : fallback;
 }
 
+function pipelineOptions() {
+  return { images: option('images', 64), size: option('size', 256), d: option('d', 100), batch: option('batch', 8), group: option('group', 64) };
+}
+
 async function main(): Promise<void> {
+  const child = process.argv.indexOf('--pipeline-child');
+  if (child >= 0) {
+    const mode = process.argv[child + 1];
+    if (mode !== 'gram' && mode !== 'in-graph') throw new Error(`--pipeline-child must be gram or in-graph, got ${mode}`);
+    process.stdout.write(JSON.stringify(await measurePipelineAccumulate(mode, pipelineOptions())) + '\n');
+    return;
+  }
+  if (process.argv.includes('--pipeline')) {
+    const { twoStep, inGraph } = benchPipelineAccumulate(__filename, pipelineOptions());
+    process.stdout.write(pipelineLine('two-step (Gram)', twoStep));
+    process.stdout.write(pipelineLine('in-graph', inGraph));
+    process.stdout.write(
+      `in-graph / two-step: images/s ${round(inGraph.imagesPerSec / twoStep.imagesPerSec, 2)}, CPU per image ${round(inGraph.cpuMsPerImage / twoStep.cpuMsPerImage, 2)}, ` +
+        `host bytes per image ${round(inGraph.hostBytesPerImage / twoStep.hostBytesPerImage, 2)}, peak RSS ${round(inGraph.peakRssMB / twoStep.peakRssMB, 2)}\n`,
+    );
+    process.stdout.write(JSON.stringify({ twoStep, inGraph }) + '\n');
+    return;
+  }
   const result = await benchAccumulateModes({
     dim: option('dim', 100),
     kernelGroup: option('kernel-group', 16),

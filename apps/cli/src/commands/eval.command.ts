@@ -18,8 +18,10 @@ import {
 import { FalsePositives, ModelThresholds, ThresholdRule, falsePositivesAt, thresholdForRule } from '@padim-fleet/padim-core';
 import { CommandSpec, numberOption, parseCommand, UsageError } from '../args';
 import {
+  ACCUMULATE_OPTIONS,
   MODEL_OPTIONS,
   RUNTIME_OPTIONS,
+  accumulateFrom,
   backboneOptionsFrom,
   checkTrainingMemory,
   embeddingFrom,
@@ -49,6 +51,7 @@ export const EVAL_COMMAND = {
     json: { type: 'boolean', description: 'print only the JSON line' },
     ...MODEL_OPTIONS,
     ...RUNTIME_OPTIONS,
+    ...ACCUMULATE_OPTIONS,
   },
   example: 'padim eval --model models/screw --data ../shared/datasets/mvtec-ad/screw',
 } as const satisfies CommandSpec;
@@ -172,6 +175,7 @@ export async function evalCommand(argv: string[]): Promise<void> {
       holdout,
       runtime,
       batchSize: runtime.batchSize,
+      ...accumulateFrom(values),
       onProgress: progressBar(),
       // Thresholds come from the evaluation below (F1-optimal on the test split), as anomalib does.
       skipThresholds: true,

@@ -2,7 +2,17 @@ import * as path from 'node:path';
 import { listMvtecTestSet, resolveTrainingFiles, trainModel, writeModelFolder } from '@padim-fleet/inference';
 import type { ModelThresholds, ThresholdRule } from '@padim-fleet/padim-core';
 import { CommandSpec, numberOption, parseCommand, UsageError } from '../args';
-import { MODEL_OPTIONS, RUNTIME_OPTIONS, checkTrainingMemory, embeddingFrom, inputFrom, loadBackbone, runtimeFrom } from '../common-options';
+import {
+  ACCUMULATE_OPTIONS,
+  MODEL_OPTIONS,
+  RUNTIME_OPTIONS,
+  accumulateFrom,
+  checkTrainingMemory,
+  embeddingFrom,
+  inputFrom,
+  loadBackbone,
+  runtimeFrom,
+} from '../common-options';
 import { progressBar } from '../progress-bar';
 
 export const TRAIN_COMMAND = {
@@ -20,6 +30,7 @@ export const TRAIN_COMMAND = {
     'threshold-fpr': { type: 'string', value: 'rate', description: 'threshold that leaves this fraction of the held-out normal images above it' },
     ...MODEL_OPTIONS,
     ...RUNTIME_OPTIONS,
+    ...ACCUMULATE_OPTIONS,
   },
   example: 'padim train --data ../shared/datasets/mvtec-ad/screw --backbone resnet18 --out models/screw',
 } as const satisfies CommandSpec;
@@ -83,6 +94,7 @@ export async function trainCommand(argv: string[]): Promise<void> {
     thresholdRule,
     runtime,
     batchSize: runtime.batchSize,
+    ...accumulateFrom(values),
     onProgress: progressBar(),
   });
   for (const s of trained.manifest.training.skipped) process.stderr.write(`skipped ${s.error}\n`);

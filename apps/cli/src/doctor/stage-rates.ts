@@ -10,7 +10,7 @@ import {
   accumulateImages,
   createGramSession,
   decodeImage,
-  defaultComomentPath,
+  hostComomentPath,
   embedImages,
   finalizeInParallel,
   imageBatches,
@@ -105,7 +105,7 @@ export async function measureStages(
   try {
     report('backbone', { ...(await backboneRate(extractor, files, batchSize, size)), device });
     const embedded = await embedImages(extractor, files, { size, batchSize });
-    const comoments = defaultComomentPath(selection.d);
+    const comoments = hostComomentPath(selection.d);
     const { height, width } = extractor.grid;
     // Let go of (set to undefined) once used, so the training pipeline's own accumulator does not come on top.
     let acc: GaussianAccumulator | undefined = (comoments === 'gram' ? createGaussianAccumulator : createResidentGaussianAccumulator)(

@@ -57,6 +57,8 @@ export async function extractFeaturesHandler(job: Job, ctx: JobContext): Promise
       size: plan.request.size,
       crop: plan.request.crop ?? null,
       read: source.read,
+      comoments: ctx.config.PADIM_ACCUMULATE,
+      groupImages: ctx.config.PADIM_ACCUMULATE_GROUP,
       onProgress: (e) => {
         if (stopped) throw new RunStoppedError(data.runId, stopped);
         // Counted as they go, so that rate() shows images/s during a long shard rather than at its end.

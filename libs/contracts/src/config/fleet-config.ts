@@ -102,6 +102,13 @@ export const fleetEnvironment = z.object({
   /** Folder for converted backbones (ResNet-50); default: the repository's .cache. */
   PADIM_CACHE_DIR: z.string().min(1).optional(),
   PADIM_DEVICE: z.enum(['cpu', 'cuda']).default('cpu'),
+  /**
+   * How an extract job sums co-moments: 'in-graph' (in the backbone's graph, on its device), or on the
+   * host, 'gram' or 'float64'. Default: 'in-graph' when PADIM_DEVICE is cuda, else by d (float64 below 300).
+   */
+  PADIM_ACCUMULATE: z.enum(['in-graph', 'gram', 'float64']).optional(),
+  /** Images per backbone run with in-graph accumulation (they bound its memory); default 64. */
+  PADIM_ACCUMULATE_GROUP: positiveInt.optional(),
   /** onnxruntime intra-op threads of a process's backbone, shared among its sessions; default: all cores. */
   PADIM_THREADS: positiveInt.optional(),
   /** Backbone sessions that run batches side by side; default: 2 on the CPU with 2 or more threads, else 1. */

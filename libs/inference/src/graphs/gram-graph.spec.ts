@@ -1,42 +1,13 @@
 import { readdirSync } from 'node:fs';
 import * as path from 'node:path';
-import { accumulateEmbeddings, accumulateGroupByGram, createGaussianAccumulator, finalizeGaussian, type GaussianAccumulator } from '@padim-fleet/padim-core';
+import { accumulateEmbeddings, accumulateGroupByGram, createGaussianAccumulator, finalizeGaussian } from '@padim-fleet/padim-core';
 import { resolveBackbone } from '../backbones/resolve-backbone';
 import { EmbeddingExtractor, resolveEmbedding } from '../pipeline/embedding-extractor';
 import { embedImages } from '../pipeline/train-model';
+import { worstFactorError, worstScaledError } from '../testing/accumulator-errors';
 import { randomFloats } from '../testing/random-floats';
 import { describeWithShared, sharedPath } from '../testing/shared-data';
 import { createGramSession } from './gram-graph';
-
-/** Worst |a − b| of packed co-moments on the scale of their diagonal, √(b_ii·b_jj); a constant channel must match exactly. */
-function worstScaledError(a: GaussianAccumulator, b: GaussianAccumulator): number {
-  const { positions: P, dim: d } = b;
-  const T = (d * (d + 1)) / 2;
-  let worst = 0;
-  for (let p = 0; p < P; p++) {
-    const diagonal = (i: number) => b.comoment[p * T + i * d - (i * (i - 1)) / 2];
-    let k = p * T;
-    for (let i = 0; i < d; i++) {
-      for (let j = i; j < d; j++, k++) {
-        const error = Math.abs(a.comoment[k] - b.comoment[k]);
-        if (error > 0) worst = Math.max(worst, error / Math.sqrt(diagonal(i) * diagonal(j)));
-      }
-    }
-  }
-  return worst;
-}
-
-/** Worst |a − b| relative to the largest |b| of the same position's factor. */
-function worstFactorError(a: Float64Array, b: Float64Array, P: number): number {
-  const T = a.length / P;
-  let worst = 0;
-  for (let p = 0; p < P; p++) {
-    let scale = 0;
-    for (let k = p * T; k < (p + 1) * T; k++) scale = Math.max(scale, Math.abs(b[k]));
-    for (let k = p * T; k < (p + 1) * T; k++) worst = Math.max(worst, Math.abs(a[k] - b[k]) / scale);
-  }
-  return worst;
-}
 
 describe('Gram graph', () => {
   it('gives X·Xᵀ per position', async () => {

@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import { EmbeddingSelection, featureCount, patchGrid, randomChannelSelection, semiOrthogonalProjection, validateChannelIndices } from '@padim-fleet/padim-core';
 import type { ResolvedBackbone } from '../backbones/resolve-backbone';
 import { appendEmbeddingHead, type ChannelSelection } from '../graphs/embedding-graph';
+import { GROUP_COMOMENT_OUTPUT, GROUP_MEAN_OUTPUT, appendGroupStatistics } from '../graphs/group-statistics-graph';
 import { OnnxDevice } from '../runtime/onnx-session';
 import { OnnxWorkerSession } from '../runtime/onnx-worker-session';
 
@@ -66,16 +67,32 @@ export function channelSelectionOf(selection: EmbeddingSelection, F: number): Ch
     : { kind: 'projection', matrix: semiOrthogonalProjection(F, selection.d, selection.seed), d: selection.d };
 }
 
-/** Runs backbone + embedding head: an NCHW batch in, [n, d, H/4 · W/4] embeddings out. */
+/** One group of images as the in-graph accumulation gives it: their count, mean and packed co-moment per position. */
+export interface GroupStatistics {
+  n: number;
+  /** [positions, d] */
+  mean: Float32Array;
+  /** [positions, d(d+1)/2], each position's Σ(x − x̄)(x − x̄)ᵀ as its packed upper triangle. */
+  comoment: Float32Array;
+}
+
+/**
+ * Runs backbone + embedding head: an NCHW batch in, [n, d, H/4 · W/4] embeddings out; or, for training,
+ * backbone + embedding head + the batch's group statistics in one graph (groupStatistics).
+ */
 export class EmbeddingExtractor {
   /** Runs queued or in progress on each session. */
   private readonly queued: number[];
+  /** The group-statistics sessions, opened on first use (scoring never needs them), and their runs queued. */
+  private groupSessions?: Promise<OnnxWorkerSession[]>;
+  private groupQueued: number[] = [];
 
   private constructor(
     private readonly sessions: OnnxWorkerSession[],
     readonly backbone: ResolvedBackbone,
     readonly selection: EmbeddingSelection,
     readonly side: number,
+    private readonly runtime: RuntimeOptions,
   ) {
     this.queued = sessions.map(() => 0);
   }
@@ -90,7 +107,12 @@ export class EmbeddingExtractor {
       await Promise.all(sessions.map((s) => s.release()));
       throw e;
     }
-    return new EmbeddingExtractor(sessions, backbone, selection, side);
+    return new EmbeddingExtractor(sessions, backbone, selection, side, runtime);
+  }
+
+  /** Where the backbone runs. */
+  get device(): OnnxDevice {
+    return this.runtime.device ?? 'cpu';
   }
 
   /** Batches worth keeping in flight at once: one per session. */
@@ -132,7 +154,52 @@ export class EmbeddingExtractor {
     return emb.data as Float32Array;
   }
 
+  /**
+   * Runs backbone + embedding head + group statistics on n images (layout as in `run`), as one group:
+   * only their mean and packed co-moment per position come back, not the n×d×P embeddings.
+   */
+  async groupStatistics(batch: Float32Array | Float32Array[], n: number): Promise<GroupStatistics> {
+    const sessions = await (this.groupSessions ??= this.openGroupSessions());
+    const plane = 3 * this.side * this.side;
+    const data = Array.isArray(batch) ? batch : batch.subarray(0, n * plane);
+    let lane = 0;
+    for (let i = 1; i < this.groupQueued.length; i++) if (this.groupQueued[i] < this.groupQueued[lane]) lane = i;
+    this.groupQueued[lane]++;
+    const out = await sessions[lane]
+      .run({ [this.backbone.spec.inputName]: { data, dims: [n, 3, this.side, this.side] } })
+      .finally(() => this.groupQueued[lane]--);
+    const P = this.grid.height * this.grid.width;
+    const mean = out[GROUP_MEAN_OUTPUT];
+    const comoment = out[GROUP_COMOMENT_OUTPUT];
+    const T = (this.d * (this.d + 1)) / 2;
+    if (mean.data.length !== P * this.d || comoment.data.length !== P * T) {
+      throw new Error(
+        `backbone ${this.backbone.spec.name} gave group statistics [${mean.dims.join(', ')}] and [${comoment.dims.join(', ')}], expected [${P}, ${this.d}] and [${P}, ${T}]`,
+      );
+    }
+    return { n, mean: mean.data as Float32Array, comoment: comoment.data as Float32Array };
+  }
+
+  /** As many group-statistics sessions as backbone sessions, with the same device and threads. */
+  private async openGroupSessions(): Promise<OnnxWorkerSession[]> {
+    const embedding = appendEmbeddingHead(this.backbone.onnx, this.backbone.spec, channelSelectionOf(this.selection, featureCount(this.backbone.spec)));
+    const graph = appendGroupStatistics(embedding, this.d);
+    const lanes = backboneLanes(this.runtime);
+    const sessions: OnnxWorkerSession[] = [];
+    try {
+      for (let i = 0; i < lanes.sessions; i++)
+        sessions.push(await OnnxWorkerSession.create(graph, { device: this.runtime.device, threads: lanes.threadsEach }));
+    } catch (e) {
+      await Promise.all(sessions.map((s) => s.release()));
+      throw e;
+    }
+    this.groupQueued = sessions.map(() => 0);
+    return sessions;
+  }
+
   async release(): Promise<void> {
-    await Promise.all(this.sessions.map((s) => s.release()));
+    const groupSessions = this.groupSessions?.catch(() => [] as OnnxWorkerSession[]);
+    this.groupSessions = undefined;
+    await Promise.all([...this.sessions.map((s) => s.release()), groupSessions?.then((all) => Promise.all(all.map((s) => s.release())))]);
   }
 }

@@ -6,13 +6,15 @@ import {
   accumulateGroupByGram,
   createGaussianAccumulator,
   createResidentGaussianAccumulator,
+  mergeGroupStatistics,
   splitHoldout,
   COVARIANCE_REGULARIZATION,
 } from '@padim-fleet/padim-core';
 import type { ModelTensors } from '../model-io/model-folder';
 import { createGramSession } from '../graphs/gram-graph';
 import { finalizeInParallel } from '../runtime/finalize-in-parallel';
-import { EmbeddingExtractor, EmbeddingRequest, resolveEmbedding, runtimeThreads } from './embedding-extractor';
+import { EmbeddingExtractor, EmbeddingRequest, GroupStatistics, resolveEmbedding, runtimeThreads } from './embedding-extractor';
+import type { OnnxDevice } from '../runtime/onnx-session';
 import { EmbeddedImages, ManifestBaseInput, ThresholdOptions, manifestWithThresholds, modelManifestBase } from './fit-model';
 import { ImageBatch, InputOptions, imageBatches } from './image-batches';
 import { ProgressListener } from './progress';
@@ -33,11 +35,22 @@ export const GRAM_GROUP_IMAGES = 64;
 export const FLOAT64_GROUP_IMAGES = 16;
 
 /**
- * How co-moments are accumulated: 'gram', a float32 GEMM per group of images through onnxruntime,
- * centred within the group and merged into float64; or 'float64', the f64x2 co-moment kernel (the
- * reference). Both give the same accumulator format.
+ * Images per run of the in-graph path: the group is one backbone batch. Each group's packed float32
+ * co-moments (P·d(d+1)/2, 83 MB for resnet18 d=100) come to the host and are merged into the float64
+ * accumulator once, so a group of B images costs 83/B MB of transfer and merge per image (the
+ * embeddings alone are 1.6 MB per image): B bounds the backbone's working memory, and a large B pays.
  */
-export type ComomentPath = 'gram' | 'float64';
+export const IN_GRAPH_GROUP_IMAGES = 64;
+
+/**
+ * How co-moments are accumulated: 'gram', a float32 GEMM per group of images through onnxruntime,
+ * centred within the group and merged into float64; 'float64', the f64x2 co-moment kernel (the
+ * reference); 'in-graph', the group's mean and centred co-moment computed in the graph that runs the
+ * backbone (on the GPU with `device: 'cuda'`), so that only they leave the device, then merged into
+ * float64 as the Gram path does. All give the same accumulator format.
+ */
+export type ComomentPath = 'gram' | 'float64' | 'in-graph';
+export const COMOMENT_PATHS: readonly ComomentPath[] = ['in-graph', 'gram', 'float64'];
 
 export interface AccumulateResult {
   accumulator: GaussianAccumulator;
@@ -52,7 +65,13 @@ export interface AccumulateResult {
  */
 export const GRAM_MIN_DIM = 300;
 
-export function defaultComomentPath(d: number): ComomentPath {
+/** With the backbone on CUDA the statistics are computed there too ('in-graph'); on the CPU, on the host by d. */
+export function defaultComomentPath(d: number, device: OnnxDevice = 'cpu'): ComomentPath {
+  return device === 'cuda' ? 'in-graph' : hostComomentPath(d);
+}
+
+/** The host path for d channels: the float64 kernel below GRAM_MIN_DIM, the Gram products from there. */
+export function hostComomentPath(d: number): 'gram' | 'float64' {
   return d >= GRAM_MIN_DIM ? 'gram' : 'float64';
 }
 
@@ -61,17 +80,14 @@ export function defaultComomentPath(d: number): ComomentPath {
  * (one per backbone session) while a batch is accumulated and later ones decode, so the CPU work
  * overlaps inference.
  */
-export async function accumulateImages(
-  files: string[],
-  extractor: EmbeddingExtractor,
-  opts: InputOptions & { accumulator?: GaussianAccumulator; onProgress?: ProgressListener; comoments?: ComomentPath } = {},
-): Promise<AccumulateResult> {
+export async function accumulateImages(files: string[], extractor: EmbeddingExtractor, opts: AccumulateOptions = {}): Promise<AccumulateResult> {
   const { height, width } = extractor.grid;
-  const path = opts.comoments ?? defaultComomentPath(extractor.d);
-  const acc = opts.accumulator ?? (path === 'gram' ? createGaussianAccumulator : createResidentGaussianAccumulator)(height * width, extractor.d);
+  const path = opts.comoments ?? defaultComomentPath(extractor.d, extractor.device);
+  const acc = opts.accumulator ?? (path === 'float64' ? createResidentGaussianAccumulator : createGaussianAccumulator)(height * width, extractor.d);
   if (acc.positions !== height * width || acc.dim !== extractor.d) {
     throw new Error(`accumulator is ${acc.positions} positions × d=${acc.dim}, the extractor gives ${height * width} × d=${extractor.d}`);
   }
+  if (path === 'in-graph') return streamGroupStatistics(files, extractor, acc, opts);
   if (path === 'float64') {
     return streamIntoAccumulator(files, extractor, acc, FLOAT64_GROUP_IMAGES, async (group) => accumulateEmbeddingGroup(acc, group), opts);
   }
@@ -81,6 +97,56 @@ export async function accumulateImages(
   } finally {
     await gramSession.release();
   }
+}
+
+export interface AccumulateOptions extends InputOptions {
+  accumulator?: GaussianAccumulator;
+  onProgress?: ProgressListener;
+  /** @defaultValue defaultComomentPath(d, device) */
+  comoments?: ComomentPath;
+  /** Images per backbone run on the 'in-graph' path (instead of batchSize). @defaultValue IN_GRAPH_GROUP_IMAGES */
+  groupImages?: number;
+  /** Called with each group's statistics as they reach the host ('in-graph' path), e.g. to count their bytes. */
+  onGroup?: (group: GroupStatistics) => void;
+}
+
+/**
+ * The 'in-graph' path: each decoded batch of groupImages images is one run of backbone + embedding head
+ * + group statistics, merged into the float64 accumulator on the host while the next groups run (one in
+ * flight per backbone session).
+ */
+async function streamGroupStatistics(
+  files: string[],
+  extractor: EmbeddingExtractor,
+  acc: GaussianAccumulator,
+  opts: AccumulateOptions,
+): Promise<AccumulateResult> {
+  const groupImages = opts.groupImages ?? IN_GRAPH_GROUP_IMAGES;
+  if (!Number.isInteger(groupImages) || groupImages < 1) throw new Error(`groupImages must be a positive integer, got ${groupImages}`);
+  const used: string[] = [];
+  const skipped: { file: string; error: string }[] = [];
+  const inFlight: Promise<GroupStatistics>[] = [];
+  let done = 0;
+  const settle = async (job: Promise<GroupStatistics>) => {
+    const group = await job;
+    opts.onGroup?.(group);
+    mergeGroupStatistics(acc, group);
+    done += group.n;
+    opts.onProgress?.({ stage: 'extract', done: done + skipped.length, total: files.length });
+  };
+  const items = files.map((file) => ({ file }));
+  for await (const batch of extractorBatches(extractor, items, { ...opts, batchSize: groupImages })) {
+    for (const f of batch.failures) skipped.push({ file: f.item.file, error: f.error });
+    if (batch.n === 0) continue;
+    const job = extractor.groupStatistics(batch.tensor, batch.n);
+    used.push(...batch.items.map((i) => i.file));
+    // Awaited in turn below; until then a failure must not count as unhandled.
+    job.catch(() => undefined);
+    inFlight.push(job);
+    if (inFlight.length > extractor.lanes) await settle(inFlight.shift()!);
+  }
+  while (inFlight.length > 0) await settle(inFlight.shift()!);
+  return { accumulator: acc, used, skipped };
 }
 
 async function streamIntoAccumulator(
@@ -130,6 +196,10 @@ async function streamIntoAccumulator(
 
 export interface TrainOptions extends InputOptions, ThresholdOptions {
   category: string;
+  /** How co-moments are accumulated. @defaultValue defaultComomentPath(d, runtime.device) */
+  comoments?: ComomentPath;
+  /** Images per backbone run on the 'in-graph' path. @defaultValue IN_GRAPH_GROUP_IMAGES */
+  groupImages?: number;
   files: string[];
   embedding?: EmbeddingRequest;
   /** Fraction of the images held out of fitting to set the thresholds (when no validation set is given). */

@@ -1,6 +1,6 @@
 import { mulberry32 } from '../random';
 import { accumulateEmbeddingsReference } from './accumulate-embeddings.reference';
-import { accumulateGroupByGram, centredBlockPositions, gramBlockPositions, type BatchedGram } from './accumulate-by-gram';
+import { accumulateGroupByGram, centredBlockPositions, gramBlockPositions, mergeGroupStatistics, type BatchedGram } from './accumulate-by-gram';
 import { createGaussianAccumulator } from './gaussian-accumulator';
 
 /** X·Xᵀ per position of [positions, d, B], summed in float64 then rounded to float32 as a GEMM would return it. */
@@ -95,5 +95,65 @@ describe('accumulateGroupByGram', () => {
     expect(centredBlockPositions(550, 64, 4096)).toBe(48);
     expect(centredBlockPositions(550, 1000, 4096)).toBe(3);
     expect(centredBlockPositions(10, 2, 7)).toBe(7);
+  });
+});
+
+/** A group's mean ([P, d]) and packed co-moment about it ([P, d(d+1)/2]) from [n, d, P] samples, in float64 then rounded to float32. */
+function naiveGroupStatistics(data: Float32Array, n: number, d: number, P: number): { n: number; mean: Float32Array; comoment: Float32Array } {
+  const T = (d * (d + 1)) / 2;
+  const mean = new Float32Array(P * d);
+  const comoment = new Float32Array(P * T);
+  const x = (b: number, c: number, p: number) => data[(b * d + c) * P + p];
+  for (let p = 0; p < P; p++) {
+    const mu = new Float64Array(d);
+    for (let c = 0; c < d; c++) {
+      for (let b = 0; b < n; b++) mu[c] += x(b, c, p);
+      mu[c] /= n;
+      mean[p * d + c] = mu[c];
+    }
+    let k = p * T;
+    for (let i = 0; i < d; i++) {
+      for (let j = i; j < d; j++, k++) {
+        let s = 0;
+        for (let b = 0; b < n; b++) s += (x(b, i, p) - mu[i]) * (x(b, j, p) - mu[j]);
+        comoment[k] = s;
+      }
+    }
+  }
+  return { n, mean, comoment };
+}
+
+describe('mergeGroupStatistics', () => {
+  it('merges groups given as their mean and packed co-moment as the per-sample float64 reference accumulates them', () => {
+    const P = 7;
+    const d = 5;
+    const merged = createGaussianAccumulator(P, d);
+    const reference = createGaussianAccumulator(P, d);
+    [3, 1, 6].forEach((n, i) => {
+      const data = randomBatch(n, d, P, 10 + i);
+      mergeGroupStatistics(merged, naiveGroupStatistics(data, n, d, P));
+      accumulateEmbeddingsReference(reference, data, n);
+    });
+    expect(merged.count).toBe(10);
+    // The group means are float32 here (as a graph emits them): ~1e-7 of the mean.
+    expect(worstRelative(merged.mean, reference.mean)).toBeLessThan(1e-6);
+    expect(worstScaledError(merged.comoment, reference.comoment, P, d)).toBeLessThan(1e-5);
+  });
+
+  it('hand-checked: [1, 2] then the group {[3, 6], [5, 10]} as mean [4, 8] and co-moment [[2, 4], [4, 8]]', () => {
+    const acc = createGaussianAccumulator(1, 2);
+    mergeGroupStatistics(acc, { n: 1, mean: Float32Array.from([1, 2]), comoment: new Float32Array(3) });
+    mergeGroupStatistics(acc, { n: 2, mean: Float32Array.from([4, 8]), comoment: Float32Array.from([2, 4, 8]) });
+    // Samples [1 2], [3 6], [5 10]: mean [3 6]; centred [−2 −4], [0 0], [2 4]: co-moment [[8 16] [16 32]].
+    expect(acc.count).toBe(3);
+    expect(Array.from(acc.mean)).toEqual([3, 6]);
+    expect(Array.from(acc.comoment)).toEqual([8, 16, 32]);
+  });
+
+  it('names the statistics whose size does not match the accumulator', () => {
+    const acc = createGaussianAccumulator(4, 3);
+    expect(() => mergeGroupStatistics(acc, { n: 2, mean: new Float32Array(12), comoment: new Float32Array(23) })).toThrow(
+      /mergeGroupStatistics: group has 12 means and 23 co-moments, expected positions×d = 12 and positions×d\(d\+1\)\/2 = 24/,
+    );
   });
 });

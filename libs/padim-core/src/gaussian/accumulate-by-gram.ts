@@ -73,7 +73,7 @@ export async function accumulateGroupByGram(
       const qb = Math.min(gramBlock, pb - q0);
       const qGram = qb === gramBlock ? blockGram : blockGram.subarray(0, qb * d * d);
       await gram(centred.subarray(q0 * d * B, (q0 + qb) * d * B), qb, d, B, qGram);
-      mergeGramBlock(acc, p0 + q0, qb, groupMean.subarray(q0 * d), qGram, f, wb);
+      mergeGramBlock(acc, p0 + q0, qb, groupMean.subarray(q0 * d), qGram, 'full', f, wb);
     }
   }
   acc.count = n;
@@ -111,8 +111,46 @@ function centreGroupBlock(samples: Float32Array[], P: number, d: number, p0: num
   }
 }
 
-/** M[p] += G[p] (upper triangle) + f·δδᵀ and μ[p] += δ·wb, δ = x̄ − μ, for positions [p0, p0+pb). */
-function mergeGramBlock(acc: GaussianAccumulator, p0: number, pb: number, groupMean: Float64Array, gram: Float32Array, f: number, wb: number): void {
+/**
+ * Merges one group's statistics, computed elsewhere (e.g. in the graph that runs the backbone), into
+ * `acc` by Chan's pairwise update: `n` images, their mean per position `groupMean` ([positions, d]) and
+ * their co-moment about that mean `comoment`, the packed upper triangle per position ([positions, d(d+1)/2]).
+ * The merge is the Gram path's: the group's co-moment is added as it is, the shift of the means in float64.
+ */
+export function mergeGroupStatistics(
+  acc: GaussianAccumulator,
+  group: { n: number; mean: Float32Array | Float64Array; comoment: Float32Array },
+): GaussianAccumulator {
+  assertAccumulator(acc);
+  const { positions: P, dim: d } = acc;
+  const { n: B, mean, comoment } = group;
+  if (!Number.isSafeInteger(B) || B < 0) throw new RangeError(`mergeGroupStatistics: group count must be a non-negative integer, got ${B}`);
+  if (mean.length !== P * d || comoment.length !== P * triangleSize(d)) {
+    throw new RangeError(
+      `mergeGroupStatistics: group has ${mean.length} means and ${comoment.length} co-moments, expected positions×d = ${P * d} and positions×d(d+1)/2 = ${P * triangleSize(d)}`,
+    );
+  }
+  if (B === 0) return acc;
+  const { n, f, wb } = mergeWeights(acc.count, B);
+  mergeGramBlock(acc, 0, P, mean, comoment, 'packed', f, wb);
+  acc.count = n;
+  return acc;
+}
+
+/**
+ * M[p] += G[p] (upper triangle) + f·δδᵀ and μ[p] += δ·wb, δ = x̄ − μ, for positions [p0, p0+pb).
+ * `gram` holds each position's d×d matrix ('full') or only its packed upper triangle ('packed').
+ */
+function mergeGramBlock(
+  acc: GaussianAccumulator,
+  p0: number,
+  pb: number,
+  groupMean: Float32Array | Float64Array,
+  gram: Float32Array,
+  layout: 'full' | 'packed',
+  f: number,
+  wb: number,
+): void {
   const d = acc.dim;
   const T = triangleSize(d);
   const mean = acc.mean;
@@ -126,6 +164,15 @@ function mergeGramBlock(acc: GaussianAccumulator, p0: number, pb: number, groupM
       mean[mo + c] += dl * wb;
     }
     let k = (p0 + pp) * T;
+    if (layout === 'packed') {
+      // The packed triangle lines up with the accumulator's, entry for entry.
+      let g = pp * T;
+      for (let i = 0; i < d; i++) {
+        const di = delta[i] * f;
+        for (let j = i; j < d; j++, k++, g++) m[k] += gram[g] + di * delta[j];
+      }
+      continue;
+    }
     for (let i = 0; i < d; i++) {
       const di = delta[i] * f;
       const row = (pp * d + i) * d;

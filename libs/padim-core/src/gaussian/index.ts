@@ -41,5 +41,6 @@ export {
   CENTRED_BLOCK_BYTES,
   gramBlockPositions,
   GRAM_BLOCK_BYTES,
+  mergeGroupStatistics,
   type BatchedGram,
 } from './accumulate-by-gram';
