@@ -105,7 +105,13 @@ export async function mergePartials(store: BlobStore, keys: string[], opts: Merg
   const sameHash = storedHeader ? createHash('sha256').update(storedHeader) : null;
   let sameAs: MergeResult['sameAs'];
   try {
-    const readBlock = (start: number, end: number) => readBlockOfAll(store, keys, headers, start, end, layout.bytesPerPosition, opts.readConcurrency ?? 8);
+    const readBlock = (start: number, end: number) => {
+      const reading = readBlockOfAll(store, keys, headers, start, end, layout.bytesPerPosition, opts.readConcurrency ?? 8);
+      // Read ahead while the previous block is merged: its failure surfaces where it is awaited, and must
+      // not count as unhandled meanwhile (that ends the process) nor when the merge fails first.
+      reading.catch(() => undefined);
+      return reading;
+    };
     let next: Promise<Uint8Array[]> | null = readBlock(0, Math.min(positions, blockPositions));
     for (let start = 0; start < positions; start += blockPositions) {
       const end = Math.min(positions, start + blockPositions);

@@ -39,6 +39,7 @@ import { S3_ENDPOINT, S3_KEYS, benchStoreSpec, percentile, round, screwDir } fro
 import { FleetProcess, freePort, sleep } from '../fleet/fleet-process';
 import { relativeDifference } from '../fleet/model-compare';
 import { PrivateRedis } from './private-redis';
+import { RssSample, restingRssMB } from './resting-rss';
 import { TcpProxy } from './tcp-proxy';
 
 const execFileAsync = promisify(execFile);
@@ -114,9 +115,12 @@ export interface SoakSummary {
   redisRestarts: number;
   workerRssStartMB: number;
   workerRssEndMB: number;
+  /** Resting worker RSS in the second and the last quarter: per role, the median over its warm workers' samples; then the mean over roles. */
   workerRssQ2MB: number;
   workerRssQ4MB: number;
   workerRssGrowth: number;
+  /** The same growth from the mean of the warm workers at each sample, which swings with the jobs in flight and with replacements warming up. */
+  workerRssMeanGrowth: number;
   /** Workers up through the second and the last quarter, and the largest growth of one's RSS between them. */
   survivingWorkers: number;
   survivingWorkerRssGrowth: number | null;
@@ -192,7 +196,7 @@ class Soak {
   private readonly unexpectedExits: string[] = [];
   private readonly rssSamples: { at: number; meanMB: number }[] = [];
   /** Every sample of every warm worker, by worker name. */
-  private readonly workerRss = new Map<string, { at: number; mb: number }[]>();
+  private readonly workerRss = new Map<string, RssSample[]>();
   private api!: FleetProcess;
   private redis!: PrivateRedis;
   private proxy!: TcpProxy;
@@ -222,7 +226,8 @@ class Soak {
   private readonly submitRetries: Record<string, number> = {};
   private onlineRequests = 0;
   private readonly onlineErrors: Record<string, number> = {};
-  private readonly onlineErrorTimes: { at: number; outcome: string }[] = [];
+  /** When each failed online request was sent and answered. */
+  private readonly onlineErrorTimes: { from: number; at: number; outcome: string }[] = [];
   private readonly onlineErrorSamples: Record<string, string> = {};
   private readonly latencies: number[] = [];
   private batchScorings = 0;
@@ -326,6 +331,9 @@ class Soak {
       for (const p of [this.api, ...this.workers.map((w) => w.process)].filter((p) => p !== undefined)) {
         await fs.writeFile(path.join(this.opts.logsDir, `${p.name}.log`), `${p.output.join('\n')}\n`);
       }
+      // Each worker's RSS samples (seconds of the load, MB), to tell a leak from the working set of the job in flight.
+      const rss = Object.fromEntries([...this.workerRss].map(([name, samples]) => [name, samples.map((s) => [(s.at - this.loadStart) / 1000, s.mb])]));
+      await fs.writeFile(path.join(this.opts.logsDir, 'worker-rss.json'), JSON.stringify(rss));
     }
     await Promise.all([this.api, ...this.workers.map((w) => w.process)].filter((p) => p !== undefined).map((p) => p.kill('SIGKILL')));
     await this.proxy?.close();
@@ -345,9 +353,12 @@ class Soak {
     return Date.now() < this.loadEnd;
   }
 
-  /** The fault whose window (plus FAULT_GRACE_MS) holds `at`, if any. */
-  private faultAt(at: number): FaultWindow | undefined {
-    return this.faults.find((f) => at >= f.start && at <= f.end + FAULT_GRACE_MS);
+  /**
+   * The fault whose window (plus FAULT_GRACE_MS) overlaps a request sent at `from` and answered at `at`, if
+   * any: a request sent during a store outage can fail well after it, once its retries are spent.
+   */
+  private faultDuring(from: number, at: number): FaultWindow | undefined {
+    return this.faults.find((f) => at >= f.start && from <= f.end + FAULT_GRACE_MS);
   }
 
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the API's JSON answer, read field by field by the caller
@@ -481,6 +492,7 @@ class Soak {
       const form = new FormData();
       form.append('images', new Blob([image]), `client-${index}.png`);
       const started = performance.now();
+      const sentAt = Date.now();
       let outcome: string;
       let detail = '';
       try {
@@ -502,7 +514,7 @@ class Soak {
       if (outcome === 'ok') this.latencies.push(performance.now() - started);
       else {
         count(this.onlineErrors, outcome);
-        this.onlineErrorTimes.push({ at: Date.now(), outcome });
+        this.onlineErrorTimes.push({ from: sentAt, at: Date.now(), outcome });
         if (!(outcome in this.onlineErrorSamples)) {
           this.onlineErrorSamples[outcome] = String(detail).slice(0, 300);
           log(`online ${outcome}: ${this.onlineErrorSamples[outcome]}`);
@@ -692,7 +704,7 @@ class Soak {
         const mb = rssMB(w.process.child.pid);
         if (mb === null) continue;
         values.push(mb);
-        this.workerRss.set(w.process.name, [...(this.workerRss.get(w.process.name) ?? []), { at: now, mb }]);
+        this.workerRss.set(w.process.name, [...(this.workerRss.get(w.process.name) ?? []), { at: now, mb, role: w.role, startedAt: w.startedAt }]);
       }
       if (values.length > 0) this.rssSamples.push({ at: now, meanMB: mean(values) });
       for (const w of this.workers) {
@@ -729,7 +741,7 @@ class Soak {
   private onlineErrorsByFault(): Record<string, Record<string, number>> {
     const byFault: Record<string, Record<string, number>> = {};
     for (const e of this.onlineErrorTimes) {
-      const fault = this.faultAt(e.at)?.kind ?? 'none';
+      const fault = this.faultDuring(e.from, e.at)?.kind ?? 'none';
       count((byFault[fault] ??= {}), e.outcome);
     }
     return byFault;
@@ -746,6 +758,7 @@ class Soak {
       return at >= this.loadStart + ((q - 1) * length) / 4 && at < this.loadStart + (q * length) / 4;
     };
     const quarter = (q: number) => mean(this.rssSamples.filter((s) => inQuarter(q, s.at)).map((s) => s.meanMB));
+    const resting = (q: number) => restingRssMB([...this.workerRss.values()].flat(), (at) => inQuarter(q, at));
     // Workers up through both quarters: the growth of each one's own RSS, which replacements starting cold do not hide.
     const survivorGrowth: number[] = [];
     for (const [name, samples] of this.workerRss) {
@@ -757,8 +770,8 @@ class Soak {
       if (Number.isFinite(q2) && Number.isFinite(q4)) survivorGrowth.push(q4 / q2 - 1);
     }
     const sorted = [...this.latencies].sort((a, b) => a - b);
-    const q2 = quarter(2);
-    const q4 = quarter(4);
+    const q2 = resting(2);
+    const q4 = resting(4);
     const summary: SoakSummary = {
       durationSeconds: this.opts.durationSeconds,
       short: this.opts.short,
@@ -773,7 +786,7 @@ class Soak {
       submitRetries: this.submitRetries,
       onlineRequests: this.onlineRequests,
       onlineErrors: this.onlineErrors,
-      onlineErrorsOutsideFaults: this.onlineErrorTimes.filter((e) => !this.faultAt(e.at)).length,
+      onlineErrorsOutsideFaults: this.onlineErrorTimes.filter((e) => !this.faultDuring(e.from, e.at)).length,
       onlineErrorsByFault: this.onlineErrorsByFault(),
       onlineErrorSamples: this.onlineErrorSamples,
       p50Ms: round(percentile(sorted, 50), 1),
@@ -798,6 +811,7 @@ class Soak {
       workerRssQ2MB: round(q2, 1),
       workerRssQ4MB: round(q4, 1),
       workerRssGrowth: round(q4 / q2 - 1),
+      workerRssMeanGrowth: round(quarter(4) / quarter(2) - 1),
       survivingWorkers: survivorGrowth.length,
       survivingWorkerRssGrowth: survivorGrowth.length > 0 ? round(Math.max(...survivorGrowth)) : null,
       failedTargets: [],
@@ -821,8 +835,8 @@ export function missedTargets(s: SoakSummary): string[] {
   if (s.unexpectedExits.length !== 0) missed.push('no process exits on its own');
   if (s.onlineRequests === 0 || s.onlineErrorsOutsideFaults !== 0) missed.push('no online errors outside the faults');
   // Quarters of a short soak are too short for a steady state: a worker's first jobs open its backbone
-  // sessions, models and finalisation threads (100 to 400 MB within its first minute). The mean over the
-  // warm workers is the measure: one worker's RSS swings by 100 MB with the job it is in.
+  // sessions, models and finalisation threads (100 to 400 MB within its first minute). The resting level
+  // per role is the measure (see summarise): one worker's RSS swings by 100 MB with the job it is in.
   if (s.durationSeconds >= RSS_CHECK_MIN_SECONDS && !(s.workerRssGrowth <= 0.1))
     missed.push('worker RSS grows 10 % at most from the second quarter to the last');
   return missed;
