@@ -36,6 +36,13 @@ describe('loadFleetConfig', () => {
     const paths = (error as ContractError).issues.map((i) => i.path);
     expect(paths).toEqual(expect.arrayContaining(['REDIS_URL', 'WORKER_ROLES.1', 'API_KEYS.0', 'EXTRACT_CONCURRENCY']));
   });
+
+  it('reads LOG_LEVEL (default info), and refuses an unknown level naming the variable and the levels', () => {
+    expect(loadFleetConfig({}).LOG_LEVEL).toBe('info');
+    expect(loadFleetConfig({ LOG_LEVEL: 'debug' }).LOG_LEVEL).toBe('debug');
+    expect(loadFleetConfig({ LOG_LEVEL: 'silent' }).LOG_LEVEL).toBe('silent');
+    expect(() => loadFleetConfig({ LOG_LEVEL: 'verbose' })).toThrow(/^configuration is invalid: LOG_LEVEL: .*"trace".*"silent"/);
+  });
 });
 
 describe('trainingRequest', () => {
