@@ -3,24 +3,16 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { FleetConfig, JobName, QueueName, WorkerRole, abortStaleWrites, fitGaussianJob, s3Connection, sweepOnlineResults } from '@padim-fleet/contracts';
 import {
-  FleetConfig,
-  JobName,
-  QueueName,
-  WorkerRole,
-  abortStaleWrites,
-  fitGaussianJob,
-  redactingLog,
-  s3Connection,
-  sweepOnlineResults,
-} from '@padim-fleet/contracts';
-import {
+  type FleetLogger,
   RUN_MARK_TTL_SECONDS,
   RedisRegistryLock,
   ScoringRuns,
   TrainingRuns,
   checkEvictionPolicy,
   cleanUpWithRetries,
+  createFleetLogger,
   createRedis,
   failedRunKey,
   removeOnlineRequest,
@@ -45,7 +37,7 @@ import { scoreChunkHandler } from './jobs/score-chunk.handler';
 import { scoreImagesHandler } from './jobs/score-images.handler';
 import { sweepOnlineResultsHandler } from './jobs/sweep-online-results.handler';
 import { ScorerCacheRepository } from './repositories/scorer-cache.repository';
-import { JobContext, runtimeOf } from './jobs/job-context';
+import { JobContext, jobLogFields, runtimeOf } from './jobs/job-context';
 import { FeatureExtractorRepository } from './repositories/feature-extractor.repository';
 
 type Handler = (job: Job, ctx: JobContext) => Promise<unknown>;
@@ -76,17 +68,18 @@ export interface FleetWorker {
 }
 
 export interface FleetWorkerOptions {
-  /** Log lines go here (with credentials redacted); default console. */
-  log?: (line: string) => void;
+  /** The process's logger; default one made from the configuration (stdout, LOG_LEVEL). */
+  logger?: FleetLogger;
   store?: BlobStore;
 }
 
 export async function startFleetWorker(config: FleetConfig, opts: FleetWorkerOptions = {}): Promise<FleetWorker> {
-  const log = redactingLog(config, opts.log ?? ((line: string) => console.log(line)));
-  const store = opts.store ?? (await openBlobStore(config.PADIM_STORE, s3Connection(config), log));
+  const logger = opts.logger ?? createFleetLogger(config, 'worker');
+  const warn = (message: string) => logger.warn(message);
+  const store = opts.store ?? (await openBlobStore(config.PADIM_STORE, s3Connection(config), warn));
   const redis: Redis = createRedis(config.REDIS_URL, 'padim-worker');
   try {
-    await checkEvictionPolicy(redis, log);
+    await checkEvictionPolicy(redis, warn);
   } catch (error) {
     redis.disconnect();
     throw error;
@@ -99,6 +92,7 @@ export async function startFleetWorker(config: FleetConfig, opts: FleetWorkerOpt
   const scoringRuns = new ScoringRuns(redis, config.PADIM_QUEUE_PREFIX, retry);
   const trainingRuns = new TrainingRuns(redis, config.PADIM_QUEUE_PREFIX, store, retry);
   const ctx: JobContext = {
+    log: logger,
     config,
     store,
     registry,
@@ -115,14 +109,28 @@ export async function startFleetWorker(config: FleetConfig, opts: FleetWorkerOpt
     const worker = new Worker(
       ROLE_QUEUES[role],
       async (job: Job) => {
+        // Every line about this job, the handler's included, carries its ids (jobLogFields).
+        const log = logger.child(jobLogFields(job));
+        const attempt = job.attemptsMade + 1;
         const handler = HANDLERS[job.name as JobName];
-        if (!handler) throw new UnrecoverableError(`no handler for job ${job.name} on queue ${ROLE_QUEUES[role]}`);
+        if (!handler) {
+          log.error(`${role}: no handler for job ${job.name}`);
+          throw new UnrecoverableError(`no handler for job ${job.name} on queue ${ROLE_QUEUES[role]}`);
+        }
+        // No line at the start: a handler binds what it learns first (an extract job's category and version, from
+        // its run's plan), and the lines below come after, on the same logger.
+        const started = Date.now();
         try {
-          return await handler(job, ctx);
+          const result = await handler(job, { ...ctx, log });
+          log.info({ attempt, ms: Date.now() - started }, `${role}: job ${job.id} completed`);
+          return result;
         } catch (error) {
           // A last failure fails the run: clean up before BullMQ records it, so no reader sees a failed run with leftovers.
-          const final = error instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-          if (final) await cleanUpFailedRun(ctx, job).catch((e: Error) => log(`${role}: cleaning up after ${job.id} failed: ${e.message}`));
+          const final = error instanceof UnrecoverableError || attempt >= (job.opts.attempts ?? 1);
+          const message = `${role}: job ${job.id} failed (attempt ${attempt}${final ? ', final' : ''}): ${(error as Error).message}`;
+          if (final) log.error({ err: error, attempt, ms: Date.now() - started }, message);
+          else log.warn({ err: error, attempt, ms: Date.now() - started }, message);
+          if (final) await cleanUpFailedRun(ctx, job).catch((e: Error) => log.error({ err: e }, `${role}: cleaning up after ${job.id} failed: ${e.message}`));
           throw error;
         }
       },
@@ -136,14 +144,15 @@ export async function startFleetWorker(config: FleetConfig, opts: FleetWorkerOpt
       },
     );
     worker.on('failed', (job, error) => {
-      if (!job) return;
-      log(`${role}: job ${job.id} failed (attempt ${job.attemptsMade}): ${error.message}`);
-      // A job that stalled more than MAX_STALLED_COUNT times is failed by the next worker to take it without
-      // running the processor above, so its run is cleaned up here.
-      if (job.deferredFailure) void cleanUpFailedRun(ctx, job).catch((e: Error) => log(`${role}: cleaning up after ${job.id} failed: ${e.message}`));
+      // A job that ran in the processor above was logged there. One that stalled more than MAX_STALLED_COUNT
+      // times is failed by the next worker to take it without running the processor, so it is logged and
+      // its run is cleaned up here.
+      if (!job?.deferredFailure) return;
+      const log = logger.child(jobLogFields(job));
+      log.error({ err: error, attempt: job.attemptsMade }, `${role}: job ${job.id} failed (attempt ${job.attemptsMade}): ${error.message}`);
+      void cleanUpFailedRun(ctx, job).catch((e: Error) => log.error({ err: e }, `${role}: cleaning up after ${job.id} failed: ${e.message}`));
     });
-    worker.on('completed', (job) => log(`${role}: job ${job.id} completed`));
-    worker.on('error', (error) => log(`${role}: ${error.message}`));
+    worker.on('error', (error) => logger.error({ err: error }, `${role}: ${error.message}`));
     return worker;
   });
   if (roles.includes('score')) {
@@ -168,12 +177,15 @@ export async function startFleetWorker(config: FleetConfig, opts: FleetWorkerOpt
     for (const name of config.PADIM_PRELOAD_BACKBONES) {
       const started = Date.now();
       await ctx.extractors.backbone(name).then(
-        () => log(`worker: backbone ${name} ready in ${((Date.now() - started) / 1000).toFixed(1)} s`),
-        (error: Error) => log(`worker: preloading backbone ${name} failed: ${error.message}`),
+        () => logger.info({ backbone: name, ms: Date.now() - started }, `worker: backbone ${name} ready in ${((Date.now() - started) / 1000).toFixed(1)} s`),
+        (error: Error) => logger.warn({ err: error, backbone: name }, `worker: preloading backbone ${name} failed: ${error.message}`),
       );
     }
   }
-  log(`worker: roles ${roles.join(', ')} on ${config.REDIS_URL} (prefix ${config.PADIM_QUEUE_PREFIX}), store ${store.location}`);
+  logger.info(
+    { roles, prefix: config.PADIM_QUEUE_PREFIX, store: store.location },
+    `worker: roles ${roles.join(', ')} on ${config.REDIS_URL} (prefix ${config.PADIM_QUEUE_PREFIX}), store ${store.location}`,
+  );
 
   return {
     roles,

@@ -9,6 +9,7 @@ import { BlobBody, LocalBlobStore, PutOptions, scoringChunkKey, scoringPlanKey }
 import { fakeScorer } from '../../../../libs/compute/src/testing/fake-scorer';
 import type { JobContext } from './job-context';
 import { scoreChunkHandler } from './score-chunk.handler';
+import { createFleetLogger } from '@padim-fleet/fleet';
 
 const SCORING = '5f1c7a2e-0000-4000-8000-000000000003';
 
@@ -62,7 +63,7 @@ beforeEach(async () => {
     recordChunkProgress: async (id: string, chunk: number, done: number) => void calls.push(`progress ${id === SCORING} ${chunk} ${done}`),
     recordChunkFailure: async (id: string, chunk: number, error: string) => void calls.push(`failure ${id === SCORING} ${chunk} ${error}`),
   };
-  ctx = { config: loadFleetConfig({}), store, scorers, scoringRuns } as unknown as JobContext;
+  ctx = { log: createFleetLogger({ LOG_LEVEL: 'silent' }, 'worker'), config: loadFleetConfig({}), store, scorers, scoringRuns } as unknown as JobContext;
 });
 afterEach(() => fs.rm(root, { recursive: true, force: true }));
 
