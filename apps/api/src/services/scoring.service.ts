@@ -85,6 +85,7 @@ export class ScoringService {
         images.push({ key, name: names[i] });
       }
       const response = await this.scoreStored({ requestId, category, version, images, inline: opts.inline ?? false });
+      this.logger.debug({ requestId, category, version, images: images.length }, `online request ${requestId}: scored`);
       // The API removes what it uploaded, whatever the outcome: a worker killed just after answering cannot leave it behind.
       await this.removeNow(requestId, () => this.store.deletePrefix(uploadPrefix(requestId)));
       return response;
@@ -99,7 +100,7 @@ export class ScoringService {
   private async removeNow(requestId: string, remove: () => Promise<unknown>): Promise<void> {
     await remove().catch(() => {
       void cleanUpWithRetries(remove).then((removed) => {
-        if (!removed) this.logger.warn(`online request ${requestId}: its uploads could not be removed; the sweep of old uploads will`);
+        if (!removed) this.logger.warn({ requestId }, `online request ${requestId}: its uploads could not be removed; the sweep of old uploads will`);
       });
     });
   }
@@ -133,6 +134,7 @@ export class ScoringService {
       chunkSize: request.chunkSize,
       createdAt: new Date().toISOString(),
     });
+    this.logQueued(scoringId, request.category, request.version);
     return { scoringId, status: `/v1/scorings/${scoringId}` };
   }
 
@@ -167,11 +169,16 @@ export class ScoringService {
         chunkSize: checked.chunkSize,
         createdAt: new Date().toISOString(),
       });
+      this.logQueued(scoringId, checked.category, checked.version);
       return { scoringId, status: `/v1/scorings/${scoringId}` };
     } catch (error) {
       await this.store.deletePrefix(scoringPrefix(scoringId)).catch(() => undefined);
       throw error;
     }
+  }
+
+  private logQueued(scoringId: string, category: string, version: string | undefined): void {
+    this.logger.log({ scoringId, category, ...(version ? { version } : {}) }, `scoring ${scoringId}: queued`);
   }
 
   list(limit: number): Promise<ScoringStatus[]> {
