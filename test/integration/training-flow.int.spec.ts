@@ -14,7 +14,7 @@ import {
   loadFleetConfig,
   trainingRequest,
 } from '@padim-fleet/contracts';
-import { TrainingRuns, createRedis, loadRegistryModel, planTraining } from '@padim-fleet/fleet';
+import { TrainingRuns, createFleetLogger, createRedis, loadRegistryModel, planTraining } from '@padim-fleet/fleet';
 import { generateSyntheticDataset, listImagesRecursive, resolveBackbone, trainModel } from '@padim-fleet/inference';
 import { ModelManifest, deserializeAccumulator, parseModelManifest } from '@padim-fleet/padim-core';
 import { BlobBody, BlobStore, LocalBlobStore, ModelRegistry, PutOptions, modelVersionPrefix } from '@padim-fleet/storage';
@@ -74,7 +74,7 @@ describeWithShared('training flow (in-process workers, real Redis, local store)'
       registry = new ModelRegistry(store);
       runs = new TrainingRuns(redis, config.PADIM_QUEUE_PREFIX, store, { attempts: config.JOB_ATTEMPTS, backoffMs: config.JOB_BACKOFF_MS });
       const hooked = hookedStore(store, async (key) => putHooks.get(key.split('/')[1])?.(key));
-      worker = await startFleetWorker(config, { store: hooked, log: () => undefined });
+      worker = await startFleetWorker(config, { store: hooked, logger: createFleetLogger({ LOG_LEVEL: 'silent' }, 'worker') });
     }, 120_000);
 
     afterAll(async () => {

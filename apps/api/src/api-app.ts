@@ -1,19 +1,20 @@
 import 'reflect-metadata';
-import { BadRequestException, HttpException, INestApplication, LogLevel, PayloadTooLargeException } from '@nestjs/common';
+import { BadRequestException, HttpException, INestApplication, PayloadTooLargeException } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import { API_KEY_RULE, type FleetConfig } from '@padim-fleet/contracts';
-import { ApiMetrics } from '@padim-fleet/fleet';
+import { ApiMetrics, type FleetLogger, createFleetLogger } from '@padim-fleet/fleet';
 import { json, type NextFunction, type Request, type Response } from 'express';
 import { ApiModule } from './api.module';
 import { bearerProblem } from './common/api-key.guard';
 import { CONSOLE_DIST, consoleFiles } from './common/console-files';
+import { httpLogger, nestLogger } from './common/http-logging';
 import { httpMetrics } from './common/http-metrics';
-import { RedactingLogger } from './common/redacting-logger';
 import { ONLINE_SCORING_PATH } from './controllers/scoring.controller';
 
 export interface ApiAppOptions {
-  logger?: LogLevel[] | false;
+  /** The process's logger; default one made from the configuration (stdout, LOG_LEVEL). */
+  logger?: FleetLogger;
 }
 
 /** Largest JSON body read; larger ones are a 413 before anything is parsed. A batch of 100 runs fits easily. */
@@ -28,9 +29,10 @@ const DOCUMENTATION_PATH = /^\/docs(?:[-./]|$)/i;
 /** Builds the HTTP API (not yet listening): routes, auth, validation, OpenAPI at /docs. */
 export async function createApiApp(config: FleetConfig, opts: ApiAppOptions = {}): Promise<INestApplication> {
   if (config.API_KEYS.length === 0) throw new Error(`API_KEYS is empty: set at least one API key (comma separated; ${API_KEY_RULE})`);
-  const logger = opts.logger === false ? false : new RedactingLogger(config, opts.logger ?? ['log', 'warn', 'error']);
-  const app = await NestFactory.create(ApiModule.forConfig(config), { logger, bodyParser: false });
-  // First, so that every answer is counted, those of the middleware below included.
+  const logger = opts.logger ?? createFleetLogger(config, 'api');
+  const app = await NestFactory.create(ApiModule.forConfig(config, logger), { logger: nestLogger(logger), bodyParser: false });
+  // First, so that every request is logged and counted: those the middleware below answer (a 413 body, the documentation's 401, the console's files) too.
+  app.use(httpLogger(logger));
   app.use(
     httpMetrics(app.get(ApiMetrics), {
       staticRoutes: [

@@ -2,8 +2,9 @@ import { DynamicModule, Inject, Injectable, Logger, Module, OnApplicationShutdow
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import type { Redis } from 'ioredis';
 import { Queue } from 'bullmq';
+import { LoggerModule } from 'nestjs-pino';
 import { FleetConfig, QueueName, s3Connection } from '@padim-fleet/contracts';
-import { ApiMetrics, RedisRegistryLock, ScoringRuns, TrainingRuns, createRequestRedis } from '@padim-fleet/fleet';
+import { ApiMetrics, FleetLogger, RedisRegistryLock, ScoringRuns, TrainingRuns, createRequestRedis } from '@padim-fleet/fleet';
 import { BlobStore, ModelRegistry, openBlobStore } from '@padim-fleet/storage';
 import { ApiKeyGuard } from './common/api-key.guard';
 import { IdempotencyInterceptor } from './common/idempotency.interceptor';
@@ -43,9 +44,11 @@ class ConnectionsCloser implements OnApplicationShutdown {
 
 @Module({})
 export class ApiModule {
-  static forConfig(config: FleetConfig): DynamicModule {
+  static forConfig(config: FleetConfig, logger: FleetLogger): DynamicModule {
     return {
       module: ApiModule,
+      // pino-http runs as the app's first middleware (createApiApp); this binds each request's logger for Nest's Logger.
+      imports: [LoggerModule.forRoot({ pinoHttp: { logger }, useExisting: true })],
       controllers: [HealthController, TrainingsController, ModelsController, ScoringController, MetricsController],
       providers: [
         { provide: FLEET_CONFIG, useValue: config },

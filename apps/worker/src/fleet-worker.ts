@@ -11,11 +11,11 @@ import {
   WorkerRole,
   abortStaleWrites,
   fitGaussianJob,
-  redactingLog,
   s3Connection,
   sweepOnlineResults,
 } from '@padim-fleet/contracts';
 import {
+  type FleetLogger,
   CompletionCallbacks,
   RUN_MARK_TTL_SECONDS,
   RedisRegistryLock,
@@ -24,6 +24,7 @@ import {
   WorkerMetrics,
   checkEvictionPolicy,
   cleanUpWithRetries,
+  createFleetLogger,
   createRedis,
   failedRunKey,
   removeOnlineRequest,
@@ -50,7 +51,7 @@ import { scoreChunkHandler } from './jobs/score-chunk.handler';
 import { scoreImagesHandler } from './jobs/score-images.handler';
 import { sweepOnlineResultsHandler } from './jobs/sweep-online-results.handler';
 import { ScorerCacheRepository } from './repositories/scorer-cache.repository';
-import { JobContext, runtimeOf } from './jobs/job-context';
+import { JobContext, jobLogFields, runtimeOf } from './jobs/job-context';
 import { FeatureExtractorRepository } from './repositories/feature-extractor.repository';
 import { JobEnd, countRunEnd } from './job-metrics';
 import { MetricsServer, startMetricsServer } from './metrics-server';
@@ -90,17 +91,18 @@ export interface FleetWorker {
 }
 
 export interface FleetWorkerOptions {
-  /** Log lines go here (with credentials redacted); default console. */
-  log?: (line: string) => void;
+  /** The process's logger; default one made from the configuration (stdout, LOG_LEVEL). */
+  logger?: FleetLogger;
   store?: BlobStore;
 }
 
 export async function startFleetWorker(config: FleetConfig, opts: FleetWorkerOptions = {}): Promise<FleetWorker> {
-  const log = redactingLog(config, opts.log ?? ((line: string) => console.log(line)));
-  const store = opts.store ?? (await openBlobStore(config.PADIM_STORE, s3Connection(config), log));
+  const logger = opts.logger ?? createFleetLogger(config, 'worker');
+  const warn = (message: string) => logger.warn(message);
+  const store = opts.store ?? (await openBlobStore(config.PADIM_STORE, s3Connection(config), warn));
   const redis: Redis = createRedis(config.REDIS_URL, 'padim-worker');
   try {
-    await checkEvictionPolicy(redis, log);
+    await checkEvictionPolicy(redis, warn);
   } catch (error) {
     redis.disconnect();
     throw error;
@@ -114,6 +116,7 @@ export async function startFleetWorker(config: FleetConfig, opts: FleetWorkerOpt
   const trainingRuns = new TrainingRuns(redis, config.PADIM_QUEUE_PREFIX, store, retry);
   const metrics = new WorkerMetrics();
   const ctx: JobContext = {
+    log: logger,
     config,
     store,
     registry,
@@ -128,19 +131,19 @@ export async function startFleetWorker(config: FleetConfig, opts: FleetWorkerOpt
   metrics.watchModelCache(() => ctx.scorers.loadedBytes);
   const countEnd = (job: Job, end: JobEnd) =>
     countRunEnd(metrics, redis, config.PADIM_QUEUE_PREFIX, job, end).catch((e: Error) =>
-      log(`worker: counting the end of ${job.id}'s run failed: ${e.message}`),
+      logger.child(jobLogFields(job)).warn({ err: e }, `worker: counting the end of ${job.id}'s run failed: ${e.message}`),
     );
   const callbacks = new CompletionCallbacks(redis, config.PADIM_QUEUE_PREFIX, {
     attempts: config.PADIM_CALLBACK_ATTEMPTS,
     backoffMs: config.PADIM_CALLBACK_BACKOFF_MS,
   });
   /** Queues a run's completion event; a failure is logged, never the job's: the callback must not fail or hold up the run. */
-  const sendCallback = async (role: string, job: Job, build: () => DeliverCallbackJob | null | Promise<DeliverCallbackJob | null>) => {
+  const sendCallback = async (log: FleetLogger, role: string, job: Job, build: () => DeliverCallbackJob | null | Promise<DeliverCallbackJob | null>) => {
     try {
       const callback = await build();
       if (callback) await callbacks.send(callback);
     } catch (error) {
-      log(`${role}: queueing the completion callback of ${job.id} failed: ${(error as Error).message}`);
+      log.error({ err: error }, `${role}: queueing the completion callback of ${job.id} failed: ${(error as Error).message}`);
     }
   };
   const concurrency: Record<WorkerRole, number> = { extract: config.EXTRACT_CONCURRENCY, reduce: config.REDUCE_CONCURRENCY, score: config.SCORE_CONCURRENCY };
@@ -151,30 +154,43 @@ export async function startFleetWorker(config: FleetConfig, opts: FleetWorkerOpt
     const worker = new Worker(
       queue,
       async (job: Job) => {
+        // Every line about this job, the handler's included, carries its ids (jobLogFields).
+        const log = logger.child(jobLogFields(job));
+        const attempt = job.attemptsMade + 1;
         const handler = HANDLERS[job.name as JobName];
-        if (!handler) throw new UnrecoverableError(`no handler for job ${job.name} on queue ${queue}`);
+        if (!handler) {
+          log.error(`${role}: no handler for job ${job.name}`);
+          throw new UnrecoverableError(`no handler for job ${job.name} on queue ${queue}`);
+        }
+        // No line at the start: a handler binds what it learns first (an extract job's category and version, from
+        // its run's plan), and the lines below come after, on the same logger.
+        const started = Date.now();
         const endTimer = metrics.jobSeconds.startTimer({ queue, job: job.name });
         metrics.jobsInFlight.inc({ queue });
         let result: unknown;
         try {
-          result = await handler(job, ctx);
+          result = await handler(job, { ...ctx, log });
           endTimer({ outcome: 'completed' });
+          log.info({ attempt, ms: Date.now() - started }, `${role}: job ${job.id} completed`);
           await countEnd(job, { completed: true, result });
         } catch (error) {
           endTimer({ outcome: 'failed' });
           // A last failure fails the run: clean up before BullMQ records it, so no reader sees a failed run with leftovers.
-          const final = error instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+          const final = error instanceof UnrecoverableError || attempt >= (job.opts.attempts ?? 1);
+          const message = `${role}: job ${job.id} failed (attempt ${attempt}${final ? ', final' : ''}): ${(error as Error).message}`;
+          if (final) log.error({ err: error, attempt, ms: Date.now() - started }, message);
+          else log.warn({ err: error, attempt, ms: Date.now() - started }, message);
           if (final) {
             // Queued first: the first job to fail a run names the reason (the others only stop because it failed).
-            await sendCallback(role, job, () => failedCallback(ctx, job, error as Error));
-            await cleanUpFailedRun(ctx, job).catch((e: Error) => log(`${role}: cleaning up after ${job.id} failed: ${e.message}`));
+            await sendCallback(log, role, job, () => failedCallback(ctx, job, error as Error));
+            await cleanUpFailedRun(ctx, job).catch((e: Error) => log.error({ err: e }, `${role}: cleaning up after ${job.id} failed: ${e.message}`));
           }
           await countEnd(job, { completed: false, final, error: error instanceof Error ? error : null });
           throw error;
         } finally {
           metrics.jobsInFlight.dec({ queue });
         }
-        await sendCallback(role, job, () => succeededCallback(job, result));
+        await sendCallback(log, role, job, () => succeededCallback(job, result));
         return result;
       },
       {
@@ -187,19 +203,18 @@ export async function startFleetWorker(config: FleetConfig, opts: FleetWorkerOpt
       },
     );
     worker.on('failed', (job, error) => {
-      if (!job) return;
-      log(`${role}: job ${job.id} failed (attempt ${job.attemptsMade}): ${error.message}`);
-      // A job that stalled more than MAX_STALLED_COUNT times is failed by the next worker to take it without
-      // running the processor above, so its run is cleaned up here.
-      if (job.deferredFailure) {
-        void sendCallback(role, job, () => failedCallback(ctx, job, error))
-          .then(() => cleanUpFailedRun(ctx, job))
-          .catch((e: Error) => log(`${role}: cleaning up after ${job.id} failed: ${e.message}`));
-        void countEnd(job, { completed: false, final: true, error });
-      }
+      // A job that ran in the processor above was logged there. One that stalled more than MAX_STALLED_COUNT
+      // times is failed by the next worker to take it without running the processor, so it is logged and
+      // its run is cleaned up here.
+      if (!job?.deferredFailure) return;
+      const log = logger.child(jobLogFields(job));
+      log.error({ err: error, attempt: job.attemptsMade }, `${role}: job ${job.id} failed (attempt ${job.attemptsMade}): ${error.message}`);
+      void sendCallback(log, role, job, () => failedCallback(ctx, job, error))
+        .then(() => cleanUpFailedRun(ctx, job))
+        .catch((e: Error) => log.error({ err: e }, `${role}: cleaning up after ${job.id} failed: ${e.message}`));
+      void countEnd(job, { completed: false, final: true, error });
     });
-    worker.on('completed', (job) => log(`${role}: job ${job.id} completed`));
-    worker.on('error', (error) => log(`${role}: ${error.message}`));
+    worker.on('error', (error) => logger.error({ err: error }, `${role}: ${error.message}`));
     return worker;
   });
   // Only a worker that may send callbacks (its PADIM_CALLBACK_HOSTS lists hosts, so it has the key) takes deliveries.
@@ -214,14 +229,19 @@ export async function startFleetWorker(config: FleetConfig, opts: FleetWorkerOpt
     });
     deliveries.on('completed', (job, result) => {
       const delivery = result as CallbackDelivery;
-      log(`callbacks: ${job.id} delivered (answered ${delivery.status} to attempt ${delivery.attempt})`);
+      logger.info(
+        { jobId: job.id, status: delivery.status, attempt: delivery.attempt },
+        `callbacks: ${job.id} delivered (answered ${delivery.status} to attempt ${delivery.attempt})`,
+      );
     });
     deliveries.on('failed', (job, error) => {
       if (!job) return;
       const last = error instanceof UnrecoverableError || job.attemptsMade >= (job.opts.attempts ?? 1);
-      log(`callbacks: ${job.id} attempt ${job.attemptsMade} failed${last ? ', given up' : ', will retry'}: ${error.message}`);
+      const line = `callbacks: ${job.id} attempt ${job.attemptsMade} failed${last ? ', given up' : ', will retry'}: ${error.message}`;
+      if (last) logger.error({ jobId: job.id, err: error }, line);
+      else logger.warn({ jobId: job.id, err: error }, line);
     });
-    deliveries.on('error', (error) => log(`callbacks: ${error.message}`));
+    deliveries.on('error', (error) => logger.error({ err: error }, `callbacks: ${error.message}`));
     workers.push(deliveries);
   }
   // Up before the backbones preload, so that /healthz answers while they do.
@@ -233,7 +253,7 @@ export async function startFleetWorker(config: FleetConfig, opts: FleetWorkerOpt
       metrics,
       problem: () => healthProblem(redis, workers),
     });
-    log(`worker: metrics on ${metricsServer.url}/metrics, health on ${metricsServer.url}/healthz`);
+    logger.info(`worker: metrics on ${metricsServer.url}/metrics, health on ${metricsServer.url}/healthz`);
   }
   if (roles.includes('score')) {
     // Every score worker upserts the same scheduler, so the pool sweeps once per period whatever its size.
@@ -257,12 +277,15 @@ export async function startFleetWorker(config: FleetConfig, opts: FleetWorkerOpt
     for (const name of config.PADIM_PRELOAD_BACKBONES) {
       const started = Date.now();
       await ctx.extractors.backbone(name).then(
-        () => log(`worker: backbone ${name} ready in ${((Date.now() - started) / 1000).toFixed(1)} s`),
-        (error: Error) => log(`worker: preloading backbone ${name} failed: ${error.message}`),
+        () => logger.info({ backbone: name, ms: Date.now() - started }, `worker: backbone ${name} ready in ${((Date.now() - started) / 1000).toFixed(1)} s`),
+        (error: Error) => logger.warn({ err: error, backbone: name }, `worker: preloading backbone ${name} failed: ${error.message}`),
       );
     }
   }
-  log(`worker: roles ${roles.join(', ')} on ${config.REDIS_URL} (prefix ${config.PADIM_QUEUE_PREFIX}), store ${store.location}`);
+  logger.info(
+    { roles, prefix: config.PADIM_QUEUE_PREFIX, store: store.location },
+    `worker: roles ${roles.join(', ')} on ${config.REDIS_URL} (prefix ${config.PADIM_QUEUE_PREFIX}), store ${store.location}`,
+  );
 
   return {
     roles,

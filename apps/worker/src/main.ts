@@ -1,25 +1,25 @@
 #!/usr/bin/env node
-import { loadFleetConfig, redactCredentials, redactingLog } from '@padim-fleet/contracts';
+import { loadFleetConfig } from '@padim-fleet/contracts';
+import { FleetLogger, createFleetLogger } from '@padim-fleet/fleet';
 import { startFleetWorker } from './fleet-worker';
 
-/** Error lines, without credentials: URL passwords always, the configured secrets once the configuration is read. */
-let printError = (line: string) => console.error(redactCredentials(line));
+/** Until the configuration is read (a bad LOG_LEVEL included), lines go out at the default level with URL passwords redacted. */
+let logger: FleetLogger = createFleetLogger({}, 'worker');
 
 /** A fleet worker process: its roles, store and Redis come from the environment (see libs/contracts). */
 async function main(): Promise<void> {
   const config = loadFleetConfig();
-  const log = redactingLog(config, (line) => console.log(line));
-  printError = redactingLog(config, (line) => console.error(line));
-  const worker = await startFleetWorker(config);
+  logger = createFleetLogger(config, 'worker');
+  const worker = await startFleetWorker(config, { logger });
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    log(`worker: ${signal}, finishing current jobs`);
+    logger.info(`worker: ${signal}, finishing current jobs`);
     worker.close().then(
       () => process.exit(0),
       (error: Error) => {
-        printError(`worker: shutdown failed: ${error.message}`);
+        logger.fatal({ err: error }, `worker: shutdown failed: ${error.message}`);
         process.exit(1);
       },
     );
@@ -29,6 +29,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: Error) => {
-  printError(`worker: ${error.message}`);
+  logger.fatal({ err: error }, `worker: ${error.message}`);
   process.exit(1);
 });

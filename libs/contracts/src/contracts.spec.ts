@@ -48,6 +48,13 @@ describe('loadFleetConfig', () => {
     expect(() => loadFleetConfig({ WORKER_METRICS_PORT: '70000' })).toThrow(/WORKER_METRICS_PORT/);
     expect(() => loadFleetConfig({ WORKER_METRICS_PORT: 'metrics' })).toThrow(/WORKER_METRICS_PORT/);
   });
+
+  it('reads LOG_LEVEL (default info), and refuses an unknown level naming the variable and the levels', () => {
+    expect(loadFleetConfig({}).LOG_LEVEL).toBe('info');
+    expect(loadFleetConfig({ LOG_LEVEL: 'debug' }).LOG_LEVEL).toBe('debug');
+    expect(loadFleetConfig({ LOG_LEVEL: 'silent' }).LOG_LEVEL).toBe('silent');
+    expect(() => loadFleetConfig({ LOG_LEVEL: 'verbose' })).toThrow(/^configuration is invalid: LOG_LEVEL: .*"trace".*"silent"/);
+  });
 });
 
 describe('trainingRequest', () => {

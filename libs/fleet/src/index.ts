@@ -1,3 +1,4 @@
+export * from './fleet-logger';
 export * from './image-source';
 export * from './plan-training';
 export * from './redis-connection';

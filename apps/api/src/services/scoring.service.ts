@@ -93,6 +93,7 @@ export class ScoringService {
         images.push({ key, name: names[i] });
       }
       const response = await this.scoreStored({ requestId, category, version, images, inline: opts.inline ?? false });
+      this.logger.debug({ requestId, category, version, images: images.length }, `online request ${requestId}: scored`);
       // The API removes what it uploaded, whatever the outcome: a worker killed just after answering cannot leave it behind.
       await this.removeNow(requestId, () => this.store.deletePrefix(uploadPrefix(requestId)));
       return response;
@@ -107,7 +108,7 @@ export class ScoringService {
   private async removeNow(requestId: string, remove: () => Promise<unknown>): Promise<void> {
     await remove().catch(() => {
       void cleanUpWithRetries(remove).then((removed) => {
-        if (!removed) this.logger.warn(`online request ${requestId}: its uploads could not be removed; the sweep of old uploads will`);
+        if (!removed) this.logger.warn({ requestId }, `online request ${requestId}: its uploads could not be removed; the sweep of old uploads will`);
       });
     });
   }
@@ -143,6 +144,7 @@ export class ScoringService {
       createdAt: new Date().toISOString(),
       ...(request.callbackUrl !== undefined ? { callbackUrl: request.callbackUrl } : {}),
     });
+    this.logQueued(scoringId, request.category, request.version);
     return { scoringId, status: `/v1/scorings/${scoringId}` };
   }
 
@@ -179,6 +181,7 @@ export class ScoringService {
         createdAt: new Date().toISOString(),
         ...(checked.callbackUrl !== undefined ? { callbackUrl: checked.callbackUrl } : {}),
       });
+      this.logQueued(scoringId, checked.category, checked.version);
       return { scoringId, status: `/v1/scorings/${scoringId}` };
     } catch (error) {
       await this.store.deletePrefix(scoringPrefix(scoringId)).catch(() => undefined);
@@ -191,6 +194,10 @@ export class ScoringService {
     if (url === undefined) return;
     const problem = callbackUrlProblem(url, this.config);
     if (problem) throw new ContractError('request', [{ path: 'body.callbackUrl', message: problem }]);
+  }
+
+  private logQueued(scoringId: string, category: string, version: string | undefined): void {
+    this.logger.log({ scoringId, category, ...(version ? { version } : {}) }, `scoring ${scoringId}: queued`);
   }
 
   list(limit: number): Promise<ScoringStatus[]> {

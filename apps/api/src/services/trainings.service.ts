@@ -1,4 +1,4 @@
-import { BadRequestException, Inject, Injectable, NotFoundException } from '@nestjs/common';
+import { BadRequestException, Inject, Injectable, Logger, NotFoundException } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { Request } from 'express';
 import {
@@ -25,6 +25,8 @@ import { ZodValidationPipe } from '../common/zod-validation.pipe';
 
 @Injectable()
 export class TrainingsService {
+  private readonly logger = new Logger('api');
+
   constructor(
     @Inject(FLEET_CONFIG) private readonly config: FleetConfig,
     @Inject(BLOB_STORE) private readonly store: BlobStore,
@@ -36,6 +38,7 @@ export class TrainingsService {
     this.checkAccess(request, 'body');
     const plan = await this.plan(request, 'body');
     await this.runs.submit(plan);
+    this.logQueued(plan);
     return summary(plan);
   }
 
@@ -48,6 +51,7 @@ export class TrainingsService {
     const plans: TrainingPlan[] = [];
     for (const [i, request] of requests.entries()) plans.push(await this.plan(request, `runs.${i}`));
     await this.runs.submitAll(plans);
+    plans.forEach((plan) => this.logQueued(plan));
     return plans.map(summary);
   }
 
@@ -78,7 +82,9 @@ export class TrainingsService {
       await checkRequest(upload.fields);
       if (!request) throw new BadRequestException('request: send the training request as JSON in the multipart field "request"');
       await this.runs.submitUpload({ runId, createdAt: createdAt.toISOString(), request, archive: { key: upload.archive.key, name: upload.archive.name } });
-      return { runId, category: request.category, version: versionFor(runId, createdAt), state: 'preparing', status: `/v1/trainings/${runId}` };
+      const version = versionFor(runId, createdAt);
+      this.logger.log({ runId, category: request.category, version }, `training ${runId}: archive ${upload.archive.name} stored, preparing`);
+      return { runId, category: request.category, version, state: 'preparing', status: `/v1/trainings/${runId}` };
     } catch (error) {
       await this.store.deletePrefix(runPrefix(runId)).catch(() => undefined);
       throw error;
@@ -112,7 +118,16 @@ export class TrainingsService {
   async cancel(runId: string): Promise<TrainingStatus> {
     const status = await this.runs.cancel(runId);
     if (!status) throw new NotFoundException(`training run ${runId} not found`);
+    this.logger.log({ runId, category: status.category, version: status.version }, `training ${runId}: cancelled (state ${status.state})`);
     return status;
+  }
+
+  private logQueued(plan: TrainingPlan): void {
+    const images = plan.shards.reduce((a, s) => a + s.length, 0);
+    this.logger.log(
+      { runId: plan.runId, category: plan.request.category, version: plan.version, images, heldOut: plan.heldOut.length, shardCount: plan.shards.length },
+      `training ${plan.runId}: queued, ${images} images in ${plan.shards.length} shards`,
+    );
   }
 
   /** A caller's dataset is read with the server's credential: only from the buckets it may name (uploads skip this: the API names their prefix). */

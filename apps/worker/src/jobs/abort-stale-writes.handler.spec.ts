@@ -7,6 +7,7 @@ import { loadFleetConfig } from '@padim-fleet/contracts';
 import { LocalBlobStore } from '@padim-fleet/storage';
 import type { JobContext } from './job-context';
 import { abortStaleWritesHandler } from './abort-stale-writes.handler';
+import { createFleetLogger } from '@padim-fleet/fleet';
 
 let root: string;
 let ctx: JobContext;
@@ -29,7 +30,11 @@ const exists = (file: string) =>
 
 beforeEach(async () => {
   root = await fs.mkdtemp(path.join(os.tmpdir(), 'abort-stale-'));
-  ctx = { store: new LocalBlobStore(root), config: loadFleetConfig({ STALE_WRITE_HOURS: '6' }) } as unknown as JobContext;
+  ctx = {
+    log: createFleetLogger({ LOG_LEVEL: 'silent' }, 'worker'),
+    store: new LocalBlobStore(root),
+    config: loadFleetConfig({ STALE_WRITE_HOURS: '6' }),
+  } as unknown as JobContext;
 });
 afterEach(() => fs.rm(root, { recursive: true, force: true }));
 

@@ -7,6 +7,7 @@ import { ScoreRow } from '@padim-fleet/contracts';
 import { LocalBlobStore, scoringChunkKey, scoringInputPrefix, scoringPlanKey, scoringPrefix, scoringUploadPrefix } from '@padim-fleet/storage';
 import type { JobContext } from './job-context';
 import { assembleScoringHandler } from './assemble-scoring.handler';
+import { createFleetLogger } from '@padim-fleet/fleet';
 
 const SCORING = '5f1c7a2e-0000-4000-8000-000000000004';
 const PREFIX = scoringPrefix(SCORING);
@@ -42,7 +43,7 @@ async function keys(): Promise<string[]> {
 beforeEach(async () => {
   root = await fs.mkdtemp(path.join(os.tmpdir(), 'assemble-scoring-'));
   store = new LocalBlobStore(root);
-  ctx = { store } as unknown as JobContext;
+  ctx = { log: createFleetLogger({ LOG_LEVEL: 'silent' }, 'worker'), store } as unknown as JobContext;
   // Written out of order: the rows are joined by chunk number, not by write time.
   await store.put(scoringChunkKey(SCORING, 1), jsonl([row('c.png', 0.9), row('d.png', null)]));
   await store.put(scoringChunkKey(SCORING, 0), jsonl([row('a.png', 0.1), row('b.png', 0.7)]));

@@ -19,5 +19,9 @@ export async function assembleScoringHandler(job: Job, ctx: JobContext): Promise
   await ctx.store.deletePrefix(scoringInputPrefix(data.scoringId));
   await ctx.store.deletePrefix(scoringUploadPrefix(data.scoringId));
   await ctx.store.delete(scoringPlanKey(data.scoringId));
+  ctx.log.info(
+    { images: summary.images, scored: summary.scored, failed: summary.failed, anomalous: summary.anomalous },
+    `scoring assembled: ${summary.scored} of ${summary.images} images scored, ${summary.anomalous} anomalous, ${summary.failed} failed`,
+  );
   return { images: summary.images, scored: summary.scored, failed: summary.failed, anomalous: summary.anomalous };
 }

@@ -7,7 +7,7 @@ import { ACCUMULATOR_FILE, COVARIANCE_REGULARIZATION, INV_CHOLESKY_FILE, MEAN_FI
 import { putHashed, runFittedPrefix, runPartialKey } from '@padim-fleet/storage';
 import type { ExtractorLease } from '../repositories/feature-extractor.repository';
 import { refuseUnlessMemoryFits } from './memory-budget';
-import { JobContext, RunStoppedError, parseJobData, runStopReason, runtimeOf, throwIfStopped } from './job-context';
+import { JobContext, RunStoppedError, bindJobFields, parseJobData, runStopReason, runtimeOf, throwIfStopped } from './job-context';
 import { fitInputOf, fitsInExtractJob, loadPlan, thresholdImages } from './training-plan';
 
 /** Progress goes to Redis at most this often. */
@@ -30,6 +30,7 @@ export async function extractFeaturesHandler(job: Job, ctx: JobContext): Promise
   const data = parseJobData(extractFeaturesJob, job);
   await throwIfStopped(ctx, data.runId);
   const plan = await loadPlan(ctx, data.runId);
+  bindJobFields(ctx.log, { category: plan.request.category, version: plan.version });
   const files = plan.shards[data.shard];
   if (!files) throw new UnrecoverableError(`run ${data.runId}: plan has ${plan.shards.length} shards, job asks for shard ${data.shard}`);
   // A run of one shard is fitted here: its thresholds are set in this job too.
@@ -72,6 +73,11 @@ export async function extractFeaturesHandler(job: Job, ctx: JobContext): Promise
         }
       },
     });
+    logSkipped(ctx, result.skipped);
+    ctx.log.debug(
+      { images: result.accumulator.count, skipped: result.skipped.length, ms: Date.now() - started },
+      `shard ${data.shard}: ${result.accumulator.count} images accumulated`,
+    );
     if (fitsInExtractJob(plan, data.shardCount)) {
       const fitted = await fitOnlyShard(ctx, plan, result, lease.extractor, source.read);
       await throwIfStopped(ctx, data.runId); // the fitted files are under the run's prefix, removed with it
@@ -94,6 +100,13 @@ export async function extractFeaturesHandler(job: Job, ctx: JobContext): Promise
     await lease?.release();
     await source.close();
   }
+}
+
+/** Images that could not be read or decoded are left out of the fit: one warning names how many and the first few. */
+function logSkipped(ctx: JobContext, skipped: { file: string; error: string }[]): void {
+  if (skipped.length === 0) return;
+  const first = skipped.slice(0, 5);
+  ctx.log.warn({ skipped: skipped.length, first }, `${skipped.length} images skipped: ${first.map((s) => `${s.file}: ${s.error}`).join('; ')}`);
 }
 
 /**

@@ -111,6 +111,7 @@ export async function fitGaussianHandler(job: Job, ctx: JobContext): Promise<Fit
       throw new UnrecoverableError(`run ${runId}: training needs at least 2 usable images, the shards hold ${error.count}${why}`);
     }
     const mergedAt = Date.now();
+    ctx.log.debug({ partials: keys.length, ms: mergedAt - started }, `${keys.length} partial accumulators merged`);
     // The uploads run while the thresholds are computed: both need only the finalised files.
     report({ stage: 'thresholds', done: 0, total: 1 });
     const uploads = Promise.all([
@@ -226,6 +227,10 @@ async function publishRunModel(
 async function finish(ctx: JobContext, data: FitGaussianJob, manifest: ModelManifest, started: number): Promise<FitGaussianResult> {
   const current = data.promote ? await ctx.registry.advanceCurrent(data.category, data.version) : false;
   await ctx.store.deletePrefix(runPrefix(data.runId));
+  ctx.log.info(
+    { images: manifest.training.imageCount, current, ms: Date.now() - started },
+    `model ${data.category}/${data.version} published${current ? ', now current' : ''}`,
+  );
   return {
     category: data.category,
     version: data.version,

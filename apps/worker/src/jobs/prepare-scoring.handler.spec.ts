@@ -6,7 +6,7 @@ import { buffer } from 'node:stream/consumers';
 import { Job, UnrecoverableError } from 'bullmq';
 import * as tar from 'tar-stream';
 import { PrepareScoringJob, ScoringPlan, loadFleetConfig } from '@padim-fleet/contracts';
-import { publishModel } from '@padim-fleet/fleet';
+import { createFleetLogger, publishModel } from '@padim-fleet/fleet';
 import { LocalBlobStore, ModelRegistry, scoringInputPrefix, scoringPlanKey, scoringUploadPrefix } from '@padim-fleet/storage';
 import { tinyModel } from '../../../../test/support/tiny-model';
 import { fakeScorer } from '../../../../libs/compute/src/testing/fake-scorer';
@@ -49,7 +49,14 @@ beforeEach(async () => {
     },
   };
   const scoringRuns = { addFlow: async (plan: ScoringPlan) => void flows.push(plan) };
-  ctx = { config: loadFleetConfig({ SCORING_MAX_INPUTS: '5' }), store, registry, scorers, scoringRuns } as unknown as JobContext;
+  ctx = {
+    log: createFleetLogger({ LOG_LEVEL: 'silent' }, 'worker'),
+    config: loadFleetConfig({ SCORING_MAX_INPUTS: '5' }),
+    store,
+    registry,
+    scorers,
+    scoringRuns,
+  } as unknown as JobContext;
 });
 afterEach(() => fs.rm(root, { recursive: true, force: true }));
 

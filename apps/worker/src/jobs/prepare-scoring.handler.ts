@@ -4,7 +4,7 @@ import { ScoringPlan, prepareScoringJob } from '@padim-fleet/contracts';
 import { archiveLimitsOf, unpackArchive } from '@padim-fleet/compute';
 import { TooManyInputsError, listScoringInputs, resolveModelVersion, splitContiguous } from '@padim-fleet/fleet';
 import { BlobStore, ModelNotFoundError, scoringInputPrefix, scoringPlanKey } from '@padim-fleet/storage';
-import { JobContext, parseJobData } from './job-context';
+import { JobContext, bindJobFields, parseJobData } from './job-context';
 import { openInput } from './scoring-input';
 
 /**
@@ -17,6 +17,7 @@ export async function prepareScoringHandler(job: Job, ctx: JobContext): Promise<
   let version: string;
   try {
     version = await resolveModelVersion(ctx.registry, data.category, data.version);
+    bindJobFields(ctx.log, { version });
     // Loads and checks every tensor's SHA-256 now, so a corrupt model fails the scoring before any chunk runs.
     (await ctx.scorers.acquire(data.category, version)).done();
   } catch (error) {
@@ -53,6 +54,7 @@ export async function prepareScoringHandler(job: Job, ctx: JobContext): Promise<
   };
   await ctx.store.put(scoringPlanKey(data.scoringId), JSON.stringify(plan));
   await ctx.scoringRuns.addFlow(plan);
+  ctx.log.info({ images: items.length, chunkCount: plan.chunks.length }, `${items.length} images to score in ${plan.chunks.length} chunks, queued`);
   return { version, images: items.length, chunks: plan.chunks.length };
 }
 

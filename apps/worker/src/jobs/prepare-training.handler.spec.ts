@@ -10,6 +10,7 @@ import { LocalBlobStore, runImagesPrefix, runUploadPrefix } from '@padim-fleet/s
 import { png } from '../../../../libs/archives/src/testing/archive-spec-helpers';
 import type { JobContext } from './job-context';
 import { prepareTrainingHandler } from './prepare-training.handler';
+import { createFleetLogger } from '@padim-fleet/fleet';
 
 const RUN = '5f1c7a2e-0000-4000-8000-000000000005';
 const ARCHIVE_KEY = `${runUploadPrefix(RUN)}archive`;
@@ -56,7 +57,7 @@ beforeEach(async () => {
     submit: async (plan: TrainingPlan) => void submitted.push(plan),
   };
   const redis = { mget: async () => [cancelled ? '1' : null, null] };
-  ctx = { config: loadFleetConfig({}), store, redis, trainingRuns } as unknown as JobContext;
+  ctx = { log: createFleetLogger({ LOG_LEVEL: 'silent' }, 'worker'), config: loadFleetConfig({}), store, redis, trainingRuns } as unknown as JobContext;
 });
 afterEach(() => fs.rm(root, { recursive: true, force: true }));
 

@@ -1,10 +1,10 @@
 import { Job, UnrecoverableError } from 'bullmq';
 import { ArchiveRejectedError } from '@padim-fleet/archives';
-import { TrainingPlan, prepareTrainingJob, s3Connection, trainingRequest } from '@padim-fleet/contracts';
+import { TrainingPlan, prepareTrainingJob, s3Connection, trainingRequest, versionFor } from '@padim-fleet/contracts';
 import { archiveLimitsOf, unpackArchive } from '@padim-fleet/compute';
 import { DatasetError, planTraining } from '@padim-fleet/fleet';
 import { runImagesPrefix } from '@padim-fleet/storage';
-import { JobContext, parseJobData, throwIfStopped } from './job-context';
+import { JobContext, bindJobFields, parseJobData, throwIfStopped } from './job-context';
 
 /**
  * Unpacks a run's uploaded archive into the run's own prefix (inspected whole first: a hostile archive
@@ -15,7 +15,9 @@ import { JobContext, parseJobData, throwIfStopped } from './job-context';
 export async function prepareTrainingHandler(job: Job, ctx: JobContext): Promise<{ images: number; shards: number }> {
   const data = parseJobData(prepareTrainingJob, job);
   const { runId } = data;
+  bindJobFields(ctx.log, { category: data.request.category, version: versionFor(runId, new Date(data.createdAt)) });
   if (await ctx.trainingRuns.submitted(runId)) {
+    ctx.log.debug('the run was already queued by an earlier attempt');
     await ctx.store.delete(data.archive.key);
     return { images: 0, shards: 0 };
   }
@@ -52,5 +54,10 @@ export async function prepareTrainingHandler(job: Job, ctx: JobContext): Promise
   }
   await ctx.trainingRuns.submit(plan);
   await ctx.store.delete(data.archive.key);
-  return { images: plan.shards.reduce((a, s) => a + s.length, 0) + plan.heldOut.length, shards: plan.shards.length };
+  const images = plan.shards.reduce((a, s) => a + s.length, 0) + plan.heldOut.length;
+  ctx.log.info(
+    { images, shardCount: plan.shards.length },
+    `archive ${data.archive.name} unpacked: ${images} images, run queued in ${plan.shards.length} shards`,
+  );
+  return { images, shards: plan.shards.length };
 }

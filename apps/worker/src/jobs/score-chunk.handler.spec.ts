@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import type { Job } from 'bullmq';
 import sharp from 'sharp';
 import { ScoreRow, ScoringPlan, loadFleetConfig } from '@padim-fleet/contracts';
-import { WorkerMetrics } from '@padim-fleet/fleet';
+import { WorkerMetrics, createFleetLogger } from '@padim-fleet/fleet';
 import { BlobBody, LocalBlobStore, PutOptions, scoringChunkKey, scoringPlanKey } from '@padim-fleet/storage';
 import { fakeScorer } from '../../../../libs/compute/src/testing/fake-scorer';
 import type { JobContext } from './job-context';
@@ -63,7 +63,14 @@ beforeEach(async () => {
     recordChunkProgress: async (id: string, chunk: number, done: number) => void calls.push(`progress ${id === SCORING} ${chunk} ${done}`),
     recordChunkFailure: async (id: string, chunk: number, error: string) => void calls.push(`failure ${id === SCORING} ${chunk} ${error}`),
   };
-  ctx = { config: loadFleetConfig({}), store, scorers, scoringRuns, metrics: new WorkerMetrics() } as unknown as JobContext;
+  ctx = {
+    log: createFleetLogger({ LOG_LEVEL: 'silent' }, 'worker'),
+    config: loadFleetConfig({}),
+    store,
+    scorers,
+    scoringRuns,
+    metrics: new WorkerMetrics(),
+  } as unknown as JobContext;
 });
 afterEach(() => fs.rm(root, { recursive: true, force: true }));
 

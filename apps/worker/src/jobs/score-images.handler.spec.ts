@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import type { Job } from 'bullmq';
 import sharp from 'sharp';
 import type { ScoreImagesJob } from '@padim-fleet/contracts';
-import { WorkerMetrics, removeOnlineRequest } from '@padim-fleet/fleet';
+import { WorkerMetrics, createFleetLogger, removeOnlineRequest } from '@padim-fleet/fleet';
 import { BlobBody, LocalBlobStore, PutOptions, uploadPrefix } from '@padim-fleet/storage';
 import { fakeScorer } from '../../../../libs/compute/src/testing/fake-scorer';
 import type { JobContext } from './job-context';
@@ -72,7 +72,7 @@ beforeEach(async () => {
   root = await fs.mkdtemp(path.join(os.tmpdir(), 'score-images-'));
   store = new FaultyStore(root);
   const scorers = { acquire: async () => ({ value: fakeScorer(), version: 'v1', category: 'grey', done: () => undefined }) };
-  ctx = { store, scorers, metrics: new WorkerMetrics() } as unknown as JobContext;
+  ctx = { log: createFleetLogger({ LOG_LEVEL: 'silent' }, 'worker'), store, scorers, metrics: new WorkerMetrics() } as unknown as JobContext;
 });
 afterEach(() => fs.rm(root, { recursive: true, force: true }));
 

@@ -3,7 +3,7 @@ import { OnlineScoreResponse, OnlineScoreResult, ScoreImagesJob, scoreImagesJob 
 import { scoreToStore } from '@padim-fleet/compute';
 import { storeImageReader } from '@padim-fleet/fleet';
 import { BlobStore, ModelNotFoundError, onlineOutputPrefix } from '@padim-fleet/storage';
-import { JobContext, parseJobData } from './job-context';
+import { JobContext, bindJobFields, parseJobData } from './job-context';
 
 /**
  * Whether the API still waits for this request's answer: it removes the request's images once it stops
@@ -20,10 +20,14 @@ async function requestWaiting(store: BlobStore, data: ScoreImagesJob): Promise<b
  */
 export async function scoreImagesHandler(job: Job, ctx: JobContext): Promise<OnlineScoreResponse | null> {
   const data = parseJobData(scoreImagesJob, job);
-  if (!(await requestWaiting(ctx.store, data))) return null;
+  if (!(await requestWaiting(ctx.store, data))) {
+    ctx.log.debug('the API no longer waits for this request: nothing scored');
+    return null;
+  }
   const lease = await ctx.scorers.acquire(data.category, data.version).catch((error: Error) => {
     throw error instanceof ModelNotFoundError ? new UnrecoverableError(error.message) : error;
   });
+  bindJobFields(ctx.log, { version: lease.version });
   const prefix = onlineOutputPrefix(data.requestId);
   const results: OnlineScoreResult[] = [];
   try {

@@ -7,6 +7,7 @@ import { loadFleetConfig } from '@padim-fleet/contracts';
 import { LocalBlobStore } from '@padim-fleet/storage';
 import type { JobContext } from './job-context';
 import { sweepOnlineResultsHandler } from './sweep-online-results.handler';
+import { createFleetLogger } from '@padim-fleet/fleet';
 
 const HOUR = 3600_000;
 
@@ -31,7 +32,11 @@ it('removes the online results and uploads older than ONLINE_RESULTS_TTL_HOURS, 
   await putAged('scores/fresh/heatmaps/a.png', 1);
   await putAged('uploads/old-upload/000-a.png', 5);
   await putAged('models/screw/v1/manifest.json', 100);
-  const ctx = { store, config: loadFleetConfig({ ONLINE_RESULTS_TTL_HOURS: '2' }) } as unknown as JobContext;
+  const ctx = {
+    log: createFleetLogger({ LOG_LEVEL: 'silent' }, 'worker'),
+    store,
+    config: loadFleetConfig({ ONLINE_RESULTS_TTL_HOURS: '2' }),
+  } as unknown as JobContext;
   expect(await sweepOnlineResultsHandler({} as Job, ctx)).toEqual({ removed: 2 });
   const left: string[] = [];
   for await (const info of store.list('')) left.push(info.key);

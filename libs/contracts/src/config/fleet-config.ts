@@ -5,6 +5,10 @@ import { parseContract } from '../validation';
 export const WORKER_ROLES = ['extract', 'reduce', 'score'] as const;
 export type WorkerRole = (typeof WORKER_ROLES)[number];
 
+/** pino's levels, least severe first; `silent` logs nothing. */
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+export type FleetLogLevel = (typeof LOG_LEVELS)[number];
+
 const csv = <T extends z.ZodType<unknown, string>>(item: T) =>
   z
     .string()
@@ -172,6 +176,8 @@ export const fleetEnvironment = z.object({
   IDEMPOTENCY_TTL_HOURS: positiveInt.default(24),
   /** Most images a training dataset may hold (a larger one is a 400 naming it). */
   DATASET_MAX_IMAGES: positiveInt.default(100_000),
+  /** Lowest level the API and the workers log (JSON lines, or human lines on a TTY). */
+  LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
   /** Most files a scoring input prefix may hold (a larger one fails the scoring, naming it). */
   SCORING_MAX_INPUTS: positiveInt.default(100_000),
   /** Largest image object read from a store (training or scoring); a larger one is an error for that image. */
