@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { INestApplication } from '@nestjs/common';
 import type { OpenAPIObject } from '@nestjs/swagger';
 import { apiError, loadFleetConfig, trainingStatus } from '@padim-fleet/contracts';
+import { createFleetLogger } from '@padim-fleet/fleet';
 import { createApiApp, openApiDocument } from './api-app';
 import { openApiSchema } from './common/json-schema';
 
@@ -19,7 +20,7 @@ const operations: [string, Operation][] = [];
 beforeAll(async () => {
   root = await fs.mkdtemp(path.join(os.tmpdir(), 'openapi-'));
   const config = loadFleetConfig({ API_KEYS: 'openapi-spec-key-Zr8Kq2Lm5Nw7Tb3X', PADIM_STORE: root, REDIS_URL: 'redis://127.0.0.1:1' });
-  app = await createApiApp(config, { logger: false });
+  app = await createApiApp(config, { logger: createFleetLogger({ LOG_LEVEL: 'silent' }, 'api') });
   document = openApiDocument(app);
   for (const [route, methods] of Object.entries(document.paths)) {
     for (const [method, operation] of Object.entries(methods as Record<string, Operation>)) operations.push([`${method.toUpperCase()} ${route}`, operation]);
