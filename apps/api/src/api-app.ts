@@ -7,6 +7,7 @@ import { json, type NextFunction, type Request, type Response } from 'express';
 import { ApiModule } from './api.module';
 import { bearerProblem } from './common/api-key.guard';
 import { CONSOLE_DIST, consoleFiles } from './common/console-files';
+import { QUEUE_BOARD_PATH, QueueBoard, queueBoardHandlers } from './common/queue-board';
 import { RedactingLogger } from './common/redacting-logger';
 
 export interface ApiAppOptions {
@@ -40,6 +41,7 @@ export async function createApiApp(config: FleetConfig, opts: ApiAppOptions = {}
     else next();
   });
   app.use('/console', consoleFiles(CONSOLE_DIST));
+  app.use(QUEUE_BOARD_PATH, ...queueBoardHandlers(app.get(QueueBoard), keys));
   const document = SwaggerModule.createDocument(
     app,
     new DocumentBuilder()

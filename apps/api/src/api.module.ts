@@ -5,6 +5,7 @@ import { FleetConfig, s3Connection } from '@padim-fleet/contracts';
 import { RedisRegistryLock, ScoringRuns, TrainingRuns, createRequestRedis } from '@padim-fleet/fleet';
 import { BlobStore, ModelRegistry, openBlobStore } from '@padim-fleet/storage';
 import { ApiKeyGuard } from './common/api-key.guard';
+import { QueueBoard } from './common/queue-board';
 import { IdempotencyInterceptor } from './common/idempotency.interceptor';
 import { RedisReadyGuard } from './common/redis-ready.guard';
 import { DomainErrorsFilter } from './common/domain-errors.filter';
@@ -27,12 +28,13 @@ class ConnectionsCloser implements OnApplicationShutdown {
     @Inject(BLOB_STORE) private readonly store: BlobStore,
     private readonly runs: TrainingRuns,
     private readonly scorings: ScoringRuns,
+    private readonly board: QueueBoard,
   ) {}
 
   async onApplicationShutdown(): Promise<void> {
     // With Redis down, closing the queues would wait for a connection that is not coming.
     if (this.redis.status !== 'ready') this.redis.disconnect();
-    await Promise.all([this.runs.close(), this.scorings.close()]);
+    await Promise.all([this.runs.close(), this.scorings.close(), this.board.close()]);
     await this.redis.quit().catch(() => this.redis.disconnect());
     await this.store.close?.();
   }
@@ -71,6 +73,7 @@ export class ApiModule {
         ModelsService,
         ScoringService,
         OnlineScoringService,
+        QueueBoard,
         ConnectionsCloser,
         { provide: APP_GUARD, useClass: ApiKeyGuard },
         { provide: APP_FILTER, useClass: DomainErrorsFilter },
