@@ -5,4 +5,5 @@ export * from './redis-registry-lock';
 export * from './training-runs';
 export * from './registry-model';
 export * from './scoring-runs';
+export * from './time-index';
 export * from './model-archive';
