@@ -4,6 +4,7 @@ import type { Request } from 'express';
 import { Readable } from 'node:stream';
 import { z } from 'zod';
 import { ScoringRequest, categoryName, onlineScoreQuery, runId, scoringRequest } from '@padim-fleet/contracts';
+import { SCORING_OUTPUTS } from '@padim-fleet/storage';
 import { Idempotent } from '../common/idempotency.interceptor';
 import { ListQuery, listQuery } from '../common/list-query';
 import { openApiSchema } from '../common/json-schema';
@@ -13,7 +14,8 @@ import { OnlineScoringService } from '../services/online-scoring.service';
 import { ScoringService } from '../services/scoring.service';
 
 const outputName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,250}\.png$/, 'must be a PNG name from a result');
-const resultFile = z.enum(['results.csv', 'results.jsonl', 'summary.json']);
+/** The result files a finished scoring serves, named as the scoring writes them. */
+const resultFile = z.enum([SCORING_OUTPUTS.resultsCsv, SCORING_OUTPUTS.resultsJsonl, SCORING_OUTPUTS.summary]);
 
 function png(stream: NodeJS.ReadableStream): StreamableFile {
   return new StreamableFile(stream as Readable, { type: 'image/png' });
