@@ -11,6 +11,7 @@ import { CONSOLE_DIST, consoleFiles } from './common/console-files';
 import { httpLogger, nestLogger } from './common/http-logging';
 import { httpMetrics } from './common/http-metrics';
 import { ONLINE_SCORING_PATH } from './controllers/scoring.controller';
+import { QUEUE_BOARD_PATH, QueueBoard, queueBoardHandlers } from './common/queue-board';
 
 export interface ApiAppOptions {
   /** The process's logger; default one made from the configuration (stdout, LOG_LEVEL). */
@@ -38,6 +39,7 @@ export async function createApiApp(config: FleetConfig, opts: ApiAppOptions = {}
       staticRoutes: [
         ['/docs', DOCUMENTATION_PATH],
         ['/console', /^\/console(?:\/|$)/i],
+        [QUEUE_BOARD_PATH, /^\/admin\/queues(?:\/|$)/i],
       ],
       onlineScoringRoute: `/${ONLINE_SCORING_PATH}`,
     }),
@@ -55,6 +57,7 @@ export async function createApiApp(config: FleetConfig, opts: ApiAppOptions = {}
     else next();
   });
   app.use('/console', consoleFiles(CONSOLE_DIST));
+  app.use(QUEUE_BOARD_PATH, ...queueBoardHandlers(app.get(QueueBoard), keys));
   SwaggerModule.setup('docs', app, openApiDocument(app), { jsonDocumentUrl: 'docs/openapi.json', yamlDocumentUrl: 'docs/openapi.yaml' });
   return app;
 }

@@ -7,6 +7,7 @@ import { FleetConfig, QueueName, s3Connection } from '@padim-fleet/contracts';
 import { ApiMetrics, FleetLogger, RedisRegistryLock, ScoringRuns, TrainingRuns, createRequestRedis } from '@padim-fleet/fleet';
 import { BlobStore, ModelRegistry, openBlobStore } from '@padim-fleet/storage';
 import { ApiKeyGuard } from './common/api-key.guard';
+import { QueueBoard } from './common/queue-board';
 import { IdempotencyInterceptor } from './common/idempotency.interceptor';
 import { RedisReadyGuard } from './common/redis-ready.guard';
 import { DomainErrorsFilter } from './common/domain-errors.filter';
@@ -31,12 +32,13 @@ class ConnectionsCloser implements OnApplicationShutdown {
     private readonly runs: TrainingRuns,
     private readonly scorings: ScoringRuns,
     private readonly metrics: ApiMetrics,
+    private readonly board: QueueBoard,
   ) {}
 
   async onApplicationShutdown(): Promise<void> {
     // With Redis down, closing the queues would wait for a connection that is not coming.
     if (this.redis.status !== 'ready') this.redis.disconnect();
-    await Promise.all([this.runs.close(), this.scorings.close(), this.metrics.close()]);
+    await Promise.all([this.runs.close(), this.scorings.close(), this.metrics.close(), this.board.close()]);
     await this.redis.quit().catch(() => this.redis.disconnect());
     await this.store.close?.();
   }
@@ -84,6 +86,7 @@ export class ApiModule {
         ModelsService,
         ScoringService,
         OnlineScoringService,
+        QueueBoard,
         ConnectionsCloser,
         { provide: APP_GUARD, useClass: ApiKeyGuard },
         { provide: APP_FILTER, useClass: DomainErrorsFilter },

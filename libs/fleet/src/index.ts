@@ -6,6 +6,7 @@ export * from './redis-registry-lock';
 export * from './training-runs';
 export * from './registry-model';
 export * from './scoring-runs';
+export * from './time-index';
 export * from './model-archive';
 export * from './metrics';
 export * from './completion-callbacks';

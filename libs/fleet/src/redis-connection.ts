@@ -45,12 +45,22 @@ export function blockingRedisOf(redis: Redis, name: string): Redis {
   });
 }
 
-/** Whether `error` says that Redis could not be reached (rather than that a command was wrong). */
+/** Socket errors that mean the server cannot be reached (or stopped answering), not that a command was wrong. */
+const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+
+/**
+ * Whether `error` says that Redis could not be reached (rather than that a command was wrong): the offline
+ * queue refusing a command, a command cut off by a closed connection (`Connection is closed`, ioredis'
+ * MaxRetriesPerRequestError, or the AbortError of a pipeline or transaction cut part-way), a command timed
+ * out, or a socket error. The API answers these 503 with Retry-After.
+ */
 export function isRedisUnavailableError(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   if (error.name === 'MaxRetriesPerRequestError') return true;
-  if ((error as NodeJS.ErrnoException).code === 'ECONNREFUSED' || (error as NodeJS.ErrnoException).code === 'ECONNRESET') return true;
-  return /enableOfflineQueue options is false|^Connection is closed|^Command timed out|Reached the max retries per request limit/.test(error.message);
+  if (UNREACHABLE_CODES.has((error as NodeJS.ErrnoException).code ?? '')) return true;
+  return /enableOfflineQueue options is false|^Connection is closed|^Command timed out|Reached the max retries per request limit|^Command aborted due to connection close/.test(
+    error.message,
+  );
 }
 
 /** What the server says of eviction: a fleet needs `noeviction`, or queues lose keys silently. */

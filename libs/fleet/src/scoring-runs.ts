@@ -22,6 +22,7 @@ import {
 } from '@padim-fleet/contracts';
 import { BlobStore, SCORING_OUTPUTS, onlineOutputPrefix, scoringPlanKey, scoringPrefix, uploadPrefix } from '@padim-fleet/storage';
 import { blockingRedisOf } from './redis-connection';
+import { TimeIndex } from './time-index';
 
 /**
  * Removes what an online request stored: its uploaded images first, then its PNGs. A worker still scoring
@@ -102,6 +103,7 @@ export class ScoringRuns {
   private readonly flows: FlowProducer;
   readonly queue: Queue;
   private events: QueueEvents | null = null;
+  private readonly index: TimeIndex;
 
   constructor(
     private readonly redis: Redis,
@@ -110,6 +112,7 @@ export class ScoringRuns {
   ) {
     this.flows = new FlowProducer({ connection: redis, prefix: queuePrefix });
     this.queue = new Queue(QueueName.Score, { connection: redis, prefix: queuePrefix });
+    this.index = new TimeIndex(redis, scoringIndexKey(queuePrefix), SCORING_INDEX_MAX);
   }
 
   /**
@@ -151,18 +154,9 @@ export class ScoringRuns {
 
   /** Indexes the scoring, then queues its PrepareScoring job; when that fails the index entry goes too. */
   async submit(data: PrepareScoringJob): Promise<void> {
-    const index = scoringIndexKey(this.queuePrefix);
-    await this.redis
-      .multi()
-      .zadd(index, Date.parse(data.createdAt), data.scoringId)
-      .zremrangebyrank(index, 0, -SCORING_INDEX_MAX - 1)
-      .exec();
-    try {
-      await this.queue.add(JobName.PrepareScoring, data, { ...jobOptions(this.retry), jobId: prepareScoring.jobId(data) });
-    } catch (error) {
-      await this.redis.zrem(index, data.scoringId).catch(() => undefined);
-      throw error;
-    }
+    await this.index.addThenQueue({ id: data.scoringId, createdAt: data.createdAt }, () =>
+      this.queue.add(JobName.PrepareScoring, data, { ...jobOptions(this.retry), jobId: prepareScoring.jobId(data) }),
+    );
   }
 
   /**
@@ -170,18 +164,7 @@ export class ScoringRuns {
    * index. Entries whose jobs are gone (removed by BullMQ's retention) are dropped from the index as they are met.
    */
   async list(limit: number): Promise<ScoringStatus[]> {
-    const index = scoringIndexKey(this.queuePrefix);
-    const recent: ScoringStatus[] = [];
-    for (let offset = 0; recent.length < limit;) {
-      const ids = await this.redis.zrevrange(index, offset, offset + limit - recent.length - 1);
-      if (ids.length === 0) break;
-      const statuses = await Promise.all(ids.map((id) => this.status(id)));
-      const gone = ids.filter((_, i) => !statuses[i]);
-      if (gone.length > 0) await this.redis.zrem(index, ...gone);
-      recent.push(...statuses.filter((s): s is ScoringStatus => s !== null));
-      offset += ids.length - gone.length;
-    }
-    return recent;
+    return this.index.newest(limit, (scoringId) => this.status(scoringId));
   }
 
   /** Called by the prepare job once the plan is written: one ScoreChunk per chunk under an AssembleScoring parent. */

@@ -28,6 +28,7 @@ import {
   versionFor,
 } from '@padim-fleet/contracts';
 import { BlobStore, runPlanKey } from '@padim-fleet/storage';
+import { TimeIndex } from './time-index';
 
 /** Redis key that marks a run as cancelled; workers check it between batches. */
 export const cancelKey = (queuePrefix: string, runId: string) => `${queuePrefix}:run-cancelled:${runId}`;
@@ -52,6 +53,7 @@ export class TrainingRuns {
   private readonly flows: FlowProducer;
   private readonly extractQueue: Queue;
   private readonly reduceQueue: Queue;
+  private readonly index: TimeIndex;
 
   constructor(
     private readonly redis: Redis,
@@ -62,6 +64,7 @@ export class TrainingRuns {
     this.flows = new FlowProducer({ connection: redis, prefix: queuePrefix });
     this.extractQueue = new Queue(QueueName.Extract, { connection: redis, prefix: queuePrefix });
     this.reduceQueue = new Queue(QueueName.Reduce, { connection: redis, prefix: queuePrefix });
+    this.index = new TimeIndex(redis, runIndexKey(queuePrefix), RUN_INDEX_MAX);
   }
 
   /**
@@ -79,20 +82,17 @@ export class TrainingRuns {
    */
   async submitAll(plans: TrainingPlan[]): Promise<void> {
     const written: TrainingPlan[] = [];
-    const index = runIndexKey(this.queuePrefix);
     try {
       for (const plan of plans) {
         await this.store.put(runPlanKey(plan.runId), JSON.stringify(plan));
         written.push(plan);
       }
-      const indexing = this.redis.multi();
-      for (const plan of plans) indexing.zadd(index, Date.parse(plan.createdAt), plan.runId);
-      await indexing.zremrangebyrank(index, 0, -RUN_INDEX_MAX - 1).exec();
+      await this.index.add(plans.map((plan) => ({ id: plan.runId, createdAt: plan.createdAt })));
       await this.flows.addBulk(plans.map((plan) => this.flowOf(plan)));
     } catch (error) {
       await Promise.all([
         ...written.map((plan) => this.store.delete(runPlanKey(plan.runId)).catch(() => undefined)),
-        this.redis.zrem(index, ...plans.map((plan) => plan.runId)).catch(() => undefined),
+        this.index.remove(plans.map((plan) => plan.runId)).catch(() => undefined),
       ]);
       throw error;
     }
@@ -134,18 +134,9 @@ export class TrainingRuns {
    */
   async submitUpload(data: PrepareTrainingJob): Promise<void> {
     const parsed = parseContract(prepareTrainingJob, data, `run ${data.runId}`);
-    const index = runIndexKey(this.queuePrefix);
-    await this.redis
-      .multi()
-      .zadd(index, Date.parse(parsed.createdAt), parsed.runId)
-      .zremrangebyrank(index, 0, -RUN_INDEX_MAX - 1)
-      .exec();
-    try {
-      await this.reduceQueue.add(JobName.PrepareTraining, parsed, { ...jobOptions(this.retry), jobId: prepareTraining.jobId(parsed) });
-    } catch (error) {
-      await this.redis.zrem(index, parsed.runId).catch(() => undefined);
-      throw error;
-    }
+    await this.index.addThenQueue({ id: parsed.runId, createdAt: parsed.createdAt }, () =>
+      this.reduceQueue.add(JobName.PrepareTraining, parsed, { ...jobOptions(this.retry), jobId: prepareTraining.jobId(parsed) }),
+    );
   }
 
   /** Whether the run's flow was queued (a retried PrepareTraining job must not queue it twice). */
@@ -280,21 +271,11 @@ export class TrainingRuns {
    * gone (removed by BullMQ's retention) are dropped from the index as they are met.
    */
   async list(limit: number): Promise<TrainingRunSummary[]> {
-    const index = runIndexKey(this.queuePrefix);
-    const recent: Job[] = [];
-    for (let offset = 0; recent.length < limit;) {
-      const ids = await this.redis.zrevrange(index, offset, offset + limit - recent.length - 1);
-      if (ids.length === 0) break;
-      const jobs = await Promise.all(
-        ids.map(
-          async (runId) => (await this.reduceQueue.getJob(fitGaussian.jobId({ runId }))) ?? (await this.reduceQueue.getJob(prepareTraining.jobId({ runId }))),
-        ),
-      );
-      const gone = ids.filter((_, i) => !jobs[i]);
-      if (gone.length > 0) await this.redis.zrem(index, ...gone);
-      recent.push(...jobs.filter((j): j is Job => Boolean(j) && (j!.name === JobName.FitGaussian || j!.name === JobName.PrepareTraining)));
-      offset += ids.length - gone.length;
-    }
+    const recent = await this.index.newest(
+      limit,
+      async (runId) =>
+        (await this.reduceQueue.getJob(fitGaussian.jobId({ runId }))) ?? (await this.reduceQueue.getJob(prepareTraining.jobId({ runId }))) ?? null,
+    );
     return Promise.all(
       recent.map(async (job) => {
         if (job.name === JobName.PrepareTraining) return this.preparingSummary(job);

@@ -33,6 +33,25 @@ export class ApiKeyGuard implements CanActivate {
 export function bearerProblem(header: string | undefined, keys: Buffer[]): string | null {
   const match = /^Bearer\s+(.+)$/i.exec(header ?? '');
   if (!match) return 'missing bearer token (Authorization: Bearer <API key>)';
-  const given = Buffer.from(match[1].trim());
-  return keys.some((k) => k.length === given.length && timingSafeEqual(k, given)) ? null : 'invalid API key';
+  return isApiKey(match[1].trim(), keys) ? null : 'invalid API key';
+}
+
+/**
+ * As `bearerProblem`, for pages a browser opens: a browser sends no header of its own on navigation, but it
+ * asks for HTTP Basic credentials and sends them, so the key may also be the Basic password (any user name).
+ */
+export function basicOrBearerProblem(header: string | undefined, keys: Buffer[]): string | null {
+  const basic = /^Basic\s+(\S+)$/i.exec(header ?? '');
+  if (!basic)
+    return /^Bearer\s/i.test(header ?? '') ? bearerProblem(header, keys) : 'missing API key (HTTP Basic password, or Authorization: Bearer <API key>)';
+  const credentials = Buffer.from(basic[1], 'base64').toString('utf8');
+  const colon = credentials.indexOf(':');
+  if (colon < 0) return 'malformed Basic credentials (expected base64 of <user>:<API key>)';
+  return isApiKey(credentials.slice(colon + 1), keys) ? null : 'invalid API key';
+}
+
+/** Whether `given` is one of `keys`; each comparison takes the same time whatever the bytes (timing reveals no key). */
+function isApiKey(given: string, keys: Buffer[]): boolean {
+  const bytes = Buffer.from(given);
+  return keys.some((k) => k.length === bytes.length && timingSafeEqual(k, bytes));
 }

@@ -18,6 +18,7 @@ import {
   submittedScoring,
 } from '@padim-fleet/contracts';
 import { ApiResponses } from '../common/api-responses';
+import { SCORING_OUTPUTS } from '@padim-fleet/storage';
 import { Idempotent } from '../common/idempotency.interceptor';
 import { ListQuery, listQuery } from '../common/list-query';
 import { openApiSchema } from '../common/json-schema';
@@ -27,7 +28,8 @@ import { OnlineScoringService } from '../services/online-scoring.service';
 import { ScoringService } from '../services/scoring.service';
 
 const outputName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,250}\.png$/, 'must be a PNG name from a result');
-const resultFile = z.enum(['results.csv', 'results.jsonl', 'summary.json']);
+/** The result files a finished scoring serves, named as the scoring writes them. */
+const resultFile = z.enum([SCORING_OUTPUTS.resultsCsv, SCORING_OUTPUTS.resultsJsonl, SCORING_OUTPUTS.summary]);
 
 /** The online scoring route; its requests also feed `padim_online_scoring_seconds`. */
 export const ONLINE_SCORING_PATH = 'v1/models/:category/score';

@@ -1,42 +1,13 @@
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ModelManifest, TORCHVISION_NORMALIZATION } from '@padim-fleet/padim-core';
 import { createHash } from 'node:crypto';
 import { INV_CHOLESKY_FILE, MANIFEST_FILE, MEAN_FILE } from '@padim-fleet/padim-core';
+import { tinyModel } from '../../../../test/support/tiny-model';
 import { readFloat32File, readModelFolder, sha256Hex, writeModelFolder } from './model-folder';
 
-const P = 6;
-const d = 4;
-
-function manifest(): Omit<ModelManifest, 'tensors'> {
-  return {
-    format: 'padim-model',
-    formatVersion: 1,
-    category: 'parts',
-    createdAt: new Date(0).toISOString(),
-    backbone: {
-      name: 'resnet18',
-      outputs: ['layer1', 'layer2', 'layer3'],
-      channels: [64, 128, 256],
-      strides: [4, 8, 16],
-      normalization: TORCHVISION_NORMALIZATION,
-      onnxSha256: 'b'.repeat(64),
-    },
-    input: { size: 256, crop: null },
-    grid: { height: 2, width: 3 },
-    featureCount: 448,
-    embedding: { kind: 'random', d, seed: 1, indices: [0, 1, 2, 3] },
-    regularization: 0.01,
-    training: { imageCount: 5, heldOutCount: 0, skipped: [], seconds: 1 },
-    thresholds: { image: 3, pixel: 3, min: 1, max: 5, rule: 'training-mean-3std', sampleCount: 5 },
-  };
-}
-
-const tensors = () => ({
-  mean: Float32Array.from({ length: P * d }, (_, i) => i / 7),
-  invCholesky: Float32Array.from({ length: (P * d * (d + 1)) / 2 }, (_, i) => 1 + i / 13),
-});
+const manifest = () => tinyModel().manifest;
+const tensors = () => tinyModel().tensors;
 
 describe('model folders', () => {
   let dir: string;
@@ -63,7 +34,7 @@ describe('model folders', () => {
     await writeModelFolder(out, manifest(), tensors());
     const unset = { ...manifest(), thresholds: { ...manifest().thresholds, rule: 'unset' as const } };
     await expect(writeModelFolder(out, unset, tensors())).rejects.toThrow(/thresholds were never set/);
-    expect((await readModelFolder(out)).manifest.thresholds.rule).toBe('training-mean-3std');
+    expect((await readModelFolder(out)).manifest.thresholds.rule).toBe('holdout-mean-3std');
   });
 
   it('rejects a truncated tensor, a corrupted tensor, a newer format and a missing manifest, naming the problem', async () => {

@@ -1,28 +1,11 @@
-import { TORCHVISION_NORMALIZATION } from '../backbone/backbone-spec';
+import { tinyModel } from '../../../../test/support/tiny-model';
 import { ModelManifest, normalizeScore, parseModelManifest } from './model-manifest';
 
+/** The shared test model's manifest, with the entries of its two tensors (2×3 grid, d=4). */
 function validManifest(): ModelManifest {
   const sha = 'a'.repeat(64);
   return {
-    format: 'padim-model',
-    formatVersion: 1,
-    category: 'screw',
-    createdAt: '2026-01-01T00:00:00.000Z',
-    backbone: {
-      name: 'resnet18',
-      outputs: ['layer1', 'layer2', 'layer3'],
-      channels: [64, 128, 256],
-      strides: [4, 8, 16],
-      normalization: TORCHVISION_NORMALIZATION,
-      onnxSha256: sha,
-    },
-    input: { size: 256, crop: null },
-    grid: { height: 2, width: 3 },
-    featureCount: 448,
-    embedding: { kind: 'random', d: 4, seed: 42, indices: [1, 2, 3, 4] },
-    regularization: 0.01,
-    training: { imageCount: 10, heldOutCount: 2, skipped: [], seconds: 1 },
-    thresholds: { image: 5, pixel: 5, min: 1, max: 9, rule: 'holdout-mean-3std', sampleCount: 2 },
+    ...tinyModel().manifest,
     tensors: {
       mean: { file: 'mean.f32', dtype: 'float32', shape: [6, 4], bytes: 6 * 4 * 4, sha256: sha },
       invCholesky: { file: 'inv_cholesky.f32', dtype: 'float32', shape: [6, 10], bytes: 6 * 10 * 4, sha256: sha },
