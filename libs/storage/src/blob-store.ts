@@ -73,6 +73,23 @@ export class StoreUnavailableError extends Error {
   override readonly name = 'StoreUnavailableError';
 }
 
+/**
+ * How a job that failed because the store was unavailable says so in its failure reason, a string by the
+ * time it reaches whoever waits on the job: the API then answers 503 (retry), not 502 (the worker failed).
+ */
+const STORE_UNAVAILABLE_REASON = 'store unavailable: ';
+
+/** The error a job throws when the store was unavailable, its message marked for isStoreUnavailableReason. */
+export function storeUnavailableForWaiter(error: StoreUnavailableError): StoreUnavailableError {
+  return error.message.startsWith(STORE_UNAVAILABLE_REASON)
+    ? error
+    : new StoreUnavailableError(`${STORE_UNAVAILABLE_REASON}${error.message}`, { cause: error });
+}
+
+export function isStoreUnavailableReason(reason: string): boolean {
+  return reason.startsWith(STORE_UNAVAILABLE_REASON);
+}
+
 export class BlobRangeError extends RangeError {
   override readonly name = 'BlobRangeError';
   constructor(

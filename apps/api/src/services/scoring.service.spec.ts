@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { BadGatewayException, GatewayTimeoutException, NotFoundException } from '@nestjs/common';
 import { ContractError, PrepareScoringJob, ScoreImagesJob, loadFleetConfig } from '@padim-fleet/contracts';
 import { ScoreTimeoutError, ScoringRuns, publishModel } from '@padim-fleet/fleet';
-import { LocalBlobStore, ModelRegistry, onlineOutputPrefix } from '@padim-fleet/storage';
+import { LocalBlobStore, ModelRegistry, StoreUnavailableError, onlineOutputPrefix, storeUnavailableForWaiter } from '@padim-fleet/storage';
 import { tinyModel } from '../../../../test/support/tiny-model';
 import { ScoringService, UploadedImage } from './scoring.service';
 
@@ -82,6 +82,11 @@ describe('ScoringService.scoreOnline', () => {
       throw new Error('decoder crashed');
     };
     await expect(service.scoreOnline('screw', [image('a.png')], {})).rejects.toThrow(new BadGatewayException('scoring failed: decoder crashed'));
+    // A worker that could not reach the store is not a failed worker: the store's 503, to retry.
+    runs.answer = async () => {
+      throw new Error(storeUnavailableForWaiter(new StoreUnavailableError('S3 head "uploads/x/a.png" failed: socket hang up')).message);
+    };
+    await expect(service.scoreOnline('screw', [image('a.png')], {})).rejects.toBeInstanceOf(StoreUnavailableError);
     expect(await keys(store, 'uploads/')).toEqual([]);
   });
 

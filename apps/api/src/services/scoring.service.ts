@@ -19,7 +19,17 @@ import {
   versionName,
 } from '@padim-fleet/contracts';
 import { ScoreTimeoutError, ScoringRuns, cleanUpWithRetries, isRedisUnavailableError, removeOnlineRequest, resolveModelVersion } from '@padim-fleet/fleet';
-import { BlobNotFoundError, BlobStore, ModelRegistry, onlineOutputPrefix, scoringPrefix, scoringUploadPrefix, uploadPrefix } from '@padim-fleet/storage';
+import {
+  BlobNotFoundError,
+  BlobStore,
+  ModelRegistry,
+  StoreUnavailableError,
+  isStoreUnavailableReason,
+  onlineOutputPrefix,
+  scoringPrefix,
+  scoringUploadPrefix,
+  uploadPrefix,
+} from '@padim-fleet/storage';
 import { receiveArchiveUpload } from '../common/archive-upload';
 import { BLOB_STORE, FLEET_CONFIG } from '../common/tokens';
 import { ZodValidationPipe } from '../common/zod-validation.pipe';
@@ -120,6 +130,8 @@ export class ScoringService {
       if (error instanceof ScoreTimeoutError) throw new GatewayTimeoutException(error.message);
       // Redis out is not the worker's failure: a 503 (DomainErrorsFilter) tells the client to retry.
       if (isRedisUnavailableError(error)) throw error;
+      // Nor is a store the worker could not reach.
+      if (isStoreUnavailableReason((error as Error).message)) throw new StoreUnavailableError((error as Error).message);
       throw new BadGatewayException(`scoring failed: ${(error as Error).message}`);
     }
   }

@@ -6,7 +6,7 @@ import type { Job } from 'bullmq';
 import sharp from 'sharp';
 import type { ScoreImagesJob } from '@padim-fleet/contracts';
 import { WorkerMetrics, createFleetLogger, removeOnlineRequest } from '@padim-fleet/fleet';
-import { BlobBody, LocalBlobStore, PutOptions, uploadPrefix } from '@padim-fleet/storage';
+import { BlobBody, LocalBlobStore, PutOptions, StoreUnavailableError, isStoreUnavailableReason, uploadPrefix } from '@padim-fleet/storage';
 import { fakeScorer } from '../../../../libs/compute/src/testing/fake-scorer';
 import type { JobContext } from './job-context';
 import { scoreImagesHandler } from './score-images.handler';
@@ -16,6 +16,13 @@ const REQUEST = '5f1c7a2e-0000-4000-8000-000000000001';
 /** A real folder store with one fault to play: a failing write, or the API giving up once the first PNG is written. */
 class FaultyStore extends LocalBlobStore {
   failNextPng = false;
+  unreachable = false;
+
+  override async openRead(key: string): Promise<NodeJS.ReadableStream> {
+    if (this.unreachable) throw new StoreUnavailableError(`S3 get "${key}" failed: TimeoutError: socket hang up`);
+    return super.openRead(key);
+  }
+
   onFirstPng: (() => Promise<void>) | null = null;
 
   override async put(key: string, body: BlobBody, opts?: PutOptions): Promise<{ size: number }> {
@@ -99,6 +106,18 @@ describe('scoreImagesHandler', () => {
     const answer = await scoreImagesHandler(await request(1), ctx);
     expect(answer!.results.map((r) => r.error)).toEqual([null, null]);
     expect(await imagesScored('online')).toBe(2);
+  });
+
+  it('fails with a reason marked as a store outage when the store cannot be read, for the API to answer 503', async () => {
+    const job = await request(0);
+    store.unreachable = true;
+    const failure = await scoreImagesHandler(job, ctx).then(
+      () => null,
+      (error: Error) => error,
+    );
+    expect(failure).toBeInstanceOf(StoreUnavailableError);
+    expect(isStoreUnavailableReason(failure!.message)).toBe(true);
+    expect(failure!.message).toMatch(/socket hang up/);
   });
 
   it('scores nothing and writes nothing for a request whose images the API has removed', async () => {

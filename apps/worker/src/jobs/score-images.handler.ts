@@ -2,7 +2,7 @@ import { Job, UnrecoverableError } from 'bullmq';
 import { OnlineScoreResponse, OnlineScoreResult, ScoreImagesJob, scoreImagesJob } from '@padim-fleet/contracts';
 import { scoreToStore } from '@padim-fleet/compute';
 import { storeImageReader } from '@padim-fleet/fleet';
-import { BlobStore, ModelNotFoundError, onlineOutputPrefix } from '@padim-fleet/storage';
+import { BlobStore, ModelNotFoundError, StoreUnavailableError, onlineOutputPrefix, storeUnavailableForWaiter } from '@padim-fleet/storage';
 import { JobContext, bindJobFields, parseJobData } from './job-context';
 
 /**
@@ -19,6 +19,15 @@ async function requestWaiting(store: BlobStore, data: ScoreImagesJob): Promise<b
  * request the API no longer waits for.
  */
 export async function scoreImagesHandler(job: Job, ctx: JobContext): Promise<OnlineScoreResponse | null> {
+  try {
+    return await scoreRequest(job, ctx);
+  } catch (error) {
+    // The API waits on this job and reads only its failure reason: marked, a store outage is a 503 there.
+    throw error instanceof StoreUnavailableError ? storeUnavailableForWaiter(error) : error;
+  }
+}
+
+async function scoreRequest(job: Job, ctx: JobContext): Promise<OnlineScoreResponse | null> {
   const data = parseJobData(scoreImagesJob, job);
   if (!(await requestWaiting(ctx.store, data))) {
     ctx.log.debug('the API no longer waits for this request: nothing scored');
