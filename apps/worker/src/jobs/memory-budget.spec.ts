@@ -29,7 +29,7 @@ describeWithShared('refuseUnlessMemoryFits', () => {
     // The reducer holds the factors and its merge blocks (REDUCE_MEMORY_MB) instead of the accumulator.
     await expect(
       refuseUnlessMemoryFits(ctxWith({ WORKER_MEMORY_MB: '800', REDUCE_MEMORY_MB: '512' }), plan, 'run run-memory-1 (fit-gaussian)', 'reduce'),
-    ).rejects.toThrow(/needs about 1\.32 GB .*merge blocks 0\.54 GB \+ factors 0\.08 GB \+ scoring kernel 0\.10 GB/);
+    ).rejects.toThrow(/needs about 1\.43 GB .*merge blocks 0\.54 GB \+ factors 0\.08 GB \+ threshold scoring 0\.21 GB/);
   });
 
   it('lets the job run when the model fits, or when WORKER_MEMORY_MB is unset', async () => {

@@ -15,7 +15,7 @@ import { flattenPixels } from './evaluate-model';
 import type { InputOptions } from './image-batches';
 import { PadimScorer, maxOf } from './padim-scorer';
 import type { ProgressListener } from './progress';
-import { scoreImages } from './score-images';
+import { scoreImagesInPasses } from './score-images';
 
 /*
  * Fitting a model once its images are accumulated. The in-process trainer (trainModel), a fleet run of
@@ -97,6 +97,10 @@ export async function manifestWithThresholds(
  * Thresholds for a fitted model: F1-optimal on `opts.validation` when given, else `opts.thresholdRule`
  * (default mean + 3·std) on the scores of `normals` (held-out images when the manifest records any, else
  * the training images), given as files or as their embeddings.
+ *
+ * The distances come from `tensors` where they are, a block of positions at a time (the scorer's
+ * 'blocked' distances), for many images per pass: a training that wrote its factors over its co-moments
+ * then peaks at about its accumulator, not it and a copy of the factors (2.5 GB for resnet50 d=550).
  */
 async function computeThresholds(
   manifest: Omit<ModelManifest, 'tensors'>,
@@ -105,20 +109,26 @@ async function computeThresholds(
   normals: string[] | EmbeddedImages,
   extractor?: EmbeddingExtractor,
 ): Promise<ModelThresholds> {
-  const scorer = await PadimScorer.create({ ...manifest, tensors: undefined as never }, tensors, opts.backbone, opts.runtime, { extractor });
+  const scorer = await PadimScorer.create({ ...manifest, tensors: undefined as never }, tensors, opts.backbone, opts.runtime, {
+    extractor,
+    distances: 'blocked',
+  });
   const source = manifest.training.heldOutCount > 0 ? 'holdout' : 'training';
   try {
     if (!Array.isArray(normals) && !opts.validation) {
       const scores: number[] = [];
       const S = scorer.side * scorer.side;
-      for (const b of normals.batches) {
-        const maps = await scorer.anomalyMaps(await scorer.distancesFromEmbeddings(b.data, b.n), b.n);
-        for (let i = 0; i < b.n; i++) scores.push(maxOf(maps.subarray(i * S, (i + 1) * S)).value);
+      // Already held: all of them in one pass over the factors.
+      const distances = await scorer.distancesOfBatches(normals.batches);
+      for (let b = 0; b < normals.batches.length; b++) {
+        const n = normals.batches[b].n;
+        const maps = await scorer.anomalyMaps(distances[b], n);
+        for (let i = 0; i < n; i++) scores.push(maxOf(maps.subarray(i * S, (i + 1) * S)).value);
       }
       return thresholdsFromNormalScores(scores, source, opts.thresholdRule);
     }
     if (opts.validation) {
-      const scored = await scoreImages(scorer, opts.validation, {
+      const scored = await scoreImagesInPasses(scorer, opts.validation, {
         ...opts,
         read: undefined,
         collectMaps: true,
@@ -142,7 +152,7 @@ async function computeThresholds(
       );
     }
     const files = Array.isArray(normals) ? normals : normals.batches.flatMap((b) => b.files);
-    const scored = await scoreImages(
+    const scored = await scoreImagesInPasses(
       scorer,
       files.map((file) => ({ file })),
       { ...opts, onProgress: opts.onProgress, stage: 'threshold' },

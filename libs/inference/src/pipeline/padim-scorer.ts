@@ -1,4 +1,11 @@
-import { EmbeddingSelection, MahalanobisKernel, ModelManifest, createMahalanobisKernel } from '@padim-fleet/padim-core';
+import {
+  BlockedMahalanobisKernel,
+  EmbeddingSelection,
+  MahalanobisKernel,
+  ModelManifest,
+  createBlockedMahalanobisKernel,
+  createMahalanobisKernel,
+} from '@padim-fleet/padim-core';
 import type { ResolvedBackbone } from '../backbones/resolve-backbone';
 import { buildAnomalyMapGraph } from '../graphs/anomaly-map-graph';
 import { buildMahalanobisGraph, unpackLowerTriangular } from '../graphs/mahalanobis-graph';
@@ -28,7 +35,10 @@ interface FactorBlock {
  * Scores NCHW batches with a trained model: embeddings, Mahalanobis distance per patch, then bilinear
  * upsampling and a σ=4 Gaussian blur. On the CPU the distances come from the packed factors in a wasm
  * f32x4 kernel (half the flops of a dense MatMul, no unpacked copy); on CUDA, or where the factors do
- * not fit a wasm memory, from an onnxruntime MatMul over unpacked [P, d, d] factors.
+ * not fit a wasm memory, from an onnxruntime MatMul over unpacked [P, d, d] factors. Asked for
+ * (`distances: 'blocked'`), from the model's own tensors a block of positions at a time, in a bounded wasm
+ * memory: nothing of the factors is copied whole, at the cost of laying out every block again on each
+ * distances call (so callers give it many images at once: distancesOfBatches).
  */
 export class PadimScorer {
   /** Backbone requests waiting for the one in flight; they go together as one batch. */
@@ -43,6 +53,7 @@ export class PadimScorer {
     readonly extractor: EmbeddingExtractor,
     private readonly blocks: FactorBlock[],
     private readonly kernel: MahalanobisKernel | null,
+    private readonly blocked: BlockedMahalanobisKernel | null,
     private readonly mapSession: OnnxWorkerSession,
     private readonly ownsExtractor: boolean,
   ) {}
@@ -50,14 +61,16 @@ export class PadimScorer {
   /**
    * `shared.extractor`: an open extractor of the same backbone and embedding (e.g. the one that just
    * trained the model) to use instead of opening another; the scorer then leaves it open on release.
-   * `shared.distances: 'onnx'` keeps the distances on onnxruntime on the CPU too (the CUDA path's graph).
+   * `shared.distances: 'onnx'` keeps the distances on onnxruntime on the CPU too (the CUDA path's graph);
+   * `'blocked'` computes them on the CPU from `tensors` in place, by blocks of positions (any device; the
+   * default path where WebAssembly SIMD is missing). The tensors must then stay unchanged until release.
    */
   static async create(
     manifest: ModelManifest,
     tensors: ModelTensors,
     backbone: ResolvedBackbone,
     runtime: RuntimeOptions = {},
-    shared: { extractor?: EmbeddingExtractor; distances?: 'auto' | 'onnx' } = {},
+    shared: { extractor?: EmbeddingExtractor; distances?: 'auto' | 'onnx' | 'blocked' } = {},
   ): Promise<PadimScorer> {
     if (backbone.onnxSha256 !== manifest.backbone.onnxSha256) {
       throw new Error(
@@ -82,12 +95,13 @@ export class PadimScorer {
     // Distances and maps of batch k run while the backbone runs batch k+1: half the threads each, so
     // their thread pools do not spin against each other (on 2 cores: 5 to 9 % more images/s, measured).
     const overlappedThreads = Math.max(1, Math.floor(runtimeThreads(runtime) / 2));
+    const blocked = shared.distances === 'blocked' ? createBlockedMahalanobisKernel(tensors.mean, tensors.invCholesky, d, P) : null;
     const kernel =
-      (runtime.device ?? 'cpu') === 'cpu' && shared.distances !== 'onnx'
+      blocked === null && (runtime.device ?? 'cpu') === 'cpu' && shared.distances !== 'onnx'
         ? createMahalanobisKernel(tensors.mean, tensors.invCholesky, d, P, { maxBytes: MAX_KERNEL_BYTES })
         : null;
     const blocks: FactorBlock[] = [];
-    for (let start = 0; kernel === null && start < P; start += perBlock) {
+    for (let start = 0; kernel === null && blocked === null && start < P; start += perBlock) {
       const end = Math.min(P, start + perBlock);
       const n = end - start;
       const session = await OnnxWorkerSession.create(
@@ -105,7 +119,7 @@ export class PadimScorer {
       threads: overlappedThreads,
       memoryArena: false,
     });
-    return new PadimScorer(manifest, extractor, blocks, kernel, mapSession, !shared.extractor);
+    return new PadimScorer(manifest, extractor, blocks, kernel, blocked, mapSession, !shared.extractor);
   }
 
   get side(): number {
@@ -126,11 +140,20 @@ export class PadimScorer {
    * that arrive while the backbone is busy are batched into its next call, up to MAX_COALESCED_IMAGES.
    */
   async patchDistances(batch: Float32Array, n: number): Promise<Float32Array> {
-    const emb = await new Promise<Float32Array>((resolve, reject) => {
+    return this.distancesFromEmbeddings(await this.embeddings(batch, n), n);
+  }
+
+  /** Embeddings [n, d, P] of n preprocessed images, batched with concurrent requests as patchDistances is. */
+  embeddings(batch: Float32Array, n: number): Promise<Float32Array> {
+    return new Promise<Float32Array>((resolve, reject) => {
       this.waiting.push({ batch, n, resolve, reject });
       this.runBackbone();
     });
-    return this.distancesFromEmbeddings(emb, n);
+  }
+
+  /** Whether the distances come by blocks of positions (`distances: 'blocked'`): best given many images per call. */
+  get distancesByPositionBlocks(): boolean {
+    return this.blocked !== null;
   }
 
   /**
@@ -175,7 +198,15 @@ export class PadimScorer {
   /** Memory the distances hold besides the model's tensors: the kernel's, or onnxruntime's unpacked factors. */
   get distanceBytes(): number {
     const d = this.manifest.embedding.d;
-    return this.kernel ? this.kernel.bytes : this.positions * (d * d + d) * 4;
+    return this.blocked ? this.blocked.bytes : this.kernel ? this.kernel.bytes : this.positions * (d * d + d) * 4;
+  }
+
+  /** Patch distances [n, P] of each batch of embeddings; blocked distances lay out each block of factors once for all of them. */
+  async distancesOfBatches(batches: readonly { data: Float32Array; n: number }[]): Promise<Float32Array[]> {
+    if (this.blocked) return this.blocked.distances(batches);
+    const out: Float32Array[] = [];
+    for (const b of batches) out.push(await this.distancesFromEmbeddings(b.data, b.n));
+    return out;
   }
 
   async distancesFromEmbeddings(emb: Float32Array, n: number): Promise<Float32Array> {
@@ -183,6 +214,7 @@ export class PadimScorer {
     const P = this.positions;
     // About 2 ms per image for resnet18 d=100 on the calling thread (onnxruntime's MatMul: 9 to 11).
     if (this.kernel) return this.kernel.distances(emb.subarray(0, n * d * P), n);
+    if (this.blocked) return this.blocked.distances([{ data: emb, n }])[0];
     if (this.blocks.length === 1) {
       const out = await this.blocks[0].session.run({ embedding: { data: emb, dims: [n, d, P] } });
       return out.distance.data as Float32Array;

@@ -1,4 +1,4 @@
-import { InsufficientMemoryError, assertMemoryFits, memoryNeed, modelMemory } from './memory-need';
+import { InsufficientMemoryError, assertMemoryFits, memoryNeed, modelMemory, thresholdPassBytes } from './memory-need';
 
 describe('memoryNeed', () => {
   it('counts the float64 accumulator and the float32 factors of P positions × d', () => {
@@ -8,20 +8,32 @@ describe('memoryNeed', () => {
       accumulatorBytes: 4096 * (550 + 151_525) * 8,
       factorsBytes: 4096 * (550 + 151_525) * 4,
       kernelBytes: 4096 * (8 * 138 * 139 + 9 * 550) * 4,
+      // Threshold scoring by blocks: a 256 MiB block of factors, a 256 MiB pass of embeddings and a batch over.
+      thresholdScoringBytes: 2 * 256 * 2 ** 20 + 8 * 550 * 4096 * 4,
     });
-    expect(modelMemory(1, 2)).toEqual({ accumulatorBytes: (2 + 3) * 8, factorsBytes: (2 + 3) * 4, kernelBytes: (16 + 18) * 4 });
+    // A small model: the block is the whole kernel, and a pass holds no more than it.
+    expect(modelMemory(1, 2)).toEqual({
+      accumulatorBytes: (2 + 3) * 8,
+      factorsBytes: (2 + 3) * 4,
+      kernelBytes: (16 + 18) * 4,
+      thresholdScoringBytes: 2 * (16 + 18) * 4 + 8 * 2 * 4,
+    });
+    expect(thresholdPassBytes(4096, 550)).toBe(256 * 2 ** 20);
+    expect(thresholdPassBytes(4096, 100)).toBe(modelMemory(4096, 100).kernelBytes);
   });
 
-  it('adds the scoring kernel to the accumulator when training, the merge blocks, factors and kernel when reducing, the factors and kernel when scoring', () => {
+  it('adds the threshold scoring to the accumulator when training and to the merge blocks and factors when reducing, the factors and kernel when scoring', () => {
     const input = { backbone: 'resnet50', positions: 4096, d: 550 };
-    const { accumulatorBytes, factorsBytes, kernelBytes } = modelMemory(4096, 550);
+    const { accumulatorBytes, factorsBytes, kernelBytes, thresholdScoringBytes } = modelMemory(4096, 550);
     const backbone = 1.3e9;
-    expect(memoryNeed({ ...input, role: 'train' }).bytes).toBe(accumulatorBytes + kernelBytes + backbone);
+    expect(memoryNeed({ ...input, role: 'train' }).bytes).toBe(accumulatorBytes + thresholdScoringBytes + backbone);
     expect(memoryNeed({ ...input, role: 'extract' }).bytes).toBe(accumulatorBytes + backbone);
-    expect(memoryNeed({ ...input, role: 'reduce', reduceBufferBytes: 512 * 1024 ** 2 }).bytes).toBe(512 * 1024 ** 2 + factorsBytes + kernelBytes + backbone);
+    expect(memoryNeed({ ...input, role: 'reduce', reduceBufferBytes: 512 * 1024 ** 2 }).bytes).toBe(
+      512 * 1024 ** 2 + factorsBytes + thresholdScoringBytes + backbone,
+    );
     expect(memoryNeed({ ...input, role: 'score' }).bytes).toBe(factorsBytes + kernelBytes + backbone);
     expect(memoryNeed({ ...input, role: 'train' }).parts).toBe(
-      'resnet50 d=550, 4096 positions: accumulator 4.98 GB + scoring kernel 2.60 GB + resnet50 backbone and scratch 1.30 GB',
+      'resnet50 d=550, 4096 positions: accumulator 4.98 GB + threshold scoring 0.61 GB + resnet50 backbone and scratch 1.30 GB',
     );
     // A custom ONNX backbone is taken to need what resnet50 does.
     expect(memoryNeed({ ...input, role: 'score', backbone: 'mine' }).bytes).toBe(memoryNeed({ ...input, role: 'score' }).bytes);

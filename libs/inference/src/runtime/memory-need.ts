@@ -1,4 +1,4 @@
-import { triangleSize } from '@padim-fleet/padim-core';
+import { DEFAULT_BLOCKED_KERNEL_BYTES, triangleSize } from '@padim-fleet/padim-core';
 
 /** What one PaDiM model of `positions` patch positions × d takes, in bytes. */
 export interface ModelMemory {
@@ -12,12 +12,34 @@ export interface ModelMemory {
    * embeddings, per position, float32.
    */
   kernelBytes: number;
+  /**
+   * Setting the thresholds after a fit (distances by blocks of positions, from the factors where they
+   * are): the blocked kernel's wasm memory (at most DEFAULT_BLOCKED_KERNEL_BYTES, at most the kernel's)
+   * and the embeddings of one pass of images (thresholdPassBytes, and one batch of eight over).
+   */
+  thresholdScoringBytes: number;
+}
+
+/** Most embeddings held at once by threshold scoring, unless told otherwise. */
+export const MAX_THRESHOLD_PASS_BYTES = 256 * 2 ** 20;
+
+/** Embeddings a pass of threshold scoring holds: no more than the whole-model kernel would, and at most MAX_THRESHOLD_PASS_BYTES. */
+export function thresholdPassBytes(positions: number, d: number): number {
+  const nb = Math.ceil(d / 4);
+  return Math.min(MAX_THRESHOLD_PASS_BYTES, positions * (8 * nb * (nb + 1) + 9 * d) * 4);
 }
 
 export function modelMemory(positions: number, d: number): ModelMemory {
   const values = positions * (d + triangleSize(d));
   const nb = Math.ceil(d / 4);
-  return { accumulatorBytes: values * 8, factorsBytes: values * 4, kernelBytes: positions * (8 * nb * (nb + 1) + 9 * d) * 4 };
+  const kernelBytes = positions * (8 * nb * (nb + 1) + 9 * d) * 4;
+  const batchEmbeddings = 8 * d * positions * 4;
+  return {
+    accumulatorBytes: values * 8,
+    factorsBytes: values * 4,
+    kernelBytes,
+    thresholdScoringBytes: Math.min(kernelBytes, DEFAULT_BLOCKED_KERNEL_BYTES) + thresholdPassBytes(positions, d) + batchEmbeddings,
+  };
 }
 
 /**
@@ -37,8 +59,8 @@ export function backboneWorkingBytes(backbone: string): number {
 
 /**
  * What a job holds at its peak. train: the accumulator (the factors are written over it) and the
- * scorer's kernel that sets the thresholds; extract: a shard's accumulator; reduce: the merge blocks,
- * the factors read back and the kernel; score: the factors and the kernel built from them.
+ * threshold scoring; extract: a shard's accumulator; reduce: the merge blocks, the factors read back
+ * and the threshold scoring; score: the factors and the kernel built from them.
  */
 export type MemoryRole = 'train' | 'extract' | 'reduce' | 'score';
 
@@ -59,13 +81,13 @@ export interface MemoryNeed {
 
 /** Peak memory of one job (see MemoryRole), an upper bound: the parts are added even where they come one after the other. */
 export function memoryNeed(m: MemoryNeedInput): MemoryNeed {
-  const { accumulatorBytes, factorsBytes, kernelBytes } = modelMemory(m.positions, m.d);
+  const { accumulatorBytes, factorsBytes, kernelBytes, thresholdScoringBytes } = modelMemory(m.positions, m.d);
   const backbone = backboneWorkingBytes(m.backbone);
   const parts: [string, number][] =
     m.role === 'train'
       ? [
           [`accumulator`, accumulatorBytes],
-          [`scoring kernel`, kernelBytes],
+          [`threshold scoring`, thresholdScoringBytes],
         ]
       : m.role === 'extract'
         ? [[`accumulator`, accumulatorBytes]]
@@ -73,7 +95,7 @@ export function memoryNeed(m: MemoryNeedInput): MemoryNeed {
           ? [
               [`merge blocks`, m.reduceBufferBytes ?? 0],
               [`factors`, factorsBytes],
-              [`scoring kernel`, kernelBytes],
+              [`threshold scoring`, thresholdScoringBytes],
             ]
           : [
               [`factors`, factorsBytes],

@@ -1,2 +1,8 @@
 export { mahalanobisMap, mahalanobisMapBatch } from './mahalanobis-map';
-export { createMahalanobisKernel, type MahalanobisKernel } from './mahalanobis-kernel';
+export {
+  DEFAULT_BLOCKED_KERNEL_BYTES,
+  createBlockedMahalanobisKernel,
+  createMahalanobisKernel,
+  type BlockedMahalanobisKernel,
+  type MahalanobisKernel,
+} from './mahalanobis-kernel';

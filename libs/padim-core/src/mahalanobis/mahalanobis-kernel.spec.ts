@@ -1,6 +1,6 @@
 import { triangleSize } from '../linalg';
 import { mulberry32 } from '../random';
-import { createMahalanobisKernel, type MahalanobisKernel } from './mahalanobis-kernel';
+import { DEFAULT_BLOCKED_KERNEL_BYTES, createBlockedMahalanobisKernel, createMahalanobisKernel, type MahalanobisKernel } from './mahalanobis-kernel';
 import { mahalanobisMapBatch } from './mahalanobis-map';
 
 interface Model {
@@ -114,5 +114,64 @@ describe('createMahalanobisKernel', () => {
     expect(() => kernel.distances(embeddings, 3)).toThrow(/distances: embeddings has 518 values, expected n·d·P = 3·7·37 = 777/);
     expect(() => kernel.distances(embeddings, 2, new Float32Array(73))).toThrow(/distances: out has 73 values, expected n·P = 2·37 = 74/);
     expect(() => kernel.distances(embeddings.subarray(0, 0), 0)).toThrow(/distances: n must be a positive integer/);
+  });
+});
+
+describe('createBlockedMahalanobisKernel', () => {
+  it.each([
+    [7, 37],
+    [33, 37],
+    [100, 53],
+  ])('gives the whole-model kernel’s distances exactly, d=%i P=%i, in blocks of any size and for batches of any n', (d, P) => {
+    const model = randomModel(d, P, d + P);
+    const whole = createMahalanobisKernel(model.mean, model.invCholesky, d, P)!;
+    const batches = [1, 8, 13, 3].map((n, i) => ({ data: randomEmbeddings(n, d, P, 100 * d + i), n }));
+    const expected = batches.map((b) => whole.distances(b.data, b.n));
+    const perPosition = whole.bytes / P;
+    // One position per block, blocks of a few positions (P not a multiple of them), all P in one block.
+    for (const maxBytes of [1, 5, 20, 2 * P].map((positions) => Math.ceil(positions * perPosition) + 2 ** 17)) {
+      const blocked = createBlockedMahalanobisKernel(model.mean, model.invCholesky, d, P, { maxBytes })!;
+      expect(blocked.bytes).toBeLessThanOrEqual(maxBytes);
+      const got = blocked.distances(batches);
+      expect(got.map((g) => Array.from(g))).toEqual(expected.map((e) => Array.from(e)));
+    }
+    const oneBlock = createBlockedMahalanobisKernel(model.mean, model.invCholesky, d, P)!;
+    expect(oneBlock.blockPositions).toBe(P);
+  });
+
+  it('holds at most maxBytes of wasm memory whatever P, where the whole-model kernel grows with P', () => {
+    // d=64 on a 64×32 grid: the whole-model kernel needs 22 MB, the blocked one stays under 4 MiB.
+    const d = 64;
+    const P = 64 * 32;
+    const model = randomModel(d, P, 3);
+    const maxBytes = 4 * 2 ** 20;
+    const whole = createMahalanobisKernel(model.mean, model.invCholesky, d, P)!;
+    expect(whole.bytes).toBeGreaterThan(20e6);
+    const blocked = createBlockedMahalanobisKernel(model.mean, model.invCholesky, d, P, { maxBytes })!;
+    expect(blocked.bytes).toBeLessThanOrEqual(maxBytes);
+    expect(blocked.blockPositions).toBeLessThan(P);
+    expect(blocked.blockPositions % 16).toBe(0);
+    const embeddings = randomEmbeddings(3, d, P, 4);
+    const got = blocked.distances([{ data: embeddings, n: 3 }])[0];
+    const expected = whole.distances(embeddings, 3);
+    expect(got.every((v, i) => v === expected[i])).toBe(true);
+    // resnet50's d=550 by default: a block of about 400 of its 4096 positions in 256 MiB.
+    expect(DEFAULT_BLOCKED_KERNEL_BYTES).toBe(256 * 2 ** 20);
+    const small = createBlockedMahalanobisKernel(new Float32Array(550), new Float32Array(triangleSize(550)), 550, 1)!;
+    expect(small.bytes).toBeLessThan(2 ** 20);
+  });
+
+  it('returns null when one position does not fit maxBytes, and names a wrong shape', () => {
+    const d = 33;
+    const P = 37;
+    const model = randomModel(d, P, 8);
+    expect(createBlockedMahalanobisKernel(model.mean, model.invCholesky, d, P, { maxBytes: 1000 })).toBeNull();
+    expect(() => createBlockedMahalanobisKernel(model.mean.subarray(1), model.invCholesky, d, P)).toThrow(
+      /createBlockedMahalanobisKernel: mean has 1220 values, expected P·d = 37·33 = 1221/,
+    );
+    const blocked = createBlockedMahalanobisKernel(model.mean, model.invCholesky, d, P)!;
+    expect(() => blocked.distances([{ data: randomEmbeddings(2, d, P, 1), n: 3 }])).toThrow(
+      /distances: embeddings has 2442 values, expected n·d·P = 3·33·37 = 3663/,
+    );
   });
 });

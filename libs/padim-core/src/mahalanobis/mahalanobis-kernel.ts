@@ -66,15 +66,8 @@ export function createMahalanobisKernel(
   const bytes = Math.ceil(total / PAGE_BYTES) * PAGE_BYTES;
   if (bytes > maxBytes || bytes > MAX_MEMORY_BYTES) return null;
 
-  const module = compileWasmModule(MAHALANOBIS_KERNEL_WASM_BASE64);
-  const wasm = module && instantiateWasm<KernelExports>(module);
+  const wasm = kernelInstance(bytes);
   if (!wasm) return null;
-  try {
-    const have = wasm.memory.buffer.byteLength;
-    if (have < bytes) wasm.memory.grow((bytes - have) / PAGE_BYTES);
-  } catch {
-    return null;
-  }
   const buffer = wasm.memory.buffer;
   layOutFactors(new Float32Array(buffer, lOff, P * S), invCholesky, d, P, D4);
   new Float32Array(buffer, meanOff, P * d).set(mean);
@@ -101,6 +94,129 @@ export function createMahalanobisKernel(
         out.set(oView.subarray(0, count * P), g0 * P);
       }
       return out;
+    },
+  };
+}
+
+/** A kernel instance whose memory holds `bytes`; null without WebAssembly SIMD or that much memory. */
+function kernelInstance(bytes: number): KernelExports | null {
+  const module = compileWasmModule(MAHALANOBIS_KERNEL_WASM_BASE64);
+  const wasm = module && instantiateWasm<KernelExports>(module);
+  if (!wasm) return null;
+  try {
+    const have = wasm.memory.buffer.byteLength;
+    if (have < bytes) wasm.memory.grow((bytes - have) / PAGE_BYTES);
+  } catch {
+    return null;
+  }
+  return wasm;
+}
+
+/**
+ * Distances computed block of positions by block from factors left where they are (e.g. the float32
+ * factors a training just wrote over its co-moments): its wasm memory holds one block's factors,
+ * means and scratch, `bytes` ≤ maxBytes whatever P, instead of all P positions' factors.
+ */
+export interface BlockedMahalanobisKernel {
+  readonly dim: number;
+  readonly positions: number;
+  /** Positions per block: each block's factors are laid out into wasm memory once per `distances` call. */
+  readonly blockPositions: number;
+  /** Bytes of wasm memory held. */
+  readonly bytes: number;
+  /**
+   * [n, P] distances of each batch of [n, d, P] embeddings. All batches are scored block by block,
+   * so each block's factors are copied once per call, however many batches it is given.
+   */
+  distances(batches: readonly { data: Float32Array; n: number }[]): Float32Array[];
+}
+
+/** Wasm memory of a blocked kernel unless told otherwise: about 400 positions at d=550. */
+export const DEFAULT_BLOCKED_KERNEL_BYTES = 256 * 2 ** 20;
+
+/**
+ * A blocked kernel over `mean` and `invCholesky` (same layouts as createMahalanobisKernel's), which
+ * it keeps by reference and reads block by block: they must not change while it is in use. The block
+ * is the most positions (a multiple of 16 where P allows) whose layout fits `maxBytes` (default
+ * DEFAULT_BLOCKED_KERNEL_BYTES). Null without WebAssembly SIMD, or where one position does not fit.
+ */
+export function createBlockedMahalanobisKernel(
+  mean: Float32Array,
+  invCholesky: Float32Array,
+  dim: number,
+  positions: number,
+  opts: { maxBytes?: number } = {},
+): BlockedMahalanobisKernel | null {
+  const d = dim;
+  const P = positions;
+  for (const [name, v] of [
+    ['dim', d],
+    ['positions', P],
+  ] as const) {
+    if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`createBlockedMahalanobisKernel: ${name} must be a positive integer, got ${v}`);
+  }
+  const T = triangleSize(d);
+  if (mean.length !== P * d) {
+    throw new RangeError(`createBlockedMahalanobisKernel: mean has ${mean.length} values, expected P·d = ${P}·${d} = ${P * d}`);
+  }
+  if (invCholesky.length !== P * T) {
+    throw new RangeError(`createBlockedMahalanobisKernel: invCholesky has ${invCholesky.length} values, expected P·d(d+1)/2 = ${P}·${T} = ${P * T}`);
+  }
+  const maxBytes = Math.min(opts.maxBytes ?? DEFAULT_BLOCKED_KERNEL_BYTES, MAX_MEMORY_BYTES);
+  const pageBytes = (B: number) => Math.ceil(mahalanobisLayout(d, B).total / PAGE_BYTES) * PAGE_BYTES;
+  // A position takes its factors, its mean, and its column of a group's embeddings and distances:
+  // start from that share of maxBytes, then step down until the whole layout, scratch included, fits.
+  const perPosition = (mahalanobisLayout(d, 1).S + d + GROUP * d + GROUP) * 4;
+  let B = Math.min(P, Math.max(1, Math.floor(maxBytes / perPosition)));
+  if (B > POSITION_BLOCK && B < P) B -= B % POSITION_BLOCK;
+  while (B > 1 && pageBytes(B) > maxBytes) B = B > POSITION_BLOCK ? B - POSITION_BLOCK : B - 1;
+  const bytes = pageBytes(B);
+  if (bytes > maxBytes) return null;
+
+  const wasm = kernelInstance(bytes);
+  if (!wasm) return null;
+  const { D4, S, offsets } = mahalanobisLayout(d, B);
+  const { L: lOff, mean: meanOff, Y: yOff, E: eOff, out: oOff } = offsets;
+  const buffer = wasm.memory.buffer;
+  const lView = new Float32Array(buffer, lOff, B * S);
+  const meanView = new Float32Array(buffer, meanOff, B * d);
+  const eView = new Float32Array(buffer, eOff, GROUP * d * B);
+  const oView = new Float32Array(buffer, oOff, GROUP * B);
+
+  return {
+    dim: d,
+    positions: P,
+    blockPositions: B,
+    bytes,
+    distances(batches: readonly { data: Float32Array; n: number }[]): Float32Array[] {
+      for (const { data, n } of batches) {
+        if (!Number.isSafeInteger(n) || n < 1) throw new RangeError(`distances: n must be a positive integer, got ${n}`);
+        if (data.length < n * d * P) throw new RangeError(`distances: embeddings has ${data.length} values, expected n·d·P = ${n}·${d}·${P} = ${n * d * P}`);
+      }
+      const outs = batches.map(({ n }) => new Float32Array(n * P));
+      for (let start = 0; start < P; start += B) {
+        const end = Math.min(P, start + B);
+        const w = end - start;
+        // Same layout as the whole-model kernel's, at w positions: the slots left zero (above the
+        // diagonal, rows past d) are the same in every block, so they stay zero from the first.
+        layOutFactors(lView, invCholesky.subarray(start * T, end * T), d, w, D4);
+        meanView.set(mean.subarray(start * d, end * d));
+        for (let b = 0; b < batches.length; b++) {
+          const { data, n } = batches[b];
+          const out = outs[b];
+          for (let g0 = 0; g0 < n; g0 += GROUP) {
+            const count = Math.min(GROUP, n - g0);
+            // The group's rows (image, channel) cut to this block's positions: [count, d, w].
+            for (let r = 0; r < count * d; r++) {
+              const from = (g0 * d + r) * P;
+              eView.set(data.subarray(from + start, from + end), r * w);
+            }
+            wasm.group(count, d, D4, w, POSITION_BLOCK, lOff, meanOff, yOff, eOff, oOff);
+            for (let i = 0; i < count; i++) out.set(oView.subarray(i * w, (i + 1) * w), (g0 + i) * P + start);
+          }
+        }
+      }
+      return outs;
     },
   };
 }
