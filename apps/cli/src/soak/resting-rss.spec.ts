@@ -1,9 +1,9 @@
-import { RSS_WARM_MS, RssSample, restingRssMB } from './resting-rss';
+import { MIN_IDLE_SAMPLES, RSS_WARM_MS, RssSample, jobsInFlight, restingRssMB } from './resting-rss';
 
 /** A worker's samples every 2 s from `from` to `to` (ms), its RSS given by `mb(at)`. */
-function worker(role: string, startedAt: number, from: number, to: number, mb: (at: number) => number): RssSample[] {
+function worker(role: string, startedAt: number, from: number, to: number, mb: (at: number) => number, idle?: (at: number) => boolean): RssSample[] {
   const samples: RssSample[] = [];
-  for (let at = from; at < to; at += 2000) samples.push({ at, mb: mb(at), role, startedAt });
+  for (let at = from; at < to; at += 2000) samples.push({ at, mb: mb(at), role, startedAt, idle: idle?.(at) });
   return samples;
 }
 
@@ -30,6 +30,37 @@ describe('restingRssMB', () => {
     expect(last - second).toBeCloseTo(20, 0);
   });
 
+  it('compares samples taken between jobs: a stretch busier with jobs does not move it', () => {
+    // At rest 400 MB; in a job 550 MB. The second stretch is busy 80 % of the time, the last 20 %.
+    const busyShare = (at: number) => (at < 200_000 ? 0.8 : 0.2);
+    const inJob = (at: number) => (Math.round(at / 2000) % 10) / 10 < busyShare(at);
+    const extract = worker(
+      'extract',
+      0,
+      RSS_WARM_MS,
+      300_000,
+      (at) => (inJob(at) ? 550 : 400),
+      (at) => !inJob(at),
+    );
+    expect(restingRssMB(extract, (at) => at < 200_000)).toBe(400);
+    expect(restingRssMB(extract, (at) => at >= 200_000)).toBe(400);
+    // Without the job state, the busy stretch reads as the job's working set.
+    const unmarked = extract.map(({ idle: _idle, ...x }) => x);
+    expect(restingRssMB(unmarked, (at) => at < 200_000)).toBe(550);
+  });
+
+  it(`falls back to every warm sample for a role with fewer than ${MIN_IDLE_SAMPLES} idle ones`, () => {
+    const score = worker(
+      'score',
+      0,
+      RSS_WARM_MS,
+      RSS_WARM_MS + 20_000,
+      (at) => (at === RSS_WARM_MS ? 280 : 300),
+      (at) => at === RSS_WARM_MS,
+    );
+    expect(restingRssMB(score, all)).toBe(300);
+  });
+
   it('is NaN without warm samples, which fails the soak target', () => {
     expect(
       restingRssMB(
@@ -37,5 +68,21 @@ describe('restingRssMB', () => {
         all,
       ),
     ).toBeNaN();
+  });
+});
+
+describe('jobsInFlight', () => {
+  it('sums the gauge over its queues, and is null where the worker does not export it', () => {
+    const text = [
+      '# HELP padim_worker_jobs_in_flight Jobs this worker is running now, by queue',
+      '# TYPE padim_worker_jobs_in_flight gauge',
+      'padim_worker_jobs_in_flight{queue="extract"} 1',
+      'padim_worker_jobs_in_flight{queue="reduce"} 0',
+      'padim_worker_jobs_in_flight_other 5',
+      'process_resident_memory_bytes 123',
+    ].join('\n');
+    expect(jobsInFlight(text)).toBe(1);
+    expect(jobsInFlight('padim_worker_jobs_in_flight{queue="score"} 0\n')).toBe(0);
+    expect(jobsInFlight('process_resident_memory_bytes 123\n')).toBeNull();
   });
 });

@@ -39,7 +39,7 @@ import { S3_ENDPOINT, S3_KEYS, benchStoreSpec, percentile, round, screwDir } fro
 import { FleetProcess, freePort, sleep } from '../fleet/fleet-process';
 import { relativeDifference } from '../fleet/model-compare';
 import { PrivateRedis } from './private-redis';
-import { RssSample, restingRssMB } from './resting-rss';
+import { RssSample, jobsInFlight, restingRssMB } from './resting-rss';
 import { TcpProxy } from './tcp-proxy';
 
 const execFileAsync = promisify(execFile);
@@ -115,7 +115,7 @@ export interface SoakSummary {
   redisRestarts: number;
   workerRssStartMB: number;
   workerRssEndMB: number;
-  /** Resting worker RSS in the second and the last quarter: per role, the median over its warm workers' samples; then the mean over roles. */
+  /** Resting worker RSS in the second and the last quarter: per role, the median over its warm workers' samples taken between jobs (restingRssMB); then the mean over roles. */
   workerRssQ2MB: number;
   workerRssQ4MB: number;
   workerRssGrowth: number;
@@ -134,6 +134,8 @@ interface Worker {
   role: WorkerRole;
   startedAt: number;
   killedBySoak: boolean;
+  /** Its /metrics, read at each RSS sample for the jobs it has in flight. */
+  metricsUrl: string;
 }
 
 interface FaultWindow {
@@ -321,8 +323,9 @@ class Soak {
 
   private async startWorker(role: WorkerRole): Promise<void> {
     const name = `${role === 'score' ? 'score' : 'extract'}-${++this.workersStarted}`;
-    const process = await FleetProcess.startWorker(name, { ...this.env, WORKER_ROLES: role });
-    this.workers.push({ process, role, startedAt: Date.now(), killedBySoak: false });
+    const metricsPort = await freePort();
+    const process = await FleetProcess.startWorker(name, { ...this.env, WORKER_ROLES: role, WORKER_METRICS_PORT: String(metricsPort) });
+    this.workers.push({ process, role, startedAt: Date.now(), killedBySoak: false, metricsUrl: `http://127.0.0.1:${metricsPort}/metrics` });
   }
 
   private async tearDown(): Promise<void> {
@@ -331,8 +334,10 @@ class Soak {
       for (const p of [this.api, ...this.workers.map((w) => w.process)].filter((p) => p !== undefined)) {
         await fs.writeFile(path.join(this.opts.logsDir, `${p.name}.log`), `${p.output.join('\n')}\n`);
       }
-      // Each worker's RSS samples (seconds of the load, MB), to tell a leak from the working set of the job in flight.
-      const rss = Object.fromEntries([...this.workerRss].map(([name, samples]) => [name, samples.map((s) => [(s.at - this.loadStart) / 1000, s.mb])]));
+      // Each worker's RSS samples (seconds of the load, MB, no job in flight), to tell a leak from the working set of the job in flight.
+      const rss = Object.fromEntries(
+        [...this.workerRss].map(([name, samples]) => [name, samples.map((s) => [(s.at - this.loadStart) / 1000, s.mb, s.idle ?? null])]),
+      );
       await fs.writeFile(path.join(this.opts.logsDir, 'worker-rss.json'), JSON.stringify(rss));
     }
     await Promise.all([this.api, ...this.workers.map((w) => w.process)].filter((p) => p !== undefined).map((p) => p.kill('SIGKILL')));
@@ -695,16 +700,21 @@ class Soak {
     }
   }
 
-  /** Every 2 s: the mean RSS of the warm workers (up 20 s or more), and processes that died on their own. */
+  /**
+   * Every 2 s: the mean RSS of the warm workers (up 20 s or more), each one's RSS with whether it had a
+   * job in flight, and processes that died on their own.
+   */
   private async sampleLoop(): Promise<void> {
     while (this.loading) {
       const now = Date.now();
       const values: number[] = [];
       for (const w of this.workers.filter((w) => w.process.alive && now - w.startedAt >= 20_000)) {
+        const inFlight = await this.jobsInFlightOf(w);
         const mb = rssMB(w.process.child.pid);
         if (mb === null) continue;
         values.push(mb);
-        this.workerRss.set(w.process.name, [...(this.workerRss.get(w.process.name) ?? []), { at: now, mb, role: w.role, startedAt: w.startedAt }]);
+        const sample: RssSample = { at: now, mb, role: w.role, startedAt: w.startedAt, idle: inFlight === null ? undefined : inFlight === 0 };
+        this.workerRss.set(w.process.name, [...(this.workerRss.get(w.process.name) ?? []), sample]);
       }
       if (values.length > 0) this.rssSamples.push({ at: now, meanMB: mean(values) });
       for (const w of this.workers) {
@@ -716,6 +726,16 @@ class Soak {
       }
       if (!this.api.alive) throw new Error(`the API exited:\n${this.api.tail()}`);
       await sleep(2000);
+    }
+  }
+
+  /** The jobs a worker has in flight, from its /metrics; null when it does not answer within a second. */
+  private async jobsInFlightOf(w: Worker): Promise<number | null> {
+    try {
+      const response = await fetch(w.metricsUrl, { signal: AbortSignal.timeout(1000) });
+      return response.ok ? jobsInFlight(await response.text()) : null;
+    } catch {
+      return null;
     }
   }
 
