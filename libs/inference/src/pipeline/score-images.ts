@@ -40,7 +40,6 @@ export async function scoreImages<T extends { file: string; mask?: string }>(
   items: T[],
   opts: ScoreOptions = {},
 ): Promise<ScoredImage<T>[]> {
-  const m = scorer.manifest;
   const side = scorer.side;
   const results = new Map<T, ScoredImage<T>>();
   let done = 0;
@@ -52,28 +51,16 @@ export async function scoreImages<T extends { file: string; mask?: string }>(
     const maps = await job.maps;
     const S = side * side;
     for (let i = 0; i < job.items.length; i++) {
-      const item = job.items[i];
       const map = maps.subarray(i * S, (i + 1) * S);
-      const peak = maxOf(map);
-      const result: ScoredImage<T> = { item, score: peak.value, maxLocation: { x: peak.index % side, y: Math.floor(peak.index / side) } };
-      if (item.mask) result.mask = await decodeMask(item.mask, { width: side, height: side });
-      if (opts.collectMaps) result.map = map;
+      const result = await scoredItem(job.items[i], map, side, opts.collectMaps);
       if (opts.onResult) await opts.onResult({ ...result, map, pixels: job.pixels[i] });
-      results.set(item, result);
+      results.set(job.items[i], result);
       done++;
     }
     report();
   };
 
-  for await (const batch of imageBatches(items, {
-    size: m.input.size,
-    crop: m.input.crop,
-    normalization: m.backbone.normalization,
-    batchSize: opts.batchSize ?? 8,
-    pixelLimit: opts.pixelLimit,
-    keepPixels: opts.onResult !== undefined,
-    read: opts.read,
-  })) {
+  for await (const batch of imageBatches(items, { ...batchOptions(scorer, opts), keepPixels: opts.onResult !== undefined })) {
     for (const f of batch.failures) {
       const failed = { item: f.item, error: f.error };
       results.set(f.item, failed);
@@ -129,27 +116,14 @@ export async function scoreImagesInPasses<T extends { file: string; mask?: strin
       batches[b].data = new Float32Array(0);
       const maps = await scorer.anomalyMaps(distances[b], n);
       for (let i = 0; i < n; i++) {
-        const item = batchItems[i];
-        const map = maps.subarray(i * S, (i + 1) * S);
-        const peak = maxOf(map);
-        const result: ScoredImage<T> = { item, score: peak.value, maxLocation: { x: peak.index % side, y: Math.floor(peak.index / side) } };
-        if (item.mask) result.mask = await decodeMask(item.mask, { width: side, height: side });
-        if (opts.collectMaps) result.map = map;
-        results.set(item, result);
+        results.set(batchItems[i], await scoredItem(batchItems[i], maps.subarray(i * S, (i + 1) * S), side, opts.collectMaps));
         done++;
       }
     }
     report();
   };
 
-  for await (const batch of imageBatches(items, {
-    size: m.input.size,
-    crop: m.input.crop,
-    normalization: m.backbone.normalization,
-    batchSize: opts.batchSize ?? 8,
-    pixelLimit: opts.pixelLimit,
-    read: opts.read,
-  })) {
+  for await (const batch of imageBatches(items, batchOptions(scorer, opts))) {
     for (const f of batch.failures) {
       results.set(f.item, { item: f.item, error: f.error });
       done++;
@@ -167,4 +141,26 @@ export async function scoreImagesInPasses<T extends { file: string; mask?: strin
   }
   if (pass.length > 0) await scorePass();
   return items.map((item) => results.get(item)!);
+}
+
+/** How a model's images are decoded and batched. */
+function batchOptions(scorer: PadimScorer, opts: ScoreOptions) {
+  const m = scorer.manifest;
+  return {
+    size: m.input.size,
+    crop: m.input.crop,
+    normalization: m.backbone.normalization,
+    batchSize: opts.batchSize ?? 8,
+    pixelLimit: opts.pixelLimit,
+    read: opts.read,
+  };
+}
+
+/** An image's result from its anomaly map: the peak and where it is, its mask at the map's size, and the map when kept. */
+async function scoredItem<T extends { mask?: string }>(item: T, map: Float32Array, side: number, collectMaps?: boolean): Promise<ScoredImage<T>> {
+  const peak = maxOf(map);
+  const result: ScoredImage<T> = { item, score: peak.value, maxLocation: { x: peak.index % side, y: Math.floor(peak.index / side) } };
+  if (item.mask) result.mask = await decodeMask(item.mask, { width: side, height: side });
+  if (collectMaps) result.map = map;
+  return result;
 }

@@ -30,6 +30,21 @@ const PAGE_BYTES = 65536;
 const MAX_MEMORY_BYTES = 2 ** 32;
 const DEFAULT_MAX_BYTES = 2 ** 30;
 
+/** Throws a RangeError naming `caller` unless d and P are positive integers and the factors have their sizes. */
+function checkFactors(caller: string, mean: Float32Array, invCholesky: Float32Array, d: number, P: number): void {
+  for (const [name, v] of [
+    ['dim', d],
+    ['positions', P],
+  ] as const) {
+    if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`${caller}: ${name} must be a positive integer, got ${v}`);
+  }
+  const T = triangleSize(d);
+  if (mean.length !== P * d) throw new RangeError(`${caller}: mean has ${mean.length} values, expected P·d = ${P}·${d} = ${P * d}`);
+  if (invCholesky.length !== P * T) {
+    throw new RangeError(`${caller}: invCholesky has ${invCholesky.length} values, expected P·d(d+1)/2 = ${P}·${T} = ${P * T}`);
+  }
+}
+
 /**
  * A kernel holding `mean` (P·d, position-major) and `invCholesky` (P·d(d+1)/2, packed lower L⁻¹ per
  * position) in its own wasm memory, sized once here and never grown. Null where WebAssembly SIMD is
@@ -46,19 +61,7 @@ export function createMahalanobisKernel(
 ): MahalanobisKernel | null {
   const d = dim;
   const P = positions;
-  for (const [name, v] of [
-    ['dim', d],
-    ['positions', P],
-  ] as const) {
-    if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`createMahalanobisKernel: ${name} must be a positive integer, got ${v}`);
-  }
-  const T = triangleSize(d);
-  if (mean.length !== P * d) {
-    throw new RangeError(`createMahalanobisKernel: mean has ${mean.length} values, expected P·d = ${P}·${d} = ${P * d}`);
-  }
-  if (invCholesky.length !== P * T) {
-    throw new RangeError(`createMahalanobisKernel: invCholesky has ${invCholesky.length} values, expected P·d(d+1)/2 = ${P}·${T} = ${P * T}`);
-  }
+  checkFactors('createMahalanobisKernel', mean, invCholesky, d, P);
   const maxBytes = opts.maxBytes ?? DEFAULT_MAX_BYTES;
 
   const { D4, S, offsets, total } = mahalanobisLayout(d, P);
@@ -149,19 +152,8 @@ export function createBlockedMahalanobisKernel(
 ): BlockedMahalanobisKernel | null {
   const d = dim;
   const P = positions;
-  for (const [name, v] of [
-    ['dim', d],
-    ['positions', P],
-  ] as const) {
-    if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`createBlockedMahalanobisKernel: ${name} must be a positive integer, got ${v}`);
-  }
+  checkFactors('createBlockedMahalanobisKernel', mean, invCholesky, d, P);
   const T = triangleSize(d);
-  if (mean.length !== P * d) {
-    throw new RangeError(`createBlockedMahalanobisKernel: mean has ${mean.length} values, expected P·d = ${P}·${d} = ${P * d}`);
-  }
-  if (invCholesky.length !== P * T) {
-    throw new RangeError(`createBlockedMahalanobisKernel: invCholesky has ${invCholesky.length} values, expected P·d(d+1)/2 = ${P}·${T} = ${P * T}`);
-  }
   const maxBytes = Math.min(opts.maxBytes ?? DEFAULT_BLOCKED_KERNEL_BYTES, MAX_MEMORY_BYTES);
   const pageBytes = (B: number) => Math.ceil(mahalanobisLayout(d, B).total / PAGE_BYTES) * PAGE_BYTES;
   // A position takes its factors, its mean, and its column of a group's embeddings and distances:
