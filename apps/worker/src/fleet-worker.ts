@@ -8,6 +8,7 @@ import {
   FleetConfig,
   JobName,
   QueueName,
+  TRANSIENT_JOB_RETENTION,
   WorkerRole,
   abortStaleWrites,
   fitGaussianJob,
@@ -260,7 +261,7 @@ export async function startFleetWorker(config: FleetConfig, opts: FleetWorkerOpt
     await scoringRuns.queue.upsertJobScheduler(
       sweepOnlineResults.jobId(),
       { every: SWEEP_EVERY_MS },
-      { name: JobName.SweepOnlineResults, data: {}, opts: { removeOnComplete: 10, removeOnFail: 10 } },
+      { name: JobName.SweepOnlineResults, data: {}, opts: TRANSIENT_JOB_RETENTION },
     );
   }
   let reduceQueue: Queue | null = null;
@@ -270,7 +271,7 @@ export async function startFleetWorker(config: FleetConfig, opts: FleetWorkerOpt
     await reduceQueue.upsertJobScheduler(
       abortStaleWrites.jobId(),
       { every: SWEEP_EVERY_MS },
-      { name: JobName.AbortStaleWrites, data: {}, opts: { removeOnComplete: 10, removeOnFail: 10 } },
+      { name: JobName.AbortStaleWrites, data: {}, opts: TRANSIENT_JOB_RETENTION },
     );
   }
   if (roles.includes('extract') || roles.includes('reduce')) {

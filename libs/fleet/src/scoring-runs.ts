@@ -6,6 +6,7 @@ import {
   PrepareScoringJob,
   QueueName,
   RetryPolicy,
+  TRANSIENT_JOB_RETENTION,
   ScoreChunkJob,
   ScoreImagesJob,
   ScoringPlan,
@@ -54,6 +55,36 @@ export async function cleanUpWithRetries(cleanUp: () => Promise<unknown>, delays
   return false;
 }
 
+/**
+ * The end of job `jobId` as `events` reports it: its return value, or its failure as an Error. Listening
+ * starts here, so a job queued after this call cannot finish unseen, even one removed as it completes.
+ */
+export function waitForJobEnd(events: QueueEvents, jobId: string): { result: Promise<unknown>; stop: () => void } {
+  let stop = () => undefined as void;
+  const result = new Promise<unknown>((resolve, reject) => {
+    const onCompleted = (args: { returnvalue: unknown }) => {
+      stop();
+      resolve(args.returnvalue);
+    };
+    const onFailed = (args: { failedReason: string }) => {
+      stop();
+      reject(new Error(args.failedReason));
+    };
+    // QueueEvents emits `<event>:<jobId>` with the arguments of `<event>`; its typings name only the latter.
+    const completed = `completed:${jobId}` as 'completed';
+    const failed = `failed:${jobId}` as 'failed';
+    events.on(completed, onCompleted);
+    events.on(failed, onFailed);
+    stop = () => {
+      events.removeListener(completed, onCompleted);
+      events.removeListener(failed, onFailed);
+    };
+  });
+  // Awaited by the caller in a race; a failure after it gave up must not count as unhandled.
+  result.catch(() => undefined);
+  return { result, stop };
+}
+
 /** No score worker answered an online request within its time-out. */
 export class ScoreTimeoutError extends Error {
   override name = 'ScoreTimeoutError';
@@ -93,8 +124,6 @@ export const scoringProgressKey = (queuePrefix: string, scoringId: string) => `$
 export const scoringIndexKey = (queuePrefix: string) => `${queuePrefix}:scorings-by-time`;
 /** The index keeps the newest this many scorings (a listing shows at most 1000). */
 export const SCORING_INDEX_MAX = 10_000;
-/** An online result nobody read (its request timed out) is removed from Redis after this long. */
-const ONLINE_RESULT_TTL_SECONDS = 60;
 /** As long as BullMQ keeps a failed job: the progress outlives no job it describes by much. */
 const SCORING_PROGRESS_TTL_SECONDS = 30 * 24 * 3600;
 
@@ -118,37 +147,39 @@ export class ScoringRuns {
   /**
    * Online scoring: queue the request and wait for its result. Past `timeoutMs` it throws ScoreTimeoutError;
    * the caller then removes what the request stored (removeOnlineRequest), which tells a worker that took
-   * the job late that nobody waits for its answer. The result (with inline PNGs, megabytes) leaves Redis
-   * as soon as it is read.
+   * the job late that nobody waits for its answer. The result (with inline PNGs, megabytes) comes with the
+   * job's completion event, and the job leaves Redis as it completes (TRANSIENT_JOB_RETENTION), so the
+   * wait listens for that event from before the job is queued.
    */
   async scoreNow(data: ScoreImagesJob, timeoutMs: number): Promise<unknown> {
     this.events ??= new QueueEvents(QueueName.Score, { connection: blockingRedisOf(this.redis, 'padim-score-events'), prefix: this.queuePrefix });
     await this.events.waitUntilReady();
-    const job = await this.queue.add(JobName.ScoreImages, data, {
-      jobId: scoreImages.jobId(data),
-      attempts: 2,
-      backoff: { type: 'fixed', delay: 200 },
-      removeOnComplete: { age: ONLINE_RESULT_TTL_SECONDS },
-      removeOnFail: { age: 24 * 3600 },
-    });
+    const jobId = scoreImages.jobId(data);
     const started = Date.now();
+    const finished = waitForJobEnd(this.events, jobId);
     // Redis going away ends the wait at once (a 503 to retry), rather than at the time-out.
     let onClose = () => undefined as void;
     const connectionLost = new Promise<never>((_, reject) => {
       onClose = () => reject(new Error('Connection is closed: redis went away while the request waited for a score worker'));
       this.redis.once('close', onClose);
     });
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new ScoreTimeoutError(timeoutMs)), timeoutMs);
+    });
     try {
-      return await Promise.race([job.waitUntilFinished(this.events, timeoutMs), connectionLost]);
+      await this.queue.add(JobName.ScoreImages, data, { jobId, attempts: 2, backoff: { type: 'fixed', delay: 200 }, ...TRANSIENT_JOB_RETENTION });
+      return await Promise.race([finished.result, connectionLost, timedOut]);
     } catch (error) {
       // A failure of the job itself comes before the time-out.
-      if (Date.now() - started < timeoutMs) throw error;
-      throw new ScoreTimeoutError(timeoutMs);
+      if (error instanceof ScoreTimeoutError || Date.now() - started >= timeoutMs) throw new ScoreTimeoutError(timeoutMs);
+      throw error;
     } finally {
+      clearTimeout(timer);
+      finished.stop();
       this.redis.removeListener('close', onClose);
-      // Fails while a worker holds the job (timed out, still running): that worker then finds the request's
-      // images gone, and removeOnComplete takes the job later.
-      await this.queue.remove(scoreImages.jobId(data)).catch(() => undefined);
+      // Removes a job no worker has taken yet (timed out); one a worker holds completes and removes itself.
+      await this.queue.remove(jobId).catch(() => undefined);
     }
   }
 

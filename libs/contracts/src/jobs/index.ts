@@ -36,12 +36,33 @@ export interface RetryPolicy {
   backoffMs: number;
 }
 
-/** BullMQ options shared by every job: exponential backoff, finished jobs kept for status queries. */
+/**
+ * How long finished jobs stay in Redis, for status queries: completed ones a week, failed ones 30 days.
+ * BullMQ applies a finishing job's age or count rule to its queue's whole completed (or failed) set, not
+ * to that job alone: one job with a shorter rule would remove the records of every other job in its
+ * queue (a batch scoring's, a training run's) along with its own. So every job of the fleet finishes
+ * with these rules, or with `removeOnComplete: true`, which removes that one job and touches no other.
+ */
+export const FINISHED_JOB_RETENTION = {
+  removeOnComplete: { age: 7 * 24 * 3600 },
+  removeOnFail: { age: 30 * 24 * 3600 },
+} as const;
+
+/** BullMQ options shared by every job of a run or scoring: exponential backoff, finished jobs kept for status queries. */
 export function jobOptions(policy: RetryPolicy) {
   return {
     attempts: policy.attempts,
     backoff: { type: 'exponential' as const, delay: policy.backoffMs },
-    removeOnComplete: { age: 7 * 24 * 3600 },
-    removeOnFail: { age: 30 * 24 * 3600 },
+    ...FINISHED_JOB_RETENTION,
   };
 }
+
+/**
+ * Retention of a job whose record is of no use once it has completed (an online request, whose waiter
+ * takes the result from the completion event; a scheduled sweep): removed alone as it completes, kept
+ * on failure as every job is (see FINISHED_JOB_RETENTION).
+ */
+export const TRANSIENT_JOB_RETENTION = {
+  removeOnComplete: true,
+  removeOnFail: FINISHED_JOB_RETENTION.removeOnFail,
+} as const;
