@@ -154,6 +154,11 @@ function log(message: string): void {
   process.stderr.write(`soak ${new Date().toISOString().slice(11, 19)} ${message}\n`);
 }
 
+/** Why a run or scoring did not finish: its record went (404) after the state last seen, or the deadline passed. */
+function unfinishedReason(lastState: string | undefined, lost: boolean): string {
+  return lost ? `its record went (404) after state ${lastState}` : `unfinished at the deadline (last state ${lastState ?? 'unknown'})`;
+}
+
 function count(map: Record<string, number>, key: string): void {
   map[key] = (map[key] ?? 0) + 1;
 }
@@ -414,21 +419,27 @@ class Soak {
   }
 
   /** GETs `route` until `done` accepts its body or the drain deadline passes (then the last body, or null). */
-  private async pollUntilDone<T>(route: string, done: (body: T) => boolean): Promise<{ body: T | null; finished: boolean }> {
+  /**
+   * Polls `route` until `done` holds or the drain deadline passes. A 404 after the resource was seen ends
+   * the wait at once: the fleet lost its record (`lost`, with the state last seen as `body`), which no wait mends.
+   */
+  private async pollUntilDone<T>(route: string, done: (body: T) => boolean): Promise<{ body: T | null; finished: boolean; lost: boolean }> {
     let last: T | null = null;
     while (Date.now() < this.drainDeadline) {
       try {
         const res = await this.request('GET', route);
         if (res.status === 200) {
           last = res.body as T;
-          if (done(last)) return { body: last, finished: true };
+          if (done(last)) return { body: last, finished: true, lost: false };
+        } else if (res.status === 404 && last !== null) {
+          return { body: last, finished: false, lost: true };
         }
       } catch {
         // the API or Redis is down for a moment: ask again
       }
       await sleep(1000);
     }
-    return { body: last, finished: false };
+    return { body: last, finished: false, lost: false };
   }
 
   private async trainingLoop(index: number): Promise<void> {
@@ -455,12 +466,12 @@ class Soak {
       size: TRAIN_SIZE,
       shards,
     });
-    const { body, finished } = await this.pollUntilDone<TrainingStatus>(`/v1/trainings/${runId}`, (s) =>
+    const { body, finished, lost } = await this.pollUntilDone<TrainingStatus>(`/v1/trainings/${runId}`, (s) =>
       ['completed', 'failed', 'cancelled'].includes(s.state),
     );
     if (!finished || !body) {
       this.runsUnfinished++;
-      this.runFailures.push({ runId, category: category.name, reason: `unfinished at the deadline (last state ${body?.state ?? 'unknown'})` });
+      this.runFailures.push({ runId, category: category.name, reason: unfinishedReason(body?.state, lost) });
       return;
     }
     if (body.state !== 'completed') {
@@ -563,13 +574,16 @@ class Soak {
     const { scoringId } = await this.submit('/v1/scorings', { category: ONLINE_CATEGORY, input: `store:soak-input/${archiveName}`, chunkSize: 3 });
     this.batchScorings++;
     this.batchRowsExpected += entries.size;
-    const { body, finished } = await this.pollUntilDone<ScoringStatus>(`/v1/scorings/${scoringId}`, (s) => s.state === 'completed' || s.state === 'failed');
+    const { body, finished, lost } = await this.pollUntilDone<ScoringStatus>(
+      `/v1/scorings/${scoringId}`,
+      (s) => s.state === 'completed' || s.state === 'failed',
+    );
     log(`scoring ${scoringId} (${archiveName}) ${body?.state ?? 'unknown'}`);
     if (!finished || body?.state !== 'completed' || !body.outputs) {
       if (!finished) await this.logScoringJobs(scoringId);
       this.batchScoringsFailed.push({
         scoringId,
-        reason: finished ? `failed: ${body?.error ?? 'no reason given'}` : `unfinished at the deadline (last state ${body?.state ?? 'unknown'})`,
+        reason: finished ? `failed: ${body?.error ?? 'no reason given'}` : unfinishedReason(body?.state, lost),
       });
       this.lostRows += entries.size;
       return;
