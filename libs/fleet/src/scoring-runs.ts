@@ -132,6 +132,7 @@ export class ScoringRuns {
   private readonly flows: FlowProducer;
   readonly queue: Queue;
   private events: QueueEvents | null = null;
+  private eventsRedis: Redis | null = null;
   private readonly index: TimeIndex;
 
   constructor(
@@ -152,7 +153,10 @@ export class ScoringRuns {
    * wait listens for that event from before the job is queued.
    */
   async scoreNow(data: ScoreImagesJob, timeoutMs: number): Promise<unknown> {
-    this.events ??= new QueueEvents(QueueName.Score, { connection: blockingRedisOf(this.redis, 'padim-score-events'), prefix: this.queuePrefix });
+    if (!this.events) {
+      this.eventsRedis = blockingRedisOf(this.redis, 'padim-score-events');
+      this.events = new QueueEvents(QueueName.Score, { connection: this.eventsRedis, prefix: this.queuePrefix });
+    }
     await this.events.waitUntilReady();
     const jobId = scoreImages.jobId(data);
     const started = Date.now();
@@ -305,6 +309,8 @@ export class ScoringRuns {
 
   async close(): Promise<void> {
     await Promise.all([this.flows.close(), this.queue.close(), this.events?.close()]);
+    // BullMQ leaves a connection it was given open; this one is the events reader's own.
+    this.eventsRedis?.disconnect();
   }
 }
 
