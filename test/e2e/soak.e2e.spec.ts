@@ -29,8 +29,9 @@ function runShortSoak(logsDir: string): Promise<{ code: number | null; summary: 
 }
 
 /**
- * What explains a failed soak: its summary (every target, not only the first that failed), its own log, and the lines of every process's output that name a batch
- * scoring that did not finish (its jobs' states are in the soak's log).
+ * What explains a failed soak: its summary (every target, not only the first that failed), its own log,
+ * and the lines of every process's output that name a batch scoring that did not finish (its jobs'
+ * states are in the soak's log).
  */
 function diagnostics(stderr: string, summary: any, logsDir: string): string {
   const parts = [`the soak's summary: ${JSON.stringify(summary)}`, `the soak's log (last 8000 characters):\n${stderr.slice(-8000)}`];

@@ -171,6 +171,9 @@ export class ScoringRuns {
     const timedOut = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new ScoreTimeoutError(timeoutMs)), timeoutMs);
     });
+    // Either may reject while the job is being queued, before the race below awaits it: not unhandled.
+    connectionLost.catch(() => undefined);
+    timedOut.catch(() => undefined);
     try {
       await this.queue.add(JobName.ScoreImages, data, { jobId, attempts: 2, backoff: { type: 'fixed', delay: 200 }, ...TRANSIENT_JOB_RETENTION });
       return await Promise.race([finished.result, connectionLost, timedOut]);

@@ -418,10 +418,10 @@ class Soak {
     }
   }
 
-  /** GETs `route` until `done` accepts its body or the drain deadline passes (then the last body, or null). */
   /**
-   * Polls `route` until `done` holds or the drain deadline passes. A 404 after the resource was seen ends
-   * the wait at once: the fleet lost its record (`lost`, with the state last seen as `body`), which no wait mends.
+   * GETs `route` until `done` accepts its body or the drain deadline passes (then the last body, or null).
+   * A 404 after the resource was seen ends the wait at once: the fleet lost its record (`lost`, with the
+   * state last seen as `body`), which no wait mends.
    */
   private async pollUntilDone<T>(route: string, done: (body: T) => boolean): Promise<{ body: T | null; finished: boolean; lost: boolean }> {
     let last: T | null = null;
