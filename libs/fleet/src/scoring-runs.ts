@@ -2,6 +2,7 @@ import { FlowProducer, Queue, QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
 import {
   AssembleScoringJob,
+  FINISHED_JOB_RETENTION,
   JobName,
   PrepareScoringJob,
   QueueName,
@@ -125,7 +126,7 @@ export const scoringIndexKey = (queuePrefix: string) => `${queuePrefix}:scorings
 /** The index keeps the newest this many scorings (a listing shows at most 1000). */
 export const SCORING_INDEX_MAX = 10_000;
 /** As long as BullMQ keeps a failed job: the progress outlives no job it describes by much. */
-const SCORING_PROGRESS_TTL_SECONDS = 30 * 24 * 3600;
+const SCORING_PROGRESS_TTL_SECONDS = FINISHED_JOB_RETENTION.removeOnFail.age;
 
 /** Queues online scoring requests and batch scorings, and reads their state back from the jobs. */
 export class ScoringRuns {
