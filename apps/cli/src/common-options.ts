@@ -43,7 +43,11 @@ export const RUNTIME_OPTIONS = {
   device: { type: 'string', value: 'cpu|cuda', description: 'where the backbone runs (default cpu)' },
   threads: { type: 'string', value: 'n', description: 'threads for onnxruntime (default: the CPU cores)' },
   'backbone-sessions': { type: 'string', value: 'n', description: 'backbone sessions run side by side, sharing the threads (default 2 on the CPU)' },
-  batch: { type: 'string', value: 'n', description: 'images per backbone batch (default 8)' },
+  batch: {
+    type: 'string',
+    value: 'n',
+    description: 'images per backbone batch (default 8; training: 4 once the float64 accumulator reaches 2 GB, as resnet50 d=550)',
+  },
 } as const satisfies OptionSpecs;
 
 /** How training sums the co-moments (train and eval, which trains). */
@@ -52,7 +56,7 @@ export const ACCUMULATE_OPTIONS = {
     type: 'string',
     value: 'in-graph|gram|float64',
     description:
-      "how co-moments are summed: in-graph (in the backbone's graph, on its device; default with --device cuda), or on the host: gram or float64 (default on the CPU: float64 below d=300, gram from there)",
+      "how co-moments are summed: in-graph (in the backbone's graph, on its device; default with --device cuda), or on the host: gram or float64 (default on the CPU: float64)",
   },
   'accumulate-group': { type: 'string', value: 'n', description: 'images per backbone run with --accumulate in-graph (default 64): they bound its memory' },
 } as const satisfies OptionSpecs;

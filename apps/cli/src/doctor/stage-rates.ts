@@ -25,7 +25,7 @@ import {
   GaussianAccumulator,
   PixelImage,
   accumulateEmbeddingGroup,
-  accumulateGroupByGram,
+  GramGroup,
   createGaussianAccumulator,
   createResidentGaussianAccumulator,
 } from '@padim-fleet/padim-core';
@@ -105,7 +105,7 @@ export async function measureStages(
   try {
     report('backbone', { ...(await backboneRate(extractor, files, batchSize, size)), device });
     const embedded = await embedImages(extractor, files, { size, batchSize });
-    const comoments = hostComomentPath(selection.d);
+    const comoments = hostComomentPath();
     const { height, width } = extractor.grid;
     // Let go of (set to undefined) once used, so the training pipeline's own accumulator does not come on top.
     let acc: GaussianAccumulator | undefined = (comoments === 'gram' ? createGaussianAccumulator : createResidentGaussianAccumulator)(
@@ -202,16 +202,20 @@ export async function measureStages(
 async function accumulateInGroups(acc: GaussianAccumulator, embedded: EmbeddedImages, comoments: 'float64' | 'gram'): Promise<void> {
   const gramSession = comoments === 'gram' ? await createGramSession(acc.dim) : undefined;
   try {
+    // The trainer's one group for the whole pass (its wasm memory sized once).
+    const gramGroup = gramSession && new GramGroup(acc.positions, acc.dim, GROUP_IMAGES.gram);
     let group: { data: Float32Array; n: number }[] = [];
     let grouped = 0;
     const flush = async () => {
-      if (gramSession) await accumulateGroupByGram(acc, group, gramSession.gram);
+      if (gramGroup) await gramGroup.mergeInto(acc, gramSession.gram);
       else accumulateEmbeddingGroup(acc, group);
       group = [];
       grouped = 0;
     };
     for (const b of embedded.batches) {
-      group.push({ data: b.data, n: b.n });
+      if (gramGroup && grouped + b.n > gramGroup.capacity) await flush();
+      if (gramGroup) gramGroup.add(b.data, b.n);
+      else group.push({ data: b.data, n: b.n });
       grouped += b.n;
       if (grouped >= GROUP_IMAGES[comoments]) await flush();
     }

@@ -36,7 +36,7 @@ describe('Gram graph', () => {
       for (const sizes of groupSizes) {
         // Non-negative, mean well above the spread, as post-ReLU features are.
         const group = sizes.map((n) => ({ data: randomFloats(n * d * P, seed++, 2, 5), n }));
-        await accumulateGroupByGram(byGram, group, session.gram, { centred: 10, gram: 4 });
+        await accumulateGroupByGram(byGram, group, session.gram, { blockPositions: { centred: 10, gram: 4 } });
         for (const b of group) accumulateEmbeddings(float64, b.data, b.n);
       }
       expect(byGram.count).toBe(33);

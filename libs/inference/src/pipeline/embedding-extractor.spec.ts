@@ -62,7 +62,7 @@ describeWithShared('EmbeddingExtractor with several backbone sessions', () => {
       expect(b.accumulator.count).toBe(21);
       expect(worstRelative(b.accumulator.mean, a.accumulator.mean)).toBeLessThan(1e-6);
       expect(worstRelative(b.accumulator.comoment, a.accumulator.comoment)).toBeLessThan(1e-6);
-      // The Gram path (the default from GRAM_MIN_DIM channels) agrees with the float64 kernel, the reference.
+      // The Gram path (`--accumulate gram`) agrees with the float64 kernel, the reference.
       const gram = await accumulateImages(files, one, { ...input, comoments: 'gram' });
       const float64 = await accumulateImages(files, one, { ...input, comoments: 'float64' });
       expect(worstRelative(a.accumulator.comoment, float64.accumulator.comoment)).toBeLessThan(1e-9);

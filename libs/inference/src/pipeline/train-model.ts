@@ -3,11 +3,12 @@ import {
   GaussianAccumulator,
   ModelManifest,
   accumulateEmbeddingGroup,
-  accumulateGroupByGram,
+  GramGroup,
   createGaussianAccumulator,
   createResidentGaussianAccumulator,
   mergeGroupStatistics,
   splitHoldout,
+  triangleSize,
   COVARIANCE_REGULARIZATION,
 } from '@padim-fleet/padim-core';
 import type { ModelTensors } from '../model-io/model-folder';
@@ -58,21 +59,34 @@ export interface AccumulateResult {
   skipped: { file: string; error: string }[];
 }
 
-/**
- * Below this many channels the float64 co-moment kernel is as fast as the float32 Gram products on the
- * CPU (measured at d=100: CPU ratio 0.72–1.0), so the simpler exact path is kept; at d=550 the Gram
- * products take 1.24–1.34× less CPU (`npm run bench:accumulate`).
- */
-export const GRAM_MIN_DIM = 300;
-
-/** With the backbone on CUDA the statistics are computed there too ('in-graph'); on the CPU, on the host by d. */
-export function defaultComomentPath(d: number, device: OnnxDevice = 'cpu'): ComomentPath {
-  return device === 'cuda' ? 'in-graph' : hostComomentPath(d);
+/** With the backbone on CUDA the statistics are computed there too ('in-graph'); on the CPU, on the host. */
+export function defaultComomentPath(device: OnnxDevice = 'cpu'): ComomentPath {
+  return device === 'cuda' ? 'in-graph' : hostComomentPath();
 }
 
-/** The host path for d channels: the float64 kernel below GRAM_MIN_DIM, the Gram products from there. */
-export function hostComomentPath(d: number): 'gram' | 'float64' {
-  return d >= GRAM_MIN_DIM ? 'gram' : 'float64';
+/**
+ * The host path for d channels: the float64 co-moment kernel at every d. Measured with `npm run
+ * bench:accumulate`, alternating in one process on a 2-core AVX-512 machine, it takes no more time than
+ * the float32 Gram products at d=100 (ratio 0.86–1.1) and less at d=550 (Gram/kernel time 1.1 to 1.9,
+ * six rounds in two runs), and it holds 16 images' embeddings instead of a Gram group of 64 (0.43 GB
+ * less at d=550). The Gram path stays a choice (`--accumulate gram`).
+ */
+export function hostComomentPath(): 'gram' | 'float64' {
+  return 'float64';
+}
+
+/**
+ * From this many bytes of float64 accumulator (resnet50 d=550: 4.96 GB), the backbone takes
+ * LARGE_MODEL_BATCH_SIZE images a batch unless told otherwise: two sessions' arenas then take about
+ * 0.5 GB less, which keeps `padim train` within 1.3 times its accumulator, while the backbone is a small
+ * part of such a training's time (the co-moments and their finalisation take most of it).
+ */
+export const LARGE_ACCUMULATOR_BYTES = 2e9;
+export const LARGE_MODEL_BATCH_SIZE = 4;
+
+/** Images per backbone batch when none is given, by the size of the model's accumulator. */
+export function defaultBatchSize(positions: number, d: number): number {
+  return positions * (d + triangleSize(d)) * 8 >= LARGE_ACCUMULATOR_BYTES ? LARGE_MODEL_BATCH_SIZE : DEFAULT_BATCH_SIZE;
 }
 
 /**
@@ -82,27 +96,69 @@ export function hostComomentPath(d: number): 'gram' | 'float64' {
  */
 export async function accumulateImages(files: string[], extractor: EmbeddingExtractor, opts: AccumulateOptions = {}): Promise<AccumulateResult> {
   const { height, width } = extractor.grid;
-  const path = opts.comoments ?? defaultComomentPath(extractor.d, extractor.device);
+  const path = opts.comoments ?? defaultComomentPath(extractor.device);
   const acc = opts.accumulator ?? (path === 'float64' ? createResidentGaussianAccumulator : createGaussianAccumulator)(height * width, extractor.d);
   if (acc.positions !== height * width || acc.dim !== extractor.d) {
     throw new Error(`accumulator is ${acc.positions} positions × d=${acc.dim}, the extractor gives ${height * width} × d=${extractor.d}`);
   }
   if (path === 'in-graph') return streamGroupStatistics(files, extractor, acc, opts);
   if (path === 'float64') {
-    return streamIntoAccumulator(files, extractor, acc, FLOAT64_GROUP_IMAGES, async (group) => accumulateEmbeddingGroup(acc, group), opts);
+    return streamIntoAccumulator(files, extractor, acc, float64Group(acc), opts);
   }
   const gramSession = await createGramSession(extractor.d);
   try {
-    return await streamIntoAccumulator(files, extractor, acc, GRAM_GROUP_IMAGES, (group) => accumulateGroupByGram(acc, group, gramSession.gram), opts);
+    // One group for the whole pass: its wasm memory is sized and first touched once.
+    const group = new GramGroup(acc.positions, acc.dim, Math.max(GRAM_GROUP_IMAGES, opts.batchSize ?? DEFAULT_BATCH_SIZE));
+    const sink: GroupSink = {
+      capacity: group.capacity,
+      size: () => group.size,
+      add: (data, n) => group.add(data, n),
+      flush: () => group.mergeInto(acc, gramSession.gram),
+      target: GRAM_GROUP_IMAGES,
+    };
+    return await streamIntoAccumulator(files, extractor, acc, sink, opts);
   } finally {
     await gramSession.release();
   }
 }
 
+/**
+ * Where streamIntoAccumulator puts each batch of embeddings: `add` takes it (the batch's array is not
+ * used after `flush`), `flush` adds what is held to the accumulator. A group is flushed once it holds
+ * `target` images, and before a batch that would take it past `capacity`.
+ */
+interface GroupSink {
+  capacity: number;
+  target: number;
+  size(): number;
+  add(data: Float32Array, n: number): void;
+  flush(): Promise<unknown>;
+}
+
+/** The float64 kernel's groups: the batches as they are, FLOAT64_GROUP_IMAGES at a time. */
+function float64Group(acc: GaussianAccumulator): GroupSink {
+  let batches: { data: Float32Array; n: number }[] = [];
+  let size = 0;
+  return {
+    capacity: Infinity,
+    target: FLOAT64_GROUP_IMAGES,
+    size: () => size,
+    add: (data, n) => {
+      batches.push({ data, n });
+      size += n;
+    },
+    flush: async () => {
+      accumulateEmbeddingGroup(acc, batches);
+      batches = [];
+      size = 0;
+    },
+  };
+}
+
 export interface AccumulateOptions extends InputOptions {
   accumulator?: GaussianAccumulator;
   onProgress?: ProgressListener;
-  /** @defaultValue defaultComomentPath(d, device) */
+  /** @defaultValue defaultComomentPath(device) */
   comoments?: ComomentPath;
   /** Images per backbone run on the 'in-graph' path (instead of batchSize). @defaultValue IN_GRAPH_GROUP_IMAGES */
   groupImages?: number;
@@ -153,30 +209,27 @@ async function streamIntoAccumulator(
   files: string[],
   extractor: EmbeddingExtractor,
   acc: GaussianAccumulator,
-  groupImages: number,
-  accumulateGroup: (group: { data: Float32Array; n: number }[]) => Promise<unknown>,
+  sink: GroupSink,
   opts: InputOptions & { onProgress?: ProgressListener },
 ): Promise<AccumulateResult> {
   const used: string[] = [];
   const skipped: { file: string; error: string }[] = [];
   // One batch in flight per backbone session; results are taken in order.
   const inFlight: { emb: Promise<Float32Array>; n: number }[] = [];
-  // Embeddings wait here until groupImages of them are in: each pass over the co-moments
-  // then serves more images.
-  let group: { data: Float32Array; n: number }[] = [];
-  let grouped = 0;
+  // Embeddings wait in the sink until a group of them is in: each pass over the co-moments then
+  // serves more images.
   let done = 0;
   const flush = async () => {
-    await accumulateGroup(group);
-    done += grouped;
-    group = [];
-    grouped = 0;
+    const n = sink.size();
+    await sink.flush();
+    done += n;
     opts.onProgress?.({ stage: 'extract', done: done + skipped.length, total: files.length });
   };
   const settle = async (job: { emb: Promise<Float32Array>; n: number }) => {
-    group.push({ data: await job.emb, n: job.n });
-    grouped += job.n;
-    if (grouped >= groupImages) await flush();
+    const data = await job.emb;
+    if (sink.size() > 0 && sink.size() + job.n > sink.capacity) await flush();
+    sink.add(data, job.n);
+    if (sink.size() >= sink.target) await flush();
   };
   const items = files.map((file) => ({ file }));
   for await (const batch of extractorBatches(extractor, items, opts)) {
@@ -190,13 +243,13 @@ async function streamIntoAccumulator(
     if (inFlight.length > extractor.lanes) await settle(inFlight.shift()!);
   }
   while (inFlight.length > 0) await settle(inFlight.shift()!);
-  if (grouped > 0) await flush();
+  if (sink.size() > 0) await flush();
   return { accumulator: acc, used, skipped };
 }
 
 export interface TrainOptions extends InputOptions, ThresholdOptions {
   category: string;
-  /** How co-moments are accumulated. @defaultValue defaultComomentPath(d, runtime.device) */
+  /** How co-moments are accumulated. @defaultValue defaultComomentPath(runtime.device) */
   comoments?: ComomentPath;
   /** Images per backbone run on the 'in-graph' path. @defaultValue IN_GRAPH_GROUP_IMAGES */
   groupImages?: number;
@@ -224,7 +277,7 @@ function extractorBatches<T extends { file: string }>(extractor: EmbeddingExtrac
     size: opts.size ?? DEFAULT_IMAGE_SIZE,
     crop: opts.crop,
     normalization: extractor.backbone.spec.normalization,
-    batchSize: opts.batchSize ?? DEFAULT_BATCH_SIZE,
+    batchSize: opts.batchSize ?? defaultBatchSize(extractor.grid.height * extractor.grid.width, extractor.d),
     pixelLimit: opts.pixelLimit,
     read: opts.read,
   });
@@ -237,7 +290,9 @@ export async function trainModel(opts: TrainOptions): Promise<TrainedModel> {
   const { fit, heldOut } = opts.validation ? { fit: opts.files, heldOut: [] } : splitHoldout(opts.files, opts.holdout ?? DEFAULT_HOLDOUT);
   const extractor = await EmbeddingExtractor.create(opts.backbone, selection, side, opts.runtime);
   try {
-    return await fitAndSetThresholds(opts, extractor, selection, fit, heldOut, started);
+    // One batch size for the fit and the threshold scoring alike.
+    const batchSize = opts.batchSize ?? defaultBatchSize(extractor.grid.height * extractor.grid.width, extractor.d);
+    return await fitAndSetThresholds({ ...opts, batchSize }, extractor, selection, fit, heldOut, started);
   } finally {
     await extractor.release();
   }

@@ -1,6 +1,6 @@
 import { mulberry32 } from '../random';
 import { accumulateEmbeddingsReference } from './accumulate-embeddings.reference';
-import { accumulateGroupByGram, centredBlockPositions, gramBlockPositions, mergeGroupStatistics, type BatchedGram } from './accumulate-by-gram';
+import { accumulateGroupByGram, centredBlockPositions, gramBlockPositions, GramGroup, mergeGroupStatistics, type BatchedGram } from './accumulate-by-gram';
 import { createGaussianAccumulator } from './gaussian-accumulator';
 
 /** X·Xᵀ per position of [positions, d, B], summed in float64 then rounded to float32 as a GEMM would return it. */
@@ -44,13 +44,15 @@ function worstRelative(a: Float64Array, b: Float64Array): number {
 
 describe('accumulateGroupByGram', () => {
   it.each([
-    [7, 5, 3, 2],
-    [13, 9, 5, 5],
-    [13, 9, 13, 4],
-    [10, 1, 1, 1],
+    [7, 5, 3, 2, true],
+    [13, 9, 5, 5, true],
+    [13, 9, 13, 4, true],
+    [10, 1, 1, 1, true],
+    [13, 9, 5, 5, false],
+    [10, 1, 1, 1, false],
   ])(
-    'accumulates several groups as the per-sample float64 reference does (P=%i, d=%i, blocks of %i and GEMMs of %i positions)',
-    async (P, d, centred, gram) => {
+    'accumulates several groups as the per-sample float64 reference does (P=%i, d=%i, blocks of %i and GEMMs of %i positions, wasm %s)',
+    async (P, d, centred, gram, wasm) => {
       const groups = [
         [
           { data: randomBatch(3, d, P, 1), n: 3 },
@@ -62,7 +64,7 @@ describe('accumulateGroupByGram', () => {
       const byGram = createGaussianAccumulator(P, d);
       const reference = createGaussianAccumulator(P, d);
       for (const group of groups) {
-        await accumulateGroupByGram(byGram, group, naiveGram, { centred, gram });
+        await accumulateGroupByGram(byGram, group, naiveGram, { blockPositions: { centred, gram }, wasm });
         for (const b of group) accumulateEmbeddingsReference(reference, b.data, b.n);
       }
       expect(byGram.count).toBe(10);
@@ -84,6 +86,71 @@ describe('accumulateGroupByGram', () => {
     await expect(accumulateGroupByGram(acc, [{ data: new Float32Array(5), n: 1 }], naiveGram)).rejects.toThrow(
       /accumulateGroupByGram: batch has 5 values for n=1, expected n\*dim\*positions = 1\*3\*4 = 12/,
     );
+  });
+
+  it('centres in the wasm kernel to the same bytes as the scalar twin, for groups of any size, block and grid', async () => {
+    for (const [P, d, B, block] of [
+      [4096 % 997, 7, 37, 13],
+      [101, 3, 4, 101],
+      [64, 16, 9, 16],
+      [5, 2, 1, 2],
+    ]) {
+      const seen: { wasm: Float32Array[]; scalar: Float32Array[] } = { wasm: [], scalar: [] };
+      const recording =
+        (into: Float32Array[]): BatchedGram =>
+        async (centred, positions, dd, Bs, out) => {
+          into.push(centred.slice());
+          await naiveGram(centred, positions, dd, Bs, out);
+        };
+      const data = randomBatch(B, d, P, 7 + B);
+      const results = [];
+      for (const wasm of [true, false]) {
+        const group = new GramGroup(P, d, B, { blockPositions: { centred: block, gram: block }, wasm });
+        expect(group.centring).toBe(wasm ? 'wasm' : 'scalar');
+        group.add(data, B);
+        const acc = createGaussianAccumulator(P, d);
+        await group.mergeInto(acc, recording(wasm ? seen.wasm : seen.scalar));
+        results.push(acc);
+      }
+      expect(seen.wasm.length).toBe(Math.ceil(P / block));
+      seen.wasm.forEach((c, i) => expect(Buffer.from(c.buffer).equals(Buffer.from(seen.scalar[i].buffer))).toBe(true));
+      expect(Array.from(results[0].mean)).toEqual(Array.from(results[1].mean));
+      expect(Array.from(results[0].comoment)).toEqual(Array.from(results[1].comoment));
+    }
+  });
+
+  it('pads each position to whole quads of samples with zeros, also when a smaller group follows a larger one in the same memory', async () => {
+    const P = 9;
+    const d = 3;
+    const group = new GramGroup(P, d, 8, { blockPositions: { centred: 9, gram: 9 } });
+    const widths: number[] = [];
+    const padding: number[] = [];
+    const gram: BatchedGram = async (centred, positions, dd, Bs, out) => {
+      widths.push(Bs);
+      for (let r = 0; r < positions * dd; r++) for (let b = 5; b < Bs; b++) padding.push(centred[r * Bs + b]);
+      await naiveGram(centred, positions, dd, Bs, out);
+    };
+    const acc = createGaussianAccumulator(P, d);
+    const reference = createGaussianAccumulator(P, d);
+    for (const n of [8, 5]) {
+      const data = randomBatch(n, d, P, 30 + n);
+      group.add(data, n);
+      expect(group.size).toBe(n);
+      await group.mergeInto(acc, gram);
+      expect(group.size).toBe(0);
+      accumulateEmbeddingsReference(reference, data, n);
+    }
+    expect(widths).toEqual([8, 8]);
+    // The 8-sample group wrote columns 5..7; the 5-sample group's padding there must read zero.
+    expect(padding.slice(P * d * 3).every((v) => v === 0)).toBe(true);
+    expect(worstScaledError(acc.comoment, reference.comoment, P, d)).toBeLessThan(1e-6);
+  });
+
+  it('refuses more samples than its capacity and a batch of the wrong size, naming both', () => {
+    const group = new GramGroup(4, 3, 2);
+    expect(() => group.add(new Float32Array(5), 1)).toThrow(/GramGroup.add: batch has 5 values for n=1, expected n\*dim\*positions = 1\*3\*4 = 12/);
+    group.add(new Float32Array(12), 1);
+    expect(() => group.add(new Float32Array(24), 2)).toThrow(/1 \+ 2 samples exceed the group's capacity of 2/);
   });
 
   it('bounds a GEMM block to 1 MiB of output and a centred block to 8 MiB, whatever d is', () => {

@@ -1,9 +1,11 @@
 import { triangleSize } from '../linalg';
-import { assertAccumulator, mergeWeights, type GaussianAccumulator } from './gaussian-accumulator';
+import { assertAccumulator, assertPositiveInteger, mergeWeights, type GaussianAccumulator } from './gaussian-accumulator';
+import { centreGroupBlockScalar, gramCentreKernel, paddedSamples, type CentredBlock, type GramCentreKernel } from './gram-centre-kernel';
 
 /**
  * Batched Gram product of centred samples: `centred` is [positions, d, B] float32, and `gram`
- * ([positions, d, d]) receives each position's XXᵀ (a MatMul in onnxruntime, or any GEMM).
+ * ([positions, d, d]) receives each position's XXᵀ (a MatMul in onnxruntime, or any GEMM). B may
+ * include zero columns (the group padded to a multiple of four samples).
  */
 export type BatchedGram = (centred: Float32Array, positions: number, d: number, B: number, gram: Float32Array) => Promise<void>;
 
@@ -32,83 +34,141 @@ export function centredBlockPositions(d: number, B: number, positions: number): 
   return Math.min(positions, fit >= 16 ? fit - (fit % 16) : fit);
 }
 
+/** Passes a group of samples through the Gram path; see GramGroup. */
+export interface GramGroupOptions {
+  /** Positions per centred block and per GEMM call. @defaultValue centredBlockPositions and gramBlockPositions */
+  blockPositions?: { centred: number; gram: number };
+  /** false: the scalar centring twin over the batches where they are, not the wasm kernel. @defaultValue true */
+  wasm?: boolean;
+}
+
+/**
+ * The samples of one Gram pass, up to `capacity` images of [d, P] float32 (one embedding each, as
+ * onnxruntime emits NCHW), and the pass that adds them to a float64 accumulator: per block of
+ * positions, the samples are centred on their group mean and rounded to float32, `gram` gives each
+ * position's centred co-moment, and that is merged into the accumulator by the pairwise (Chan) update
+ * M = Ma + Mb + δδᵀ·na·nb/n. Centring within the group keeps the float32 values small relative to their
+ * spread, so the GEMM's rounding stays near float32 epsilon of the co-moment itself.
+ *
+ * With WebAssembly SIMD the samples are copied into the centring kernel's memory as they are added
+ * (sized once for `capacity`, reused by every group), where the kernel transposes them a block at a
+ * time into the GEMM's layout; without it the scalar twin reads them where they are, to the same bytes.
+ */
+export class GramGroup {
+  private readonly kernel: GramCentreKernel | null;
+  private readonly views: Float32Array[] = [];
+  private readonly block: number;
+  private readonly gramBlock: number;
+  private count = 0;
+
+  constructor(
+    readonly positions: number,
+    readonly dim: number,
+    readonly capacity: number,
+    opts: GramGroupOptions = {},
+  ) {
+    assertPositiveInteger(positions, 'positions');
+    assertPositiveInteger(dim, 'dim');
+    assertPositiveInteger(capacity, 'capacity');
+    const P = positions;
+    this.block = Math.max(1, Math.min(opts.blockPositions?.centred ?? centredBlockPositions(dim, paddedSamples(capacity), P), P));
+    this.gramBlock = Math.max(1, Math.min(opts.blockPositions?.gram ?? gramBlockPositions(dim, P), this.block));
+    this.kernel = opts.wasm === false ? null : gramCentreKernel(P, dim, capacity, this.block);
+  }
+
+  /** Images held, waiting for mergeInto. */
+  get size(): number {
+    return this.count;
+  }
+
+  /** 'wasm' when the centring kernel holds the samples, 'scalar' otherwise. */
+  get centring(): 'wasm' | 'scalar' {
+    return this.kernel ? 'wasm' : 'scalar';
+  }
+
+  /** Adds a batch of n samples ([n, d, P]); the scalar path keeps a view of it, the wasm path a copy. */
+  add(batch: Float32Array, n: number): void {
+    const per = this.dim * this.positions;
+    if (!Number.isSafeInteger(n) || n < 0 || batch.length !== n * per) {
+      throw new RangeError(
+        `GramGroup.add: batch has ${batch.length} values for n=${n}, expected n*dim*positions = ${n}*${this.dim}*${this.positions} = ${n * per}`,
+      );
+    }
+    if (this.count + n > this.capacity) throw new RangeError(`GramGroup.add: ${this.count} + ${n} samples exceed the group's capacity of ${this.capacity}`);
+    for (let i = 0; i < n; i++) {
+      const sample = batch.subarray(i * per, (i + 1) * per);
+      if (this.kernel) this.kernel.sample(this.count).set(sample);
+      else this.views.push(sample);
+      this.count++;
+    }
+  }
+
+  /**
+   * Adds the held samples to `acc` and empties the group. The count moves once all blocks are in; a
+   * failure part-way leaves `acc` unusable (callers start over).
+   */
+  async mergeInto(acc: GaussianAccumulator, gram: BatchedGram): Promise<GaussianAccumulator> {
+    assertAccumulator(acc);
+    const { positions: P, dim: d } = acc;
+    if (P !== this.positions || d !== this.dim)
+      throw new RangeError(`GramGroup.mergeInto: the group is ${this.positions} positions × d=${this.dim}, the accumulator ${P} × d=${d}`);
+    const B = this.count;
+    if (B === 0) return acc;
+    const Bs = paddedSamples(B);
+    const { n, f, wb } = mergeWeights(acc.count, B);
+    const kernel = this.kernel;
+    const scratch = kernel ? null : { centred: new Float32Array(this.block * d * Bs), groupMean: new Float64Array(this.block * d) };
+    const blockGram = new Float32Array(this.gramBlock * d * d);
+    try {
+      for (let p0 = 0; p0 < P; p0 += this.block) {
+        const pb = Math.min(this.block, P - p0);
+        let block: CentredBlock;
+        if (kernel) block = kernel.centre(p0, pb, B);
+        else {
+          centreGroupBlockScalar(this.views, P, d, p0, pb, scratch!.centred, scratch!.groupMean);
+          block = scratch!;
+        }
+        // Each GEMM's output is merged while it is still in cache.
+        for (let q0 = 0; q0 < pb; q0 += this.gramBlock) {
+          const qb = Math.min(this.gramBlock, pb - q0);
+          const qGram = qb === this.gramBlock ? blockGram : blockGram.subarray(0, qb * d * d);
+          await gram(block.centred.subarray(q0 * d * Bs, (q0 + qb) * d * Bs), qb, d, Bs, qGram);
+          mergeGramBlock(acc, p0 + q0, qb, block.groupMean.subarray(q0 * d), qGram, 'full', f, wb);
+        }
+      }
+    } finally {
+      this.count = 0;
+      this.views.length = 0;
+    }
+    acc.count = n;
+    return acc;
+  }
+}
+
 /**
  * Adds a group of batches (each [n, d, P], as onnxruntime emits NCHW) to `acc` through a batched
- * float32 GEMM, as if they were one batch of their total size B. Per block of positions, the samples are
- * centred on their float64 group mean and rounded to float32, `gram` gives each position's centred
- * co-moment, and that is merged into the float64 accumulator by the pairwise (Chan) update
- * M = Ma + Mb + δδᵀ·na·nb/n. Centring within the group keeps the float32 values small relative to
- * their spread, so the GEMM's rounding stays near float32 epsilon of the co-moment itself.
- * The count moves once all blocks are in; a failure part-way leaves `acc` unusable (callers start over).
+ * float32 GEMM, as if they were one batch of their total size: one GramGroup pass. A pipeline that
+ * passes many groups keeps one GramGroup instead, whose wasm memory is then sized and touched once.
  */
 export async function accumulateGroupByGram(
   acc: GaussianAccumulator,
   batches: { data: Float32Array; n: number }[],
   gram: BatchedGram,
-  blockPositions?: { centred: number; gram: number },
+  opts: GramGroupOptions = {},
 ): Promise<GaussianAccumulator> {
   assertAccumulator(acc);
   const { positions: P, dim: d } = acc;
-  const samples: Float32Array[] = [];
   for (const b of batches) {
     const expected = b.n * d * P;
     if (!Number.isSafeInteger(b.n) || b.n < 0 || b.data.length !== expected) {
       throw new RangeError(`accumulateGroupByGram: batch has ${b.data.length} values for n=${b.n}, expected n*dim*positions = ${b.n}*${d}*${P} = ${expected}`);
     }
-    for (let i = 0; i < b.n; i++) samples.push(b.data.subarray(i * d * P, (i + 1) * d * P));
   }
-  const B = samples.length;
+  const B = batches.reduce((sum, b) => sum + b.n, 0);
   if (B === 0) return acc;
-  const { n, f, wb } = mergeWeights(acc.count, B);
-  const block = Math.max(1, Math.min(blockPositions?.centred ?? centredBlockPositions(d, B, P), P));
-  const gramBlock = Math.max(1, Math.min(blockPositions?.gram ?? gramBlockPositions(d, P), block));
-  const centred = new Float32Array(block * d * B);
-  const groupMean = new Float64Array(block * d);
-  const blockGram = new Float32Array(gramBlock * d * d);
-  for (let p0 = 0; p0 < P; p0 += block) {
-    const pb = Math.min(block, P - p0);
-    centreGroupBlock(samples, P, d, p0, pb, centred, groupMean);
-    // Each GEMM's output is merged while it is still in cache.
-    for (let q0 = 0; q0 < pb; q0 += gramBlock) {
-      const qb = Math.min(gramBlock, pb - q0);
-      const qGram = qb === gramBlock ? blockGram : blockGram.subarray(0, qb * d * d);
-      await gram(centred.subarray(q0 * d * B, (q0 + qb) * d * B), qb, d, B, qGram);
-      mergeGramBlock(acc, p0 + q0, qb, groupMean.subarray(q0 * d), qGram, 'full', f, wb);
-    }
-  }
-  acc.count = n;
-  return acc;
-}
-
-/**
- * Positions [p0, p0+pb) of the samples ([d, P] each) centred on their group mean: `centred` gets
- * [pb, d, B] float32 (x − x̄, rounded once), `groupMean` gets x̄ as [pb, d] float64.
- */
-function centreGroupBlock(samples: Float32Array[], P: number, d: number, p0: number, pb: number, centred: Float32Array, groupMean: Float64Array): void {
-  const B = samples.length;
-  const dB = d * B;
-  const invB = 1 / B;
-  const sums = new Float64Array(pb);
-  // Channel by channel: each sample's run of pb floats of the channel is read once, whole, and the
-  // channel's pb·B values are centred while they are still in cache. Float32 inputs copy exactly.
-  for (let c = 0; c < d; c++) {
-    sums.fill(0);
-    const src = c * P + p0;
-    for (let b = 0; b < B; b++) {
-      const sample = samples[b];
-      for (let pp = 0, dst = c * B + b; pp < pb; pp++, dst += dB) {
-        const x = sample[src + pp];
-        sums[pp] += x;
-        centred[dst] = x;
-      }
-    }
-    for (let pp = 0; pp < pb; pp++) {
-      const mu = sums[pp] * invB;
-      groupMean[pp * d + c] = mu;
-      const o = pp * dB + c * B;
-      for (let b = o; b < o + B; b++) centred[b] -= mu;
-    }
-  }
+  const group = new GramGroup(P, d, B, opts);
+  for (const b of batches) group.add(b.data, b.n);
+  return group.mergeInto(acc, gram);
 }
 
 /**

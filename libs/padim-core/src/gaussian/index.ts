@@ -41,6 +41,8 @@ export {
   CENTRED_BLOCK_BYTES,
   gramBlockPositions,
   GRAM_BLOCK_BYTES,
+  GramGroup,
   mergeGroupStatistics,
   type BatchedGram,
+  type GramGroupOptions,
 } from './accumulate-by-gram';

@@ -1,5 +1,5 @@
 import { layOutMemory } from '../wasm/kernel-layout';
-import { SharedInstance, instanceFor } from '../wasm/wasm-module';
+import { SharedInstance, growMemoryTo, instanceFor, WASM_PAGE_BYTES as PAGE_BYTES } from '../wasm/wasm-module';
 import { PNG_UNFILTER_LAYOUT, PNG_UNFILTER_WASM_BASE64 } from './png-unfilter-wasm';
 
 /**
@@ -106,7 +106,6 @@ interface KernelExports {
   unfilter(rowLen: number, height: number, bpp: number, scr: number, rawOff: number, padOff: number, outOff: number): void;
 }
 
-const PAGE_BYTES = 65536;
 /** Wasm offsets are i32 and the kernel adds to them: past this the scalar path is used. */
 const MAX_KERNEL_BYTES = 2 ** 31 - PAGE_BYTES;
 
@@ -137,13 +136,7 @@ function unfilterWasm(raw: Uint8Array, rowLen: number, height: number, bpp: numb
   const { scr: scrOff, raw: rawOff, pad: padOff, out: outOff } = offsets;
   if (total > MAX_KERNEL_BYTES) return null;
   const wasm = instance(total);
-  if (!wasm) return null;
-  try {
-    const have = wasm.memory.buffer.byteLength;
-    if (have < total) wasm.memory.grow(Math.ceil((total - have) / PAGE_BYTES));
-  } catch {
-    return null;
-  }
+  if (!wasm || !growMemoryTo(wasm, total)) return null;
   const buffer = wasm.memory.buffer;
   new Uint8Array(buffer, rawOff, raw.length).set(raw);
   wasm.unfilter(rowLen, height, bpp, scrOff, rawOff, padOff, outOff);

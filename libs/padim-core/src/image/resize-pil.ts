@@ -1,5 +1,5 @@
 import { layOutMemory } from '../wasm/kernel-layout';
-import { SharedInstance, instanceFor } from '../wasm/wasm-module';
+import { SharedInstance, growMemoryTo, instanceFor, WASM_PAGE_BYTES as PAGE_BYTES } from '../wasm/wasm-module';
 import { RESIZE_PIL_LAYOUT, RESIZE_PIL_WASM_BASE64 } from './resize-pil-wasm';
 
 /**
@@ -259,7 +259,6 @@ export interface ResizeKernelExports {
   vertical(src: number, rowBytes: number, dst: number, outH: number, coef: number, mins: number, counts: number, K: number): void;
 }
 
-const PAGE_BYTES = 65536;
 /** Wasm offsets are i32 and the kernels add to them: past this the scalar path is used. */
 const MAX_KERNEL_BYTES = 2 ** 31 - PAGE_BYTES;
 
@@ -277,14 +276,7 @@ function instance(bytes: number): ResizeKernelExports | null {
 function instanceWithMemory(bytes: number): ResizeKernelExports | null {
   if (bytes > MAX_KERNEL_BYTES) return null;
   const wasm = instance(bytes);
-  if (!wasm) return null;
-  try {
-    const have = wasm.memory.buffer.byteLength;
-    if (have < bytes) wasm.memory.grow(Math.ceil((bytes - have) / PAGE_BYTES));
-  } catch {
-    return null;
-  }
-  return wasm;
+  return wasm && growMemoryTo(wasm, bytes) ? wasm : null;
 }
 
 /**

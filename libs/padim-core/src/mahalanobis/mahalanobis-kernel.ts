@@ -1,6 +1,6 @@
 import { triangleSize } from '../linalg';
 import { layOutMemory } from '../wasm/kernel-layout';
-import { compileWasmModule, instantiateWasm } from '../wasm/wasm-module';
+import { compileWasmModule, growMemoryTo, instantiateWasm, WASM_PAGE_BYTES as PAGE_BYTES } from '../wasm/wasm-module';
 import { MAHALANOBIS_KERNEL_LAYOUT, MAHALANOBIS_KERNEL_WASM_BASE64 } from './mahalanobis-kernel-wasm';
 
 /**
@@ -25,7 +25,6 @@ interface KernelExports {
 const GROUP = MAHALANOBIS_KERNEL_LAYOUT.constants.GROUP;
 /** Positions gathered together, so each image is read sixteen floats (a cache line) at a time. */
 const POSITION_BLOCK = 16;
-const PAGE_BYTES = 65536;
 /** A wasm32 memory holds at most 65536 pages. */
 const MAX_MEMORY_BYTES = 2 ** 32;
 const DEFAULT_MAX_BYTES = 2 ** 30;
@@ -105,14 +104,7 @@ export function createMahalanobisKernel(
 function kernelInstance(bytes: number): KernelExports | null {
   const module = compileWasmModule(MAHALANOBIS_KERNEL_WASM_BASE64);
   const wasm = module && instantiateWasm<KernelExports>(module);
-  if (!wasm) return null;
-  try {
-    const have = wasm.memory.buffer.byteLength;
-    if (have < bytes) wasm.memory.grow((bytes - have) / PAGE_BYTES);
-  } catch {
-    return null;
-  }
-  return wasm;
+  return wasm && growMemoryTo(wasm, bytes) ? wasm : null;
 }
 
 /**

@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 
 const KERNELS = [
   { wat: 'gaussian/comoment-kernel.wat', prefix: 'COMOMENT_KERNEL' },
+  { wat: 'gaussian/gram-centre.wat', prefix: 'GRAM_CENTRE' },
   { wat: 'mahalanobis/mahalanobis-kernel.wat', prefix: 'MAHALANOBIS_KERNEL' },
   { wat: 'image/png-unfilter.wat', prefix: 'PNG_UNFILTER' },
   { wat: 'image/resize-pil.wat', prefix: 'RESIZE_PIL' },

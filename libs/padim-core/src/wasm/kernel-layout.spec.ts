@@ -1,4 +1,5 @@
 import { COMOMENT_KERNEL_LAYOUT } from '../gaussian/comoment-kernel-wasm';
+import { GRAM_CENTRE_LAYOUT } from '../gaussian/gram-centre-wasm';
 import { residentComoment } from '../gaussian/comoment-kernel';
 import { PNG_UNFILTER_LAYOUT, PNG_UNFILTER_WASM_BASE64 } from '../image/png-unfilter-wasm';
 import { unfilterLayout, unfilterPngScalar } from '../image/png-unfilter';
@@ -14,6 +15,7 @@ const PAGE_BYTES = 65536;
 const CANARY = 0xa5;
 
 const KERNEL_LAYOUTS: [string, KernelLayout][] = [
+  ['gram-centre.wat', GRAM_CENTRE_LAYOUT],
   ['comoment-kernel.wat', COMOMENT_KERNEL_LAYOUT],
   ['mahalanobis-kernel.wat', MAHALANOBIS_KERNEL_LAYOUT],
   ['png-unfilter.wat', PNG_UNFILTER_LAYOUT],

@@ -60,6 +60,25 @@ export function instanceFor<T>(shared: SharedInstance<T>, base64: string, bytes:
   return fresh;
 }
 
+/** Bytes of a wasm memory page. */
+export const WASM_PAGE_BYTES = 65536;
+
+/** A kernel's exported memory, as far as growing it goes. */
+export interface GrowableMemory {
+  memory: { buffer: ArrayBuffer; grow(pages: number): number };
+}
+
+/** Grows `wasm`'s memory to hold at least `bytes`: false where it cannot (the caller takes its scalar path). */
+export function growMemoryTo(wasm: GrowableMemory, bytes: number): boolean {
+  try {
+    const have = wasm.memory.buffer.byteLength;
+    if (have < bytes) wasm.memory.grow(Math.ceil((bytes - have) / WASM_PAGE_BYTES));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Base64 to bytes without atob or Buffer, so the library runs anywhere. */
 export function decodeBase64(s: string): Uint8Array {
   const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';

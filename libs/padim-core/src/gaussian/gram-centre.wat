@@ -1,0 +1,165 @@
+;; Centring kernel of the Gram path (gram-group.ts); assembled into gram-centre-wasm.ts by
+;; ../wasm/build-wasm-kernels.mjs (regenerate after editing this file).
+;;
+;; `centre` takes positions [p0, p0+pb) of a group of B samples, each [d][P] f32 as onnxruntime emits
+;; them, and writes what one batched GEMM needs: `centred` [pb][d][Bs] f32 (Bs = B rounded up to four),
+;; each position's samples minus their group mean. Columns B..Bs-1 are not written (the caller keeps
+;; them zero, so they add nothing to the products). The group means are summed in f64 over b in order
+;; 0..B-1 and multiplied by 1/B, then given as `mean64` [pb][d] f64 (for the merge) and `mean32`
+;; [d][pb] f32; each sample is centred as x − f32(mean) in f32, as the scalar twin does, so both give
+;; identical bytes.
+;;
+;; The transposition runs four samples × four positions at a time: four vector loads (one per sample,
+;; four positions of one channel), a 4×4 shuffle transpose, four vector stores (one per position, four
+;; samples). Channels are the outer loop, so each sample's cache line of a channel is used by four
+;; consecutive position quads, and each position's row of Bs floats is written whole before the next.
+;; Positions past the last quad and samples past the last quad are done one at a time.
+;;
+;; All offsets are byte addresses into the exported memory; in address order (the TypeScript side sizes
+;; each region and takes its offsets from this block):
+;; @layout group
+;; @region centred align=16 slack=0 out
+;; @region sums align=16 slack=0 scratch
+;; @region mean32 align=16 slack=0 scratch
+;; @region mean64 align=16 slack=0 out
+;; @region x align=16 slack=0 in
+;; @const QUAD 4        samples and positions per transposed tile
+(module
+  (memory (export "memory") 1)
+
+;; Sums and means of positions [p0, p0+pb) over the B samples of the group: sums f64 [d][pb] (scratch),
+;; then mean64 [pb][d] f64 and mean32 [d][pb] f32.
+  (func $means
+    (param $p0 i32) (param $pb i32) (param $P i32) (param $d i32) (param $B i32) (param $invB f64)
+    (param $xOff i32) (param $sumOff i32) (param $mean32Off i32) (param $mean64Off i32)
+    (local $b i32) (local $c i32) (local $p i32) (local $src i32) (local $dst i32) (local $pb4 i32) (local $v v128) (local $m f64)
+    (local.set $pb4 (i32.and (local.get $pb) (i32.const -4)))
+    (memory.fill (local.get $sumOff) (i32.const 0) (i32.shl (i32.mul (local.get $d) (local.get $pb)) (i32.const 3)))
+    (local.set $b (i32.const 0))
+    (block $bDone (loop $bLoop
+      (br_if $bDone (i32.ge_u (local.get $b) (local.get $B)))
+      (local.set $c (i32.const 0))
+      (block $cDone (loop $cLoop
+        (br_if $cDone (i32.ge_u (local.get $c) (local.get $d)))
+        ;; src: x[b][c][p0], dst: sum[c][0]
+        (local.set $src (i32.add (local.get $xOff) (i32.shl (i32.add (i32.mul (i32.add (i32.mul (local.get $b) (local.get $d)) (local.get $c)) (local.get $P)) (local.get $p0)) (i32.const 2))))
+        (local.set $dst (i32.add (local.get $sumOff) (i32.shl (i32.mul (local.get $c) (local.get $pb)) (i32.const 3))))
+        (local.set $p (i32.const 0))
+        (block $pDone (loop $pLoop
+          (br_if $pDone (i32.ge_u (local.get $p) (local.get $pb4)))
+          (local.set $v (v128.load (local.get $src)))
+          (v128.store (local.get $dst) (f64x2.add (v128.load (local.get $dst)) (f64x2.promote_low_f32x4 (local.get $v))))
+          (v128.store offset=16 (local.get $dst) (f64x2.add (v128.load offset=16 (local.get $dst))
+            (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $v) (local.get $v)))))
+          (local.set $src (i32.add (local.get $src) (i32.const 16)))
+          (local.set $dst (i32.add (local.get $dst) (i32.const 32)))
+          (local.set $p (i32.add (local.get $p) (i32.const 4)))
+          (br $pLoop)))
+        (block $tDone (loop $tLoop
+          (br_if $tDone (i32.ge_u (local.get $p) (local.get $pb)))
+          (f64.store (local.get $dst) (f64.add (f64.load (local.get $dst)) (f64.promote_f32 (f32.load (local.get $src)))))
+          (local.set $src (i32.add (local.get $src) (i32.const 4)))
+          (local.set $dst (i32.add (local.get $dst) (i32.const 8)))
+          (local.set $p (i32.add (local.get $p) (i32.const 1)))
+          (br $tLoop)))
+        (local.set $c (i32.add (local.get $c) (i32.const 1)))
+        (br $cLoop)))
+      (local.set $b (i32.add (local.get $b) (i32.const 1)))
+      (br $bLoop)))
+    ;; means: mean32[c][p] and mean64[p][c]
+    (local.set $c (i32.const 0))
+    (block $c2Done (loop $c2Loop
+      (br_if $c2Done (i32.ge_u (local.get $c) (local.get $d)))
+      (local.set $p (i32.const 0))
+      (block $p2Done (loop $p2Loop
+        (br_if $p2Done (i32.ge_u (local.get $p) (local.get $pb)))
+        (local.set $src (i32.add (i32.mul (local.get $c) (local.get $pb)) (local.get $p)))
+        (local.set $m (f64.mul (f64.load (i32.add (local.get $sumOff) (i32.shl (local.get $src) (i32.const 3)))) (local.get $invB)))
+        (f32.store (i32.add (local.get $mean32Off) (i32.shl (local.get $src) (i32.const 2))) (f32.demote_f64 (local.get $m)))
+        (f64.store (i32.add (local.get $mean64Off) (i32.shl (i32.add (i32.mul (local.get $p) (local.get $d)) (local.get $c)) (i32.const 3))) (local.get $m))
+        (local.set $p (i32.add (local.get $p) (i32.const 1)))
+        (br $p2Loop)))
+      (local.set $c (i32.add (local.get $c) (i32.const 1)))
+      (br $c2Loop)))
+  )
+
+;; centred [pb][d][Bs] f32 for positions [p0, p0+pb); see the header.
+  (func (export "centre")
+    (param $p0 i32) (param $pb i32) (param $P i32) (param $d i32) (param $B i32) (param $invB f64)
+    (param $xOff i32) (param $sumOff i32) (param $mean32Off i32) (param $mean64Off i32) (param $cOff i32)
+    (local $c i32) (local $p i32) (local $b i32) (local $k i32) (local $pb4 i32) (local $B4 i32) (local $Bs i32)
+    (local $rowStride i32) (local $sampleStride i32) (local $src i32) (local $dst i32) (local $mv v128) (local $mu f32)
+    (local $r0 v128) (local $r1 v128) (local $r2 v128) (local $r3 v128) (local $t0 v128) (local $t1 v128) (local $t2 v128) (local $t3 v128)
+    (call $means (local.get $p0) (local.get $pb) (local.get $P) (local.get $d) (local.get $B) (local.get $invB)
+      (local.get $xOff) (local.get $sumOff) (local.get $mean32Off) (local.get $mean64Off))
+    (local.set $pb4 (i32.and (local.get $pb) (i32.const -4)))
+    (local.set $B4 (i32.and (local.get $B) (i32.const -4)))
+    (local.set $Bs (i32.and (i32.add (local.get $B) (i32.const 3)) (i32.const -4)))
+    ;; bytes between positions in centred, and between samples in x
+    (local.set $rowStride (i32.shl (i32.mul (local.get $d) (local.get $Bs)) (i32.const 2)))
+    (local.set $sampleStride (i32.shl (i32.mul (local.get $d) (local.get $P)) (i32.const 2)))
+    (local.set $c (i32.const 0))
+    (block $cDone (loop $cLoop
+      (br_if $cDone (i32.ge_u (local.get $c) (local.get $d)))
+      (local.set $p (i32.const 0))
+      (block $pDone (loop $pLoop
+        (br_if $pDone (i32.ge_u (local.get $p) (local.get $pb4)))
+        (local.set $mv (v128.load (i32.add (local.get $mean32Off) (i32.shl (i32.add (i32.mul (local.get $c) (local.get $pb)) (local.get $p)) (i32.const 2)))))
+        (local.set $src (i32.add (local.get $xOff) (i32.shl (i32.add (i32.mul (local.get $c) (local.get $P)) (i32.add (local.get $p0) (local.get $p))) (i32.const 2))))
+        (local.set $dst (i32.add (local.get $cOff) (i32.shl (i32.mul (i32.add (i32.mul (local.get $p) (local.get $d)) (local.get $c)) (local.get $Bs)) (i32.const 2))))
+        (local.set $b (i32.const 0))
+        (block $bDone (loop $bLoop
+          (br_if $bDone (i32.ge_u (local.get $b) (local.get $B4)))
+          (local.set $r0 (f32x4.sub (v128.load (local.get $src)) (local.get $mv)))
+          (local.set $r1 (f32x4.sub (v128.load (i32.add (local.get $src) (local.get $sampleStride))) (local.get $mv)))
+          (local.set $r2 (f32x4.sub (v128.load (i32.add (local.get $src) (i32.shl (local.get $sampleStride) (i32.const 1)))) (local.get $mv)))
+          (local.set $r3 (f32x4.sub (v128.load (i32.add (local.get $src) (i32.mul (local.get $sampleStride) (i32.const 3)))) (local.get $mv)))
+          (local.set $t0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r0) (local.get $r1)))
+          (local.set $t1 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r0) (local.get $r1)))
+          (local.set $t2 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r2) (local.get $r3)))
+          (local.set $t3 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r2) (local.get $r3)))
+          (v128.store (local.get $dst) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t0) (local.get $t2)))
+          (v128.store (i32.add (local.get $dst) (local.get $rowStride)) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t2)))
+          (v128.store (i32.add (local.get $dst) (i32.shl (local.get $rowStride) (i32.const 1))) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t1) (local.get $t3)))
+          (v128.store (i32.add (local.get $dst) (i32.mul (local.get $rowStride) (i32.const 3))) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t1) (local.get $t3)))
+          (local.set $src (i32.add (local.get $src) (i32.shl (local.get $sampleStride) (i32.const 2))))
+          (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
+          (local.set $b (i32.add (local.get $b) (i32.const 4)))
+          (br $bLoop)))
+        ;; the last B mod 4 samples, one position at a time
+        (block $btDone (loop $btLoop
+          (br_if $btDone (i32.ge_u (local.get $b) (local.get $B)))
+          (local.set $k (i32.const 0))
+          (block $kDone (loop $kLoop
+            (br_if $kDone (i32.ge_u (local.get $k) (i32.const 4)))
+            (f32.store (i32.add (local.get $dst) (i32.mul (local.get $k) (local.get $rowStride)))
+              (f32.sub (f32.load (i32.add (local.get $src) (i32.shl (local.get $k) (i32.const 2))))
+                (f32.load (i32.add (local.get $mean32Off) (i32.shl (i32.add (i32.mul (local.get $c) (local.get $pb)) (i32.add (local.get $p) (local.get $k))) (i32.const 2))))))
+            (local.set $k (i32.add (local.get $k) (i32.const 1)))
+            (br $kLoop)))
+          (local.set $src (i32.add (local.get $src) (local.get $sampleStride)))
+          (local.set $dst (i32.add (local.get $dst) (i32.const 4)))
+          (local.set $b (i32.add (local.get $b) (i32.const 1)))
+          (br $btLoop)))
+        (local.set $p (i32.add (local.get $p) (i32.const 4)))
+        (br $pLoop)))
+      ;; the last pb mod 4 positions, scalar
+      (block $ptDone (loop $ptLoop
+        (br_if $ptDone (i32.ge_u (local.get $p) (local.get $pb)))
+        (local.set $mu (f32.load (i32.add (local.get $mean32Off) (i32.shl (i32.add (i32.mul (local.get $c) (local.get $pb)) (local.get $p)) (i32.const 2)))))
+        (local.set $src (i32.add (local.get $xOff) (i32.shl (i32.add (i32.mul (local.get $c) (local.get $P)) (i32.add (local.get $p0) (local.get $p))) (i32.const 2))))
+        (local.set $dst (i32.add (local.get $cOff) (i32.shl (i32.mul (i32.add (i32.mul (local.get $p) (local.get $d)) (local.get $c)) (local.get $Bs)) (i32.const 2))))
+        (local.set $b (i32.const 0))
+        (block $b2Done (loop $b2Loop
+          (br_if $b2Done (i32.ge_u (local.get $b) (local.get $B)))
+          (f32.store (local.get $dst) (f32.sub (f32.load (local.get $src)) (local.get $mu)))
+          (local.set $src (i32.add (local.get $src) (local.get $sampleStride)))
+          (local.set $dst (i32.add (local.get $dst) (i32.const 4)))
+          (local.set $b (i32.add (local.get $b) (i32.const 1)))
+          (br $b2Loop)))
+        (local.set $p (i32.add (local.get $p) (i32.const 1)))
+        (br $ptLoop)))
+      (local.set $c (i32.add (local.get $c) (i32.const 1)))
+      (br $cLoop)))
+  )
+)
