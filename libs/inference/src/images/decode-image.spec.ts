@@ -75,6 +75,30 @@ describe('decodeImage', () => {
     expect(Array.from(fromWebp.data)).toEqual(expected);
   });
 
+  it('decodes a JPEG at least twice the target at reduced size, within a few levels of the exact resize', async () => {
+    // A smooth gradient with texture, as photographs are: JPEG's DCT scaling keeps it.
+    const w = 96;
+    const next = mulberry32(5);
+    const raw = Buffer.from(Array.from({ length: w * w * 3 }, (_, i) => Math.floor(((i / 3) % w) * 2 + next() * 40)));
+    const jpeg = await sharp(raw, { raw: { width: w, height: w, channels: 3 } })
+      .jpeg({ quality: 90 })
+      .toBuffer();
+    const target = { width: 24, height: 24 };
+    const fast = await decodeImage(jpeg, target);
+    const exact = await decodeImage(jpeg, target, { jpegShrinkOnLoad: false });
+    const full = await sharp(jpeg).raw().toBuffer();
+    expect(Array.from(exact.data)).toEqual(Array.from(resizePil(full, w, w, 3, 24, 24)));
+    const bySharp = await sharp(jpeg).resize(24, 24, { fit: 'fill', kernel: 'linear' }).raw().toBuffer();
+    expect(Array.from(fast.data)).toEqual(Array.from(bySharp));
+    expect([fast.width, fast.height, fast.channels]).toEqual([24, 24, 3]);
+    const diffs = Array.from(fast.data, (v, i) => Math.abs(v - exact.data[i]));
+    expect(diffs.reduce((a, b) => a + b, 0) / diffs.length).toBeLessThan(1.5);
+    expect(Math.max(...diffs)).toBeLessThanOrEqual(12);
+    // Less than twice the target: decoded whole and resized as Pillow does.
+    const near = await decodeImage(jpeg, { width: 60, height: 60 });
+    expect(Array.from(near.data)).toEqual(Array.from(resizePil(full, w, w, 3, 60, 60)));
+  });
+
   it('names the input and the problem for bad files', async () => {
     const flipped = Buffer.from(await png(3, [9, 8, 7], { width: 32 }));
     flipped[flipped.length - 20] ^= 0xff; // inside the last IDAT: its CRC no longer matches
