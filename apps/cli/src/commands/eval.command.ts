@@ -3,6 +3,7 @@ import {
   DEFAULT_HOLDOUT,
   EvaluationMetrics,
   evaluateModel,
+  evaluationDistances,
   PadimScorer,
   scoreImages,
   splitHoldout,
@@ -183,7 +184,9 @@ export async function evalCommand(argv: string[]): Promise<void> {
     trainSeconds = (Date.now() - started) / 1000;
     model = { manifest: { ...trained.manifest, tensors: undefined as never }, tensors: trained.tensors };
   }
-  const scorer = await PadimScorer.create(model.manifest, model.tensors, backbone, runtime);
+  const scorer = await PadimScorer.create(model.manifest, model.tensors, backbone, runtime, {
+    distances: evaluationDistances(model.manifest.grid.height * model.manifest.grid.width, model.manifest.embedding.d),
+  });
   const evalStarted = Date.now();
   let metrics: EvaluationMetrics;
   let ruleRows: ThresholdRuleRow[] | undefined;

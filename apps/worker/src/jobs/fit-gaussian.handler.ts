@@ -19,6 +19,7 @@ import {
   PadimScorer,
   embedImages,
   evaluateModel,
+  evaluationDistances,
   manifestWithThresholds,
   modelManifestBase,
   storedMetrics,
@@ -133,7 +134,10 @@ export async function fitGaussianHandler(job: Job, ctx: JobContext): Promise<Fit
       lease.extractor,
     );
     if (validation) {
-      const scorer = await PadimScorer.create({ ...base, tensors: undefined as never }, tensors, backbone, runtime, { extractor: lease.extractor });
+      const scorer = await PadimScorer.create({ ...base, tensors: undefined as never }, tensors, backbone, runtime, {
+        extractor: lease.extractor,
+        distances: evaluationDistances(base.grid.height * base.grid.width, base.embedding.d),
+      });
       try {
         const { metrics, results } = await evaluateModel(scorer, validation, { keepMaps: true });
         base.metrics = storedMetrics(metrics);

@@ -1,7 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
-import { aupro, auroc, f1Max } from '@padim-fleet/padim-core';
+import { aupro, auroc, DEFAULT_BLOCKED_KERNEL_BYTES, f1Max } from '@padim-fleet/padim-core';
 import type { LabelledImage } from '@padim-fleet/contracts';
-import { evaluationMetrics, flattenPixels } from './evaluate-model';
+import { evaluationDistances, evaluationMetrics, flattenPixels } from './evaluate-model';
+import { modelMemory } from '../runtime/memory-need';
 import type { ScoredImage } from './score-images';
 
 const SIDE = 4;
@@ -66,5 +67,14 @@ describe('evaluationMetrics', () => {
     expect(() => evaluationMetrics([...good, failed], SIDE)).toThrow(
       'evaluation needs both normal and defective images that score, and no defective image scored: all 1 failed to score (first: d0.png: d0.png: corrupt or truncated image)',
     );
+  });
+});
+
+describe('evaluationDistances', () => {
+  it('takes blocked distances once the whole-model kernel would outgrow the blocked kernel, the whole-model kernel below', () => {
+    // resnet18 d=100 at 256×256: 0.10 GB of kernel; resnet50 d=550: 2.6 GB.
+    expect(evaluationDistances(4096, 100)).toBe('auto');
+    expect(evaluationDistances(4096, 550)).toBe('blocked');
+    expect(modelMemory(4096, 550).kernelBytes).toBeGreaterThan(DEFAULT_BLOCKED_KERNEL_BYTES);
   });
 });

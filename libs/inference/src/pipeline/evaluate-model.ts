@@ -1,8 +1,9 @@
-import { aupro, auroc, f1Max } from '@padim-fleet/padim-core';
+import { aupro, auroc, DEFAULT_BLOCKED_KERNEL_BYTES, f1Max } from '@padim-fleet/padim-core';
+import { modelMemory } from '../runtime/memory-need';
 import type { LabelledImage } from '@padim-fleet/contracts';
 import { PadimScorer } from './padim-scorer';
 import { ProgressListener } from './progress';
-import { ScoredImage, scoreImages } from './score-images';
+import { ScoredImage, scoreImages, scoreImagesInPasses } from './score-images';
 
 export interface EvaluationMetrics {
   imageAUROC: number;
@@ -23,7 +24,11 @@ export interface EvaluationMetrics {
   failed: number;
 }
 
-/** Scores a labelled test set and computes image- and pixel-level metrics. Failed images are counted, not scored. */
+/**
+ * Scores a labelled test set and computes image- and pixel-level metrics. Failed images are counted, not
+ * scored. A scorer with blocked distances (evaluationDistances) takes the images in passes, each block of
+ * factors laid out once for a pass of images.
+ */
 export async function evaluateModel(
   scorer: PadimScorer,
   testSet: LabelledImage[],
@@ -33,11 +38,24 @@ export async function evaluateModel(
     /** Keep each image's anomaly map in the results (a report draws from them). */ keepMaps?: boolean;
   } = {},
 ): Promise<{ metrics: EvaluationMetrics; results: ScoredImage<LabelledImage>[] }> {
-  const results = await scoreImages(scorer, testSet, { batchSize: opts.batchSize, collectMaps: true, onProgress: opts.onProgress, stage: 'evaluate' });
+  const scoreOptions = { batchSize: opts.batchSize, collectMaps: true, onProgress: opts.onProgress, stage: 'evaluate' } as const;
+  const results = scorer.distancesByPositionBlocks
+    ? await scoreImagesInPasses(scorer, testSet, scoreOptions)
+    : await scoreImages(scorer, testSet, scoreOptions);
   const metrics = evaluationMetrics(results, scorer.side);
   // Maps are large: dropped unless the caller asks for them.
   if (!opts.keepMaps) for (const r of results) delete r.map;
   return { metrics, results };
+}
+
+/**
+ * How an evaluation computes distances: by blocks of positions from the factors where they are once the
+ * whole-model kernel would take more than the blocked kernel's memory (DEFAULT_BLOCKED_KERNEL_BYTES;
+ * resnet50 d=550: 2.6 GB of kernel beside 2.5 GB of factors, or beside the 5 GB accumulator the factors
+ * of a model trained in the same process are written over), else the whole-model kernel.
+ */
+export function evaluationDistances(positions: number, d: number): 'auto' | 'blocked' {
+  return modelMemory(positions, d).kernelBytes > DEFAULT_BLOCKED_KERNEL_BYTES ? 'blocked' : 'auto';
 }
 
 /**

@@ -4,7 +4,7 @@ import { listMvtecTestSet } from '@padim-fleet/contracts';
 import { DEFAULT_BLOCKED_KERNEL_BYTES, ModelThresholds, thresholdsFromNormalScores, thresholdsFromValidation } from '@padim-fleet/padim-core';
 import { resolveBackbone } from '../backbones/resolve-backbone';
 import { describeWithShared, sharedPath } from '../testing/shared-data';
-import { flattenPixels } from './evaluate-model';
+import { evaluateModel, flattenPixels } from './evaluate-model';
 import { ManifestBaseInput, manifestWithThresholds } from './fit-model';
 import { PadimScorer, maxOf } from './padim-scorer';
 import { scoreImages, scoreImagesInPasses } from './score-images';
@@ -65,6 +65,13 @@ describeWithShared('manifestWithThresholds (distances by blocks of positions)', 
         expect(Array.from(r.map!)).toEqual(Array.from(wholeScored[i].map!));
         expect(r.mask === undefined ? undefined : Array.from(r.mask)).toEqual(wholeScored[i].mask === undefined ? undefined : Array.from(wholeScored[i].mask!));
       });
+
+      // An evaluation with blocked distances (in passes) gives the whole-model scorer's metrics.
+      const [wholeEvaluation, blockedEvaluation] = [
+        await evaluateModel(whole, validation, { batchSize: 4 }),
+        await evaluateModel(blocked, validation, { batchSize: 4 }),
+      ];
+      expect(blockedEvaluation.metrics).toEqual(wholeEvaluation.metrics);
 
       // Thresholds on files (the training images: no holdout).
       const wholeNormals = (
