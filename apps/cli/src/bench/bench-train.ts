@@ -3,10 +3,11 @@
  * (resnet50: d=550), 256×256: backbone-only images/s, the full
  * training pipeline's images/s (decode + backbone + accumulate), their ratio, the CPU time per image of
  * each and the ratio of those (what the pipeline could reach with every core busy), the same with the
- * float64 co-moment kernel in place of the Gram path, the peak RSS of a whole training run on 32 and on
- * 320 (--images) images (separate processes) and the larger of the two (peakRssMB), the model's size on
- * disk, and the cost of the other steps alone: decoding, accumulating, finalising (threaded and on one
- * thread). The last line is JSON.
+ * Gram path in place of the default float64 co-moment kernel, the peak RSS of a whole training run with
+ * the training defaults on 32 and on 320 (--images) images (separate processes) and the larger of the two
+ * (peakRssMB), the model's size on disk, and the cost of the other steps alone: decoding, accumulating
+ * (the kernel and the Gram path, alternating), finalising (threaded and on one thread). The backbone
+ * batch is the training default for the model's size (defaultBatchSize). The last line is JSON.
  * `node apps/cli/dist/bench/bench-train.js --child 64 --backbone resnet50` runs one training alone and
  * prints its peak RSS, model size and seconds as JSON.
  */
@@ -17,6 +18,7 @@ import {
   EmbeddingExtractor,
   accumulateImages,
   decodeImage,
+  defaultBatchSize,
   finalizeInParallel,
   resolveBackbone,
   resolveEmbedding,
@@ -27,7 +29,6 @@ import { finalizeGaussianFloat32 } from '@padim-fleet/padim-core';
 import { benchAccumulateModes, median } from './bench-accumulate-modes';
 import { backboneRate, measureStep, peakRssMB, round, runChild, screwTrainFiles } from './bench-common';
 
-const BATCH = 8;
 const SIZE = 256;
 
 /** The value after `--name` on the command line, or `fallback`. */
@@ -42,7 +43,7 @@ const LARGE_IMAGES = Number(argument('images', '320'));
 async function child(images: number): Promise<void> {
   const backbone = await resolveBackbone(BACKBONE);
   const files = (await screwTrainFiles()).slice(0, images);
-  const trained = await trainModel({ category: 'screw', files, backbone, embedding: { d: backbone.defaultD, seed: 42 }, holdout: 0.1, batchSize: BATCH });
+  const trained = await trainModel({ category: 'screw', files, backbone, embedding: { d: backbone.defaultD, seed: 42 }, holdout: 0.1 });
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'padim-bench-'));
   await writeModelFolder(path.join(dir, 'model'), trained.manifest, trained.tensors);
   let bytes = 0;
@@ -57,28 +58,30 @@ async function main(): Promise<void> {
   const d = backbone.defaultD;
   const files = await screwTrainFiles();
   const extractor = await EmbeddingExtractor.create(backbone, resolveEmbedding(backbone, { d, seed: 42 }), SIZE);
-  const backboneOnly = await backboneRate(extractor, files.slice(0, 64), BATCH, SIZE);
+  const batch = defaultBatchSize(extractor.grid.height * extractor.grid.width, d);
+  const backboneOnly = await backboneRate(extractor, files.slice(0, 64), batch, SIZE);
   let result!: Awaited<ReturnType<typeof accumulateImages>>;
   const pipeline = await measureStep(
     () => result.used.length,
-    async () => (result = await accumulateImages(files, extractor, { size: SIZE, batchSize: BATCH })),
+    async () => (result = await accumulateImages(files, extractor, { size: SIZE, batchSize: batch })),
   );
-  // The same pipeline with the float64 co-moment kernel, for the before/after in one run.
-  let float64Result!: Awaited<ReturnType<typeof accumulateImages>>;
-  const pipelineFloat64 = await measureStep(
-    () => float64Result.used.length,
-    async () => (float64Result = await accumulateImages(files, extractor, { size: SIZE, batchSize: BATCH, comoments: 'float64' })),
+  // The same pipeline through the Gram path, to compare the two in one run.
+  let gramResult!: Awaited<ReturnType<typeof accumulateImages>>;
+  const pipelineGram = await measureStep(
+    () => gramResult.used.length,
+    async () => (gramResult = await accumulateImages(files, extractor, { size: SIZE, batchSize: batch, comoments: 'gram' })),
   );
+  gramResult = undefined as never;
   await extractor.release();
   // Where the pipeline's CPU goes besides the backbone, each measured alone.
   const cpu0 = process.cpuUsage();
   for (const file of files.slice(0, 32)) await decodeImage(file, { width: SIZE, height: SIZE });
   const cpu = process.cpuUsage(cpu0);
   const decodeCpuMsPerImage = (cpu.user + cpu.system) / 1000 / 32;
-  // The float64 co-moment kernel (groups of 16) against the Gram path (groups of 64), interleaved.
+  // The float64 co-moment kernel (groups of 16, the default) against the Gram path (groups of 64), interleaved.
   const accumulate = await benchAccumulateModes({ positions: result.accumulator.positions, dim: d, repeats: 5 });
-  const accumulateMsPerImage = median(accumulate.rounds.map((r) => r.gramMsPerImage));
-  const accumulateKernelMsPerImage = median(accumulate.rounds.map((r) => r.kernelMsPerImage));
+  const accumulateMsPerImage = median(accumulate.rounds.map((r) => r.kernelMsPerImage));
+  const accumulateGramMsPerImage = median(accumulate.rounds.map((r) => r.gramMsPerImage));
   let t = Date.now();
   finalizeGaussianFloat32(result.accumulator);
   const finalizeOneThreadSeconds = (Date.now() - t) / 1000;
@@ -93,7 +96,7 @@ async function main(): Promise<void> {
     backbone: BACKBONE,
     d,
     size: SIZE,
-    batch: BATCH,
+    batch,
     threads: os.availableParallelism(),
     backboneImagesPerSec: round(backboneOnly.imagesPerSec, 2),
     pipelineImagesPerSec: round(pipeline.imagesPerSec, 2),
@@ -101,10 +104,10 @@ async function main(): Promise<void> {
     backboneCpuMsPerImage: round(backboneOnly.cpuMsPerImage, 1),
     pipelineCpuMsPerImage: round(pipeline.cpuMsPerImage, 1),
     cpuBoundRatio: round(backboneOnly.cpuMsPerImage / pipeline.cpuMsPerImage),
-    float64PipelineImagesPerSec: round(pipelineFloat64.imagesPerSec, 2),
-    float64Ratio: round(pipelineFloat64.imagesPerSec / backboneOnly.imagesPerSec),
-    float64PipelineCpuMsPerImage: round(pipelineFloat64.cpuMsPerImage, 1),
-    float64CpuBoundRatio: round(backboneOnly.cpuMsPerImage / pipelineFloat64.cpuMsPerImage),
+    gramPipelineImagesPerSec: round(pipelineGram.imagesPerSec, 2),
+    gramRatio: round(pipelineGram.imagesPerSec / backboneOnly.imagesPerSec),
+    gramPipelineCpuMsPerImage: round(pipelineGram.cpuMsPerImage, 1),
+    gramCpuBoundRatio: round(backboneOnly.cpuMsPerImage / pipelineGram.cpuMsPerImage),
     rss32MB: round(small.peakRssMB, 1),
     rss320MB: round(large.peakRssMB, 1),
     peakRssMB: round(Math.max(small.peakRssMB, large.peakRssMB), 1),
@@ -113,9 +116,9 @@ async function main(): Promise<void> {
     train320Seconds: round(large.seconds, 1),
     decodeCpuMsPerImage: round(decodeCpuMsPerImage, 1),
     accumulateMsPerImage: round(accumulateMsPerImage, 2),
-    accumulateKernelMsPerImage: round(accumulateKernelMsPerImage, 2),
-    accumulateSpeedup: round(accumulate.medianRatio, 2),
-    accumulateCpuSpeedup: round(accumulate.medianCpuRatio, 2),
+    accumulateGramMsPerImage: round(accumulateGramMsPerImage, 2),
+    gramOverKernelTime: round(1 / accumulate.medianRatio, 2),
+    gramOverKernelCpu: round(1 / accumulate.medianCpuRatio, 2),
     finalizeSeconds: round(finalizeSeconds, 2),
     finalizeOneThreadSeconds: round(finalizeOneThreadSeconds, 2),
   };
@@ -123,9 +126,9 @@ async function main(): Promise<void> {
     `backbone only   ${summary.backboneImagesPerSec} img/s (${summary.backboneCpuMsPerImage} ms CPU/image)\n` +
       `pipeline        ${summary.pipelineImagesPerSec} img/s (decode + backbone + accumulate, ${summary.pipelineCpuMsPerImage} ms CPU/image), ratio ${summary.ratio}\n` +
       `cpu-bound ratio ${summary.cpuBoundRatio} (backbone CPU / pipeline CPU: the ratio with every core busy all the time)\n` +
-      `float64 kernel  pipeline ${summary.float64PipelineImagesPerSec} img/s (${summary.float64PipelineCpuMsPerImage} ms CPU/image), ratio ${summary.float64Ratio}, cpu-bound ratio ${summary.float64CpuBoundRatio} (the co-moment path before the Gram one)\n` +
+      `Gram path       pipeline ${summary.gramPipelineImagesPerSec} img/s (${summary.gramPipelineCpuMsPerImage} ms CPU/image), ratio ${summary.gramRatio}, cpu-bound ratio ${summary.gramCpuBoundRatio} (--accumulate gram)\n` +
       `peak RSS        ${summary.rss32MB} MB for 32 images, ${summary.rss320MB} MB for ${LARGE_IMAGES}\nmodel           ${summary.modelMB} MB on disk\n` +
-      `alone           decode ${summary.decodeCpuMsPerImage} ms CPU/image, accumulate ${summary.accumulateMsPerImage} ms/image (float64 kernel before: ${summary.accumulateKernelMsPerImage}, median ratio ${summary.accumulateSpeedup}, ${summary.accumulateCpuSpeedup} in CPU time), finalise ${summary.finalizeSeconds} s (${summary.finalizeOneThreadSeconds} s on one thread)\n`,
+      `alone           decode ${summary.decodeCpuMsPerImage} ms CPU/image, accumulate ${summary.accumulateMsPerImage} ms/image (Gram path: ${summary.accumulateGramMsPerImage}, median time ratio Gram/kernel ${summary.gramOverKernelTime}, ${summary.gramOverKernelCpu} in CPU time), finalise ${summary.finalizeSeconds} s (${summary.finalizeOneThreadSeconds} s on one thread)\n`,
   );
   process.stdout.write(JSON.stringify(summary) + '\n');
 }
