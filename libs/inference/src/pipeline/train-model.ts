@@ -65,7 +65,7 @@ export function defaultComomentPath(device: OnnxDevice = 'cpu'): ComomentPath {
 }
 
 /**
- * The host path for d channels: the float64 co-moment kernel at every d. Measured with `npm run
+ * The path on the host (the CPU): the float64 co-moment kernel, whatever d is. Measured with `npm run
  * bench:accumulate`, alternating in one process on a 2-core AVX-512 machine, it takes no more time than
  * the float32 Gram products at d=100 (ratio 0.86–1.1) and less at d=550 (Gram/kernel time 1.1 to 1.9,
  * six rounds in two runs), and it holds 16 images' embeddings instead of a Gram group of 64 (0.43 GB
