@@ -132,6 +132,54 @@ function registryCases(makeStore: () => Promise<BlobStore>, cleanup: (store: Blo
     await expect(registry.readArtifact('screw', 'v1', 'missing.f32', expected)).rejects.toThrow(ModelNotFoundError);
   });
 
+  it('streams an artifact in blocks of whole records, checked as it flows', async () => {
+    // 3 MiB + 5 bytes of inv_cholesky.f32 would not be whole 4-byte records: write one that is.
+    const unit = 4 * 1001;
+    const data = randomBytes(unit * 900);
+    const written = await registry.writeArtifact('screw', 'v1', 'inv_cholesky.f32', Readable.from([data.subarray(0, 777_777), data.subarray(777_777)]));
+    const blocks: Buffer[] = [];
+    const record = (block: Uint8Array) => {
+      expect(block.length % unit).toBe(0);
+      expect(block.byteOffset % 4).toBe(0);
+      blocks.push(Buffer.from(block));
+    };
+    await registry.readArtifactInBlocks('screw', 'v1', 'inv_cholesky.f32', written, unit, record, 100 * unit + 3);
+    expect(blocks.map((b) => b.length)).toEqual([...Array(9).fill(100 * unit)]);
+    expect(Buffer.concat(blocks).equals(data)).toBe(true);
+
+    // A flipped byte is found once the stream has ended, after the blocks were handed over.
+    const flipped = Buffer.from(data);
+    flipped[123_456] ^= 0x10;
+    await store.put('models/screw/v1/inv_cholesky.f32', flipped);
+    blocks.length = 0;
+    await expect(registry.readArtifactInBlocks('screw', 'v1', 'inv_cholesky.f32', written, unit, record, 64 * unit)).rejects.toThrow(
+      new RegExp(
+        `inv_cholesky.f32.*corrupt: expected ${data.length} bytes with SHA-256 ${written.sha256}, found ${data.length} bytes with SHA-256 ${sha256(flipped)}`,
+      ),
+    );
+    expect(blocks.length).toBeGreaterThan(0);
+
+    // Too long stops reading at the first byte over; too short, and a wrong record size, fail at the end.
+    await store.put('models/screw/v1/inv_cholesky.f32', Buffer.concat([data, Buffer.alloc(4)]));
+    await expect(registry.readArtifactInBlocks('screw', 'v1', 'inv_cholesky.f32', written, unit, () => undefined)).rejects.toThrow(
+      new RegExp(`expected ${data.length} bytes .* found more than ${data.length} bytes`),
+    );
+    await store.put('models/screw/v1/inv_cholesky.f32', data.subarray(0, data.length - unit));
+    await expect(registry.readArtifactInBlocks('screw', 'v1', 'inv_cholesky.f32', written, unit, () => undefined)).rejects.toThrow(ModelIntegrityError);
+    await store.put('models/screw/v1/inv_cholesky.f32', data);
+    await expect(registry.readArtifactInBlocks('screw', 'v1', 'inv_cholesky.f32', written, 4000, () => undefined)).rejects.toThrow(
+      /not a whole number of 4000-byte records/,
+    );
+    await expect(registry.readArtifactInBlocks('screw', 'v1', 'missing.f32', written, unit, () => undefined)).rejects.toThrow(ModelNotFoundError);
+
+    // An error from the consumer stops the read and comes back as it is.
+    await expect(
+      registry.readArtifactInBlocks('screw', 'v1', 'inv_cholesky.f32', written, unit, () => {
+        throw new Error('consumer gave up');
+      }),
+    ).rejects.toThrow('consumer gave up');
+  });
+
   it('refuses to delete the current version; deletes others manifest first', async () => {
     await publish('screw', 'v1');
     await publish('screw', 'v2');

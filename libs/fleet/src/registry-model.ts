@@ -1,4 +1,15 @@
-import { INV_CHOLESKY_FILE, MEAN_FILE, ACCUMULATOR_FILE, ModelManifest, ModelTensors, manifestWithTensors, parseModelManifest } from '@padim-fleet/padim-core';
+import {
+  INV_CHOLESKY_FILE,
+  MEAN_FILE,
+  ACCUMULATOR_FILE,
+  MahalanobisKernel,
+  ModelManifest,
+  ModelTensors,
+  createMahalanobisKernelLoader,
+  manifestWithTensors,
+  parseModelManifest,
+  triangleSize,
+} from '@padim-fleet/padim-core';
 import { ModelNotFoundError, ModelRegistry, WrittenArtifact } from '@padim-fleet/storage';
 
 /** Stored float32 bytes as a Float32Array, copied only when the Buffer is not 4-byte aligned. */
@@ -27,6 +38,37 @@ export async function loadRegistryModel(
     registry.readArtifact(category, version, manifest.tensors.invCholesky.file, manifest.tensors.invCholesky),
   ]);
   return { manifest, tensors: { mean: float32View(mean), invCholesky: float32View(invCholesky) } };
+}
+
+/**
+ * A published model's whole-model distance kernel, its factors streamed from storage straight into the
+ * kernel's memory a block of positions at a time and checked against the manifest's length and SHA-256
+ * as they flow: the loading worker holds the kernel (2.6 GB for resnet50 d=550) and one block, never the
+ * 2.5 GB of factors beside it. Null, before anything is read, where no such kernel can be made (no
+ * WebAssembly SIMD, or over `maxBytes`): loadRegistryModel then.
+ */
+export async function loadRegistryKernel(
+  registry: ModelRegistry,
+  category: string,
+  version: string,
+  manifest: ModelManifest,
+  opts: { maxBytes?: number; blockBytes?: number } = {},
+): Promise<MahalanobisKernel | null> {
+  const d = manifest.embedding.d;
+  const loader = createMahalanobisKernelLoader(d, manifest.grid.height * manifest.grid.width, { maxBytes: opts.maxBytes });
+  if (!loader) return null;
+  const { mean, invCholesky } = manifest.tensors;
+  const meanValues = float32View(await registry.readArtifact(category, version, mean.file, mean));
+  await registry.readArtifactInBlocks(
+    category,
+    version,
+    invCholesky.file,
+    invCholesky,
+    triangleSize(d) * 4,
+    (block) => loader.addFactors(new Float32Array(block.buffer, block.byteOffset, block.length / 4)),
+    opts.blockBytes,
+  );
+  return loader.finish(meanValues);
 }
 
 /** The files of a fitted model, written or copied into its version: its tensors, and its statistics when kept. */

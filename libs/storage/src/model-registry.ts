@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { MANIFEST_FILE } from '@padim-fleet/padim-core';
 import { BlobNotFoundError, isReadableStream, type BlobStore, type ByteRange } from './blob-store';
 import { pipeInto, sha256Hex, sha256Stream } from './hashing';
@@ -134,6 +135,52 @@ export class ModelRegistry {
       throw new ModelIntegrityError(category, version, name, expected, actual, this.store.location);
     }
     return data;
+  }
+
+  /**
+   * The artifact streamed in blocks of whole `unitBytes` records (a position's factors, say), at most
+   * about `blockBytes` each and 4-byte aligned, handed to `onBlock` one at a time as they arrive, so the
+   * whole artifact is never held: a block's bytes are valid only during its call. The length and SHA-256
+   * are checked as it flows and a mismatch throws ModelIntegrityError at the end, after the blocks were
+   * handed over: whatever `onBlock` built from them must be dropped then.
+   */
+  async readArtifactInBlocks(
+    category: string,
+    version: string,
+    name: string,
+    expected: ArtifactFingerprint,
+    unitBytes: number,
+    onBlock: (block: Uint8Array) => void | Promise<void>,
+    blockBytes = 64 * 1024 ** 2,
+  ): Promise<void> {
+    if (!Number.isSafeInteger(unitBytes) || unitBytes < 1) throw new RangeError(`readArtifactInBlocks: unitBytes must be a positive integer, got ${unitBytes}`);
+    const units = Math.max(1, Math.floor(blockBytes / unitBytes));
+    const block = new Uint8Array(units * unitBytes);
+    const hash = createHash('sha256');
+    let filled = 0;
+    let total = 0;
+    const corrupt = (actual: ArtifactFingerprint | string) => new ModelIntegrityError(category, version, name, expected, actual, this.store.location);
+    const stream = await this.openArtifact(category, version, name);
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      hash.update(chunk);
+      total += chunk.length;
+      // Leaving the loop by a throw (here or from onBlock) destroys the stream.
+      if (total > expected.bytes) throw corrupt(`more than ${expected.bytes} bytes`);
+      for (let at = 0; at < chunk.length;) {
+        const n = Math.min(block.length - filled, chunk.length - at);
+        block.set(chunk.subarray(at, at + n), filled);
+        filled += n;
+        at += n;
+        if (filled === block.length) {
+          await onBlock(block);
+          filled = 0;
+        }
+      }
+    }
+    const actual = { bytes: total, sha256: hash.digest('hex') };
+    if (actual.bytes !== expected.bytes || actual.sha256 !== expected.sha256.toLowerCase()) throw corrupt(actual);
+    if (filled % unitBytes !== 0) throw corrupt(`${total} bytes, not a whole number of ${unitBytes}-byte records`);
+    if (filled > 0) await onBlock(block.subarray(0, filled));
   }
 
   /** A stream of the artifact (or a byte range of it); not verified, the caller hashes if it needs to. */

@@ -19,7 +19,7 @@ const MAX_FACTOR_BLOCK_BYTES = 512 * 1024 * 1024;
  * The wasm kernel up to a whole wasm32 memory: it holds the packed factors once (2.6 GB for resnet50
  * d=550), where the ONNX fallback holds them unpacked to d×d per position (5 GB).
  */
-const MAX_KERNEL_BYTES = 2 ** 32;
+export const MAX_WHOLE_MODEL_KERNEL_BYTES = 2 ** 32;
 export const ANOMALY_MAP_SIGMA = 4;
 /** Largest backbone batch made by joining concurrent requests. */
 export const MAX_COALESCED_IMAGES = 32;
@@ -72,6 +72,40 @@ export class PadimScorer {
     runtime: RuntimeOptions = {},
     shared: { extractor?: EmbeddingExtractor; distances?: 'auto' | 'onnx' | 'blocked' } = {},
   ): Promise<PadimScorer> {
+    return PadimScorer.open(manifest, backbone, runtime, shared.extractor, async (d, P, overlappedThreads) => {
+      const blocked = shared.distances === 'blocked' ? createBlockedMahalanobisKernel(tensors.mean, tensors.invCholesky, d, P) : null;
+      const kernel =
+        blocked === null && (runtime.device ?? 'cpu') === 'cpu' && shared.distances !== 'onnx'
+          ? createMahalanobisKernel(tensors.mean, tensors.invCholesky, d, P, { maxBytes: MAX_WHOLE_MODEL_KERNEL_BYTES })
+          : null;
+      const blocks = kernel === null && blocked === null ? await factorBlockSessions(tensors, d, P, runtime, overlappedThreads) : [];
+      return { kernel, blocked, blocks };
+    });
+  }
+
+  /**
+   * A scorer over a whole-model kernel built elsewhere: one whose factors were streamed from storage
+   * straight into its memory (createMahalanobisKernelLoader), so they never sat whole beside it.
+   */
+  static async fromKernel(manifest: ModelManifest, kernel: MahalanobisKernel, backbone: ResolvedBackbone, runtime: RuntimeOptions = {}): Promise<PadimScorer> {
+    const P = manifest.grid.height * manifest.grid.width;
+    if (kernel.dim !== manifest.embedding.d || kernel.positions !== P) {
+      throw new Error(`the kernel holds d=${kernel.dim} × ${kernel.positions} positions, the model d=${manifest.embedding.d} × ${P}`);
+    }
+    return PadimScorer.open(manifest, backbone, runtime, undefined, async () => ({ kernel, blocked: null, blocks: [] }));
+  }
+
+  private static async open(
+    manifest: ModelManifest,
+    backbone: ResolvedBackbone,
+    runtime: RuntimeOptions,
+    sharedExtractor: EmbeddingExtractor | undefined,
+    distances: (
+      d: number,
+      P: number,
+      overlappedThreads: number,
+    ) => Promise<{ kernel: MahalanobisKernel | null; blocked: BlockedMahalanobisKernel | null; blocks: FactorBlock[] }>,
+  ): Promise<PadimScorer> {
     if (backbone.onnxSha256 !== manifest.backbone.onnxSha256) {
       throw new Error(
         `model was trained with backbone ${manifest.backbone.name} (graph ${manifest.backbone.onnxSha256.slice(0, 12)}…) but ${backbone.spec.name} (graph ${backbone.onnxSha256.slice(0, 12)}…) was given`,
@@ -79,47 +113,26 @@ export class PadimScorer {
     }
     const side = manifest.input.crop ?? manifest.input.size;
     if (
-      shared.extractor &&
-      (shared.extractor.backbone.onnxSha256 !== backbone.onnxSha256 ||
-        shared.extractor.side !== side ||
-        !sameSelection(shared.extractor.selection, manifest.embedding))
+      sharedExtractor &&
+      (sharedExtractor.backbone.onnxSha256 !== backbone.onnxSha256 ||
+        sharedExtractor.side !== side ||
+        !sameSelection(sharedExtractor.selection, manifest.embedding))
     ) {
       throw new Error('the shared extractor does not run the backbone, input size and embedding of this model');
     }
-    const extractor = shared.extractor ?? (await EmbeddingExtractor.create(backbone, manifest.embedding, side, runtime));
+    const extractor = sharedExtractor ?? (await EmbeddingExtractor.create(backbone, manifest.embedding, side, runtime));
     const d = manifest.embedding.d;
     const P = manifest.grid.height * manifest.grid.width;
-    const T = (d * (d + 1)) / 2;
-    const perBlock = Math.max(1, Math.min(P, Math.floor(MAX_FACTOR_BLOCK_BYTES / (d * d * 4))));
-    const graph = buildMahalanobisGraph(d);
     // Distances and maps of batch k run while the backbone runs batch k+1: half the threads each, so
     // their thread pools do not spin against each other (on 2 cores: 5 to 9 % more images/s, measured).
     const overlappedThreads = Math.max(1, Math.floor(runtimeThreads(runtime) / 2));
-    const blocked = shared.distances === 'blocked' ? createBlockedMahalanobisKernel(tensors.mean, tensors.invCholesky, d, P) : null;
-    const kernel =
-      blocked === null && (runtime.device ?? 'cpu') === 'cpu' && shared.distances !== 'onnx'
-        ? createMahalanobisKernel(tensors.mean, tensors.invCholesky, d, P, { maxBytes: MAX_KERNEL_BYTES })
-        : null;
-    const blocks: FactorBlock[] = [];
-    for (let start = 0; kernel === null && blocked === null && start < P; start += perBlock) {
-      const end = Math.min(P, start + perBlock);
-      const n = end - start;
-      const session = await OnnxWorkerSession.create(
-        graph,
-        { device: runtime.device, threads: overlappedThreads, memoryArena: false },
-        {
-          mean: { data: tensors.mean.slice(start * d, end * d), dims: [n, d, 1] },
-          inv_cholesky: { data: unpackLowerTriangular(tensors.invCholesky.subarray(start * T, end * T), n, d), dims: [n, d, d] },
-        },
-      );
-      blocks.push({ start, end, session });
-    }
+    const { kernel, blocked, blocks } = await distances(d, P, overlappedThreads);
     const mapSession = await OnnxWorkerSession.create(buildAnomalyMapGraph(manifest.grid, side, ANOMALY_MAP_SIGMA), {
       device: runtime.device,
       threads: overlappedThreads,
       memoryArena: false,
     });
-    return new PadimScorer(manifest, extractor, blocks, kernel, blocked, mapSession, !shared.extractor);
+    return new PadimScorer(manifest, extractor, blocks, kernel, blocked, mapSession, !sharedExtractor);
   }
 
   get side(): number {
@@ -240,6 +253,28 @@ export class PadimScorer {
   async release(): Promise<void> {
     await Promise.all([this.ownsExtractor ? this.extractor.release() : undefined, this.mapSession.release(), ...this.blocks.map((b) => b.session.release())]);
   }
+}
+
+/** The onnxruntime fallback's distance sessions, each over a block of positions of unpacked factors. */
+async function factorBlockSessions(tensors: ModelTensors, d: number, P: number, runtime: RuntimeOptions, threads: number): Promise<FactorBlock[]> {
+  const T = (d * (d + 1)) / 2;
+  const perBlock = Math.max(1, Math.min(P, Math.floor(MAX_FACTOR_BLOCK_BYTES / (d * d * 4))));
+  const graph = buildMahalanobisGraph(d);
+  const blocks: FactorBlock[] = [];
+  for (let start = 0; start < P; start += perBlock) {
+    const end = Math.min(P, start + perBlock);
+    const n = end - start;
+    const session = await OnnxWorkerSession.create(
+      graph,
+      { device: runtime.device, threads, memoryArena: false },
+      {
+        mean: { data: tensors.mean.slice(start * d, end * d), dims: [n, d, 1] },
+        inv_cholesky: { data: unpackLowerTriangular(tensors.invCholesky.subarray(start * T, end * T), n, d), dims: [n, d, d] },
+      },
+    );
+    blocks.push({ start, end, session });
+  }
+  return blocks;
 }
 
 function sameSelection(a: EmbeddingSelection, b: EmbeddingSelection): boolean {

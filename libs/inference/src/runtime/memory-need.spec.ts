@@ -22,7 +22,7 @@ describe('memoryNeed', () => {
     expect(thresholdPassBytes(4096, 100)).toBe(modelMemory(4096, 100).kernelBytes);
   });
 
-  it('adds the threshold scoring to the accumulator when training and to the merge blocks and factors when reducing, the factors and kernel when scoring', () => {
+  it('adds the threshold scoring to the accumulator when training and to the merge blocks and factors when reducing, the kernel and a block of factors streamed into it when scoring', () => {
     const input = { backbone: 'resnet50', positions: 4096, d: 550 };
     const { accumulatorBytes, factorsBytes, kernelBytes, thresholdScoringBytes } = modelMemory(4096, 550);
     const backbone = 1.3e9;
@@ -31,7 +31,7 @@ describe('memoryNeed', () => {
     expect(memoryNeed({ ...input, role: 'reduce', reduceBufferBytes: 512 * 1024 ** 2 }).bytes).toBe(
       512 * 1024 ** 2 + factorsBytes + thresholdScoringBytes + backbone,
     );
-    expect(memoryNeed({ ...input, role: 'score' }).bytes).toBe(factorsBytes + kernelBytes + backbone);
+    expect(memoryNeed({ ...input, role: 'score' }).bytes).toBe(kernelBytes + Math.min(64 * 2 ** 20, factorsBytes / 8) + backbone);
     expect(memoryNeed({ ...input, role: 'train' }).parts).toBe(
       'resnet50 d=550, 4096 positions: accumulator 4.98 GB + threshold scoring 0.61 GB + resnet50 backbone and scratch 1.30 GB',
     );

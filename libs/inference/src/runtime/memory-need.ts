@@ -60,7 +60,8 @@ export function backboneWorkingBytes(backbone: string): number {
 /**
  * What a job holds at its peak. train: the accumulator (the factors are written over it) and the
  * threshold scoring; extract: a shard's accumulator; reduce: the merge blocks, the factors read back
- * and the threshold scoring; score: the factors and the kernel built from them.
+ * and the threshold scoring; score (on the CPU): the kernel, its factors streamed into it a block at a
+ * time (loadRegistryKernel), never whole beside it.
  */
 export type MemoryRole = 'train' | 'extract' | 'reduce' | 'score';
 
@@ -77,6 +78,14 @@ export interface MemoryNeed {
   bytes: number;
   /** What the bytes are, for error messages: "accumulator 4.97 GB + backbone 1.6 GB". */
   parts: string;
+}
+
+/** Most bytes of factors a score worker reads at a time into its kernel. */
+export const MAX_FACTOR_LOAD_BLOCK_BYTES = 64 * 2 ** 20;
+
+/** The block a model's factors stream into a kernel by: an eighth of them, at most MAX_FACTOR_LOAD_BLOCK_BYTES. */
+export function factorLoadBlockBytes(factorsBytes: number): number {
+  return Math.min(MAX_FACTOR_LOAD_BLOCK_BYTES, Math.ceil(factorsBytes / 8));
 }
 
 /** Peak memory of one job (see MemoryRole), an upper bound: the parts are added even where they come one after the other. */
@@ -98,8 +107,8 @@ export function memoryNeed(m: MemoryNeedInput): MemoryNeed {
               [`threshold scoring`, thresholdScoringBytes],
             ]
           : [
-              [`factors`, factorsBytes],
               [`scoring kernel`, kernelBytes],
+              [`factors streamed in`, factorLoadBlockBytes(factorsBytes)],
             ];
   parts.push([`${m.backbone} backbone and scratch`, backbone]);
   const bytes = parts.reduce((a, [, b]) => a + b, 0);

@@ -1,6 +1,12 @@
 import { triangleSize } from '../linalg';
 import { mulberry32 } from '../random';
-import { DEFAULT_BLOCKED_KERNEL_BYTES, createBlockedMahalanobisKernel, createMahalanobisKernel, type MahalanobisKernel } from './mahalanobis-kernel';
+import {
+  DEFAULT_BLOCKED_KERNEL_BYTES,
+  createBlockedMahalanobisKernel,
+  createMahalanobisKernel,
+  createMahalanobisKernelLoader,
+  type MahalanobisKernel,
+} from './mahalanobis-kernel';
 import { mahalanobisMapBatch } from './mahalanobis-map';
 
 interface Model {
@@ -114,6 +120,55 @@ describe('createMahalanobisKernel', () => {
     expect(() => kernel.distances(embeddings, 3)).toThrow(/distances: embeddings has 518 values, expected n·d·P = 3·7·37 = 777/);
     expect(() => kernel.distances(embeddings, 2, new Float32Array(73))).toThrow(/distances: out has 73 values, expected n·P = 2·37 = 74/);
     expect(() => kernel.distances(embeddings.subarray(0, 0), 0)).toThrow(/distances: n must be a positive integer/);
+  });
+});
+
+describe('createMahalanobisKernelLoader', () => {
+  const P = 37;
+
+  it('gives the whole-model kernel’s distances, bit for bit, from factors added a few positions at a time', () => {
+    for (const d of [7, 33]) {
+      const model = randomModel(d, P, 20 + d);
+      const T = triangleSize(d);
+      const whole = createMahalanobisKernel(model.mean, model.invCholesky, d, P)!;
+      const loader = createMahalanobisKernelLoader(d, P)!;
+      expect(loader.bytes).toBe(whole.bytes);
+      // Uneven blocks, one of a single position, none aligned to the kernel's 16-position block.
+      for (const [from, to] of [
+        [0, 1],
+        [1, 6],
+        [6, 29],
+        [29, P],
+      ]) {
+        loader.addFactors(model.invCholesky.slice(from * T, to * T));
+        expect(loader.loaded).toBe(to);
+      }
+      const streamed = loader.finish(model.mean);
+      const embeddings = randomEmbeddings(9, d, P, d);
+      const expected = whole.distances(embeddings, 9);
+      expect(streamed.distances(embeddings, 9)).toEqual(expected);
+      expectClose(streamed, model, embeddings, 9, expected);
+    }
+  });
+
+  it('refuses partial positions, too many positions, an early or second finish, and means of the wrong size', () => {
+    const d = 7;
+    const T = triangleSize(d);
+    const model = randomModel(d, P, 3);
+    const loader = createMahalanobisKernelLoader(d, P)!;
+    expect(() => loader.addFactors(new Float32Array(T + 1))).toThrow(
+      /addFactors: invCholesky has 29 values, not a whole number of positions of d\(d\+1\)\/2 = 28 within the 37 left/,
+    );
+    loader.addFactors(model.invCholesky.subarray(0, 30 * T));
+    expect(() => loader.finish(model.mean)).toThrow(/finish: factors of 30 of 37 positions were added/);
+    expect(() => loader.addFactors(new Float32Array(8 * T))).toThrow(/within the 7 left/);
+    loader.addFactors(model.invCholesky.subarray(30 * T));
+    expect(() => loader.finish(model.mean.subarray(1))).toThrow(/finish: mean has 258 values, expected P·d = 37·7 = 259/);
+    loader.finish(model.mean);
+    expect(() => loader.finish(model.mean)).toThrow(/already finished/);
+    expect(() => loader.addFactors(new Float32Array(T))).toThrow(/already finished/);
+    expect(() => createMahalanobisKernelLoader(0, P)).toThrow(/createMahalanobisKernelLoader: dim must be a positive integer, got 0/);
+    expect(createMahalanobisKernelLoader(d, P, { maxBytes: 1000 })).toBeNull();
   });
 });
 

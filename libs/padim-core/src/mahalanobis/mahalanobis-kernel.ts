@@ -58,21 +58,92 @@ export function createMahalanobisKernel(
   positions: number,
   opts: { maxBytes?: number } = {},
 ): MahalanobisKernel | null {
+  checkFactors('createMahalanobisKernel', mean, invCholesky, dim, positions);
+  const loader = createMahalanobisKernelLoader(dim, positions, opts);
+  if (!loader) return null;
+  loader.addFactors(invCholesky);
+  return loader.finish(mean);
+}
+
+/**
+ * Fills a whole-model kernel's memory from factors that arrive a few positions at a time (a model
+ * streamed from storage), so that they never sit whole beside the kernel: loading resnet50 d=550 then
+ * holds the kernel's 2.6 GB and one block, where reading the factors first held 2.5 GB more.
+ */
+export interface MahalanobisKernelLoader {
+  readonly dim: number;
+  readonly positions: number;
+  /** Bytes of wasm memory the kernel holds. */
+  readonly bytes: number;
+  /** Positions whose factors have been added. */
+  readonly loaded: number;
+  /** Lays out the next positions' packed lower L⁻¹ (a whole number of positions, d(d+1)/2 values each). */
+  addFactors(invCholesky: Float32Array): void;
+  /** The kernel, once every position's factors are in, with the means (P·d). The loader is spent. */
+  finish(mean: Float32Array): MahalanobisKernel;
+}
+
+/** A loader for a whole-model kernel of dim × positions; null where createMahalanobisKernel would be. */
+export function createMahalanobisKernelLoader(dim: number, positions: number, opts: { maxBytes?: number } = {}): MahalanobisKernelLoader | null {
   const d = dim;
   const P = positions;
-  checkFactors('createMahalanobisKernel', mean, invCholesky, d, P);
+  for (const [name, v] of [
+    ['dim', d],
+    ['positions', P],
+  ] as const) {
+    if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`createMahalanobisKernelLoader: ${name} must be a positive integer, got ${v}`);
+  }
   const maxBytes = opts.maxBytes ?? DEFAULT_MAX_BYTES;
-
+  const T = triangleSize(d);
   const { D4, S, offsets, total } = mahalanobisLayout(d, P);
   const { L: lOff, mean: meanOff, Y: yOff, E: eOff, out: oOff } = offsets;
   const bytes = Math.ceil(total / PAGE_BYTES) * PAGE_BYTES;
   if (bytes > maxBytes || bytes > MAX_MEMORY_BYTES) return null;
-
   const wasm = kernelInstance(bytes);
   if (!wasm) return null;
   const buffer = wasm.memory.buffer;
-  layOutFactors(new Float32Array(buffer, lOff, P * S), invCholesky, d, P, D4);
-  new Float32Array(buffer, meanOff, P * d).set(mean);
+  const lView = new Float32Array(buffer, lOff, P * S);
+  let loaded = 0;
+  let finished = false;
+
+  return {
+    dim: d,
+    positions: P,
+    bytes,
+    get loaded() {
+      return loaded;
+    },
+    addFactors(invCholesky: Float32Array): void {
+      if (finished) throw new Error('addFactors: the kernel is already finished');
+      const n = invCholesky.length / T;
+      if (!Number.isInteger(n) || loaded + n > P) {
+        throw new RangeError(
+          `addFactors: invCholesky has ${invCholesky.length} values, not a whole number of positions of d(d+1)/2 = ${T} within the ${P - loaded} left`,
+        );
+      }
+      layOutFactors(lView.subarray(loaded * S, (loaded + n) * S), invCholesky, d, n, D4);
+      loaded += n;
+    },
+    finish(mean: Float32Array): MahalanobisKernel {
+      if (finished) throw new Error('finish: the kernel is already finished');
+      if (loaded !== P) throw new RangeError(`finish: factors of ${loaded} of ${P} positions were added`);
+      if (mean.length !== P * d) throw new RangeError(`finish: mean has ${mean.length} values, expected P·d = ${P}·${d} = ${P * d}`);
+      finished = true;
+      new Float32Array(buffer, meanOff, P * d).set(mean);
+      return wholeModelKernel(wasm, d, P, D4, bytes, { lOff, meanOff, yOff, eOff, oOff });
+    },
+  };
+}
+
+function wholeModelKernel(
+  wasm: KernelExports,
+  d: number,
+  P: number,
+  D4: number,
+  bytes: number,
+  { lOff, meanOff, yOff, eOff, oOff }: { lOff: number; meanOff: number; yOff: number; eOff: number; oOff: number },
+): MahalanobisKernel {
+  const buffer = wasm.memory.buffer;
   const eView = new Float32Array(buffer, eOff, GROUP * d * P);
   const oView = new Float32Array(buffer, oOff, GROUP * P);
   const dP = d * P;
