@@ -63,5 +63,10 @@ describe('loadRegistryKernel', () => {
     await expect(loadRegistryKernel(registry, 'screw', 'v1', manifest, { blockBytes: 4096 })).rejects.toThrow(ModelIntegrityError);
     await registry.store.delete('models/screw/v1/inv_cholesky.f32');
     expect(await loadRegistryKernel(registry, 'screw', 'v1', manifest, { maxBytes: 1000 })).toBeNull();
+    // A manifest whose tensors do not match its grid and d is refused before anything is read.
+    const wrongGrid = { ...manifest, grid: { height: 5, width: 6 } };
+    await expect(loadRegistryKernel(registry, 'screw', 'v1', wrongGrid)).rejects.toThrow(
+      'model screw/v1: mean.f32 has 1260 bytes, expected 1080 for d=9 at 30 positions',
+    );
   });
 });

@@ -3,6 +3,7 @@ import {
   MEAN_FILE,
   ACCUMULATOR_FILE,
   MahalanobisKernel,
+  ModelFormatError,
   ModelManifest,
   ModelTensors,
   createMahalanobisKernelLoader,
@@ -55,9 +56,18 @@ export async function loadRegistryKernel(
   opts: { maxBytes?: number; blockBytes?: number } = {},
 ): Promise<MahalanobisKernel | null> {
   const d = manifest.embedding.d;
-  const loader = createMahalanobisKernelLoader(d, manifest.grid.height * manifest.grid.width, { maxBytes: opts.maxBytes });
-  if (!loader) return null;
+  const P = manifest.grid.height * manifest.grid.width;
   const { mean, invCholesky } = manifest.tensors;
+  for (const [tensor, values] of [
+    [mean, P * d],
+    [invCholesky, P * triangleSize(d)],
+  ] as const) {
+    if (tensor.bytes !== values * 4) {
+      throw new ModelFormatError(`model ${category}/${version}: ${tensor.file} has ${tensor.bytes} bytes, expected ${values * 4} for d=${d} at ${P} positions`);
+    }
+  }
+  const loader = createMahalanobisKernelLoader(d, P, { maxBytes: opts.maxBytes });
+  if (!loader) return null;
   const meanValues = float32View(await registry.readArtifact(category, version, mean.file, mean));
   await registry.readArtifactInBlocks(
     category,

@@ -2,9 +2,9 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
-import { INV_CHOLESKY_FILE, MANIFEST_FILE, MEAN_FILE } from '@padim-fleet/padim-core';
+import { INV_CHOLESKY_FILE, MANIFEST_FILE, MEAN_FILE, createMahalanobisKernel } from '@padim-fleet/padim-core';
 import { tinyModel } from '../../../../test/support/tiny-model';
-import { readFloat32File, readModelFolder, sha256Hex, writeModelFolder } from './model-folder';
+import { readFloat32File, readModelFolder, readModelFolderKernel, sha256Hex, writeModelFolder } from './model-folder';
 
 const manifest = () => tinyModel().manifest;
 const tensors = () => tinyModel().tensors;
@@ -59,6 +59,44 @@ describe('model folders', () => {
     await fs.rm(path.join(out, MANIFEST_FILE));
     await expect(readModelFolder(out)).rejects.toThrow(/no manifest.json \(not a model folder\)/);
     expect(await fs.readFile(path.join(out, MEAN_FILE))).toBeTruthy();
+  });
+});
+
+describe('readModelFolderKernel', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'padim-model-kernel-'));
+  });
+  afterEach(() => fs.rm(dir, { recursive: true, force: true }));
+
+  it('reads the factors block by block into a kernel that scores as one built from the whole tensors', async () => {
+    const out = path.join(dir, 'model');
+    const written = await writeModelFolder(out, manifest(), tensors());
+    const { mean, invCholesky } = tensors();
+    const reference = createMahalanobisKernel(mean, invCholesky, 4, 6)!;
+    const embeddings = Float32Array.from({ length: 2 * 4 * 6 }, (_, i) => Math.sin(i));
+    // Blocks of two positions (40 bytes each), and one block for all.
+    for (const blockBytes of [100, 1e6]) {
+      const kernel = await readModelFolderKernel(out, written, { blockBytes });
+      expect(kernel!.distances(embeddings, 2)).toEqual(reference.distances(embeddings, 2));
+    }
+    expect(await readModelFolderKernel(out, written, { maxBytes: 1000 })).toBeNull();
+  });
+
+  it('refuses a truncated or corrupted factor file, and a manifest whose sizes do not fit its grid', async () => {
+    const out = path.join(dir, 'model');
+    const written = await writeModelFolder(out, manifest(), tensors());
+    const factor = path.join(out, INV_CHOLESKY_FILE);
+    const bytes = await fs.readFile(factor);
+    await fs.writeFile(factor, bytes.subarray(0, bytes.length - 40));
+    await expect(readModelFolderKernel(out, written)).rejects.toThrow(/inv_cholesky.f32 has 200 bytes, the manifest says 240 \(truncated or replaced\)/);
+    const flipped = Buffer.from(bytes);
+    flipped[201] ^= 0x01;
+    await fs.writeFile(factor, flipped);
+    await expect(readModelFolderKernel(out, written, { blockBytes: 80 })).rejects.toThrow(/inv_cholesky.f32 checksum .* does not match .* \(corrupted\)/);
+    await expect(readModelFolderKernel(out, { ...written, grid: { height: 2, width: 2 } })).rejects.toThrow(
+      /the tensors' sizes in the manifest do not fit d=4 at 4 positions/,
+    );
   });
 });
 

@@ -5,13 +5,16 @@ import {
   INV_CHOLESKY_FILE,
   MANIFEST_FILE,
   MEAN_FILE,
+  MahalanobisKernel,
   ModelFormatError,
   ModelManifest,
   ModelTensors,
   StoredTensor,
   TensorEntry,
+  createMahalanobisKernelLoader,
   manifestWithTensors,
   parseModelManifest,
+  triangleSize,
 } from '@padim-fleet/padim-core';
 
 // Defined in padim-core, so that reading models from the registry needs no inference stack.
@@ -149,4 +152,64 @@ export async function readModelFolder(dir: string): Promise<LoadedModel> {
   const manifest = await readModelManifest(dir);
   const [mean, invCholesky] = await Promise.all([readTensor(dir, manifest.tensors.mean), readTensor(dir, manifest.tensors.invCholesky)]);
   return { manifest, tensors: { mean, invCholesky } };
+}
+
+/**
+ * A model folder's whole-model distance kernel, its factors read from disk straight into the kernel's
+ * memory a block of positions at a time (at most `blockBytes`) and checked against the manifest's length
+ * and SHA-256 as they are read, as score workers load from the registry: the factors never sit whole
+ * beside the kernel. Null, before anything is read, where no such kernel can be made (no WebAssembly
+ * SIMD, or over `maxBytes`): readModelFolder then.
+ */
+export async function readModelFolderKernel(
+  dir: string,
+  manifest: ModelManifest,
+  opts: { maxBytes?: number; blockBytes?: number } = {},
+): Promise<MahalanobisKernel | null> {
+  const d = manifest.embedding.d;
+  const P = manifest.grid.height * manifest.grid.width;
+  const entry = manifest.tensors.invCholesky;
+  const unitBytes = triangleSize(d) * 4;
+  if (manifest.tensors.mean.bytes !== P * d * 4 || entry.bytes !== P * unitBytes) {
+    throw new ModelFormatError(`model ${dir}: the tensors' sizes in the manifest do not fit d=${d} at ${P} positions`);
+  }
+  const loader = createMahalanobisKernelLoader(d, P, { maxBytes: opts.maxBytes });
+  if (!loader) return null;
+  const mean = await readTensor(dir, manifest.tensors.mean);
+  const file = path.join(dir, entry.file);
+  const hash = createHash('sha256');
+  const block = new Uint8Array(Math.max(1, Math.floor((opts.blockBytes ?? 64 * 2 ** 20) / unitBytes)) * unitBytes);
+  let handle: fs.FileHandle;
+  try {
+    handle = await fs.open(file, 'r');
+  } catch (error) {
+    throw new ModelFormatError(`model ${dir}: cannot read ${entry.file} (${(error as Error).message})`);
+  }
+  try {
+    const { size } = await handle.stat();
+    if (size !== entry.bytes) {
+      throw new ModelFormatError(`model ${dir}: ${entry.file} has ${size} bytes, the manifest says ${entry.bytes} (truncated or replaced)`);
+    }
+    for (let at = 0; at < size;) {
+      const want = Math.min(block.length, size - at);
+      for (let filled = 0; filled < want;) {
+        const { bytesRead } = await handle.read(block, filled, want - filled, at + filled);
+        if (bytesRead === 0) throw new ModelFormatError(`model ${dir}: ${entry.file} ended after ${at + filled} of ${size} bytes`);
+        filled += bytesRead;
+      }
+      const bytes = block.subarray(0, want);
+      hash.update(bytes);
+      loader.addFactors(new Float32Array(bytes.buffer, bytes.byteOffset, want / 4));
+      at += want;
+    }
+  } finally {
+    await handle.close();
+  }
+  const digest = hash.digest('hex');
+  if (digest !== entry.sha256) {
+    throw new ModelFormatError(
+      `model ${dir}: ${entry.file} checksum ${digest.slice(0, 12)}… does not match the manifest's ${entry.sha256.slice(0, 12)}… (corrupted)`,
+    );
+  }
+  return loader.finish(mean);
 }
