@@ -79,6 +79,42 @@ describe('packed storage', () => {
   });
 });
 
+/** Row-at-a-time Cholesky–Banachiewicz: the reference choleskyInPlace's four-row blocks must match bit for bit. */
+function choleskyOneRowAtATime(a: Float64Array, d: number): Float64Array {
+  for (let i = 0; i < d; i++) {
+    for (let j = 0; j < i; j++) {
+      let s = a[i * d + j];
+      for (let k = 0; k < j; k++) s -= a[i * d + k] * a[j * d + k];
+      a[i * d + j] = s / a[j * d + j];
+    }
+    let s = a[i * d + i];
+    for (let k = 0; k < i; k++) s -= a[i * d + k] * a[i * d + k];
+    a[i * d + i] = Math.sqrt(s);
+    for (let j = i + 1; j < d; j++) a[i * d + j] = 0;
+  }
+  return a;
+}
+
+/** Row-at-a-time forward substitution: the reference for invertLowerTriangular's four-row blocks. */
+function inverseOneRowAtATime(l: Float64Array, d: number): Float64Array {
+  const out = new Float64Array(d * d);
+  for (let i = 0; i < d; i++) {
+    out[i * d + i] = 1;
+    for (let k = 0; k < i; k++) for (let j = 0; j <= k; j++) out[i * d + j] -= l[i * d + k] * out[k * d + j];
+    for (let j = 0; j <= i; j++) out[i * d + j] *= 1 / l[i * d + i];
+  }
+  return out;
+}
+
+describe('four-row blocks', () => {
+  it.each([1, 3, 4, 5, 7, 8, 9, 13, 41, 64, 101])('give the row-at-a-time Cholesky factor and inverse bit for bit, d=%i', (d) => {
+    const a = randomSpd(new PythonRandom(500 + d), d);
+    const l = choleskyInPlace(a.slice(), d);
+    expect(Buffer.from(l.buffer).equals(Buffer.from(choleskyOneRowAtATime(a.slice(), d).buffer))).toBe(true);
+    expect(Buffer.from(invertLowerTriangular(l, d).buffer).equals(Buffer.from(inverseOneRowAtATime(l, d).buffer))).toBe(true);
+  });
+});
+
 describe('choleskyInPlace', () => {
   it('matches the MATLAB chol documentation example', () => {
     // https://www.mathworks.com/help/matlab/ref/chol.html : A = [1 0 1; 0 2 0; 1 0 3],
