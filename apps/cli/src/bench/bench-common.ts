@@ -68,7 +68,18 @@ export function runChild(script: string, args: string[]): Record<string, number>
   return JSON.parse(lines[lines.length - 1]);
 }
 
+/**
+ * This process's peak resident set, in MB (2²⁰ bytes). On Linux from /proc/self/status (VmHWM, the
+ * high-water mark of this program's own memory): getrusage's maxRSS carries over the RSS of the parent
+ * at fork, so a child started by runChild from a bench holding gigabytes would report the parent's.
+ */
 export function peakRssMB(): number {
+  try {
+    const hwm = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (hwm) return Number(hwm[1]) / 1024;
+  } catch {
+    // Not Linux: getrusage below.
+  }
   return process.resourceUsage().maxRSS / 1024;
 }
 
