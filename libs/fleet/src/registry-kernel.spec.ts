@@ -54,7 +54,7 @@ describe('loadRegistryKernel', () => {
     }
   });
 
-  it('fails on a corrupt factor file, and gives null before reading when the kernel would not fit', async () => {
+  it('fails on a corrupt factor file and on float64 tensors, and gives null before reading when the kernel would not fit', async () => {
     const model = randomModel(3);
     const manifest = await publishModel(registry, 'screw', 'v1', model);
     const bytes = Buffer.from(model.tensors.invCholesky.buffer);
@@ -63,10 +63,10 @@ describe('loadRegistryKernel', () => {
     await expect(loadRegistryKernel(registry, 'screw', 'v1', manifest, { blockBytes: 4096 })).rejects.toThrow(ModelIntegrityError);
     await registry.store.delete('models/screw/v1/inv_cholesky.f32');
     expect(await loadRegistryKernel(registry, 'screw', 'v1', manifest, { maxBytes: 1000 })).toBeNull();
-    // A manifest whose tensors do not match its grid and d is refused before anything is read.
-    const wrongGrid = { ...manifest, grid: { height: 5, width: 6 } };
-    await expect(loadRegistryKernel(registry, 'screw', 'v1', wrongGrid)).rejects.toThrow(
-      'model screw/v1: mean.f32 has 1260 bytes, expected 1080 for d=9 at 30 positions',
+    // float64 tensors (a valid manifest, which this build does not read) are refused before anything is read.
+    const mean = { ...manifest.tensors.mean, dtype: 'float64' as const, bytes: 2 * manifest.tensors.mean.bytes };
+    await expect(loadRegistryKernel(registry, 'screw', 'v1', { ...manifest, tensors: { ...manifest.tensors, mean } })).rejects.toThrow(
+      'model screw/v1: mean.f32 is float64; only float32 tensors are read',
     );
   });
 });

@@ -3,7 +3,7 @@ import {
   MEAN_FILE,
   ACCUMULATOR_FILE,
   MahalanobisKernel,
-  ModelFormatError,
+  assertFloat32Tensors,
   ModelManifest,
   ModelTensors,
   createMahalanobisKernelLoader,
@@ -34,6 +34,7 @@ export async function loadRegistryModel(
   version: string,
 ): Promise<{ manifest: ModelManifest; tensors: ModelTensors }> {
   const manifest = parseModelManifest(await registry.readManifest(category, version));
+  assertFloat32Tensors(manifest, `${category}/${version}`);
   const [mean, invCholesky] = await Promise.all([
     registry.readArtifact(category, version, manifest.tensors.mean.file, manifest.tensors.mean),
     registry.readArtifact(category, version, manifest.tensors.invCholesky.file, manifest.tensors.invCholesky),
@@ -46,7 +47,7 @@ export async function loadRegistryModel(
  * kernel's memory a block of positions at a time and checked against the manifest's length and SHA-256
  * as they flow: the loading worker holds the kernel (2.6 GB for resnet50 d=550) and one block, never the
  * 2.5 GB of factors beside it. Null, before anything is read, where no such kernel can be made (no
- * WebAssembly SIMD, or over `maxBytes`): loadRegistryModel then.
+ * WebAssembly SIMD, or over `maxBytes`): loadRegistryModel then. Tensors other than float32 are refused.
  */
 export async function loadRegistryKernel(
   registry: ModelRegistry,
@@ -55,17 +56,10 @@ export async function loadRegistryKernel(
   manifest: ModelManifest,
   opts: { maxBytes?: number; blockBytes?: number } = {},
 ): Promise<MahalanobisKernel | null> {
+  assertFloat32Tensors(manifest, `${category}/${version}`);
   const d = manifest.embedding.d;
   const P = manifest.grid.height * manifest.grid.width;
   const { mean, invCholesky } = manifest.tensors;
-  for (const [tensor, values] of [
-    [mean, P * d],
-    [invCholesky, P * triangleSize(d)],
-  ] as const) {
-    if (tensor.bytes !== values * 4) {
-      throw new ModelFormatError(`model ${category}/${version}: ${tensor.file} has ${tensor.bytes} bytes, expected ${values * 4} for d=${d} at ${P} positions`);
-    }
-  }
   const loader = createMahalanobisKernelLoader(d, P, { maxBytes: opts.maxBytes });
   if (!loader) return null;
   const meanValues = float32View(await registry.readArtifact(category, version, mean.file, mean));

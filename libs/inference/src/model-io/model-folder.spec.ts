@@ -56,6 +56,13 @@ describe('model folders', () => {
     await fs.writeFile(path.join(out, MANIFEST_FILE), JSON.stringify({ ...json, formatVersion: 2 }));
     await expect(readModelFolder(out)).rejects.toThrow(/formatVersion is 2; this build reads version 1/);
 
+    const mean = json.tensors.mean;
+    await fs.writeFile(
+      path.join(out, MANIFEST_FILE),
+      JSON.stringify({ ...json, tensors: { ...json.tensors, mean: { ...mean, dtype: 'float64', bytes: 2 * mean.bytes } } }),
+    );
+    await expect(readModelFolder(out)).rejects.toThrow(/mean.f32 is float64; only float32 tensors are read/);
+
     await fs.rm(path.join(out, MANIFEST_FILE));
     await expect(readModelFolder(out)).rejects.toThrow(/no manifest.json \(not a model folder\)/);
     expect(await fs.readFile(path.join(out, MEAN_FILE))).toBeTruthy();
@@ -83,7 +90,7 @@ describe('readModelFolderKernel', () => {
     expect(await readModelFolderKernel(out, written, { maxBytes: 1000 })).toBeNull();
   });
 
-  it('refuses a truncated or corrupted factor file, and a manifest whose sizes do not fit its grid', async () => {
+  it('refuses a truncated or corrupted factor file, and tensors that are not float32', async () => {
     const out = path.join(dir, 'model');
     const written = await writeModelFolder(out, manifest(), tensors());
     const factor = path.join(out, INV_CHOLESKY_FILE);
@@ -94,8 +101,9 @@ describe('readModelFolderKernel', () => {
     flipped[201] ^= 0x01;
     await fs.writeFile(factor, flipped);
     await expect(readModelFolderKernel(out, written, { blockBytes: 80 })).rejects.toThrow(/inv_cholesky.f32 checksum .* does not match .* \(corrupted\)/);
-    await expect(readModelFolderKernel(out, { ...written, grid: { height: 2, width: 2 } })).rejects.toThrow(
-      /the tensors' sizes in the manifest do not fit d=4 at 4 positions/,
+    const invCholesky = { ...written.tensors.invCholesky, dtype: 'float64' as const, bytes: 2 * written.tensors.invCholesky.bytes };
+    await expect(readModelFolderKernel(out, { ...written, tensors: { ...written.tensors, invCholesky } })).rejects.toThrow(
+      /inv_cholesky.f32 is float64; only float32 tensors are read/,
     );
   });
 });

@@ -7,6 +7,7 @@ import {
   MEAN_FILE,
   MahalanobisKernel,
   ModelFormatError,
+  assertFloat32Tensors,
   ModelManifest,
   ModelTensors,
   StoredTensor,
@@ -150,6 +151,7 @@ export async function readModelManifest(dir: string): Promise<ModelManifest> {
 /** Reads and verifies a model folder: manifest schema and version, tensor lengths and SHA-256. */
 export async function readModelFolder(dir: string): Promise<LoadedModel> {
   const manifest = await readModelManifest(dir);
+  assertFloat32Tensors(manifest, dir);
   const [mean, invCholesky] = await Promise.all([readTensor(dir, manifest.tensors.mean), readTensor(dir, manifest.tensors.invCholesky)]);
   return { manifest, tensors: { mean, invCholesky } };
 }
@@ -166,13 +168,11 @@ export async function readModelFolderKernel(
   manifest: ModelManifest,
   opts: { maxBytes?: number; blockBytes?: number } = {},
 ): Promise<MahalanobisKernel | null> {
+  assertFloat32Tensors(manifest, dir);
   const d = manifest.embedding.d;
   const P = manifest.grid.height * manifest.grid.width;
   const entry = manifest.tensors.invCholesky;
   const unitBytes = triangleSize(d) * 4;
-  if (manifest.tensors.mean.bytes !== P * d * 4 || entry.bytes !== P * unitBytes) {
-    throw new ModelFormatError(`model ${dir}: the tensors' sizes in the manifest do not fit d=${d} at ${P} positions`);
-  }
   const loader = createMahalanobisKernelLoader(d, P, { maxBytes: opts.maxBytes });
   if (!loader) return null;
   const mean = await readTensor(dir, manifest.tensors.mean);

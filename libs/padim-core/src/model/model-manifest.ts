@@ -286,6 +286,17 @@ export interface StoredTensor {
 }
 
 /**
+ * Throws ModelFormatError, naming `model`, unless both tensors are float32: the only dtype the scorers
+ * read. parseModelManifest has already checked their shapes against the grid and d, and their bytes
+ * against shape and dtype.
+ */
+export function assertFloat32Tensors(manifest: ModelManifest, model: string): void {
+  for (const tensor of [manifest.tensors.mean, manifest.tensors.invCholesky]) {
+    if (tensor.dtype !== 'float32') throw new ModelFormatError(`model ${model}: ${tensor.file} is ${tensor.dtype}; only float32 tensors are read`);
+  }
+}
+
+/**
  * The complete manifest of a model: `manifest` with the entries of its two tensors (stored as MEAN_FILE
  * and INV_CHOLESKY_FILE), then, where the model has them, its stored statistics and its lineage.
  * Checked to read back: nothing is published that could not be loaded.
