@@ -76,4 +76,32 @@ describe('assembleScoringHandler', () => {
     await expect(assembleScoringHandler(job, ctx)).rejects.toThrow(/chunk-00002/);
     expect(await keys()).toEqual(['chunks/chunk-00000.jsonl', 'chunks/chunk-00001.jsonl', 'input/a.png', 'plan.json', 'upload/000-batch.zip']);
   });
+
+  it('finishes the clean-up on a retry after an attempt that assembled the results and removed the chunks, then failed', async () => {
+    const job = { id: SCORING, data: { scoringId: SCORING, chunkCount: 2, category: 'screw', version: 'v1' } } as unknown as Job;
+    // The first attempt loses the store after removing the chunks: the rest of its clean-up fails.
+    const failingCtx = {
+      ...ctx,
+      store: Object.assign(Object.create(store) as LocalBlobStore, {
+        deletePrefix: async (prefix: string) => {
+          if (prefix === scoringInputPrefix(SCORING)) throw new Error('store unreachable');
+          await store.deletePrefix(prefix);
+        },
+      }),
+    } as JobContext;
+    await expect(assembleScoringHandler(job, failingCtx)).rejects.toThrow('store unreachable');
+    expect(await keys()).toEqual(['input/a.png', 'plan.json', 'results.csv', 'results.jsonl', 'summary.json', 'upload/000-batch.zip']);
+    const results = (await store.get(`${PREFIX}results.jsonl`)).toString('utf8');
+
+    expect(await assembleScoringHandler(job, ctx)).toEqual({ images: 4, scored: 3, failed: 1, anomalous: 2 });
+    expect(await keys()).toEqual(['results.csv', 'results.jsonl', 'summary.json']);
+    expect((await store.get(`${PREFIX}results.jsonl`)).toString('utf8')).toBe(results);
+  });
+
+  it('assembles again from the chunks where summary.json is not a summary', async () => {
+    await store.put(`${PREFIX}summary.json`, '{"images": "four"');
+    const job = { id: SCORING, data: { scoringId: SCORING, chunkCount: 2, category: 'screw', version: 'v1' } } as unknown as Job;
+    expect(await assembleScoringHandler(job, ctx)).toEqual({ images: 4, scored: 3, failed: 1, anomalous: 2 });
+    expect(await keys()).toEqual(['results.csv', 'results.jsonl', 'summary.json']);
+  });
 });
