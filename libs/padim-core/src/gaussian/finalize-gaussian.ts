@@ -1,4 +1,5 @@
 import { choleskyInPlace, invertLowerTriangular, packLower, triangleSize } from '../linalg';
+import { finalizeKernel, type FinalizeKernel } from './finalize-kernel';
 import { assertAccumulator, type GaussianAccumulator } from './gaussian-accumulator';
 
 export interface FinalizedGaussian {
@@ -30,6 +31,12 @@ export interface FinalizeGaussianOptions {
   regularization?: number;
   /** Index of the accumulator's first position in the whole map, for errors about a slice of it. @defaultValue 0 */
   firstPosition?: number;
+  /**
+   * Finalise in the wasm SIMD kernel (finalize-kernel.wat) where WebAssembly is available; false takes
+   * the scalar choleskyInPlace and invertLowerTriangular, which give the same bits (the reference in tests).
+   * @defaultValue true
+   */
+  wasm?: boolean;
 }
 
 /** The checks finalisation makes before any work: at least 2 samples, a finite regularisation ≥ 0. */
@@ -92,10 +99,16 @@ export function consumeAccumulator(acc: GaussianAccumulator, invCholesky: Float3
 
 function finalizeInto(acc: GaussianAccumulator, opts: FinalizeGaussianOptions, invCholesky: Float64Array | Float32Array): void {
   checkFinalizable(acc, opts);
-  const { regularization = COVARIANCE_REGULARIZATION, firstPosition = 0 } = opts;
+  const { regularization = COVARIANCE_REGULARIZATION, firstPosition = 0, wasm = true } = opts;
   const { positions: P, dim: d, count } = acc;
   const T = triangleSize(d);
   const scale = 1 / (count - 1);
+  const context = (p: number) => `position ${firstPosition + p}, regularization ${regularization}`;
+  const kernel = wasm ? sharedFinalizeKernel(d) : null;
+  if (kernel) {
+    for (let p = 0; p < P; p++) kernel.finalize(acc.comoment, p * T, scale, regularization, invCholesky, p * T, context(p));
+    return;
+  }
   const sigma = new Float64Array(d * d);
   const inverse = new Float64Array(d * d);
   const packed = invCholesky instanceof Float64Array ? invCholesky : new Float64Array(T);
@@ -106,7 +119,7 @@ function finalizeInto(acc: GaussianAccumulator, opts: FinalizeGaussianOptions, i
       for (let j = i; j < d; j++) sigma[j * d + i] = acc.comoment[k++] * scale;
       sigma[i * d + i] += regularization;
     }
-    choleskyInPlace(sigma, d, `position ${firstPosition + p}, regularization ${regularization}`);
+    choleskyInPlace(sigma, d, context(p));
     invertLowerTriangular(sigma, d, inverse);
     if (packed === invCholesky) packLower(inverse, d, invCholesky as Float64Array, p * T);
     else {
@@ -114,6 +127,17 @@ function finalizeInto(acc: GaussianAccumulator, opts: FinalizeGaussianOptions, i
       invCholesky.set(packed, p * T);
     }
   }
+}
+
+let shared: FinalizeKernel | null | undefined;
+
+/**
+ * The kernel for `d`, kept for the next call (a finalisation runs slice after slice of positions on the
+ * same thread), or null where wasm is unavailable. One of another d replaces it; at d=550 it holds 7 MB.
+ */
+function sharedFinalizeKernel(d: number): FinalizeKernel | null {
+  if (shared?.dim !== d) shared = finalizeKernel(d);
+  return shared;
 }
 
 export function toFloat32Gaussian(g: FinalizedGaussian): Float32Gaussian {

@@ -14,6 +14,7 @@ import {
   type GaussianAccumulator,
 } from './index';
 import { accumulateEmbeddingsReference } from './accumulate-embeddings.reference';
+import { finalizeKernel } from './finalize-kernel';
 
 /** N samples, layout [N, d, P], correlated across channels through a shared per-sample factor. */
 function makeSamples(seed: number, n: number, d: number, p: number, offset = 0, sigma = 1): Float32Array {
@@ -295,11 +296,34 @@ describe('finalizeGaussian', () => {
     expect(() => finalizeGaussian(acc, { regularization: -1 })).toThrow(/regularization must be a finite number >= 0/);
   });
 
-  it('names the position whose covariance is not positive definite', () => {
+  it.each([true, false])('names the position whose covariance is not positive definite (wasm %s)', (wasm) => {
     const acc = createGaussianAccumulator(3, 2);
     acc.count = 5;
     acc.comoment.set([4, 0, 4, 4, 0, -4, 4, 0, 4]);
-    expect(() => finalizeGaussian(acc)).toThrow(/position 1.*pivot 1 is -0.99/);
+    expect(() => finalizeGaussian(acc, { wasm })).toThrow(/position 1.*pivot 1 is -0.99/);
+  });
+
+  it('finalises in the wasm kernel under Node, to the bits of the scalar path, for every block shape of d', () => {
+    expect(finalizeKernel(7)).not.toBeNull();
+    for (const d of [...Array.from({ length: 18 }, (_, i) => i + 1), 31, 64, 101]) {
+      const p = 3;
+      const n = d + 6;
+      const acc = accumulateRange(makeSamples(d, n, d, p, 1.5), d, p, 0, n, [n]);
+      const wasm = finalizeGaussian(acc, { regularization: 0.02 });
+      const scalar = finalizeGaussian(acc, { regularization: 0.02, wasm: false });
+      expect(Buffer.from(wasm.invCholesky.buffer).equals(Buffer.from(scalar.invCholesky.buffer))).toBe(true);
+      const inPlace = finalizeGaussianInPlace(cloneAccumulator(acc), { regularization: 0.02 });
+      expect(Buffer.from(inPlace.invCholesky.buffer, 0, inPlace.invCholesky.byteLength).equals(Buffer.from(Float32Array.from(scalar.invCholesky).buffer))).toBe(
+        true,
+      );
+    }
+  });
+
+  it.each([true, false])('refuses a factor with an infinite diagonal entry as the scalar inverse does (wasm %s)', (wasm) => {
+    const acc = createGaussianAccumulator(1, 3);
+    acc.count = 3;
+    acc.comoment.set([2, 0, 0, Infinity, 0, 2]);
+    expect(() => finalizeGaussian(acc, { wasm })).toThrow('invertLowerTriangular: diagonal entry 1 is Infinity; the matrix is singular');
   });
 
   it('toFloat32Gaussian casts to float32 and keeps the shape', () => {

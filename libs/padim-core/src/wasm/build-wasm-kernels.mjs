@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 const KERNELS = [
   { wat: 'gaussian/comoment-kernel.wat', prefix: 'COMOMENT_KERNEL' },
   { wat: 'gaussian/gram-centre.wat', prefix: 'GRAM_CENTRE' },
+  { wat: 'gaussian/finalize-kernel.wat', prefix: 'FINALIZE_KERNEL' },
   { wat: 'mahalanobis/mahalanobis-kernel.wat', prefix: 'MAHALANOBIS_KERNEL' },
   { wat: 'image/png-unfilter.wat', prefix: 'PNG_UNFILTER' },
   { wat: 'image/resize-pil.wat', prefix: 'RESIZE_PIL' },

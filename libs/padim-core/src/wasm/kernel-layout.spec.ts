@@ -1,5 +1,8 @@
 import { COMOMENT_KERNEL_LAYOUT } from '../gaussian/comoment-kernel-wasm';
 import { GRAM_CENTRE_LAYOUT } from '../gaussian/gram-centre-wasm';
+import { FINALIZE_KERNEL_LAYOUT, FINALIZE_KERNEL_WASM_BASE64 } from '../gaussian/finalize-kernel-wasm';
+import { finalizeLayout, type FinalizeKernelExports } from '../gaussian/finalize-kernel';
+import { finalizeGaussian } from '../gaussian/finalize-gaussian';
 import { residentComoment } from '../gaussian/comoment-kernel';
 import { PNG_UNFILTER_LAYOUT, PNG_UNFILTER_WASM_BASE64 } from '../image/png-unfilter-wasm';
 import { unfilterLayout, unfilterPngScalar } from '../image/png-unfilter';
@@ -17,6 +20,7 @@ const CANARY = 0xa5;
 const KERNEL_LAYOUTS: [string, KernelLayout][] = [
   ['gram-centre.wat', GRAM_CENTRE_LAYOUT],
   ['comoment-kernel.wat', COMOMENT_KERNEL_LAYOUT],
+  ['finalize-kernel.wat', FINALIZE_KERNEL_LAYOUT],
   ['mahalanobis-kernel.wat', MAHALANOBIS_KERNEL_LAYOUT],
   ['png-unfilter.wat', PNG_UNFILTER_LAYOUT],
   ['resize-pil.wat', RESIZE_PIL_LAYOUT],
@@ -164,6 +168,26 @@ describe('kernel memory layouts', () => {
     // Distances of the first `count` images were written, the rest of out left alone.
     expect(firstWritten(buffer, offsets.out + count * P * 4, offsets.out + bytes.out)).toBe(-1);
     expect(new Float32Array(buffer, offsets.out, count * P).every((v) => Number.isFinite(v) && v >= 0)).toBe(true);
+  });
+
+  it.each([1, 2, 7, 12, 33])('the finalisation kernel reads only what it wrote and writes only chol, inverse and factors (d=%i)', (d) => {
+    const { ld, bytes, offsets, total } = finalizeLayout(d);
+    const regions = FINALIZE_KERNEL_LAYOUT.layouts.position;
+    expectWellFormed(regions, bytes, { offsets, total });
+    const wasm = canaryInstance<FinalizeKernelExports>(FINALIZE_KERNEL_WASM_BASE64, total);
+    const buffer = wasm.memory.buffer;
+    // A diagonally dominant covariance's co-moments after 11 samples.
+    const rnd = mulberry32(d);
+    const comoment = new Float64Array(bytes.packed / 8);
+    for (let i = 0, k = 0; i < d; i++) for (let j = i; j < d; j++) comoment[k++] = i === j ? 10 * (1 + rnd()) : (10 * (rnd() - 0.5)) / d;
+    const packed = new Uint8Array(comoment.buffer);
+    new Uint8Array(buffer, offsets.packed).set(packed);
+
+    expect(wasm.finalize(d, ld, 1 / 10, 0.01, offsets.packed, offsets.chol, offsets.inverse, offsets.factors)).toBe(-1);
+
+    expectWritesInside(buffer, regions, bytes, { offsets, total }, { packed });
+    const scalar = finalizeGaussian({ positions: 1, dim: d, count: 11, mean: new Float64Array(d), comoment }, { wasm: false });
+    expect(Buffer.from(buffer, offsets.factors, bytes.factors).equals(Buffer.from(scalar.invCholesky.buffer))).toBe(true);
   });
 
   it.each([
