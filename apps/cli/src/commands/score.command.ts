@@ -1,13 +1,5 @@
 import * as path from 'node:path';
-import {
-  MAX_WHOLE_MODEL_KERNEL_BYTES,
-  PadimScorer,
-  factorLoadBlockBytes,
-  readModelFolder,
-  readModelFolderKernel,
-  readModelManifest,
-  resolveBackbone,
-} from '@padim-fleet/inference';
+import { PadimScorer, readModelFolder, readModelFolderKernel, readModelManifest, resolveBackbone } from '@padim-fleet/inference';
 import { ScoreRow, scoreToStore, writeScoringResults } from '@padim-fleet/compute';
 import { LocalBlobStore } from '@padim-fleet/storage';
 import { CommandSpec, parseCommand, UsageError } from '../args';
@@ -50,17 +42,12 @@ export async function scoreCommand(argv: string[]): Promise<void> {
     const modelDir = path.resolve(values.model);
     const manifest = await readModelManifest(modelDir);
     const backbone = await resolveBackbone(values.backbone ?? manifest.backbone.name, backboneOptionsFrom(values));
-    // On the CPU the factors go from disk straight into the distance kernel, as score workers load them.
-    const kernel =
-      (runtime.device ?? 'cpu') === 'cpu'
-        ? await readModelFolderKernel(modelDir, manifest, {
-            maxBytes: MAX_WHOLE_MODEL_KERNEL_BYTES,
-            blockBytes: factorLoadBlockBytes(manifest.tensors.invCholesky.bytes),
-          })
-        : null;
-    const scorer = kernel
-      ? await PadimScorer.fromKernel(manifest, kernel, backbone, runtime)
-      : await PadimScorer.create(manifest, (await readModelFolder(modelDir)).tensors, backbone, runtime);
+    const scorer = await PadimScorer.load(
+      manifest,
+      { kernel: (opts) => readModelFolderKernel(modelDir, manifest, opts), tensors: async () => (await readModelFolder(modelDir)).tensors },
+      backbone,
+      runtime,
+    );
     const output = new LocalBlobStore(out);
     const bar = progressBar();
     const rows: ScoreRow[] = [];

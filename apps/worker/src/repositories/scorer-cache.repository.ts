@@ -1,6 +1,6 @@
 import { ModelCache, ModelLease } from '@padim-fleet/compute';
 import { loadRegistryKernel, loadRegistryModel, resolveModelVersion } from '@padim-fleet/fleet';
-import { MAX_WHOLE_MODEL_KERNEL_BYTES, PadimScorer, RuntimeOptions, factorLoadBlockBytes, resolveBackbone } from '@padim-fleet/inference';
+import { PadimScorer, RuntimeOptions, resolveBackbone } from '@padim-fleet/inference';
 import { parseModelManifest } from '@padim-fleet/padim-core';
 import type { ModelRegistry } from '@padim-fleet/storage';
 
@@ -36,18 +36,15 @@ export class ScorerCacheRepository {
         const [category, version] = key.split('/');
         const manifest = parseModelManifest(await this.registry.readManifest(category, version));
         const backbone = await resolveBackbone(manifest.backbone.name, { cacheDir });
-        // On the CPU the factors stream from storage into the distance kernel, never whole beside it;
-        // elsewhere (CUDA, or no wasm SIMD) they are loaded, copied into onnxruntime and let go.
-        const kernel =
-          (runtime.device ?? 'cpu') === 'cpu'
-            ? await loadRegistryKernel(this.registry, category, version, manifest, {
-                maxBytes: MAX_WHOLE_MODEL_KERNEL_BYTES,
-                blockBytes: factorLoadBlockBytes(manifest.tensors.invCholesky.bytes),
-              })
-            : null;
-        const scorer = kernel
-          ? await PadimScorer.fromKernel(manifest, kernel, backbone, runtime)
-          : await PadimScorer.create(manifest, (await loadRegistryModel(this.registry, category, version)).tensors, backbone, runtime);
+        const scorer = await PadimScorer.load(
+          manifest,
+          {
+            kernel: (opts) => loadRegistryKernel(this.registry, category, version, manifest, opts),
+            tensors: async () => (await loadRegistryModel(this.registry, category, version)).tensors,
+          },
+          backbone,
+          runtime,
+        );
         const bytes = scorer.distanceBytes + scorer.lanes * BACKBONE_SESSION_BYTES;
         return { value: scorer, bytes, release: () => scorer.release() };
       },

@@ -1,34 +1,48 @@
 import { expect, it } from '@jest/globals';
-import { createGaussianAccumulator, accumulateEmbeddings, finalizeGaussian, mahalanobisMapBatch, toFloat32Gaussian } from '@padim-fleet/padim-core';
+import {
+  createGaussianAccumulator,
+  accumulateEmbeddings,
+  createMahalanobisKernel,
+  finalizeGaussian,
+  mahalanobisMapBatch,
+  toFloat32Gaussian,
+  type ModelManifest,
+} from '@padim-fleet/padim-core';
 import { resolveBackbone } from '../backbones/resolve-backbone';
+import { factorLoadBlockBytes } from '../runtime/memory-need';
 import { randomFloats } from '../testing/random-floats';
 import { resolveEmbedding } from './embedding-extractor';
-import { PadimScorer } from './padim-scorer';
+import { PadimScorer, type ScorerModelSource } from './padim-scorer';
 import { modelManifestBase } from './fit-model';
+
+/** A resnet18 model of d=20 on a 16×16 grid whose Gaussians come from random embeddings: enough to compare distances. */
+async function smallModel() {
+  const backbone = await resolveBackbone('resnet18');
+  const selection = resolveEmbedding(backbone, { d: 20, seed: 3 });
+  const side = 64;
+  const grid = { height: side / 4, width: side / 4 };
+  const P = grid.height * grid.width;
+  const acc = createGaussianAccumulator(P, selection.d);
+  accumulateEmbeddings(acc, randomFloats(30 * selection.d * P, 5), 30);
+  const gaussian = toFloat32Gaussian(finalizeGaussian(acc));
+  const base = modelManifestBase({
+    category: 'c',
+    backbone,
+    selection,
+    size: side,
+    crop: null,
+    grid,
+    regularization: 0.01,
+    imageCount: 30,
+    heldOutCount: 0,
+    skipped: [],
+  });
+  return { backbone, selection, side, P, gaussian, base };
+}
 
 describe('PadimScorer', () => {
   it('joins concurrent requests into fewer backbone calls, with the results of separate calls', async () => {
-    const backbone = await resolveBackbone('resnet18');
-    const selection = resolveEmbedding(backbone, { d: 20, seed: 3 });
-    const side = 64;
-    const grid = { height: side / 4, width: side / 4 };
-    const P = grid.height * grid.width;
-    // A valid Gaussian per position from random embeddings: enough to compare distances.
-    const acc = createGaussianAccumulator(P, selection.d);
-    accumulateEmbeddings(acc, randomFloats(30 * selection.d * P, 5), 30);
-    const gaussian = toFloat32Gaussian(finalizeGaussian(acc));
-    const base = modelManifestBase({
-      category: 'c',
-      backbone,
-      selection,
-      size: side,
-      crop: null,
-      grid,
-      regularization: 0.01,
-      imageCount: 30,
-      heldOutCount: 0,
-      skipped: [],
-    });
+    const { backbone, selection, side, P, gaussian, base } = await smallModel();
     const scorer = await PadimScorer.create({ ...base, tensors: undefined as never }, { mean: gaussian.mean, invCholesky: gaussian.invCholesky }, backbone, {
       threads: 1,
     });
@@ -111,6 +125,34 @@ describe('PadimScorer', () => {
       }
     } finally {
       await scorer.release();
+    }
+  }, 60_000);
+
+  it('load streams the factors into a kernel on the CPU, and reads the tensors whole where no kernel can be made', async () => {
+    const { backbone, selection, side, P, gaussian, base } = await smallModel();
+    const factorBytes = gaussian.invCholesky.byteLength;
+    const manifest = { ...base, tensors: { mean: { bytes: gaussian.mean.byteLength }, invCholesky: { bytes: factorBytes } } } as unknown as ModelManifest;
+    const asked: string[] = [];
+    const source = (kernel: boolean): ScorerModelSource => ({
+      kernel: async (opts) => {
+        asked.push(`kernel of blocks of ${opts.blockBytes} bytes`);
+        return kernel ? createMahalanobisKernel(gaussian.mean, gaussian.invCholesky, selection.d, P, { maxBytes: opts.maxBytes }) : null;
+      },
+      tensors: async () => {
+        asked.push('tensors');
+        return { mean: gaussian.mean, invCholesky: gaussian.invCholesky };
+      },
+    });
+    const streamed = await PadimScorer.load(manifest, source(true), backbone, { threads: 1 });
+    const whole = await PadimScorer.load(manifest, source(false), backbone, { threads: 1 });
+    try {
+      const block = `kernel of blocks of ${factorLoadBlockBytes(factorBytes)} bytes`;
+      expect(asked).toEqual([block, block, 'tensors']);
+      const batch = randomFloats(2 * 3 * side * side, 9);
+      expect(Array.from(await streamed.patchDistances(batch, 2))).toEqual(Array.from(await whole.patchDistances(batch, 2)));
+    } finally {
+      await streamed.release();
+      await whole.release();
     }
   }, 60_000);
 });

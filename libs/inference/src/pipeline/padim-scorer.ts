@@ -10,6 +10,7 @@ import type { ResolvedBackbone } from '../backbones/resolve-backbone';
 import { buildAnomalyMapGraph } from '../graphs/anomaly-map-graph';
 import { buildMahalanobisGraph, unpackLowerTriangular } from '../graphs/mahalanobis-graph';
 import type { ModelTensors } from '../model-io/model-folder';
+import { factorLoadBlockBytes } from '../runtime/memory-need';
 import { OnnxWorkerSession } from '../runtime/onnx-worker-session';
 import { EmbeddingExtractor, RuntimeOptions, runtimeThreads } from './embedding-extractor';
 
@@ -23,6 +24,17 @@ export const MAX_WHOLE_MODEL_KERNEL_BYTES = 2 ** 32;
 export const ANOMALY_MAP_SIGMA = 4;
 /** Largest backbone batch made by joining concurrent requests. */
 export const MAX_COALESCED_IMAGES = 32;
+
+/** Where a stored model's tensors come from, for PadimScorer.load: a registry version or a model folder. */
+export interface ScorerModelSource {
+  /**
+   * A whole-model distance kernel with the factors streamed straight into it, `blockBytes` at a time;
+   * null where the kernel cannot be made (no wasm SIMD, or more than `maxBytes`).
+   */
+  kernel(opts: { maxBytes: number; blockBytes: number }): Promise<MahalanobisKernel | null>;
+  /** The model's tensors, read whole. */
+  tensors(): Promise<ModelTensors>;
+}
 
 /** A range of positions with its own distance session, which holds that range's means and factors. */
 interface FactorBlock {
@@ -81,6 +93,19 @@ export class PadimScorer {
       const blocks = kernel === null && blocked === null ? await factorBlockSessions(tensors, d, P, runtime, overlappedThreads) : [];
       return { kernel, blocked, blocks };
     });
+  }
+
+  /**
+   * A scorer for a stored model, as score workers and `padim score` open one: on the CPU the factors
+   * stream from `source` into the distance kernel by blocks (factorLoadBlockBytes), so they never sit
+   * whole beside it; with CUDA, or where that kernel cannot be made, the tensors are read whole for create.
+   */
+  static async load(manifest: ModelManifest, source: ScorerModelSource, backbone: ResolvedBackbone, runtime: RuntimeOptions = {}): Promise<PadimScorer> {
+    const kernel =
+      (runtime.device ?? 'cpu') === 'cpu'
+        ? await source.kernel({ maxBytes: MAX_WHOLE_MODEL_KERNEL_BYTES, blockBytes: factorLoadBlockBytes(manifest.tensors.invCholesky.bytes) })
+        : null;
+    return kernel ? PadimScorer.fromKernel(manifest, kernel, backbone, runtime) : PadimScorer.create(manifest, await source.tensors(), backbone, runtime);
   }
 
   /**
