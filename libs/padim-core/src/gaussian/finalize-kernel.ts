@@ -3,6 +3,7 @@ import { layOutMemory } from '../wasm/kernel-layout';
 import { compileWasmModule, growMemoryTo, instantiateWasm, WASM_PAGE_BYTES, type GrowableMemory } from '../wasm/wasm-module';
 import { FINALIZE_KERNEL_LAYOUT, FINALIZE_KERNEL_WASM_BASE64 } from './finalize-kernel-wasm';
 
+const BLOCK = FINALIZE_KERNEL_LAYOUT.constants.BLOCK;
 /** Wasm32 memory ends at 4 GiB; a dimension whose scratch does not fit below it takes the scalar path. */
 const MAX_WASM_BYTES = 2 ** 32 - WASM_PAGE_BYTES;
 
@@ -24,10 +25,10 @@ export interface FinalizeKernel {
   finalize(comoment: Float64Array, from: number, scale: number, regularization: number, out: Float64Array | Float32Array, to: number, context?: string): void;
 }
 
-/** The regions of finalize-kernel.wat for dimension `d`: ld is d rounded up to even, the leading dimension of chol and inverse. */
+/** The regions of finalize-kernel.wat for dimension `d`: ld, the leading dimension of chol and inverse, is d rounded up to a whole BLOCK. */
 export function finalizeLayout(d: number) {
   const T = triangleSize(d);
-  const ld = d + (d % 2);
+  const ld = Math.ceil(d / BLOCK) * BLOCK;
   const bytes = { packed: T * 8, chol: d * ld * 8, inverse: d * ld * 8, factors: T * 8 };
   return { ld, bytes, ...layOutMemory(FINALIZE_KERNEL_LAYOUT.layouts.position, bytes) };
 }

@@ -10,13 +10,14 @@
 ;; What changes is the loop order, which lets two adjacent entries go in one f64x2 lane pair:
 ;; - The Cholesky factor is built column by column (left-looking) in column-major storage, so the
 ;;   update of column j by an earlier column k is an axpy over contiguous rows. Columns go four at a
-;;   time: each earlier column is read once for the four (as the scalar code reads each earlier row
-;;   once for four rows), then the four finish one by one.
+;;   time: their rows, four at a time, take the updates from every earlier column in a 4×4 tile held in
+;;   registers across k (one load of each entry and one store, where an axpy per k loads and stores it
+;;   each time); then the four columns finish one by one.
 ;; - The inverse X = L⁻¹ is built row by row in row-major storage, as the scalar code does: row i takes
-;;   X[i] -= L[i][k]·X[k] for k < i, an axpy over contiguous columns, four rows at a time.
-;; Both matrices have a leading dimension ld = d rounded up to even, so every lane pair is aligned.
-;; Lanes past the triangle read entries that are zero (or finite values above a diagonal, which the
-;; result never reads): x − c·0 leaves x as it is, so they change nothing.
+;;   X[i] -= L[i][k]·X[k] for k < i, over contiguous columns, four rows at a time in the same 4×4 tiles.
+;; Both matrices have a leading dimension ld = d rounded up to a multiple of four, so every lane pair
+;; is aligned and every tile whole. Lanes past the triangle read entries that are zero (or finite values
+;; above a diagonal, which the result never reads): x − c·0 leaves x as it is, so they change nothing.
 ;;
 ;; Returns -1, or the first row i whose pivot is not > 0 (its value is left at chol[i][i] for the error
 ;; message), or d + i where the inverse meets a diagonal entry i that is zero or not finite.
@@ -27,7 +28,7 @@
 ;; @region chol align=16 slack=0 scratch
 ;; @region inverse align=16 slack=0 scratch
 ;; @region factors align=16 slack=0 out
-;; @const BLOCK 4      columns (and rows) that share each pass over the earlier ones
+;; @const BLOCK 4      columns (and rows) that share each pass over the earlier ones; ld is a multiple of it
 (module
   (memory (export "memory") 1)
 
@@ -69,31 +70,50 @@
       (br $pairs)))
   )
 
-;; Four destinations a row apart (`stride` bytes): dst_q[·] -= c_q·src[·] for the lane pairs of `bytes`.
-  (func $axpy4 (param $dst i32) (param $stride i32) (param $src i32) (param $bytes i32) (param $cAt i32)
-    (local $c0 v128) (local $c1 v128) (local $c2 v128) (local $c3 v128) (local $x v128) (local $end i32)
-    (local $d1 i32) (local $d2 i32) (local $d3 i32)
-    (local.set $c0 (v128.load64_splat (local.get $cAt)))
-    (local.set $c1 (v128.load64_splat offset=8 (local.get $cAt)))
-    (local.set $c2 (v128.load64_splat offset=16 (local.get $cAt)))
-    (local.set $c3 (v128.load64_splat offset=24 (local.get $cAt)))
-    (local.set $d1 (i32.add (local.get $dst) (local.get $stride)))
-    (local.set $d2 (i32.add (local.get $d1) (local.get $stride)))
-    (local.set $d3 (i32.add (local.get $d2) (local.get $stride)))
-    (local.set $end (i32.add (local.get $src) (local.get $bytes)))
-    (block $done (loop $pairs
-      (br_if $done (i32.ge_u (local.get $src) (local.get $end)))
-      (local.set $x (v128.load (local.get $src)))
-      (v128.store (local.get $dst) (f64x2.sub (v128.load (local.get $dst)) (f64x2.mul (local.get $c0) (local.get $x))))
-      (v128.store (local.get $d1) (f64x2.sub (v128.load (local.get $d1)) (f64x2.mul (local.get $c1) (local.get $x))))
-      (v128.store (local.get $d2) (f64x2.sub (v128.load (local.get $d2)) (f64x2.mul (local.get $c2) (local.get $x))))
-      (v128.store (local.get $d3) (f64x2.sub (v128.load (local.get $d3)) (f64x2.mul (local.get $c3) (local.get $x))))
-      (local.set $src (i32.add (local.get $src) (i32.const 16)))
-      (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
-      (local.set $d1 (i32.add (local.get $d1) (i32.const 16)))
-      (local.set $d2 (i32.add (local.get $d2) (i32.const 16)))
-      (local.set $d3 (i32.add (local.get $d3) (i32.const 16)))
-      (br $pairs)))
+;; A 4×4 tile held in registers: dst_q[0..3] -= Σ_k c_q(k)·src_k[0..3] for q < 4, k < n, in order of k.
+;; dst_q at dst + q·dstStride; src_k at src + k·srcStride; c_q(k) at c + k·cStride + 8q.
+  (func $tile (param $dst i32) (param $dstStride i32) (param $src i32) (param $srcStride i32) (param $c i32) (param $cStride i32) (param $n i32)
+    (local $a0 v128) (local $b0 v128) (local $a1 v128) (local $b1 v128) (local $a2 v128) (local $b2 v128) (local $a3 v128) (local $b3 v128)
+    (local $xa v128) (local $xb v128) (local $cv v128) (local $d1 i32) (local $d2 i32) (local $d3 i32)
+    (local.set $d1 (i32.add (local.get $dst) (local.get $dstStride)))
+    (local.set $d2 (i32.add (local.get $d1) (local.get $dstStride)))
+    (local.set $d3 (i32.add (local.get $d2) (local.get $dstStride)))
+    (local.set $a0 (v128.load (local.get $dst)))
+    (local.set $b0 (v128.load offset=16 (local.get $dst)))
+    (local.set $a1 (v128.load (local.get $d1)))
+    (local.set $b1 (v128.load offset=16 (local.get $d1)))
+    (local.set $a2 (v128.load (local.get $d2)))
+    (local.set $b2 (v128.load offset=16 (local.get $d2)))
+    (local.set $a3 (v128.load (local.get $d3)))
+    (local.set $b3 (v128.load offset=16 (local.get $d3)))
+    (block $done (loop $k
+      (br_if $done (i32.eqz (local.get $n)))
+      (local.set $xa (v128.load (local.get $src)))
+      (local.set $xb (v128.load offset=16 (local.get $src)))
+      (local.set $cv (v128.load64_splat (local.get $c)))
+      (local.set $a0 (f64x2.sub (local.get $a0) (f64x2.mul (local.get $cv) (local.get $xa))))
+      (local.set $b0 (f64x2.sub (local.get $b0) (f64x2.mul (local.get $cv) (local.get $xb))))
+      (local.set $cv (v128.load64_splat offset=8 (local.get $c)))
+      (local.set $a1 (f64x2.sub (local.get $a1) (f64x2.mul (local.get $cv) (local.get $xa))))
+      (local.set $b1 (f64x2.sub (local.get $b1) (f64x2.mul (local.get $cv) (local.get $xb))))
+      (local.set $cv (v128.load64_splat offset=16 (local.get $c)))
+      (local.set $a2 (f64x2.sub (local.get $a2) (f64x2.mul (local.get $cv) (local.get $xa))))
+      (local.set $b2 (f64x2.sub (local.get $b2) (f64x2.mul (local.get $cv) (local.get $xb))))
+      (local.set $cv (v128.load64_splat offset=24 (local.get $c)))
+      (local.set $a3 (f64x2.sub (local.get $a3) (f64x2.mul (local.get $cv) (local.get $xa))))
+      (local.set $b3 (f64x2.sub (local.get $b3) (f64x2.mul (local.get $cv) (local.get $xb))))
+      (local.set $src (i32.add (local.get $src) (local.get $srcStride)))
+      (local.set $c (i32.add (local.get $c) (local.get $cStride)))
+      (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+      (br $k)))
+    (v128.store (local.get $dst) (local.get $a0))
+    (v128.store offset=16 (local.get $dst) (local.get $b0))
+    (v128.store (local.get $d1) (local.get $a1))
+    (v128.store offset=16 (local.get $d1) (local.get $b1))
+    (v128.store (local.get $d2) (local.get $a2))
+    (v128.store offset=16 (local.get $d2) (local.get $b2))
+    (v128.store (local.get $d3) (local.get $a3))
+    (v128.store offset=16 (local.get $d3) (local.get $b3))
   )
 
 ;; chol ← L, column-major; returns -1 or the first row whose pivot is not > 0.
@@ -107,20 +127,20 @@
       (local.set $nb (select (i32.const 4) (i32.sub (local.get $d) (local.get $j0)) (i32.ge_u (i32.sub (local.get $d) (local.get $j0)) (i32.const 4))))
       (local.set $kStart (i32.const 0))
       (if (i32.eq (local.get $nb) (i32.const 4)) (then
-        ;; columns j0..j0+3, rows j0..ld-1, from every column k < j0
-        (local.set $k (i32.const 0))
-        (local.set $colk (local.get $cholOff))
-        (block $kDone (loop $kLoop
-          (br_if $kDone (i32.ge_u (local.get $k) (local.get $j0)))
-          (call $axpy4
-            (i32.add (i32.add (local.get $cholOff) (i32.mul (local.get $j0) (local.get $colBytes))) (i32.shl (local.get $j0) (i32.const 3)))
+        ;; columns j0..j0+3, rows j0..ld-1 four at a time, from columns k = 0..j0-1 in 4×4 register tiles
+        (local.set $k (local.get $j0))
+        (block $iDone (loop $iLoop
+          (br_if $iDone (i32.ge_u (local.get $k) (local.get $ld)))
+          (call $tile
+            (i32.add (i32.add (local.get $cholOff) (i32.mul (local.get $j0) (local.get $colBytes))) (i32.shl (local.get $k) (i32.const 3)))
             (local.get $colBytes)
-            (i32.add (local.get $colk) (i32.shl (local.get $j0) (i32.const 3)))
-            (i32.shl (i32.sub (local.get $ld) (local.get $j0)) (i32.const 3))
-            (i32.add (local.get $colk) (i32.shl (local.get $j0) (i32.const 3))))
-          (local.set $k (i32.add (local.get $k) (i32.const 1)))
-          (local.set $colk (i32.add (local.get $colk) (local.get $colBytes)))
-          (br $kLoop)))
+            (i32.add (local.get $cholOff) (i32.shl (local.get $k) (i32.const 3)))
+            (local.get $colBytes)
+            (i32.add (local.get $cholOff) (i32.shl (local.get $j0) (i32.const 3)))
+            (local.get $colBytes)
+            (local.get $j0))
+          (local.set $k (i32.add (local.get $k) (i32.const 4)))
+          (br $iLoop)))
         (local.set $kStart (local.get $j0))))
       ;; the block's columns one by one: the updates from columns kStart..j-1, the pivot, the division
       (local.set $j (local.get $j0))
@@ -184,22 +204,20 @@
         (br $initLoop)))
       (local.set $kStart (i32.const 0))
       (if (i32.eq (local.get $nb) (i32.const 4)) (then
-        ;; rows i0..i0+3 from every row k < i0: X[i0+q][0..k] -= L[i0+q][k]·X[k][0..k]
+        ;; rows i0..i0+3, columns j..j+3 (j < i0), from rows k = j..i0-1 in 4×4 register tiles
         (local.set $k (i32.const 0))
-        (local.set $rk (local.get $invOff))
-        (local.set $lk (i32.add (local.get $cholOff) (i32.shl (local.get $i0) (i32.const 3))))
-        (block $kDone (loop $kLoop
-          (br_if $kDone (i32.ge_u (local.get $k) (local.get $i0)))
-          (call $axpy4
-            (i32.add (local.get $invOff) (i32.mul (local.get $i0) (local.get $rowBytes)))
+        (block $jDone (loop $jLoop
+          (br_if $jDone (i32.ge_u (local.get $k) (local.get $i0)))
+          (call $tile
+            (i32.add (i32.add (local.get $invOff) (i32.mul (local.get $i0) (local.get $rowBytes))) (i32.shl (local.get $k) (i32.const 3)))
             (local.get $rowBytes)
-            (local.get $rk)
-            (i32.shl (i32.and (i32.add (local.get $k) (i32.const 2)) (i32.const -2)) (i32.const 3))
-            (local.get $lk))
-          (local.set $k (i32.add (local.get $k) (i32.const 1)))
-          (local.set $rk (i32.add (local.get $rk) (local.get $rowBytes)))
-          (local.set $lk (i32.add (local.get $lk) (local.get $rowBytes)))
-          (br $kLoop)))
+            (i32.add (i32.add (local.get $invOff) (i32.mul (local.get $k) (local.get $rowBytes))) (i32.shl (local.get $k) (i32.const 3)))
+            (local.get $rowBytes)
+            (i32.add (i32.add (local.get $cholOff) (i32.mul (local.get $k) (local.get $rowBytes))) (i32.shl (local.get $i0) (i32.const 3)))
+            (local.get $rowBytes)
+            (i32.sub (local.get $i0) (local.get $k)))
+          (local.set $k (i32.add (local.get $k) (i32.const 4)))
+          (br $jLoop)))
         (local.set $kStart (local.get $i0))))
       (local.set $i (local.get $i0))
       (block $iDone (loop $iLoop
@@ -261,4 +279,5 @@
     (call $pack (local.get $d) (local.get $ld) (local.get $invOff) (local.get $outOff))
     (i32.const -1)
   )
+
 )
