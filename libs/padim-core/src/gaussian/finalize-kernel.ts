@@ -1,4 +1,4 @@
-import { NotPositiveDefiniteError, triangleSize } from '../linalg';
+import { NotPositiveDefiniteError, singularDiagonalError, triangleSize } from '../linalg';
 import { layOutMemory } from '../wasm/kernel-layout';
 import { compileWasmModule, growMemoryTo, instantiateWasm, WASM_PAGE_BYTES, type GrowableMemory } from '../wasm/wasm-module';
 import { FINALIZE_KERNEL_LAYOUT, FINALIZE_KERNEL_WASM_BASE64 } from './finalize-kernel-wasm';
@@ -50,8 +50,7 @@ export function finalizeKernel(d: number): FinalizeKernel | null {
     finalize: (comoment, from, scale, regularization, out, to, context) => {
       packed.set(comoment.subarray(from, from + T));
       const failed = wasm.finalize(d, ld, scale, regularization, offsets.packed, offsets.chol, offsets.inverse, offsets.factors);
-      if (failed >= d)
-        throw new RangeError(`invertLowerTriangular: diagonal entry ${failed - d} is ${chol[(failed - d) * ld + failed - d]}; the matrix is singular`);
+      if (failed >= d) throw singularDiagonalError(failed - d, chol[(failed - d) * ld + failed - d]);
       if (failed >= 0) throw new NotPositiveDefiniteError(failed, chol[failed * ld + failed], context);
       out.set(factors, to);
     },

@@ -1,5 +1,5 @@
 export { choleskyInPlace } from './cholesky';
-export { invertLowerTriangular } from './invert-lower-triangular';
+export { invertLowerTriangular, singularDiagonalError } from './invert-lower-triangular';
 export { NotPositiveDefiniteError } from './not-positive-definite-error';
 export { packedLowerIndex, packedUpperIndex, packLower, packSymmetricUpper, triangleSize, unpackLower, unpackSymmetricUpper } from './packed';
 export { qr, type ThinQr } from './qr';

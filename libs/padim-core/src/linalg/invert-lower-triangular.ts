@@ -51,11 +51,16 @@ export function invertLowerTriangular(l: Float64Array, d: number, out: Float64Ar
       }
       const diag = l[ri + i];
       if (diag === 0 || !Number.isFinite(diag)) {
-        throw new RangeError(`invertLowerTriangular: diagonal entry ${i} is ${diag}; the matrix is singular`);
+        throw singularDiagonalError(i, diag);
       }
       const inv = 1 / diag;
       for (let j = 0; j <= i; j++) out[ri + j] *= inv;
     }
   }
   return out;
+}
+
+/** The error of a lower-triangular factor whose diagonal entry `i` is zero or not finite (the wasm finalisation kernel throws it too). */
+export function singularDiagonalError(i: number, value: number): RangeError {
+  return new RangeError(`invertLowerTriangular: diagonal entry ${i} is ${value}; the matrix is singular`);
 }
