@@ -12,6 +12,7 @@ import {
   assertMemoryFits,
   gigabytes,
   memoryNeed,
+  defaultComomentPath,
   resolveBackbone,
   resolveEmbedding,
 } from '@padim-fleet/inference';
@@ -56,7 +57,7 @@ export const ACCUMULATE_OPTIONS = {
     type: 'string',
     value: 'in-graph|gram|float64',
     description:
-      "how co-moments are summed: in-graph (in the backbone's graph, on its device; default with --device cuda), or on the host: gram or float64 (default on the CPU: float64)",
+      "how co-moments are summed: in-graph (in the backbone's graph, on its device; default with --device cuda), or on the host: gram or float64 (default on the CPU: gram where its group holds 128 images or more, as at d=100 and 256×256; float64 otherwise, as at d=550)",
   },
   'accumulate-group': { type: 'string', value: 'n', description: 'images per backbone run with --accumulate in-graph (default 64): they bound its memory' },
 } as const satisfies OptionSpecs;
@@ -120,7 +121,10 @@ export function checkTrainingMemory(
   const { size, crop } = inputFrom(values);
   const side = crop ?? size ?? DEFAULT_IMAGE_SIZE;
   const grid = patchGrid(backbone.spec, side);
-  const need = memoryNeed({ role: 'train', backbone: backbone.spec.name, positions: grid.height * grid.width, d });
+  const positions = grid.height * grid.width;
+  const { comoments } = accumulateFrom(values);
+  const device = runtimeFrom(values).device;
+  const need = memoryNeed({ role: 'train', backbone: backbone.spec.name, positions, d, comoments: comoments ?? defaultComomentPath(positions, d, device) });
   assertMemoryFits('training', need, machine.totalBytes, "this machine's memory");
   if (need.bytes <= machine.freeBytes) return null;
   return `warning: training needs about ${gigabytes(need.bytes)} of memory (${need.parts}), ${gigabytes(machine.freeBytes)} is free now\n`;

@@ -10,6 +10,7 @@ export * from './images';
 export * from './model-io/model-folder';
 export * from './npy/read-npy';
 export * from './onnx/onnx-graph-builder';
+export * from './pipeline/comoment-path';
 export * from './pipeline/embedding-extractor';
 export * from './pipeline/evaluate-model';
 export * from './pipeline/fit-model';

@@ -1,5 +1,5 @@
 /**
- * npm run bench:accumulate -- [--dim 100] [--kernel-group 16] [--gram-group 64] [--positions 4096] [--repeats 5]: the accumulation
+ * npm run bench:accumulate -- [--dim 100] [--kernel-group 16] [--gram-group <the trainer's>] [--positions 4096] [--repeats 5]: the accumulation
  * step alone on random features of the extractor's shape, the float64 co-moment kernel against the float32
  * Gram path (onnxruntime MatMul), interleaved so that both see the same load. Prints ms per image of each
  * and their ratio per repetition; the last line is JSON.
@@ -12,6 +12,7 @@
  */
 import { benchAccumulateModes } from './bench-accumulate-modes';
 import { benchPipelineAccumulate, measurePipelineAccumulate, pipelineLine } from './bench-accumulate-pipeline';
+import { gramGroupImages } from '@padim-fleet/inference';
 import { round } from './bench-common';
 
 function option(name: string, fallback: number): number {
@@ -42,11 +43,13 @@ async function main(): Promise<void> {
     process.stdout.write(JSON.stringify({ twoStep, inGraph }) + '\n');
     return;
   }
+  const dim = option('dim', 100);
+  const positions = option('positions', 4096);
   const result = await benchAccumulateModes({
-    dim: option('dim', 100),
+    dim,
     kernelGroup: option('kernel-group', 16),
-    gramGroup: option('gram-group', 64),
-    positions: option('positions', 4096),
+    gramGroup: option('gram-group', gramGroupImages(positions, dim)),
+    positions,
     repeats: option('repeats', 5),
   });
   for (const r of result.rounds) {

@@ -3,10 +3,11 @@
  * (resnet50: d=550), 256×256: backbone-only images/s, the full
  * training pipeline's images/s (decode + backbone + accumulate), their ratio, the CPU time per image of
  * each and the ratio of those (what the pipeline could reach with every core busy), the same with the
- * Gram path in place of the default float64 co-moment kernel, the peak RSS of a whole training run with
+ * other host co-moment path in place of the default (the float64 kernel where the Gram path is the
+ * default, as at d=100, and the Gram path where it is not, as at d=550), the peak RSS of a whole training run with
  * the training defaults on 32 and on 320 (--images) images (separate processes) and the larger of the two
  * (peakRssMB), the model's size on disk, and the cost of the other steps alone: decoding, accumulating
- * (the kernel and the Gram path, alternating), finalising (threaded and on one thread). The backbone
+ * (the kernel and the Gram path in its group for this d, alternating), finalising (threaded and on one thread). The backbone
  * batch is the training default for the model's size (defaultBatchSize). The last line is JSON.
  * `node apps/cli/dist/bench/bench-train.js --child 64 --backbone resnet50` runs one training alone and
  * prints its peak RSS, model size and seconds as JSON.
@@ -20,6 +21,8 @@ import {
   decodeImage,
   defaultBatchSize,
   finalizeInParallel,
+  gramGroupImages,
+  hostComomentPath,
   resolveBackbone,
   resolveEmbedding,
   trainModel,
@@ -58,28 +61,31 @@ async function main(): Promise<void> {
   const d = backbone.defaultD;
   const files = await screwTrainFiles();
   const extractor = await EmbeddingExtractor.create(backbone, resolveEmbedding(backbone, { d, seed: 42 }), SIZE);
-  const batch = defaultBatchSize(extractor.grid.height * extractor.grid.width, d);
+  const positions = extractor.grid.height * extractor.grid.width;
+  const batch = defaultBatchSize(positions, d);
+  const comoments = hostComomentPath(positions, d);
+  const otherComoments = comoments === 'gram' ? 'float64' : 'gram';
   const backboneOnly = await backboneRate(extractor, files.slice(0, 64), batch, SIZE);
   let result!: Awaited<ReturnType<typeof accumulateImages>>;
   const pipeline = await measureStep(
     () => result.used.length,
     async () => (result = await accumulateImages(files, extractor, { size: SIZE, batchSize: batch })),
   );
-  // The same pipeline through the Gram path, to compare the two in one run.
-  let gramResult!: Awaited<ReturnType<typeof accumulateImages>>;
-  const pipelineGram = await measureStep(
-    () => gramResult.used.length,
-    async () => (gramResult = await accumulateImages(files, extractor, { size: SIZE, batchSize: batch, comoments: 'gram' })),
+  // The same pipeline through the other host path, to compare the two in one run.
+  let otherResult!: Awaited<ReturnType<typeof accumulateImages>>;
+  const pipelineOther = await measureStep(
+    () => otherResult.used.length,
+    async () => (otherResult = await accumulateImages(files, extractor, { size: SIZE, batchSize: batch, comoments: otherComoments })),
   );
-  gramResult = undefined as never;
+  otherResult = undefined as never;
   await extractor.release();
   // Where the pipeline's CPU goes besides the backbone, each measured alone.
   const cpu0 = process.cpuUsage();
   for (const file of files.slice(0, 32)) await decodeImage(file, { width: SIZE, height: SIZE });
   const cpu = process.cpuUsage(cpu0);
   const decodeCpuMsPerImage = (cpu.user + cpu.system) / 1000 / 32;
-  // The float64 co-moment kernel (groups of 16, the default) against the Gram path (groups of 64), interleaved.
-  const accumulate = await benchAccumulateModes({ positions: result.accumulator.positions, dim: d, repeats: 5 });
+  // The float64 co-moment kernel (groups of 16) against the Gram path (in the trainer's group for this d), interleaved.
+  const accumulate = await benchAccumulateModes({ positions, dim: d, gramGroup: gramGroupImages(positions, d), repeats: 5 });
   const accumulateMsPerImage = median(accumulate.rounds.map((r) => r.kernelMsPerImage));
   const accumulateGramMsPerImage = median(accumulate.rounds.map((r) => r.gramMsPerImage));
   let t = Date.now();
@@ -98,16 +104,19 @@ async function main(): Promise<void> {
     size: SIZE,
     batch,
     threads: os.availableParallelism(),
+    comoments,
+    gramGroup: gramGroupImages(positions, d),
     backboneImagesPerSec: round(backboneOnly.imagesPerSec, 2),
     pipelineImagesPerSec: round(pipeline.imagesPerSec, 2),
     ratio: round(pipeline.imagesPerSec / backboneOnly.imagesPerSec),
     backboneCpuMsPerImage: round(backboneOnly.cpuMsPerImage, 1),
     pipelineCpuMsPerImage: round(pipeline.cpuMsPerImage, 1),
     cpuBoundRatio: round(backboneOnly.cpuMsPerImage / pipeline.cpuMsPerImage),
-    gramPipelineImagesPerSec: round(pipelineGram.imagesPerSec, 2),
-    gramRatio: round(pipelineGram.imagesPerSec / backboneOnly.imagesPerSec),
-    gramPipelineCpuMsPerImage: round(pipelineGram.cpuMsPerImage, 1),
-    gramCpuBoundRatio: round(backboneOnly.cpuMsPerImage / pipelineGram.cpuMsPerImage),
+    otherComoments,
+    otherPipelineImagesPerSec: round(pipelineOther.imagesPerSec, 2),
+    otherRatio: round(pipelineOther.imagesPerSec / backboneOnly.imagesPerSec),
+    otherPipelineCpuMsPerImage: round(pipelineOther.cpuMsPerImage, 1),
+    otherCpuBoundRatio: round(backboneOnly.cpuMsPerImage / pipelineOther.cpuMsPerImage),
     rss32MB: round(small.peakRssMB, 1),
     rss320MB: round(large.peakRssMB, 1),
     peakRssMB: round(Math.max(small.peakRssMB, large.peakRssMB), 1),
@@ -124,11 +133,11 @@ async function main(): Promise<void> {
   };
   process.stdout.write(
     `backbone only   ${summary.backboneImagesPerSec} img/s (${summary.backboneCpuMsPerImage} ms CPU/image)\n` +
-      `pipeline        ${summary.pipelineImagesPerSec} img/s (decode + backbone + accumulate, ${summary.pipelineCpuMsPerImage} ms CPU/image), ratio ${summary.ratio}\n` +
+      `pipeline        ${summary.pipelineImagesPerSec} img/s (decode + backbone + accumulate on the ${comoments} path, ${summary.pipelineCpuMsPerImage} ms CPU/image), ratio ${summary.ratio}\n` +
       `cpu-bound ratio ${summary.cpuBoundRatio} (backbone CPU / pipeline CPU: the ratio with every core busy all the time)\n` +
-      `Gram path       pipeline ${summary.gramPipelineImagesPerSec} img/s (${summary.gramPipelineCpuMsPerImage} ms CPU/image), ratio ${summary.gramRatio}, cpu-bound ratio ${summary.gramCpuBoundRatio} (--accumulate gram)\n` +
+      `${`${otherComoments} path`.padEnd(15)} pipeline ${summary.otherPipelineImagesPerSec} img/s (${summary.otherPipelineCpuMsPerImage} ms CPU/image), ratio ${summary.otherRatio}, cpu-bound ratio ${summary.otherCpuBoundRatio} (--accumulate ${otherComoments})\n` +
       `peak RSS        ${summary.rss32MB} MB for 32 images, ${summary.rss320MB} MB for ${LARGE_IMAGES}\nmodel           ${summary.modelMB} MB on disk\n` +
-      `alone           decode ${summary.decodeCpuMsPerImage} ms CPU/image, accumulate ${summary.accumulateMsPerImage} ms/image (Gram path: ${summary.accumulateGramMsPerImage}, median time ratio Gram/kernel ${summary.gramOverKernelTime}, ${summary.gramOverKernelCpu} in CPU time), finalise ${summary.finalizeSeconds} s (${summary.finalizeOneThreadSeconds} s on one thread)\n`,
+      `alone           decode ${summary.decodeCpuMsPerImage} ms CPU/image, accumulate ${summary.accumulateMsPerImage} ms/image on the float64 kernel (Gram path, groups of ${summary.gramGroup}: ${summary.accumulateGramMsPerImage}, median time ratio Gram/kernel ${summary.gramOverKernelTime}, ${summary.gramOverKernelCpu} in CPU time), finalise ${summary.finalizeSeconds} s (${summary.finalizeOneThreadSeconds} s on one thread)\n`,
   );
   process.stdout.write(JSON.stringify(summary) + '\n');
 }

@@ -3,13 +3,13 @@ import {
   EmbeddingExtractor,
   OnnxDevice,
   FLOAT64_GROUP_IMAGES,
-  GRAM_GROUP_IMAGES,
   PadimScorer,
   ResolvedBackbone,
   RuntimeOptions,
   accumulateImages,
   createGramSession,
   decodeImage,
+  gramGroupImages,
   hostComomentPath,
   embedImages,
   finalizeInParallel,
@@ -32,7 +32,9 @@ import {
 import { StepRate, backboneRate, measureStep } from '../bench/bench-common';
 
 /** Images per accumulation pass, as accumulateImages groups them for each co-moment path: the group size sets the cost per image. */
-const GROUP_IMAGES = { float64: FLOAT64_GROUP_IMAGES, gram: GRAM_GROUP_IMAGES } as const;
+function groupImages(comoments: 'float64' | 'gram', positions: number, d: number): number {
+  return comoments === 'gram' ? gramGroupImages(positions, d) : FLOAT64_GROUP_IMAGES;
+}
 
 /** What the stages run with: the same images, backbone, embedding and input size throughout. */
 export interface StageSettings {
@@ -105,8 +107,8 @@ export async function measureStages(
   try {
     report('backbone', { ...(await backboneRate(extractor, files, batchSize, size)), device });
     const embedded = await embedImages(extractor, files, { size, batchSize });
-    const comoments = hostComomentPath();
     const { height, width } = extractor.grid;
+    const comoments = hostComomentPath(height * width, selection.d);
     // Let go of (set to undefined) once used, so the training pipeline's own accumulator does not come on top.
     let acc: GaussianAccumulator | undefined = (comoments === 'gram' ? createGaussianAccumulator : createResidentGaussianAccumulator)(
       height * width,
@@ -203,7 +205,8 @@ async function accumulateInGroups(acc: GaussianAccumulator, embedded: EmbeddedIm
   const gramSession = comoments === 'gram' ? await createGramSession(acc.dim) : undefined;
   try {
     // The trainer's one group for the whole pass (its wasm memory sized once).
-    const gramGroup = gramSession && new GramGroup(acc.positions, acc.dim, GROUP_IMAGES.gram);
+    const target = groupImages(comoments, acc.positions, acc.dim);
+    const gramGroup = gramSession && new GramGroup(acc.positions, acc.dim, target);
     let group: { data: Float32Array; n: number }[] = [];
     let grouped = 0;
     const flush = async () => {
@@ -217,7 +220,7 @@ async function accumulateInGroups(acc: GaussianAccumulator, embedded: EmbeddedIm
       if (gramGroup) gramGroup.add(b.data, b.n);
       else group.push({ data: b.data, n: b.n });
       grouped += b.n;
-      if (grouped >= GROUP_IMAGES[comoments]) await flush();
+      if (grouped >= target) await flush();
     }
     if (grouped > 0) await flush();
   } finally {

@@ -7,7 +7,8 @@ import { refuseUnlessMemoryFits } from './memory-budget';
 
 describeWithShared('refuseUnlessMemoryFits', () => {
   const extractors = new FeatureExtractorRepository({ threads: 1 });
-  // resnet18 d=100 at 256×256: a 169 MB accumulator, 84 MB of factors, 0.6 GB of backbone and scratch.
+  // resnet18 d=100 at 256×256: a 169 MB accumulator, 84 MB of factors, 0.6 GB of backbone and scratch,
+  // and on the Gram path (the CPU's default there) a group of 128 embeddings, 0.22 GB.
   const plan = trainingPlan.parse({
     runId: 'run-memory-1',
     version: 'v1',
@@ -24,7 +25,11 @@ describeWithShared('refuseUnlessMemoryFits', () => {
     const refusal = refuseUnlessMemoryFits(small, plan, 'run run-memory-1 shard 0 (extract-features)', 'extract');
     await expect(refusal).rejects.toBeInstanceOf(UnrecoverableError);
     await expect(refusal).rejects.toThrow(
-      'run run-memory-1 shard 0 (extract-features) needs about 0.77 GB of memory (resnet18 d=100, 4096 positions: accumulator 0.17 GB + resnet18 backbone and scratch 0.60 GB), WORKER_MEMORY_MB=512 allows 0.54 GB',
+      'run run-memory-1 shard 0 (extract-features) needs about 0.99 GB of memory (resnet18 d=100, 4096 positions: accumulator 0.17 GB + Gram group 0.22 GB + resnet18 backbone and scratch 0.60 GB), WORKER_MEMORY_MB=512 allows 0.54 GB',
+    );
+    // The worker's own accumulation setting decides whether the group counts.
+    await expect(refuseUnlessMemoryFits(ctxWith({ WORKER_MEMORY_MB: '512', PADIM_ACCUMULATE: 'float64' }), plan, 'shard', 'extract')).rejects.toThrow(
+      /needs about 0\.77 GB .*accumulator 0\.17 GB \+ resnet18 backbone/,
     );
     // The reducer holds the factors and its merge blocks (REDUCE_MEMORY_MB) instead of the accumulator.
     await expect(
@@ -34,6 +39,7 @@ describeWithShared('refuseUnlessMemoryFits', () => {
 
   it('lets the job run when the model fits, or when WORKER_MEMORY_MB is unset', async () => {
     await expect(refuseUnlessMemoryFits(ctxWith({ WORKER_MEMORY_MB: '1024' }), plan, 'shard', 'extract')).resolves.toBeUndefined();
+    await expect(refuseUnlessMemoryFits(ctxWith({ WORKER_MEMORY_MB: '900', PADIM_ACCUMULATE: 'float64' }), plan, 'shard', 'extract')).resolves.toBeUndefined();
     await expect(
       refuseUnlessMemoryFits(ctxWith({}), { ...plan, request: { ...plan.request, backbone: 'resnet50', d: 550 } }, 'shard', 'extract'),
     ).resolves.toBeUndefined();

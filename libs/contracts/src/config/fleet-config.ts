@@ -108,7 +108,8 @@ export const fleetEnvironment = z.object({
   PADIM_DEVICE: z.enum(['cpu', 'cuda']).default('cpu'),
   /**
    * How an extract job sums co-moments: 'in-graph' (in the backbone's graph, on its device), or on the
-   * host, 'gram' or 'float64'. Default: 'in-graph' when PADIM_DEVICE is cuda, else by d (float64 below 300).
+   * host, 'gram' or 'float64'. Default: 'in-graph' when PADIM_DEVICE is cuda, else 'gram' where its group
+   * holds 128 images or more (d=100 at 256×256) and 'float64' otherwise (hostComomentPath).
    */
   PADIM_ACCUMULATE: z.enum(['in-graph', 'gram', 'float64']).optional(),
   /** Images per backbone run with in-graph accumulation (they bound its memory); default 64. */

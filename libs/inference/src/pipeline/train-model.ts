@@ -15,10 +15,10 @@ import type { ModelTensors } from '../model-io/model-folder';
 import { createGramSession } from '../graphs/gram-graph';
 import { finalizeInParallel } from '../runtime/finalize-in-parallel';
 import { EmbeddingExtractor, EmbeddingRequest, GroupStatistics, resolveEmbedding, runtimeThreads } from './embedding-extractor';
-import type { OnnxDevice } from '../runtime/onnx-session';
 import { EmbeddedImages, ManifestBaseInput, ThresholdOptions, manifestWithThresholds, modelManifestBase } from './fit-model';
 import { ImageBatch, InputOptions, imageBatches } from './image-batches';
 import { ProgressListener } from './progress';
+import { ComomentPath, FLOAT64_GROUP_IMAGES, defaultComomentPath, gramGroupImages } from './comoment-path';
 
 // Held out here and when a run is planned (libs/fleet, without the inference stack) alike.
 export { splitHoldout } from '@padim-fleet/padim-core';
@@ -27,15 +27,6 @@ export const DEFAULT_IMAGE_SIZE = 256;
 export const DEFAULT_BATCH_SIZE = 8;
 export const DEFAULT_HOLDOUT = 0.1;
 /**
- * Images per Gram accumulation pass: each pass reads and writes every float64 co-moment once, so a
- * larger group spends less per image on that pass and gives the GEMM a longer inner dimension; it holds
- * the group's embeddings meanwhile (64 × 1.6 MB for resnet18 d=100 at 256×256).
- */
-export const GRAM_GROUP_IMAGES = 64;
-/** Images per pass of the float64 co-moment kernel (two batches of 8): measured fastest for it at resnet18 d=100. */
-export const FLOAT64_GROUP_IMAGES = 16;
-
-/**
  * Images per run of the in-graph path: the group is one backbone batch. Each group's packed float32
  * co-moments (P·d(d+1)/2, 83 MB for resnet18 d=100) come to the host and are merged into the float64
  * accumulator once, so a group of B images costs 83/B MB of transfer and merge per image (the
@@ -43,36 +34,10 @@ export const FLOAT64_GROUP_IMAGES = 16;
  */
 export const IN_GRAPH_GROUP_IMAGES = 64;
 
-/**
- * How co-moments are accumulated: 'gram', a float32 GEMM per group of images through onnxruntime,
- * centred within the group and merged into float64; 'float64', the f64x2 co-moment kernel (the
- * reference); 'in-graph', the group's mean and centred co-moment computed in the graph that runs the
- * backbone (on the GPU with `device: 'cuda'`), so that only they leave the device, then merged into
- * float64 as the Gram path does. All give the same accumulator format.
- */
-export type ComomentPath = 'gram' | 'float64' | 'in-graph';
-export const COMOMENT_PATHS: readonly ComomentPath[] = ['in-graph', 'gram', 'float64'];
-
 export interface AccumulateResult {
   accumulator: GaussianAccumulator;
   used: string[];
   skipped: { file: string; error: string }[];
-}
-
-/** With the backbone on CUDA the statistics are computed there too ('in-graph'); on the CPU, on the host. */
-export function defaultComomentPath(device: OnnxDevice = 'cpu'): ComomentPath {
-  return device === 'cuda' ? 'in-graph' : hostComomentPath();
-}
-
-/**
- * The path on the host (the CPU): the float64 co-moment kernel, whatever d is. Measured with `npm run
- * bench:accumulate`, alternating in one process on a 2-core AVX-512 machine, it takes no more time than
- * the float32 Gram products at d=100 (ratio 0.86–1.1) and less at d=550 (Gram/kernel time 1.1 to 1.9,
- * six rounds in two runs), and it holds 16 images' embeddings instead of a Gram group of 64 (0.43 GB
- * less at d=550). The Gram path stays a choice (`--accumulate gram`).
- */
-export function hostComomentPath(): 'gram' | 'float64' {
-  return 'float64';
 }
 
 /**
@@ -96,7 +61,7 @@ export function defaultBatchSize(positions: number, d: number): number {
  */
 export async function accumulateImages(files: string[], extractor: EmbeddingExtractor, opts: AccumulateOptions = {}): Promise<AccumulateResult> {
   const { height, width } = extractor.grid;
-  const path = opts.comoments ?? defaultComomentPath(extractor.device);
+  const path = opts.comoments ?? defaultComomentPath(height * width, extractor.d, extractor.device);
   const acc = opts.accumulator ?? (path === 'float64' ? createResidentGaussianAccumulator : createGaussianAccumulator)(height * width, extractor.d);
   if (acc.positions !== height * width || acc.dim !== extractor.d) {
     throw new Error(`accumulator is ${acc.positions} positions × d=${acc.dim}, the extractor gives ${height * width} × d=${extractor.d}`);
@@ -108,13 +73,14 @@ export async function accumulateImages(files: string[], extractor: EmbeddingExtr
   const gramSession = await createGramSession(extractor.d);
   try {
     // One group for the whole pass: its wasm memory is sized and first touched once.
-    const group = new GramGroup(acc.positions, acc.dim, Math.max(GRAM_GROUP_IMAGES, opts.batchSize ?? DEFAULT_BATCH_SIZE));
+    const groupImages = gramGroupImages(acc.positions, acc.dim);
+    const group = new GramGroup(acc.positions, acc.dim, Math.max(groupImages, opts.batchSize ?? DEFAULT_BATCH_SIZE));
     const sink: GroupSink = {
       capacity: group.capacity,
       size: () => group.size,
       add: (data, n) => group.add(data, n),
       flush: () => group.mergeInto(acc, gramSession.gram),
-      target: GRAM_GROUP_IMAGES,
+      target: groupImages,
     };
     return await streamIntoAccumulator(files, extractor, acc, sink, opts);
   } finally {
@@ -158,7 +124,7 @@ function float64Group(acc: GaussianAccumulator): GroupSink {
 export interface AccumulateOptions extends InputOptions {
   accumulator?: GaussianAccumulator;
   onProgress?: ProgressListener;
-  /** @defaultValue defaultComomentPath(device) */
+  /** @defaultValue defaultComomentPath(positions, d, device) */
   comoments?: ComomentPath;
   /** Images per backbone run on the 'in-graph' path (instead of batchSize). @defaultValue IN_GRAPH_GROUP_IMAGES */
   groupImages?: number;
@@ -249,7 +215,7 @@ async function streamIntoAccumulator(
 
 export interface TrainOptions extends InputOptions, ThresholdOptions {
   category: string;
-  /** How co-moments are accumulated. @defaultValue defaultComomentPath(runtime.device) */
+  /** How co-moments are accumulated. @defaultValue defaultComomentPath(positions, d, runtime.device) */
   comoments?: ComomentPath;
   /** Images per backbone run on the 'in-graph' path. @defaultValue IN_GRAPH_GROUP_IMAGES */
   groupImages?: number;

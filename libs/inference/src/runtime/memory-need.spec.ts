@@ -1,4 +1,5 @@
-import { InsufficientMemoryError, assertMemoryFits, memoryNeed, modelMemory, thresholdPassBytes } from './memory-need';
+import { CENTRED_BLOCK_BYTES } from '@padim-fleet/padim-core';
+import { InsufficientMemoryError, assertMemoryFits, gramGroupBytes, memoryNeed, modelMemory, thresholdPassBytes } from './memory-need';
 
 describe('memoryNeed', () => {
   it('counts the float64 accumulator and the float32 factors of P positions × d', () => {
@@ -37,6 +38,25 @@ describe('memoryNeed', () => {
     );
     // A custom ONNX backbone is taken to need what resnet50 does.
     expect(memoryNeed({ ...input, role: 'score', backbone: 'mine' }).bytes).toBe(memoryNeed({ ...input, role: 'score' }).bytes);
+  });
+
+  it('adds the Gram group when training or extracting on the Gram path, the default at d=100 on the CPU', () => {
+    const input = { backbone: 'resnet18', positions: 4096, d: 100 };
+    const { accumulatorBytes, thresholdScoringBytes } = modelMemory(4096, 100);
+    // 128 embeddings of 4096 × 100 float32 (210 MB) and one 8 MiB centred block.
+    const group = 128 * 4096 * 100 * 4 + CENTRED_BLOCK_BYTES;
+    expect(gramGroupBytes(4096, 100)).toBe(group);
+    expect(memoryNeed({ ...input, role: 'train' }).bytes).toBe(accumulatorBytes + group + thresholdScoringBytes + 0.6e9);
+    expect(memoryNeed({ ...input, role: 'extract' }).bytes).toBe(accumulatorBytes + group + 0.6e9);
+    expect(memoryNeed({ ...input, role: 'extract' }).parts).toBe(
+      'resnet18 d=100, 4096 positions: accumulator 0.17 GB + Gram group 0.22 GB + resnet18 backbone and scratch 0.60 GB',
+    );
+    // Asked for, or not: the float64 kernel's 16 embeddings are within the backbone's working memory.
+    expect(memoryNeed({ ...input, role: 'extract', comoments: 'float64' }).bytes).toBe(accumulatorBytes + 0.6e9);
+    expect(memoryNeed({ ...input, role: 'extract', comoments: 'in-graph' }).bytes).toBe(accumulatorBytes + 0.6e9);
+    // At d=550 the Gram path is not the default, but holds a group of 64 (577 MB) when asked for.
+    const d550 = { backbone: 'resnet50', positions: 4096, d: 550, role: 'extract' as const };
+    expect(memoryNeed({ ...d550, comoments: 'gram' }).bytes - memoryNeed(d550).bytes).toBe(64 * 4096 * 550 * 4 + CENTRED_BLOCK_BYTES);
   });
 
   it('refuses a need above what is allowed, naming the job, the need and the setting', () => {

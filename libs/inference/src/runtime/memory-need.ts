@@ -1,4 +1,5 @@
-import { DEFAULT_BLOCKED_KERNEL_BYTES, triangleSize } from '@padim-fleet/padim-core';
+import { CENTRED_BLOCK_BYTES, DEFAULT_BLOCKED_KERNEL_BYTES, triangleSize } from '@padim-fleet/padim-core';
+import { ComomentPath, gramGroupImages, hostComomentPath } from '../pipeline/comoment-path';
 
 /** What one PaDiM model of `positions` patch positions × d takes, in bytes. */
 export interface ModelMemory {
@@ -72,6 +73,17 @@ export interface MemoryNeedInput {
   d: number;
   /** The reducer's merge blocks (REDUCE_MEMORY_MB), held besides the factors it writes. @defaultValue 0 */
   reduceBufferBytes?: number;
+  /** How train and extract sum co-moments: the Gram path holds a group of embeddings. @defaultValue hostComomentPath(positions, d) */
+  comoments?: ComomentPath;
+}
+
+/**
+ * What the Gram path holds besides the accumulator: its group of embeddings (gramGroupImages, float32)
+ * and one centred block. The float64 kernel's 16 embeddings and the in-graph path's batch are part of
+ * the backbone's working memory.
+ */
+export function gramGroupBytes(positions: number, d: number): number {
+  return gramGroupImages(positions, d) * positions * d * 4 + CENTRED_BLOCK_BYTES;
 }
 
 export interface MemoryNeed {
@@ -92,14 +104,19 @@ export function factorLoadBlockBytes(factorsBytes: number): number {
 export function memoryNeed(m: MemoryNeedInput): MemoryNeed {
   const { accumulatorBytes, factorsBytes, kernelBytes, thresholdScoringBytes } = modelMemory(m.positions, m.d);
   const backbone = backboneWorkingBytes(m.backbone);
+  const gramGroup = (m.comoments ?? hostComomentPath(m.positions, m.d)) === 'gram' ? gramGroupBytes(m.positions, m.d) : 0;
   const parts: [string, number][] =
     m.role === 'train'
       ? [
           [`accumulator`, accumulatorBytes],
+          [`Gram group`, gramGroup],
           [`threshold scoring`, thresholdScoringBytes],
         ]
       : m.role === 'extract'
-        ? [[`accumulator`, accumulatorBytes]]
+        ? [
+            [`accumulator`, accumulatorBytes],
+            [`Gram group`, gramGroup],
+          ]
         : m.role === 'reduce'
           ? [
               [`merge blocks`, m.reduceBufferBytes ?? 0],
