@@ -4,6 +4,9 @@
  * Gram path (onnxruntime MatMul), interleaved so that both see the same load. Prints ms per image of each
  * and their ratio per repetition; the last line is JSON.
  *
+ * npm run bench:accumulate -- --gemm [--dim 100] [--groups 64,128,256] [--positions 4096] [--repeats 3]: the Gram path's
+ * batched MatMul alone for each group size, alternating: median ms per image and GFLOP/s. The last line is JSON.
+ *
  * npm run bench:accumulate -- --pipeline [--images 64] [--group 64] [--batch 8] [--size 256] [--d 100]: decode + backbone +
  * accumulation of screw train images (resnet18) on the CPU, the two-step path (embedding graph, then the
  * Gram path on the host) against the in-graph path (the group's means and co-moments computed in the
@@ -14,6 +17,7 @@ import { benchAccumulateModes } from './bench-accumulate-modes';
 import { benchPipelineAccumulate, measurePipelineAccumulate, pipelineLine } from './bench-accumulate-pipeline';
 import { gramGroupImages } from '@padim-fleet/inference';
 import { round } from './bench-common';
+import { benchGramGemm } from './bench-gram-gemm';
 
 function option(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -45,6 +49,15 @@ async function main(): Promise<void> {
   }
   const dim = option('dim', 100);
   const positions = option('positions', 4096);
+  if (process.argv.includes('--gemm')) {
+    const i = process.argv.indexOf('--groups');
+    const groups = (i >= 0 ? process.argv[i + 1] : '64,128,256').split(',').map(Number);
+    if (groups.some((B) => !Number.isInteger(B) || B < 1)) throw new Error(`--groups must be positive integers, got ${process.argv[i + 1]}`);
+    const rates = await benchGramGemm({ dim, positions, groups, repeats: option('repeats', 3) });
+    for (const r of rates) process.stdout.write(`d=${dim} B=${r.group}: GEMM ${round(r.msPerImage, 2)} ms/image, ${round(r.gflops, 1)} GFLOP/s\n`);
+    process.stdout.write(JSON.stringify({ dim, positions, rates }) + '\n');
+    return;
+  }
   const result = await benchAccumulateModes({
     dim,
     kernelGroup: option('kernel-group', 16),

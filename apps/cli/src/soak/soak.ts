@@ -53,8 +53,12 @@ const ONLINE_THINK_MS = 1000;
 const STORE_OUTAGE_MS = 20_000;
 /** After a fault, errors within this long are put down to it. */
 const FAULT_GRACE_MS = 15_000;
-/** A fleet model must equal the in-process one within this (float32 summation order). */
-const MODEL_TOLERANCE = 1e-5;
+/**
+ * A fleet model must equal the in-process one within this. On the Gram path (the CPU's default at
+ * d=100) each sums its co-moments in float32 over its own groups of images, and the fleet's groups are
+ * its shards': each model lies within 1e-5 of the float64 kernel's, so within 2e-5 of the other.
+ */
+const MODEL_TOLERANCE = 2e-5;
 const ONLINE_CATEGORY = 'soak-online';
 /**
  * After a store outage, how long until the clean-ups it held up have retried (the removal of online

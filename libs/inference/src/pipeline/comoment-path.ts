@@ -14,7 +14,7 @@ export const COMOMENT_PATHS: readonly ComomentPath[] = ['in-graph', 'gram', 'flo
  * Bytes of embeddings a Gram group may hold. Each pass reads and writes every float64 co-moment once,
  * so a larger group spends less per image on that pass, and it gives the GEMM a longer inner dimension:
  * onnxruntime's MatMul of [d, B]·[B, d] per position ran 2 to 3 times faster per image at B=128 and 256
- * than at B=64 on a 2-core AVX-512 machine (`npm run bench:accumulate -- --gram-group <B>`).
+ * than at B=64 on a 2-core AVX-512 machine (`npm run bench:accumulate -- --gemm`).
  */
 export const GRAM_GROUP_BYTES = 256 * 2 ** 20;
 /** Fewest images per Gram group, however large each embedding. */
