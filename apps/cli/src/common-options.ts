@@ -12,7 +12,6 @@ import {
   assertMemoryFits,
   gigabytes,
   memoryNeed,
-  defaultComomentPath,
   resolveBackbone,
   resolveEmbedding,
 } from '@padim-fleet/inference';
@@ -123,8 +122,8 @@ export function checkTrainingMemory(
   const grid = patchGrid(backbone.spec, side);
   const positions = grid.height * grid.width;
   const { comoments } = accumulateFrom(values);
-  const device = runtimeFrom(values).device;
-  const need = memoryNeed({ role: 'train', backbone: backbone.spec.name, positions, d, comoments: comoments ?? defaultComomentPath(positions, d, device) });
+  const { device } = runtimeFrom(values);
+  const need = memoryNeed({ role: 'train', backbone: backbone.spec.name, positions, d, device, comoments });
   assertMemoryFits('training', need, machine.totalBytes, "this machine's memory");
   if (need.bytes <= machine.freeBytes) return null;
   return `warning: training needs about ${gigabytes(need.bytes)} of memory (${need.parts}), ${gigabytes(machine.freeBytes)} is free now\n`;

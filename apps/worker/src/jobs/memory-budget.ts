@@ -1,6 +1,6 @@
 import { UnrecoverableError } from 'bullmq';
 import { TrainingPlan } from '@padim-fleet/contracts';
-import { InsufficientMemoryError, MemoryRole, assertMemoryFits, defaultComomentPath, memoryNeed } from '@padim-fleet/inference';
+import { InsufficientMemoryError, MemoryRole, assertMemoryFits, memoryNeed } from '@padim-fleet/inference';
 import { gridOf } from './training-plan';
 import { JobContext } from './job-context';
 
@@ -21,7 +21,8 @@ export async function refuseUnlessMemoryFits(ctx: JobContext, plan: TrainingPlan
     positions,
     d: selection.d,
     reduceBufferBytes: role === 'reduce' ? ctx.config.REDUCE_MEMORY_MB * 1024 ** 2 : 0,
-    comoments: ctx.config.PADIM_ACCUMULATE ?? defaultComomentPath(positions, selection.d, ctx.config.PADIM_DEVICE),
+    device: ctx.config.PADIM_DEVICE,
+    comoments: ctx.config.PADIM_ACCUMULATE,
   });
   try {
     assertMemoryFits(what, need, limitMB * 1024 ** 2, `WORKER_MEMORY_MB=${limitMB}`);

@@ -54,6 +54,9 @@ describe('memoryNeed', () => {
     // Asked for, or not: the float64 kernel's 16 embeddings are within the backbone's working memory.
     expect(memoryNeed({ ...input, role: 'extract', comoments: 'float64' }).bytes).toBe(accumulatorBytes + 0.6e9);
     expect(memoryNeed({ ...input, role: 'extract', comoments: 'in-graph' }).bytes).toBe(accumulatorBytes + 0.6e9);
+    // On a GPU the default is the in-graph path: no group on the host.
+    expect(memoryNeed({ ...input, role: 'extract', device: 'cuda' }).bytes).toBe(accumulatorBytes + 0.6e9);
+    expect(memoryNeed({ ...input, role: 'extract', device: 'cuda', comoments: 'gram' }).bytes).toBe(accumulatorBytes + group + 0.6e9);
     // At d=550 the Gram path is not the default, but holds a group of 64 (577 MB) when asked for.
     const d550 = { backbone: 'resnet50', positions: 4096, d: 550, role: 'extract' as const };
     expect(memoryNeed({ ...d550, comoments: 'gram' }).bytes - memoryNeed(d550).bytes).toBe(64 * 4096 * 550 * 4 + CENTRED_BLOCK_BYTES);

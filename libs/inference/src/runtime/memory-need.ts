@@ -1,5 +1,6 @@
 import { CENTRED_BLOCK_BYTES, DEFAULT_BLOCKED_KERNEL_BYTES, triangleSize } from '@padim-fleet/padim-core';
-import { ComomentPath, gramGroupImages, hostComomentPath } from '../pipeline/comoment-path';
+import { ComomentPath, defaultComomentPath, gramGroupImages } from '../pipeline/comoment-path';
+import type { OnnxDevice } from './onnx-session';
 
 /** What one PaDiM model of `positions` patch positions × d takes, in bytes. */
 export interface ModelMemory {
@@ -73,7 +74,9 @@ export interface MemoryNeedInput {
   d: number;
   /** The reducer's merge blocks (REDUCE_MEMORY_MB), held besides the factors it writes. @defaultValue 0 */
   reduceBufferBytes?: number;
-  /** How train and extract sum co-moments: the Gram path holds a group of embeddings. @defaultValue hostComomentPath(positions, d) */
+  /** Where the backbone runs, which sets the default co-moment path. @defaultValue 'cpu' */
+  device?: OnnxDevice;
+  /** How train and extract sum co-moments: the Gram path holds a group of embeddings. @defaultValue defaultComomentPath(positions, d, device) */
   comoments?: ComomentPath;
 }
 
@@ -104,7 +107,7 @@ export function factorLoadBlockBytes(factorsBytes: number): number {
 export function memoryNeed(m: MemoryNeedInput): MemoryNeed {
   const { accumulatorBytes, factorsBytes, kernelBytes, thresholdScoringBytes } = modelMemory(m.positions, m.d);
   const backbone = backboneWorkingBytes(m.backbone);
-  const gramGroup = (m.comoments ?? hostComomentPath(m.positions, m.d)) === 'gram' ? gramGroupBytes(m.positions, m.d) : 0;
+  const gramGroup = (m.comoments ?? defaultComomentPath(m.positions, m.d, m.device)) === 'gram' ? gramGroupBytes(m.positions, m.d) : 0;
   const parts: [string, number][] =
     m.role === 'train'
       ? [
