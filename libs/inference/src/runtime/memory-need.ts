@@ -81,12 +81,12 @@ export interface MemoryNeedInput {
 }
 
 /**
- * What the Gram path holds besides the accumulator: its group of embeddings (gramGroupImages, float32)
- * and one centred block. The float64 kernel's 16 embeddings and the in-graph path's batch are part of
- * the backbone's working memory.
+ * What the Gram path holds besides the accumulator: its group of embeddings (gramGroupImages, float32),
+ * their float64 sums and one centred block. The float64 kernel's 16 embeddings and the in-graph path's
+ * batch are part of the backbone's working memory.
  */
 export function gramGroupBytes(positions: number, d: number): number {
-  return gramGroupImages(positions, d) * positions * d * 4 + CENTRED_BLOCK_BYTES;
+  return gramGroupImages(positions, d) * positions * d * 4 + positions * d * 8 + CENTRED_BLOCK_BYTES;
 }
 
 export interface MemoryNeed {

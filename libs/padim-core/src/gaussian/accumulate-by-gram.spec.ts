@@ -2,6 +2,7 @@ import { mulberry32 } from '../random';
 import { accumulateEmbeddingsReference } from './accumulate-embeddings.reference';
 import { accumulateGroupByGram, centredBlockPositions, gramBlockPositions, GramGroup, mergeGroupStatistics, type BatchedGram } from './accumulate-by-gram';
 import { createGaussianAccumulator } from './gaussian-accumulator';
+import { gramCentreKernel } from './gram-centre-kernel';
 
 /** X·Xᵀ per position of [positions, d, B], summed in float64 then rounded to float32 as a GEMM would return it. */
 const naiveGram: BatchedGram = async (centred, positions, d, B, out) => {
@@ -88,7 +89,7 @@ describe('accumulateGroupByGram', () => {
     );
   });
 
-  it('centres in the wasm kernel to the same bytes as the scalar twin, for groups of any size, block and grid', async () => {
+  it('centres in the wasm kernel to the same bytes as the scalar twin, for groups of any size, block and grid, added in batches of any size', async () => {
     for (const [P, d, B, block] of [
       [4096 % 997, 7, 37, 13],
       [101, 3, 4, 101],
@@ -107,7 +108,12 @@ describe('accumulateGroupByGram', () => {
       for (const wasm of [true, false]) {
         const group = new GramGroup(P, d, B, { blockPositions: { centred: block, gram: block }, wasm });
         expect(group.centring).toBe(wasm ? 'wasm' : 'scalar');
-        group.add(data, B);
+        // The wasm kernel sums each batch as it arrives: batches of 3, then the rest.
+        const per = d * P;
+        for (let b0 = 0; b0 < B; b0 += 3) {
+          const n = Math.min(3, B - b0);
+          group.add(data.subarray(b0 * per, (b0 + n) * per), n);
+        }
         const acc = createGaussianAccumulator(P, d);
         await group.mergeInto(acc, recording(wasm ? seen.wasm : seen.scalar));
         results.push(acc);
@@ -144,6 +150,23 @@ describe('accumulateGroupByGram', () => {
     // The 8-sample group wrote columns 5..7; the 5-sample group's padding there must read zero.
     expect(padding.slice(P * d * 3).every((v) => v === 0)).toBe(true);
     expect(worstScaledError(acc.comoment, reference.comoment, P, d)).toBeLessThan(1e-6);
+  });
+
+  it('centres only the samples its sums are of, summed slot after slot', () => {
+    const kernel = gramCentreKernel(8, 2, 4, 8)!;
+    expect(() => kernel.centre(0, 8, 1)).toThrow('gramCentreKernel: centring 1 samples, but the sums are of 0');
+    kernel.sample(0).set([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]);
+    kernel.sumSamples(0, 1);
+    expect(() => kernel.sumSamples(2, 1)).toThrow('gramCentreKernel: cannot sum slots [2, 3) after 1 summed, of 4 slots');
+    expect(() => kernel.sumSamples(1, 4)).toThrow('gramCentreKernel: cannot sum slots [1, 5) after 1 summed, of 4 slots');
+    kernel.sample(1).fill(1);
+    kernel.sumSamples(1, 1);
+    expect(() => kernel.centre(0, 8, 1)).toThrow('centring 1 samples, but the sums are of 2');
+    // Two samples: the means are (x + 1) / 2, [d][P] in, [P][d] out.
+    expect(Array.from(kernel.centre(0, 8, 2).groupMean.subarray(0, 4))).toEqual([1, 5, 1.5, 5.5]);
+    // A new group starts its sums from zero.
+    kernel.sumSamples(0, 1);
+    expect(Array.from(kernel.centre(0, 8, 1).groupMean.subarray(0, 4))).toEqual([1, 9, 2, 10]);
   });
 
   it('refuses more samples than its capacity and a batch of the wrong size, naming both', () => {

@@ -86,7 +86,7 @@ export class GramGroup {
     return this.kernel ? 'wasm' : 'scalar';
   }
 
-  /** Adds a batch of n samples ([n, d, P]); the scalar path keeps a view of it, the wasm path a copy. */
+  /** Adds a batch of n samples ([n, d, P]); the scalar path keeps a view of it, the wasm path a copy and its sums. */
   add(batch: Float32Array, n: number): void {
     const per = this.dim * this.positions;
     if (!Number.isSafeInteger(n) || n < 0 || batch.length !== n * per) {
@@ -95,12 +95,16 @@ export class GramGroup {
       );
     }
     if (this.count + n > this.capacity) throw new RangeError(`GramGroup.add: ${this.count} + ${n} samples exceed the group's capacity of ${this.capacity}`);
+    if (n === 0) return;
+    const first = this.count;
     for (let i = 0; i < n; i++) {
       const sample = batch.subarray(i * per, (i + 1) * per);
       if (this.kernel) this.kernel.sample(this.count).set(sample);
       else this.views.push(sample);
       this.count++;
     }
+    // The batch's sums while it is still in cache; the scalar twin sums at merge time, in the same order.
+    this.kernel?.sumSamples(first, n);
   }
 
   /**

@@ -7,6 +7,7 @@ const QUAD = GRAM_CENTRE_LAYOUT.constants.QUAD;
 const MAX_WASM_BYTES = 2 ** 32 - WASM_PAGE_BYTES;
 
 interface KernelExports extends GrowableMemory {
+  sumSamples(xOff: number, first: number, count: number, n: number, sumOff: number): void;
   centre(
     p0: number,
     pb: number,
@@ -34,16 +35,21 @@ export interface CentredBlock {
 }
 
 /**
- * The group of a Gram pass held in wasm memory: `capacity` samples of [d][P] f32, copied in as they
- * arrive, and the centring kernel (gram-centre.wat) that turns blocks of `blockPositions` positions of
- * them into what the batched GEMM takes. Sized once, never grown: one instance serves every group of a
+ * The group of a Gram pass held in wasm memory: `capacity` samples of [d][P] f32, copied in and summed
+ * (f64, [d][P]) as they arrive, and the centring kernel (gram-centre.wat) that turns blocks of
+ * `blockPositions` positions of them into what the batched GEMM takes. Sized once, never grown: one instance serves every group of a
  * training.
  */
 export interface GramCentreKernel {
   readonly capacity: number;
   /** Sample slot `i` ([d][P]) in the kernel's memory, to copy a sample into. */
   sample(i: number): Float32Array;
-  /** Centres positions [p0, p0+pb) (pb ≤ blockPositions) of the first B samples; the views are valid until the next call. */
+  /**
+   * Adds slots [first, first+count), copied in, to the group's sums (first = 0 starts a new group).
+   * The slots follow those summed before: the sums are always of samples 0..summed−1.
+   */
+  sumSamples(first: number, count: number): void;
+  /** Centres positions [p0, p0+pb) (pb ≤ blockPositions) of the first B samples, all summed; the views are valid until the next call. */
   centre(p0: number, pb: number, B: number): CentredBlock;
 }
 
@@ -52,7 +58,7 @@ export function gramCentreKernel(positions: number, d: number, capacity: number,
   const Bs = paddedSamples(capacity);
   const { offsets, total } = layOutMemory(GRAM_CENTRE_LAYOUT.layouts.group, {
     centred: blockPositions * d * Bs * 4,
-    sums: d * blockPositions * 8,
+    sums: d * positions * 8,
     mean32: d * blockPositions * 4,
     mean64: blockPositions * d * 8,
     x: capacity * d * positions * 4,
@@ -63,11 +69,19 @@ export function gramCentreKernel(positions: number, d: number, capacity: number,
   if (!wasm || !growMemoryTo(wasm, total)) return null;
   const buffer = wasm.memory.buffer;
   const sampleFloats = d * positions;
+  let summed = 0;
   return {
     capacity,
     sample: (i) => {
       if (!Number.isInteger(i) || i < 0 || i >= capacity) throw new RangeError(`gramCentreKernel: sample slot ${i} is outside 0..${capacity - 1}`);
       return new Float32Array(buffer, offsets.x + i * sampleFloats * 4, sampleFloats);
+    },
+    sumSamples: (first, count) => {
+      if (!Number.isInteger(first) || !Number.isInteger(count) || count < 1 || first + count > capacity || (first !== 0 && first !== summed)) {
+        throw new RangeError(`gramCentreKernel: cannot sum slots [${first}, ${first + count}) after ${summed} summed, of ${capacity} slots`);
+      }
+      wasm.sumSamples(offsets.x, first, count, sampleFloats, offsets.sums);
+      summed = first + count;
     },
     centre: (p0, pb, B) => {
       if (pb < 1 || pb > blockPositions || p0 < 0 || p0 + pb > positions || B < 1 || B > capacity) {
@@ -75,6 +89,7 @@ export function gramCentreKernel(positions: number, d: number, capacity: number,
           `gramCentreKernel: block [${p0}, ${p0 + pb}) of ${B} samples is outside ${positions} positions, blocks of ${blockPositions}, ${capacity} samples`,
         );
       }
+      if (B !== summed) throw new RangeError(`gramCentreKernel: centring ${B} samples, but the sums are of ${summed}`);
       const centred = new Float32Array(buffer, offsets.centred, pb * d * paddedSamples(B));
       // Padding columns add nothing to the products only while they are zero; the kernel never writes them.
       if (B % QUAD !== 0) centred.fill(0);

@@ -4,10 +4,10 @@
 ;; `centre` takes positions [p0, p0+pb) of a group of B samples, each [d][P] f32 as onnxruntime emits
 ;; them, and writes what one batched GEMM needs: `centred` [pb][d][Bs] f32 (Bs = B rounded up to four),
 ;; each position's samples minus their group mean. Columns B..Bs-1 are not written (the caller keeps
-;; them zero, so they add nothing to the products). The group means are summed in f64 over b in order
-;; 0..B-1 and multiplied by 1/B, then given as `mean64` [pb][d] f64 (for the merge) and `mean32`
-;; [d][pb] f32; each sample is centred as x − f32(mean) in f32, as the scalar twin does, so both give
-;; identical bytes.
+;; them zero, so they add nothing to the products). The group's sums, f64 over b in order 0..B-1, are
+;; kept by `sumSamples` as the samples arrive; `centre` multiplies them by 1/B into `mean64` [pb][d]
+;; f64 (for the merge) and `mean32` [d][pb] f32, and centres each sample as x − f32(mean) in f32, as
+;; the scalar twin does, so both give identical bytes.
 ;;
 ;; The transposition runs four samples × four positions at a time: four vector loads (one per sample,
 ;; four positions of one channel), a 4×4 shuffle transpose, four vector stores (one per position, four
@@ -19,7 +19,7 @@
 ;; each region and takes its offsets from this block):
 ;; @layout group
 ;; @region centred align=16 slack=0 out
-;; @region sums align=16 slack=0 scratch
+;; @region sums align=16 slack=0 inout
 ;; @region mean32 align=16 slack=0 scratch
 ;; @region mean64 align=16 slack=0 out
 ;; @region x align=16 slack=0 in
@@ -27,60 +27,84 @@
 (module
   (memory (export "memory") 1)
 
-;; Sums and means of positions [p0, p0+pb) over the B samples of the group: sums f64 [d][pb] (scratch),
-;; then mean64 [pb][d] f64 and mean32 [d][pb] f32.
+;; sums [d][P] f64 (+)= the samples [first, first+count) of x, one f64 per value, added in the order of
+;; the samples; with first = 0 the sums start from zero. Called as each batch of samples arrives, so
+;; the group's means cost one streaming pass over samples still in cache, instead of a pass by runs of
+;; one channel across every sample of the group when it is centred.
+  (func (export "sumSamples")
+    (param $xOff i32) (param $first i32) (param $count i32) (param $n i32) (param $sumOff i32)
+    (local $i i32) (local $n4 i32) (local $b i32) (local $stride i32) (local $src i32) (local $at i32) (local $dst i32)
+    (local $v v128) (local $s0 v128) (local $s1 v128) (local $s f64)
+    (local.set $stride (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $n4 (i32.and (local.get $n) (i32.const -4)))
+    (local.set $src (i32.add (local.get $xOff) (i32.mul (local.get $first) (local.get $stride))))
+    (local.set $dst (local.get $sumOff))
+    (local.set $i (i32.const 0))
+    (block $iDone (loop $iLoop
+      (br_if $iDone (i32.ge_u (local.get $i) (local.get $n4)))
+      (if (i32.eqz (local.get $first))
+        (then
+          (local.set $s0 (f64x2.splat (f64.const 0)))
+          (local.set $s1 (f64x2.splat (f64.const 0))))
+        (else
+          (local.set $s0 (v128.load (local.get $dst)))
+          (local.set $s1 (v128.load offset=16 (local.get $dst)))))
+      (local.set $at (local.get $src))
+      (local.set $b (i32.const 0))
+      (block $bDone (loop $bLoop
+        (br_if $bDone (i32.ge_u (local.get $b) (local.get $count)))
+        (local.set $v (v128.load (local.get $at)))
+        (local.set $s0 (f64x2.add (local.get $s0) (f64x2.promote_low_f32x4 (local.get $v))))
+        (local.set $s1 (f64x2.add (local.get $s1)
+          (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $v) (local.get $v)))))
+        (local.set $at (i32.add (local.get $at) (local.get $stride)))
+        (local.set $b (i32.add (local.get $b) (i32.const 1)))
+        (br $bLoop)))
+      (v128.store (local.get $dst) (local.get $s0))
+      (v128.store offset=16 (local.get $dst) (local.get $s1))
+      (local.set $src (i32.add (local.get $src) (i32.const 16)))
+      (local.set $dst (i32.add (local.get $dst) (i32.const 32)))
+      (local.set $i (i32.add (local.get $i) (i32.const 4)))
+      (br $iLoop)))
+    ;; the last n mod 4 values, one at a time
+    (block $tDone (loop $tLoop
+      (br_if $tDone (i32.ge_u (local.get $i) (local.get $n)))
+      (local.set $s (select (f64.const 0) (f64.load (local.get $dst)) (i32.eqz (local.get $first))))
+      (local.set $at (local.get $src))
+      (local.set $b (i32.const 0))
+      (block $btDone (loop $btLoop
+        (br_if $btDone (i32.ge_u (local.get $b) (local.get $count)))
+        (local.set $s (f64.add (local.get $s) (f64.promote_f32 (f32.load (local.get $at)))))
+        (local.set $at (i32.add (local.get $at) (local.get $stride)))
+        (local.set $b (i32.add (local.get $b) (i32.const 1)))
+        (br $btLoop)))
+      (f64.store (local.get $dst) (local.get $s))
+      (local.set $src (i32.add (local.get $src) (i32.const 4)))
+      (local.set $dst (i32.add (local.get $dst) (i32.const 8)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $tLoop)))
+  )
+
+;; Means of positions [p0, p0+pb) from the group's sums [d][P] f64: mean64 [pb][d] f64 and mean32 [d][pb] f32.
   (func $means
-    (param $p0 i32) (param $pb i32) (param $P i32) (param $d i32) (param $B i32) (param $invB f64)
-    (param $xOff i32) (param $sumOff i32) (param $mean32Off i32) (param $mean64Off i32)
-    (local $b i32) (local $c i32) (local $p i32) (local $src i32) (local $dst i32) (local $pb4 i32) (local $v v128) (local $m f64)
-    (local.set $pb4 (i32.and (local.get $pb) (i32.const -4)))
-    (memory.fill (local.get $sumOff) (i32.const 0) (i32.shl (i32.mul (local.get $d) (local.get $pb)) (i32.const 3)))
-    (local.set $b (i32.const 0))
-    (block $bDone (loop $bLoop
-      (br_if $bDone (i32.ge_u (local.get $b) (local.get $B)))
-      (local.set $c (i32.const 0))
-      (block $cDone (loop $cLoop
-        (br_if $cDone (i32.ge_u (local.get $c) (local.get $d)))
-        ;; src: x[b][c][p0], dst: sum[c][0]
-        (local.set $src (i32.add (local.get $xOff) (i32.shl (i32.add (i32.mul (i32.add (i32.mul (local.get $b) (local.get $d)) (local.get $c)) (local.get $P)) (local.get $p0)) (i32.const 2))))
-        (local.set $dst (i32.add (local.get $sumOff) (i32.shl (i32.mul (local.get $c) (local.get $pb)) (i32.const 3))))
-        (local.set $p (i32.const 0))
-        (block $pDone (loop $pLoop
-          (br_if $pDone (i32.ge_u (local.get $p) (local.get $pb4)))
-          (local.set $v (v128.load (local.get $src)))
-          (v128.store (local.get $dst) (f64x2.add (v128.load (local.get $dst)) (f64x2.promote_low_f32x4 (local.get $v))))
-          (v128.store offset=16 (local.get $dst) (f64x2.add (v128.load offset=16 (local.get $dst))
-            (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $v) (local.get $v)))))
-          (local.set $src (i32.add (local.get $src) (i32.const 16)))
-          (local.set $dst (i32.add (local.get $dst) (i32.const 32)))
-          (local.set $p (i32.add (local.get $p) (i32.const 4)))
-          (br $pLoop)))
-        (block $tDone (loop $tLoop
-          (br_if $tDone (i32.ge_u (local.get $p) (local.get $pb)))
-          (f64.store (local.get $dst) (f64.add (f64.load (local.get $dst)) (f64.promote_f32 (f32.load (local.get $src)))))
-          (local.set $src (i32.add (local.get $src) (i32.const 4)))
-          (local.set $dst (i32.add (local.get $dst) (i32.const 8)))
-          (local.set $p (i32.add (local.get $p) (i32.const 1)))
-          (br $tLoop)))
-        (local.set $c (i32.add (local.get $c) (i32.const 1)))
-        (br $cLoop)))
-      (local.set $b (i32.add (local.get $b) (i32.const 1)))
-      (br $bLoop)))
-    ;; means: mean32[c][p] and mean64[p][c]
+    (param $p0 i32) (param $pb i32) (param $P i32) (param $d i32) (param $invB f64)
+    (param $sumOff i32) (param $mean32Off i32) (param $mean64Off i32)
+    (local $c i32) (local $p i32) (local $src i32) (local $m f64)
     (local.set $c (i32.const 0))
-    (block $c2Done (loop $c2Loop
-      (br_if $c2Done (i32.ge_u (local.get $c) (local.get $d)))
+    (block $cDone (loop $cLoop
+      (br_if $cDone (i32.ge_u (local.get $c) (local.get $d)))
       (local.set $p (i32.const 0))
-      (block $p2Done (loop $p2Loop
-        (br_if $p2Done (i32.ge_u (local.get $p) (local.get $pb)))
-        (local.set $src (i32.add (i32.mul (local.get $c) (local.get $pb)) (local.get $p)))
+      (block $pDone (loop $pLoop
+        (br_if $pDone (i32.ge_u (local.get $p) (local.get $pb)))
+        (local.set $src (i32.add (i32.mul (local.get $c) (local.get $P)) (i32.add (local.get $p0) (local.get $p))))
         (local.set $m (f64.mul (f64.load (i32.add (local.get $sumOff) (i32.shl (local.get $src) (i32.const 3)))) (local.get $invB)))
-        (f32.store (i32.add (local.get $mean32Off) (i32.shl (local.get $src) (i32.const 2))) (f32.demote_f64 (local.get $m)))
+        (f32.store (i32.add (local.get $mean32Off) (i32.shl (i32.add (i32.mul (local.get $c) (local.get $pb)) (local.get $p)) (i32.const 2)))
+          (f32.demote_f64 (local.get $m)))
         (f64.store (i32.add (local.get $mean64Off) (i32.shl (i32.add (i32.mul (local.get $p) (local.get $d)) (local.get $c)) (i32.const 3))) (local.get $m))
         (local.set $p (i32.add (local.get $p) (i32.const 1)))
-        (br $p2Loop)))
+        (br $pLoop)))
       (local.set $c (i32.add (local.get $c) (i32.const 1)))
-      (br $c2Loop)))
+      (br $cLoop)))
   )
 
 ;; centred [pb][d][Bs] f32 for positions [p0, p0+pb); see the header.
@@ -90,8 +114,8 @@
     (local $c i32) (local $p i32) (local $b i32) (local $k i32) (local $pb4 i32) (local $B4 i32) (local $Bs i32)
     (local $rowStride i32) (local $sampleStride i32) (local $src i32) (local $dst i32) (local $mv v128) (local $mu f32)
     (local $r0 v128) (local $r1 v128) (local $r2 v128) (local $r3 v128) (local $t0 v128) (local $t1 v128) (local $t2 v128) (local $t3 v128)
-    (call $means (local.get $p0) (local.get $pb) (local.get $P) (local.get $d) (local.get $B) (local.get $invB)
-      (local.get $xOff) (local.get $sumOff) (local.get $mean32Off) (local.get $mean64Off))
+    (call $means (local.get $p0) (local.get $pb) (local.get $P) (local.get $d) (local.get $invB)
+      (local.get $sumOff) (local.get $mean32Off) (local.get $mean64Off))
     (local.set $pb4 (i32.and (local.get $pb) (i32.const -4)))
     (local.set $B4 (i32.and (local.get $B) (i32.const -4)))
     (local.set $Bs (i32.and (i32.add (local.get $B) (i32.const 3)) (i32.const -4)))
