@@ -1,6 +1,6 @@
 import { readdirSync } from 'node:fs';
 import * as path from 'node:path';
-import { accumulateEmbeddings, accumulateGroupByGram, createGaussianAccumulator, finalizeGaussian } from '@padim-fleet/padim-core';
+import { accumulateEmbeddings, accumulateGroupByGram, createGaussianAccumulator, finalizeGaussian, gramBandFloats } from '@padim-fleet/padim-core';
 import { resolveBackbone } from '../backbones/resolve-backbone';
 import { EmbeddingExtractor, resolveEmbedding } from '../pipeline/embedding-extractor';
 import { embedImages } from '../pipeline/train-model';
@@ -24,9 +24,39 @@ describe('Gram graph', () => {
     }
   });
 
-  it('accumulates several groups in blocks as the float64 co-moment kernel does', async () => {
+  it('gives the row bands of X·Xᵀ, band after band, where d makes more than one', async () => {
+    const d = 100;
+    const B = 3;
+    const P = 2;
+    const session = await createGramSession(d);
+    try {
+      const centred = randomFloats(P * d * B, 9, -1, 1);
+      const gram = new Float32Array(P * gramBandFloats(d));
+      await session.gram(centred, P, d, B, gram);
+      // Bands [0, 50) × [0, 100) then [50, 100) × [50, 100), each [P, rows, columns].
+      let at = 0;
+      for (const [first, last] of [
+        [0, 50],
+        [50, 100],
+      ]) {
+        for (let p = 0; p < P; p++) {
+          for (let i = first; i < last; i++) {
+            for (let j = first; j < d; j++) {
+              let s = 0;
+              for (let b = 0; b < B; b++) s += centred[(p * d + i) * B + b] * centred[(p * d + j) * B + b];
+              expect(Math.abs(gram[at++] - s)).toBeLessThan(1e-5);
+            }
+          }
+        }
+      }
+      expect(at).toBe(gram.length);
+    } finally {
+      await session.release();
+    }
+  });
+
+  it.each([24, 100])('accumulates several groups in blocks as the float64 co-moment kernel does (d=%i)', async (d) => {
     const P = 37;
-    const d = 24;
     const session = await createGramSession(d);
     try {
       const byGram = createGaussianAccumulator(P, d);

@@ -1,17 +1,25 @@
 import * as ort from 'onnxruntime-node';
-import type { BatchedGram } from '@padim-fleet/padim-core';
+import { gramBands, type BatchedGram } from '@padim-fleet/padim-core';
 import { OnnxGraphBuilder } from '../onnx/onnx-graph-builder';
 import { createOnnxSession } from '../runtime/onnx-session';
 
 /**
- * Batched Gram product: input `centred` [P, d, B] float32, output `gram` [P, d, d] = X·Xᵀ per position
- * (one MatMul; onnxruntime folds the Transpose into it). P and B are dynamic.
+ * Batched Gram product by row bands (gramBands): input `centred` [P, d, B] float32, output `gram{k}`
+ * [P, rows, d − first] = rows [first, first + rows) of X times Xᵀ's columns from `first` on, per
+ * position: one MatMul per band (onnxruntime folds the Transpose into it). P and B are dynamic.
  */
 export function buildGramGraph(d: number): Uint8Array {
   const g = new OnnxGraphBuilder('gram');
   const x = g.input('centred', 'float', ['P', d, 'B']);
-  g.node('MatMul', [x, g.node('Transpose', [x], { perm: [0, 2, 1] })], {}, ['gram']);
-  g.output('gram', 'float', ['P', d, d]);
+  const rowsOf = (name: string, from: number, to: number) =>
+    from === 0 && to === d ? x : g.node('Slice', [x, g.int64s(`${name}_starts`, [from]), g.int64s(`${name}_ends`, [to]), g.int64s(`${name}_axes`, [1])]);
+  const starts = gramBands(d);
+  for (let k = 0; k + 1 < starts.length; k++) {
+    const rows = rowsOf(`band${k}_rows`, starts[k], starts[k + 1]);
+    const columns = rowsOf(`band${k}_columns`, starts[k], d);
+    g.node('MatMul', [rows, g.node('Transpose', [columns], { perm: [0, 2, 1] })], {}, [`gram${k}`]);
+    g.output(`gram${k}`, 'float', ['P', starts[k + 1] - starts[k], d - starts[k]]);
+  }
   return g.toBytes();
 }
 
@@ -28,11 +36,19 @@ export interface GramSession {
  */
 export async function createGramSession(d: number, threads = 1): Promise<GramSession> {
   const session = await createOnnxSession(buildGramGraph(d), { threads });
+  const starts = gramBands(d);
   return {
     gram: async (centred, positions, dd, B, gram) => {
       if (dd !== d) throw new RangeError(`Gram session is for d=${d}, got d=${dd}`);
-      // Written into the caller's buffer: no output to allocate and copy per block.
-      await session.run({ centred: new ort.Tensor('float32', centred, [positions, d, B]) }, { gram: new ort.Tensor('float32', gram, [positions, d, d]) });
+      // Written into the caller's buffer, band after band: no output to allocate and copy per block.
+      const fetches: Record<string, ort.Tensor> = {};
+      for (let k = 0, at = 0; k + 1 < starts.length; k++) {
+        const dims = [positions, starts[k + 1] - starts[k], d - starts[k]];
+        const floats = dims[0] * dims[1] * dims[2];
+        fetches[`gram${k}`] = new ort.Tensor('float32', gram.subarray(at, at + floats), dims);
+        at += floats;
+      }
+      await session.run({ centred: new ort.Tensor('float32', centred, [positions, d, B]) }, fetches);
     },
     release: () => session.release(),
   };

@@ -1,20 +1,34 @@
 import { mulberry32 } from '../random';
 import { accumulateEmbeddingsReference } from './accumulate-embeddings.reference';
-import { accumulateGroupByGram, centredBlockPositions, gramBlockPositions, GramGroup, mergeGroupStatistics, type BatchedGram } from './accumulate-by-gram';
+import {
+  accumulateGroupByGram,
+  centredBlockPositions,
+  gramBandFloats,
+  gramBands,
+  gramBlockPositions,
+  GramGroup,
+  mergeGroupStatistics,
+  type BatchedGram,
+} from './accumulate-by-gram';
 import { createGaussianAccumulator } from './gaussian-accumulator';
 import { gramCentreKernel } from './gram-centre-kernel';
 
-/** X·Xᵀ per position of [positions, d, B], summed in float64 then rounded to float32 as a GEMM would return it. */
+/** The row bands (gramBands) of X·Xᵀ per position of [positions, d, B], summed in float64 then rounded to float32 as a GEMM would return them. */
 const naiveGram: BatchedGram = async (centred, positions, d, B, out) => {
-  for (let p = 0; p < positions; p++) {
-    for (let i = 0; i < d; i++) {
-      for (let j = 0; j < d; j++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += centred[(p * d + i) * B + b] * centred[(p * d + j) * B + b];
-        out[(p * d + i) * d + j] = s;
+  const starts = gramBands(d);
+  let at = 0;
+  for (let k = 0; k + 1 < starts.length; k++) {
+    for (let p = 0; p < positions; p++) {
+      for (let i = starts[k]; i < starts[k + 1]; i++) {
+        for (let j = starts[k]; j < d; j++) {
+          let s = 0;
+          for (let b = 0; b < B; b++) s += centred[(p * d + i) * B + b] * centred[(p * d + j) * B + b];
+          out[at++] = s;
+        }
       }
     }
   }
+  expect(at).toBe(positions * gramBandFloats(d));
 };
 
 function randomBatch(n: number, d: number, P: number, seed: number): Float32Array {
@@ -51,6 +65,9 @@ describe('accumulateGroupByGram', () => {
     [10, 1, 1, 1, true],
     [13, 9, 5, 5, false],
     [10, 1, 1, 1, false],
+    // Two and four row bands.
+    [5, 100, 3, 2, true],
+    [3, 203, 3, 2, true],
   ])(
     'accumulates several groups as the per-sample float64 reference does (P=%i, d=%i, blocks of %i and GEMMs of %i positions, wasm %s)',
     async (P, d, centred, gram, wasm) => {
@@ -176,8 +193,27 @@ describe('accumulateGroupByGram', () => {
     expect(() => group.add(new Float32Array(24), 2)).toThrow(/1 \+ 2 samples exceed the group's capacity of 2/);
   });
 
+  it('splits the Gram product into bands of at least 48 rows, at most four, which hold the upper triangle', () => {
+    expect(gramBands(47)).toEqual([0, 47]);
+    expect(gramBands(100)).toEqual([0, 50, 100]);
+    expect(gramBands(143)).toEqual([0, 71, 143]);
+    expect(gramBands(144)).toEqual([0, 48, 96, 144]);
+    expect(gramBands(550)).toEqual([0, 137, 275, 412, 550]);
+    expect(gramBandFloats(47)).toBe(47 * 47);
+    // 3/4 of the d² products at d=100.
+    expect(gramBandFloats(100)).toBe(50 * 100 + 50 * 50);
+    for (const d of [1, 47, 48, 96, 100, 143, 550, 1000]) {
+      const starts = gramBands(d);
+      expect(starts[0]).toBe(0);
+      expect(starts[starts.length - 1]).toBe(d);
+      for (let k = 0; k + 1 < starts.length; k++) expect(starts[k + 1] - starts[k] >= Math.min(d, 47)).toBe(true);
+      expect(gramBandFloats(d)).toBeGreaterThanOrEqual((d * (d + 1)) / 2);
+    }
+  });
+
   it('bounds a GEMM block to 1 MiB of output and a centred block to 8 MiB, whatever d is', () => {
-    expect(gramBlockPositions(100, 4096)).toBe(26);
+    // 7,500 floats of bands per position at d=100.
+    expect(gramBlockPositions(100, 4096)).toBe(34);
     expect(gramBlockPositions(550, 4096)).toBe(1);
     expect(gramBlockPositions(4000, 4096)).toBe(1);
     expect(gramBlockPositions(10, 7)).toBe(7);
