@@ -1,4 +1,4 @@
-import { CENTRED_BLOCK_BYTES } from '@padim-fleet/padim-core';
+import { CENTRED_BLOCK_BYTES, gramMergeBytes } from '@padim-fleet/padim-core';
 import { InsufficientMemoryError, assertMemoryFits, gramGroupBytes, memoryNeed, modelMemory, thresholdPassBytes } from './memory-need';
 
 describe('memoryNeed', () => {
@@ -43,8 +43,9 @@ describe('memoryNeed', () => {
   it('adds the Gram group when training or extracting on the Gram path, the default at d=100 on the CPU', () => {
     const input = { backbone: 'resnet18', positions: 4096, d: 100 };
     const { accumulatorBytes, thresholdScoringBytes } = modelMemory(4096, 100);
-    // 128 embeddings of 4096 × 100 float32 (210 MB), their float64 sums and one 8 MiB centred block.
-    const group = 128 * 4096 * 100 * 4 + 4096 * 100 * 8 + CENTRED_BLOCK_BYTES;
+    // 128 embeddings of 4096 × 100 float32 (210 MB), their float64 sums, one 8 MiB centred block and the
+    // merge of one GEMM block: 34 positions' bands (7,500 floats), shifts (100) and co-moments (5,050).
+    const group = 128 * 4096 * 100 * 4 + 4096 * 100 * 8 + CENTRED_BLOCK_BYTES + 34 * (7500 * 4 + 100 * 8 + 5050 * 8);
     expect(gramGroupBytes(4096, 100)).toBe(group);
     expect(memoryNeed({ ...input, role: 'train' }).bytes).toBe(accumulatorBytes + group + thresholdScoringBytes + 0.6e9);
     expect(memoryNeed({ ...input, role: 'extract' }).bytes).toBe(accumulatorBytes + group + 0.6e9);
@@ -59,7 +60,9 @@ describe('memoryNeed', () => {
     expect(memoryNeed({ ...input, role: 'extract', device: 'cuda', comoments: 'gram' }).bytes).toBe(accumulatorBytes + group + 0.6e9);
     // At d=550 the Gram path is not the default, but holds a group of 64 (577 MB) and its sums when asked for.
     const d550 = { backbone: 'resnet50', positions: 4096, d: 550, role: 'extract' as const };
-    expect(memoryNeed({ ...d550, comoments: 'gram' }).bytes - memoryNeed(d550).bytes).toBe(64 * 4096 * 550 * 4 + 4096 * 550 * 8 + CENTRED_BLOCK_BYTES);
+    expect(memoryNeed({ ...d550, comoments: 'gram' }).bytes - memoryNeed(d550).bytes).toBe(
+      64 * 4096 * 550 * 4 + 4096 * 550 * 8 + CENTRED_BLOCK_BYTES + gramMergeBytes(550, 4096),
+    );
   });
 
   it('refuses a need above what is allowed, naming the job, the need and the setting', () => {

@@ -1,4 +1,4 @@
-import { CENTRED_BLOCK_BYTES, DEFAULT_BLOCKED_KERNEL_BYTES, triangleSize } from '@padim-fleet/padim-core';
+import { CENTRED_BLOCK_BYTES, DEFAULT_BLOCKED_KERNEL_BYTES, gramMergeBytes, triangleSize } from '@padim-fleet/padim-core';
 import { ComomentPath, defaultComomentPath, gramGroupImages } from '../pipeline/comoment-path';
 import type { OnnxDevice } from './onnx-session';
 
@@ -82,11 +82,11 @@ export interface MemoryNeedInput {
 
 /**
  * What the Gram path holds besides the accumulator: its group of embeddings (gramGroupImages, float32),
- * their float64 sums and one centred block. The float64 kernel's 16 embeddings and the in-graph path's
- * batch are part of the backbone's working memory.
+ * their float64 sums, one centred block and one block's merge (gramMergeBytes). The float64 kernel's 16
+ * embeddings and the in-graph path's batch are part of the backbone's working memory.
  */
 export function gramGroupBytes(positions: number, d: number): number {
-  return gramGroupImages(positions, d) * positions * d * 4 + positions * d * 8 + CENTRED_BLOCK_BYTES;
+  return gramGroupImages(positions, d) * positions * d * 4 + positions * d * 8 + CENTRED_BLOCK_BYTES + gramMergeBytes(d, positions);
 }
 
 export interface MemoryNeed {

@@ -1,15 +1,7 @@
 import { mulberry32 } from '../random';
 import { accumulateEmbeddingsReference } from './accumulate-embeddings.reference';
-import {
-  accumulateGroupByGram,
-  centredBlockPositions,
-  gramBandFloats,
-  gramBands,
-  gramBlockPositions,
-  GramGroup,
-  mergeGroupStatistics,
-  type BatchedGram,
-} from './accumulate-by-gram';
+import { accumulateGroupByGram, centredBlockPositions, gramBlockPositions, GramGroup, mergeGroupStatistics, type BatchedGram } from './accumulate-by-gram';
+import { gramBandFloats, gramBands } from './gram-bands';
 import { createGaussianAccumulator } from './gaussian-accumulator';
 import { gramCentreKernel } from './gram-centre-kernel';
 
@@ -106,12 +98,15 @@ describe('accumulateGroupByGram', () => {
     );
   });
 
-  it('centres in the wasm kernel to the same bytes as the scalar twin, for groups of any size, block and grid, added in batches of any size', async () => {
+  it('centres and merges in the wasm kernel to the same bytes as the scalar twin, for groups of any size, block, grid and bands, added in batches of any size', async () => {
     for (const [P, d, B, block] of [
       [4096 % 997, 7, 37, 13],
       [101, 3, 4, 101],
       [64, 16, 9, 16],
       [5, 2, 1, 2],
+      // Two and four row bands, with odd rows.
+      [5, 101, 9, 2],
+      [3, 203, 6, 3],
     ]) {
       const seen: { wasm: Float32Array[]; scalar: Float32Array[] } = { wasm: [], scalar: [] };
       const recording =
@@ -133,9 +128,12 @@ describe('accumulateGroupByGram', () => {
         }
         const acc = createGaussianAccumulator(P, d);
         await group.mergeInto(acc, recording(wasm ? seen.wasm : seen.scalar));
+        // A second group merges into a non-empty accumulator, where the shift of the means counts.
+        group.add(randomBatch(Math.min(B, 3), d, P, 70 + B), Math.min(B, 3));
+        await group.mergeInto(acc, recording(wasm ? seen.wasm : seen.scalar));
         results.push(acc);
       }
-      expect(seen.wasm.length).toBe(Math.ceil(P / block));
+      expect(seen.wasm.length).toBe(2 * Math.ceil(P / block));
       seen.wasm.forEach((c, i) => expect(Buffer.from(c.buffer).equals(Buffer.from(seen.scalar[i].buffer))).toBe(true));
       expect(Array.from(results[0].mean)).toEqual(Array.from(results[1].mean));
       expect(Array.from(results[0].comoment)).toEqual(Array.from(results[1].comoment));
@@ -170,7 +168,7 @@ describe('accumulateGroupByGram', () => {
   });
 
   it('centres only the samples its sums are of, summed slot after slot', () => {
-    const kernel = gramCentreKernel(8, 2, 4, 8)!;
+    const kernel = gramCentreKernel(8, 2, 4, 8, 8)!;
     expect(() => kernel.centre(0, 8, 1)).toThrow('gramCentreKernel: centring 1 samples, but the sums are of 0');
     kernel.sample(0).set([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]);
     kernel.sumSamples(0, 1);

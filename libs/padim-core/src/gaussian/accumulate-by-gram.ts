@@ -1,5 +1,6 @@
 import { triangleSize } from '../linalg';
 import { assertAccumulator, assertPositiveInteger, mergeWeights, type GaussianAccumulator } from './gaussian-accumulator';
+import { gramBandFloats, gramBands } from './gram-bands';
 import { centreGroupBlockScalar, gramCentreKernel, paddedSamples, type CentredBlock, type GramCentreKernel } from './gram-centre-kernel';
 
 /**
@@ -9,30 +10,6 @@ import { centreGroupBlockScalar, gramCentreKernel, paddedSamples, type CentredBl
  * include zero columns (the group padded to a multiple of four samples).
  */
 export type BatchedGram = (centred: Float32Array, positions: number, d: number, B: number, gram: Float32Array) => Promise<void>;
-
-/** Fewest rows in a band of the Gram product: a narrower GEMM loses more speed per product than the band saves. */
-export const GRAM_BAND_MIN_ROWS = 48;
-/** Most bands: beyond four the products saved (5/8 of d² at four, 1/2 at the limit) no longer pay for the smaller GEMMs. */
-export const MAX_GRAM_BANDS = 4;
-
-/**
- * The row bands a position's Gram matrix is computed in, as their first rows followed by d: band k is
- * rows [starts[k], starts[k+1]) by columns [starts[k], d), so the bands hold the upper triangle and skip
- * the blocks below the diagonal: 3/4 of the products with two bands, 5/8 with four. At d=100 (two
- * bands) the GEMM took 1.04 ms per image against 1.34 for the whole matrix (groups of 128).
- */
-export function gramBands(d: number): number[] {
-  const bands = Math.max(1, Math.min(MAX_GRAM_BANDS, Math.floor(d / GRAM_BAND_MIN_ROWS)));
-  return Array.from({ length: bands + 1 }, (_, k) => Math.floor((k * d) / bands));
-}
-
-/** Floats of one position's banded Gram product (gramBands). */
-export function gramBandFloats(d: number): number {
-  const starts = gramBands(d);
-  let floats = 0;
-  for (let k = 0; k + 1 < starts.length; k++) floats += (starts[k + 1] - starts[k]) * (d - starts[k]);
-  return floats;
-}
 
 /**
  * Bytes of one block's banded Gram output. It bounds the GEMM's scratch whatever d is, and
@@ -51,6 +28,14 @@ export const CENTRED_BLOCK_BYTES = 8 * 2 ** 20;
 /** Positions per GEMM call so that its float32 Gram output stays within GRAM_BLOCK_BYTES. */
 export function gramBlockPositions(d: number, positions: number): number {
   return Math.max(1, Math.min(positions, Math.floor(GRAM_BLOCK_BYTES / (4 * gramBandFloats(d)))));
+}
+
+/**
+ * Bytes the wasm kernel holds to merge one GEMM block of positions: its banded Gram output, the shift
+ * of the means and a copy of the block's packed co-moments (2.4 MB at d=100, 4096 positions).
+ */
+export function gramMergeBytes(d: number, positions: number): number {
+  return gramBlockPositions(d, positions) * (gramBandFloats(d) * 4 + d * 8 + triangleSize(d) * 8);
 }
 
 /** Positions centred at once, within CENTRED_BLOCK_BYTES: a multiple of 16 (whole cache lines of a run) where that fits. */
@@ -98,7 +83,7 @@ export class GramGroup {
     const P = positions;
     this.block = Math.max(1, Math.min(opts.blockPositions?.centred ?? centredBlockPositions(dim, paddedSamples(capacity), P), P));
     this.gramBlock = Math.max(1, Math.min(opts.blockPositions?.gram ?? gramBlockPositions(dim, P), this.block));
-    this.kernel = opts.wasm === false ? null : gramCentreKernel(P, dim, capacity, this.block);
+    this.kernel = opts.wasm === false ? null : gramCentreKernel(P, dim, capacity, this.block, this.gramBlock);
   }
 
   /** Images held, waiting for mergeInto. */
@@ -143,11 +128,13 @@ export class GramGroup {
       throw new RangeError(`GramGroup.mergeInto: the group is ${this.positions} positions × d=${this.dim}, the accumulator ${P} × d=${d}`);
     const B = this.count;
     if (B === 0) return acc;
+    const T = triangleSize(d);
     const Bs = paddedSamples(B);
     const { n, f, wb } = mergeWeights(acc.count, B);
     const kernel = this.kernel;
     const scratch = kernel ? null : { centred: new Float32Array(this.block * d * Bs), groupMean: new Float64Array(this.block * d) };
-    const blockGram = new Float32Array(this.gramBlock * gramBandFloats(d));
+    // With the kernel, the GEMM writes where its merge reads.
+    const blockGram = kernel ? kernel.gram : new Float32Array(this.gramBlock * gramBandFloats(d));
     try {
       for (let p0 = 0; p0 < P; p0 += this.block) {
         const pb = Math.min(this.block, P - p0);
@@ -162,7 +149,11 @@ export class GramGroup {
           const qb = Math.min(this.gramBlock, pb - q0);
           const qGram = qb === this.gramBlock ? blockGram : blockGram.subarray(0, qb * gramBandFloats(d));
           await gram(block.centred.subarray(q0 * d * Bs, (q0 + qb) * d * Bs), qb, d, Bs, qGram);
-          mergeGramBlock(acc, p0 + q0, qb, block.groupMean.subarray(q0 * d), qGram, 'bands', f, wb);
+          const groupMean = block.groupMean.subarray(q0 * d);
+          if (kernel) {
+            shiftMeans(acc, p0 + q0, qb, groupMean, wb, kernel.delta);
+            kernel.mergeBands(acc.comoment.subarray((p0 + q0) * T, (p0 + q0 + qb) * T), qb, f);
+          } else mergeGramBlock(acc, p0 + q0, qb, groupMean, qGram, 'bands', f, wb);
         }
       }
     } finally {
@@ -227,9 +218,27 @@ export function mergeGroupStatistics(
 }
 
 /**
+ * μ[p] += δ·wb for positions [p0, p0+pb), δ = x̄ − μ (before the update), and δ into `delta` [pb][d]: the
+ * shift of the means, which the co-moments' merge needs.
+ */
+function shiftMeans(acc: GaussianAccumulator, p0: number, pb: number, groupMean: Float32Array | Float64Array, wb: number, delta: Float64Array): Float64Array {
+  const d = acc.dim;
+  const mean = acc.mean;
+  for (let pp = 0; pp < pb; pp++) {
+    const mo = (p0 + pp) * d;
+    for (let c = 0; c < d; c++) {
+      const dl = groupMean[pp * d + c] - mean[mo + c];
+      delta[pp * d + c] = dl;
+      mean[mo + c] += dl * wb;
+    }
+  }
+  return delta;
+}
+
+/**
  * M[p] += G[p] (upper triangle) + f·δδᵀ and μ[p] += δ·wb, δ = x̄ − μ, for positions [p0, p0+pb).
  * `gram` holds the block's row bands ('bands', as BatchedGram writes them) or each position's packed
- * upper triangle ('packed').
+ * upper triangle ('packed'). The scalar twin of gram-centre.wat's mergeBands, to the same bytes.
  */
 function mergeGramBlock(
   acc: GaussianAccumulator,
@@ -243,9 +252,8 @@ function mergeGramBlock(
 ): void {
   const d = acc.dim;
   const T = triangleSize(d);
-  const mean = acc.mean;
   const m = acc.comoment;
-  const delta = new Float64Array(d);
+  const delta = shiftMeans(acc, p0, pb, groupMean, wb, new Float64Array(pb * d));
   const starts = gramBands(d);
   // Where each band of the block starts in `gram`.
   const bandOffsets: number[] = [];
@@ -254,19 +262,14 @@ function mergeGramBlock(
     at += pb * (starts[band + 1] - starts[band]) * (d - starts[band]);
   }
   for (let pp = 0; pp < pb; pp++) {
-    const mo = (p0 + pp) * d;
-    for (let c = 0; c < d; c++) {
-      const dl = groupMean[pp * d + c] - mean[mo + c];
-      delta[c] = dl;
-      mean[mo + c] += dl * wb;
-    }
+    const dl = pp * d;
     let k = (p0 + pp) * T;
     if (layout === 'packed') {
       // The packed triangle lines up with the accumulator's, entry for entry.
       let g = pp * T;
       for (let i = 0; i < d; i++) {
-        const di = delta[i] * f;
-        for (let j = i; j < d; j++, k++, g++) m[k] += gram[g] + di * delta[j];
+        const di = delta[dl + i] * f;
+        for (let j = i; j < d; j++, k++, g++) m[k] += gram[g] + di * delta[dl + j];
       }
       continue;
     }
@@ -275,10 +278,10 @@ function mergeGramBlock(
       const rows = starts[band + 1] - first;
       const width = d - first;
       for (let i = first; i < first + rows; i++) {
-        const di = delta[i] * f;
+        const di = delta[dl + i] * f;
         // Row i's column j is at row + j: the band's columns start at its first row.
         const row = bandOffsets[band] + (pp * rows + i - first) * width - first;
-        for (let j = i; j < d; j++, k++) m[k] += gram[row + j] + di * delta[j];
+        for (let j = i; j < d; j++, k++) m[k] += gram[row + j] + di * delta[dl + j];
       }
     }
   }

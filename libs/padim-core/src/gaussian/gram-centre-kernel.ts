@@ -1,5 +1,7 @@
+import { triangleSize } from '../linalg';
 import { layOutMemory } from '../wasm/kernel-layout';
 import { compileWasmModule, growMemoryTo, instantiateWasm, WASM_PAGE_BYTES, type GrowableMemory } from '../wasm/wasm-module';
+import { gramBandFloats, gramBands } from './gram-bands';
 import { GRAM_CENTRE_LAYOUT, GRAM_CENTRE_WASM_BASE64 } from './gram-centre-wasm';
 
 const QUAD = GRAM_CENTRE_LAYOUT.constants.QUAD;
@@ -8,6 +10,7 @@ const MAX_WASM_BYTES = 2 ** 32 - WASM_PAGE_BYTES;
 
 interface KernelExports extends GrowableMemory {
   sumSamples(xOff: number, first: number, count: number, n: number, sumOff: number): void;
+  mergeBands(pb: number, d: number, nBands: number, bandsOff: number, gOff: number, mOff: number, deltaOff: number, f: number): void;
   centre(
     p0: number,
     pb: number,
@@ -51,16 +54,31 @@ export interface GramCentreKernel {
   sumSamples(first: number, count: number): void;
   /** Centres positions [p0, p0+pb) (pb ≤ blockPositions) of the first B samples, all summed; the views are valid until the next call. */
   centre(p0: number, pb: number, B: number): CentredBlock;
+  /** Where the GEMM writes the banded Gram product of up to gramBlockPositions positions, for mergeBands to read. */
+  readonly gram: Float32Array;
+  /** Where the caller puts δ ([pb][d] f64, the group means less the accumulator's) for mergeBands. */
+  readonly delta: Float64Array;
+  /**
+   * comoment += G + f·δδᵀ for a block of pb ≤ gramBlockPositions positions: `comoment` is their packed
+   * co-moments ([pb][d(d+1)/2] f64, copied in and back), G the bands in `gram`, δ in `delta`.
+   */
+  mergeBands(comoment: Float64Array, pb: number, f: number): void;
 }
 
 /** The kernel for a group of `capacity` samples, or null where WebAssembly SIMD or that much wasm memory is unavailable. */
-export function gramCentreKernel(positions: number, d: number, capacity: number, blockPositions: number): GramCentreKernel | null {
+export function gramCentreKernel(positions: number, d: number, capacity: number, blockPositions: number, gramBlockPositions: number): GramCentreKernel | null {
   const Bs = paddedSamples(capacity);
+  const starts = gramBands(d);
+  const T = triangleSize(d);
   const { offsets, total } = layOutMemory(GRAM_CENTRE_LAYOUT.layouts.group, {
     centred: blockPositions * d * Bs * 4,
     sums: d * positions * 8,
     mean32: d * blockPositions * 4,
     mean64: blockPositions * d * 8,
+    gram: gramBlockPositions * gramBandFloats(d) * 4,
+    delta: gramBlockPositions * d * 8,
+    comoment: gramBlockPositions * T * 8,
+    bands: starts.length * 4,
     x: capacity * d * positions * 4,
   });
   if (total > MAX_WASM_BYTES) return null;
@@ -69,9 +87,22 @@ export function gramCentreKernel(positions: number, d: number, capacity: number,
   if (!wasm || !growMemoryTo(wasm, total)) return null;
   const buffer = wasm.memory.buffer;
   const sampleFloats = d * positions;
+  new Int32Array(buffer, offsets.bands, starts.length).set(starts);
+  const comoment = new Float64Array(buffer, offsets.comoment, gramBlockPositions * T);
   let summed = 0;
   return {
     capacity,
+    gram: new Float32Array(buffer, offsets.gram, gramBlockPositions * gramBandFloats(d)),
+    delta: new Float64Array(buffer, offsets.delta, gramBlockPositions * d),
+    mergeBands: (block, pb, f) => {
+      if (!Number.isInteger(pb) || pb < 1 || pb > gramBlockPositions || block.length !== pb * T) {
+        throw new RangeError(`gramCentreKernel: cannot merge ${block.length} co-moments as ${pb} positions (at most ${gramBlockPositions}) of ${T}`);
+      }
+      const inKernel = comoment.subarray(0, pb * T);
+      inKernel.set(block);
+      wasm.mergeBands(pb, d, starts.length - 1, offsets.bands, offsets.gram, offsets.comoment, offsets.delta, f);
+      block.set(inKernel);
+    },
     sample: (i) => {
       if (!Number.isInteger(i) || i < 0 || i >= capacity) throw new RangeError(`gramCentreKernel: sample slot ${i} is outside 0..${capacity - 1}`);
       return new Float32Array(buffer, offsets.x + i * sampleFloats * 4, sampleFloats);

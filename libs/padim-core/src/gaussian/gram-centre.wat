@@ -1,6 +1,10 @@
 ;; Centring kernel of the Gram path (gram-group.ts); assembled into gram-centre-wasm.ts by
 ;; ../wasm/build-wasm-kernels.mjs (regenerate after editing this file).
 ;;
+;; `mergeBands` adds a block's banded Gram product (`gram`, as the GEMM wrote it) and the shift of the
+;; means (`delta`) to the block's packed co-moments (`comoment`, copied in and out by the caller); see
+;; its own comment.
+;;
 ;; `centre` takes positions [p0, p0+pb) of a group of B samples, each [d][P] f32 as onnxruntime emits
 ;; them, and writes what one batched GEMM needs: `centred` [pb][d][Bs] f32 (Bs = B rounded up to four),
 ;; each position's samples minus their group mean. Columns B..Bs-1 are not written (the caller keeps
@@ -22,6 +26,10 @@
 ;; @region sums align=16 slack=0 inout
 ;; @region mean32 align=16 slack=0 scratch
 ;; @region mean64 align=16 slack=0 out
+;; @region gram align=16 slack=0 in
+;; @region delta align=16 slack=0 in
+;; @region comoment align=16 slack=0 inout
+;; @region bands align=16 slack=0 in
 ;; @region x align=16 slack=0 in
 ;; @const QUAD 4        samples and positions per transposed tile
 (module
@@ -185,5 +193,63 @@
         (br $ptLoop)))
       (local.set $c (i32.add (local.get $c) (i32.const 1)))
       (br $cLoop)))
+  )
+;; comoment [pb][d(d+1)/2] f64 (packed upper triangles) += G + f·δδᵀ for a block of pb positions, where
+;; G comes by row bands: `bands` holds nBands + 1 i32 band starts (0 … d), and band b of `gram` is
+;; [pb][rows_b][d − start_b] f32, bands one after the other; δ is `delta` [pb][d] f64. Each entry is
+;; m + (f64(g) + (δ_i·f)·δ_j), the same operations in the same order as the scalar merge, so both give
+;; identical bytes; two entries of a row at a time.
+  (func (export "mergeBands")
+    (param $pb i32) (param $d i32) (param $nBands i32) (param $bandsOff i32) (param $gOff i32) (param $mOff i32) (param $deltaOff i32) (param $f f64)
+    (local $pp i32) (local $band i32) (local $first i32) (local $last i32) (local $rows i32) (local $width i32) (local $bandAt i32)
+    (local $i i32) (local $j i32) (local $jPairs i32) (local $k i32) (local $row i32) (local $dRow i32) (local $di f64) (local $div v128)
+    (local.set $k (local.get $mOff))
+    (local.set $jPairs (i32.sub (local.get $d) (i32.const 1)))
+    (local.set $pp (i32.const 0))
+    (block $ppDone (loop $ppLoop
+      (br_if $ppDone (i32.ge_u (local.get $pp) (local.get $pb)))
+      (local.set $dRow (i32.add (local.get $deltaOff) (i32.shl (i32.mul (local.get $pp) (local.get $d)) (i32.const 3))))
+      ;; bandAt: where band b starts in gram, in floats
+      (local.set $bandAt (i32.const 0))
+      (local.set $band (i32.const 0))
+      (block $bandDone (loop $bandLoop
+        (br_if $bandDone (i32.ge_u (local.get $band) (local.get $nBands)))
+        (local.set $first (i32.load (i32.add (local.get $bandsOff) (i32.shl (local.get $band) (i32.const 2)))))
+        (local.set $last (i32.load offset=4 (i32.add (local.get $bandsOff) (i32.shl (local.get $band) (i32.const 2)))))
+        (local.set $rows (i32.sub (local.get $last) (local.get $first)))
+        (local.set $width (i32.sub (local.get $d) (local.get $first)))
+        (local.set $i (local.get $first))
+        (block $iDone (loop $iLoop
+          (br_if $iDone (i32.ge_u (local.get $i) (local.get $last)))
+          (local.set $di (f64.mul (f64.load (i32.add (local.get $dRow) (i32.shl (local.get $i) (i32.const 3)))) (local.get $f)))
+          (local.set $div (f64x2.splat (local.get $di)))
+          ;; row: the byte address of row i's column 0, so that column j is at row + 4j
+          (local.set $row (i32.add (local.get $gOff)
+            (i32.shl (i32.sub (i32.add (local.get $bandAt)
+              (i32.mul (i32.add (i32.mul (local.get $pp) (local.get $rows)) (i32.sub (local.get $i) (local.get $first))) (local.get $width)))
+              (local.get $first)) (i32.const 2))))
+          (local.set $j (local.get $i))
+          (block $jDone (loop $jLoop
+            (br_if $jDone (i32.ge_s (local.get $j) (local.get $jPairs)))
+            (v128.store (local.get $k)
+              (f64x2.add (v128.load (local.get $k))
+                (f64x2.add (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $row) (i32.shl (local.get $j) (i32.const 2)))))
+                  (f64x2.mul (local.get $div) (v128.load (i32.add (local.get $dRow) (i32.shl (local.get $j) (i32.const 3))))))))
+            (local.set $k (i32.add (local.get $k) (i32.const 16)))
+            (local.set $j (i32.add (local.get $j) (i32.const 2)))
+            (br $jLoop)))
+          ;; the row's last entry when an odd number are left
+          (if (i32.lt_u (local.get $j) (local.get $d)) (then
+            (f64.store (local.get $k) (f64.add (f64.load (local.get $k))
+              (f64.add (f64.promote_f32 (f32.load (i32.add (local.get $row) (i32.shl (local.get $j) (i32.const 2)))))
+                (f64.mul (local.get $di) (f64.load (i32.add (local.get $dRow) (i32.shl (local.get $j) (i32.const 3))))))))
+            (local.set $k (i32.add (local.get $k) (i32.const 8)))))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br $iLoop)))
+        (local.set $bandAt (i32.add (local.get $bandAt) (i32.mul (i32.mul (local.get $pb) (local.get $rows)) (local.get $width))))
+        (local.set $band (i32.add (local.get $band) (i32.const 1)))
+        (br $bandLoop)))
+      (local.set $pp (i32.add (local.get $pp) (i32.const 1)))
+      (br $ppLoop)))
   )
 )

@@ -39,14 +39,12 @@ export {
   accumulateGroupByGram,
   centredBlockPositions,
   CENTRED_BLOCK_BYTES,
-  gramBandFloats,
-  gramBands,
   gramBlockPositions,
-  GRAM_BAND_MIN_ROWS,
   GRAM_BLOCK_BYTES,
   GramGroup,
-  MAX_GRAM_BANDS,
+  gramMergeBytes,
   mergeGroupStatistics,
   type BatchedGram,
   type GramGroupOptions,
 } from './accumulate-by-gram';
+export { gramBandFloats, gramBands, GRAM_BAND_MIN_ROWS, MAX_GRAM_BANDS } from './gram-bands';
