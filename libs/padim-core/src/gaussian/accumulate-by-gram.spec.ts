@@ -120,10 +120,11 @@ describe('accumulateGroupByGram', () => {
       for (const wasm of [true, false]) {
         const group = new GramGroup(P, d, B, { blockPositions: { centred: block, gram: block }, wasm });
         expect(group.centring).toBe(wasm ? 'wasm' : 'scalar');
-        // The wasm kernel sums each batch as it arrives: batches of 3, then the rest.
+        // The wasm kernel sums each batch as it arrives, at most 8 samples a pass: a batch of 11, then
+        // batches of 3 and the rest.
         const per = d * P;
-        for (let b0 = 0; b0 < B; b0 += 3) {
-          const n = Math.min(3, B - b0);
+        for (let b0 = 0, n = 0; b0 < B; b0 += n) {
+          n = Math.min(b0 === 0 ? 11 : 3, B - b0);
           group.add(data.subarray(b0 * per, (b0 + n) * per), n);
         }
         const acc = createGaussianAccumulator(P, d);
