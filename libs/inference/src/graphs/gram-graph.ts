@@ -1,5 +1,5 @@
 import * as ort from 'onnxruntime-node';
-import { gramBands, type BatchedGram } from '@padim-fleet/padim-core';
+import { gramBandLayout, gramBands, type BatchedGram } from '@padim-fleet/padim-core';
 import { OnnxGraphBuilder } from '../onnx/onnx-graph-builder';
 import { createOnnxSession } from '../runtime/onnx-session';
 
@@ -36,18 +36,14 @@ export interface GramSession {
  */
 export async function createGramSession(d: number, threads = 1): Promise<GramSession> {
   const session = await createOnnxSession(buildGramGraph(d), { threads });
-  const starts = gramBands(d);
   return {
     gram: async (centred, positions, dd, B, gram) => {
       if (dd !== d) throw new RangeError(`Gram session is for d=${d}, got d=${dd}`);
       // Written into the caller's buffer, band after band: no output to allocate and copy per block.
       const fetches: Record<string, ort.Tensor> = {};
-      for (let k = 0, at = 0; k + 1 < starts.length; k++) {
-        const dims = [positions, starts[k + 1] - starts[k], d - starts[k]];
-        const floats = dims[0] * dims[1] * dims[2];
-        fetches[`gram${k}`] = new ort.Tensor('float32', gram.subarray(at, at + floats), dims);
-        at += floats;
-      }
+      gramBandLayout(d, positions).forEach(({ rows, width, offset, floats }, k) => {
+        fetches[`gram${k}`] = new ort.Tensor('float32', gram.subarray(offset, offset + floats), [positions, rows, width]);
+      });
       await session.run({ centred: new ort.Tensor('float32', centred, [positions, d, B]) }, fetches);
     },
     release: () => session.release(),

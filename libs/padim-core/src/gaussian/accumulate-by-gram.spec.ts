@@ -1,7 +1,7 @@
 import { mulberry32 } from '../random';
 import { accumulateEmbeddingsReference } from './accumulate-embeddings.reference';
 import { accumulateGroupByGram, centredBlockPositions, gramBlockPositions, GramGroup, mergeGroupStatistics, type BatchedGram } from './accumulate-by-gram';
-import { gramBandFloats, gramBands } from './gram-bands';
+import { gramBandFloats, gramBandLayout, gramBands } from './gram-bands';
 import { createGaussianAccumulator } from './gaussian-accumulator';
 import { gramCentreKernel } from './gram-centre-kernel';
 
@@ -207,6 +207,22 @@ describe('accumulateGroupByGram', () => {
       expect(starts[starts.length - 1]).toBe(d);
       for (let k = 0; k + 1 < starts.length; k++) expect(starts[k + 1] - starts[k] >= Math.min(d, 47)).toBe(true);
       expect(gramBandFloats(d)).toBeGreaterThanOrEqual((d * (d + 1)) / 2);
+    }
+  });
+
+  it('lays a block of positions out band after band, each [positions][rows][d − first]', () => {
+    expect(gramBandLayout(100, 3)).toEqual([
+      { first: 0, rows: 50, width: 100, offset: 0, floats: 3 * 50 * 100 },
+      { first: 50, rows: 50, width: 50, offset: 3 * 50 * 100, floats: 3 * 50 * 50 },
+    ]);
+    for (const [d, positions] of [
+      [47, 5],
+      [550, 7],
+    ]) {
+      const bands = gramBandLayout(d, positions);
+      expect(bands.map((b) => b.first)).toEqual(gramBands(d).slice(0, -1));
+      const last = bands[bands.length - 1];
+      expect(last.offset + last.floats).toBe(positions * gramBandFloats(d));
     }
   });
 

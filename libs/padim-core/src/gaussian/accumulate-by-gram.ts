@@ -1,6 +1,6 @@
 import { triangleSize } from '../linalg';
 import { assertAccumulator, assertPositiveInteger, mergeWeights, type GaussianAccumulator } from './gaussian-accumulator';
-import { gramBandFloats, gramBands } from './gram-bands';
+import { gramBandFloats, gramBandLayout } from './gram-bands';
 import { centreGroupBlockScalar, gramCentreKernel, paddedSamples, type CentredBlock, type GramCentreKernel } from './gram-centre-kernel';
 
 /**
@@ -254,13 +254,7 @@ function mergeGramBlock(
   const T = triangleSize(d);
   const m = acc.comoment;
   const delta = shiftMeans(acc, p0, pb, groupMean, wb, new Float64Array(pb * d));
-  const starts = gramBands(d);
-  // Where each band of the block starts in `gram`.
-  const bandOffsets: number[] = [];
-  for (let band = 0, at = 0; band + 1 < starts.length; band++) {
-    bandOffsets.push(at);
-    at += pb * (starts[band + 1] - starts[band]) * (d - starts[band]);
-  }
+  const bands = gramBandLayout(d, pb);
   for (let pp = 0; pp < pb; pp++) {
     const dl = pp * d;
     let k = (p0 + pp) * T;
@@ -273,14 +267,11 @@ function mergeGramBlock(
       }
       continue;
     }
-    for (let band = 0; band + 1 < starts.length; band++) {
-      const first = starts[band];
-      const rows = starts[band + 1] - first;
-      const width = d - first;
+    for (const { first, rows, width, offset } of bands) {
       for (let i = first; i < first + rows; i++) {
         const di = delta[dl + i] * f;
         // Row i's column j is at row + j: the band's columns start at its first row.
-        const row = bandOffsets[band] + (pp * rows + i - first) * width - first;
+        const row = offset + (pp * rows + i - first) * width - first;
         for (let j = i; j < d; j++, k++) m[k] += gram[row + j] + di * delta[dl + j];
       }
     }

@@ -21,3 +21,29 @@ export function gramBandFloats(d: number): number {
   for (let k = 0; k + 1 < starts.length; k++) floats += (starts[k + 1] - starts[k]) * (d - starts[k]);
   return floats;
 }
+
+/** One row band of a block's Gram product: rows [first, first + rows) by columns [first, d), `width` = d − first wide. */
+export interface GramBand {
+  first: number;
+  rows: number;
+  width: number;
+  /** Where the band starts in the block's output, in floats: the bands lie one after the other, each [positions][rows][width]. */
+  offset: number;
+  /** Floats of the band for the whole block: positions · rows · width. */
+  floats: number;
+}
+
+/** The bands of a block of `positions` positions' banded Gram product, in the order BatchedGram writes them. */
+export function gramBandLayout(d: number, positions: number): GramBand[] {
+  const starts = gramBands(d);
+  const bands: GramBand[] = [];
+  for (let k = 0, offset = 0; k + 1 < starts.length; k++) {
+    const first = starts[k];
+    const rows = starts[k + 1] - first;
+    const width = d - first;
+    const floats = positions * rows * width;
+    bands.push({ first, rows, width, offset, floats });
+    offset += floats;
+  }
+  return bands;
+}

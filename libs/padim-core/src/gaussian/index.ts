@@ -47,4 +47,4 @@ export {
   type BatchedGram,
   type GramGroupOptions,
 } from './accumulate-by-gram';
-export { gramBandFloats, gramBands, GRAM_BAND_MIN_ROWS, MAX_GRAM_BANDS } from './gram-bands';
+export { gramBandFloats, gramBandLayout, gramBands, GRAM_BAND_MIN_ROWS, MAX_GRAM_BANDS, type GramBand } from './gram-bands';
