@@ -53,7 +53,8 @@ export async function decodeImage(
   const pixelLimit = opts.pixelLimit ?? DEFAULT_PIXEL_LIMIT;
   let png: FastPathPng | null;
   try {
-    png = parsePngForFastPath(bytes);
+    // The IDAT CRCs only when the stream turns out corrupt: zlib checks the inflated data itself.
+    png = parsePngForFastPath(bytes, { deferImageDataCrc: true });
     if (png) return await decodePngFast(png, size, { pixelLimit });
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);

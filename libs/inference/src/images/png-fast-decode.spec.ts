@@ -181,6 +181,26 @@ describe('parsePngForFastPath and decodePngFast', () => {
       await expect(decodePngFast(bad, { width: 8, height: 8 })).rejects.toThrow(message);
     });
 
+    it('leave the IDAT CRCs to the decoder when deferred: a corrupt stream still names the chunk, an intact one decodes', async () => {
+      const bad = Buffer.from(png);
+      bad[idat.offset + 8 + 10] ^= 0x20;
+      const parsed = parsePngForFastPath(bad, { deferImageDataCrc: true })!;
+      expect(parsed).not.toBeNull();
+      const message = `PNG: CRC mismatch in the IDAT chunk at byte ${idat.offset}`;
+      expect(() => parsed.checkImageDataCrc()).toThrow(message);
+      await expect(decodePngFast(parsed, { width: 8, height: 8 })).rejects.toThrow(message);
+      // Only the stored CRC is wrong: zlib's check of the data passes, and the pixels are the file's.
+      const crcOnly = Buffer.from(png);
+      crcOnly[idat.offset + 8 + idat.length] ^= 0x01;
+      const expected = await decodePngFast(png, { width: 8, height: 8 });
+      expect(same((await decodePngFast(parsePngForFastPath(crcOnly, { deferImageDataCrc: true })!, { width: 8, height: 8 })).data, expected.data)).toBe(true);
+      expect(() => parsePngForFastPath(crcOnly)).toThrow(message);
+      // Chunks other than IDAT are still checked while parsing.
+      const badHeader = Buffer.from(png);
+      badHeader[8 + 8 + 12] ^= 0x01;
+      expect(() => parsePngForFastPath(badHeader, { deferImageDataCrc: true })).toThrow('PNG: CRC mismatch in the IHDR chunk at byte 8');
+    });
+
     it('name the chunk a truncated file ends in, or the missing IEND', () => {
       expect(() => parsePngForFastPath(png.subarray(0, idat.offset + 100))).toThrow(
         new RegExp(`^PNG: the file ends inside the IDAT chunk at byte ${idat.offset} .*truncated`),
