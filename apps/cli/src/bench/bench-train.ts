@@ -48,6 +48,7 @@ function argument(name: string, fallback: string): string {
 }
 
 const BACKBONE = argument('backbone', 'resnet18');
+const LARGE_IMAGES = Number(argument('images', '320'));
 const DECODE_WARM_UP = 64;
 const DECODE_IMAGES = 64;
 
@@ -61,7 +62,6 @@ async function inflateCpuMs(files: string[]): Promise<number> {
   const cpu = process.cpuUsage(cpu0);
   return (cpu.user + cpu.system) / 1000 / streams.length;
 }
-const LARGE_IMAGES = Number(argument('images', '320'));
 
 async function child(images: number): Promise<void> {
   const backbone = await resolveBackbone(BACKBONE);

@@ -1,5 +1,5 @@
 import * as ort from 'onnxruntime-node';
-import { gramBandLayout, gramBands, type BatchedGram } from '@padim-fleet/padim-core';
+import { gramBandLayout, type BatchedGram } from '@padim-fleet/padim-core';
 import { OnnxGraphBuilder } from '../onnx/onnx-graph-builder';
 import { createOnnxSession } from '../runtime/onnx-session';
 
@@ -13,13 +13,13 @@ export function buildGramGraph(d: number): Uint8Array {
   const x = g.input('centred', 'float', ['P', d, 'B']);
   const rowsOf = (name: string, from: number, to: number) =>
     from === 0 && to === d ? x : g.node('Slice', [x, g.int64s(`${name}_starts`, [from]), g.int64s(`${name}_ends`, [to]), g.int64s(`${name}_axes`, [1])]);
-  const starts = gramBands(d);
-  for (let k = 0; k + 1 < starts.length; k++) {
-    const rows = rowsOf(`band${k}_rows`, starts[k], starts[k + 1]);
-    const columns = rowsOf(`band${k}_columns`, starts[k], d);
-    g.node('MatMul', [rows, g.node('Transpose', [columns], { perm: [0, 2, 1] })], {}, [`gram${k}`]);
-    g.output(`gram${k}`, 'float', ['P', starts[k + 1] - starts[k], d - starts[k]]);
-  }
+  // Bands as the session's fetches and the merge lay them out (the block size does not matter here).
+  gramBandLayout(d, 1).forEach(({ first, rows, width }, k) => {
+    const bandRows = rowsOf(`band${k}_rows`, first, first + rows);
+    const columns = rowsOf(`band${k}_columns`, first, d);
+    g.node('MatMul', [bandRows, g.node('Transpose', [columns], { perm: [0, 2, 1] })], {}, [`gram${k}`]);
+    g.output(`gram${k}`, 'float', ['P', rows, width]);
+  });
   return g.toBytes();
 }
 
