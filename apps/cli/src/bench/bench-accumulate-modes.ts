@@ -1,4 +1,4 @@
-import { createGramSession } from '@padim-fleet/inference';
+import { createGramSession, defaultBatchSize } from '@padim-fleet/inference';
 import { accumulateEmbeddingGroup, createGaussianAccumulator, createResidentGaussianAccumulator, GramGroup } from '@padim-fleet/padim-core';
 
 export interface AccumulateModesResult {
@@ -41,10 +41,16 @@ export async function benchAccumulateModes({
   const kernelAcc = createResidentGaussianAccumulator(positions, dim);
   const gramAcc = createGaussianAccumulator(positions, dim);
   const session = await createGramSession(dim);
-  // As training keeps it: one group for every pass, its samples copied in as they come.
+  // As training keeps it: one group for every pass, its samples copied in a backbone batch at a time
+  // (each batch summed while it is still in cache), then merged.
   const group = new GramGroup(positions, dim, gramGroup);
+  const batch = defaultBatchSize(positions, dim);
+  const sample = dim * positions;
   const gramPass = async () => {
-    group.add(gramBatch, gramGroup);
+    for (let i = 0; i < gramGroup; i += batch) {
+      const n = Math.min(batch, gramGroup - i);
+      group.add(gramBatch.subarray(i * sample, (i + n) * sample), n);
+    }
     await group.mergeInto(gramAcc, session.gram);
   };
   try {
