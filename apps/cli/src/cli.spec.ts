@@ -13,7 +13,7 @@ import { openModelArchive, publishModel } from '@padim-fleet/fleet';
 import { decodeImage, generateSyntheticDataset, listImagesRecursive, readModelFolder, scorerInputOf } from '@padim-fleet/inference';
 import { LocalBlobStore, ModelRegistry } from '@padim-fleet/storage';
 import { describeWithShared, sharedPath } from '../../../libs/inference/src/testing/shared-data';
-import { main } from './main';
+import { main } from './cli';
 
 /** Runs the CLI in process and returns its exit code and what it printed. */
 async function padim(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {

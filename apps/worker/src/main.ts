@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { loadFleetConfig } from '@padim-fleet/contracts';
+import { loadFleetConfig, mallocHugePagesState } from '@padim-fleet/contracts';
 import { FleetLogger, createFleetLogger } from '@padim-fleet/fleet';
 import { startFleetWorker } from './fleet-worker';
 
@@ -10,6 +10,8 @@ let logger: FleetLogger = createFleetLogger({}, 'worker');
 async function main(): Promise<void> {
   const config = loadFleetConfig();
   logger = createFleetLogger(config, 'worker');
+  // glibc reads its tunables only at start, so the worker says how it was started (see the README).
+  logger.info(`worker: malloc huge pages ${mallocHugePagesState()}`);
   const worker = await startFleetWorker(config, { logger });
   let stopping = false;
   const stop = (signal: string) => {

@@ -4,6 +4,7 @@ export * from './api/scoring.dto';
 export * from './api/model-archive.dto';
 export * from './api/completion-callback.dto';
 export * from './config/fleet-config';
+export * from './config/malloc-huge-pages';
 export * from './datasets';
 export * from './input-locations';
 export * from './jobs';

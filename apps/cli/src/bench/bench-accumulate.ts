@@ -16,7 +16,7 @@
 import { benchAccumulateModes } from './bench-accumulate-modes';
 import { benchPipelineAccumulate, measurePipelineAccumulate, pipelineLine } from './bench-accumulate-pipeline';
 import { gramGroupImages } from '@padim-fleet/inference';
-import { round } from './bench-common';
+import { round, runBench } from './bench-common';
 import { benchGramGemm } from './bench-gram-gemm';
 
 function option(name: string, fallback: number): number {
@@ -74,7 +74,4 @@ async function main(): Promise<void> {
   process.stdout.write(JSON.stringify(result) + '\n');
 }
 
-main().catch((e) => {
-  process.stderr.write(`bench:accumulate: ${(e as Error).stack}\n`);
-  process.exit(1);
-});
+runBench('bench:accumulate', main);

@@ -3,8 +3,22 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import * as path from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { splitS3Location } from '@padim-fleet/contracts';
+import { relaunchWithMallocHugePages, splitS3Location } from '@padim-fleet/contracts';
 import { EmbeddingExtractor, findRepoRoot, imageBatches, resolveTrainingFiles } from '@padim-fleet/inference';
+
+/**
+ * Runs a bench's entry in a process set up as `padim` and the worker set up theirs: relaunched with huge
+ * pages for malloc where that helps (relaunchWithMallocHugePages), so its figures are the product's.
+ * Children the bench starts inherit the setting. A failure prints its stack under the bench's name.
+ */
+export function runBench(name: string, entry: () => Promise<void>): void {
+  relaunchWithMallocHugePages()
+    .then((code) => (code === null ? entry() : process.exit(code)))
+    .catch((e) => {
+      process.stderr.write(`${name}: ${(e as Error).stack}\n`);
+      process.exit(1);
+    });
+}
 
 export function screwDir(): string {
   const shared = process.env.PADIM_SHARED_DIR ?? path.resolve(findRepoRoot() ?? process.cwd(), '../shared');
@@ -19,16 +33,20 @@ export async function screwTrainFiles(): Promise<string[]> {
 export interface StepRate {
   imagesPerSec: number;
   cpuMsPerImage: number;
+  /** The process's minor page faults (first touches of fresh memory, all threads) per image. */
+  pageFaultsPerImage: number;
 }
 
-/** Runs `step`, which handles `images` images, and measures its wall and CPU time. */
+/** Runs `step`, which handles `images` images, and measures its wall and CPU time and page faults. */
 export async function measureStep(images: () => number, step: () => Promise<unknown>): Promise<StepRate> {
   const cpu0 = process.cpuUsage();
+  const faults0 = process.resourceUsage().minorPageFault;
   const started = process.hrtime.bigint();
   await step();
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const cpu = process.cpuUsage(cpu0);
-  return { imagesPerSec: images() / seconds, cpuMsPerImage: (cpu.user + cpu.system) / 1000 / images() };
+  const faults = process.resourceUsage().minorPageFault - faults0;
+  return { imagesPerSec: images() / seconds, cpuMsPerImage: (cpu.user + cpu.system) / 1000 / images(), pageFaultsPerImage: faults / images() };
 }
 
 /**

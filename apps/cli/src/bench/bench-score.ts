@@ -27,6 +27,7 @@ import {
   percentile,
   pidsNamed,
   round,
+  runBench,
   screwDir,
   screwTrainFiles,
 } from './bench-common';
@@ -195,7 +196,4 @@ async function main(): Promise<void> {
   process.stdout.write(JSON.stringify(summary) + '\n');
 }
 
-main().catch((e) => {
-  process.stderr.write(`bench:score: ${(e as Error).stack}\n`);
-  process.exit(1);
-});
+runBench('bench:score', main);

@@ -10,7 +10,8 @@
  * zlib's inflation within it), accumulating (the kernel and the Gram path in its group for this d,
  * alternating), finalising (threaded and on one thread); then the budget: the ratio a pipeline could
  * reach if decode and accumulation cost what they cost alone and nothing else cost anything, and the
- * pipeline's CPU per image beyond those. The backbone batch is the training default for the model's
+ * pipeline's CPU per image beyond those; and the process's page faults per image in the backbone alone and in the
+ * pipeline, with whether it runs with huge pages for malloc (PADIM_MALLOC_HUGE_PAGES=0 runs it without). The backbone batch is the training default for the model's
  * size (defaultBatchSize). The last line is JSON.
  * `node apps/cli/dist/bench/bench-train.js --child 64 --backbone resnet50` runs one training alone and
  * prints its peak RSS, model size and seconds as JSON.
@@ -34,9 +35,10 @@ import {
   trainModel,
   writeModelFolder,
 } from '@padim-fleet/inference';
+import { mallocHugePagesState } from '@padim-fleet/contracts';
 import { finalizeGaussianFloat32 } from '@padim-fleet/padim-core';
 import { benchAccumulateModes, median } from './bench-accumulate-modes';
-import { backboneRate, measureStep, peakRssMB, round, runChild, screwTrainFiles } from './bench-common';
+import { backboneRate, measureStep, peakRssMB, round, runBench, runChild, screwTrainFiles } from './bench-common';
 
 const SIZE = 256;
 const inflate = promisify(zlib.inflate);
@@ -161,6 +163,9 @@ async function main(): Promise<void> {
     // decode and the default path's accumulation alone, with nothing else to pay for.
     budgetRatio: round(backboneOnly.cpuMsPerImage / (backboneOnly.cpuMsPerImage + decodeCpuMsPerImage + defaultAccumulateMs)),
     otherCpuMsPerImage: round(pipeline.cpuMsPerImage - backboneOnly.cpuMsPerImage - decodeCpuMsPerImage - defaultAccumulateMs, 1),
+    backbonePageFaultsPerImage: Math.round(backboneOnly.pageFaultsPerImage),
+    pipelinePageFaultsPerImage: Math.round(pipeline.pageFaultsPerImage),
+    mallocHugePages: mallocHugePagesState(),
   };
   process.stdout.write(
     `backbone only   ${summary.backboneImagesPerSec} img/s (${summary.backboneCpuMsPerImage} ms CPU/image)\n` +
@@ -170,13 +175,11 @@ async function main(): Promise<void> {
       `peak RSS        ${summary.rss32MB} MB for 32 images, ${summary.rss320MB} MB for ${LARGE_IMAGES}\nmodel           ${summary.modelMB} MB on disk\n` +
       `alone           decode ${summary.decodeCpuMsPerImage} ms CPU/image (zlib's inflation ${summary.inflateCpuMsPerImage}), accumulate ${summary.accumulateMsPerImage} ms/image on the float64 kernel (Gram path, groups of ${summary.gramGroup}: ${summary.accumulateGramMsPerImage}, median time ratio Gram/kernel ${summary.gramOverKernelTime}, ${summary.gramOverKernelCpu} in CPU time), finalise ${summary.finalizeSeconds} s (${summary.finalizeOneThreadSeconds} s on one thread)\n` +
       `budget          ratio ${summary.budgetRatio} at most: backbone / (backbone + decode + accumulate on the ${comoments} path), each alone; ` +
-      `the pipeline's CPU beyond those three: ${summary.otherCpuMsPerImage} ms/image\n`,
+      `the pipeline's CPU beyond those three: ${summary.otherCpuMsPerImage} ms/image\n` +
+      `page faults     ${summary.backbonePageFaultsPerImage} per image in the backbone alone, ${summary.pipelinePageFaultsPerImage} in the pipeline (malloc huge pages ${summary.mallocHugePages})\n`,
   );
   process.stdout.write(JSON.stringify(summary) + '\n');
 }
 
 const childIndex = process.argv.indexOf('--child');
-(childIndex >= 0 ? child(Number(process.argv[childIndex + 1])) : main()).catch((e) => {
-  process.stderr.write(`bench:train: ${(e as Error).stack}\n`);
-  process.exit(1);
-});
+runBench('bench:train', () => (childIndex >= 0 ? child(Number(process.argv[childIndex + 1])) : main()));

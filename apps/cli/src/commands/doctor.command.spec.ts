@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
+import { MALLOC_HUGE_PAGES_TUNABLE, hugePagesContext, hugePagesRelaunchSkipped } from '@padim-fleet/contracts';
 
 /** The built CLI: doctor is run as an operator runs it, exit code and streams included. */
 const CLI = path.resolve(__dirname, '../../dist/main.js');
@@ -33,6 +34,10 @@ describe('padim doctor (the built CLI)', () => {
     expect(m.onnxruntimeNode).toMatch(/^\d+\.\d+\.\d+/);
     expect(m.executionProviders.map((p: { name: string }) => p.name)).toContain('cpu');
     expect(m.devices).toContain('cpu');
+    // Where huge pages help, the command relaunched itself with them (relaunchWithMallocHugePages).
+    const skipped = hugePagesRelaunchSkipped({ ...hugePagesContext(), nodeFlags: [] });
+    if (skipped === null) expect(m.mallocHugePages).toBe(`GLIBC_TUNABLES ${MALLOC_HUGE_PAGES_TUNABLE}, transparent huge pages madvise`);
+    else expect(m.mallocHugePages).toMatch(/^(off: |GLIBC_TUNABLES glibc\.malloc\.hugetlb=)/);
     expect(report).toMatchObject({ device: 'cpu', executionProvider: 'cpu', backbone: 'resnet18', d: 100, size: 64, images: 4, data: 'synthetic' });
     for (const stage of ['decode', 'backbone', 'accumulate', 'mahalanobis', 'anomalyMap', 'png']) {
       expect(report.stages[stage]).toMatchObject({ device: 'cpu' });

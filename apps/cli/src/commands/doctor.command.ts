@@ -72,6 +72,7 @@ function machineLines(m: MachineReport): string {
   return (
     `machine      ${m.cpuModel}, ${m.cpus} CPUs (${m.availableParallelism} available), ${significant(m.totalMemoryGiB)} GiB memory, ${m.platform}, load average ${m.loadAverage}\n` +
     `runtime      Node ${m.node}, onnxruntime-node ${m.onnxruntimeNode}\n` +
+    `malloc       huge pages ${m.mallocHugePages}\n` +
     `providers    listed by onnxruntime-node: ${providers}\n` +
     `devices      a session opens on: ${m.devices.join(', ')}\n` +
     `gpus         ${m.gpus.length > 0 ? m.gpus.join('; ') : 'none (nvidia-smi lists none or is missing)'}\n` +

@@ -1,6 +1,6 @@
 import { describe, expect, it, jest } from '@jest/globals';
 import { UsageError, parseCommand } from '../args';
-import { main } from '../main';
+import { main } from '../cli';
 import { REMOTE_TRAIN, resultFileFor, trainingBodyFrom } from './remote.command';
 
 /** Runs the CLI in process, without PADIM_API_URL / PADIM_API_KEY unless given, and returns its exit code and output. */

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
+import { mallocHugePagesState } from '@padim-fleet/contracts';
 import { OnnxDevice, availableDevices } from '@padim-fleet/inference';
 
 /** What a box offers the pipelines: its CPU, memory, runtimes, onnxruntime's providers and the devices they really open. */
@@ -23,6 +24,8 @@ export interface MachineReport {
   devices: OnnxDevice[];
   /** NVIDIA GPUs as nvidia-smi names them; none where it is missing. */
   gpus: string[];
+  /** Huge pages for malloc (mallocHugePagesState): the tunable this process runs with, or why it runs without. */
+  mallocHugePages: string;
 }
 
 export async function machineReport(): Promise<MachineReport> {
@@ -41,6 +44,7 @@ export async function machineReport(): Promise<MachineReport> {
     executionProviders: ort.listSupportedBackends().map((b) => ({ name: b.name, bundled: b.bundled })),
     devices: await availableDevices(),
     gpus: nvidiaGpus(),
+    mallocHugePages: mallocHugePagesState(),
   };
 }
 
