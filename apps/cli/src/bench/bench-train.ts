@@ -10,9 +10,10 @@
  * zlib's inflation within it), accumulating (the kernel and the Gram path in its group for this d,
  * alternating), finalising (threaded and on one thread); then the budget: the ratio a pipeline could
  * reach if decode and accumulation cost what they cost alone and nothing else cost anything, and the
- * pipeline's CPU per image beyond those; and the process's page faults per image in the backbone alone and in the
- * pipeline, with whether it runs with huge pages for malloc (PADIM_MALLOC_HUGE_PAGES=0 runs it without). The backbone batch is the training default for the model's
- * size (defaultBatchSize). The last line is JSON.
+ * pipeline's CPU per image beyond those; and the process's page faults per image in the backbone alone
+ * and in the pipeline, with whether it runs with huge pages for malloc (PADIM_MALLOC_HUGE_PAGES=0 runs
+ * it without). The backbone batch is the training default for the model's size (defaultBatchSize).
+ * The last line is JSON.
  * `node apps/cli/dist/bench/bench-train.js --child 64 --backbone resnet50` runs one training alone and
  * prints its peak RSS, model size and seconds as JSON.
  */
