@@ -35,9 +35,20 @@ export interface HugePagesContext {
  * colon-separated), or null where `current` already sets glibc.malloc.hugetlb (the caller's choice stands).
  */
 export function tunablesWithHugePages(current: string | undefined): string | null {
-  const tunables = (current ?? '').split(':').filter((t) => t.length > 0);
-  if (tunables.some((t) => t.split('=')[0] === 'glibc.malloc.hugetlb')) return null;
-  return [...tunables, MALLOC_HUGE_PAGES_TUNABLE].join(':');
+  if (hugetlbTunable(current) !== undefined) return null;
+  return [...(current ?? '').split(':').filter((t) => t.length > 0), MALLOC_HUGE_PAGES_TUNABLE].join(':');
+}
+
+/** The glibc.malloc.hugetlb entry of a GLIBC_TUNABLES value ("glibc.malloc.hugetlb=1"), or undefined. */
+function hugetlbTunable(tunables: string | undefined): string | undefined {
+  return (tunables ?? '').split(':').find((t) => t.split('=')[0] === 'glibc.malloc.hugetlb');
+}
+
+/** Why the environment alone keeps a process as started (opted out, or hugetlb already set), or null. */
+function environmentSkip(env: NodeJS.ProcessEnv): string | null {
+  if (env[MALLOC_HUGE_PAGES_ENV] === '0') return `${MALLOC_HUGE_PAGES_ENV}=0`;
+  if (hugetlbTunable(env.GLIBC_TUNABLES) !== undefined) return `GLIBC_TUNABLES already sets glibc.malloc.hugetlb`;
+  return null;
 }
 
 /**
@@ -46,9 +57,9 @@ export function tunablesWithHugePages(current: string | undefined): string | nul
  * huge pages already, with `never` none can).
  */
 export function hugePagesRelaunchSkipped(ctx: HugePagesContext): string | null {
-  if (ctx.env[MALLOC_HUGE_PAGES_ENV] === '0') return `${MALLOC_HUGE_PAGES_ENV}=0`;
+  const skip = environmentSkip(ctx.env);
+  if (skip !== null) return skip;
   if (ctx.platform !== 'linux') return `not Linux (${ctx.platform})`;
-  if (tunablesWithHugePages(ctx.env.GLIBC_TUNABLES) === null) return `GLIBC_TUNABLES already sets glibc.malloc.hugetlb`;
   if (!ctx.glibcVersion) return 'not glibc';
   const [major, minor] = ctx.glibcVersion.split('.').map(Number);
   if (!(major > 2 || (major === 2 && minor >= 35))) return `glibc ${ctx.glibcVersion} is older than 2.35`;
@@ -86,7 +97,7 @@ export function hugePagesContext(): HugePagesContext {
  */
 export function mallocHugePagesState(): string {
   const ctx = hugePagesContext();
-  const tunable = (ctx.env.GLIBC_TUNABLES ?? '').split(':').find((t) => t.split('=')[0] === 'glibc.malloc.hugetlb');
+  const tunable = hugetlbTunable(ctx.env.GLIBC_TUNABLES);
   if (tunable) return `GLIBC_TUNABLES ${tunable}, transparent huge pages ${ctx.thpMode ?? 'unavailable'}`;
   return `off: ${hugePagesRelaunchSkipped(ctx) ?? `start the process with GLIBC_TUNABLES=${tunablesWithHugePages(ctx.env.GLIBC_TUNABLES)} to turn them on`}`;
 }
@@ -122,9 +133,8 @@ function watchLauncher(): void {
 export async function relaunchWithMallocHugePages(): Promise<number | null> {
   if (!isMainThread) return null;
   watchLauncher();
-  // The cheap checks first: a relaunched child stops here without building its report.
-  if (process.env[MALLOC_HUGE_PAGES_ENV] === '0' || tunablesWithHugePages(process.env.GLIBC_TUNABLES) === null) return null;
-  if (hugePagesRelaunchSkipped(hugePagesContext()) !== null) return null;
+  // The environment first: a relaunched child stops here without building its report.
+  if (environmentSkip(process.env) !== null || hugePagesRelaunchSkipped(hugePagesContext()) !== null) return null;
   const env = { ...process.env, GLIBC_TUNABLES: tunablesWithHugePages(process.env.GLIBC_TUNABLES)!, [RELAUNCHED_BY_ENV]: String(process.pid) };
   const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit', env });
   const forward = (signal: NodeJS.Signals) => child.kill(signal);
